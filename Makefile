@@ -1,0 +1,38 @@
+# The two targets a newcomer needs: `make demo` and `make test`.
+# Each one installs what it needs on a fresh Debian machine by itself.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEB_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium chromium-driver
+
+.PHONY: demo test
+
+demo: $(VENV)/.installed
+	$(PY) -m server.demo
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check hw attest server tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+.debian-packages: Makefile
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "missing Debian packages; run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y $$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml .debian-packages
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@

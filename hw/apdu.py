@@ -1,0 +1,186 @@
+"""Command/response APDUs as bytes, status-word meanings, and T=0 response handling.
+
+ISO/IEC 7816-4 clause 5 (command-response pairs), ETSI TS 102 221 clause 10.2.1
+(status conditions) and 3GPP TS 31.102 / 31.103 (AUTHENTICATE status words).
+T=0 handling lives here once: ``61xx`` is answered with GET RESPONSE
+(``00 C0 00 00 xx``, repeated while more data is pending) and ``6Cxx`` by resending the
+command with Le = xx. Every transport gets it through :func:`exchange`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from attest.errors import CardError
+
+SW_OK = 0x9000
+
+# ETSI TS 102 221 table 10.7-10.16 and 3GPP TS 31.102 clause 7.3 (AUTHENTICATE).
+_SW_EXACT: dict[int, str] = {
+    0x9000: "normal ending of the command",
+    0x9862: "authentication error, incorrect MAC",
+    0x9863: "authentication error, security context not supported",
+    0x9864: "authentication error, security context not supported",
+    0x9865: "key freshness failure",
+    0x6200: "warning: no information given, state of non-volatile memory unchanged",
+    0x6281: "warning: part of returned data may be corrupted",
+    0x6282: "warning: end of file/record reached before reading Le bytes",
+    0x6283: "warning: selected file invalidated",
+    0x6285: "warning: selected file in termination state",
+    0x62F1: "warning: more data available",
+    0x62F2: "warning: more data available and proactive command pending",
+    0x6400: "execution error: no information given, memory unchanged",
+    0x6500: "execution error: no information given, memory changed",
+    0x6581: "memory problem",
+    0x6700: "wrong length",
+    0x6800: "function in CLA not supported",
+    0x6881: "logical channel not supported",
+    0x6882: "secure messaging not supported",
+    0x6900: "command not allowed, no information given",
+    0x6981: "command incompatible with file structure",
+    0x6982: "security status not satisfied (PIN needed)",
+    0x6983: "authentication/PIN method blocked",
+    0x6984: "referenced data invalidated",
+    0x6985: "conditions of use not satisfied",
+    0x6986: "command not allowed (no EF selected)",
+    0x6A80: "incorrect parameters in the data field",
+    0x6A81: "function not supported",
+    0x6A82: "file or application not found",
+    0x6A83: "record not found",
+    0x6A84: "not enough memory space",
+    0x6A86: "incorrect parameters P1 to P2",
+    0x6A87: "Lc inconsistent with P1 to P2",
+    0x6A88: "referenced data not found",
+    0x6B00: "wrong parameters P1-P2 (offset beyond end of file)",
+    0x6D00: "instruction code not supported or invalid",
+    0x6E00: "class not supported",
+    0x6F00: "technical problem, no precise diagnosis",
+}
+
+
+def sw_meaning(sw: int) -> str:
+    """One readable phrase for a status word (never raises)."""
+    if sw in _SW_EXACT:
+        return _SW_EXACT[sw]
+    sw1, sw2 = sw >> 8, sw & 0xFF
+    if sw1 == 0x61:
+        return f"{sw2} response bytes still available"
+    if sw1 == 0x6C:
+        return f"wrong Le, {sw2} bytes available"
+    if sw1 == 0x91:
+        return f"normal ending, proactive command of {sw2} bytes pending"
+    if sw1 == 0x92 and sw2 >> 4 == 0:
+        return f"normal ending after {sw2 & 0x0F} internal retries"
+    if sw1 == 0x63 and sw2 >> 4 == 0xC:
+        return f"verification failed, {sw2 & 0x0F} retries left"
+    if sw1 == 0x6A:
+        return "wrong parameters"
+    return "unknown status word"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A response APDU: the data field and the final status word."""
+
+    data: bytes
+    sw: int
+
+    @property
+    def ok(self) -> bool:
+        # 91xx and 92 0x are successful endings too (TS 102 221 clause 10.2.1.1).
+        return self.sw == SW_OK or self.sw >> 8 == 0x91 or (self.sw >> 4) == 0x920
+
+    @property
+    def sw_hex(self) -> str:
+        return f"{self.sw:04X}"
+
+    def describe(self) -> str:
+        return f"SW {self.sw_hex} ({sw_meaning(self.sw)})"
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Response:
+        if len(raw) < 2:
+            raise CardError(f"card answer of {len(raw)} byte(s) has no status word")
+        return cls(bytes(raw[:-2]), (raw[-2] << 8) | raw[-1])
+
+
+def build(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> bytes:
+    """Encode a short command APDU (ISO/IEC 7816-3 case 1-4). ``le=0`` means 256."""
+    if len(data) > 255:
+        raise ValueError("short APDU data field is at most 255 bytes")
+    apdu = bytes((cla, ins, p1, p2))
+    if data:
+        apdu += bytes((len(data),)) + data
+    if le is not None:
+        apdu += bytes((le & 0xFF,))
+    return apdu
+
+
+def set_channel(apdu: bytes, channel: int) -> bytes:
+    """Return ``apdu`` with the logical channel encoded in CLA (TS 102 221 clause 10.1.1).
+
+    Channels 0-3 use the low two bits of a first-interindustry CLA, channels 4-19 use the
+    further-interindustry form ``0x40 | (n - 4)``; the secure-messaging and command
+    chaining bits are kept.
+    """
+    if not 0 <= channel <= 19:
+        raise ValueError(f"logical channel {channel} is outside 0-19")
+    cla = apdu[0]
+    if cla & 0x40:
+        chaining = cla & 0x10
+        sm = 0x20 if cla & 0x20 else 0
+    else:
+        chaining = cla & 0x10
+        sm = 0x08 if cla & 0x0C else 0
+    base = cla & 0x80
+    if channel <= 3:
+        new = base | chaining | sm | channel
+    else:
+        new = base | 0x40 | chaining | (0x20 if sm else 0) | (channel - 4)
+    return bytes((new,)) + apdu[1:]
+
+
+def channel_of(cla: int) -> int:
+    """The logical channel a CLA byte addresses (inverse of :func:`set_channel`)."""
+    if cla & 0x40:
+        return 4 + (cla & 0x0F)
+    return cla & 0x03
+
+
+# A raw exchange: one command APDU on the wire, the response bytes (data + SW) back.
+RawExchange = Callable[[bytes], bytes]
+
+_MAX_GET_RESPONSE = 64  # a card that keeps saying 61xx forever is broken, not patient
+
+
+def exchange(raw: RawExchange, apdu: bytes) -> Response:
+    """Send ``apdu`` and resolve T=0 procedure bytes (ISO/IEC 7816-3 clause 10.3.3).
+
+    ``6Cxx`` resends the same command once with Le = xx; ``61xx`` fetches the pending
+    bytes with GET RESPONSE on the same logical channel until the card stops asking.
+    """
+    resp = Response.from_bytes(raw(apdu))
+    if resp.sw >> 8 == 0x6C:
+        resp = Response.from_bytes(raw(_with_le(apdu, resp.sw & 0xFF)))
+    data = resp.data
+    rounds = 0
+    while resp.sw >> 8 == 0x61:
+        rounds += 1
+        if rounds > _MAX_GET_RESPONSE:
+            raise CardError("card kept answering 61xx to GET RESPONSE; giving up")
+        get = set_channel(bytes((0x00, 0xC0, 0x00, 0x00, resp.sw & 0xFF)), channel_of(apdu[0]))
+        resp = Response.from_bytes(raw(get))
+        data += resp.data
+    return Response(data, resp.sw)
+
+
+def _with_le(apdu: bytes, le: int) -> bytes:
+    """Replace (or append) the Le byte of a short APDU."""
+    if len(apdu) == 4:
+        return apdu + bytes((le,))
+    if len(apdu) == 5:
+        return apdu[:4] + bytes((le,))
+    lc = apdu[4]
+    body = apdu[: 5 + lc]
+    return body + bytes((le,))

@@ -1,0 +1,51 @@
+"""The ``simattest`` command: argument parsing and the one place errors become exit codes.
+
+Each command group lives in its own module under ``server/cli/`` with a
+``register(subparsers)`` function; commands parse, call one domain function, and format.
+Exit codes: 0 success, 1 the card said no, 2 usage or input error, 3 reader/transport error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from attest.errors import SimattestError
+
+# One line per command group; each module defines register(subparsers).
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simattest",
+        description="USIM/ISIM card access and handset-SIM attestation for public-safety pools",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: APDUs)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except SimattestError as exc:
+        print(f"simattest: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("simattest: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""Shared pytest setup. Fixture modules register themselves in ``pytest_plugins``."""
+
+pytest_plugins: list[str] = [
+]
