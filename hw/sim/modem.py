@@ -1,0 +1,362 @@
+"""A simulated cellular modem on a pty: AT commands in front of a simulated UICC.
+
+It answers the TS 27.007 commands simattest uses (``AT``, ``ATE0/1``, ``AT+CMEE``,
+``AT+CSIM``, ``AT+CCHO``, ``AT+CGLA``, ``AT+CCHC``, ``AT+CGSN[=n]``, ``AT+GSN``) with V.250
+framing (``\\r\\n<line>\\r\\n``), and can imitate the habits of real modules (:data:`QUIRKS`).
+Test commands (``=?``) are answered ``ERROR``, as some modules do. Like a module, it
+resolves T=0 ``61xx`` itself inside ``AT+CCHO`` (the SELECT it sends), and passes every
+other answer through unchanged.
+
+A client opens the pty's slave side (or the symlink) with pyserial like a real port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import select
+import threading
+import tty
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from attest.errors import CardRemovedError, InputError
+from hw import apdu as apdu_mod
+
+log = logging.getLogger(__name__)
+
+QUIRKS: dict[str, str] = {
+    "echo": "command echo stays on after ATE0",
+    "urc": "unsolicited lines between and inside answers",
+    "no-basic-isim": "SELECT of the ISIM AID on the basic channel refused with +CME ERROR: 3",
+    "ccho-prefix": "AT+CCHO answers '+CCHO: <id>' instead of a bare id",
+    "ccho-hex": "AT+CCHO reports the session id in hexadecimal",
+    "no-cgla": "no AT+CCHO/+CGLA/+CCHC (plain ERROR): only AT+CSIM",
+    "slow": "every answer delayed by about a second",
+    "garbage": "noise bytes before the first answer",
+    "no-sim": "+CME ERROR: 10 (SIM not inserted) for every SIM command",
+    "lower-hex": "APDU answers in lowercase hex",
+    "cme-text": "+CME ERROR with text instead of numbers whatever AT+CMEE says",
+    "cgsn-prefix": "AT+CGSN answers '+CGSN: \"<imei>\"'",
+    "no-cgsn": "AT+CGSN refused (ERROR); the IMEI only through AT+GSN",
+}
+
+# 3GPP TS 23.003 annex B example IMEI (Luhn-valid), used when no IMEI is configured.
+TEST_IMEI = "490154203237518"
+TEST_SVN = "01"
+SLOW_DELAY = 1.0
+ISIM_AID_PREFIX = bytes.fromhex("A0000000871004")
+_SESSION_BASE = 0xA0  # session ids 161, 162 ... (hex A1, A2 ...): both forms unambiguous
+_URC_LINES = ("+QUSIM: 1", "+CPIN: READY", "PB DONE", "SMS DONE", '+QIND: "csq",20,99', "RDY")
+_NOISE = b"\x00\xfe\x1b[0m\x7f\xa5~~\x13"
+
+_CSIM = re.compile(r'^AT\+CSIM=(\d+),"([^"]*)"$', re.IGNORECASE)
+_CGLA = re.compile(r'^AT\+CGLA=(\d+),(\d+),"([^"]*)"$', re.IGNORECASE)
+_CCHO = re.compile(r'^AT\+CCHO="([0-9A-Fa-f]+)"$', re.IGNORECASE)
+_CCHC = re.compile(r"^AT\+CCHC=(\d+)$", re.IGNORECASE)
+_CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
+             13: "SIM failure", 21: "invalid index"}
+
+
+class Card(Protocol):
+    """What the modem needs from a UICC (``hw.sim.card.SimulatedCard`` fits)."""
+
+    def process(self, apdu: bytes) -> bytes: ...
+
+
+@dataclass
+class Faults:
+    """Link faults for tests (not quirks of a working modem).
+
+    ``vanish_at``: the pty disappears when the N-th command line (1-based) arrives.
+    ``mute_from``: from the N-th command line on, nothing is answered.
+    ``rewrite``: applied to every ``+CSIM:``/``+CGLA:`` line before it is sent.
+    """
+
+    vanish_at: int | None = None
+    mute_from: int | None = None
+    rewrite: Callable[[str], str] | None = None
+
+
+class _Cme(Exception):
+    def __init__(self, code: int | None) -> None:
+        self.code = code
+
+
+def parse_quirks(text: str | Iterable[str]) -> frozenset[str]:
+    """``"echo,urc"`` or an iterable of names → a checked set of quirk names."""
+    names = [q.strip() for q in (text.split(",") if isinstance(text, str) else text)]
+    names = [q for q in names if q]
+    unknown = sorted(set(names) - set(QUIRKS))
+    if unknown:
+        raise InputError(
+            f"unknown modem quirk(s) {', '.join(unknown)}; known: {', '.join(QUIRKS)}"
+        )
+    return frozenset(names)
+
+
+def check_imei(imei: str) -> str:
+    from hw.transport.modem import luhn_ok
+
+    if len(imei) != 15 or not imei.isdigit() or not luhn_ok(imei):
+        raise InputError(f"IMEI {imei!r} is not 15 digits with a valid Luhn check digit")
+    return imei
+
+
+class SimulatedModem:
+    """AT front end of ``card`` on a pty; :meth:`start` serves it on a thread."""
+
+    def __init__(
+        self,
+        card: Card,
+        *,
+        quirks: Iterable[str] = (),
+        imei: str | None = None,
+        slow_delay: float = SLOW_DELAY,
+        faults: Faults | None = None,
+    ) -> None:
+        self.card = card
+        self.quirks = parse_quirks(quirks)
+        self.imei = check_imei(imei) if imei else TEST_IMEI
+        self.slow_delay = slow_delay
+        self.faults = faults or Faults()
+        self.commands: list[str] = []  # every command line received, in order
+        self.sessions: dict[int, int] = {}  # CCHO session id -> card channel
+        self.csim_channels: set[int] = set()  # channels opened with MANAGE CHANNEL via CSIM
+        self.link: Path | None = None
+        self._echo = True
+        self._cmee = 0
+        self._answered = False
+        self._removed = False
+        self._urc_turn = 0
+        self._master = -1
+        self._slave = -1
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+    def open(self, link: Path) -> Path:
+        """Create the pty and the symlink ``link`` to its slave side; return ``link``."""
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no line discipline: bytes pass as they are
+        self._wake_r, self._wake_w = os.pipe()
+        link = Path(link)
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(os.ttyname(self._slave))
+        self.link = link
+        if "urc" in self.quirks:
+            self._send_line("RDY")
+        return link
+
+    def serve(self) -> None:
+        """Answer commands until :meth:`stop` (or a ``vanish`` fault)."""
+        pending = bytearray()
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master, self._wake_r], [], [])
+            if self._wake_r in ready or self._stop.is_set():
+                break
+            try:
+                chunk = os.read(self._master, 4096)
+            except OSError:
+                break  # the pty is gone
+            pending += chunk
+            while True:
+                cut = next((i for i, b in enumerate(pending) if b in (0x0D, 0x0A)), -1)
+                if cut < 0:
+                    break
+                raw = bytes(pending[:cut])
+                del pending[: cut + 1]
+                line = raw.decode("ascii", errors="replace").strip()
+                if line and not self._on_line(line):
+                    return
+
+    def start(self, link: Path) -> Path:
+        """Open the pty and serve it on a daemon thread."""
+        self.open(link)
+        self._thread = threading.Thread(target=self.serve, name="simulated-modem", daemon=True)
+        self._thread.start()
+        return link
+
+    def stop(self) -> None:
+        """Stop serving, close the pty and remove the link (idempotent)."""
+        self._stop.set()
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._close_pty()
+
+    def __enter__(self) -> SimulatedModem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _close_pty(self) -> None:
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = self._wake_r = self._wake_w = -1
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
+
+    # --- the line -----------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._master, data)
+
+    def _send_line(self, line: str) -> None:
+        self._write(b"\r\n" + line.encode("ascii") + b"\r\n")
+
+    def _urc(self) -> None:
+        if "urc" in self.quirks:
+            self._send_line(_URC_LINES[self._urc_turn % len(_URC_LINES)])
+            self._urc_turn += 1
+
+    def _on_line(self, line: str) -> bool:
+        """Handle one command line; False when the modem vanished."""
+        self.commands.append(line)
+        n = len(self.commands)
+        if self.faults.vanish_at is not None and n >= self.faults.vanish_at:
+            log.debug("simulated modem: vanishing at command %d", n)
+            self._stop.set()
+            self._close_pty()
+            return False
+        if self.faults.mute_from is not None and n >= self.faults.mute_from:
+            return True
+        if self._echo:
+            self._write(line.encode("ascii", errors="replace") + b"\r")
+        if "slow" in self.quirks and self._stop.wait(self.slow_delay):
+            return False
+        if "garbage" in self.quirks and not self._answered:
+            self._write(_NOISE)
+        self._answered = True
+        self._urc()
+        try:
+            info = self._answer(line)
+        except _Cme as err:
+            self._send_line(self._error_line(err.code))
+            return True
+        for text in info:
+            self._send_line(text)
+            self._urc()
+        self._send_line("OK")
+        return True
+
+    def _error_line(self, code: int | None) -> str:
+        if code is None or (self._cmee == 0 and "cme-text" not in self.quirks):
+            return "ERROR"
+        if self._cmee == 2 or "cme-text" in self.quirks:
+            return f"+CME ERROR: {_CME_TEXT.get(code, 'unknown')}"
+        return f"+CME ERROR: {code}"
+
+    # --- commands -----------------------------------------------------------------------
+    def _answer(self, line: str) -> list[str]:
+        upper = line.upper()
+        if upper.endswith("=?"):
+            raise _Cme(None)  # test commands refused, as on several real modules
+        if upper == "AT":
+            return []
+        if upper in ("ATE0", "ATE1"):
+            self._echo = upper == "ATE1" or "echo" in self.quirks
+            return []
+        if upper.startswith("AT+CMEE="):
+            value = upper[8:]
+            if value not in ("0", "1", "2"):
+                raise _Cme(None)
+            self._cmee = int(value)
+            return []
+        if upper in ("AT+CGSN", "AT+CGSN=1", "AT+CGSN=2"):
+            if "no-cgsn" in self.quirks:
+                raise _Cme(None)
+            if upper.endswith("=2"):
+                return [f'+CGSN: "{self.imei[:14]}{TEST_SVN}"']
+            return [f'+CGSN: "{self.imei}"' if "cgsn-prefix" in self.quirks else self.imei]
+        if upper == "AT+GSN":
+            return [self.imei]
+        if m := _CSIM.match(line):
+            return [self._csim(int(m.group(1)), m.group(2))]
+        native = (_CCHO.match(line), _CGLA.match(line), _CCHC.match(line))
+        if any(native) and "no-cgla" in self.quirks:
+            raise _Cme(None)
+        if m := native[0]:
+            return [self._ccho(bytes.fromhex(m.group(1)))]
+        if m := native[1]:
+            return [self._cgla(int(m.group(1)), int(m.group(2)), m.group(3))]
+        if m := native[2]:
+            self._cchc(int(m.group(1)))
+            return []
+        raise _Cme(None)
+
+    def _card(self, apdu: bytes) -> bytes:
+        if "no-sim" in self.quirks or self._removed:
+            raise _Cme(10)
+        try:
+            return self.card.process(apdu)
+        except CardRemovedError:
+            self._removed = True
+            raise _Cme(13) from None
+
+    @staticmethod
+    def _apdu(length: int, text: str) -> bytes:
+        if length != len(text) or len(text) % 2 or len(text) < 8:
+            raise _Cme(None)
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise _Cme(None) from None
+
+    def _apdu_line(self, name: str, raw: bytes) -> str:
+        text = raw.hex() if "lower-hex" in self.quirks else raw.hex().upper()
+        line = f'+{name}: {len(text)},"{text}"'
+        return self.faults.rewrite(line) if self.faults.rewrite else line
+
+    def _csim(self, length: int, text: str) -> str:
+        apdu = self._apdu(length, text)
+        select_isim = apdu[1] == 0xA4 and apdu[2] == 0x04 and apdu[5:].startswith(ISIM_AID_PREFIX)
+        if "no-basic-isim" in self.quirks and apdu_mod.channel_of(apdu[0]) == 0 and select_isim:
+            raise _Cme(3)
+        raw = self._card(apdu)
+        if apdu[1] == 0x70 and raw[-2:] == b"\x90\x00":
+            if apdu[2] == 0x00:
+                self.csim_channels.add(apdu[3] or raw[0])
+            elif apdu[2] == 0x80:
+                self.csim_channels.discard(apdu[3])
+        return self._apdu_line("CSIM", raw)
+
+    def _ccho(self, aid: bytes) -> str:
+        opened = self._card(bytes.fromhex("0070000001"))
+        if opened[-2:] != b"\x90\x00" or len(opened) != 3:
+            raise _Cme(4)
+        channel = opened[0]
+        select_apdu = apdu_mod.build(0x00, 0xA4, 0x04, 0x04, aid, le=0)
+        resp = apdu_mod.exchange(self._card, apdu_mod.set_channel(select_apdu, channel))
+        if not resp.ok:
+            self._card(apdu_mod.build(0x00, 0x70, 0x80, channel))
+            raise _Cme(4)
+        sid = _SESSION_BASE + channel
+        self.sessions[sid] = channel
+        shown = f"{sid:X}" if "ccho-hex" in self.quirks else str(sid)
+        return f"+CCHO: {shown}" if "ccho-prefix" in self.quirks else shown
+
+    def _cgla(self, sid: int, length: int, text: str) -> str:
+        if sid not in self.sessions:
+            raise _Cme(21)
+        apdu = apdu_mod.set_channel(self._apdu(length, text), self.sessions[sid])
+        return self._apdu_line("CGLA", self._card(apdu))
+
+    def _cchc(self, sid: int) -> None:
+        channel = self.sessions.pop(sid, None)
+        if channel is None:
+            raise _Cme(21)
+        self._card(apdu_mod.build(0x00, 0x70, 0x80, channel))
+
