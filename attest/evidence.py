@@ -1,0 +1,253 @@
+"""Checkout evidence: what the device agent reports, how it is validated and serialised.
+
+The evidence binds the card's answer to the server's challenge (``attestation_id`` and
+``nonce``) and to the handset (``imei``); the handset signs its canonical JSON form with
+its device key (``attest.devicekey``).  Canonical JSON here means: object keys sorted,
+no insignificant whitespace, UTF-8, no floats (RFC 8785 agrees with this for the value
+types evidence is allowed to hold: strings, integers, booleans, null, arrays, objects).
+
+JSON shape (hex for byte strings, as everywhere at the edges)::
+
+    {
+      "attestation_id": "<id from the challenge>",
+      "nonce": "<nonce from the challenge, base64url>",
+      "imei": "15 digits", "imeisv": "16 digits" | null,
+      "iccid": "18-20 digits", "imsi": "6-15 digits",
+      "ust": [service numbers available in EF.UST, ascending],
+      "prose": true | false,                       # DF.ProSe (5F90) present
+      "isim": {"impi": "...", "impu": ["sip:..."]} | null,
+      "outcome": {"outcome": "success", "res": "<hex, 4-16 bytes>"}
+               | {"outcome": "sync_failure", "auts": "<hex, 14 bytes>"}
+               | {"outcome": "mac_failure"}
+    }
+
+The three outcomes are the answers of AUTHENTICATE in the 3G context (ETSI TS 131 102
+clause 7.1.2): ``DB`` success with RES, ``DC`` synchronisation failure with AUTS, and
+SW 9862 (authentication error, incorrect MAC).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from attest.errors import InputError
+
+OutcomeKind = Literal["success", "sync_failure", "mac_failure"]
+
+_DIGITS = re.compile(r"[0-9]+")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+EVIDENCE_FIELDS = frozenset(
+    {"attestation_id", "nonce", "imei", "imeisv", "iccid", "imsi", "ust", "prose", "isim",
+     "outcome"}
+)
+MAX_UST_SERVICE = 1024  # EF.UST is at most a few dozen bytes; 8 services per byte
+MAX_IMPU = 16
+MAX_URI = 255
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no spaces, UTF-8 (what the device key signs)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The card's answer to AUTHENTICATE: RES, AUTS, or a MAC failure."""
+
+    kind: OutcomeKind
+    res: bytes | None = None
+    auts: bytes | None = None
+
+    def to_json(self) -> dict[str, str]:
+        if self.kind == "success":
+            assert self.res is not None
+            return {"outcome": "success", "res": self.res.hex()}
+        if self.kind == "sync_failure":
+            assert self.auts is not None
+            return {"outcome": "sync_failure", "auts": self.auts.hex()}
+        return {"outcome": "mac_failure"}
+
+
+@dataclass(frozen=True, slots=True)
+class IsimFacts:
+    """ISIM identities when the card has an ISIM (TS 31.103: EF.IMPI, EF.IMPU)."""
+
+    impi: str | None
+    impu: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"impi": self.impi, "impu": list(self.impu)}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One validated evidence document."""
+
+    attestation_id: str
+    nonce: str
+    imei: str
+    imeisv: str | None
+    iccid: str
+    imsi: str
+    ust: tuple[int, ...]
+    prose: bool
+    isim: IsimFacts | None
+    outcome: Outcome
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object the device signs and the server stores."""
+        return {
+            "attestation_id": self.attestation_id,
+            "nonce": self.nonce,
+            "imei": self.imei,
+            "imeisv": self.imeisv,
+            "iccid": self.iccid,
+            "imsi": self.imsi,
+            "ust": list(self.ust),
+            "prose": self.prose,
+            "isim": None if self.isim is None else self.isim.to_json(),
+            "outcome": self.outcome.to_json(),
+        }
+
+    def signed_bytes(self) -> bytes:
+        """The exact bytes the device key signs."""
+        return canonical_json(self.to_json())
+
+
+def _str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise InputError(f"{where}{key}: expected a string, got {_type(value)}")
+    return value
+
+
+def _type(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def _digits(obj: dict[str, Any], key: str, lengths: range, where: str = "evidence.") -> str:
+    value = _str(obj, key, where)
+    if not _DIGITS.fullmatch(value) or len(value) not in lengths:
+        raise InputError(
+            f"{where}{key}: expected {lengths.start}-{lengths.stop - 1} decimal digits, "
+            f"got {len(value)} characters"
+            + ("" if _DIGITS.fullmatch(value) else " with non-digits")
+        )
+    return value
+
+
+def _hex(obj: dict[str, Any], key: str, sizes: range, where: str) -> bytes:
+    value = _str(obj, key, where)
+    if not _HEX.fullmatch(value):
+        raise InputError(f"{where}{key}: expected an even number of hex digits")
+    raw = bytes.fromhex(value)
+    if len(raw) not in sizes:
+        raise InputError(
+            f"{where}{key}: expected {sizes.start}-{sizes.stop - 1} bytes, got {len(raw)}"
+        )
+    return raw
+
+
+def _no_unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise InputError(f"{where}: unknown field {unknown[0]!r}")
+    missing = sorted(allowed - set(obj))
+    if missing:
+        raise InputError(f"{where}: missing field {missing[0]!r}")
+
+
+def parse_outcome(obj: Any) -> Outcome:
+    """Validate the ``outcome`` member."""
+    where = "evidence.outcome"
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected an object, got {_type(obj)}")
+    kind = obj.get("outcome")
+    if kind == "success":
+        _no_unknown(obj, frozenset({"outcome", "res"}), where)
+        # RES is 4 to 16 octets (TS 33.102 clause 6.3.2: XRES 32..128 bits)
+        return Outcome("success", res=_hex(obj, "res", range(4, 17), where + "."))
+    if kind == "sync_failure":
+        _no_unknown(obj, frozenset({"outcome", "auts"}), where)
+        return Outcome("sync_failure", auts=_hex(obj, "auts", range(14, 15), where + "."))
+    if kind == "mac_failure":
+        _no_unknown(obj, frozenset({"outcome"}), where)
+        return Outcome("mac_failure")
+    raise InputError(
+        f"{where}.outcome: expected 'success', 'sync_failure' or 'mac_failure', got {kind!r}"
+        if isinstance(kind, str) or kind is None
+        else f"{where}.outcome: expected a string, got {_type(kind)}"
+    )
+
+
+def _parse_isim(obj: Any) -> IsimFacts | None:
+    where = "evidence.isim"
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected an object or null, got {_type(obj)}")
+    _no_unknown(obj, frozenset({"impi", "impu"}), where)
+    impi = obj["impi"]
+    if impi is not None and (not isinstance(impi, str) or not 0 < len(impi) <= MAX_URI):
+        raise InputError(f"{where}.impi: expected a string of 1-{MAX_URI} characters or null")
+    impu = obj["impu"]
+    if not isinstance(impu, list) or len(impu) > MAX_IMPU:
+        raise InputError(f"{where}.impu: expected a list of at most {MAX_IMPU} strings")
+    for i, uri in enumerate(impu):
+        if not isinstance(uri, str) or not 0 < len(uri) <= MAX_URI:
+            raise InputError(f"{where}.impu[{i}]: expected a string of 1-{MAX_URI} characters")
+    return IsimFacts(impi=impi, impu=tuple(impu))
+
+
+def _parse_ust(obj: Any) -> tuple[int, ...]:
+    where = "evidence.ust"
+    if not isinstance(obj, list):
+        raise InputError(f"{where}: expected a list of service numbers, got {_type(obj)}")
+    previous = 0
+    for i, n in enumerate(obj):
+        # bool is an int subclass in Python; JSON true is not a service number
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_UST_SERVICE:
+            raise InputError(f"{where}[{i}]: expected a service number 1-{MAX_UST_SERVICE}")
+        if n <= previous:
+            raise InputError(f"{where}[{i}]: service numbers must be ascending and unique")
+        previous = n
+    return tuple(obj)
+
+
+def parse_evidence(obj: Any) -> Evidence:
+    """Validate a decoded JSON evidence object; InputError names the first bad field."""
+    if not isinstance(obj, dict):
+        raise InputError(f"evidence: expected an object, got {_type(obj)}")
+    _no_unknown(obj, EVIDENCE_FIELDS, "evidence")
+    attestation_id = _str(obj, "attestation_id", "evidence.")
+    if not _ID.fullmatch(attestation_id):
+        raise InputError("evidence.attestation_id: expected 1-64 characters of [A-Za-z0-9_-]")
+    nonce = _str(obj, "nonce", "evidence.")
+    if not _B64URL.fullmatch(nonce) or len(nonce) > 128:
+        raise InputError("evidence.nonce: expected base64url text of at most 128 characters")
+    imeisv = None
+    if obj["imeisv"] is not None:
+        imeisv = _digits(obj, "imeisv", range(16, 17))
+    prose = obj["prose"]
+    if not isinstance(prose, bool):
+        raise InputError(f"evidence.prose: expected true or false, got {_type(prose)}")
+    return Evidence(
+        attestation_id=attestation_id,
+        nonce=nonce,
+        imei=_digits(obj, "imei", range(15, 16)),
+        imeisv=imeisv,
+        iccid=_digits(obj, "iccid", range(18, 21)),
+        imsi=_digits(obj, "imsi", range(6, 16)),
+        ust=_parse_ust(obj["ust"]),
+        prose=prose,
+        isim=_parse_isim(obj["isim"]),
+        outcome=parse_outcome(obj["outcome"]),
+    )

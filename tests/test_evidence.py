@@ -1,0 +1,129 @@
+"""Evidence validation, canonical JSON and device-key signatures."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from attest import devicekey
+from attest.errors import InputError
+from attest.evidence import canonical_json, parse_evidence
+
+GOOD: dict[str, Any] = {
+    "attestation_id": "a1B2_c3-d4",
+    "nonce": "AAECAwQFBgcICQoLDA0ODw",
+    "imei": "490154203237518",
+    "imeisv": "4901542032375101",
+    "iccid": "8988211000000000018",
+    "imsi": "001010000000001",
+    "ust": [1, 2, 27, 101],
+    "prose": True,
+    "isim": {"impi": "001010000000001@ims.example", "impu": ["sip:a@ims.example"]},
+    "outcome": {"outcome": "success", "res": "a54211d5e3ba50bf"},
+}
+
+
+def test_canonical_json_is_sorted_compact_utf8() -> None:
+    expected = '{"a":["é",true,null],"b":1}'.encode()
+    assert canonical_json({"b": 1, "a": ["é", True, None]}) == expected
+
+
+def test_good_evidence_round_trips_to_the_same_signed_bytes() -> None:
+    ev = parse_evidence(GOOD)
+    assert ev.outcome.res == bytes.fromhex("a54211d5e3ba50bf")
+    assert ev.signed_bytes() == canonical_json(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "kind"),
+    [
+        ({"outcome": "sync_failure", "auts": "00" * 14}, "sync_failure"),
+        ({"outcome": "mac_failure"}, "mac_failure"),
+    ],
+)
+def test_other_outcomes(outcome: dict[str, str], kind: str) -> None:
+    doc = dict(GOOD, outcome=outcome)
+    assert parse_evidence(doc).outcome.kind == kind
+    assert parse_evidence(doc).to_json() == doc
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("imei",), "49015420323751", "evidence.imei: expected 15-15 decimal digits"),
+        (("imei",), 490154203237518, "evidence.imei: expected a string, got int"),
+        (("iccid",), "89882110000000000X", "with non-digits"),
+        (("imeisv",), "1", "evidence.imeisv"),
+        (("prose",), "yes", "evidence.prose: expected true or false"),
+        (("ust",), [27, 1], "evidence.ust[1]: service numbers must be ascending"),
+        (("ust",), [True], "evidence.ust[0]: expected a service number"),
+        (("nonce",), "not base64!", "evidence.nonce"),
+        (("attestation_id",), "../etc", "evidence.attestation_id"),
+        (("isim", "impu"), "sip:x", "evidence.isim.impu: expected a list"),
+        (("outcome", "res"), "abc", "evidence.outcome.res: expected an even number of hex"),
+        (("outcome", "res"), "00", "evidence.outcome.res: expected 4-16 bytes, got 1"),
+        (("outcome", "outcome"), "maybe", "evidence.outcome.outcome: expected 'success'"),
+    ],
+)
+def test_malformed_fields_are_named(path: tuple[str, ...], value: Any, message: str) -> None:
+    doc = copy.deepcopy(GOOD)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_evidence(doc)
+
+
+def test_unknown_and_missing_fields_are_rejected() -> None:
+    with pytest.raises(InputError, match="unknown field 'extra'"):
+        parse_evidence(dict(GOOD, extra=1))
+    doc = dict(GOOD)
+    del doc["imsi"]
+    with pytest.raises(InputError, match="missing field 'imsi'"):
+        parse_evidence(doc)
+    with pytest.raises(InputError, match="unknown field 'res'"):
+        parse_evidence(dict(GOOD, outcome={"outcome": "mac_failure", "res": "00000000"}))
+    with pytest.raises(InputError, match="evidence: expected an object, got list"):
+        parse_evidence([GOOD])
+
+
+@pytest.mark.parametrize("algorithm", ["ed25519", "ecdsa-p256"])
+def test_device_signature_verifies_only_with_the_right_key(algorithm: Any) -> None:
+    signer = devicekey.generate(algorithm)
+    other = devicekey.generate(algorithm)
+    message = parse_evidence(GOOD).signed_bytes()
+    signature = signer.sign(message)
+    public = devicekey.load_public_key(signer.public_pem())
+    assert public.algorithm == algorithm
+    assert public.verify(message, signature)
+    assert not public.verify(message + b" ", signature)
+    assert not devicekey.load_public_key(other.public_pem()).verify(message, signature)
+    assert not public.verify(message, b"\x00" * 64)
+    assert not public.verify(message, b"")
+
+
+def test_p256_raw_r_s_signature_is_accepted() -> None:
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    signer = devicekey.generate("ecdsa-p256")
+    r, s = decode_dss_signature(signer.sign(b"msg"))
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    assert devicekey.load_public_key(signer.public_pem()).verify(b"msg", raw)
+
+
+def test_other_key_types_and_garbage_are_refused() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with pytest.raises(InputError, match="expected Ed25519 or EC P-256"):
+        devicekey.load_public_key(p384)
+    with pytest.raises(InputError, match="not a PEM public key"):
+        devicekey.load_public_key(b"hello")
+    signer = devicekey.generate()
+    assert "PRIVATE" not in repr(signer)
