@@ -1,0 +1,339 @@
+"""Personalised card files: one YAML file = one (simulated) card of a profile.
+
+Keys: ``profile``, ``iccid``, ``imsi``, ``ki``, ``opc`` or ``op`` (Milenage), optional
+``algorithm`` (``milenage`` default, or ``tuak`` with ``top``/``topc`` and optional
+``keccak_iterations``, ``res_len``, ``mac_len``, ``ck_len``, ``ik_len`` in bits, TS 35.231),
+``sqn_ms`` (hex, the highest SQN the card has accepted; default zero), ``pin1`` (4-8
+digits), ``pin1_enabled`` (default false), ``puk1`` (8 digits), ``imei`` (for the simulated
+modem), ``mnc_length`` (2 or 3; default from the profile PLMN the IMSI starts with), and
+``isim: {impi, domain, impu: [...], pcscf: [...]}`` exactly when the profile has an ISIM.
+
+Every error is one line naming the file and the key, never a secret's value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attest.aka.base import AkaAlgorithm
+from attest.errors import InputError
+from attest.profiles import CardProfile, parse_profile
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "card_profiles"
+
+_KEYS = {
+    "profile", "iccid", "imsi", "ki", "opc", "op", "algorithm", "top", "topc",
+    "keccak_iterations", "res_len", "mac_len", "ck_len", "ik_len", "sqn_ms", "pin1",
+    "pin1_enabled", "puk1", "imei", "mnc_length", "isim",
+}
+_ISIM_KEYS = {"impi", "domain", "impu", "pcscf"}
+_TUAK_ONLY = ("top", "topc", "keccak_iterations", "res_len", "mac_len", "ck_len", "ik_len")
+# Allowed output sizes in bits (TS 35.231 clause 6).
+_TUAK_LENGTHS = {"res_len": (32, 64, 128, 256), "mac_len": (64, 128, 256),
+                 "ck_len": (128, 256), "ik_len": (128, 256)}
+_TUAK_DEFAULTS = {"res_len": 64, "mac_len": 64, "ck_len": 128, "ik_len": 128}
+
+
+@dataclass(frozen=True)
+class TuakParams:
+    """TUAK options (TS 35.231): Keccak iterations and output sizes in bits."""
+
+    keccak_iterations: int = 1
+    res_len: int = 64
+    mac_len: int = 64
+    ck_len: int = 128
+    ik_len: int = 128
+
+
+@dataclass(frozen=True)
+class IsimData:
+    """ISIM personalisation (TS 31.103 clause 4.2): IMPI, home domain, IMPUs, P-CSCFs."""
+
+    impi: str
+    domain: str
+    impu: tuple[str, ...]
+    pcscf: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CardFile:
+    """One personalised card. Key material and PINs never appear in ``repr``."""
+
+    path: Path
+    profile: CardProfile
+    iccid: str
+    imsi: str
+    mnc_length: int
+    ki: bytes = field(repr=False)
+    opc: bytes | None = field(default=None, repr=False)
+    op: bytes | None = field(default=None, repr=False)
+    algorithm_name: str = "milenage"
+    topc: bytes | None = field(default=None, repr=False)
+    top: bytes | None = field(default=None, repr=False)
+    tuak: TuakParams | None = None
+    sqn_ms: bytes = bytes(6)
+    pin1: str | None = field(default=None, repr=False)
+    pin1_enabled: bool = False
+    puk1: str | None = field(default=None, repr=False)
+    imei: str | None = None
+    isim: IsimData | None = None
+
+    def algorithm(self) -> AkaAlgorithm:
+        """The card's AKA algorithm set bound to its K and operator constant."""
+        if self.tuak is not None:
+            from attest.aka.tuak import Tuak
+
+            t = self.tuak
+            return Tuak(self.ki, top=self.top, topc=self.topc,
+                        keccak_iterations=t.keccak_iterations, res_len=t.res_len,
+                        mac_len=t.mac_len, ck_len=t.ck_len, ik_len=t.ik_len)
+        from attest.aka.milenage import Milenage
+
+        return Milenage(self.ki, opc=self.opc, op=self.op)
+
+
+def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, CardProfile]:
+    """Every ``*.yaml`` profile in ``directory``, by name (the name must be the file stem)."""
+    profiles: dict[str, CardProfile] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        profile = parse_profile(_read(path), str(path))
+        if profile.name != path.stem:
+            raise InputError(f"{path}: key 'name' is {profile.name!r} but the file is named "
+                             f"{path.stem!r}; they must agree")
+        profiles[profile.name] = profile
+    return profiles
+
+
+def load_card_file(path: str | Path, profiles: dict[str, CardProfile] | None = None
+                   ) -> CardFile:
+    """Read and validate a personalised card file."""
+    path = Path(path)
+    doc = _yaml(_read(path), path)
+    return _CardFileParser(path, doc, load_profiles() if profiles is None else profiles).parse()
+
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn (ISO/IEC 7812-1 annex B) check over a digit string whose last digit is the check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+
+
+def _yaml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: a card file is a mapping of keys (profile, iccid, imsi, ...)")
+    return doc
+
+
+class _CardFileParser:
+    """Validates one card file document; each check raises one InputError line."""
+
+    def __init__(self, path: Path, doc: dict[str, Any], profiles: dict[str, CardProfile]):
+        self.path = path
+        self.doc = doc
+        self.profiles = profiles
+
+    def fail(self, key: str, problem: str) -> InputError:
+        return InputError(f"{self.path}: key '{key}': {problem}")
+
+    def parse(self) -> CardFile:
+        unknown = sorted(str(k) for k in self.doc if k not in _KEYS)
+        if unknown:
+            raise InputError(f"{self.path}: unknown key '{unknown[0]}'")
+        for key in ("profile", "iccid", "imsi", "ki"):
+            if key not in self.doc:
+                raise InputError(f"{self.path}: missing key '{key}'")
+        profile = self.profile()
+        iccid = self.digits("iccid", 18, 20)
+        if not luhn_ok(iccid):
+            raise self.fail("iccid", f"{iccid} fails the Luhn check digit")
+        imsi = self.digits("imsi", 6, 15)
+        algorithm = self.doc.get("algorithm", "milenage")
+        if algorithm not in ("milenage", "tuak"):
+            raise self.fail("algorithm", f"must be milenage or tuak, got {algorithm!r}")
+        keys = self.milenage_keys() if algorithm == "milenage" else self.tuak_keys()
+        pin1 = self.pin("pin1", 4, 8)
+        pin1_enabled = self.doc.get("pin1_enabled", False)
+        if not isinstance(pin1_enabled, bool):
+            raise self.fail("pin1_enabled", "must be true or false")
+        if pin1_enabled and pin1 is None:
+            raise self.fail("pin1_enabled", "is true but there is no 'pin1'")
+        imei = self.doc.get("imei")
+        if imei is not None:
+            imei = self.digits("imei", 15, 15)
+            if not luhn_ok(imei):
+                raise self.fail("imei", f"{imei} fails the Luhn check digit")
+        return CardFile(
+            path=self.path,
+            profile=profile,
+            iccid=iccid,
+            imsi=imsi,
+            mnc_length=self.mnc_length(profile, imsi),
+            algorithm_name=algorithm,
+            sqn_ms=self.hex("sqn_ms", (6,)) if "sqn_ms" in self.doc else bytes(6),
+            pin1=pin1,
+            pin1_enabled=pin1_enabled,
+            puk1=self.pin("puk1", 8, 8),
+            imei=imei,
+            isim=self.isim(profile),
+            **keys,
+        )
+
+    def profile(self) -> CardProfile:
+        name = self.doc["profile"]
+        if not isinstance(name, str) or name not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            raise self.fail("profile", f"unknown profile {name!r} (known: {known})")
+        return self.profiles[name]
+
+    def digits(self, key: str, low: int, high: int) -> str:
+        value = self.doc[key]
+        if not isinstance(value, str):
+            raise self.fail(key, "must be a quoted string of digits (YAML drops leading zeros "
+                            "from bare numbers)")
+        if not value.isascii() or not value.isdigit() or not low <= len(value) <= high:
+            span = f"{low}" if low == high else f"{low}-{high}"
+            raise self.fail(key, f"must be {span} decimal digits, got {len(value)} characters")
+        return value
+
+    def hex(self, key: str, sizes: tuple[int, ...]) -> bytes:
+        value = self.doc[key]
+        if not isinstance(value, str):
+            raise self.fail(key, "must be a quoted hex string")
+        text = value.replace(" ", "")
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise self.fail(key, "is not hex (odd length or a non-hex character)") from None
+        if len(raw) not in sizes:
+            wanted = " or ".join(f"{n} bytes ({2 * n} hex digits)" for n in sizes)
+            raise self.fail(key, f"must be {wanted}, got {len(raw)} bytes")
+        return raw
+
+    def milenage_keys(self) -> dict[str, Any]:
+        for key in _TUAK_ONLY:
+            if key in self.doc:
+                raise self.fail(key, "is a TUAK parameter; set 'algorithm: tuak' to use it")
+        opc, op = self.one_of("opc", "op", (16,))
+        return {"ki": self.hex("ki", (16,)), "opc": opc, "op": op}
+
+    def tuak_keys(self) -> dict[str, Any]:
+        for key in ("opc", "op"):
+            if key in self.doc:
+                raise self.fail(key, "is a Milenage parameter; TUAK uses 'top' or 'topc'")
+        topc, top = self.one_of("topc", "top", (32,))
+        iterations = self.doc.get("keccak_iterations", 1)
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise self.fail("keccak_iterations", "must be a whole number of at least 1")
+        lengths = {}
+        for key, allowed in _TUAK_LENGTHS.items():
+            value = self.doc.get(key, _TUAK_DEFAULTS[key])
+            if value not in allowed or isinstance(value, bool):
+                raise self.fail(key, f"must be one of {', '.join(map(str, allowed))} (bits)")
+            lengths[key] = value
+        return {"ki": self.hex("ki", (16, 32)), "topc": topc, "top": top,
+                "tuak": TuakParams(keccak_iterations=iterations, **lengths)}
+
+    def one_of(self, first: str, second: str, sizes: tuple[int, ...]
+               ) -> tuple[bytes | None, bytes | None]:
+        if (first in self.doc) == (second in self.doc):
+            raise InputError(f"{self.path}: exactly one of the keys '{first}' and '{second}' "
+                             "is required")
+        if first in self.doc:
+            return self.hex(first, sizes), None
+        return None, self.hex(second, sizes)
+
+    def pin(self, key: str, low: int, high: int) -> str | None:
+        if key not in self.doc:
+            return None
+        value = self.doc[key]
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit() or not (
+            low <= len(value) <= high
+        ):
+            span = f"{low}" if low == high else f"{low}-{high}"
+            # The value is secret: say what is wrong with it, never what it is.
+            raise self.fail(key, f"must be a quoted string of {span} digits")
+        return value
+
+    def mnc_length(self, profile: CardProfile, imsi: str) -> int:
+        if "mnc_length" in self.doc:
+            value = self.doc["mnc_length"]
+            if value not in (2, 3) or isinstance(value, bool):
+                raise self.fail("mnc_length", "must be 2 or 3")
+            return int(value)
+        return profile.mnc_length_for(imsi) or 2
+
+    def isim(self, profile: CardProfile) -> IsimData | None:
+        node = self.doc.get("isim")
+        if profile.isim is None:
+            if node is not None:
+                raise self.fail("isim", f"profile {profile.name!r} has no ISIM")
+            return None
+        if node is None:
+            raise InputError(f"{self.path}: missing key 'isim' (profile {profile.name!r} has "
+                             "an ISIM)")
+        if not isinstance(node, dict):
+            raise self.fail("isim", "must be a mapping with impi, domain, impu, pcscf")
+        unknown = sorted(str(k) for k in node if k not in _ISIM_KEYS)
+        if unknown:
+            raise InputError(f"{self.path}: unknown key 'isim.{unknown[0]}'")
+        for key in ("impi", "domain", "impu"):
+            if key not in node:
+                raise InputError(f"{self.path}: missing key 'isim.{key}'")
+        impi = self.text(node["impi"], "isim.impi")
+        domain = self.text(node["domain"], "isim.domain")
+        impu = self.texts(node["impu"], "isim.impu", allow_empty=False)
+        pcscf = self.texts(node.get("pcscf", []), "isim.pcscf", allow_empty=True)
+        return IsimData(impi, domain, impu, pcscf)
+
+    def text(self, value: object, key: str) -> str:
+        # Each value becomes one BER-TLV in a record or file of at most 255 bytes.
+        if not isinstance(value, str) or not value or len(value.encode()) > 200:
+            raise self.fail(key, "must be a non-empty string of at most 200 bytes")
+        return value
+
+    def texts(self, value: object, key: str, *, allow_empty: bool) -> tuple[str, ...]:
+        if not isinstance(value, list) or (not value and not allow_empty):
+            raise self.fail(key, "must be a list of strings" +
+                            ("" if allow_empty else " with at least one entry"))
+        items = tuple(self.text(v, f"{key}[{i}]") for i, v in enumerate(value))
+        if key == "isim.pcscf":
+            for i, item in enumerate(items):
+                if not _is_address(item):
+                    raise self.fail(f"{key}[{i}]", "is neither an IP address nor a host name")
+        return items
+
+
+def _is_address(text: str) -> bool:
+    """A P-CSCF is an IPv4/IPv6 address or an FQDN (TS 31.103 clause 4.2.8)."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        labels = text.rstrip(".").split(".")
+        return all(label and len(label) <= 63 and label.replace("-", "").isascii()
+                   and label.replace("-", "").isalnum() for label in labels)

@@ -1,0 +1,151 @@
+"""Card profiles: parsing errors name the key and the source; classification outcomes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from attest.errors import InputError
+from attest.profiles import classify, parse_profile
+from hw.cardfile import PROFILES_DIR, load_profiles
+
+PS_FACTS = {
+    "iccid": "8900101000000000019",
+    "imsi": "001010000000001",
+    "mnc_length": 2,
+    "ust": [10, 27, 95, 101, 109],
+    "prose": True,
+    "isim": {
+        "impi": "001010000000001@ims.mnc001.mcc001.3gppnetwork.org",
+        "domain": "ims.mnc001.mcc001.3gppnetwork.org",
+        "impu": ["sip:001010000000001@ims.mnc001.mcc001.3gppnetwork.org"],
+        "ist": [15],
+        "pcscf": [],
+    },
+}
+
+MINIMAL = """\
+name: test-ps
+classification: public-safety
+plmns: ["001-01"]
+iccid_prefixes: ["8900101"]
+usim: {services: [101, 109], required_services: [101]}
+"""
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return load_profiles()
+
+
+def test_repository_profiles_load_with_their_names(profiles):
+    assert set(profiles) >= {"public-safety-usim-isim", "commercial-usim"}
+    ps = profiles["public-safety-usim-isim"]
+    assert ps.classification == "public-safety"
+    assert {101, 109} <= ps.usim.required_services
+    assert ps.usim.df_prose and ps.usim.df_mcs
+    assert ps.isim is not None and 15 in ps.isim.required_services
+    commercial = profiles["commercial-usim"]
+    assert commercial.isim is None and 101 not in commercial.usim.services
+    assert PROFILES_DIR.name == "card_profiles"
+
+
+def test_plmn_forms_are_normalised():
+    profile = parse_profile(MINIMAL.replace('"001-01"', '"001-01", "99901", "310-260"'), "t")
+    assert profile.plmns == ("00101", "99901", "310260")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("classification: public-safety", "classification: military"),
+         "t.yaml: key 'classification' must be one of public-safety, commercial"),
+        (('plmns: ["001-01"]', 'plmns: ["0010"]'), "t.yaml: key 'plmns': '0010' is not a PLMN"),
+        (("usim: {", "usim: {colour: red, "), "t.yaml: unknown key 'usim.colour'"),
+        (("required_services: [101]", "required_services: [27]"),
+         "t.yaml: key 'usim.required_services': service 27 is required but not in"),
+        (("services: [101, 109]", "services: [101, 0]"),
+         "t.yaml: key 'usim.services': 0 is not a service number"),
+        (("name: test-ps\n", ""), "t.yaml: missing key 'name'"),
+        (("name: test-ps", "name: Test PS"), "t.yaml: key 'name' must be lower-case"),
+        (("usim: {", "usim: ["), "t.yaml: not valid YAML at line 5"),
+    ],
+)
+def test_parse_errors_name_key_and_source(change, message):
+    text = MINIMAL.replace(*change)
+    with pytest.raises(InputError) as err:
+        parse_profile(text, "t.yaml")
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_realm_regex_is_an_input_error():
+    text = MINIMAL + "isim: {services: [15], impi_realm: 'ims[.'}\n"
+    with pytest.raises(InputError, match=r"key 'isim.impi_realm' is not a valid regular"):
+        parse_profile(text, "t.yaml")
+
+
+def test_public_safety_card_conforms(profiles):
+    result = classify(PS_FACTS, profiles)
+    assert result.to_json() == {"kind": "public-safety", "profile": "public-safety-usim-isim",
+                                "reasons": []}
+
+
+def test_commercial_card_is_commercial(profiles):
+    facts = {"iccid": "8999970000000000019", "imsi": "999700000000001", "mnc_length": 2,
+             "ust": [10, 27], "prose": False, "isim": None}
+    result = classify(facts, profiles)
+    assert (result.kind, result.profile) == ("commercial", "commercial-usim")
+    assert result.reasons == ["PLMN_NOT_PUBLIC_SAFETY"]
+
+
+def test_public_safety_card_missing_prose_and_mcptt(profiles):
+    facts = dict(PS_FACTS, ust=[10, 27, 95], prose=False,
+                 isim=dict(PS_FACTS["isim"], ist=[1]))
+    result = classify(facts, profiles)
+    assert result.kind == "public-safety"
+    assert result.reasons == ["PROSE_SERVICE_MISSING", "MCPTT_SERVICE_MISSING",
+                              "DF_PROSE_MISSING", "ISIM_MCPTT_SERVICE_MISSING"]
+
+
+def test_public_safety_iccid_without_isim_and_foreign_plmn(profiles):
+    facts = dict(PS_FACTS, imsi="999700000000009", isim=None)
+    result = classify(facts, profiles)
+    # The ICCID prefix outweighs the PLMN: it is a pool card with the wrong PLMN.
+    assert (result.kind, result.profile) == ("public-safety", "public-safety-usim-isim")
+    assert result.reasons == ["PLMN_NOT_PUBLIC_SAFETY", "ISIM_MISSING"]
+
+
+def test_realm_mismatch_and_iccid_prefix_mismatch(profiles):
+    facts = dict(PS_FACTS, iccid="8933000000000000001",
+                 isim=dict(PS_FACTS["isim"], impi="001010000000001@ims.example.com"))
+    result = classify(facts, profiles)
+    assert result.profile == "public-safety-usim-isim"
+    assert result.reasons == ["ICCID_PREFIX_MISMATCH", "IMPI_REALM_MISMATCH"]
+
+
+def test_unknown_card(profiles):
+    facts = {"iccid": "8933000000000000001", "imsi": "208150000000001", "mnc_length": 2,
+             "ust": [], "prose": False, "isim": None}
+    assert classify(facts, profiles).to_json() == {
+        "kind": "unknown", "profile": None,
+        "reasons": ["NO_MATCHING_PROFILE", "PLMN_NOT_PUBLIC_SAFETY"]}
+
+
+def test_mnc_length_disambiguates_plmn(profiles):
+    # IMSI 001-010-...: with a 3-digit MNC the PLMN is 001-010, not the pool's 001-01.
+    facts = dict(PS_FACTS, iccid="8933000000000000001", mnc_length=3)
+    result = classify(facts, profiles)
+    assert result.kind == "unknown"
+
+
+def test_profile_name_must_match_file_name(tmp_path):
+    (tmp_path / "other.yaml").write_text(textwrap.dedent(MINIMAL))
+    with pytest.raises(InputError, match=r"other.yaml: key 'name' is 'test-ps' but the file"):
+        load_profiles(tmp_path)
+
+
+def test_bad_facts_are_input_errors(profiles):
+    with pytest.raises(InputError, match="card facts: key 'imsi' must be a string"):
+        classify({"iccid": "89"}, profiles)
