@@ -13,9 +13,10 @@ JSON shape (hex for byte strings, as everywhere at the edges)::
       "nonce": "<nonce from the challenge, base64url>",
       "imei": "15 digits", "imeisv": "16 digits" | null,
       "iccid": "18-20 digits", "imsi": "6-15 digits",
+      "mnc_length": 2 | 3 | null,                  # EF.AD (TS 31.102 clause 4.2.18)
       "ust": [service numbers available in EF.UST, ascending],
       "prose": true | false,                       # DF.ProSe (5F90) present
-      "isim": {"impi": "...", "impu": ["sip:..."]} | null,
+      "isim": {"impi": "..." | null, "impu": ["sip:..."], "ist": [services]} | null,
       "outcome": {"outcome": "success", "res": "<hex, 4-16 bytes>"}
                | {"outcome": "sync_failure", "auts": "<hex, 14 bytes>"}
                | {"outcome": "mac_failure"}
@@ -43,10 +44,10 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 EVIDENCE_FIELDS = frozenset(
-    {"attestation_id", "nonce", "imei", "imeisv", "iccid", "imsi", "ust", "prose", "isim",
-     "outcome"}
+    {"attestation_id", "nonce", "imei", "imeisv", "iccid", "imsi", "mnc_length", "ust", "prose",
+     "isim", "outcome"}
 )
-MAX_UST_SERVICE = 1024  # EF.UST is at most a few dozen bytes; 8 services per byte
+MAX_SERVICE = 1024  # EF.UST/EF.IST: a few dozen bytes, 8 services per byte
 MAX_IMPU = 16
 MAX_URI = 255
 
@@ -78,13 +79,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class IsimFacts:
-    """ISIM identities when the card has an ISIM (TS 31.103: EF.IMPI, EF.IMPU)."""
+    """ISIM facts when the card has an ISIM (TS 31.103: EF.IMPI, EF.IMPU, EF.IST)."""
 
     impi: str | None
     impu: tuple[str, ...]
+    ist: tuple[int, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"impi": self.impi, "impu": list(self.impu)}
+        return {"impi": self.impi, "impu": list(self.impu), "ist": list(self.ist)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class Evidence:
     imeisv: str | None
     iccid: str
     imsi: str
+    mnc_length: int | None
     ust: tuple[int, ...]
     prose: bool
     isim: IsimFacts | None
@@ -111,11 +114,17 @@ class Evidence:
             "imeisv": self.imeisv,
             "iccid": self.iccid,
             "imsi": self.imsi,
+            "mnc_length": self.mnc_length,
             "ust": list(self.ust),
             "prose": self.prose,
             "isim": None if self.isim is None else self.isim.to_json(),
             "outcome": self.outcome.to_json(),
         }
+
+    def card_facts(self) -> dict[str, Any]:
+        """The card facts ``attest.profiles.classify`` takes (the ``read`` JSON keys)."""
+        doc = self.to_json()
+        return {k: doc[k] for k in ("iccid", "imsi", "mnc_length", "ust", "prose", "isim")}
 
     def signed_bytes(self) -> bytes:
         """The exact bytes the device key signs."""
@@ -194,7 +203,7 @@ def _parse_isim(obj: Any) -> IsimFacts | None:
         return None
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected an object or null, got {_type(obj)}")
-    _no_unknown(obj, frozenset({"impi", "impu"}), where)
+    _no_unknown(obj, frozenset({"impi", "impu", "ist"}), where)
     impi = obj["impi"]
     if impi is not None and (not isinstance(impi, str) or not 0 < len(impi) <= MAX_URI):
         raise InputError(f"{where}.impi: expected a string of 1-{MAX_URI} characters or null")
@@ -204,18 +213,17 @@ def _parse_isim(obj: Any) -> IsimFacts | None:
     for i, uri in enumerate(impu):
         if not isinstance(uri, str) or not 0 < len(uri) <= MAX_URI:
             raise InputError(f"{where}.impu[{i}]: expected a string of 1-{MAX_URI} characters")
-    return IsimFacts(impi=impi, impu=tuple(impu))
+    return IsimFacts(impi=impi, impu=tuple(impu), ist=_services(obj["ist"], where + ".ist"))
 
 
-def _parse_ust(obj: Any) -> tuple[int, ...]:
-    where = "evidence.ust"
+def _services(obj: Any, where: str) -> tuple[int, ...]:
     if not isinstance(obj, list):
         raise InputError(f"{where}: expected a list of service numbers, got {_type(obj)}")
     previous = 0
     for i, n in enumerate(obj):
         # bool is an int subclass in Python; JSON true is not a service number
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_UST_SERVICE:
-            raise InputError(f"{where}[{i}]: expected a service number 1-{MAX_UST_SERVICE}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_SERVICE:
+            raise InputError(f"{where}[{i}]: expected a service number 1-{MAX_SERVICE}")
         if n <= previous:
             raise InputError(f"{where}[{i}]: service numbers must be ascending and unique")
         previous = n
@@ -236,6 +244,9 @@ def parse_evidence(obj: Any) -> Evidence:
     imeisv = None
     if obj["imeisv"] is not None:
         imeisv = _digits(obj, "imeisv", range(16, 17))
+    mnc_length = obj["mnc_length"]
+    if mnc_length not in (2, 3, None) or isinstance(mnc_length, bool):
+        raise InputError("evidence.mnc_length: expected 2, 3 or null")
     prose = obj["prose"]
     if not isinstance(prose, bool):
         raise InputError(f"evidence.prose: expected true or false, got {_type(prose)}")
@@ -246,7 +257,8 @@ def parse_evidence(obj: Any) -> Evidence:
         imeisv=imeisv,
         iccid=_digits(obj, "iccid", range(18, 21)),
         imsi=_digits(obj, "imsi", range(6, 16)),
-        ust=_parse_ust(obj["ust"]),
+        mnc_length=mnc_length,
+        ust=_services(obj["ust"], "evidence.ust"),
         prose=prose,
         isim=_parse_isim(obj["isim"]),
         outcome=parse_outcome(obj["outcome"]),

@@ -33,8 +33,9 @@ FACTS = RegistryFacts(
 def evidence(**changes: Any) -> Evidence:
     doc: dict[str, Any] = {
         "attestation_id": "att1", "nonce": "bm9uY2Vub25jZW5vbmNl", "imei": IMEI,
-        "imeisv": None, "iccid": MINE.iccid, "imsi": MINE.imsi, "ust": [27, 101],
-        "prose": True, "isim": None, "outcome": {"outcome": "success", "res": XRES.hex()},
+        "imeisv": None, "iccid": MINE.iccid, "imsi": MINE.imsi, "mnc_length": 2,
+        "ust": [27, 101], "prose": True, "isim": None,
+        "outcome": {"outcome": "success", "res": XRES.hex()},
     }
     doc.update(changes)
     return parse_evidence(doc)

@@ -26,8 +26,8 @@ def _verdict() -> Verdict:
     card = PooledCard("8988211000000000018", "001010000000001", "490154203237518")
     ev = parse_evidence({
         "attestation_id": "att1", "nonce": "bm9uY2U", "imei": "490154203237518",
-        "imeisv": None, "iccid": card.iccid, "imsi": card.imsi, "ust": [], "prose": True,
-        "isim": None, "outcome": {"outcome": "success", "res": "01020304"},
+        "imeisv": None, "iccid": card.iccid, "imsi": card.imsi, "mnc_length": 2, "ust": [],
+        "prose": True, "isim": None, "outcome": {"outcome": "success", "res": "01020304"},
     })
     facts = RegistryFacts(True, True, card, card, "public-safety", True)
     return appraise(ChallengeFacts("att1", "bm9uY2U", "490154203237518", b"\1\2\3\4"), ev, facts)

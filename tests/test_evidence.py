@@ -18,9 +18,10 @@ GOOD: dict[str, Any] = {
     "imeisv": "4901542032375101",
     "iccid": "8988211000000000018",
     "imsi": "001010000000001",
+    "mnc_length": 2,
     "ust": [1, 2, 27, 101],
     "prose": True,
-    "isim": {"impi": "001010000000001@ims.example", "impu": ["sip:a@ims.example"]},
+    "isim": {"impi": "001010000000001@ims.example", "impu": ["sip:a@ims.example"], "ist": [15]},
     "outcome": {"outcome": "success", "res": "a54211d5e3ba50bf"},
 }
 
@@ -34,6 +35,7 @@ def test_good_evidence_round_trips_to_the_same_signed_bytes() -> None:
     ev = parse_evidence(GOOD)
     assert ev.outcome.res == bytes.fromhex("a54211d5e3ba50bf")
     assert ev.signed_bytes() == canonical_json(GOOD)
+    assert ev.card_facts()["isim"] == GOOD["isim"]
 
 
 @pytest.mark.parametrize(
@@ -57,6 +59,8 @@ def test_other_outcomes(outcome: dict[str, str], kind: str) -> None:
         (("iccid",), "89882110000000000X", "with non-digits"),
         (("imeisv",), "1", "evidence.imeisv"),
         (("prose",), "yes", "evidence.prose: expected true or false"),
+        (("mnc_length",), 4, "evidence.mnc_length: expected 2, 3 or null"),
+        (("isim", "ist"), [0], "evidence.isim.ist[0]: expected a service number"),
         (("ust",), [27, 1], "evidence.ust[1]: service numbers must be ascending"),
         (("ust",), [True], "evidence.ust[0]: expected a service number"),
         (("nonce",), "not base64!", "evidence.nonce"),
