@@ -64,6 +64,11 @@ class AkaVector:
 class AkaAlgorithm(ABC):
     """An algorithm set (Milenage, TUAK) bound to one subscriber's K and operator constant."""
 
+    @property
+    def mac_size(self) -> int:
+        """Bytes of MAC-A and MAC-S: 8 unless the algorithm is configured otherwise."""
+        return 8
+
     @abstractmethod
     def f1(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
         """Network authentication function: MAC-A."""

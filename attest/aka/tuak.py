@@ -154,6 +154,10 @@ class Tuak(AkaAlgorithm):
         )
 
     @property
+    def mac_size(self) -> int:
+        return self.mac_len // 8
+
+    @property
     def topc(self) -> bytes:
         """The operator variant constant this instance uses (secret: never log it)."""
         return self._topc
