@@ -155,14 +155,15 @@ _MAX_GET_RESPONSE = 64  # a card that keeps saying 61xx forever is broken, not p
 
 
 def exchange(raw: RawExchange, apdu: bytes) -> Response:
-    """Send ``apdu`` and resolve T=0 procedure bytes (ISO/IEC 7816-3 clause 10.3.3).
+    """Send ``apdu`` and resolve T=0 procedure bytes (ISO/IEC 7816-3 clause 10.3.3,
+    ETSI TS 102 221 clause 7.3.1.1.5).
 
-    ``6Cxx`` resends the same command once with Le = xx; ``61xx`` fetches the pending
-    bytes with GET RESPONSE on the same logical channel until the card stops asking.
+    ``6Cxx`` resends the same command (CLA, INS, P1, P2 and data kept) once with Le = xx;
+    ``61xx`` fetches the pending bytes with GET RESPONSE on the same logical channel until
+    the card stops asking, and a GET RESPONSE answered ``6Cxx`` is resent once with that Le.
+    Data from every round is joined; the last status word is the answer's.
     """
-    resp = Response.from_bytes(raw(apdu))
-    if resp.sw >> 8 == 0x6C:
-        resp = Response.from_bytes(raw(_with_le(apdu, resp.sw & 0xFF)))
+    resp = _resend_on_6c(raw, apdu)
     data = resp.data
     rounds = 0
     while resp.sw >> 8 == 0x61:
@@ -170,17 +171,28 @@ def exchange(raw: RawExchange, apdu: bytes) -> Response:
         if rounds > _MAX_GET_RESPONSE:
             raise CardError("card kept answering 61xx to GET RESPONSE; giving up")
         get = set_channel(bytes((0x00, 0xC0, 0x00, 0x00, resp.sw & 0xFF)), channel_of(apdu[0]))
-        resp = Response.from_bytes(raw(get))
+        resp = _resend_on_6c(raw, get)
         data += resp.data
     return Response(data, resp.sw)
 
 
+def _resend_on_6c(raw: RawExchange, apdu: bytes) -> Response:
+    """One command; on ``6Cxx`` the same command once more with Le = xx."""
+    resp = Response.from_bytes(raw(apdu))
+    if resp.sw >> 8 == 0x6C:
+        resp = Response.from_bytes(raw(_with_le(apdu, resp.sw & 0xFF)))
+    return resp
+
+
 def _with_le(apdu: bytes, le: int) -> bytes:
-    """Replace (or append) the Le byte of a short APDU."""
-    if len(apdu) == 4:
-        return apdu + bytes((le,))
-    if len(apdu) == 5:
+    """Replace (or append) the Le byte of a short APDU, keeping header and data.
+
+    Case 1 (header only) gains an Le; case 2 (header + Le) has it replaced; case 3
+    (header + Lc + data) gains one; case 4 (… + Le) has it replaced.
+    """
+    if len(apdu) < 4:
+        raise ValueError("a command APDU has at least 4 bytes")
+    if len(apdu) <= 5:
         return apdu[:4] + bytes((le,))
-    lc = apdu[4]
-    body = apdu[: 5 + lc]
+    body = apdu[: 5 + apdu[4]]
     return body + bytes((le,))

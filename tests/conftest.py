@@ -1,4 +1,5 @@
 """Shared pytest setup. Fixture modules register themselves in ``pytest_plugins``."""
 
 pytest_plugins: list[str] = [
+    "tests.fixtures_uicc",
 ]

@@ -1,0 +1,64 @@
+"""ISIM files of 3GPP TS 31.103 and their decoders.
+
+Clause references are to TS 31.103 V17: EF.IMPI 4.2.2, EF.DOMAIN 4.2.3, EF.IMPU 4.2.4,
+EF.IST 4.2.7, EF.P-CSCF 4.2.8. The identities are tag-80 data objects holding UTF-8.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from attest.errors import CardError
+from hw.uicc.tlv import single
+
+# Short file identifiers under ADF.ISIM (TS 31.103 annex list of SFI values).
+SFI_IMPI = 0x02
+SFI_DOMAIN = 0x05
+SFI_IMPU = 0x04
+SFI_IST = 0x07
+FID_PCSCF = bytes.fromhex("6F09")  # no SFI: selected by FID
+
+# IST service numbers (TS 31.103 clause 4.2.7).
+SERVICE_PCSCF = 1
+SERVICE_MCPTT = 15
+
+_FQDN, _IPV4, _IPV6 = 0x00, 0x01, 0x02
+
+
+def _utf8(value: bytes, where: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CardError(f"{where}: byte {exc.start + 2} is not valid UTF-8") from None
+
+
+def decode_tag80_text(data: bytes, where: str) -> str:
+    """IMPI, DOMAIN and each IMPU record: ``80 L <UTF-8>`` then FF padding."""
+    return _utf8(single(data, 0x80, where).value, where)
+
+
+def is_empty_record(data: bytes) -> bool:
+    """An unused record of a linear fixed EF is all FF (TS 102 221 clause 8.2.2)."""
+    return not data or all(b == 0xFF for b in data)
+
+
+def decode_pcscf(data: bytes, where: str) -> str:
+    """One EF.P-CSCF record: ``80 L <address type> <address>``.
+
+    Address type 00 is an FQDN (UTF-8), 01 an IPv4 and 02 an IPv6 address in binary.
+    """
+    value = single(data, 0x80, where).value
+    if not value:
+        raise CardError(f"{where}: tag 80 at byte 0 is empty, expected an address type byte")
+    kind, address = value[0], value[1:]
+    if kind == _FQDN:
+        return _utf8(address, where)
+    sizes = {_IPV4: 4, _IPV6: 16}
+    if kind not in sizes:
+        raise CardError(f"{where}: byte 2 has unknown address type {kind:02X}")
+    if len(address) != sizes[kind]:
+        raise CardError(
+            f"{where}: address type {kind:02X} needs {sizes[kind]} bytes, "
+            f"the record holds {len(address)}"
+        )
+    return str(ipaddress.ip_address(address))

@@ -1,0 +1,296 @@
+"""The TS 102 221 client (hw.uicc.ts_102_221.Uicc) against a scripted card.
+
+The scripted card (tests/fixtures_uicc.py) stands in for cards that behave unusually
+(long files, an MF that is not current, odd status words); the exact APDUs sent are
+part of what is checked, since every APDU costs time on a real reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from attest.errors import CardError, InputError
+from hw.transport.base import Channel
+from hw.uicc.ts_102_221 import (
+    AID_ISIM_PREFIX,
+    AID_USIM_PREFIX,
+    FileNotFoundOnCard,
+    PinNeeded,
+    Uicc,
+)
+from tests.fixtures_uicc import ScriptedTransport
+
+Script = Callable[[Sequence[tuple[str, str]]], ScriptedTransport]
+
+USIM_AID = "A0000000871002FF33FF018900000100"
+ISIM_AID = "A0000000871004FF33FF018900000100"
+DIR_USIM = "6118 4F10" + USIM_AID + "5004 5553494D"
+DIR_ISIM = "6118 4F10" + ISIM_AID + "5004 4953494D"
+
+
+def test_select_fid_with_fcp(scripted: Script) -> None:
+    card = scripted(
+        [("00A40004026F0400", "6215820542210040058302 6F04 8A0105 800201 40 880120 9000")]
+    )
+    fcp = Uicc(card).select_fid(bytes.fromhex("6F04"))
+    assert fcp is not None and (fcp.record_length, fcp.record_count) == (64, 5)
+
+
+def test_select_not_found_names_reader_and_file(scripted: Script) -> None:
+    card = scripted([("00A4000C025F90", "6A82")])
+    with pytest.raises(FileNotFoundOnCard) as info:
+        Uicc(card).select_fid(bytes.fromhex("5F90"), fcp=False)
+    assert str(info.value) == "scripted:card: SELECT 5F90: SW 6A82 (file or application not found)"
+
+
+def test_select_path_and_aid(scripted: Script) -> None:
+    card = scripted([("00A4080C047F105F3D", "9000"), ("00A4040C10" + USIM_AID, "9000")])
+    uicc = Uicc(card)
+    assert uicc.select_path(bytes.fromhex("7F105F3D"), fcp=False) is None
+    uicc.select_aid(bytes.fromhex(USIM_AID))
+    assert card.done()
+
+
+def test_select_malformed_fcp_is_card_error(scripted: Script) -> None:
+    card = scripted([("00A40004026F0700", "621C8202 9000")])
+    with pytest.raises(
+        CardError, match=r"scripted:card: FCP of 6F07: tag 62 at byte 0 declares 28"
+    ):
+        Uicc(card).select_fid(bytes.fromhex("6F07"))
+
+
+def test_read_binary_sfi_le00(scripted: Script) -> None:
+    card = scripted([("00B0870000", "080910101032547698 9000")])
+    assert Uicc(card).read_binary_sfi(7, "EF.IMSI") == bytes.fromhex("080910101032547698")
+
+
+def test_read_binary_sfi_longer_than_256_continues_at_offset(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00B0840000", "11" * 256 + "9000"),
+            ("00B0010000", "22" * 256 + "9000"),
+            ("00B0020000", "33" * 4 + "6282"),
+        ]
+    )
+    data = Uicc(card).read_binary_sfi(4, "EF.UST")
+    assert data == b"\x11" * 256 + b"\x22" * 256 + b"\x33" * 4
+
+
+def test_read_binary_sfi_exactly_256_ends_on_6b00(scripted: Script) -> None:
+    card = scripted([("00B0840000", "11" * 256 + "9000"), ("00B0010000", "6B00")])
+    assert Uicc(card).read_binary_sfi(4, "EF.UST") == b"\x11" * 256
+
+
+def test_read_transparent_sized_from_fcp(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00A40004026F0700", "6212 820241218302 6F07 8A0105 80020130 880138 9000"),
+            ("00B0000000", "AA" * 256 + "9000"),
+            ("00B0010030", "BB" * 0x30 + "9000"),
+        ]
+    )
+    uicc = Uicc(card)
+    fcp = uicc.select_fid(bytes.fromhex("6F07"))
+    assert fcp is not None
+    assert uicc.read_transparent(fcp, "EF.X") == b"\xaa" * 256 + b"\xbb" * 0x30
+
+
+def test_read_transparent_short_answer_is_an_error(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00A40004026F0700", "620F 820241218302 6F07 80020009 880138 9000"),
+            ("00B0000009", "0809 6282"),
+            ("00B0000207", "6B00"),
+        ]
+    )
+    uicc = Uicc(card)
+    fcp = uicc.select_fid(bytes.fromhex("6F07"))
+    assert fcp is not None
+    with pytest.raises(CardError, match=r"EF.X ended at byte 2, its FCP says 9 bytes"):
+        uicc.read_transparent(fcp, "EF.X")
+
+
+def test_read_records_sized_from_fcp(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00A40004026F0400", "620E 820542210004 02 8302 6F04 880120 9000"),
+            ("00B2010404", "80026162 9000"),
+            ("00B2020404", "FFFFFFFF 9000"),
+        ]
+    )
+    uicc = Uicc(card)
+    fcp = uicc.select_fid(bytes.fromhex("6F04"))
+    assert fcp is not None
+    assert uicc.read_records(fcp, "EF.IMPU") == [bytes.fromhex("80026162"), b"\xff" * 4]
+
+
+def test_pin_needed_is_its_own_error(scripted: Script) -> None:
+    card = scripted([("00B0870000", "6982")])
+    with pytest.raises(PinNeeded, match=r"verify the PIN first"):
+        Uicc(card).read_binary_sfi(7, "EF.IMSI")
+
+
+def test_unknown_status_word_is_named(scripted: Script) -> None:
+    card = scripted([("00B0870000", "6F42")])
+    with pytest.raises(CardError, match=r"READ BINARY EF.IMSI: SW 6F42 \(unknown status word\)"):
+        Uicc(card).read_binary_sfi(7, "EF.IMSI")
+
+
+def test_dir_stops_when_both_apps_found(scripted: Script) -> None:
+    card = scripted([("00B201F400", DIR_USIM + "FFFF 9000"), ("00B202F400", DIR_ISIM + "9000")])
+    apps = Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))
+    assert [a.label for a in apps] == ["USIM", "ISIM"]
+    assert card.done()
+
+
+def test_dir_stops_on_record_not_found_and_on_empty_record(scripted: Script) -> None:
+    card = scripted([("00B201F400", DIR_USIM + "9000"), ("00B202F400", "6A83")])
+    assert len(Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))) == 1
+    card = scripted([("00B201F400", DIR_USIM + "9000"), ("00B202F400", "FF" * 26 + "9000")])
+    assert len(Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))) == 1
+
+
+def test_dir_selects_mf_once_when_another_df_is_current(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00B201F400", "6A82"),
+            ("00A4000C023F00", "9000"),
+            ("00B201F400", DIR_USIM + "9000"),
+            ("00B202F400", "6A83"),
+        ]
+    )
+    assert [a.aid.hex().upper() for a in Uicc(card).applications()] == [USIM_AID]
+
+
+def test_dir_wrong_file_under_sfi_1e_also_falls_back(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00B201F400", "0203AABBCC 9000"),
+            ("00A4000C023F00", "9000"),
+            ("00B201F400", "0203AABBCC 9000"),
+        ]
+    )
+    with pytest.raises(CardError, match=r"EF.DIR record 1: expected application template tag 61"):
+        Uicc(card).applications()
+
+
+def test_logical_channel_is_closed_even_when_the_body_fails(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("0070000001", "01 9000"),
+            ("01A4040C10" + ISIM_AID, "9000"),
+            ("01B0820000", "6F00"),
+            ("00708001", "9000"),
+        ]
+    )
+    uicc = Uicc(card)
+    with pytest.raises(CardError), uicc.application(bytes.fromhex(ISIM_AID), logical=True) as ch:
+        assert ch.number == 1
+        uicc.read_binary_sfi(2, "EF.IMPI", ch)
+    assert card.done()
+
+
+def test_channel_4_and_up_use_further_interindustry_cla(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("0070000001", "05 9000"),
+            ("41A4040C10" + ISIM_AID, "9000"),
+            ("00708005", "9000"),
+        ]
+    )
+    with Uicc(card).application(bytes.fromhex(ISIM_AID), logical=True) as ch:
+        assert ch.number == 5
+    assert card.done()
+
+
+def test_manage_channel_bad_answer(scripted: Script) -> None:
+    card = scripted([("0070000001", "9000")])
+    with pytest.raises(CardError, match=r"MANAGE CHANNEL open returned no data"):
+        Uicc(card).open_channel()
+
+
+class NativeChannelTransport(ScriptedTransport):
+    """A transport with its own way to reach an application (like a modem's AT+CCHO)."""
+
+    def __init__(self, script: Sequence[tuple[str, str]]) -> None:
+        super().__init__(script)
+        self.opened: list[bytes] = []
+        self.closed: list[int] = []
+
+    def open_application_channel(self, aid: bytes) -> Channel | None:
+        self.opened.append(aid)
+        return Channel(self, 2)
+
+    def close_channel(self, channel: Channel) -> None:
+        self.closed.append(channel.number)
+
+
+def test_native_application_channel_is_used_without_select() -> None:
+    card = NativeChannelTransport([("02B0820000", "8003616263 9000")])
+    uicc = Uicc(card)
+    with uicc.application(bytes.fromhex(ISIM_AID), logical=True) as ch:
+        assert uicc.read_binary_sfi(2, "EF.IMPI", ch) == bytes.fromhex("8003616263")
+    assert card.opened == [bytes.fromhex(ISIM_AID)]
+    assert card.closed == [2]
+    assert card.done()
+
+
+def test_basic_channel_application_selects_aid(scripted: Script) -> None:
+    card = scripted([("00A4040C10" + USIM_AID, "9000")])
+    with Uicc(card).application(bytes.fromhex(USIM_AID)) as ch:
+        assert ch.number == 0
+    assert card.done()
+
+
+# --- PIN: the retry counter is always read first; the last attempt needs force ---------
+
+
+def test_pin_retry_counter_read_before_verify(scripted: Script) -> None:
+    card = scripted([("00200001", "63C3"), ("002000010831323334FFFFFFFF", "9000")])
+    Uicc(card).verify_pin("1234")
+    assert card.done()
+
+
+def test_pin_not_needed_sends_no_pin(scripted: Script) -> None:
+    card = scripted([("00200001", "9000")])
+    Uicc(card).verify_pin("1234")
+    assert card.sent == ["00200001"]
+
+
+def test_last_pin_attempt_not_spent_without_force(scripted: Script) -> None:
+    card = scripted([("00200001", "63C1")])
+    with pytest.raises(
+        CardError, match=r"only one PIN attempt left; not spending it without --force"
+    ):
+        Uicc(card).verify_pin("1234")
+    assert card.sent == ["00200001"]  # the PIN itself never went to the card
+
+
+def test_last_pin_attempt_spent_with_force(scripted: Script) -> None:
+    card = scripted([("00200001", "63C1"), ("002000010831323334FFFFFFFF", "9000")])
+    Uicc(card).verify_pin("1234", force=True)
+    assert card.done()
+
+
+def test_wrong_pin_reports_attempts_left_and_is_not_retried(scripted: Script) -> None:
+    card = scripted([("00200001", "63C3"), ("002000010831313131FFFFFFFF", "63C2")])
+    with pytest.raises(CardError, match=r"wrong PIN, 2 attempt"):
+        Uicc(card).verify_pin("1111")
+    assert len(card.sent) == 2
+
+
+def test_blocked_pin_is_not_tried(scripted: Script) -> None:
+    card = scripted([("00200001", "6983")])
+    with pytest.raises(CardError, match=r"PIN 01 is blocked"):
+        Uicc(card).verify_pin("1234", force=True)
+    assert card.sent == ["00200001"]
+
+
+@pytest.mark.parametrize("pin", ["123", "123456789", "12a4", "١٢٣٤"])
+def test_malformed_pin_never_reaches_the_card(scripted: Script, pin: str) -> None:
+    card = scripted([])
+    with pytest.raises(InputError, match=r"PIN must be 4 to 8 decimal digits"):
+        Uicc(card).verify_pin(pin)
+    assert card.sent == []
