@@ -1,0 +1,279 @@
+"""PC/SC readers through pyscard and pcsc-lite (PC/SC Workgroup specification, part 5).
+
+URIs: ``pcsc:N`` is the N-th reader in pcscd's list (from 0), ``pcsc:<glob>`` the one
+reader whose name matches the shell-style pattern (``pcsc:Omnikey*``,
+``pcsc:Virtual PCD 00 01``). A pattern that matches none or several readers is an error
+that lists them, never a guess.
+
+The card is opened exclusively (``SCARD_SHARE_EXCLUSIVE``) so no other process can slip
+APDUs between a SELECT and the AUTHENTICATE that depends on it. The protocol comes from
+the ATR (ISO/IEC 7816-3 clause 8.2.3, TDi bytes): T=1 when offered, else T=0.
+
+T=0 procedure bytes are left to :func:`hw.apdu.exchange`: pcsc-lite passes ``61xx`` and
+``6Cxx`` through to the application unchanged (neither pcscd nor pyscard's low-level
+``SCardTransmit`` issues GET RESPONSE; only reader firmware in APDU mode might), so
+the wire APDU count over PC/SC equals the in-process count for the same card.
+
+pcsc-lite's client library finds the daemon through the socket named by the
+environment variable ``PCSCLITE_CSOCK_NAME`` (default ``/run/pcscd/pcscd.comm``); it
+reads the variable once per process, at the first PC/SC call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from smartcard import scard
+from smartcard.ATR import ATR
+
+from attest.errors import CardRemovedError, InputError, TransportError
+from hw.transport.base import Transport, register_scheme
+
+# How long a failed exchange waits for pcscd to confirm a removal (pcscd polls presence
+# every 400 ms).
+_REMOVAL_GRACE = 2.0
+
+_CONNECTION_LOST = {
+    code & 0xFFFFFFFF
+    for code in (
+        scard.SCARD_E_NOT_TRANSACTED,
+        scard.SCARD_F_COMM_ERROR,
+        scard.SCARD_W_UNRESPONSIVE_CARD,
+        scard.SCARD_W_UNPOWERED_CARD,
+        scard.SCARD_E_NO_SMARTCARD,
+    )
+}
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """One PC/SC reader as pcscd reports it."""
+
+    index: int
+    name: str
+    card_present: bool
+    atr: bytes | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "card_present": self.card_present,
+            "atr": self.atr.hex().upper() if self.atr is not None else None,
+        }
+
+
+def _u32(hresult: int) -> int:
+    return hresult & 0xFFFFFFFF
+
+
+def pcsc_error(hresult: int, reader: str | None, doing: str) -> TransportError:
+    """The readable error for a PC/SC return code (``doing``: what we were attempting)."""
+    code = _u32(hresult)
+    where = f"reader {reader!r}" if reader else "PC/SC"
+    if code == _u32(scard.SCARD_E_NO_SERVICE):
+        return TransportError("cannot reach pcscd (is the pcscd service running?)")
+    if code == _u32(scard.SCARD_E_NO_READERS_AVAILABLE):
+        return TransportError("no PC/SC readers found (is a reader plugged in?)")
+    if code == _u32(scard.SCARD_E_SHARING_VIOLATION):
+        return TransportError(f"{where} is in use by another process")
+    if code == _u32(scard.SCARD_E_NO_SMARTCARD):
+        return TransportError(f"no card in {where}")
+    if code == _u32(scard.SCARD_W_REMOVED_CARD):
+        return CardRemovedError(f"card removed from {where} while {doing}")
+    if code in (_u32(scard.SCARD_E_UNKNOWN_READER), _u32(scard.SCARD_E_READER_UNAVAILABLE)):
+        return TransportError(f"{where} is gone (unplugged, or pcscd restarted) while {doing}")
+    if code == _u32(scard.SCARD_W_UNRESPONSIVE_CARD):
+        return TransportError(f"the card in {where} does not answer (mute card?)")
+    if code == _u32(scard.SCARD_W_RESET_CARD):
+        return TransportError(f"the card in {where} was reset by another process while {doing}")
+    if code == _u32(scard.SCARD_E_PROTO_MISMATCH):
+        return TransportError(f"the card in {where} refused the protocol its ATR offers")
+    message = scard.SCardGetErrorMessage(hresult).strip().rstrip(".")
+    return TransportError(f"{where}: {message} (PC/SC error 0x{code:08X}) while {doing}")
+
+
+def _check(hresult: int, reader: str | None, doing: str) -> None:
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise pcsc_error(hresult, reader, doing)
+
+
+class PcscContext:
+    """An ``SCardEstablishContext`` handle, released on exit."""
+
+    def __init__(self) -> None:
+        hresult, self.handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        _check(hresult, None, "connecting to pcscd")
+        self._released = False
+
+    def reader_names(self) -> list[str]:
+        """pcscd's reader list, in its order; empty when there is no reader."""
+        hresult, names = scard.SCardListReaders(self.handle, [])
+        if _u32(hresult) == _u32(scard.SCARD_E_NO_READERS_AVAILABLE):
+            return []
+        _check(hresult, None, "listing readers")
+        return list(names)
+
+    def card_state(self, reader: str) -> tuple[bool, bytes | None]:
+        """(card present, ATR) of one reader, without connecting to the card."""
+        hresult, states = scard.SCardGetStatusChange(
+            self.handle, 0, [(reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        _check(hresult, reader, "reading the reader state")
+        _, event, atr = states[0]
+        if event & scard.SCARD_STATE_UNKNOWN:
+            raise pcsc_error(scard.SCARD_E_UNKNOWN_READER, reader, "reading the reader state")
+        present = bool(event & scard.SCARD_STATE_PRESENT)
+        return present, bytes(atr) if present and atr else None
+
+    def release(self) -> None:
+        """Release the context; safe to call twice."""
+        if not self._released:
+            self._released = True
+            scard.SCardReleaseContext(self.handle)
+
+    def __enter__(self) -> PcscContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def list_readers() -> list[ReaderInfo]:
+    """Every reader pcscd knows, with card presence and ATR (``simattest readers``)."""
+    with PcscContext() as ctx:
+        infos = []
+        for index, name in enumerate(ctx.reader_names()):
+            present, atr = ctx.card_state(name)
+            infos.append(ReaderInfo(index, name, present, atr))
+        return infos
+
+
+def resolve_reader(spec: str, names: list[str]) -> str:
+    """The one reader name a ``pcsc:`` URI body designates (index or glob)."""
+    if not names:
+        raise TransportError("no PC/SC readers found (is a reader plugged in?)")
+    listed = ", ".join(f"{i}: {n}" for i, n in enumerate(names))
+    if spec.lstrip("-").isdigit():
+        index = int(spec)
+        if index < 0:
+            raise InputError(f"reader URI 'pcsc:{spec}': a reader index counts from 0")
+        if index >= len(names):
+            raise TransportError(
+                f"reader index {index} is out of range: {len(names)} reader(s) ({listed})"
+            )
+        return names[index]
+    matches = [n for n in names if fnmatch.fnmatchcase(n, spec)]
+    if not matches:
+        raise TransportError(f"no reader matches {spec!r}; readers: {listed}")
+    if len(matches) > 1:
+        raise TransportError(
+            f"reader pattern {spec!r} matches {len(matches)} readers: {', '.join(matches)}"
+        )
+    return matches[0]
+
+
+def protocol_for_atr(atr: bytes) -> int:
+    """T=1 when the ATR offers it (no procedure bytes, fewer APDUs), else T=0."""
+    if ATR(list(atr)).isT1Supported():
+        return int(scard.SCARD_PROTOCOL_T1)
+    return int(scard.SCARD_PROTOCOL_T0)
+
+
+class PcscTransport(Transport):
+    """One card in one PC/SC reader, held until :meth:`close`."""
+
+    def __init__(self, spec: str, *, exclusive: bool = True) -> None:
+        super().__init__()
+        self.uri = f"pcsc:{spec}"
+        self._share = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+        self._ctx = PcscContext()
+        self._card: int | None = None
+        try:
+            self.reader = resolve_reader(spec, self._ctx.reader_names())
+            present, atr = self._ctx.card_state(self.reader)
+            if not present or atr is None:
+                raise pcsc_error(scard.SCARD_E_NO_SMARTCARD, self.reader, "connecting")
+            self._protocol = protocol_for_atr(atr)
+            hresult, card, _active = scard.SCardConnect(
+                self._ctx.handle, self.reader, self._share, self._protocol
+            )
+            _check(hresult, self.reader, "connecting to the card")
+            self._card = card
+            self._atr = self._read_atr()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def protocol(self) -> str:
+        return "T=1" if self._protocol == scard.SCARD_PROTOCOL_T1 else "T=0"
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    def _handle(self) -> int:
+        if self._card is None:
+            raise TransportError(f"reader {self.reader!r} is closed")
+        return self._card
+
+    def _read_atr(self) -> bytes:
+        hresult, _name, _state, _proto, atr = scard.SCardStatus(self._handle())
+        _check(hresult, self.reader, "reading the ATR")
+        return bytes(atr)
+
+    def _exchange(self, command: bytes) -> bytes:
+        pci = (
+            scard.SCARD_PCI_T1 if self._protocol == scard.SCARD_PROTOCOL_T1 else scard.SCARD_PCI_T0
+        )
+        hresult, response = scard.SCardTransmit(self._handle(), pci, list(command))
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise self._failed(hresult, "sending an APDU")
+        if len(response) < 2:
+            # A reader whose card vanished mid-command may report success with no status
+            # word at all (vpcd does).
+            raise self._failed(None, "sending an APDU")
+        return bytes(response)
+
+    def _failed(self, hresult: int | None, doing: str) -> TransportError:
+        """Name a failed exchange precisely: a removed card or a vanished reader say so.
+
+        pcscd learns of a removal at its next presence poll (every 400 ms), so a lost
+        exchange waits a bounded moment for the reader state to settle.
+        """
+        if hresult is None or _u32(hresult) in _CONNECTION_LOST:
+            deadline = time.monotonic() + _REMOVAL_GRACE
+            while time.monotonic() < deadline:
+                if not self._ctx.card_state(self.reader)[0]:
+                    return CardRemovedError(
+                        f"card removed from reader {self.reader!r} while {doing}"
+                    )
+                time.sleep(0.05)
+        if hresult is None:
+            return TransportError(f"reader {self.reader!r} returned no status word while {doing}")
+        return pcsc_error(hresult, self.reader, doing)
+
+    def reset(self) -> bytes:
+        """Cold-reset the card (``SCardReconnect`` with ``SCARD_RESET_CARD``)."""
+        hresult, _active = scard.SCardReconnect(
+            self._handle(), self._share, self._protocol, scard.SCARD_RESET_CARD
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise self._failed(hresult, "resetting the card")
+        self._atr = self._read_atr()
+        return self._atr
+
+    def close(self) -> None:
+        """Disconnect, resetting the card so a verified PIN or open channel does not
+        outlive this session, and release the context. Safe to call twice."""
+        card, self._card = self._card, None
+        if card is not None:
+            scard.SCardDisconnect(card, scard.SCARD_RESET_CARD)
+        self._ctx.release()
+
+
+register_scheme("pcsc", PcscTransport)
