@@ -1,0 +1,92 @@
+"""Reading a JSON request body strictly: media type, syntax, object, known fields, types.
+
+Every JSON endpoint reads its body through ``json_body`` so clients get the same
+answers everywhere: 415 for another media type, 400 for malformed JSON, 422 naming
+the field for a missing, unknown or wrongly typed member.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+
+from server.api.problems import Problem, validation
+
+
+@dataclass(frozen=True)
+class Field:
+    """One member of a JSON object: its JSON type(s) and whether it must be present."""
+
+    kind: type | tuple[type, ...]
+    required: bool = True
+    nullable: bool = False
+
+
+_JSON_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number",
+               dict: "object", list: "array"}
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+
+
+def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # JSON true/false are Python bools, which are ints: never accept them as numbers.
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
+
+
+def json_body(fields: dict[str, Field]) -> dict[str, Any]:
+    """The request's JSON object, checked against ``fields``; raises Problem otherwise."""
+    if not request.is_json:
+        raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                      "send the body as application/json")
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(
+            exc, json.JSONDecodeError) else ""
+        raise Problem(400, "malformed-json", "Malformed JSON",
+                      f"the body is not valid JSON{where}") from None
+    return check_object(data, fields)
+
+
+def check_object(data: Any, fields: dict[str, Field], where: str = "") -> dict[str, Any]:
+    """Check a decoded JSON value is an object matching ``fields`` (no unknown members)."""
+    if not isinstance(data, dict):
+        raise validation(where or "body", "expected a JSON object")
+    prefix = f"{where}." if where else ""
+    for name in data:
+        if name not in fields:
+            raise validation(f"{prefix}{name}", "unknown field")
+    for name, spec in fields.items():
+        if name not in data:
+            if spec.required:
+                raise validation(f"{prefix}{name}", "required field missing")
+            continue
+        value = data[name]
+        if value is None and spec.nullable:
+            continue
+        if not _is_kind(value, spec.kind):
+            raise validation(f"{prefix}{name}", f"expected {_type_name(spec.kind)}")
+    return data
+
+
+def int_arg(name: str, default: int, minimum: int = 0, maximum: int = 1 << 31) -> int:
+    """An integer query parameter, 422 naming it when it is not one or out of range."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise validation(name, "expected a non-negative integer")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise validation(name, f"must be between {minimum} and {maximum}")
+    return value

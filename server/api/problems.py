@@ -1,0 +1,130 @@
+"""RFC 9457 problem details: every error the HTTP API answers with.
+
+``type`` is ``https://simattest.dev/problems/<slug>`` — stable, one slug per kind of
+error (RFC 9457 clause 3.1.1; the URI is an identifier, not necessarily a page).
+Extension members: ``errors`` (list of ``{field, reason}`` or import rows) and
+``field``.  Nothing here ever echoes request values, so no key material can leak.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException
+
+from server.errors import ServiceError
+
+PROBLEM_BASE = "https://simattest.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger("simattest.api")
+
+# Werkzeug's HTTP errors that reach the client, by status: (slug, title).
+_HTTP_SLUGS: dict[int, tuple[str, str]] = {
+    400: ("malformed-request", "Malformed request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed for this role"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("rate-limited", "Too many requests"),
+}
+
+
+class Problem(Exception):
+    """Raise from a view to answer with problem+json.
+
+    ``type`` is the slug (the URI prefix is added); ``extra`` becomes extension members.
+    """
+
+    def __init__(
+        self, status: int, type: str, title: str, detail: str = "", **extra: Any
+    ) -> None:
+        super().__init__(f"{status} {type}: {detail or title}")
+        self.status = status
+        self.type = type
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.type
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type_uri, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        body.update(self.extra)
+        return body
+
+    def response(self) -> Response:
+        resp = jsonify(self.to_json())
+        resp.status_code = self.status
+        resp.mimetype = MEDIA_TYPE
+        resp.headers.update(self.headers)
+        return resp
+
+    @classmethod
+    def from_service_error(cls, exc: ServiceError) -> Problem:
+        extra: dict[str, Any] = {}
+        if exc.field is not None:
+            extra["errors"] = [{"field": exc.field, "reason": exc.detail}]
+        return cls(exc.status, exc.slug, exc.title, exc.detail, **extra)
+
+
+def validation(field: str, reason: str) -> Problem:
+    """422 naming the offending field (JSON Pointer-ish dotted path)."""
+    return Problem(
+        422, "validation-error", "Invalid request", f"{field}: {reason}",
+        errors=[{"field": field, "reason": reason}],
+    )
+
+
+def database_unavailable() -> Problem:
+    return Problem(503, "database-unavailable", "Database unavailable",
+                   "the database cannot be reached; nothing was changed, retry later")
+
+
+def _http_problem(exc: HTTPException) -> Problem:
+    status = exc.code or 500
+    slug, title = _HTTP_SLUGS.get(status, ("http-error", exc.name))
+    problem = Problem(status, slug, title, exc.description or "")
+    if status == 405 and exc.response is None:
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:
+            problem.headers["Allow"] = ", ".join(allowed)
+    return problem
+
+
+def install(app: Flask) -> None:
+    """Register the error handlers that turn every failure into problem+json."""
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        return exc.response()
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        return Problem.from_service_error(exc).response()
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return _http_problem(exc).response()
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    def _db_down(exc: sa_exc.DBAPIError) -> Response:
+        # The transaction was rolled back by Database.session(); nothing half-written.
+        log.error("database unavailable: %s", exc.orig.__class__.__name__)
+        return database_unavailable().response()
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return Problem(500, "internal-error", "Internal server error").response()

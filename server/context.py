@@ -1,0 +1,172 @@
+"""The composition root of the service: configuration, database, keys.
+
+``Service.open`` is the one way in: it creates the data directory and its keys on
+first start, upgrades the database schema to the newest Alembic revision, and checks
+that the key-encryption key (KEK) and the EAR signing key are the ones the database
+was written with — refusing to start rather than silently creating new keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
+
+from attest.errors import SimattestError
+from server.datadir import (
+    DataDir,
+    encode_kek,
+    new_kek,
+    parse_kek,
+    read_kek_file,
+    write_secret_file,
+)
+from server.keystore import KeyStore, Signer
+from server.store import metastore
+from server.store.db import Database
+from server.store.migrate import upgrade_to_head
+from server.store.models import Card
+
+KEK_ENV = "SIMATTEST_KEK"
+
+
+class StartupError(SimattestError):
+    """The service cannot start safely (wrong or missing keys, database unreachable)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Tunables.  Times are in seconds.
+
+    ``ind_slot`` is the IND value (TS 33.102 Annex C.1.1.2, 5 bits) this service uses in
+    every SQN it generates, so it never competes with the operator's HSS for a slot.
+    """
+
+    ind_slot: int = 31
+    challenge_ttl: float = 60.0
+    checkout_max_age: float = 300.0
+    verifier_id: str = "simattest"
+    # Device-facing rate limits (requests per minute); 0 disables.
+    rate_limit_per_imei: int = 30
+    rate_limit_per_client: int = 600
+    max_body_bytes: int = 1 << 20
+    max_import_bytes: int = 64 << 20
+    # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
+    kek_file: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ind_slot < 32:
+            raise StartupError(f"ind_slot: must be 0..31 (5-bit IND), got {self.ind_slot}")
+
+
+@dataclass
+class Service:
+    """Everything a request handler, CLI command or test needs."""
+
+    data_dir: DataDir
+    db: Database
+    keys: KeyStore
+    signer: Signer
+    config: ServiceConfig
+
+    @classmethod
+    def open(
+        cls, data_dir: Path, db_url: str | None = None, config: ServiceConfig | None = None
+    ) -> Service:
+        config = config or ServiceConfig()
+        ddir = DataDir.ensure(Path(data_dir))
+        db = Database(db_url or ddir.sqlite_url)
+        try:
+            upgrade_to_head(db)
+            keys = _open_kek(ddir, db, config)
+            signer = _open_signer(ddir, db)
+        except sa_exc.OperationalError as exc:
+            db.dispose()
+            raise StartupError(
+                f"database {db.engine.url.render_as_string(hide_password=True)}: "
+                f"unreachable ({exc.orig.__class__.__name__})"
+            ) from None
+        except BaseException:
+            db.dispose()
+            raise
+        return cls(data_dir=ddir, db=db, keys=keys, signer=signer, config=config)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _kek_from_outside(config: ServiceConfig) -> bytes | None:
+    env = os.environ.get(KEK_ENV)
+    if env:
+        return parse_kek(env, KEK_ENV)
+    if config.kek_file is not None:
+        return read_kek_file(config.kek_file)
+    return None
+
+
+def _open_kek(ddir: DataDir, db: Database, config: ServiceConfig) -> KeyStore:
+    kek = _kek_from_outside(config)
+    if kek is None and ddir.kek_path.exists():
+        kek = read_kek_file(ddir.kek_path)
+    stored_check = metastore.get(db, metastore.KEK_CHECK)
+    if kek is None:
+        with db.read_session() as session:
+            cards = session.scalar(select(func.count()).select_from(Card)) or 0
+        if stored_check is not None or cards:
+            raise StartupError(
+                f"key-encryption key missing ({ddir.kek_path} absent, {KEK_ENV} unset) but the "
+                f"database holds {cards} card(s) encrypted under one; restore the key file — "
+                "refusing to create a new key"
+            )
+        # Another process starting on the same directory may have created it first.
+        with contextlib.suppress(FileExistsError):
+            write_secret_file(ddir.kek_path, encode_kek(new_kek()))
+        kek = read_kek_file(ddir.kek_path)
+    keys = KeyStore(kek)
+    settled = metastore.settle(db, metastore.KEK_CHECK, keys.check_value)
+    if not keys.matches(settled):
+        raise StartupError(
+            "key-encryption key does not match the one this database was written with "
+            "(check value differs); refusing to start"
+        )
+    return keys
+
+
+def _open_signer(ddir: DataDir, db: Database) -> Signer:
+    path = ddir.signing_key_path
+    stored_kid = metastore.get(db, metastore.SIGNING_KID)
+    if not path.exists():
+        if stored_kid is not None:
+            raise StartupError(
+                f"EAR signing key {path} missing but the database names key "
+                f"{stored_kid.decode()}; copy the data directory's keys to this host — "
+                "refusing to create a new key"
+            )
+        with contextlib.suppress(FileExistsError):
+            write_secret_file(path, Signer.generate_pem())
+    try:
+        signer = Signer.from_pem(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise StartupError(
+            f"{path}: cannot load EAR signing key ({exc.__class__.__name__})"
+        ) from None
+    settled = metastore.settle(db, metastore.SIGNING_KID, signer.kid.encode())
+    if settled.decode() != signer.kid:
+        raise StartupError(
+            f"EAR signing key {path} (kid {signer.kid}) is not the key this database names "
+            f"({settled.decode()}); copy the data directory's keys to this host"
+        )
+    return signer

@@ -1,0 +1,94 @@
+"""The data directory: where the embedded database and the service's keys live.
+
+Layout (directory mode 0700, files 0600)::
+
+    simattest.db            SQLite database (unless --db points elsewhere)
+    kek.key                 key-encryption key, 64 hex digits (32 random bytes)
+    ear-signing-key.pem     EC P-256 private key (PKCS#8 PEM) that signs EARs
+
+Keys are created here only on first start; ``server.context.Service.open`` refuses
+to create them again for a database that already has data encrypted or signed
+under earlier ones.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from attest.errors import InputError
+
+DEFAULT_DATA_DIR = Path("simattest-data")
+DB_FILE = "simattest.db"
+KEK_FILE = "kek.key"
+SIGNING_KEY_FILE = "ear-signing-key.pem"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    path: Path
+
+    @classmethod
+    def ensure(cls, path: Path) -> DataDir:
+        """Create the directory (0700) if missing; refuse a path that is not a directory."""
+        if path.exists() and not path.is_dir():
+            raise InputError(f"data directory {path}: exists and is not a directory")
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Create the SQLite file ourselves so it is 0600 (SQLite would honour the umask);
+        # an empty file is a valid empty database.
+        os.close(os.open(path / DB_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        return cls(path)
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{(self.path / DB_FILE).resolve()}"
+
+    @property
+    def kek_path(self) -> Path:
+        return self.path / KEK_FILE
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.path / SIGNING_KEY_FILE
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".migrate.lock"
+
+
+def write_secret_file(path: Path, content: bytes) -> None:
+    """Create ``path`` with mode 0600; never overwrite an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+
+
+def new_kek() -> bytes:
+    return secrets.token_bytes(32)
+
+
+def encode_kek(kek: bytes) -> bytes:
+    return kek.hex().encode("ascii") + b"\n"
+
+
+def parse_kek(text: str, where: str) -> bytes:
+    """A KEK given as 64 hex digits (file content or ``SIMATTEST_KEK``)."""
+    cleaned = text.strip()
+    try:
+        kek = bytes.fromhex(cleaned)
+    except ValueError:
+        raise InputError(f"{where}: key-encryption key must be 64 hex digits") from None
+    if len(kek) != 32:
+        raise InputError(f"{where}: key-encryption key must be 32 bytes, got {len(kek)}")
+    return kek
+
+
+def read_kek_file(path: Path) -> bytes:
+    try:
+        return parse_kek(path.read_text("ascii"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{path}: cannot read key-encryption key ({exc.__class__.__name__})"
+        ) from None

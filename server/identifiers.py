@@ -1,0 +1,60 @@
+"""Checks of the identifiers the registry stores: IMEI, IMEISV, ICCID, IMSI.
+
+Luhn check digits: IMEI per 3GPP TS 23.003 clause 6.2.1 / Annex B (14 digits + check
+digit), ICCID per ITU-T E.118 (18–20 digits, the last a Luhn check digit over the rest).
+IMEISV (TS 23.003 clause 6.2.2) is 16 digits with no check digit.  Failures are
+``ValidationError`` naming the field; the value is echoed only for identifiers, which
+are not secrets.
+"""
+
+from __future__ import annotations
+
+from server.errors import ValidationError
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when the last digit is the Luhn check digit of the others."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def luhn_digit(payload: str) -> str:
+    """The check digit that makes ``payload + digit`` Luhn-valid."""
+    return next(d for d in "0123456789" if luhn_valid(payload + d))
+
+
+def check_imei(value: str, field: str = "imei") -> str:
+    if not (value.isascii() and value.isdigit() and len(value) == 15):
+        raise ValidationError(f"IMEI must be 15 digits, got {len(value)} characters", field=field)
+    if not luhn_valid(value):
+        raise ValidationError("IMEI check digit (Luhn) is wrong", field=field)
+    return value
+
+
+def check_imeisv(value: str, field: str = "imeisv") -> str:
+    if not (value.isascii() and value.isdigit() and len(value) == 16):
+        raise ValidationError("IMEISV must be 16 digits", field=field)
+    return value
+
+
+def check_iccid(value: str, field: str = "iccid") -> str:
+    if not (value.isascii() and value.isdigit()):
+        raise ValidationError("ICCID must be decimal digits", field=field)
+    if not 18 <= len(value) <= 20:
+        raise ValidationError(f"ICCID must be 18 to 20 digits, got {len(value)}", field=field)
+    if not luhn_valid(value):
+        raise ValidationError("ICCID check digit (Luhn) is wrong", field=field)
+    return value
+
+
+def check_imsi(value: str, field: str = "imsi") -> str:
+    if not (value.isascii() and value.isdigit() and 6 <= len(value) <= 15):
+        raise ValidationError("IMSI must be 6 to 15 digits", field=field)
+    return value

@@ -1,0 +1,308 @@
+"""Registry service functions: handsets, cards, pairings, card verification, SQN state.
+
+Every change appends an audit entry in the same transaction.  The at-most-once
+changes are single statements the database arbitrates: pairing creation (partial
+unique indexes), unpairing and SQN advance (conditional ``UPDATE … RETURNING``).
+The HTTP API, the desk pages and the CLI all call these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from attest.aka.sqn import join_sqn, split_sqn
+from server import audit
+from server.context import Service
+from server.errors import AlreadyExists, NotFound, PairingConflict, ValidationError
+from server.identifiers import check_iccid, check_imei, check_imeisv
+from server.store.models import Card, Handset, Pairing, utcnow
+
+VERIFICATION_STATES = ("unverified", "verified", "failed")
+MAX_PAGE = 500
+
+
+# --- handsets -------------------------------------------------------------------------
+
+def parse_device_key(pem: str, field: str = "public_key") -> tuple[str, str]:
+    """Normalise a device public key (PEM SubjectPublicKeyInfo) → (pem, algorithm).
+
+    Accepted: Ed25519 (``ed25519``) and EC P-256 (``ecdsa-p256``).
+    """
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValidationError("not a PEM public key", field=field) from None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        algorithm = "ed25519"
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        algorithm = "ecdsa-p256"
+    else:
+        raise ValidationError("key must be Ed25519 or EC P-256", field=field)
+    normalised = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+    return normalised, algorithm
+
+
+def add_handset(
+    svc: Service, imei: str, public_key_pem: str, *, actor: str,
+    imeisv: str | None = None, label: str = "",
+) -> Handset:
+    check_imei(imei)
+    if imeisv is not None:
+        check_imeisv(imeisv)
+        if imeisv[:14] != imei[:14]:
+            raise ValidationError("IMEISV does not belong to this IMEI (TAC+SNR differ)",
+                                  field="imeisv")
+    pem, algorithm = parse_device_key(public_key_pem)
+    try:
+        with svc.db.session() as session:
+            handset = Handset(imei=imei, imeisv=imeisv, label=label,
+                              public_key_pem=pem, key_algorithm=algorithm)
+            session.add(handset)
+            session.flush()
+            audit.append(session, actor, "handset.add", f"imei:{imei}",
+                         {"imeisv": imeisv, "label": label, "key_algorithm": algorithm})
+    except IntegrityError:
+        raise AlreadyExists(f"handset {imei} is already registered", field="imei") from None
+    return handset
+
+
+def get_handset(svc: Service, imei: str) -> Handset | None:
+    with svc.db.read_session() as session:
+        return session.scalar(select(Handset).where(Handset.imei == imei))
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of results with the total count (for pagination links)."""
+
+    items: list[Any]
+    total: int
+    offset: int
+    limit: int
+
+
+def _page(session: Session, query: Select[Any], offset: int, limit: int) -> Page:
+    limit = max(1, min(limit, MAX_PAGE))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = list(session.scalars(query.offset(max(0, offset)).limit(limit)))
+    return Page(items, total or 0, max(0, offset), limit)
+
+
+def list_handsets(svc: Service, *, search: str = "", offset: int = 0, limit: int = 50) -> Page:
+    """Handsets ordered by IMEI; ``search`` matches IMEI prefix or label substring."""
+    query = select(Handset).order_by(Handset.imei)
+    if search:
+        query = query.where(or_(Handset.imei.startswith(search, autoescape=True),
+                                Handset.label.contains(search, autoescape=True)))
+    with svc.db.read_session() as session:
+        return _page(session, query, offset, limit)
+
+
+# --- cards ----------------------------------------------------------------------------
+
+def get_card(svc: Service, iccid: str) -> Card | None:
+    with svc.db.read_session() as session:
+        return session.scalar(select(Card).where(Card.iccid == iccid))
+
+
+def list_cards(
+    svc: Service, *, search: str = "", verification: str | None = None,
+    offset: int = 0, limit: int = 50,
+) -> Page:
+    query = select(Card).order_by(Card.iccid)
+    if search:
+        query = query.where(or_(Card.iccid.startswith(search, autoescape=True),
+                                Card.imsi.startswith(search, autoescape=True)))
+    if verification is not None:
+        query = query.where(Card.verification == verification)
+    with svc.db.read_session() as session:
+        return _page(session, query, offset, limit)
+
+
+def set_card_verification(
+    svc: Service, iccid: str, state: str, reason: str, *, actor: str
+) -> None:
+    """Record the outcome of ``pool verify``'s self-check AKA for one card."""
+    if state not in VERIFICATION_STATES:
+        raise ValidationError(f"state must be one of {', '.join(VERIFICATION_STATES)}",
+                              field="verification")
+    with svc.db.session() as session:
+        updated = session.execute(
+            update(Card).where(Card.iccid == iccid)
+            .values(verification=state, verified_at=utcnow(), verification_reason=reason)
+            .returning(Card.id)
+        ).first()
+        if updated is None:
+            raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+        audit.append(session, actor, f"card.{state}", f"iccid:{iccid}", {"reason": reason})
+
+
+# --- SQN (TS 33.102 Annex C.1) --------------------------------------------------------
+
+def reserve_sqn(svc: Service, iccid: str, session: Session | None = None) -> bytes:
+    """Advance the card's SEQ by one and return SQN = SEQ || IND (6 bytes).
+
+    One ``UPDATE … SET sqn_seq = sqn_seq + 1 … RETURNING``: concurrent callers in any
+    number of processes each get a different SQN.  Pass ``session`` to make the
+    reservation part of the caller's transaction.
+    """
+    stmt = (update(Card).where(Card.iccid == iccid)
+            .values(sqn_seq=Card.sqn_seq + 1).returning(Card.sqn_seq))
+    if session is None:
+        with svc.db.session() as own:
+            seq = own.scalar(stmt)
+    else:
+        seq = session.scalar(stmt)
+    if seq is None:
+        raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+    return join_sqn(seq, svc.config.ind_slot)
+
+
+def resync_sqn(svc: Service, iccid: str, sqn_ms: bytes, session: Session | None = None) -> None:
+    """Move the card's SEQ past SEQ_MS recovered from a valid AUTS (TS 33.102 6.3.5).
+
+    Never moves backwards (``CASE`` inside the one UPDATE), so a late resync cannot
+    re-issue SQNs handed out meanwhile.
+    """
+    seq_ms, _ind = split_sqn(sqn_ms)
+    stmt = (update(Card).where(Card.iccid == iccid)
+            .values(sqn_seq=case((Card.sqn_seq < seq_ms, seq_ms), else_=Card.sqn_seq))
+            .returning(Card.id))
+    if session is None:
+        with svc.db.session() as own:
+            found = own.scalar(stmt)
+    else:
+        found = session.scalar(stmt)
+    if found is None:
+        raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+
+
+# --- pairings -------------------------------------------------------------------------
+
+def _active_for(session: Session, *, handset_id: int | None = None,
+                card_id: int | None = None) -> Pairing | None:
+    query = select(Pairing).where(Pairing.ended_at.is_(None))
+    if handset_id is not None:
+        query = query.where(Pairing.handset_id == handset_id)
+    if card_id is not None:
+        query = query.where(Pairing.card_id == card_id)
+    return session.scalar(query)
+
+
+def pair(svc: Service, imei: str, iccid: str, *, actor: str) -> Pairing:
+    """Pair a handset with a card.  Refused (409 pairing-conflict) when either side
+    already has an active pairing — the partial unique indexes decide under a race."""
+    check_imei(imei)
+    check_iccid(iccid)
+    try:
+        with svc.db.session() as session:
+            handset = session.scalar(select(Handset).where(Handset.imei == imei))
+            if handset is None:
+                raise NotFound(f"handset {imei} is not registered", field="imei")
+            card = session.scalar(select(Card).where(Card.iccid == iccid))
+            if card is None:
+                raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+            _refuse_if_paired(session, handset, card)
+            pairing = Pairing(handset=handset, card=card)
+            session.add(pairing)
+            session.flush()
+            audit.append(session, actor, "pairing.create", f"imei:{imei}",
+                         {"iccid": iccid, "pairing_id": pairing.id})
+    except IntegrityError:
+        # Lost a race with another process; report the state that beat us.
+        with svc.db.read_session() as session:
+            handset = session.scalar(select(Handset).where(Handset.imei == imei))
+            card = session.scalar(select(Card).where(Card.iccid == iccid))
+            assert handset is not None and card is not None
+            _refuse_if_paired(session, handset, card)
+        raise PairingConflict("handset or card was paired concurrently", field="imei") from None
+    return pairing
+
+
+def _refuse_if_paired(session: Session, handset: Handset, card: Card) -> None:
+    existing = _active_for(session, handset_id=handset.id)
+    if existing is not None:
+        raise PairingConflict(
+            f"handset {handset.imei} is already paired with card {existing.card.iccid}",
+            field="imei")
+    existing = _active_for(session, card_id=card.id)
+    if existing is not None:
+        raise PairingConflict(
+            f"card {card.iccid} is already paired with handset {existing.handset.imei}",
+            field="iccid")
+
+
+def unpair(svc: Service, imei: str, *, actor: str) -> Pairing:
+    """End the handset's active pairing (kept as history)."""
+    check_imei(imei)
+    with svc.db.session() as session:
+        handset = session.scalar(select(Handset).where(Handset.imei == imei))
+        if handset is None:
+            raise NotFound(f"handset {imei} is not registered", field="imei")
+        pairing_id = session.scalar(
+            update(Pairing)
+            .where(Pairing.handset_id == handset.id, Pairing.ended_at.is_(None))
+            .values(ended_at=utcnow()).returning(Pairing.id)
+        )
+        if pairing_id is None:
+            raise NotFound(f"handset {imei} has no active pairing", field="imei")
+        pairing = session.get_one(Pairing, pairing_id, populate_existing=True)
+        audit.append(session, actor, "pairing.end", f"imei:{imei}",
+                     {"iccid": pairing.card.iccid, "pairing_id": pairing_id})
+    return pairing
+
+
+def active_pairing_for_imei(svc: Service, imei: str) -> Pairing | None:
+    with svc.db.read_session() as session:
+        handset = session.scalar(select(Handset).where(Handset.imei == imei))
+        return None if handset is None else _active_for(session, handset_id=handset.id)
+
+
+def active_pairing_for_iccid(svc: Service, iccid: str) -> Pairing | None:
+    with svc.db.read_session() as session:
+        card = session.scalar(select(Card).where(Card.iccid == iccid))
+        return None if card is None else _active_for(session, card_id=card.id)
+
+
+def pairing_history(svc: Service, imei: str) -> list[Pairing]:
+    """Every pairing the handset ever had, newest first."""
+    with svc.db.read_session() as session:
+        return list(session.scalars(
+            select(Pairing).join(Pairing.handset).where(Handset.imei == imei)
+            .order_by(Pairing.created_at.desc(), Pairing.id.desc())
+        ))
+
+
+# --- JSON views (never any key material) ----------------------------------------------
+
+def _time(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def handset_json(handset: Handset) -> dict[str, Any]:
+    return {"imei": handset.imei, "imeisv": handset.imeisv, "label": handset.label,
+            "key_algorithm": handset.key_algorithm, "public_key": handset.public_key_pem,
+            "created_at": _time(handset.created_at)}
+
+
+def card_json(card: Card) -> dict[str, Any]:
+    return {"iccid": card.iccid, "imsi": card.imsi, "profile": card.profile,
+            "algorithm": card.algorithm, "impi": card.impi, "impu": card.impu,
+            "batch": card.batch, "imported_at": _time(card.imported_at),
+            "verification": card.verification, "verified_at": _time(card.verified_at),
+            "verification_reason": card.verification_reason}
+
+
+def pairing_json(pairing: Pairing) -> dict[str, Any]:
+    return {"id": pairing.id, "imei": pairing.handset.imei, "iccid": pairing.card.iccid,
+            "created_at": _time(pairing.created_at), "ended_at": _time(pairing.ended_at),
+            "active": pairing.ended_at is None}

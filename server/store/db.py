@@ -1,0 +1,82 @@
+"""Database engine and sessions for SQLite (embedded default) and PostgreSQL (scale-out).
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout.  pysqlite's own
+transaction handling is switched off so that write sessions can start with
+``BEGIN IMMEDIATE``: the database write lock is then taken at the start of the
+transaction, so a read-then-write transaction never fails half way with
+SQLITE_BUSY and serialises correctly against other processes
+(https://www.sqlite.org/lang_transaction.html).  PostgreSQL uses READ COMMITTED;
+state changes that must happen at most once are single conditional UPDATEs or
+take a row lock (``SELECT … FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "simattest_sqlite_begin"
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN
+    # cannot be IMMEDIATE).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the settings simattest relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    # pre_ping: a server restart must cost one failed check, not a failed request.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """The engine plus two session factories: read-write (default) and read-only."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        reader_engine = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+        self._reader = sessionmaker(reader_engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read-write transaction: commit on success, roll back on any error.
+
+        On SQLite it holds the database write lock from its first statement.
+        """
+        with self._writer() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A transaction for queries only (SQLite: no write lock, readers run in parallel)."""
+        with self._reader() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
