@@ -9,9 +9,8 @@ seconds over it).
 - Applications on a logical channel: ``AT+CCHO="<AID>"`` → session id (bare or
   ``+CCHO:`` prefixed, decimal or hexadecimal), ``AT+CGLA=<sid>,<len>,"<APDU>"`` with the
   CLA channel bits left 0 (the modem sets them), ``AT+CCHC=<sid>``
-  (clauses 8.45, 8.43, 8.46). A modem without CCHO/CGLA makes
-  :meth:`ModemTransport.open_application_channel` return None; the UICC layer then
-  opens the channel with MANAGE CHANNEL through CSIM and CLA carries the channel.
+  (clauses 8.45, 8.43, 8.46). On a modem without CCHO/CGLA the channel is opened with
+  MANAGE CHANNEL through CSIM and CLA carries the channel (TS 102 221 clause 10.1.1).
 - T=0 procedure bytes go through :func:`hw.apdu.exchange` like every transport, so the
   answers are exactly the PC/SC path's.
 - Support is never decided from ``=?`` test commands: several modules reject them.
@@ -206,26 +205,42 @@ class ModemTransport(Transport):
             self._csim_channels.discard(command[3])
 
     def open_application_channel(self, aid: bytes) -> Channel | None:
-        """``AT+CCHO``: the modem opens a channel and selects ``aid`` on it.
+        """A logical channel with ``aid`` selected: ``AT+CCHO``, else MANAGE CHANNEL.
 
-        Returns None when the modem declines (``ERROR`` or CME 3/4: no CCHO support, or
-        it would not select that AID); the UICC layer then falls back to MANAGE CHANNEL
-        through CSIM, which also reports a missing application with the card's own SW.
+        ``AT+CCHO`` makes the modem open the channel and select ``aid``; the answer is a
+        :class:`SessionChannel` whose APDUs go through ``AT+CGLA``. A modem that declines
+        (``ERROR``, CME 3/4: no CCHO support, or it would not select that AID) gets the
+        TS 102 221 way through CSIM: MANAGE CHANNEL open, SELECT by AID on that channel,
+        and a plain :class:`Channel` (CLA carries the channel). When that SELECT fails
+        too, the channel is closed again and None returned, so the UICC layer selects on
+        the basic channel and reports the card's own status word.
         """
         what = f'AT+CCHO="{aid.hex().upper()}"'
         try:
             reply = self.at.command(what, timeout=self.timeout * SLOW_FACTOR, answer=_CCHO)
         except AtError as exc:
-            if exc.refused:
-                log.debug("modem %s: %s declined (%s); falling back", self.device, what, exc)
-                return None
-            raise
+            if not exc.refused:
+                raise
+            log.debug("modem %s: %s declined (%s); MANAGE CHANNEL instead", self.device, what, exc)
+            return self._open_channel_through_csim(aid)
         if len(reply.lines) != 1:
             raise TransportError(
                 f"modem {self.device}: expected one session id for {what}, got {len(reply.lines)}"
             )
         channel = SessionChannel(self, parse_session_id(reply.lines[0], self.device), aid)
         self._sessions[channel.session_id] = channel
+        return channel
+
+    def _open_channel_through_csim(self, aid: bytes) -> Channel | None:
+        """MANAGE CHANNEL open + SELECT AID (TS 102 221 clauses 11.1.17, 11.1.1) via CSIM."""
+        opened = self.transmit(apdu_mod.build(0x00, 0x70, 0x00, 0x00, le=0x01))
+        if not opened.ok or len(opened.data) != 1:
+            return None
+        channel = Channel(self, opened.data[0])
+        selected = self.transmit_on(channel, apdu_mod.build(0x00, 0xA4, 0x04, 0x0C, aid))
+        if not selected.ok:
+            self.close_channel(channel)
+            return None
         return channel
 
     def transmit_on(self, channel: Channel, command: bytes) -> Response:
