@@ -18,6 +18,7 @@ from attest.errors import SimattestError
 # One line per command group; each module defines register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.modem",
+    "server.cli.aka",
 )
 
 

@@ -1,0 +1,66 @@
+"""Hex values on the command line: parsed and size-checked at the edge, bytes inside.
+
+``hex_bytes(name, size)`` is an argparse ``type=``: it turns ``"00ff…"`` into bytes or
+raises ``argparse.ArgumentTypeError`` with one line naming the option and the problem,
+for example ``--rand: expected 16 bytes (32 hex digits), got 15``. The value itself is
+never repeated in the message: it may be a key (K, OP, OPc).
+
+``OneLineErrorParser`` is an argparse parser class (``add_subparsers(parser_class=…)``)
+whose usage errors are exactly one line on stderr with exit code 2, without the usage
+dump, as the CLI promises for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import string
+from collections.abc import Callable
+from typing import NoReturn
+
+_HEX_DIGITS = frozenset(string.hexdigits)
+
+
+def _sizes_text(sizes: tuple[int, ...]) -> str:
+    in_bytes = " or ".join(str(s) for s in sizes)
+    in_digits = " or ".join(str(2 * s) for s in sizes)
+    return f"{in_bytes} bytes ({in_digits} hex digits)"
+
+
+def hex_bytes(name: str, size: int | tuple[int, ...] | None) -> Callable[[str], bytes]:
+    """An argparse ``type=`` parsing hex into bytes of ``size`` (one size, several, or any).
+
+    Surrounding whitespace is ignored; anything else that is not a hex digit is an error.
+    """
+    sizes = (size,) if isinstance(size, int) else size
+
+    def parse(text: str) -> bytes:
+        digits = text.strip()
+        bad = next((i for i, ch in enumerate(digits) if ch not in _HEX_DIGITS), None)
+        if bad is not None:
+            # Position only, never the character: the rest of the value may be a key.
+            raise argparse.ArgumentTypeError(
+                f"{name}: not hex (character {bad + 1} is not 0-9 or a-f)"
+            )
+        if len(digits) % 2:
+            raise argparse.ArgumentTypeError(f"{name}: odd number of hex digits ({len(digits)})")
+        value = bytes.fromhex(digits)
+        if sizes is not None and len(value) not in sizes:
+            raise argparse.ArgumentTypeError(
+                f"{name}: expected {_sizes_text(sizes)}, got {len(value)}"
+            )
+        return value
+
+    parse.__name__ = f"hex value for {name}"
+    return parse
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse parser that reports a usage error as one line and exits 2."""
+
+    # hex_bytes names the option itself; argparse would prefix "argument --x: " again.
+    _DUPLICATE_NAME = re.compile(r"^argument (\S+): (?=\1: )")
+
+    def error(self, message: str) -> NoReturn:
+        message = self._DUPLICATE_NAME.sub("", message)
+        self.exit(2, f"{self.prog}: {message}\n")

@@ -1,0 +1,158 @@
+"""``simattest aka milenage|tuak``: JSON against the published sets, tables, bad hex → exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.cli.main import main
+from tests.aka_vectors import load_vectors, set_id
+
+MILENAGE = load_vectors("milenage")
+TUAK = load_vectors("tuak")
+SIMATTEST = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "simattest"
+VECTOR_KEYS = ("mac_a", "mac_s", "res", "ck", "ik", "ak", "ak_star")
+
+
+def _autn(s: dict[str, Any]) -> str:
+    """AUTN = (SQN xor AK) || AMF || MAC-A from the published values."""
+    concealed = int(s["sqn"], 16) ^ int(s["ak"], 16)
+    return f"{concealed:012x}{s['amf']}{s['mac_a']}"
+
+
+def _milenage_args(s: dict[str, Any], key: str = "op") -> list[str]:
+    return ["aka", "milenage", "--k", s["k"], f"--{key}", s[key], "--rand", s["rand"],
+            "--sqn", s["sqn"], "--amf", s["amf"]]
+
+
+def _tuak_args(s: dict[str, Any], key: str = "top") -> list[str]:
+    return ["aka", "tuak", "--k", s["k"], f"--{key}", s[key], "--rand", s["rand"],
+            "--sqn", s["sqn"], "--amf", s["amf"],
+            "--keccak-iterations", str(s["keccak_iterations"]),
+            "--res-len", str(s["res_len_bits"]), "--mac-len", str(s["mac_len_bits"]),
+            "--ck-len", str(s["ck_len_bits"]), "--ik-len", str(s["ik_len_bits"])]
+
+
+def _run_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    assert main([*argv, "--json"]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""
+    data = json.loads(out.out)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("s", MILENAGE, ids=set_id)
+@pytest.mark.parametrize("key", ["op", "opc"])
+def test_milenage_json(s: dict[str, Any], key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _run_json(_milenage_args(s, key), capsys)
+    assert list(data) == ["opc", *VECTOR_KEYS, "autn", "sres", "kc"]
+    assert data["opc"] == s["opc"]
+    assert {k: data[k] for k in VECTOR_KEYS} == {k: s[k] for k in VECTOR_KEYS}
+    assert data["autn"] == _autn(s)
+    if "sres" in s:
+        assert (data["sres"], data["kc"]) == (s["sres"], s["kc"])
+
+
+@pytest.mark.parametrize("s", TUAK, ids=set_id)
+@pytest.mark.parametrize("key", ["top", "topc"])
+def test_tuak_json(s: dict[str, Any], key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _run_json(_tuak_args(s, key), capsys)
+    assert list(data) == ["topc", *VECTOR_KEYS, "autn"]
+    assert data["topc"] == s["topc"]
+    assert {k: data[k] for k in VECTOR_KEYS} == {k: s[k] for k in VECTOR_KEYS}
+    assert data["autn"] == _autn(s)
+
+
+def test_tuak_defaults_are_64_bit_res_and_mac(capsys: pytest.CaptureFixture[str]) -> None:
+    s = TUAK[0]
+    argv = ["aka", "tuak", "--k", s["k"], "--topc", s["topc"], "--rand", s["rand"],
+            "--sqn", s["sqn"], "--amf", s["amf"]]
+    data = _run_json(argv, capsys)
+    assert data["mac_a"] == s["mac_a"]  # set 1 uses the default 64-bit MAC
+    assert len(data["res"]) == 16 and len(data["ck"]) == 32 and len(data["ik"]) == 32
+
+
+def test_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    s = MILENAGE[0]
+    assert main(_milenage_args(s)) == 0
+    out = capsys.readouterr().out
+    for field in ("opc", "mac_a", "res", "autn", "sres", "kc"):
+        assert field in out
+    assert s["mac_a"] in out and s["res"] in out and s["kc"] in out
+
+
+M = MILENAGE[0]
+T = TUAK[1]
+
+
+def _replace(argv: list[str], option: str, value: str) -> list[str]:
+    out = list(argv)
+    out[out.index(option) + 1] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (_replace(_milenage_args(M), "--rand", M["rand"][:30]),
+         "--rand: expected 16 bytes (32 hex digits), got 15"),
+        (_replace(_milenage_args(M), "--rand", M["rand"][:31]),
+         "--rand: odd number of hex digits (31)"),
+        (_replace(_milenage_args(M), "--sqn", "ff9bb4d0b6zz"),
+         "--sqn: not hex (character 11 is not 0-9 or a-f)"),
+        (_replace(_milenage_args(M), "--sqn", M["sqn"] + "00"),
+         "--sqn: expected 6 bytes (12 hex digits), got 7"),
+        (_replace(_milenage_args(M), "--amf", "b9"),
+         "--amf: expected 2 bytes (4 hex digits), got 1"),
+        (_replace(_milenage_args(M), "--k", M["k"] * 2),
+         "--k: expected 16 bytes (32 hex digits), got 32"),
+        (_replace(_milenage_args(M), "--k", M["k"][:-1] + "g"),
+         "--k: not hex (character 32 is not 0-9 or a-f)"),
+        (_replace(_milenage_args(M), "--op", M["op"][:-2]),
+         "--op: expected 16 bytes (32 hex digits), got 15"),
+        (_replace(_milenage_args(M, "opc"), "--opc", ""),
+         "--opc: expected 16 bytes (32 hex digits), got 0"),
+        (_replace(_tuak_args(T), "--k", T["k"][:40]),
+         "--k: expected 16 or 32 bytes (32 or 64 hex digits), got 20"),
+        (_replace(_tuak_args(T), "--top", T["top"][:32]),
+         "--top: expected 32 bytes (64 hex digits), got 16"),
+        (_replace(_tuak_args(T), "--res-len", "48"), "argument --res-len: invalid choice: 48"),
+        (_replace(_tuak_args(T), "--keccak-iterations", "0"),
+         "--keccak-iterations: expected a whole number ≥ 1"),
+        ([*_milenage_args(M), "--opc", M["opc"]], "argument --opc: not allowed with argument --op"),
+        (_milenage_args(M)[:-2], "the following arguments are required: --amf"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert message in err
+    for secret in (M["k"], M["op"], M["opc"], T["k"], T["top"]):
+        assert secret[:20] not in err  # K/OP/TOP never echoed, not even in part
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(SIMATTEST), *_milenage_args(M), "--json"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["res"] == M["res"]
+
+    bad = subprocess.run(
+        [str(SIMATTEST), *_replace(_milenage_args(M), "--rand", "abc")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr == "simattest aka milenage: --rand: odd number of hex digits (3)\n"
+    assert "Traceback" not in bad.stderr
