@@ -105,6 +105,7 @@ class PcscStack:
         self._bridges: dict[int, VpcdBridge] = {}
         self._saved_env: str | None = None
         self._env_set = False
+        self._pcscd_path = pcscd
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -140,7 +141,11 @@ class PcscStack:
         try:
             self.workdir = Path(tempfile.mkdtemp(prefix="simattest-pcscd-"))
             self._write_config()
-            self._launch(pcscd)
+            self._pcscd_path = pcscd
+            self._saved_env = os.environ.get(SOCKET_ENV)
+            os.environ[SOCKET_ENV] = str(self.socket_path)
+            self._env_set = True
+            self._launch()
             self._wait_for_readers()
         except BaseException:
             self.stop()
@@ -165,6 +170,15 @@ class PcscStack:
                 self.workdir = None
             if PcscStack._running is self:
                 PcscStack._running = None
+
+    def restart_pcscd(self, *, timeout: float = 10.0) -> None:
+        """Stop pcscd and start it again on the same readers and socket, as a system
+        update or crash would; inserted cards reconnect and are seen again (bounded)."""
+        self._stop_pcscd()
+        self._launch()
+        self._wait_for_readers()
+        for slot in self._bridges:
+            self._wait_for_card(slot, present=True, timeout=timeout)
 
     # --- cards -----------------------------------------------------------------------------
     def uri(self, slot: int) -> str:
@@ -215,7 +229,7 @@ class PcscStack:
             self.reader_names += [f"{name} 00 {s:02X}" for s in range(SLOTS_PER_ENTRY)]
         (conf / "vpcd").write_text("\n".join(entries))
 
-    def _launch(self, pcscd: str) -> None:
+    def _launch(self) -> None:
         assert self.workdir is not None and self.log_path is not None
         self.socket_path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -223,13 +237,13 @@ class PcscStack:
             listener.bind(str(self.socket_path))
             listener.listen(64)
             fd = listener.fileno()
-            args = [pcscd, "--foreground", "-c", str(self.workdir / "reader.conf.d")]
+            args = [self._pcscd_path, "--foreground", "-c", str(self.workdir / "reader.conf.d")]
             if self.debug:
                 args += ["--debug", "--apdu"]
             # sh puts the socket on fd 3 and sets LISTEN_PID to its own PID, which exec
             # hands on to pcscd: what sd_listen_fds() checks.
             script = f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
-            with self.log_path.open("wb") as log:
+            with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
                     ["/bin/sh", "-c", script, "sh", *args],
                     pass_fds=(fd,),
@@ -240,9 +254,6 @@ class PcscStack:
                 )
         finally:
             listener.close()  # pcscd holds its own copy
-        self._saved_env = os.environ.get(SOCKET_ENV)
-        os.environ[SOCKET_ENV] = str(self.socket_path)
-        self._env_set = True
 
     def _log_tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():

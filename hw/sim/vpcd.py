@@ -56,6 +56,9 @@ class VirtualCard(Protocol):
 
     def process(self, apdu: bytes) -> bytes: ...
 
+    @property
+    def removed(self) -> bool: ...
+
 
 class _Closed(Exception):
     """vpcd closed the connection (pcscd stopped or restarted)."""
@@ -169,9 +172,9 @@ class VpcdBridge:
                 self._send_frame(answer)
 
     def _handle(self, payload: bytes) -> bytes | None:
-        if len(payload) == 1:
-            return self._control(payload[0])
         try:
+            if len(payload) == 1:
+                return self._control(payload[0])
             return self.card.process(payload)
         except CardRemovedError:
             self.removed = True
@@ -183,6 +186,10 @@ class VpcdBridge:
 
     def _control(self, code: int) -> bytes | None:
         if code == CTRL_ATR:
+            # vpcd asks for the ATR on every presence poll: the moment to notice a card
+            # that was taken out between commands.
+            if self.card.removed:
+                raise CardRemovedError("card taken out")
             return self.card.atr
         if code == CTRL_ON:
             self.card.power_on()

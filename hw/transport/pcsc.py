@@ -36,6 +36,10 @@ from hw.transport.base import Transport, register_scheme
 # every 400 ms).
 _REMOVAL_GRACE = 2.0
 
+# An open handle whose daemon went away (libpcsclite reports "no service" for it).
+_DAEMON_LOST = {
+    code & 0xFFFFFFFF for code in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_INVALID_HANDLE)
+}
 _CONNECTION_LOST = {
     code & 0xFFFFFFFF
     for code in (
@@ -255,6 +259,10 @@ class PcscTransport(Transport):
                 time.sleep(0.05)
         if hresult is None:
             return TransportError(f"reader {self.reader!r} returned no status word while {doing}")
+        if _u32(hresult) in _DAEMON_LOST:
+            return TransportError(
+                f"reader {self.reader!r} is gone: pcscd stopped or restarted while {doing}"
+            )
         return pcsc_error(hresult, self.reader, doing)
 
     def reset(self) -> bytes:

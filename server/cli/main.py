@@ -19,6 +19,8 @@ from attest.errors import SimattestError
 COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.modem",
     "server.cli.aka",
+    "server.cli.readers",
+    "server.cli.sim",
 )
 
 
