@@ -13,11 +13,14 @@ from enum import Enum
 
 from attest.errors import CardError, InputError
 from hw import apdu
-from hw.transport.base import Channel
+from hw.transport.base import Channel, Transport
+from hw.uicc.ts_102_221 import Uicc
 
 RAND_LEN = 16
-AUTN_LEN = 16
-AUTS_LEN = 14
+# AUTN = SQN^AK (6) || AMF (2) || MAC-A, and AUTS = SQN_MS^AK* (6) || MAC-S: 16 and 14 bytes
+# with Milenage's 64-bit MACs; TUAK (TS 35.231) also allows 128- and 256-bit MACs.
+AUTN_LENS = (16, 24, 40)
+AUTS_LENS = (14, 22, 38)
 KC_LEN = 8
 SRES_LEN = 4
 
@@ -97,11 +100,12 @@ def build_command(rand: bytes, autn: bytes | None, context: AuthContext) -> byte
             raise InputError("the GSM context takes RAND only, no AUTN")
         data = bytes((RAND_LEN,)) + rand
     else:
-        if autn is None or len(autn) != AUTN_LEN:
+        if autn is None or len(autn) not in AUTN_LENS:
             raise InputError(
-                f"AUTN must be {AUTN_LEN} bytes, got {0 if autn is None else len(autn)}"
+                "AUTN must be 16 bytes (24 or 40 with TUAK's longer MAC), "
+                f"got {0 if autn is None else len(autn)}"
             )
-        data = bytes((RAND_LEN,)) + rand + bytes((AUTN_LEN,)) + autn
+        data = bytes((RAND_LEN,)) + rand + bytes((len(autn),)) + autn
     return apdu.build(0x00, 0x88, 0x00, context.value, data, le=0x00)
 
 
@@ -134,7 +138,7 @@ def parse_response(data: bytes, where: str = "AUTHENTICATE") -> AuthSuccess | Au
     reader = _Fields(data, where)
     tag = reader.byte("tag")
     if tag == _TAG_SYNC_FAILURE:
-        auts = reader.field("AUTS", (AUTS_LEN,))
+        auts = reader.field("AUTS", AUTS_LENS)
         reader.end()
         return AuthSyncFailure(auts)
     if tag != _TAG_SUCCESS:
@@ -181,9 +185,7 @@ class _Fields:
         at = self.pos
         length = self.byte(f"length of {name}")
         if length not in sizes:
-            allowed = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
-            if len(sizes) == 2:
-                allowed = f"{sizes[0]} or {sizes[1]}"
+            allowed = ", ".join(map(str, sizes)) if len(sizes) <= 3 else f"{sizes[0]}-{sizes[-1]}"
             raise CardError(
                 f"{self.where}: length of {name} at byte {at} is {length}, expected {allowed}"
             )
@@ -201,3 +203,24 @@ class _Fields:
             raise CardError(
                 f"{self.where}: {self.remaining()} unexpected byte(s) from byte {self.pos}"
             )
+
+
+def authenticate_app(
+    transport: Transport,
+    app: str,
+    rand: bytes,
+    autn: bytes | None = None,
+    context: AuthContext = AuthContext.UMTS,
+    pin: str | None = None,
+    force: bool = False,
+) -> AuthOutcome:
+    """Find ``app`` ("usim"/"isim") in EF.DIR, select it, verify ``pin`` if given, and run
+    AUTHENTICATE. Sizes are checked before any APDU goes to the card.
+    """
+    build_command(rand, autn, context)
+    uicc = Uicc(transport)
+    aid = uicc.find_application(app)
+    with uicc.application(aid) as channel:
+        if pin is not None:
+            uicc.verify_pin(pin, channel=channel, force=force)
+        return authenticate(channel, rand, autn, context)

@@ -21,6 +21,7 @@ from hw.uicc.tlv import Tlv, find, parse_tlvs
 # Application identifier prefixes (RID A000000087 + application code), TS 101 220 annex E.
 AID_USIM_PREFIX = bytes.fromhex("A0000000871002")
 AID_ISIM_PREFIX = bytes.fromhex("A0000000871004")
+APP_PREFIXES = {"usim": AID_USIM_PREFIX, "isim": AID_ISIM_PREFIX}
 
 FID_MF = bytes.fromhex("3F00")
 FID_DIR = bytes.fromhex("2F00")
@@ -352,6 +353,18 @@ class Uicc:
             apps = self._read_dir(wanted, first_try=False)
         assert apps is not None  # only the first try reports a wrong context
         return apps
+
+    def find_application(self, app: str) -> bytes:
+        """The full AID of ``app`` ("usim" or "isim") from EF.DIR, by prefix match."""
+        prefix = APP_PREFIXES[app]
+        for found in self.applications((prefix,)):
+            if found.aid.startswith(prefix):
+                return found.aid
+        raise FileNotFoundOnCard(
+            f"{self.transport.uri}: EF.DIR lists no {app.upper()} application "
+            f"(AID {prefix.hex().upper()}…)",
+            SW_FILE_NOT_FOUND,
+        )
 
     def _read_dir(self, wanted: list[bytes], first_try: bool) -> list[Application] | None:
         apps: list[Application] = []

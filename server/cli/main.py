@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.aka",
     "server.cli.readers",
     "server.cli.sim",
+    "server.cli.card",
 )
 
 

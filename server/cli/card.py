@@ -1,0 +1,214 @@
+"""``simattest read`` and ``simattest auth``: a card's identities, AUTHENTICATE, self-check.
+
+``read`` prints every identity on the card (ICCID, IMSI, MNC length, UST, DF.ProSe,
+ISIM identities) and the APDUs it took. ``auth`` runs AUTHENTICATE with a RAND/AUTN
+given in hex, or — with ``--ki`` and ``--opc``/``--op`` — checks the card against its
+keys (TS 33.102 clause 6.3): PASS only if RES, CK and IK are what the keys predict.
+
+Exit codes: 0 ok, 1 the card said no (MAC failure, context not supported, PIN needed,
+self-check FAIL), 2 bad input, 3 reader/transport error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+from typing import Any
+
+from attest.aka.milenage import Milenage
+from attest.errors import InputError
+from hw.identity import Identities, read_identities
+from hw.selfcheck import SelfCheckResult, self_check
+from hw.transport.base import open_transport
+from hw.uicc.authenticate import (
+    AuthContext,
+    AuthContextNotSupported,
+    AuthGsmSuccess,
+    AuthMacFailure,
+    AuthOutcome,
+    AuthPinNeeded,
+    AuthSuccess,
+    AuthSyncFailure,
+    authenticate_app,
+)
+from server.cli.hexarg import OneLineErrorParser, hex_bytes
+from server.cli.output import add_json_flag, print_fields, print_json
+
+_CONTEXTS = {"3g": AuthContext.UMTS, "gsm": AuthContext.GSM}
+
+_REASON_TEXT = {
+    "MAC_FAILURE": "the card rejected AUTN: it does not hold these keys",
+    "RES_MISMATCH": "the card's RES differs from the one the keys give",
+    "CK_MISMATCH": "the card's CK differs from the one the keys give",
+    "IK_MISMATCH": "the card's IK differs from the one the keys give",
+    "KC_MISMATCH": "the card's Kc is not c3(CK, IK)",
+    "AUTS_INVALID": "the card's AUTS does not verify with these keys",
+    "SYNC_FAILED_TWICE": "the card refused the SQN again after resynchronisation",
+    "PIN_NEEDED": "the card wants its PIN first (--pin)",
+    "CONTEXT_NOT_SUPPORTED": "the application does not support this security context",
+    "APP_NOT_FOUND": "the card has no such application",
+}
+
+
+def _add_card_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reader",
+        required=True,
+        metavar="URI",
+        help="pcsc:N, pcsc:<glob>, modem:<dev>, sim:<file>",
+    )
+    parser.add_argument("--pin", metavar="PIN", help="verify PIN1 first (retry counter read first)")
+    parser.add_argument(
+        "--force", action="store_true", help="allow the PIN check to spend the last attempt"
+    )
+    add_json_flag(parser)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``read`` and ``auth`` to the ``simattest`` parser."""
+    read = subparsers.add_parser(
+        "read",
+        help="read every identity on a card",
+        description="Read ICCID, IMSI, MNC length, UST, DF.ProSe and the ISIM identities.",
+    )
+    _add_card_options(read)
+    read.set_defaults(func=cmd_read)
+
+    auth = subparsers.add_parser(
+        "auth",
+        help="run AUTHENTICATE, or check a card against its keys",
+        description=(
+            "With --rand/--autn: run AUTHENTICATE and print the card's answer. "
+            "With --ki and --opc/--op: compute a challenge, run it, verify RES/CK/IK "
+            "(resynchronising once on a sync failure) and print PASS or FAIL."
+        ),
+    )
+    _add_card_options(auth)
+    auth.add_argument("--app", choices=("usim", "isim"), default="usim")
+    auth.add_argument("--context", choices=tuple(_CONTEXTS), default="3g")
+    auth.add_argument("--rand", type=hex_bytes("--rand", 16), help="RAND (16 bytes)")
+    auth.add_argument("--autn", type=hex_bytes("--autn", 16), help="AUTN (16 bytes)")
+    auth.add_argument("--ki", type=hex_bytes("--ki", 16), help="self-check: the card's K")
+    operator = auth.add_mutually_exclusive_group()
+    operator.add_argument("--opc", type=hex_bytes("--opc", 16), help="self-check: OPc")
+    operator.add_argument("--op", type=hex_bytes("--op", 16), help="self-check: OP")
+    auth.add_argument(
+        "--sqn", type=hex_bytes("--sqn", 6), help="self-check: first SQN (default SEQ 1, IND 0)"
+    )
+    auth.set_defaults(func=cmd_auth)
+    # One-line usage errors like the other command groups: the top-level subparsers are
+    # plain ArgumentParsers, so the one-line error method is bound onto these two.
+    for parser in (read, auth):
+        parser.error = types.MethodType(OneLineErrorParser.error, parser)
+
+
+# --- read ----------------------------------------------------------------------------------
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    with open_transport(args.reader) as transport:
+        ids = read_identities(transport, pin=args.pin, force=args.force)
+    if args.json:
+        print_json(ids.to_json())
+    else:
+        print_fields(_identity_rows(ids), title=f"card in {args.reader}")
+    return 0
+
+
+def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
+    doc = ids.to_json()
+    rows: list[tuple[str, Any]] = [
+        ("ICCID", doc["iccid"]),
+        ("IMSI", doc["imsi"]),
+        ("MNC length", doc["mnc_length"]),
+        ("UST services", ", ".join(map(str, doc["ust"]))),
+        ("DF.ProSe", "present" if doc["prose"] else "absent"),
+    ]
+    isim = doc["isim"]
+    if isim is None:
+        rows.append(("ISIM", "absent"))
+    else:
+        rows += [("IMPI", isim["impi"]), ("DOMAIN", isim["domain"])]
+        rows += [(f"IMPU {n}", uri) for n, uri in enumerate(isim["impu"], start=1)]
+        rows.append(("IST services", ", ".join(map(str, isim["ist"]))))
+        rows += [(f"P-CSCF {n}", a) for n, a in enumerate(isim["pcscf"], start=1)]
+    rows.append(("APDUs", doc["apdu_count"]))
+    return rows
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    if args.ki is not None:
+        return _self_check(args)
+    if args.opc is not None or args.op is not None or args.sqn is not None:
+        raise InputError("--opc, --op and --sqn belong to the self-check: give --ki too")
+    context = _CONTEXTS[args.context]
+    if args.rand is None:
+        raise InputError("give --rand (and --autn), or --ki with --opc/--op for a self-check")
+    if context is AuthContext.UMTS and args.autn is None:
+        raise InputError("--autn is needed for the 3g context")
+    if context is AuthContext.GSM and args.autn is not None:
+        raise InputError("--autn is not used by the gsm context")
+    with open_transport(args.reader) as transport:
+        outcome = authenticate_app(
+            transport, args.app, args.rand, args.autn, context, pin=args.pin, force=args.force
+        )
+    doc, exit_code = outcome_json(outcome)
+    if args.json:
+        print_json(doc)
+    else:
+        print_fields(list(doc.items()), title=f"AUTHENTICATE on {args.app.upper()}")
+    return exit_code
+
+
+def outcome_json(outcome: AuthOutcome) -> tuple[dict[str, Any], int]:
+    """The ``auth --json`` document for an outcome, and the exit code it means."""
+    if isinstance(outcome, AuthSuccess):
+        kc = None if outcome.kc is None else outcome.kc.hex()
+        doc = {"res": outcome.res.hex(), "ck": outcome.ck.hex(), "ik": outcome.ik.hex(), "kc": kc}
+        return {"outcome": "success", **doc}, 0
+    if isinstance(outcome, AuthGsmSuccess):
+        return {"outcome": "success", "sres": outcome.sres.hex(), "kc": outcome.kc.hex()}, 0
+    if isinstance(outcome, AuthSyncFailure):
+        return {"outcome": "sync_failure", "auts": outcome.auts.hex()}, 0
+    names = {
+        AuthMacFailure: "mac_failure",
+        AuthContextNotSupported: "context_not_supported",
+        AuthPinNeeded: "pin_needed",
+    }
+    return {"outcome": names[type(outcome)]}, 1
+
+
+def _self_check(args: argparse.Namespace) -> int:
+    if args.rand is not None or args.autn is not None:
+        raise InputError("the self-check makes its own RAND/AUTN: drop --rand/--autn")
+    if args.context != "3g":
+        raise InputError("the self-check runs the 3g context only")
+    if args.opc is None and args.op is None:
+        raise InputError("the self-check needs --opc or --op with --ki")
+    algorithm = Milenage(args.ki, opc=args.opc, op=args.op)
+    with open_transport(args.reader) as transport:
+        result = self_check(
+            transport, algorithm, args.sqn, args.app, pin=args.pin, force=args.force
+        )
+    if args.json:
+        print_json(selfcheck_json(result))
+    elif result.passed:
+        print(f"PASS ({args.app.upper()} answers AKA as its keys say; SQN {result.sqn.hex()})")
+    else:
+        assert result.reason is not None
+        print(f"FAIL {result.reason.value}: {_REASON_TEXT[result.reason.value]}")
+    return 0 if result.passed else 1
+
+
+def selfcheck_json(result: SelfCheckResult) -> dict[str, Any]:
+    """The ``auth --ki … --json`` document."""
+    return {
+        "verdict": result.verdict,
+        "reason": None if result.reason is None else result.reason.value,
+        "sqn": result.sqn.hex(),
+        "sqn_ms": None if result.sqn_ms is None else result.sqn_ms.hex(),
+        "attempts": result.attempts,
+    }
