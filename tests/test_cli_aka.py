@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from server.cli.hexarg import hex_bytes
 from server.cli.main import main
 from tests.aka_vectors import load_vectors, set_id
 
@@ -156,3 +158,13 @@ def test_console_script_runs(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr == "simattest aka milenage: --rand: odd number of hex digits (3)\n"
     assert "Traceback" not in bad.stderr
+
+
+def test_hex_bytes_as_a_library_helper() -> None:
+    assert hex_bytes("--data", None)(" 00FFaa\n") == b"\x00\xff\xaa"
+    assert hex_bytes("--data", None)("") == b""
+    assert hex_bytes("--k", (16, 32))("ab" * 32) == b"\xab" * 32
+    with pytest.raises(argparse.ArgumentTypeError, match="--k: expected 16 or 32 bytes"):
+        hex_bytes("--k", (16, 32))("ab" * 24)
+    with pytest.raises(argparse.ArgumentTypeError, match="character 3 is not"):
+        hex_bytes("--data", None)("00 11")
