@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.fixtures_uicc",
     "tests.fixtures_db",
+    "tests.fixtures_modem",
 ]

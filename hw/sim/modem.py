@@ -26,6 +26,7 @@ from typing import Protocol
 
 from attest.errors import CardRemovedError, InputError
 from hw import apdu as apdu_mod
+from hw.transport.at import CME_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,18 @@ class Card(Protocol):
 class Faults:
     """Link faults for tests (not quirks of a working modem).
 
+    ``ignore_first``: the first N command lines get no answer (firmware still booting).
     ``vanish_at``: the pty disappears when the N-th command line (1-based) arrives.
     ``mute_from``: from the N-th command line on, nothing is answered.
     ``rewrite``: applied to every ``+CSIM:``/``+CGLA:`` line before it is sent.
+    ``error_for``: a command line → a CME code to answer with instead (None: answer it).
     """
 
+    ignore_first: int = 0
     vanish_at: int | None = None
     mute_from: int | None = None
     rewrite: Callable[[str], str] | None = None
+    error_for: Callable[[str], int | None] | None = None
 
 
 class _Cme(Exception):
@@ -231,7 +236,8 @@ class SimulatedModem:
             self._stop.set()
             self._close_pty()
             return False
-        if self.faults.mute_from is not None and n >= self.faults.mute_from:
+        muted = self.faults.mute_from is not None and n >= self.faults.mute_from
+        if muted or n <= self.faults.ignore_first:
             return True
         if self._echo:
             self._write(line.encode("ascii", errors="replace") + b"\r")
@@ -242,6 +248,9 @@ class SimulatedModem:
         self._answered = True
         self._urc()
         try:
+            code = self.faults.error_for(line) if self.faults.error_for else None
+            if code is not None:
+                raise _Cme(code)
             info = self._answer(line)
         except _Cme as err:
             self._send_line(self._error_line(err.code))
@@ -256,7 +265,7 @@ class SimulatedModem:
         if code is None or (self._cmee == 0 and "cme-text" not in self.quirks):
             return "ERROR"
         if self._cmee == 2 or "cme-text" in self.quirks:
-            return f"+CME ERROR: {_CME_TEXT.get(code, 'unknown')}"
+            return f"+CME ERROR: {CME_ERRORS.get(code, 'unknown')}"
         return f"+CME ERROR: {code}"
 
     # --- commands -----------------------------------------------------------------------
