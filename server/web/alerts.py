@@ -1,0 +1,20 @@
+"""Alerts: contraindicated attestations, newest first, with what the device reported."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask.typing import ResponseReturnValue
+
+from server.api.auth import service
+from server.web import queries
+from server.web.auth import ANY_ROLE, require_role
+from server.web.blueprint import bp
+
+
+@bp.get("/desk/alerts")
+@require_role(*ANY_ROLE)
+def alerts() -> ResponseReturnValue:
+    before = request.args.get("before") or None
+    rows, next_before = queries.alerts_page(service(), before=before)
+    return render_template("alerts.html", rows=rows, next_before=next_before,
+                           window_hours=int(queries.ALERT_WINDOW.total_seconds() // 3600))

@@ -1,0 +1,96 @@
+"""Headless Chromium against the real app on a real HTTP server, on a real SQLite data dir.
+
+The browser is Debian's ``/usr/bin/chromium`` driven by Playwright's Python package
+(Playwright's own browser download cannot run here).  The app is served by werkzeug's
+``make_server`` (threaded) in a thread of the test process, on a free port of 127.0.0.1:
+it is a real HTTP server on a real socket, and keeping it in-process lets a test prepare
+the pool through the same service functions the pages call, on the same data directory,
+without a second process to start and tear down for every test.  (gunicorn is what
+``simattest serve`` runs; the session-secret test covers what several workers share.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import make_server
+
+from server.app import create_app
+from server.context import Service
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """One headless Chromium for the whole run (each test gets its own context)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing; install it with: apt-get update && apt-get install -y "
+            "chromium   (make test does this on a fresh machine)",
+            pytrace=False,
+        )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def web_service(tmp_path: Path) -> Iterator[Service]:
+    """A fresh service on a real SQLite data directory."""
+    svc = Service.open(tmp_path / "data")
+    yield svc
+    svc.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    service: Service
+
+
+@pytest.fixture
+def live_server(web_service: Service) -> Iterator[LiveServer]:
+    app = create_app(web_service)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="desk-http", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", web_service)
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.fixture
+def page(chromium: Browser, live_server: LiveServer) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at desk-PC size."""
+    context = chromium.new_context(base_url=live_server.url,
+                                   viewport={"width": 1366, "height": 900})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the whole page as docs/screenshots/<name>.png (linked from the README)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
