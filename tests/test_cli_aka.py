@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from attest.aka.milenage import Milenage
+from attest.aka.sqn import build_auts
 from server.cli.hexarg import hex_bytes
 from server.cli.main import main
 from tests.aka_vectors import load_vectors, set_id
@@ -168,3 +170,29 @@ def test_hex_bytes_as_a_library_helper() -> None:
         hex_bytes("--k", (16, 32))("ab" * 24)
     with pytest.raises(argparse.ArgumentTypeError, match="character 3 is not"):
         hex_bytes("--data", None)("00 11")
+
+
+def _auts_for(sqn_ms: str) -> str:
+    card = Milenage(bytes.fromhex(M["k"]), op=bytes.fromhex(M["op"]))
+    return build_auts(card, bytes.fromhex(M["rand"]), bytes.fromhex(sqn_ms)).hex()
+
+
+def test_auts_gives_the_cards_sqn_ms(capsys: pytest.CaptureFixture[str]) -> None:
+    data = _run_json([*_milenage_args(M), "--auts", _auts_for("0000000012ff")], capsys)
+    assert data["sqn_ms"] == "0000000012ff"
+    assert data["res"] == M["res"]
+
+
+def test_tampered_auts_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    auts = _auts_for("0000000012ff")
+    tampered = auts[:-1] + ("0" if auts[-1] != "0" else "1")
+    assert main([*_milenage_args(M), "--auts", tampered, "--json"]) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.startswith("simattest: AUTS rejected: MAC-S does not verify")
+    assert out.err.count("\n") == 1
+
+
+def test_auts_of_the_wrong_size_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*_milenage_args(M), "--auts", _auts_for("0000000012ff")[:26], "--json"]) == 2
+    assert capsys.readouterr().err == "simattest: AUTS: expected 14 bytes, got 13\n"

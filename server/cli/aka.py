@@ -1,7 +1,9 @@
 """``simattest aka milenage|tuak``: compute an AKA vector from keys typed on the bench.
 
 A bench engineer checks a card, an HSS or another tool against known keys: the command
-prints every output of the algorithm set for one RAND/SQN/AMF (TS 33.102 clause 6.3).
+prints every output of the algorithm set for one RAND/SQN/AMF (TS 33.102 clause 6.3),
+and with ``--auts`` the SQN_MS recovered from a card's re-synchronisation token
+(clause 6.3.5), so a fresh AUTN can be built past it.
 Hex is parsed and size-checked here, at the edge; the library gets bytes.
 """
 
@@ -11,9 +13,10 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from attest.aka.base import AkaVector
+from attest.aka.base import AkaAlgorithm, AkaVector
 from attest.aka.gsm import c2, c3
 from attest.aka.milenage import Milenage
+from attest.aka.sqn import resync
 from attest.aka.tuak import KEY_LENGTHS, MAC_LENGTHS, RES_LENGTHS, Tuak
 from server.cli.hexarg import OneLineErrorParser, hex_bytes
 from server.cli.output import add_json_flag, print_fields, print_json
@@ -43,6 +46,12 @@ def _add_challenge(parser: argparse.ArgumentParser, k_size: int | tuple[int, ...
     )
     parser.add_argument("--sqn", required=True, type=hex_bytes("--sqn", 6), help="SQN (6 bytes)")
     parser.add_argument("--amf", required=True, type=hex_bytes("--amf", 2), help="AMF (2 bytes)")
+    parser.add_argument(
+        "--auts",
+        type=hex_bytes("--auts", None),
+        help="AUTS a card returned for this RAND: also print the SQN_MS it carries "
+        "(exit 1 if its MAC-S does not verify)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -107,7 +116,11 @@ def _vector_fields(v: AkaVector) -> dict[str, str]:
     }
 
 
-def _emit(args: argparse.Namespace, data: dict[str, str], title: str) -> int:
+def _emit(
+    args: argparse.Namespace, alg: AkaAlgorithm, data: dict[str, str], title: str
+) -> int:
+    if args.auts is not None:
+        data["sqn_ms"] = resync(alg, args.rand, args.auts).hex()
     if args.json:
         print_json(data)
     else:
@@ -121,7 +134,7 @@ def _milenage(args: argparse.Namespace) -> int:
     data = {"opc": alg.opc.hex(), **_vector_fields(v)}
     data["sres"] = c2(v.res).hex()
     data["kc"] = c3(v.ck, v.ik).hex()
-    return _emit(args, data, "Milenage (TS 35.206)")
+    return _emit(args, alg, data, "Milenage (TS 35.206)")
 
 
 def _tuak(args: argparse.Namespace) -> int:
@@ -136,4 +149,4 @@ def _tuak(args: argparse.Namespace) -> int:
         ik_len=args.ik_len,
     )
     v = alg.vector(args.rand, args.sqn, args.amf)
-    return _emit(args, {"topc": alg.topc.hex(), **_vector_fields(v)}, "TUAK (TS 35.231)")
+    return _emit(args, alg, {"topc": alg.topc.hex(), **_vector_fields(v)}, "TUAK (TS 35.231)")
