@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import select
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -148,10 +149,13 @@ class AtPort:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            self._serial.timeout = left
             try:
+                # select here rather than pyserial's timeout: setting that re-runs tcsetattr
+                ready, _, _ = select.select([self._serial.fileno()], [], [], left)
+                if not ready:
+                    continue
                 chunk = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, ValueError) as exc:
                 raise TransportError(
                     f"modem {self.label}: port disappeared during {what} ({_reason(exc)})"
                 ) from None

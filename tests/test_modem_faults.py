@@ -1,0 +1,205 @@
+"""Bad answers and link faults on the modem path: each one a clear error, nothing hangs.
+
+The simulated modem's :class:`Faults` break the link on purpose; the pty and pyserial
+are real.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from attest.errors import TransportError
+from hw.discovery import probe
+from hw.identity import read_identities
+from hw.sim.modem import Faults
+from hw.transport.at import AtError, AtPinError
+from hw.transport.modem import ModemTransport, parse_apdu_answer
+from tests.fixtures_modem import StartModem
+
+SELECT_MF = bytes.fromhex("00A40004023F00")
+
+
+def open_modem(modem_link: object, timeout: float = 2.0) -> ModemTransport:
+    return ModemTransport(str(modem_link), timeout=timeout)
+
+
+def test_port_disappears_mid_command(sim_modem: StartModem) -> None:
+    # Commands 1-3 are AT, ATE0, AT+CMEE=1; the pty goes away when the 5th arrives.
+    modem = sim_modem(faults=Faults(vanish_at=5))
+    transport = open_modem(modem.link)
+    assert transport.transmit(SELECT_MF).ok
+    with pytest.raises(TransportError, match=rf"^modem {re.escape(str(modem.link))}: port "
+                       r"disappeared during AT\+CSIM \(APDU 00A40004023F00\)"):
+        transport.transmit(SELECT_MF)
+    transport.close()  # closing a vanished port is quiet
+    assert not transport.at.is_open
+
+
+def test_modem_that_never_answers_names_port_and_command(sim_modem: StartModem) -> None:
+    modem = sim_modem(faults=Faults(mute_from=1))
+    with pytest.raises(TransportError, match=rf"^modem {re.escape(str(modem.link))}: "
+                       r"no answer to AT within 0.5 s$"):
+        open_modem(modem.link, timeout=0.5)
+
+
+def test_modem_that_stops_answering_mid_session(sim_modem: StartModem) -> None:
+    modem = sim_modem(faults=Faults(mute_from=4))
+    with open_modem(modem.link, timeout=0.5) as transport, \
+            pytest.raises(TransportError, match=r"no answer to AT\+CSIM \(APDU 00A40004023F00\) "
+                          r"within 0.5 s$"):
+        transport.transmit(SELECT_MF)
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "message"),
+    [
+        (lambda line: line[:-3], r"truncated or malformed answer to AT\+CSIM"),
+        (lambda line: line.split(",")[0], r"truncated or malformed answer to AT\+CSIM"),
+        (lambda line: line.replace(",", ",").replace(line.split(",")[0], "+CSIM: 40"),
+         r"says 40 hex characters but carries \d+"),
+        (lambda line: line[:-2] + '"', r"odd number of hex digits"),
+        (lambda line: line.replace('"', '"ZZ', 1).replace(line.split(",")[0], "+CSIM: 99"),
+         r"is not hex"),
+        (lambda line: '+CSIM: 2,"90"', r"has no status word"),
+    ],
+    ids=["cut-quote", "no-data", "length-disagrees", "odd-digits", "not-hex", "no-sw"],
+)
+def test_malformed_csim_answers(
+    sim_modem: StartModem, rewrite: Callable[[str], str], message: str
+) -> None:
+    modem = sim_modem(faults=Faults(rewrite=rewrite))
+    with open_modem(modem.link) as transport, pytest.raises(TransportError, match=message) as err:
+        transport.transmit(SELECT_MF)
+    assert str(err.value).startswith(f"modem {modem.link}: ")
+
+
+def test_answer_parser_accepts_lowercase_and_unquoted() -> None:
+    assert parse_apdu_answer('+CSIM: 4,"9000"', "p", "c") == b"\x90\x00"
+    assert parse_apdu_answer('+CGLA: 6,"ab9000"', "p", "c") == b"\xab\x90\x00"
+    assert parse_apdu_answer("+CSIM: 4,9000", "p", "c") == b"\x90\x00"
+
+
+# Which command fails with which CME code, and what the user sees.
+CME_STEPS = [
+    ("ATE0", 100, AtError, "ATE0 failed: ERROR"),  # before AT+CMEE=1: a bare ERROR
+    ("AT+CMEE=1", 4, AtError, "AT+CMEE=1 failed: ERROR"),
+    ("AT+CSIM", 13, AtError, "+CME ERROR 13: SIM failure"),
+    ("AT+CSIM", 14, AtError, "+CME ERROR 14: SIM busy"),
+    ("AT+CSIM", 11, AtPinError, "+CME ERROR 11: SIM PIN required"),
+    ("AT+CCHO", 13, AtError, 'AT+CCHO="A0000000871004FFFFFFFF8907090000" failed: +CME ERROR 13'),
+    ("AT+CGLA", 10, AtError, "+CME ERROR 10: SIM not inserted"),
+    ("AT+CCHC", 13, AtError, "AT+CCHC=161 failed: +CME ERROR 13: SIM failure"),
+]
+
+
+@pytest.mark.parametrize(("prefix", "code", "error", "message"), CME_STEPS)
+def test_cme_error_at_every_step(
+    sim_modem: StartModem, prefix: str, code: int, error: type[AtError], message: str
+) -> None:
+    faults = Faults(error_for=lambda line: code if line.startswith(prefix) else None)
+    modem = sim_modem(faults=faults)
+    with pytest.raises(error) as err, open_modem(modem.link) as transport:
+        read_identities(transport)
+    assert message in str(err.value)
+    assert err.value.exit_code == (1 if error is AtPinError else 3)
+    if prefix != "AT+CCHC":  # a modem that refuses to close keeps its session
+        assert modem.sessions == {}  # even when the read failed half-way
+
+
+@pytest.mark.parametrize("text", ["SIM not inserted", "sim busy", "Operation not allowed"])
+def test_text_cme_errors_map_to_their_numbers(sim_modem: StartModem, text: str) -> None:
+    codes = {"sim not inserted": 10, "sim busy": 14, "operation not allowed": 3}
+    modem = sim_modem(quirks=["cme-text"], faults=Faults(
+        error_for=lambda line: codes[text.lower()] if line.startswith("AT+CSIM") else None
+    ))
+    with open_modem(modem.link) as transport, pytest.raises(AtError) as err:
+        transport.transmit(SELECT_MF)
+    assert err.value.code == codes[text.lower()]
+
+
+def test_ccho_refused_falls_back_to_manage_channel(sim_modem: StartModem) -> None:
+    modem = sim_modem(faults=Faults(error_for=lambda line: 4 if "CCHO" in line else None))
+    with open_modem(modem.link) as transport:
+        read_identities(transport)
+    csim = [c for c in modem.commands if c.startswith("AT+CSIM")]
+    assert 'AT+CSIM=10,"0070000001"' in csim and csim[-1] == 'AT+CSIM=8,"00708001"'
+    assert modem.csim_channels == set()
+
+
+def test_imei_falls_back_to_gsn_and_checks_luhn(sim_modem: StartModem) -> None:
+    modem = sim_modem(imei="490154203237518", quirks=["no-cgsn"])
+    with open_modem(modem.link) as transport:
+        assert transport.handset_identity().imei == "490154203237518"
+    bad = sim_modem(faults=Faults(error_for=lambda line: 4 if "GSN" in line else None))
+    with open_modem(bad.link) as transport, \
+            pytest.raises(TransportError, match="neither AT\\+CGSN nor AT\\+GSN gave an IMEI"):
+        transport.handset_identity()
+
+
+def test_imei_failing_luhn_is_refused(sim_modem: StartModem) -> None:
+    modem = sim_modem()
+    modem.imei = "490154203237519"  # a firmware bug: wrong check digit
+    with open_modem(modem.link) as transport, \
+            pytest.raises(TransportError, match=r"IMEI 490154203237519 .* fails the 15-digit Luhn"):
+        transport.handset_identity()
+
+
+def test_second_process_gets_port_busy(sim_modem: StartModem) -> None:
+    modem = sim_modem()
+    code = (
+        "import sys\n"
+        "from attest.errors import SimattestError\n"
+        "from hw.transport.modem import ModemTransport\n"
+        "try:\n"
+        f"    ModemTransport({str(modem.link)!r}, timeout=1)\n"
+        "except SimattestError as exc:\n"
+        "    print(exc); sys.exit(exc.exit_code)\n"
+    )
+    with open_modem(modem.link):
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               timeout=30)
+        assert other.returncode == 3
+        assert other.stdout.strip() == f"modem {modem.link}: port busy (another process holds it)"
+    # released on close: the next process gets the port
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_ctrl_c_inside_a_session_closes_channels_and_releases_the_port(
+    sim_modem: StartModem,
+) -> None:
+    modem = sim_modem()
+    with pytest.raises(KeyboardInterrupt), open_modem(modem.link) as transport:
+        transport.open_application_channel(bytes.fromhex("A0000000871004FFFFFFFF8907090000"))
+        assert modem.sessions != {}
+        raise KeyboardInterrupt
+    assert modem.sessions == {}
+    with open_modem(modem.link) as again:
+        assert again.transmit(SELECT_MF).ok
+
+
+def test_missing_port_is_a_transport_error(tmp_path: object) -> None:
+    with pytest.raises(TransportError, match=r"^modem /nonexistent/ttyUSB9: cannot open port: "):
+        ModemTransport("/nonexistent/ttyUSB9", timeout=0.5)
+
+
+def test_probe_retries_until_firmware_answers(sim_modem: StartModem) -> None:
+    modem = sim_modem(faults=Faults(ignore_first=2))
+    result = probe(str(modem.link), timeout=3, attempt_wait=0.2)
+    assert result.answers and result.detail == "answers AT"
+    assert modem.commands[:3] == ["AT", "AT", "AT"]
+
+
+def test_probe_of_a_silent_or_busy_port(sim_modem: StartModem) -> None:
+    silent = sim_modem(faults=Faults(mute_from=1))
+    result = probe(str(silent.link), timeout=0.4, attempt_wait=0.1)
+    assert not result.answers and "no answer to AT within 0.4 s" in result.detail
+    busy = sim_modem()
+    with open_modem(busy.link):
+        result = probe(str(busy.link), timeout=0.4)
+    assert not result.answers and "port busy" in result.detail
