@@ -148,12 +148,12 @@ def test_imsi_odd_and_even_digit_counts() -> None:
     ("data", "message"),
     [
         ("08", "EF.IMSI has 1 bytes"),
-        ("0909101010325476981F", "length byte 09 at byte 0"),
-        ("08091010103254", "length byte 08 at byte 0"),
+        ("0909101010325476981F", "length byte at byte 0 is 09, expected 01-08"),
+        ("08091010103254", "says 8 bytes follow, only 6 do"),
         ("080A10101032547698", "identity type 2 is not IMSI"),
         ("08011010103254769F", "even digit count but the last nibble is not the F filler"),
         ("08091010A032547698", "byte 4 holds a non-decimal digit"),
-        ("FFFFFFFFFFFFFFFFFF", "length byte FF"),
+        ("FFFFFFFFFFFFFFFFFF", "length byte at byte 0 is FF"),
     ],
 )
 def test_imsi_malformed(data: str, message: str) -> None:

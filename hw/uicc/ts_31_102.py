@@ -50,9 +50,11 @@ def decode_imsi(data: bytes) -> str:
     if len(data) < 2:
         raise CardError(f"EF.IMSI has {len(data)} bytes, expected 9")
     length = data[0]
-    if not 1 <= length <= 8 or len(data) < 1 + length:
+    if not 1 <= length <= 8:
+        raise CardError(f"EF.IMSI: length byte at byte 0 is {length:02X}, expected 01-08")
+    if len(data) < 1 + length:
         raise CardError(
-            f"EF.IMSI: length byte {length:02X} at byte 0 is not 01-08 or exceeds the file"
+            f"EF.IMSI: length byte at byte 0 says {length} bytes follow, only {len(data) - 1} do"
         )
     nibbles = _swapped_bcd(data[1 : 1 + length])
     type_nibble = int(nibbles[0], 16)
