@@ -120,6 +120,9 @@ def test_keccak_iterations_change_every_output() -> None:
         ({"k": bytes(16), "topc": bytes(32), "ck_len": 64}, "CK length: expected one of"),
         ({"k": bytes(16), "topc": bytes(32), "ik_len": 512}, "IK length: expected one of"),
         ({"k": bytes(16), "topc": bytes(32), "keccak_iterations": 0}, "iterations: expected"),
+        ({"k": bytes(16), "topc": bytes(32), "keccak_iterations": True}, "iterations: expected"),
+        ({"k": bytes(16), "topc": bytes(32), "res_len": 64.0}, "RES length: expected one of"),
+        ({"k": bytes(16), "topc": bytes(32), "mac_len": "64"}, "MAC length: expected one of"),
     ],
 )
 def test_bad_parameters_are_input_errors(kwargs: dict[str, Any], message: str) -> None:

@@ -82,7 +82,9 @@ def _field(state: bytes, start_bit: int, bits: int) -> bytes:
 
 
 def _check_iterations(keccak_iterations: int) -> int:
-    if not isinstance(keccak_iterations, int) or keccak_iterations < 1:
+    if not isinstance(keccak_iterations, int) or isinstance(keccak_iterations, bool) or (
+        keccak_iterations < 1
+    ):
         raise InputError(
             f"TUAK Keccak iterations: expected an integer ≥ 1, got {keccak_iterations!r}"
         )
@@ -106,7 +108,7 @@ def topc_from_top(k: bytes, top: bytes, keccak_iterations: int = 1) -> bytes:
 
 
 def _check_length(name: str, bits: int, allowed: tuple[int, ...]) -> int:
-    if bits not in allowed:
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits not in allowed:
         choices = ", ".join(str(b) for b in allowed)
         raise InputError(f"TUAK {name} length: expected one of {choices} bits, got {bits!r}")
     return bits
