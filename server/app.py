@@ -24,6 +24,7 @@ from server.context import Service
 BLUEPRINTS: tuple[str, ...] = (
     "server.api.health",
     "server.api.openapi",
+    "server.api.provisioning",
     "server.api.registry",
 )
 

@@ -7,6 +7,8 @@ Messages never contain key material.
 
 from __future__ import annotations
 
+from typing import Any
+
 from attest.errors import InputError
 
 
@@ -17,10 +19,16 @@ class ServiceError(InputError):
     slug = "validation-error"
     title = "Invalid request"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # Per-item problems (e.g. every rejected line of an import); default: the field.
+        self.errors = errors if errors is not None else (
+            [{"field": field, "reason": detail}] if field is not None else [])
 
 
 class ValidationError(ServiceError):

@@ -72,9 +72,7 @@ class Problem(Exception):
 
     @classmethod
     def from_service_error(cls, exc: ServiceError) -> Problem:
-        extra: dict[str, Any] = {}
-        if exc.field is not None:
-            extra["errors"] = [{"field": exc.field, "reason": exc.detail}]
+        extra: dict[str, Any] = {"errors": exc.errors} if exc.errors else {}
         return cls(exc.status, exc.slug, exc.title, exc.detail, **extra)
 
 
