@@ -26,6 +26,10 @@ BLUEPRINTS: tuple[str, ...] = (
     "server.api.openapi",
     "server.api.provisioning",
     "server.api.registry",
+    "server.api.attestations",
+    "server.api.checkouts",
+    "server.api.wellknown",
+    "server.api.metrics",
 )
 
 access_log = logging.getLogger("simattest.access")

@@ -3,5 +3,6 @@
 pytest_plugins: list[str] = [
     "tests.fixtures_uicc",
     "tests.fixtures_db",
+    "tests.fixtures_attestation",
     "tests.fixtures_modem",
 ]

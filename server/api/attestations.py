@@ -1,0 +1,245 @@
+"""Device-facing attestation endpoints (no token: the device key signature is the proof),
+and the desk's read access to verdicts.
+
+Rate limits (``server.ratelimit``) apply per IMEI and per client address (the TCP
+peer: run behind a proxy only with that proxy's address in mind) and answer 429
+problem+json with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from server import attestation, ratelimit
+from server.api.auth import require_role, service
+from server.api.body import Field, int_arg, json_body
+from server.api.openapi import BEARER, json_request, json_response, problem_response, ref
+from server.api.problems import Problem
+from server.metrics import RATE_LIMITED, request_timer
+
+blueprint = Blueprint("attestations", __name__, url_prefix="/v1")
+
+_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
+def _limit(imei: Any) -> None:
+    svc = service()
+    limits = {f"client:{request.remote_addr or '-'}": svc.config.rate_limit_per_client}
+    if isinstance(imei, str) and imei.isdigit() and len(imei) == 15:
+        limits[f"imei:{imei}"] = svc.config.rate_limit_per_imei
+    try:
+        ratelimit.hit(svc, limits)
+    except ratelimit.RateLimited as exc:
+        RATE_LIMITED.labels(scope=exc.scope).inc()
+        problem = Problem(429, "rate-limited", "Too many requests",
+                          f"too many requests for this {exc.scope}; retry in "
+                          f"{exc.retry_after} s")
+        problem.headers["Retry-After"] = str(exc.retry_after)
+        raise problem from None
+
+
+@blueprint.post("/attestations")
+def create() -> tuple[dict[str, Any], int]:
+    with request_timer("challenge"):
+        body = json_body({"imei": Field(str)})
+        _limit(body["imei"])
+        challenge = attestation.create_challenge(service(), body["imei"],
+                                                 request.remote_addr or "")
+        return challenge.to_json(), 201
+
+
+@blueprint.post("/attestations/<attestation_id>/evidence")
+def evidence(attestation_id: str) -> dict[str, Any]:
+    with request_timer("evidence"):
+        body = json_body({"evidence": Field(dict), "signature": Field(str)})
+        _limit(body["evidence"].get("imei"))
+        outcome = attestation.submit_evidence(service(), attestation_id, body["evidence"],
+                                              body["signature"], request.remote_addr or "")
+        return outcome.to_json()
+
+
+@blueprint.get("/attestations/<attestation_id>")
+@require_role("desk")
+def get(attestation_id: str) -> dict[str, Any]:
+    return attestation.get_attestation(service(), attestation_id).to_json()
+
+
+@blueprint.get("/alerts")
+@require_role("desk")
+def alerts() -> dict[str, Any]:
+    svc = service()
+    items = attestation.alerts(svc, offset=int_arg("offset", 0),
+                               limit=int_arg("limit", 50, 1, 500))
+    return {"items": [a.to_json() for a in items], "total": attestation.count_alerts(svc)}
+
+
+# --- OpenAPI --------------------------------------------------------------------------
+
+_HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$"}
+_SERVICES = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 1024}}
+_ID = {"name": "attestation_id", "in": "path", "required": True,
+       "schema": {"type": "string", "pattern": _ID_PATTERN}}
+_DEVICE_ERRORS = {
+    "400": problem_response("Malformed JSON"),
+    "413": problem_response("Body too large"),
+    "415": problem_response("Not application/json"),
+    "422": problem_response("A field is missing, unknown or malformed (named in errors)"),
+    "429": problem_response("Rate limit per IMEI or per client exceeded (Retry-After)"),
+    "503": problem_response("Database unavailable; nothing was changed"),
+}
+_SCHEMAS: dict[str, Any] = {
+    "ChallengeRequest": {
+        "type": "object", "additionalProperties": False, "required": ["imei"],
+        "properties": {"imei": {"type": "string", "pattern": "^[0-9]{15}$",
+                                "description": "IMEI with a valid Luhn check digit"}},
+    },
+    "Challenge": {
+        "type": "object",
+        "description": "Run AUTHENTICATE (3G context, P2=81) with rand/autn on the "
+                       "application 'app'. An unregistered IMEI gets a decoy challenge too: "
+                       "its evidence is appraised ME_UNKNOWN.",
+        "required": ["id", "rand", "autn", "app", "nonce", "expires_at"],
+        "properties": {
+            "id": {"type": "string", "pattern": _ID_PATTERN},
+            "rand": {**_HEX, "minLength": 32, "maxLength": 32},
+            "autn": {**_HEX, "minLength": 32, "maxLength": 32},
+            "app": {"enum": ["usim"]},
+            "nonce": {"type": "string", "description": "256 bits, base64url without padding"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Outcome": {
+        "oneOf": [
+            {"type": "object", "additionalProperties": False,
+             "required": ["outcome", "res"],
+             "properties": {"outcome": {"const": "success"},
+                            "res": {**_HEX, "minLength": 8, "maxLength": 32}}},
+            {"type": "object", "additionalProperties": False,
+             "required": ["outcome", "auts"],
+             "properties": {"outcome": {"const": "sync_failure"},
+                            "auts": {**_HEX, "minLength": 28, "maxLength": 28}}},
+            {"type": "object", "additionalProperties": False, "required": ["outcome"],
+             "properties": {"outcome": {"const": "mac_failure"}}},
+        ],
+    },
+    "Evidence": {
+        "type": "object", "additionalProperties": False,
+        "description": "Signed by the device key over its canonical JSON (keys sorted, "
+                       "no spaces, UTF-8).",
+        "required": ["attestation_id", "nonce", "imei", "imeisv", "iccid", "imsi",
+                     "mnc_length", "ust", "prose", "isim", "outcome"],
+        "properties": {
+            "attestation_id": {"type": "string", "pattern": _ID_PATTERN},
+            "nonce": {"type": "string"},
+            "imei": {"type": "string", "pattern": "^[0-9]{15}$"},
+            "imeisv": {"type": ["string", "null"], "pattern": "^[0-9]{16}$"},
+            "iccid": {"type": "string", "pattern": "^[0-9]{18,20}$"},
+            "imsi": {"type": "string", "pattern": "^[0-9]{6,15}$"},
+            "mnc_length": {"enum": [2, 3, None]},
+            "ust": {**_SERVICES, "description": "EF.UST services present, ascending"},
+            "prose": {"type": "boolean", "description": "DF.ProSe (5F90) present"},
+            "isim": {"oneOf": [{"type": "null"}, {
+                "type": "object", "additionalProperties": False,
+                "required": ["impi", "impu", "ist"],
+                "properties": {"impi": {"type": ["string", "null"]},
+                               "impu": {"type": "array", "items": {"type": "string"}},
+                               "ist": _SERVICES}}]},
+            "outcome": ref("Outcome"),
+        },
+    },
+    "EvidenceSubmission": {
+        "type": "object", "additionalProperties": False, "required": ["evidence", "signature"],
+        "properties": {
+            "evidence": ref("Evidence"),
+            "signature": {"type": "string", "description":
+                          "base64url: Ed25519 (64 bytes) or ECDSA P-256/SHA-256 "
+                          "(DER or 64-byte r||s)"},
+        },
+    },
+    "Verdict": {
+        "type": "object",
+        "description": "status 'resync': the card's SQN was re-synchronised; run the "
+                       "fresh challenge. Otherwise the appraisal with its EAR (JWT, ES256, "
+                       "verify with /.well-known/jwks.json).",
+        "required": ["attestation_id", "status"],
+        "properties": {
+            "attestation_id": {"type": "string"},
+            "status": {"enum": ["affirming", "warning", "contraindicated", "resync"]},
+            "reasons": {"type": "array", "items": {"enum": [
+                "CHALLENGE_EXPIRED", "CHALLENGE_REUSED", "NONCE_MISMATCH", "IMEI_MISMATCH",
+                "ME_UNKNOWN", "ME_SIGNATURE_INVALID", "COMMERCIAL_SIM", "CLONED_SIM",
+                "SIM_SWAPPED", "HANDSET_NOT_PAIRED", "PROFILE_MISMATCH"]}},
+            "ear": {"type": "string"},
+            "challenge": ref("Challenge"),
+        },
+    },
+    "Attestation": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"}, "imei": {"type": "string"},
+            "state": {"enum": ["pending", "consumed", "expired"]},
+            "status": {"type": ["string", "null"]},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "iccid": {"type": ["string", "null"]}, "imsi": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "appraised_at": {"type": ["string", "null"], "format": "date-time"},
+            "evidence": {"type": ["object", "null"],
+                         "description": "The evidence without RES/AUTS"},
+            "ear": {"type": ["string", "null"]},
+        },
+    },
+}
+
+OPENAPI: dict[str, Any] | None = {
+    "paths": {
+        "/v1/attestations": {
+            "post": {
+                "summary": "Get a single-use AKA challenge for a handset (device-facing)",
+                "operationId": "createChallenge",
+                "requestBody": json_request(ref("ChallengeRequest")),
+                "responses": {"201": json_response("The challenge", ref("Challenge")),
+                              **_DEVICE_ERRORS},
+            }
+        },
+        "/v1/attestations/{attestation_id}/evidence": {
+            "post": {
+                "summary": "Submit signed evidence; get the verdict and EAR (device-facing)",
+                "operationId": "submitEvidence", "parameters": [_ID],
+                "requestBody": json_request(ref("EvidenceSubmission")),
+                "responses": {
+                    "200": json_response("Verdict (also for expired or reused challenges)",
+                                         ref("Verdict")),
+                    "404": problem_response("No such challenge"), **_DEVICE_ERRORS},
+            }
+        },
+        "/v1/attestations/{attestation_id}": {
+            "get": {
+                "summary": "One attestation with its verdict and EAR", "security": BEARER,
+                "operationId": "getAttestation", "parameters": [_ID],
+                "responses": {"200": json_response("The attestation", ref("Attestation")),
+                              "401": problem_response("No or unknown token"),
+                              "403": problem_response("Role not allowed"),
+                              "404": problem_response("No such attestation")},
+            }
+        },
+        "/v1/alerts": {
+            "get": {
+                "summary": "Contraindicated attestations, newest first", "security": BEARER,
+                "operationId": "listAlerts",
+                "parameters": [
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+                "responses": {"200": json_response("Alerts", {
+                    "type": "object", "properties": {
+                        "items": {"type": "array", "items": ref("Attestation")},
+                        "total": {"type": "integer"}}}),
+                    "401": problem_response("No or unknown token"),
+                    "403": problem_response("Role not allowed")},
+            }
+        },
+    },
+    "components": {"schemas": _SCHEMAS},
+}

@@ -1,0 +1,78 @@
+"""Prometheus metrics: attestations by status and reason, appraisal latency.
+
+Under gunicorn every worker is its own process.  When ``PROMETHEUS_MULTIPROC_DIR`` is
+set (``simattest serve`` and the demo set it to a fresh directory before the workers
+fork), prometheus_client writes each process's samples to files there and
+``/metrics`` aggregates them with ``MultiProcessCollector``; without it, ``/metrics``
+shows only the answering process's counts (fine for one process, e.g. tests).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+ATTESTATIONS = Counter(
+    "simattest_attestations", "Appraised evidence by outcome status", ["status"]
+)
+REASONS = Counter(
+    "simattest_attestation_reasons", "Reason codes in appraisal verdicts", ["reason"]
+)
+APPRAISAL_SECONDS = Histogram(
+    "simattest_appraisal_seconds",
+    "Time to consume a challenge, appraise, sign the EAR and audit (one transaction)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+REQUEST_SECONDS = Histogram(
+    "simattest_device_request_seconds",
+    "Latency of the device-facing endpoints",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+RATE_LIMITED = Counter(
+    "simattest_rate_limited", "Device-facing requests refused with 429", ["scope"]
+)
+
+
+def count_outcome(status: str, reasons: list[str]) -> None:
+    ATTESTATIONS.labels(status=status).inc()
+    for reason in reasons:
+        REASONS.labels(reason=reason).inc()
+
+
+@contextmanager
+def appraisal_timer() -> Iterator[None]:
+    with APPRAISAL_SECONDS.time():
+        yield
+
+
+@contextmanager
+def request_timer(endpoint: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        REQUEST_SECONDS.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition format for ``/metrics`` (all workers when multi-process)."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
