@@ -30,6 +30,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "server.api.checkouts",
     "server.api.wellknown",
     "server.api.metrics",
+    "server.web",
 )
 
 access_log = logging.getLogger("simattest.access")

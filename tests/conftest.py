@@ -5,4 +5,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures_db",
     "tests.fixtures_attestation",
     "tests.fixtures_modem",
+    "tests.fixtures_browser",
 ]

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
+from server import operators
 from server.app import create_app
 from server.context import Service
 
@@ -94,3 +95,29 @@ def screenshot(page: Page, name: str) -> None:
     """Save the whole page as docs/screenshots/<name>.png (linked from the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One operator token per role, created through ``server.operators``."""
+
+    desk: str
+    provisioner: str
+    admin: str
+
+
+@pytest.fixture
+def tokens(web_service: Service) -> Tokens:
+    return Tokens(
+        desk=operators.create_token(web_service, "desk", "Dana at desk 1"),
+        provisioner=operators.create_token(web_service, "provisioner", "Pat provisioning"),
+        admin=operators.create_token(web_service, "admin", "Ada admin"),
+    )
+
+
+def sign_in(page: Page, token: str) -> None:
+    """Sign in through the form, as a person would, and land on the pool page."""
+    page.goto("/desk/sign-in")
+    page.get_by_label("Operator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/desk/pool")

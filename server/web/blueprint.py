@@ -55,8 +55,9 @@ def _csrf_protect() -> None:
 def _security_headers(response: Response) -> Response:
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    # Pages show key identities and attestation verdicts: never keep them in a shared cache.
-    response.headers.setdefault("Cache-Control", "no-store")
+    if request.endpoint != "web.static":
+        # Pages show identities and verdicts: keep them out of every cache.
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

@@ -1,0 +1,131 @@
+"""Desk sign-in, sign-out, session cookie, CSRF and roles — in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from server.app import create_app
+from server.context import Service
+from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
+
+
+def test_sign_in_shows_pool_and_sign_out_ends_the_session(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    page.goto("/desk/pool")
+    expect(page).to_have_url(re.compile(r"/desk/sign-in\?next=/desk/pool$"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, "sign-in")
+
+    page.get_by_label("Operator token").fill("sat_not-a-real-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("This token is not valid or has been revoked.")).to_be_visible()
+
+    page.get_by_label("Operator token").fill(tokens.desk)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/desk/pool$"))
+    expect(page.get_by_role("heading", name="Handset pool")).to_be_visible()
+    expect(page.locator(".whoami")).to_contain_text("Dana at desk 1 (desk)")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("Signed out.")).to_be_visible()
+    page.goto("/desk/pool")
+    expect(page).to_have_url(re.compile(r"/desk/sign-in"))
+
+
+def test_session_cookie_holds_no_token_and_is_httponly_strict(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    sign_in(page, tokens.desk)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    cookie = cookies["simattest_desk"]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["secure"] is False  # plain HTTP on loopback
+    assert tokens.desk not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # invisible to scripts
+
+
+def test_cookie_is_secure_over_tls(web_service: Service, tokens: Tokens) -> None:
+    # Flask's test client speaks WSGI with wsgi.url_scheme=https: the app sees TLS.
+    client = create_app(web_service).test_client()
+    response = client.get("/desk/sign-in", base_url="https://desk.example")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert "HttpOnly" in response.headers["Set-Cookie"]
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    sign_in(page, tokens.provisioner)
+    page.goto("/desk/provision/pairings")
+    page.get_by_label("Handset IMEI").fill("356938035640011")
+    page.get_by_label("Card ICCID").fill("8900101000000000019")
+    page.locator("form:has(#iccid) input[name=csrf_token]").evaluate("e => e.remove()")
+    page.get_by_role("button", name="Pair").click()
+    expect(page.get_by_role("heading", name="Form refused")).to_be_visible()
+    # Refused before the view ran: nothing reached the registry or the audit log.
+    page.goto("/desk/audit")
+    expect(page.locator("#audit")).not_to_contain_text("pairing")
+
+
+def test_a_forged_cross_site_form_does_nothing(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    sign_in(page, tokens.admin)
+    # A page from another origin posting to the desk: SameSite=Strict keeps the session
+    # cookie off the request, so it arrives signed out and without a CSRF token.
+    page.goto("about:blank")
+    page.set_content(
+        f'<form method="post" action="{live_server.url}/desk/sign-out">'
+        '<button>go</button></form>'
+    )
+    page.get_by_role("button", name="go").click()
+    expect(page.get_by_role("heading", name="Form refused")).to_be_visible()
+    page.goto("/desk/pool")
+    expect(page.get_by_role("heading", name="Handset pool")).to_be_visible()
+
+
+def test_desk_token_cannot_reach_provisioning(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    sign_in(page, tokens.desk)
+    expect(page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Provisioning")).to_have_count(0)
+    for path in ("/desk/provision/", "/desk/provision/import", "/desk/provision/handsets",
+                 "/desk/provision/pairings", "/desk/provision/cards"):
+        response = page.goto(path)
+        assert response is not None and response.status == 403, path
+        expect(page.get_by_role("heading", name="Not allowed for your role")).to_be_visible()
+
+
+def test_provisioner_token_cannot_check_out(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    sign_in(page, tokens.provisioner)
+    for path in ("/desk/checkout", "/desk/returns"):
+        response = page.goto(path)
+        assert response is not None and response.status == 403, path
+
+
+def test_two_workers_on_one_data_directory_accept_each_others_sessions(
+    web_service: Service, tokens: Tokens
+) -> None:
+    # gunicorn workers each build their own app on the same data directory.
+    second = Service.open(web_service.data_dir.path)
+    try:
+        first_client = create_app(web_service).test_client()
+        second_client = create_app(second).test_client()
+        sign_in_page = first_client.get("/desk/sign-in").get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', sign_in_page)
+        assert csrf is not None
+        first_client.post("/desk/sign-in", data={"token": tokens.desk,
+                                                  "csrf_token": csrf.group(1)})
+        cookie = first_client.get_cookie("simattest_desk")
+        assert cookie is not None
+        second_client.set_cookie("simattest_desk", cookie.value)
+        assert second_client.get("/desk/pool").status_code == 200
+    finally:
+        second.close()
