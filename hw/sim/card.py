@@ -1,0 +1,543 @@
+"""A software UICC with a USIM and (when the profile has one) an ISIM.
+
+It answers the commands of ETSI TS 102 221 clause 11 and AUTHENTICATE of 3GPP TS 31.102 /
+31.103 clause 7.1 with the encodings and status words a real card uses, so the UICC
+client can be tested against it through every transport (in process, pcscd + vpcd, the
+simulated modem). State that outlives a reset, as on a real card: PIN/PUK counters and
+the SQN array (TS 33.102 Annex C). State per session: verified PIN, logical channels,
+selected files.
+
+T=0 (``t0=True``): a case-4 answer (SELECT with FCP, AUTHENTICATE) is announced with
+``61xx`` and fetched with GET RESPONSE; a case-2 command whose Le differs from the bytes
+available gets ``6Cxx``. Under T=1 data comes back at once; Le = 00 means "up to 256".
+
+Thread-safe: the PC/SC bridge and the simulated modem call it from their own threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from attest.aka import gsm
+from attest.aka.sqn import SqnArray, build_auts, open_autn
+from attest.errors import CardRemovedError, TransportError
+from hw.apdu import channel_of
+from hw.cardfile import CardFile
+from hw.sim.atr import ATR_T0, ATR_T1
+from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
+from hw.sim.layout import USIM_AID, Application, build_layout
+from hw.sim.pins import Pin1
+
+SW_OK = 0x9000
+_MAX_CHANNEL = 19
+_GSM_ACCESS_SERVICE = 27  # UST service 27: GSM access (TS 31.102 clause 4.2.8)
+
+
+class _Reply(Exception):
+    """A status word that ends command processing early (never leaves this module)."""
+
+    def __init__(self, sw: int) -> None:
+        super().__init__(f"{sw:04X}")
+        self.sw = sw
+
+
+@dataclass
+class _Channel:
+    """What one logical channel has selected (TS 102 221 clause 8.4)."""
+
+    df: DF
+    ef: EF | None = None
+    app: Application | None = None
+    record: int = 0  # record pointer; 0 = none
+
+
+@dataclass(frozen=True)
+class _Apdu:
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes | None  # None: no command data field
+    le: int | None  # None: no Le field; 0 means 256 (short APDU)
+
+
+def _parse(raw: bytes) -> _Apdu:
+    """Split a short command APDU into its parts (ISO/IEC 7816-3 clause 12.1.3)."""
+    if len(raw) < 4:
+        raise _Reply(0x6700)
+    cla, ins, p1, p2 = raw[:4]
+    if len(raw) == 4:
+        return _Apdu(cla, ins, p1, p2, None, None)
+    if len(raw) == 5:
+        return _Apdu(cla, ins, p1, p2, None, raw[4])
+    lc = raw[4]
+    if lc == 0 or len(raw) not in (5 + lc, 6 + lc):
+        raise _Reply(0x6700)  # extended length is not supported; Lc must match the data
+    le = raw[5 + lc] if len(raw) == 6 + lc else None
+    return _Apdu(cla, ins, p1, p2, bytes(raw[5 : 5 + lc]), le)
+
+
+class SimulatedCard:
+    """A UICC built from a card file. See the module docstring for the behaviour."""
+
+    def __init__(self, cardfile: CardFile, *, t0: bool = False, latency: float = 0.0,
+                 remove_at: int | None = None) -> None:
+        if latency < 0:
+            raise ValueError("latency must be zero or positive")
+        if remove_at is not None and remove_at < 1:
+            raise ValueError("remove_at counts APDUs from 1")
+        self.cardfile = cardfile
+        self.t0 = t0
+        self.latency = latency
+        self._remove_at = remove_at
+        self._lock = threading.RLock()
+        self._layout = build_layout(cardfile)
+        self._alg = cardfile.algorithm()
+        self._sqn = SqnArray(sqn_ms=cardfile.sqn_ms)
+        self._pin1 = Pin1(cardfile.pin1, cardfile.pin1_enabled, cardfile.puk1)
+        self._gsm = _GSM_ACCESS_SERVICE in cardfile.profile.usim.services
+        self._count = 0
+        self._removed = False
+        self._powered = True
+        self._channels: dict[int, _Channel] = {}
+        self._pending: tuple[int, bytes, int] | None = None  # T=0: channel, data, final SW
+        self._new_session()
+
+    # --- the reader side --------------------------------------------------------------
+    @property
+    def atr(self) -> bytes:
+        return ATR_T0 if self.t0 else ATR_T1
+
+    def power_on(self) -> bytes:
+        """Power the card (cold reset) and return its ATR."""
+        with self._lock:
+            if self._removed:
+                raise CardRemovedError("simulated card removed: no card to power on")
+            self._powered = True
+            self._new_session()
+            return self.atr
+
+    def power_off(self) -> None:
+        with self._lock:
+            self._powered = False
+            self._new_session()
+
+    def reset(self) -> bytes:
+        """Warm reset: a new card session (PIN verification and channels are gone)."""
+        return self.power_on()
+
+    def remove(self) -> None:
+        """Take the card out of the reader: every APDU fails until :meth:`insert`."""
+        with self._lock:
+            self._removed = True
+            self._powered = False
+
+    def insert(self) -> bytes:
+        """Put the card back (powered, new session) and return its ATR."""
+        with self._lock:
+            self._removed = False
+            return self.power_on()
+
+    def process(self, apdu: bytes) -> bytes:
+        """Answer one command APDU with response data + SW1 SW2."""
+        with self._lock:
+            if self._removed:
+                raise CardRemovedError("simulated card removed")
+            self._count += 1
+            if self._remove_at is not None and self._count >= self._remove_at:
+                self._remove_at = None
+                self.remove()
+                raise CardRemovedError(f"simulated card removed during APDU {self._count}")
+            if not self._powered:
+                raise TransportError("simulated card is not powered")
+            if self.latency:
+                time.sleep(self.latency)
+            try:
+                data, sw = self._command(_parse(bytes(apdu)))
+            except _Reply as reply:
+                data, sw = b"", reply.sw
+            return data + sw.to_bytes(2, "big")
+
+    # --- read-only state for tests ----------------------------------------------------
+    @property
+    def removed(self) -> bool:
+        return self._removed
+
+    @property
+    def apdu_count(self) -> int:
+        return self._count
+
+    @property
+    def sqn_ms(self) -> bytes:
+        """The highest SQN the card has accepted (TS 33.102 Annex C)."""
+        return self._sqn.sqn_ms
+
+    @property
+    def pin1_retries(self) -> int:
+        return self._pin1.retries
+
+    @property
+    def puk1_retries(self) -> int:
+        return self._pin1.puk_retries
+
+    @property
+    def pin1_verified(self) -> bool:
+        return self._pin1.verified
+
+    @property
+    def open_channels(self) -> list[int]:
+        return sorted(self._channels)
+
+    # --- dispatch ---------------------------------------------------------------------
+    def _new_session(self) -> None:
+        self._channels = {0: _Channel(self._layout.mf)}
+        self._pending = None
+        self._pin1.end_session()
+
+    def _command(self, apdu: _Apdu) -> tuple[bytes, int]:
+        cla = apdu.cla
+        if cla == 0xFF or (not cla & 0x40 and cla & 0x20):
+            raise _Reply(0x6E00)  # PPS / RFU bits: not a TS 102 221 class
+        if (cla & 0x0C if not cla & 0x40 else cla & 0x20):
+            raise _Reply(0x6882)  # secure messaging is not supported
+        method = _HANDLERS.get(apdu.ins)
+        if method is None and apdu.ins != _INS_GET_RESPONSE:
+            raise _Reply(0x6D00)
+        if bool(cla & 0x80) != (apdu.ins in _PROPRIETARY):
+            raise _Reply(0x6E00)  # TS 102 221 clause 10.1.2: '0X' or '8X' per command
+        number = channel_of(cla)
+        channel = self._channels.get(number)
+        if channel is None:
+            raise _Reply(0x6881)
+        pending, self._pending = self._pending, None
+        if method is None:
+            return self._get_response(number, apdu, pending)
+        data, sw = method(self, channel, apdu)
+        if data and self.t0 and not (apdu.data is None and apdu.le is not None):
+            # Case 3/4 under T=0: the card announces the bytes, the terminal fetches them.
+            self._pending = (number, data, sw)
+            return b"", 0x6100 | (len(data) & 0xFF)
+        return data, sw
+
+    def _with_le(self, available: bytes, le: int | None) -> tuple[bytes, int]:
+        """Answer a case-2 read (READ BINARY/RECORD, STATUS) for the Le the terminal sent.
+
+        TS 102 221 clause 11.1.3: Le = 00 reads to the end of the file, up to 256 bytes.
+        Under T=0 a wrong Le is answered ``6Cxx`` with the exact count (ISO/IEC 7816-3).
+        """
+        data = available[:256]
+        n = len(data)
+        if le is None or le == 0:
+            if self.t0 and n != 256:
+                raise _Reply(0x6C00 | n)
+            return data, SW_OK
+        if le <= n:
+            return data[:le], SW_OK
+        if self.t0:
+            raise _Reply(0x6C00 | n)
+        return data, 0x6282  # end of file/record reached before reading Le bytes
+
+    def _get_response(self, number: int, apdu: _Apdu,
+                      pending: tuple[int, bytes, int] | None) -> tuple[bytes, int]:
+        """GET RESPONSE (TS 102 221 clause 11.1.20): fetch what 61xx announced."""
+        if apdu.p1 or apdu.p2:
+            raise _Reply(0x6A86)
+        if pending is None or pending[0] != number:
+            raise _Reply(0x6985)
+        _, data, sw = pending
+        le = 256 if not apdu.le else apdu.le
+        if le > len(data):
+            self._pending = pending
+            raise _Reply(0x6C00 | len(data))
+        if le < len(data):
+            self._pending = (number, data[le:], sw)
+            return data[:le], 0x6100 | (len(data) - le)
+        return data, sw
+
+    # --- file selection ---------------------------------------------------------------
+    def _select(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """SELECT (TS 102 221 clause 11.1.1) by FID, DF name (AID), or path."""
+        data = apdu.data or b""
+        terminate = apdu.p2 & 0x40
+        if apdu.p2 & ~0x40 not in (0x04, 0x0C) or (terminate and apdu.p1 != 0x04):
+            raise _Reply(0x6A86)
+        if apdu.p1 == 0x00:
+            if len(data) != 2:
+                raise _Reply(0x6700)
+            node = self._by_fid(ch, int.from_bytes(data, "big"))
+        elif apdu.p1 == 0x04:
+            if not 1 <= len(data) <= 16:
+                raise _Reply(0x6700)
+            app = next((a for a in self._layout.applications if a.aid.startswith(data)), None)
+            if app is None:
+                raise _Reply(0x6A82)
+            if terminate:
+                # Application session termination: back to the MF, no application.
+                ch.df, ch.ef, ch.app, ch.record = self._layout.mf, None, None, 0
+                return b"", SW_OK
+            ch.app = app
+            node = app.adf
+        elif apdu.p1 in (0x08, 0x09):
+            if not data or len(data) % 2:
+                raise _Reply(0x6700)
+            node = self._by_path(ch, data, from_mf=apdu.p1 == 0x08)
+        else:
+            raise _Reply(0x6A86)
+        if node is None:
+            raise _Reply(0x6A82)
+        if isinstance(node, EF):
+            ch.ef, ch.record = node, 0
+            assert node.parent is not None
+            ch.df = node.parent
+            fcp = node.fcp()
+        else:
+            ch.df, ch.ef, ch.record = node, None, 0
+            app = next((a for a in self._layout.applications if a.adf is node), None)
+            if app is not None:
+                ch.app = app
+            fcp = node.fcp(self._pin1.enabled)
+        return (fcp if apdu.p2 & 0x0C == 0x04 else b""), SW_OK
+
+    def _by_fid(self, ch: _Channel, fid: int) -> EF | DF | None:
+        """Files selectable by FID from the current DF (TS 102 221 clause 8.4.1)."""
+        if fid == MF_FID:
+            return self._layout.mf
+        if fid == CURRENT_ADF_FID:
+            return ch.app.adf if ch.app else None
+        df = ch.df
+        if df.fid == fid:
+            return df
+        child = df.child(fid)
+        if child is not None:
+            return child
+        parent = df.parent
+        if parent is None:
+            return None
+        if parent.fid == fid:
+            return parent
+        sibling = parent.child(fid)
+        return sibling if isinstance(sibling, DF) else None
+
+    def _by_path(self, ch: _Channel, path: bytes, *, from_mf: bool) -> EF | DF | None:
+        """Path selection (clause 8.4.2): FIDs from the MF (not included) or the current DF."""
+        fids = [int.from_bytes(path[i : i + 2], "big") for i in range(0, len(path), 2)]
+        node: EF | DF | None = self._layout.mf if from_mf else ch.df
+        for i, fid in enumerate(fids):
+            if not isinstance(node, DF):
+                return None
+            if fid == CURRENT_ADF_FID and i == 0 and from_mf:
+                node = ch.app.adf if ch.app else None
+            else:
+                node = node.child(fid)
+        return node
+
+    # --- reading ----------------------------------------------------------------------
+    def _target(self, ch: _Channel, sfi: int) -> EF:
+        """The EF a read addresses: the current EF (SFI 0) or the SFI in the current DF."""
+        if sfi == 0:
+            if ch.ef is None:
+                raise _Reply(0x6986)  # command not allowed: no EF selected
+            return ch.ef
+        ef = ch.df.by_sfi(sfi)
+        if ef is None:
+            raise _Reply(0x6A82)
+        if ef is not ch.ef:
+            ch.ef, ch.record = ef, 0  # reading by SFI selects the file (clause 8.4.3)
+        return ef
+
+    def _check_read(self, ef: EF) -> None:
+        if ef.pin_protected and not self._pin1.satisfied:
+            raise _Reply(0x6982)
+
+    def _read_binary(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """READ BINARY (TS 102 221 clause 11.1.3), with the SFI form P1 = 100xxxxx."""
+        if apdu.data is not None:
+            raise _Reply(0x6700)
+        if apdu.p1 & 0x80:
+            if apdu.p1 & 0x60 or not apdu.p1 & 0x1F:
+                raise _Reply(0x6A86)
+            ef, offset = self._target(ch, apdu.p1 & 0x1F), apdu.p2
+        else:
+            ef, offset = self._target(ch, 0), (apdu.p1 << 8) | apdu.p2
+        if ef.linear:
+            raise _Reply(0x6981)
+        self._check_read(ef)
+        if offset >= len(ef.data):
+            raise _Reply(0x6B00)
+        return self._with_le(ef.data[offset:], apdu.le)
+
+    def _read_record(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """READ RECORD (TS 102 221 clause 11.1.5): absolute/current, next, previous."""
+        if apdu.data is not None:
+            raise _Reply(0x6700)
+        sfi, mode = apdu.p2 >> 3, apdu.p2 & 0x07
+        if sfi == 0x1F or mode not in (0x02, 0x03, 0x04):
+            raise _Reply(0x6A86)
+        ef = self._target(ch, sfi)
+        if ef.records is None:
+            raise _Reply(0x6981)
+        self._check_read(ef)
+        count = len(ef.records)
+        if mode == 0x04:
+            number = apdu.p1 or ch.record  # P1 = 0: the current record
+            if not 1 <= number <= count:
+                raise _Reply(0x6A83)
+        else:
+            if apdu.p1:
+                raise _Reply(0x6A86)
+            # Next from no record is the first; previous from no record is the last.
+            number = ch.record + 1 if mode == 0x02 else (ch.record - 1 if ch.record else count)
+            if not 1 <= number <= count:
+                raise _Reply(0x6A83)
+            ch.record = number  # only next/previous move the record pointer
+        return self._with_le(ef.records[number - 1], apdu.le)
+
+    def _update(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """UPDATE BINARY/RECORD: every file here needs ADM1 to write, which is not offered."""
+        del ch, apdu
+        raise _Reply(0x6982)
+
+    def _status(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """STATUS (TS 102 221 clause 11.1.2): FCP of the current DF, or the AID."""
+        if apdu.p1 > 0x02 or apdu.data is not None:
+            raise _Reply(0x6A86 if apdu.p1 > 0x02 else 0x6700)
+        if apdu.p2 == 0x00:
+            return self._with_le(ch.df.fcp(self._pin1.enabled), apdu.le)
+        if apdu.p2 == 0x01:
+            if ch.app is None:
+                raise _Reply(0x6A86)
+            return self._with_le(tlv(0x84, ch.app.aid), apdu.le)
+        if apdu.p2 == 0x0C:
+            return b"", SW_OK
+        raise _Reply(0x6A86)
+
+    # --- PIN ----------------------------------------------------------------------------
+    def _verify(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """VERIFY PIN (TS 102 221 clause 11.1.9); empty data queries the retry counter."""
+        del ch
+        self._pin_reference(apdu)
+        if apdu.data is not None and len(apdu.data) != 8:
+            raise _Reply(0x6700)
+        return b"", self._pin1.verify(apdu.data)
+
+    def _unblock(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """UNBLOCK PIN (TS 102 221 clause 11.1.13): PUK (8) + new PIN (8), or a query."""
+        del ch
+        self._pin_reference(apdu)
+        if apdu.data is None:
+            return b"", self._pin1.unblock(None, None)
+        if len(apdu.data) != 16:
+            raise _Reply(0x6700)
+        return b"", self._pin1.unblock(apdu.data[:8], apdu.data[8:])
+
+    @staticmethod
+    def _pin_reference(apdu: _Apdu) -> None:
+        if apdu.p1 != 0x00 or apdu.p2 & 0x60:
+            raise _Reply(0x6A86)
+        if apdu.p2 != 0x01:
+            raise _Reply(0x6A88)  # only PIN1 (key reference 01) exists on this card
+
+    # --- logical channels ---------------------------------------------------------------
+    def _manage_channel(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """MANAGE CHANNEL (TS 102 221 clause 11.1.17): open (P1 00) or close (P1 80)."""
+        if apdu.data is not None:
+            raise _Reply(0x6700)
+        if apdu.p1 == 0x80:
+            if not 1 <= apdu.p2 <= _MAX_CHANNEL:
+                raise _Reply(0x6A86)
+            if self._channels.pop(apdu.p2, None) is None:
+                raise _Reply(0x6A88)
+            return b"", SW_OK
+        if apdu.p1 != 0x00 or apdu.p2 > _MAX_CHANNEL:
+            raise _Reply(0x6A86)
+        if apdu.p2:
+            if apdu.p2 in self._channels:
+                raise _Reply(0x6A86)
+            number = apdu.p2
+        else:
+            free = [n for n in range(1, _MAX_CHANNEL + 1) if n not in self._channels]
+            if not free:
+                raise _Reply(0x6A81)
+            number = free[0]
+        # Opened from the basic channel: the MF is selected; from another channel (``ch``):
+        # its current DF and application are inherited (clause 11.1.17.1).
+        if channel_of(apdu.cla) == 0:
+            self._channels[number] = _Channel(self._layout.mf)
+        else:
+            self._channels[number] = _Channel(ch.df, None, ch.app)
+        return (bytes((number,)) if not apdu.p2 else b""), SW_OK
+
+    # --- AUTHENTICATE ------------------------------------------------------------------
+    def _authenticate(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """AUTHENTICATE (TS 31.102 clause 7.1.2 / TS 31.103 clause 7.1.2).
+
+        P2 ``80`` GSM context (USIM, when UST service 27 is set), ``81`` 3G context (USIM)
+        or IMS AKA (ISIM). MAC failure answers 9862; a stale SQN answers ``DC 0E AUTS``.
+        """
+        if apdu.p1 != 0x00 or not apdu.p2 & 0x80:
+            raise _Reply(0x6A86)
+        if ch.app is None:
+            raise _Reply(0x6985)  # no application selected on this channel
+        context = apdu.p2 & 0x7F
+        usim = ch.app.aid == USIM_AID
+        supported = {0x01} | ({0x00} if usim and self._gsm_possible() else set())
+        if context not in supported:
+            raise _Reply(0x9864)
+        if not self._pin1.satisfied:
+            raise _Reply(0x6982)
+        data = apdu.data or b""
+        if context == 0x00:
+            if len(data) != 17:
+                raise _Reply(0x6700)
+            if data[0] != 0x10:
+                raise _Reply(0x6A80)
+            res, ck, ik, _ = self._alg.f2345(data[1:17])
+            return bytes((4,)) + gsm.c2(res) + bytes((8,)) + gsm.c3(ck, ik), SW_OK
+        # 10 RAND L AUTN; AUTN = SQN^AK (6) | AMF (2) | MAC-A (8, or TUAK's 16/32).
+        autn_len = 8 + self._alg.mac_size
+        if len(data) != 18 + autn_len:
+            raise _Reply(0x6700)
+        if data[0] != 0x10 or data[17] != autn_len:
+            raise _Reply(0x6A80)
+        rand, autn = data[1:17], data[18:]
+        sqn, mac_ok = open_autn(self._alg, rand, autn)
+        if not mac_ok:
+            raise _Reply(0x9862)
+        if not self._sqn.accept(sqn):
+            return b"\xdc" + _lv(build_auts(self._alg, rand, self._sqn.sqn_ms)), SW_OK
+        res, ck, ik, _ = self._alg.f2345(rand)
+        answer = b"\xdb" + _lv(res) + _lv(ck) + _lv(ik)
+        if usim and self._gsm and len(ck) == 16 and len(ik) == 16:
+            answer += _lv(gsm.c3(ck, ik))  # Kc when service 27 is available
+        return answer, SW_OK
+
+    def _gsm_possible(self) -> bool:
+        """GSM context needs UST 27 and outputs c2/c3 accept (RES ≤ 128 bits, 128-bit keys)."""
+        tuak = self.cardfile.tuak
+        return self._gsm and (tuak is None or (tuak.res_len <= 128 and tuak.ck_len == 128
+                                               and tuak.ik_len == 128))
+
+
+def _lv(value: bytes) -> bytes:
+    """Length-prefixed value as used inside the AUTHENTICATE answers (one length byte)."""
+    return bytes((len(value),)) + value
+
+
+_INS_GET_RESPONSE = 0xC0
+# Commands sent with the proprietary class '8X' (TS 102 221 table 10.5); the rest use '0X'.
+_PROPRIETARY = frozenset({0xF2})
+_HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int]]] = {
+    0xA4: SimulatedCard._select,
+    0xB0: SimulatedCard._read_binary,
+    0xB2: SimulatedCard._read_record,
+    0xD6: SimulatedCard._update,
+    0xDC: SimulatedCard._update,
+    0xF2: SimulatedCard._status,
+    0x20: SimulatedCard._verify,
+    0x2C: SimulatedCard._unblock,
+    0x70: SimulatedCard._manage_channel,
+    0x88: SimulatedCard._authenticate,
+}

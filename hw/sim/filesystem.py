@@ -1,0 +1,130 @@
+"""The simulated UICC's file tree and its FCP templates (ETSI TS 102 221 clauses 8 and 11.1.1.3).
+
+Files are plain objects: a :class:`DF` (MF, DF or ADF) holds children; an :class:`EF` is
+transparent (``data``) or linear fixed (``records``, all of one length). The FCP each
+answers to SELECT is built here so the command layer never hand-assembles TLVs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from osmocom.tlv import bertlv_encode_len
+
+MF_FID = 0x3F00
+CURRENT_ADF_FID = 0x7FFF  # TS 102 221 clause 8.3: the current application's ADF
+
+# ARR records in EF.ARR 2F06 (TS 102 221 clause 9.2.5, expanded format), referenced by
+# tag 8B in each FCP: 1 = read always / update ADM1, 2 = read PIN1 / update ADM1.
+ARR_ALWAYS = 1
+ARR_PIN1 = 2
+ARR_RECORDS = (
+    bytes.fromhex("8001019000800102A40683010A950108"),
+    bytes.fromhex("800101A406830101950108800102A40683010A950108"),
+)
+
+# File descriptor bytes (TS 102 221 clause 11.1.1.4.3): shareable (b7) + type/structure.
+_FD_TRANSPARENT = 0x41
+_FD_LINEAR_FIXED = 0x42
+_FD_DF = 0x78
+_DATA_CODING = 0x21  # TS 102 221 clause 11.1.1.4.3: data coding byte of a UICC
+_LCSI_ACTIVATED = 0x05  # TS 102 221 clause 11.1.1.4.9: operational state, activated
+_KEY_PIN1 = 0x01  # TS 102 221 clause 9.5.1: PIN Appl 1
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    """One BER-TLV with a one-byte tag (every tag the card emits is one byte)."""
+    return bytes((tag,)) + bertlv_encode_len(len(value)) + value
+
+
+@dataclass(eq=False)
+class EF:
+    """An elementary file. ``records`` set means linear fixed, otherwise transparent."""
+
+    fid: int
+    name: str
+    sfi: int | None = None
+    data: bytes = b""
+    records: list[bytes] | None = None
+    arr: int = ARR_ALWAYS
+    parent: DF | None = field(default=None, repr=False)
+
+    @property
+    def linear(self) -> bool:
+        return self.records is not None
+
+    @property
+    def pin_protected(self) -> bool:
+        """Reading needs PIN1 (when PIN1 is enabled)."""
+        return self.arr == ARR_PIN1
+
+    @property
+    def record_length(self) -> int:
+        return len(self.records[0]) if self.records else 0
+
+    def fcp(self) -> bytes:
+        """FCP template (tag 62) for this EF: 82, 83, 8A, 8B, 80, 88."""
+        if self.records is not None:
+            descriptor = (
+                bytes((_FD_LINEAR_FIXED, _DATA_CODING))
+                + self.record_length.to_bytes(2, "big")
+                + bytes((len(self.records),))
+            )
+            size = self.record_length * len(self.records)
+        else:
+            descriptor = bytes((_FD_TRANSPARENT, _DATA_CODING))
+            size = len(self.data)
+        body = (
+            tlv(0x82, descriptor)
+            + tlv(0x83, self.fid.to_bytes(2, "big"))
+            + tlv(0x8A, bytes((_LCSI_ACTIVATED,)))
+            + tlv(0x8B, bytes.fromhex("2F06") + bytes((self.arr,)))
+            + tlv(0x80, size.to_bytes(2, "big"))
+            # Tag 88: SFI in b8-b4; empty = the file has no SFI (clause 11.1.1.4.8).
+            + tlv(0x88, b"" if self.sfi is None else bytes((self.sfi << 3,)))
+        )
+        return tlv(0x62, body)
+
+
+@dataclass(eq=False)
+class DF:
+    """A dedicated file: the MF, a DF, or an ADF (which has an AID and FID 7FFF)."""
+
+    fid: int
+    name: str
+    aid: bytes | None = None
+    children: list[EF | DF] = field(default_factory=list)
+    parent: DF | None = field(default=None, repr=False)
+
+    def add(self, *nodes: EF | DF) -> DF:
+        for node in nodes:
+            node.parent = self
+            self.children.append(node)
+        return self
+
+    def child(self, fid: int) -> EF | DF | None:
+        return next((c for c in self.children if c.fid == fid), None)
+
+    def by_sfi(self, sfi: int) -> EF | None:
+        return next((c for c in self.children if isinstance(c, EF) and c.sfi == sfi), None)
+
+    def fcp(self, pin1_enabled: bool) -> bytes:
+        """FCP template (tag 62) for a DF/ADF: 82, 83, 84 (ADF), A5 (MF), 8A, 8B, C6.
+
+        C6 is the PIN status template DO (clause 9.5.2): PS_DO tag 90 has b8 set when the
+        first listed key reference (83 01 01, PIN1) is enabled.
+        """
+        body = tlv(0x82, bytes((_FD_DF, _DATA_CODING)))
+        body += tlv(0x83, self.fid.to_bytes(2, "big"))
+        if self.aid is not None:
+            body += tlv(0x84, self.aid)
+        if self.fid == MF_FID:
+            # Proprietary information: UICC characteristics (clause 11.1.1.4.6.1),
+            # clock stop allowed, no preferred level; supply voltage classes B and C.
+            body += tlv(0xA5, tlv(0x80, b"\x71"))
+        body += tlv(0x8A, bytes((_LCSI_ACTIVATED,)))
+        body += tlv(0x8B, bytes.fromhex("2F06") + bytes((ARR_ALWAYS,)))
+        status = 0x80 if pin1_enabled else 0x00
+        body += tlv(0xC6, tlv(0x90, bytes((status,))) + tlv(0x83, bytes((_KEY_PIN1,))))
+        return tlv(0x62, body)
+
