@@ -56,6 +56,10 @@ class HandsetIdentity:
     imei: str
     imeisv: str | None
 
+    def to_json(self) -> dict[str, str]:
+        """``imei``, and ``imeisv`` when the modem reported one (the ``read`` JSON keys)."""
+        return {"imei": self.imei} | ({"imeisv": self.imeisv} if self.imeisv else {})
+
 
 class SessionChannel(Channel):
     """A logical channel the modem opened with ``AT+CCHO``; APDUs go through ``AT+CGLA``."""

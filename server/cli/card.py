@@ -12,7 +12,6 @@ self-check FAIL), 2 bad input, 3 reader/transport error.
 from __future__ import annotations
 
 import argparse
-import types
 from typing import Any
 
 from attest.aka.milenage import Milenage
@@ -20,6 +19,7 @@ from attest.errors import InputError
 from hw.identity import Identities, read_identities
 from hw.selfcheck import SelfCheckResult, self_check
 from hw.transport.base import open_transport
+from hw.transport.modem import ModemTransport
 from hw.uicc.authenticate import (
     AuthContext,
     AuthContextNotSupported,
@@ -31,7 +31,7 @@ from hw.uicc.authenticate import (
     AuthSyncFailure,
     authenticate_app,
 )
-from server.cli.hexarg import OneLineErrorParser, hex_bytes
+from server.cli.hexarg import hex_bytes
 from server.cli.output import add_json_flag, print_fields, print_json
 
 _CONTEXTS = {"3g": AuthContext.UMTS, "gsm": AuthContext.GSM}
@@ -96,10 +96,6 @@ def register(subparsers: Any) -> None:
         "--sqn", type=hex_bytes("--sqn", 6), help="self-check: first SQN (default SEQ 1, IND 0)"
     )
     auth.set_defaults(func=cmd_auth)
-    # One-line usage errors like the other command groups: the top-level subparsers are
-    # plain ArgumentParsers, so the one-line error method is bound onto these two.
-    for parser in (read, auth):
-        parser.error = types.MethodType(OneLineErrorParser.error, parser)
 
 
 # --- read ----------------------------------------------------------------------------------
@@ -108,10 +104,15 @@ def register(subparsers: Any) -> None:
 def cmd_read(args: argparse.Namespace) -> int:
     with open_transport(args.reader) as transport:
         ids = read_identities(transport, pin=args.pin, force=args.force)
+        # Through a modem the handset (ME) is known too: its IMEI (and IMEISV) join in.
+        handset = (
+            transport.handset_identity().to_json() if isinstance(transport, ModemTransport) else {}
+        )
     if args.json:
-        print_json(ids.to_json())
+        print_json(ids.to_json() | handset)
     else:
-        print_fields(_identity_rows(ids), title=f"card in {args.reader}")
+        rows = _identity_rows(ids) + [(key.upper(), value) for key, value in handset.items()]
+        print_fields(rows, title=f"card in {args.reader}")
     return 0
 
 
