@@ -5,5 +5,6 @@ pytest_plugins: list[str] = [
     "tests.fixtures_db",
     "tests.fixtures_attestation",
     "tests.fixtures_modem",
+    "tests.fixtures_pcsc",
     "tests.fixtures_browser",
 ]

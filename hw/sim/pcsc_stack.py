@@ -236,18 +236,16 @@ class PcscStack:
         try:
             listener.bind(str(self.socket_path))
             listener.listen(64)
-            fd = listener.fileno()
             args = [self._pcscd_path, "--foreground", "-c", str(self.workdir / "reader.conf.d")]
             if self.debug:
                 args += ["--debug", "--apdu"]
-            # sh puts the socket on fd 3 and sets LISTEN_PID to its own PID, which exec
-            # hands on to pcscd: what sd_listen_fds() checks.
-            script = f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
+            # The socket arrives as stdin; sh moves it to fd 3 and sets LISTEN_PID to its
+            # own PID, which exec hands on to pcscd: what sd_listen_fds() checks.
+            script = 'exec 3<&0 </dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
             with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
                     ["/bin/sh", "-c", script, "sh", *args],
-                    pass_fds=(fd,),
-                    stdin=subprocess.DEVNULL,
+                    stdin=listener.fileno(),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # a Ctrl-C in the terminal is ours to handle

@@ -219,6 +219,9 @@ class VpcdBridge:
         while len(buf) < n:
             try:
                 chunk = sock.recv(n - len(buf))
+                # vpcd writes the length and the payload separately without TCP_NODELAY:
+                # Nagle holds the payload until our ACK, so ACK at once, not 40 ms later.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             except OSError:
                 raise _Closed from None
             if not chunk:
