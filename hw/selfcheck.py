@@ -145,7 +145,10 @@ def _judge(outcome: AuthOutcome, res: bytes, ck: bytes, ik: bytes) -> Judged:
         return Reason.CK_MISMATCH
     if not hmac.compare_digest(outcome.ik, ik):
         return Reason.IK_MISMATCH
-    if outcome.kc is not None and not hmac.compare_digest(outcome.kc, c3(ck, ik)):
+    # c3 is defined for 128-bit CK/IK only (TS 33.102 clause 6.8.1.2); TUAK's 256-bit keys
+    # come without a GSM Kc to check.
+    gsm_keys = outcome.kc is not None and len(ck) == len(ik) == 16
+    if gsm_keys and not hmac.compare_digest(outcome.kc or b"", c3(ck, ik)):
         return Reason.KC_MISMATCH
     return _PASSED
 

@@ -144,3 +144,12 @@ def test_wrong_ck_is_ck_mismatch(scripted: Script) -> None:
     assert (
         self_check(card, Milenage(K, opc=OPC), random=lambda n: RAND).reason is Reason.CK_MISMATCH
     )
+
+
+def test_kc_that_is_not_c3_is_kc_mismatch(scripted: Script) -> None:
+    v = Milenage(K, opc=OPC).vector(RAND, DEFAULT_SQN, bytes.fromhex("8000"))
+    body = "DB08" + v.res.hex() + "10" + v.ck.hex() + "10" + v.ik.hex() + "08" + "00" * 8
+    card = scripted([*OPEN_USIM, ("*", body + "9000")])
+    assert (
+        self_check(card, Milenage(K, opc=OPC), random=lambda n: RAND).reason is Reason.KC_MISMATCH
+    )

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from attest.errors import SimattestError
+from server.cli.hexarg import OneLineErrorParser
 
 # One line per command group; each module defines register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="USIM/ISIM card access and handset-SIM attestation for public-safety pools",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: APDUs)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser
+    )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser

@@ -1,0 +1,303 @@
+"""``simattest read`` and ``simattest auth`` as a bench engineer runs them.
+
+The reader is the in-process simulated card (``sim:`` URIs over the example card files);
+the PC/SC path through a real pcscd is exercised by the PC/SC tests. Expected values are
+computed with the AKA library from the card file's test keys (TS 35.208 test set 1),
+independently of the card-side code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attest.aka.gsm import c2, c3
+from attest.aka.milenage import Milenage
+from attest.aka.sqn import join_sqn
+from server.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "card_profiles" / "examples"
+PS = f"sim:{EXAMPLES / 'ps-001.yaml'}"
+KI = "465b5ce8b199b49faa5f0a2ee238a6bc"
+OPC = "cd63cb71954a9f4e48a5994e37a02baf"
+RAND = bytes(range(16))
+ALG = Milenage(bytes.fromhex(KI), opc=bytes.fromhex(OPC))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def autn(seq: int) -> str:
+    return ALG.vector(RAND, join_sqn(seq, 0), bytes.fromhex("8000")).autn.hex()
+
+
+# --- read ------------------------------------------------------------------------------
+
+
+def test_read_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "read", "--reader", PS, "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert set(doc) == {"iccid", "imsi", "mnc_length", "ust", "prose", "isim", "apdu_count"}
+    assert doc["iccid"] == "8900101000000000019"
+    assert doc["imsi"] == "001010000000001"
+    assert doc["isim"]["impu"][1] == "tel:+15550100001"
+    assert doc["apdu_count"] <= 16
+
+
+def test_read_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "read", "--reader", PS)
+    assert code == 0
+    assert "8900101000000000019" in out
+    assert "sip:unit-0001@mcptt.example.org" in out
+    assert "present" in out  # DF.ProSe
+
+
+def test_read_pin_card(capsys: pytest.CaptureFixture[str]) -> None:
+    pin_card = f"sim:{EXAMPLES / 'ps-pin.yaml'}"
+    code, _, err = run(capsys, "read", "--reader", pin_card)
+    assert code == 1
+    assert "6982" in err and "--pin" in err
+    code, out, _ = run(capsys, "read", "--reader", pin_card, "--pin", "1234", "--json")
+    assert code == 0 and json.loads(out)["imsi"] == "001010000000006"
+
+
+def test_read_bad_pin_format_is_input_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "read", "--reader", f"sim:{EXAMPLES / 'ps-pin.yaml'}", "--pin", "12")
+    assert code == 2
+    assert err == "simattest: PIN must be 4 to 8 decimal digits\n"
+
+
+# --- auth with RAND/AUTN --------------------------------------------------------------------
+
+
+def test_auth_success(capsys: pytest.CaptureFixture[str]) -> None:
+    v = ALG.vector(RAND, join_sqn(1, 0), bytes.fromhex("8000"))
+    code, out, _ = run(
+        capsys, "auth", "--reader", PS, "--rand", RAND.hex(), "--autn", autn(1), "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "outcome": "success",
+        "res": v.res.hex(),
+        "ck": v.ck.hex(),
+        "ik": v.ik.hex(),
+        "kc": c3(v.ck, v.ik).hex(),
+    }
+
+
+def test_auth_isim_has_no_kc(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("auth", "--reader", PS, "--app", "isim", "--rand", RAND.hex(), "--autn", autn(1))
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["outcome"] == "success" and doc["kc"] is None
+
+
+def test_auth_gsm_context(capsys: pytest.CaptureFixture[str]) -> None:
+    v = ALG.vector(RAND, join_sqn(1, 0), bytes.fromhex("8000"))
+    code, out, _ = run(
+        capsys, "auth", "--reader", PS, "--context", "gsm", "--rand", RAND.hex(), "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "outcome": "success",
+        "sres": c2(v.res).hex(),
+        "kc": c3(v.ck, v.ik).hex(),
+    }
+
+
+def test_auth_sync_failure_returns_auts(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "auth", "--reader", PS, "--rand", RAND.hex(), "--autn", autn(0), "--json"
+    )
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["outcome"] == "sync_failure"
+    assert len(bytes.fromhex(doc["auts"])) == 14
+
+
+def test_auth_mac_failure_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "auth", "--reader", PS, "--rand", RAND.hex(), "--autn", "00" * 16, "--json"
+    )
+    assert (code, json.loads(out)) == (1, {"outcome": "mac_failure"})
+
+
+def test_auth_context_not_supported_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("auth", "--reader", PS, "--app", "isim", "--context", "gsm", "--rand", RAND.hex())
+    code, out, _ = run(capsys, *argv, "--json")
+    assert (code, json.loads(out)) == (1, {"outcome": "context_not_supported"})
+
+
+def test_auth_pin_needed_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    pin_card = f"sim:{EXAMPLES / 'ps-pin.yaml'}"
+    code, out, _ = run(
+        capsys, "auth", "--reader", pin_card, "--rand", RAND.hex(), "--autn", autn(1), "--json"
+    )
+    assert (code, json.loads(out)) == (1, {"outcome": "pin_needed"})
+
+
+def test_auth_card_removed_mid_authenticate_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    # APDU 1: EF.DIR record 1; 2: SELECT ADF.USIM; 3: AUTHENTICATE.
+    code, out, err = run(
+        capsys, "auth", "--reader", PS + "?remove_at=3", "--rand", RAND.hex(), "--autn", autn(1)
+    )
+    assert code == 3
+    assert out == ""
+    assert err.count("\n") == 1 and "removed during APDU 3" in err
+
+
+# --- self-check ------------------------------------------------------------------------------
+
+
+def test_selfcheck_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "auth", "--reader", PS, "--ki", KI, "--opc", OPC)
+    assert code == 0
+    assert out.startswith("PASS")
+
+
+def test_selfcheck_json_and_isim(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "auth",
+        "--reader",
+        PS,
+        "--app",
+        "isim",
+        "--ki",
+        KI,
+        "--opc",
+        OPC,
+        "--sqn",
+        "000000000040",
+        "--json",
+    )
+    assert code == 0
+    assert json.loads(out) == {
+        "verdict": "PASS",
+        "reason": None,
+        "sqn": "000000000040",
+        "sqn_ms": None,
+        "attempts": 1,
+    }
+
+
+def test_selfcheck_wrong_key_fails_with_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = "00" + KI[2:]
+    code, out, err = run(capsys, "auth", "--reader", PS, "--ki", wrong, "--opc", OPC)
+    assert code == 1
+    assert out == "FAIL MAC_FAILURE: the card rejected AUTN: it does not hold these keys\n"
+    assert wrong not in out + err and OPC not in out + err
+
+
+def test_selfcheck_with_op(capsys: pytest.CaptureFixture[str]) -> None:
+    op = "cdc202d5123e20f62b6d676ac72cb318"
+    code, out, _ = run(capsys, "auth", "--reader", PS, "--ki", KI, "--op", op, "--json")
+    assert code == 0 and json.loads(out)["verdict"] == "PASS"
+
+
+def test_selfcheck_pin_card(capsys: pytest.CaptureFixture[str]) -> None:
+    pin_card = f"sim:{EXAMPLES / 'ps-pin.yaml'}"
+    ki, opc = "fe2d57f0439c1f33b68a4b4da0f3610c", "1c3ca6be7abae8a4120221acf9a03d0a"
+    code, out, _ = run(capsys, "auth", "--reader", pin_card, "--ki", ki, "--opc", opc, "--json")
+    assert (code, json.loads(out)["reason"]) == (1, "PIN_NEEDED")
+    code, out, _ = run(
+        capsys, "auth", "--reader", pin_card, "--ki", ki, "--opc", opc, "--pin", "1234", "--json"
+    )
+    assert (code, json.loads(out)["verdict"]) == (0, "PASS")
+
+
+# --- bad input: exit 2, one line, nothing sent, no secret echoed -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--rand", "00" * 15, "--autn", "00" * 16),
+            "simattest auth: --rand: expected 16 bytes (32 hex digits), got 15",
+        ),
+        (
+            ("--rand", "0" * 31, "--autn", "00" * 16),
+            "simattest auth: --rand: odd number of hex digits (31)",
+        ),
+        (
+            ("--rand", "zz" * 16, "--autn", "00" * 16),
+            "simattest auth: --rand: not hex (character 1 is not 0-9 or a-f)",
+        ),
+        (
+            ("--rand", "00" * 16, "--autn", "00" * 17),
+            "simattest auth: --autn: expected 16 bytes (32 hex digits), got 17",
+        ),
+        (("--rand", "00" * 16), "simattest: --autn is needed for the 3g context"),
+        ((), "simattest: give --rand (and --autn), or --ki with --opc/--op for a self-check"),
+        (("--ki", KI), "simattest: the self-check needs --opc or --op with --ki"),
+        (
+            ("--ki", KI, "--opc", OPC, "--rand", "00" * 16),
+            "simattest: the self-check makes its own RAND/AUTN: drop --rand/--autn",
+        ),
+        (
+            ("--opc", OPC),
+            "simattest: --opc, --op and --sqn belong to the self-check: give --ki too",
+        ),
+        (("--ki", KI, "--opc", "1" * 31), "simattest auth: --opc: odd number of hex digits (31)"),
+        (
+            ("--ki", KI, "--opc", OPC, "--sqn", "00" * 5),
+            "simattest auth: --sqn: expected 6 bytes (12 hex digits), got 5",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(capsys, "auth", "--reader", PS, *args)
+    assert code == 2
+    assert out == ""
+    assert err == message + "\n"
+
+
+def test_key_value_is_never_echoed_in_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "465b5ce8b199b49faa5f0a2ee238a6bX"
+    code, _, err = run(capsys, "auth", "--reader", PS, "--ki", secret, "--opc", OPC)
+    assert code == 2
+    assert secret not in err and "465b5ce8" not in err
+
+
+def test_unknown_reader_and_missing_card_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "read", "--reader", "usb:0")
+    assert code == 2 and "unknown scheme 'usb'" in err
+    code, _, err = run(capsys, "read", "--reader", "sim:/nonexistent/card.yaml")
+    assert code == 2 and "/nonexistent/card.yaml" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["read", "--reader", PS + "?remove_at=4"],
+        ["auth", "--reader", PS, "--rand", "0" * 31, "--autn", "00" * 16],
+        ["auth", "--reader", PS + "?remove_at=3", "--ki", KI, "--opc", OPC],
+    ],
+)
+def test_console_script_errors_have_no_traceback(argv: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode in (2, 3)
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("simattest")
