@@ -384,6 +384,18 @@ def test_gsm_context_matches_ts_35_208_set_1(tmp_path):
     assert send(c, "0088 0080 11 10" + v["rand"]) == ("", "9864")  # no GSM context on ISIM
 
 
+def test_gba_bootstrap_context(tmp_path):
+    v = MILENAGE[0]
+    c = _card_with(tmp_path, f"ki: {v['k']}\nopc: {v['opc']}\nsqn_ms: '{_sqn_before(v['sqn'])}'\n")
+    autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
+    ok(c, "00A4040C 07 A0000000871002")
+    # TS 31.102 clause 7.1.2: DD 10 RAND 10 AUTN -> DB L RES (Ks = CK||IK stays on the card)
+    assert ok(c, "0088 0084 23 DD10" + v["rand"] + "10" + autn) == ("DB08" + v["res"]).upper()
+    assert ok(c, "0088 0084 23 DD10" + v["rand"] + "10" + autn).startswith("DC0E")
+    ok(c, "00A4040C 07 A0000000871004")
+    assert send(c, "0088 0084 23 DD10" + v["rand"] + "10" + autn) == ("", "9864")
+
+
 @pytest.mark.parametrize("v", TUAK, ids=lambda v: f"set{v['set']}")
 def test_tuak_3g_matches_ts_35_233(tmp_path, v):
     body = (f"algorithm: tuak\nki: {v['k']}\ntopc: '{v['topc']}'\n"
@@ -411,7 +423,7 @@ def test_mac_failure_and_wrong_format(tmp_path):
     assert c.sqn_ms.hex() == _sqn_before(v["sqn"])  # nothing accepted
     assert send(c, "0088 0081 21 10" + v["rand"] + "10" + autn[:-2]) == ("", "6700")
     assert send(c, "0088 0081 22 11" + v["rand"] + "10" + autn) == ("", "6A80")
-    assert send(c, "0088 0084 22 10" + v["rand"] + "10" + autn) == ("", "9864")  # GBA
+    assert send(c, "0088 0082 22 10" + v["rand"] + "10" + autn) == ("", "9864")  # VGCS/VBS
     assert send(c, "0088 0001 22 10" + v["rand"] + "10" + autn) == ("", "6A86")
     ok(c, "00A4000C 02 3F00")  # MF selected, but the USIM session stays on the channel
     assert send(c, "0070 0000 01") == ("01", "9000")

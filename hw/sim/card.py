@@ -21,11 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from attest.aka import gsm
-from attest.aka.sqn import SqnArray, build_auts, open_autn
 from attest.errors import CardRemovedError, TransportError
 from hw.apdu import channel_of
 from hw.cardfile import CardFile
+from hw.sim.aka_app import AkaResponder
 from hw.sim.atr import ATR_T0, ATR_T1
 from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
 from hw.sim.layout import USIM_AID, Application, build_layout
@@ -33,7 +32,6 @@ from hw.sim.pins import Pin1
 
 SW_OK = 0x9000
 _MAX_CHANNEL = 19
-_GSM_ACCESS_SERVICE = 27  # UST service 27: GSM access (TS 31.102 clause 4.2.8)
 
 
 class _Reply(Exception):
@@ -95,10 +93,8 @@ class SimulatedCard:
         self._remove_at = remove_at
         self._lock = threading.RLock()
         self._layout = build_layout(cardfile)
-        self._alg = cardfile.algorithm()
-        self._sqn = SqnArray(sqn_ms=cardfile.sqn_ms)
+        self._aka = AkaResponder(cardfile)
         self._pin1 = Pin1(cardfile.pin1, cardfile.pin1_enabled, cardfile.puk1)
-        self._gsm = _GSM_ACCESS_SERVICE in cardfile.profile.usim.services
         self._count = 0
         self._removed = False
         self._powered = True
@@ -173,7 +169,7 @@ class SimulatedCard:
     @property
     def sqn_ms(self) -> bytes:
         """The highest SQN the card has accepted (TS 33.102 Annex C)."""
-        return self._sqn.sqn_ms
+        return self._aka.sqn_ms
 
     @property
     def pin1_retries(self) -> int:
@@ -474,8 +470,8 @@ class SimulatedCard:
     def _authenticate(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """AUTHENTICATE (TS 31.102 clause 7.1.2 / TS 31.103 clause 7.1.2).
 
-        P2 ``80`` GSM context (USIM, when UST service 27 is set), ``81`` 3G context (USIM)
-        or IMS AKA (ISIM). MAC failure answers 9862; a stale SQN answers ``DC 0E AUTS``.
+        P2 ``80`` GSM context (USIM with service 27), ``81`` 3G context (USIM) or IMS AKA
+        (ISIM), ``84`` GBA bootstrapping (USIM with service 68); others answer 9864.
         """
         if apdu.p1 != 0x00 or not apdu.p2 & 0x80:
             raise _Reply(0x6A86)
@@ -483,49 +479,23 @@ class SimulatedCard:
             raise _Reply(0x6985)  # no application selected on this channel
         context = apdu.p2 & 0x7F
         usim = ch.app.aid == USIM_AID
-        supported = {0x01} | ({0x00} if usim and self._gsm_possible() else set())
+        supported = {_CTX_3G}
+        if usim and self._aka.gsm_access:
+            supported.add(_CTX_GSM)
+        if usim and self._aka.gba:
+            supported.add(_CTX_GBA)
         if context not in supported:
             raise _Reply(0x9864)
         if not self._pin1.satisfied:
             raise _Reply(0x6982)
         data = apdu.data or b""
-        if context == 0x00:
-            if len(data) != 17:
-                raise _Reply(0x6700)
-            if data[0] != 0x10:
-                raise _Reply(0x6A80)
-            res, ck, ik, _ = self._alg.f2345(data[1:17])
-            return bytes((4,)) + gsm.c2(res) + bytes((8,)) + gsm.c3(ck, ik), SW_OK
-        # 10 RAND L AUTN; AUTN = SQN^AK (6) | AMF (2) | MAC-A (8, or TUAK's 16/32).
-        autn_len = 8 + self._alg.mac_size
-        if len(data) != 18 + autn_len:
-            raise _Reply(0x6700)
-        if data[0] != 0x10 or data[17] != autn_len:
-            raise _Reply(0x6A80)
-        rand, autn = data[1:17], data[18:]
-        sqn, mac_ok = open_autn(self._alg, rand, autn)
-        if not mac_ok:
-            raise _Reply(0x9862)
-        if not self._sqn.accept(sqn):
-            return b"\xdc" + _lv(build_auts(self._alg, rand, self._sqn.sqn_ms)), SW_OK
-        res, ck, ik, _ = self._alg.f2345(rand)
-        answer = b"\xdb" + _lv(res) + _lv(ck) + _lv(ik)
-        if usim and self._gsm and len(ck) == 16 and len(ik) == 16:
-            answer += _lv(gsm.c3(ck, ik))  # Kc when service 27 is available
-        return answer, SW_OK
-
-    def _gsm_possible(self) -> bool:
-        """GSM context needs UST 27 and outputs c2/c3 accept (RES ≤ 128 bits, 128-bit keys)."""
-        tuak = self.cardfile.tuak
-        return self._gsm and (tuak is None or (tuak.res_len <= 128 and tuak.ck_len == 128
-                                               and tuak.ik_len == 128))
+        if context == _CTX_GSM:
+            return self._aka.gsm_context(data)
+        return self._aka.umts_context(data, with_kc=usim, gba=context == _CTX_GBA)
 
 
-def _lv(value: bytes) -> bytes:
-    """Length-prefixed value as used inside the AUTHENTICATE answers (one length byte)."""
-    return bytes((len(value),)) + value
-
-
+# AUTHENTICATE contexts: P2 b3-b1 (TS 31.102 clause 7.1.2.1).
+_CTX_GSM, _CTX_3G, _CTX_GBA = 0x00, 0x01, 0x04
 _INS_GET_RESPONSE = 0xC0
 # Commands sent with the proprietary class '8X' (TS 102 221 table 10.5); the rest use '0X'.
 _PROPRIETARY = frozenset({0xF2})
