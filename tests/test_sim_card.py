@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from attest.aka.sqn import build_autn, resync
-from attest.errors import CardRemovedError, InputError
+from attest.errors import CardRemovedError, InputError, TransportError
 from hw.apdu import set_channel
 from hw.cardfile import PROFILES_DIR, load_card_file
 from hw.sim.card import SimulatedCard
@@ -541,3 +541,22 @@ def test_concurrent_callers_each_get_their_own_answers():
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_power_cycle_keeps_counters_and_sqn_but_not_the_session(tmp_path):
+    v = MILENAGE[0]
+    c = _card_with(tmp_path, f"ki: {v['k']}\nopc: {v['opc']}\nsqn_ms: '{_sqn_before(v['sqn'])}'\n"
+                   "pin1: '1234'\n")
+    autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
+    ok(c, "00A4040C 07 A0000000871002")
+    assert ok(c, "0088 0081 22 10" + v["rand"] + "10" + autn).startswith("DB08")
+    assert send(c, "0020 0001 08 39393939FFFFFFFF") == ("", "6984")  # PIN1 disabled here
+    assert ok(c, "0070 0000 01") == "01"
+    c.power_off()
+    with pytest.raises(TransportError, match="not powered"):
+        c.process(bytes.fromhex("00A4000C023F00"))
+    assert c.power_on() == c.atr
+    assert c.open_channels == [0]
+    assert c.sqn_ms.hex() == v["sqn"]
+    ok(c, "00A4040C 07 A0000000871002")
+    assert ok(c, "0088 0081 22 10" + v["rand"] + "10" + autn).startswith("DC0E")  # still stale
