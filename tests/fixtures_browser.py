@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from server import operators
 from server.app import create_app
-from server.context import Service
+from server.context import Service, ServiceConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,9 +54,15 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def web_service(tmp_path: Path) -> Iterator[Service]:
+def web_config(request: pytest.FixtureRequest) -> ServiceConfig:
+    """The service's settings; a test may pass its own with indirect parametrisation."""
+    return getattr(request, "param", None) or ServiceConfig()
+
+
+@pytest.fixture
+def web_service(tmp_path: Path, web_config: ServiceConfig) -> Iterator[Service]:
     """A fresh service on a real SQLite data directory."""
-    svc = Service.open(tmp_path / "data")
+    svc = Service.open(tmp_path / "data", config=web_config)
     yield svc
     svc.close()
 
