@@ -178,7 +178,7 @@ class PcscStack:
         self._launch()
         self._wait_for_readers()
         for slot in self._bridges:
-            self._wait_for_card(slot, present=True, timeout=timeout)
+            self.wait_for_card(slot, present=True, timeout=timeout)
 
     # --- cards -----------------------------------------------------------------------------
     def uri(self, slot: int) -> str:
@@ -192,7 +192,7 @@ class PcscStack:
         bridge = VpcdBridge(card, self.ports[slot], DEFAULT_HOST)
         bridge.start()
         self._bridges[slot] = bridge
-        self._wait_for_card(slot, present=True, timeout=timeout)
+        self.wait_for_card(slot, present=True, timeout=timeout)
         return bridge
 
     def detach(self, slot: int, *, timeout: float = 10.0) -> None:
@@ -200,7 +200,7 @@ class PcscStack:
         bridge = self._bridges.pop(slot, None)
         if bridge is not None:
             bridge.stop()
-        self._wait_for_card(slot, present=False, timeout=timeout)
+        self.wait_for_card(slot, present=False, timeout=timeout)
 
     def occupied(self, slot: int) -> bool:
         return slot in self._bridges
@@ -295,7 +295,8 @@ class PcscStack:
                 )
             time.sleep(0.05)
 
-    def _wait_for_card(self, slot: int, *, present: bool, timeout: float) -> None:
+    def wait_for_card(self, slot: int, *, present: bool, timeout: float = 10.0) -> None:
+        """Wait (bounded) until pcscd reports reader ``slot`` holding a card, or empty."""
         name = self.reader_names[slot]
         deadline = time.monotonic() + timeout
         with PcscContext() as ctx:

@@ -1,0 +1,217 @@
+"""The PC/SC transport's reader choice and faults, through a real pcscd + vpcd.
+
+Every fault is one readable line and the transport exit code (3); a malformed URI is
+exit 2. Nothing here mocks PC/SC: the "pcscd not running" case points a separate process
+at a socket no daemon listens on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attest.errors import CardRemovedError, TransportError
+from hw.apdu import build
+from hw.sim.card import SimulatedCard
+from hw.sim.pcsc_stack import SOCKET_ENV, PcscStack
+from hw.transport.base import open_transport
+from hw.transport.pcsc import PcscTransport
+from hw.transport.simulated import SimulatedTransport
+from hw.uicc.authenticate import AuthContext, authenticate_app
+from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, CliRun, run_cli, run_cli_process
+
+PS_001 = EXAMPLES / "ps-001.yaml"
+PS_PIN = EXAMPLES / "ps-pin.yaml"
+RAND = bytes(range(16))
+AUTN = bytes(range(16, 32))  # never checked: the card goes away before it looks
+
+
+def _one_line(run: CliRun) -> str:
+    assert run.out == ""
+    lines = run.err.splitlines()
+    assert len(lines) == 1, run.err
+    assert "Traceback" not in run.err
+    return lines[0]
+
+
+def test_glob_matching_two_readers_names_both(
+    pcsc_stack: PcscStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = pcsc_stack.reader_names[:2]
+    run = run_cli(capsys, "read", "--reader", "pcsc:Virtual PCD 00 0*")
+    assert run.code == 3
+    assert _one_line(run) == (
+        f"simattest: reader pattern 'Virtual PCD 00 0*' matches 2 readers: {first}, {second}"
+    )
+
+
+def test_glob_matching_nothing_lists_the_readers(
+    pcsc_stack: PcscStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_cli(capsys, "read", "--reader", "pcsc:Omnikey*")
+    assert run.code == 3
+    line = _one_line(run)
+    assert "no reader matches 'Omnikey*'" in line
+    assert all(name in line for name in pcsc_stack.reader_names)
+
+
+def test_index_out_of_range_lists_the_readers(
+    pcsc_stack: PcscStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    count = len(pcsc_stack.reader_names)
+    run = run_cli(capsys, "read", "--reader", f"pcsc:{count}")
+    assert run.code == 3
+    line = _one_line(run)
+    assert f"reader index {count} is out of range: {count} reader(s)" in line
+    assert f"0: {pcsc_stack.reader_names[0]}" in line
+
+
+@pytest.mark.parametrize("uri", ["pcsc:", "pcsc:-1"])
+def test_malformed_pcsc_uri_is_usage_error(
+    pcsc_stack: PcscStack, capsys: pytest.CaptureFixture[str], uri: str
+) -> None:
+    run = run_cli(capsys, "read", "--reader", uri)
+    assert run.code == 2
+    assert uri in _one_line(run)
+
+
+def test_empty_reader_says_no_card(
+    pcsc_stack: PcscStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = next(s for s in range(len(pcsc_stack.reader_names)) if not pcsc_stack.occupied(s))
+    run = run_cli(capsys, "read", "--reader", pcsc_stack.uri(empty))
+    assert run.code == 3
+    assert _one_line(run) == f"simattest: no card in reader {pcsc_stack.reader_names[empty]!r}"
+
+
+@pytest.mark.parametrize("argv", [["readers"], ["read", "--reader", "pcsc:0"]])
+def test_pcscd_not_running(tmp_path: Path, argv: list[str]) -> None:
+    # A separate process whose PC/SC client looks for pcscd where none listens.
+    env = {**os.environ, SOCKET_ENV: str(tmp_path / "no-pcscd.comm")}
+    run = run_cli_process(*argv, env=env)
+    assert run.code == 3
+    assert _one_line(run) == "simattest: cannot reach pcscd (is the pcscd service running?)"
+
+
+_HOLDER = """
+import sys
+from hw.transport.pcsc import PcscTransport
+with PcscTransport(sys.argv[1]):
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_reader_held_exclusively_by_another_process(
+    pcsc_cards: CardSlots, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, inserted.reader],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        run = run_cli(capsys, "read", "--reader", inserted.uri)
+        assert run.code == 3
+        assert _one_line(run) == (
+            f"simattest: reader {inserted.reader!r} is in use by another process"
+        )
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+    # Released: the card is ours again.
+    assert run_cli(capsys, "read", "--reader", inserted.uri, "--json").code == 0
+
+
+def test_shared_connections_coexist_but_block_exclusive(pcsc_cards: CardSlots) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    select_mf = build(0x00, 0xA4, 0x00, 0x04, bytes.fromhex("3F00"), le=0)
+    with (
+        PcscTransport(inserted.reader, exclusive=False) as one,
+        PcscTransport(inserted.reader, exclusive=False) as two,
+    ):
+        assert one.transmit(select_mf).ok and two.transmit(select_mf).ok
+        with pytest.raises(TransportError, match="is in use by another process"):
+            PcscTransport(inserted.reader)
+
+
+def _authenticate_position(card_file: Path, t0: bool) -> int:
+    """Which APDU of an ``auth`` session is AUTHENTICATE, counted by a card in process."""
+    seen: list[int] = []
+
+    class Recording(SimulatedCard):
+        def process(self, apdu: bytes) -> bytes:
+            seen.append(apdu[1])
+            return super().process(apdu)
+
+    from hw.cardfile import load_card_file
+
+    card = Recording(load_card_file(card_file), t0=t0)
+    authenticate_app(
+        SimulatedTransport(card, "sim:recording"), "usim", RAND, AUTN, AuthContext.UMTS
+    )
+    return seen.index(0x88) + 1
+
+
+@pytest.mark.parametrize("t0", [False, True], ids=["T=1", "T=0"])
+def test_card_removed_mid_authenticate(
+    pcsc_cards: CardSlots, capsys: pytest.CaptureFixture[str], t0: bool
+) -> None:
+    position = _authenticate_position(PS_001, t0)
+    inserted = pcsc_cards.insert(PS_001, t0=t0, remove_at=position)
+    run = run_cli(
+        capsys, "auth", "--rand", RAND.hex(), "--autn", AUTN.hex(), "--reader", inserted.uri
+    )
+    assert run.code == 3
+    assert _one_line(run) == (
+        f"simattest: card removed from reader {inserted.reader!r} while sending an APDU"
+    )
+    assert inserted.card.removed and inserted.card.apdu_count == position
+
+
+def test_reset_starts_a_new_card_session(pcsc_cards: CardSlots) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    with open_transport(inserted.uri) as transport:
+        assert transport.atr == inserted.card.atr
+        opened = transport.transmit(build(0x00, 0x70, 0x00, 0x00, le=1))
+        assert opened.ok and inserted.card.open_channels == [0, opened.data[0]]
+        assert transport.reset() == inserted.card.atr
+        assert inserted.card.open_channels == [0]
+
+
+def test_closing_resets_so_a_verified_pin_does_not_linger(pcsc_cards: CardSlots) -> None:
+    inserted = pcsc_cards.insert(PS_PIN)
+    pin = b"1234".ljust(8, b"\xff")
+    with open_transport(inserted.uri) as transport:
+        assert transport.transmit(build(0x00, 0x20, 0x00, 0x01, pin)).ok
+        assert inserted.card.pin1_verified
+    assert not inserted.card.pin1_verified
+
+
+def test_pcscd_restart_under_an_open_reader(pcsc_stack: PcscStack, pcsc_cards: CardSlots) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    select_mf = build(0x00, 0xA4, 0x00, 0x04, bytes.fromhex("3F00"), le=0)
+    transport = open_transport(inserted.uri)
+    try:
+        assert transport.transmit(select_mf).ok
+        pcsc_stack.restart_pcscd()
+        with pytest.raises(TransportError) as gone:
+            transport.transmit(select_mf)
+        assert not isinstance(gone.value, CardRemovedError)
+        assert str(gone.value) == (
+            f"reader {inserted.reader!r} is gone: pcscd stopped or restarted while sending an APDU"
+        )
+    finally:
+        transport.close()
+    # The bridge reconnected to the new pcscd: the card is usable again.
+    with open_transport(inserted.uri) as again:
+        assert again.transmit(select_mf).ok

@@ -1,0 +1,114 @@
+"""The vpcd bridge and ``simattest sim vpcd`` against the real vpcd driver in pcscd."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from attest.errors import CardRemovedError
+from hw.apdu import build
+from hw.cardfile import load_card_file
+from hw.sim.card import SimulatedCard
+from hw.sim.pcsc_stack import PcscStack
+from hw.transport.base import open_transport
+from hw.transport.pcsc import list_readers
+from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, run_cli_process
+
+PS_001 = EXAMPLES / "ps-001.yaml"
+SELECT_MF = build(0x00, 0xA4, 0x00, 0x04, bytes.fromhex("3F00"), le=0)
+
+
+def _state(reader: str) -> tuple[bool, str | None]:
+    info = next(r for r in list_readers() if r.name == reader)
+    return info.card_present, info.atr.hex() if info.atr else None
+
+
+def test_inserted_card_shows_its_atr_and_leaves_on_stop(
+    pcsc_stack: PcscStack, pcsc_cards: CardSlots
+) -> None:
+    inserted = pcsc_cards.insert(PS_001, t0=True)
+    assert _state(inserted.reader) == (True, inserted.card.atr.hex())
+    with open_transport(inserted.uri) as transport:
+        assert transport.transmit(SELECT_MF).ok
+        pcsc_cards.remove(inserted)  # the bridge closes its connection
+        assert _state(inserted.reader) == (False, None)
+        with pytest.raises(CardRemovedError):
+            transport.transmit(SELECT_MF)
+
+
+def test_card_taken_out_between_commands(pcsc_stack: PcscStack, pcsc_cards: CardSlots) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    inserted.card.remove()
+    # vpcd polls for the ATR; the bridge answers a removed card by leaving the reader.
+    pcsc_stack.wait_for_card(inserted.slot, present=False)
+    assert _state(inserted.reader) == (False, None)
+
+
+def test_bridge_reconnects_after_pcscd_restart(
+    pcsc_stack: PcscStack, pcsc_cards: CardSlots
+) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    pcsc_stack.restart_pcscd()  # waits until the bridge has brought the card back
+    assert _state(inserted.reader) == (True, inserted.card.atr.hex())
+    with open_transport(inserted.uri) as transport:
+        assert transport.transmit(SELECT_MF).ok
+
+
+def test_sim_vpcd_command_serves_until_ctrl_c(pcsc_stack: PcscStack) -> None:
+    slot = next(s for s in range(len(pcsc_stack.reader_names)) if not pcsc_stack.occupied(s))
+    reader = pcsc_stack.reader_names[slot]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli.main",
+            "sim",
+            "vpcd",
+            str(PS_001),
+            "--port",
+            str(pcsc_stack.ports[slot]),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pcsc_stack.wait_for_card(slot, present=True)
+        card = SimulatedCard(load_card_file(PS_001))
+        assert _state(reader) == (True, card.atr.hex())
+        with open_transport(f"pcsc:{reader}") as transport:
+            assert transport.transmit(SELECT_MF).ok
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert err == ""
+    iccid = load_card_file(PS_001).iccid
+    assert f"card inserted into vpcd at 127.0.0.1:{pcsc_stack.ports[slot]}" in out
+    assert f"serving card ICCID {iccid}" in out
+    assert out.rstrip().endswith("card taken out of the reader")
+    pcsc_stack.wait_for_card(slot, present=False)
+
+
+def test_sim_vpcd_without_vpcd_listening() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = run_cli_process("sim", "vpcd", str(PS_001), "--port", str(port))
+    assert run.code == 3
+    assert run.err.count("\n") == 1 and "Traceback" not in run.err
+    assert run.err.startswith(f"simattest: nothing accepts a virtual card at 127.0.0.1:{port}")
+
+
+def test_sim_vpcd_with_a_bad_card_file() -> None:
+    run = run_cli_process("sim", "vpcd", "no/such/card.yaml")
+    assert run.code == 2
+    assert run.err == "simattest: no/such/card.yaml: no such file\n"
