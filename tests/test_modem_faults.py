@@ -18,7 +18,7 @@ from hw.discovery import probe
 from hw.identity import read_identities
 from hw.sim.modem import Faults
 from hw.transport.at import AtError, AtPinError
-from hw.transport.modem import ModemTransport, parse_apdu_answer
+from hw.transport.modem import ModemTransport, SessionChannel, parse_apdu_answer
 from tests.fixtures_modem import StartModem
 
 SELECT_MF = bytes.fromhex("00A40004023F00")
@@ -203,3 +203,26 @@ def test_probe_of_a_silent_or_busy_port(sim_modem: StartModem) -> None:
     with open_modem(busy.link):
         result = probe(str(busy.link), timeout=0.4)
     assert not result.answers and "port busy" in result.detail
+
+
+def test_usim_refused_on_the_basic_channel_goes_through_ccho(sim_modem: StartModem) -> None:
+    usim = "A0000000871002FFFFFFFF8907090000"
+    modem = sim_modem(faults=Faults(
+        error_for=lambda line: 3 if line.startswith("AT+CSIM") and usim in line else None
+    ))
+    with open_modem(modem.link) as transport:
+        channel = transport.open_application_channel(bytes.fromhex(usim))
+        assert isinstance(channel, SessionChannel)
+        # EF.IMSI (6F07) on the USIM's session: 001010000000001 as the card file says
+        assert channel.transmit(bytes.fromhex("00A4000C026F07")).ok
+        imsi = channel.transmit(bytes.fromhex("00B0000009"))
+        assert imsi.data == bytes.fromhex("080910100000000010")
+    assert f'AT+CCHO="{usim}"' in modem.commands and modem.sessions == {}
+
+
+def test_usim_uses_the_basic_channel_when_the_modem_allows(sim_modem: StartModem) -> None:
+    usim = bytes.fromhex("A0000000871002FFFFFFFF8907090000")
+    modem = sim_modem()
+    with open_modem(modem.link) as transport:
+        assert transport.open_application_channel(usim) is transport.basic
+    assert not any(c.startswith("AT+CCHO") for c in modem.commands)

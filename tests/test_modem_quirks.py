@@ -198,3 +198,15 @@ def test_without_a_configured_imei_the_test_imei_is_reported(
 )
 def test_session_id_parsing(line: str, session: int) -> None:
     assert parse_session_id(line, "/dev/ttyUSB2") == session
+
+
+def test_one_at_command_per_apdu(sim_modem: StartModem) -> None:
+    modem = sim_modem()
+    with ModemTransport(str(modem.link), timeout=2) as transport:
+        assert transport.startup_commands == 3  # AT, ATE0, AT+CMEE=1
+        read_identities(transport)
+        lines = transport.at.commands_sent - transport.startup_commands
+        apdus = transport.apdu_count
+    assert lines - apdus == 2  # only AT+CCHO and AT+CCHC around the ISIM carry no APDU
+    sent = modem.commands[3:]
+    assert sum(c.startswith(("AT+CSIM=", "AT+CGLA=")) for c in sent) == apdus

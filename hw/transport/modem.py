@@ -6,11 +6,13 @@ seconds over it).
 
 - Basic channel: ``AT+CSIM=<len>,"<APDU>"`` → ``+CSIM: <len>,"<data+SW>"``
   (``<len>`` counts hex characters, TS 27.007 clause 8.17).
-- Applications on a logical channel: ``AT+CCHO="<AID>"`` → session id (bare or
-  ``+CCHO:`` prefixed, decimal or hexadecimal), ``AT+CGLA=<sid>,<len>,"<APDU>"`` with the
-  CLA channel bits left 0 (the modem sets them), ``AT+CCHC=<sid>``
-  (clauses 8.45, 8.43, 8.46). On a modem without CCHO/CGLA the channel is opened with
-  MANAGE CHANNEL through CSIM and CLA carries the channel (TS 102 221 clause 10.1.1).
+- The USIM on the basic channel; other applications (the ISIM), and the USIM when the
+  modem refuses it the basic channel, on a logical channel: ``AT+CCHO="<AID>"`` →
+  session id (bare or ``+CCHO:`` prefixed, decimal or hexadecimal),
+  ``AT+CGLA=<sid>,<len>,"<APDU>"`` with the CLA channel bits left 0 (the modem sets
+  them), ``AT+CCHC=<sid>`` (clauses 8.45, 8.43, 8.46). On a modem without CCHO/CGLA
+  the channel is opened with MANAGE CHANNEL through CSIM and CLA carries the channel
+  (TS 102 221 clause 10.1.1).
 - T=0 procedure bytes go through :func:`hw.apdu.exchange` like every transport, so the
   answers are exactly the PC/SC path's.
 - Support is never decided from ``=?`` test commands: several modules reject them.
@@ -39,6 +41,7 @@ SLOW_FACTOR = 4  # AUTHENTICATE on a real module takes seconds
 _SLOW_INS = frozenset({0x88, 0x89})  # AUTHENTICATE (even and odd INS)
 # VERIFY, CHANGE, DISABLE, ENABLE, UNBLOCK PIN: their data is a PIN and never shown.
 _SECRET_INS = frozenset({0x20, 0x24, 0x26, 0x28, 0x2C})
+USIM_AID_PREFIX = bytes.fromhex("A0000000871002")  # TS 31.102 annex A (RID + app code)
 
 _CSIM = re.compile(r"^\+CSIM:")
 _CGLA = re.compile(r"^\+CGLA:")
@@ -209,16 +212,28 @@ class ModemTransport(Transport):
             self._csim_channels.discard(command[3])
 
     def open_application_channel(self, aid: bytes) -> Channel | None:
-        """A logical channel with ``aid`` selected: ``AT+CCHO``, else MANAGE CHANNEL.
+        """A channel with ``aid`` selected: the USIM on the basic channel, others by CCHO.
 
+        The USIM is SELECTed on the basic channel through CSIM (one AT command, as on
+        PC/SC); only when the modem refuses that (it keeps the basic channel for its own
+        USIM session) does it get a logical channel like every other application.
         ``AT+CCHO`` makes the modem open the channel and select ``aid``; the answer is a
         :class:`SessionChannel` whose APDUs go through ``AT+CGLA``. A modem that declines
         (``ERROR``, CME 3/4: no CCHO support, or it would not select that AID) gets the
         TS 102 221 way through CSIM: MANAGE CHANNEL open, SELECT by AID on that channel,
-        and a plain :class:`Channel` (CLA carries the channel). When that SELECT fails
-        too, the channel is closed again and None returned, so the UICC layer selects on
-        the basic channel and reports the card's own status word.
+        and a plain :class:`Channel` (CLA carries the channel). When the card refuses
+        the SELECT, None is returned, so the UICC layer selects on the basic channel
+        and reports the card's own status word.
         """
+        if aid.startswith(USIM_AID_PREFIX):
+            try:
+                selected = self.transmit(apdu_mod.build(0x00, 0xA4, 0x04, 0x0C, aid))
+            except AtError as exc:
+                if not exc.refused:
+                    raise
+                log.debug("modem %s: USIM refused on the basic channel (%s)", self.device, exc)
+            else:
+                return self.basic if selected.ok else None
         what = f'AT+CCHO="{aid.hex().upper()}"'
         try:
             reply = self.at.command(what, timeout=self.timeout * SLOW_FACTOR, answer=_CCHO)
