@@ -59,7 +59,7 @@ def hit(svc: Service, limits: dict[str, int], now: float | None = None) -> None:
     with svc.db.session() as session:
         if dialect == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        counts: dict[str, int] = dict(session.execute(upsert).tuples().all())
+        counts: dict[str, int] = {key: count for key, count in session.execute(upsert)}
     for key, limit in active.items():
         if counts.get(key, 0) > limit:
             raise RateLimited(key.partition(":")[0],

@@ -1,0 +1,129 @@
+"""The device-facing HTTP API: shapes, problem+json for bad input, rate limits, JWKS, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+from flask.testing import FlaskClient
+
+from server.app import create_app
+from server.context import Service, ServiceConfig
+from tests.fixtures_attestation import Pool
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def service_config() -> ServiceConfig:
+    # Small per-IMEI limit so the 429 test needs few requests; other tests stay below it.
+    return ServiceConfig(rate_limit_per_imei=6, rate_limit_per_client=1000)
+
+
+@pytest.fixture
+def client(service: Service) -> FlaskClient:
+    return create_app(service).test_client()
+
+
+def _challenge(client: FlaskClient, imei: str) -> dict[str, Any]:
+    resp = client.post("/v1/attestations", json={"imei": imei})
+    assert resp.status_code == 201, resp.get_json()
+    return dict(resp.get_json())
+
+
+def test_challenge_then_evidence_over_http(client: FlaskClient, pool: Pool) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    challenge = _challenge(client, handset.imei)
+    assert set(challenge) == {"id", "rand", "autn", "app", "nonce", "expires_at"}
+    doc, sig = handset.evidence(challenge, card)
+    resp = client.post(f"/v1/attestations/{challenge['id']}/evidence",
+                       json={"evidence": doc, "signature": sig})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert (body["status"], body["reasons"]) == ("affirming", [])
+    # a relying party: the JWKS document alone verifies the EAR
+    jwks = client.get("/.well-known/jwks.json").get_json()
+    kid = jwt.get_unverified_header(body["ear"])["kid"]
+    key = jwt.PyJWKSet.from_dict(jwks)[kid]
+    claims = jwt.decode(body["ear"], key, algorithms=["ES256"])
+    assert claims["submods"]["pairing"]["ear_status"] == "affirming"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'simattest_attestations_total{status="affirming"}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "slug"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, 400, "malformed-json"),
+        ({"data": "imei=1", "content_type": "application/x-www-form-urlencoded"}, 415,
+         "unsupported-media-type"),
+        ({"json": {"imei": 356938035643809}}, 422, "validation-error"),
+        ({"json": {"imei": "356938035643809", "extra": 1}}, 422, "validation-error"),
+        ({"json": {"imei": "356938035643808"}}, 422, "validation-error"),
+        ({"json": ["356938035643809"]}, 422, "validation-error"),
+        ({"data": "{" + " " * (2 << 20) + "}", "content_type": "application/json"}, 413,
+         "body-too-large"),
+    ],
+)
+def test_bad_challenge_requests(client: FlaskClient, kwargs: dict[str, Any], status: int,
+                                slug: str) -> None:
+    resp = client.post("/v1/attestations", **kwargs)
+    assert resp.status_code == status
+    assert resp.mimetype == PROBLEM
+    assert resp.get_json()["type"].endswith("/" + slug)
+
+
+def test_bad_evidence_requests(client: FlaskClient, pool: Pool) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    challenge = _challenge(client, handset.imei)
+    doc, sig = handset.evidence(challenge, card)
+    url = f"/v1/attestations/{challenge['id']}/evidence"
+    resp = client.post(url, json={"evidence": dict(doc, ust="all"), "signature": sig})
+    assert resp.status_code == 422
+    assert "evidence.ust" in resp.get_json()["detail"]
+    resp = client.post(url, json={"evidence": doc})
+    assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "signature"
+    resp = client.post("/v1/attestations/nope/evidence",
+                       json={"evidence": doc, "signature": sig})
+    assert resp.status_code == 404 and resp.mimetype == PROBLEM
+    # none of that consumed the challenge
+    resp = client.post(url, json={"evidence": doc, "signature": sig})
+    assert resp.get_json()["status"] == "affirming"
+
+
+def test_rate_limit_per_imei(client: FlaskClient, pool: Pool) -> None:
+    imei = pool.handsets[1].imei
+    for _ in range(6):
+        _challenge(client, imei)
+    resp = client.post("/v1/attestations", json={"imei": imei})
+    assert resp.status_code == 429 and resp.mimetype == PROBLEM
+    assert 0 < int(resp.headers["Retry-After"]) <= 60
+    assert "imei" in resp.get_json()["detail"]
+    # another handset is not affected
+    _challenge(client, pool.handsets[2].imei)
+
+
+def test_desk_reads_attestations_and_alerts(client: FlaskClient, service: Service,
+                                            pool: Pool) -> None:
+    from server.operators import create_token
+    desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk 1')}"}
+    handset = pool.handsets[0]
+    challenge = _challenge(client, handset.imei)
+    doc, sig = handset.evidence(challenge, pool.cards[1])
+    client.post(f"/v1/attestations/{challenge['id']}/evidence",
+                json={"evidence": doc, "signature": sig})
+    assert client.get(f"/v1/attestations/{challenge['id']}").status_code == 401
+    view = client.get(f"/v1/attestations/{challenge['id']}", headers=desk).get_json()
+    assert (view["status"], view["reasons"]) == ("contraindicated", ["SIM_SWAPPED"])
+    assert "res" not in view["evidence"]["outcome"]
+    alerts = client.get("/v1/alerts", headers=desk).get_json()
+    assert alerts["total"] == 1 and alerts["items"][0]["id"] == challenge["id"]
+
+
+def test_openapi_documents_the_attestation_endpoints(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for path in ("/v1/attestations", "/v1/attestations/{attestation_id}/evidence",
+                 "/v1/checkouts", "/v1/checkouts/{checkout_id}/return",
+                 "/.well-known/jwks.json", "/metrics"):
+        assert path in paths

@@ -1,0 +1,130 @@
+"""Checkout and return at the desk: only from a fresh affirming attestation, at most once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from server import audit
+from server.app import create_app
+from server.attestation import create_challenge, submit_evidence
+from server.checkout import (
+    AlreadyCheckedOut,
+    AlreadyReturned,
+    AttestationTooOld,
+    NotAffirming,
+    active_checkouts,
+    return_checkout,
+    start_checkout,
+)
+from server.context import Service
+from server.errors import NotFound, ValidationError
+from server.operators import create_token
+from server.store.models_attestation import Attestation
+from tests.fixtures_attestation import Pool, TestCard, TestHandset
+
+
+def _attest(svc: Service, handset: TestHandset, card: TestCard) -> str:
+    challenge = create_challenge(svc, handset.imei, "127.0.0.1").to_json()
+    doc, sig = handset.evidence(challenge, card)
+    return submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
+
+
+def test_checkout_and_return(service: Service, pool: Pool) -> None:
+    handset = pool.handsets[0]
+    att = _attest(service, handset, pool.cards[0])
+    view = start_checkout(service, att, "  Officer Jane Doe #4711 ", "operator:1:desk")
+    assert (view.imei, view.iccid, view.user) == (handset.imei, pool.cards[0].iccid,
+                                                  "Officer Jane Doe #4711")
+    assert active_checkouts(service, [handset.imei])[handset.imei].id == view.id
+    back = return_checkout(service, view.id, "operator:1:desk")
+    assert back.returned_at is not None and back.returned_by == "operator:1:desk"
+    assert active_checkouts(service, [handset.imei]) == {}
+    with pytest.raises(AlreadyReturned):
+        return_checkout(service, view.id, "operator:1:desk")
+    # a new attestation may start the next checkout
+    start_checkout(service, _attest(service, handset, pool.cards[0]), "J. Roe", "desk")
+    assert audit.verify_chain(service).ok
+
+
+def test_refused_for_a_contraindicated_attestation(service: Service, pool: Pool) -> None:
+    att = _attest(service, pool.handsets[0], pool.cards[1])
+    with pytest.raises(NotAffirming, match="SIM_SWAPPED"):
+        start_checkout(service, att, "Jane", "desk")
+
+
+def test_refused_for_an_old_attestation(service: Service, pool: Pool) -> None:
+    att = _attest(service, pool.handsets[0], pool.cards[0])
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=service.config.checkout_max_age + 1)
+    with service.db.session() as session:
+        session.execute(update(Attestation).where(Attestation.id == att)
+                        .values(appraised_at=old))
+    with pytest.raises(AttestationTooOld, match="attest the handset again"):
+        start_checkout(service, att, "Jane", "desk")
+
+
+def test_one_checkout_per_attestation_and_per_handset(service: Service, pool: Pool) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    first = _attest(service, handset, card)
+    second = _attest(service, handset, card)
+    start_checkout(service, first, "Jane", "desk")
+    with pytest.raises(AlreadyCheckedOut, match="already started checkout"):
+        start_checkout(service, first, "John", "desk")
+    with pytest.raises(AlreadyCheckedOut, match="checked out to Jane"):
+        start_checkout(service, second, "John", "desk")
+
+
+def test_concurrent_desks_exactly_one_checkout(service: Service, pool: Pool) -> None:
+    att = _attest(service, pool.handsets[0], pool.cards[0])
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def desk(n: int) -> None:
+        barrier.wait()
+        try:
+            start_checkout(service, att, f"user {n}", f"desk {n}")
+            outcomes.append("ok")
+        except AlreadyCheckedOut:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=desk, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused", "refused", "refused"]
+
+
+def test_bad_input(service: Service, pool: Pool) -> None:
+    with pytest.raises(NotFound):
+        start_checkout(service, "nope", "Jane", "desk")
+    att = _attest(service, pool.handsets[0], pool.cards[0])
+    for user in ("", "   ", "a" * 201, "Jane\x00Doe"):
+        with pytest.raises(ValidationError, match="printable"):
+            start_checkout(service, att, user, "desk")
+    with pytest.raises(NotFound):
+        return_checkout(service, 424242, "desk")
+
+
+def test_checkout_api_needs_the_desk_role(service: Service, pool: Pool) -> None:
+    client: FlaskClient = create_app(service).test_client()
+    desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk')}"}
+    prov = {"Authorization": f"Bearer {create_token(service, 'provisioner', 'prov')}"}
+    att = _attest(service, pool.handsets[0], pool.cards[0])
+    body: dict[str, Any] = {"attestation_id": att, "user": "Jane"}
+    assert client.post("/v1/checkouts", json=body).status_code == 401
+    assert client.post("/v1/checkouts", json=body, headers=prov).status_code == 403
+    resp = client.post("/v1/checkouts", json=body, headers=desk)
+    assert resp.status_code == 201
+    checkout_id = resp.get_json()["id"]
+    again = client.post("/v1/checkouts", json=body, headers=desk)
+    assert again.status_code == 409
+    assert again.get_json()["type"].endswith("/already-checked-out")
+    assert client.post(f"/v1/checkouts/{checkout_id}/return", headers=desk).status_code == 200
+    gone = client.post(f"/v1/checkouts/{checkout_id}/return", headers=desk)
+    assert gone.status_code == 409 and gone.mimetype == "application/problem+json"
