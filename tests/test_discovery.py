@@ -6,6 +6,7 @@ tests/data/udev/; probing runs against the simulated modem on a real pty.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ from hw.discovery import (
     ModemPort,
     ProbeResult,
     hotplug_event,
+    list_modems,
     parse_udevadm_properties,
     port_from_properties,
 )
+from server.cli.main import main
 
 DATA = Path(__file__).parent / "data" / "udev"
 
@@ -108,3 +111,13 @@ def test_hotplug_add_probes_the_new_port_and_remove_does_not() -> None:
     assert probed == ["/dev/ttyUSB2"]
     assert hotplug_event("add", recorded("quectel-eg25-if03.txt"), prober) is None
     assert hotplug_event("change", props, prober) is None
+
+
+def test_modems_command_lists_this_hosts_ports_as_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Real pyudev enumeration of this host (a container without modems: an empty list).
+    assert main(["modems", "--json"]) == 0
+    ports = json.loads(capsys.readouterr().out)
+    assert ports == [p.to_json() for p in list_modems()]
+

@@ -6,10 +6,14 @@ are real.
 
 from __future__ import annotations
 
+import logging
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +26,7 @@ from hw.transport.modem import ModemTransport, SessionChannel, parse_apdu_answer
 from tests.fixtures_modem import StartModem
 
 SELECT_MF = bytes.fromhex("00A40004023F00")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def open_modem(modem_link: object, timeout: float = 2.0) -> ModemTransport:
@@ -226,3 +231,42 @@ def test_usim_uses_the_basic_channel_when_the_modem_allows(sim_modem: StartModem
     with open_modem(modem.link) as transport:
         assert transport.open_application_channel(usim) is transport.basic
     assert not any(c.startswith("AT+CCHO") for c in modem.commands)
+
+
+def test_ctrl_c_during_a_command_closes_the_isim_session_and_frees_the_port(
+    sim_modem: StartModem,
+) -> None:
+    """SIGINT while `simattest read` waits for a CGLA answer: the answer is drained, the
+    session closed with AT+CCHC, the port released, exit 130."""
+    modem = sim_modem(quirks=["slow"], slow_delay=0.3)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "read", "--reader",
+         f"modem:{modem.link}?timeout=5", "--json"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        while not any(c.startswith("AT+CGLA") for c in modem.commands):
+            assert reader.poll() is None, reader.communicate()
+            time.sleep(0.05)
+        reader.send_signal(signal.SIGINT)
+        out, err = reader.communicate(timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert (reader.returncode, out, err) == (130, "", "simattest: interrupted\n")
+    assert modem.commands[-1] == "AT+CCHC=161" and modem.sessions == {}
+    with open_modem(modem.link) as again:  # the port is free and the line in sync
+        assert again.transmit(SELECT_MF).ok
+
+
+def test_pin_never_reaches_logs_or_errors(
+    sim_modem: StartModem, caplog: pytest.LogCaptureFixture
+) -> None:
+    modem = sim_modem(faults=Faults(mute_from=5))
+    verify = bytes.fromhex("002000010831323334FFFFFFFF")  # VERIFY PIN1 "1234"
+    with caplog.at_level(logging.DEBUG), open_modem(modem.link, timeout=0.5) as transport:
+        transport.transmit(SELECT_MF)
+        with pytest.raises(TransportError) as err:
+            transport.transmit(verify)
+    assert "31323334" not in caplog.text and "31323334" not in str(err.value)
+    assert "AT+CSIM (APDU 00200001, data hidden)" in str(err.value)
