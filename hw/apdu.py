@@ -117,6 +117,18 @@ def build(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | Non
     return apdu
 
 
+# Commands whose data field carries a PIN or PUK: VERIFY, CHANGE, DISABLE, ENABLE PIN and
+# UNBLOCK PIN (TS 102 221 clauses 11.1.9-11.1.13). Their data never reaches a log.
+SECRET_INS = frozenset({0x20, 0x24, 0x26, 0x28, 0x2C})
+
+
+def loggable(apdu: bytes) -> str:
+    """A command APDU in hex for logs, with the data of PIN commands hidden."""
+    if len(apdu) > 5 and apdu[1] in SECRET_INS:
+        return f"{apdu[:4].hex().upper()} (data hidden)"
+    return apdu.hex().upper()
+
+
 def set_channel(apdu: bytes, channel: int) -> bytes:
     """Return ``apdu`` with the logical channel encoded in CLA (TS 102 221 clause 10.1.1).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from attest.errors import CardError
-from hw.apdu import Response, build, channel_of, exchange, set_channel, sw_meaning
+from hw.apdu import Response, build, channel_of, exchange, loggable, set_channel, sw_meaning
 
 
 class Wire:
@@ -154,3 +154,9 @@ def test_ok_includes_proactive_pending() -> None:
     assert Response(b"", 0x9112).ok
     assert Response(b"", 0x9201).ok
     assert not Response(b"", 0x6A82).ok
+
+
+def test_loggable_hides_pin_data_only() -> None:
+    assert loggable(bytes.fromhex("002000010831323334FFFFFFFF")) == "00200001 (data hidden)"
+    assert loggable(bytes.fromhex("002C00011031323334353637383132333435363738")).endswith("hidden)")
+    assert loggable(bytes.fromhex("00B0870000")) == "00B0870000"

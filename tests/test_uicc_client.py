@@ -7,6 +7,7 @@ part of what is checked, since every APDU costs time on a real reader.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -294,3 +295,42 @@ def test_malformed_pin_never_reaches_the_card(scripted: Script, pin: str) -> Non
     with pytest.raises(InputError, match=r"PIN must be 4 to 8 decimal digits"):
         Uicc(card).verify_pin(pin)
     assert card.sent == []
+
+
+def test_first_error_survives_a_failing_channel_close(scripted: Script) -> None:
+    # The body fails, then closing the channel fails too: the body's error is reported.
+    card = scripted(
+        [
+            ("0070000001", "02 9000"),
+            ("02A4040C10" + ISIM_AID, "9000"),
+            ("02B0820000", "6F01"),
+            ("00708002", "6881"),
+        ]
+    )
+    uicc = Uicc(card)
+    opened = uicc.application(bytes.fromhex(ISIM_AID), logical=True)
+    with pytest.raises(CardError, match=r"READ BINARY EF\.IMPI: SW 6F01"), opened as ch:
+        uicc.read_binary_sfi(2, "EF.IMPI", ch)
+    assert card.done()
+
+
+def test_channel_close_failure_is_reported_when_nothing_else_failed(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("0070000001", "02 9000"),
+            ("02A4040C10" + ISIM_AID, "9000"),
+            ("00708002", "6881"),
+        ]
+    )
+    opened = Uicc(card).application(bytes.fromhex(ISIM_AID), logical=True)
+    with pytest.raises(CardError, match="closing logical channel 2: SW 6881"), opened:
+        pass
+
+
+def test_apdu_log_never_shows_the_pin(scripted: Script, caplog: pytest.LogCaptureFixture) -> None:
+    card = scripted([("00200001", "63C3"), ("002000010837333539FFFFFFFF", "9000")])
+    with caplog.at_level(logging.DEBUG, logger="hw.transport.base"):
+        Uicc(card).verify_pin("7359")
+    text = caplog.text
+    assert "scripted:card > 00200001" in text  # the APDUs are logged …
+    assert "37333539" not in text and "7359" not in text  # … the PIN is not

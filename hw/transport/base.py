@@ -11,14 +11,17 @@ Reader URIs: ``pcsc:0``, ``pcsc:<name glob>``, ``sim:<card file>``,
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from attest.errors import InputError
+from attest.errors import CardError, InputError
 from hw import apdu as apdu_mod
 from hw.apdu import Response
+
+log = logging.getLogger(__name__)
 
 
 class Channel:
@@ -68,7 +71,14 @@ class Transport(ABC):
     # --- shared behaviour ----------------------------------------------------------------
     def _counted(self, command: bytes) -> bytes:
         self.apdu_count += 1
-        return self._exchange(command)
+        # -vv shows the APDUs: commands without PIN data, answers as length and SW only
+        # (an AUTHENTICATE answer carries CK/IK).
+        log.debug("%s > %s", self.uri, apdu_mod.loggable(command))
+        answer = self._exchange(command)
+        log.debug(
+            "%s < %d bytes, SW %s", self.uri, max(len(answer) - 2, 0), answer[-2:].hex().upper()
+        )
+        return answer
 
     def transmit(self, command: bytes) -> Response:
         """Send an APDU as it is (CLA untouched), with T=0 handling."""
@@ -93,9 +103,9 @@ class Transport(ABC):
             return
         resp = self.transmit(apdu_mod.build(0x00, 0x70, 0x80, channel.number))
         if not resp.ok:
-            from attest.errors import CardError
-
-            raise CardError(f"closing logical channel {channel.number}: {resp.describe()}")
+            raise CardError(
+                f"{self.uri}: closing logical channel {channel.number}: {resp.describe()}"
+            )
 
     def __enter__(self) -> Self:
         return self

@@ -9,10 +9,10 @@ logical channels 10.1.1. Errors name the reader, the file and the status word.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from attest.errors import CardError, InputError
+from attest.errors import CardError, InputError, SimattestError
 from hw import apdu
 from hw.apdu import Response
 from hw.transport.base import Channel, Transport
@@ -413,21 +413,17 @@ class Uicc:
         """
         native = self.transport.open_application_channel(aid)
         if native is not None:
-            try:
+            with _closing(native):
                 yield native
-            finally:
-                native.close()
             return
         if not logical:
             self.select_aid(aid)
             yield self.transport.basic
             return
         channel = self.open_channel()
-        try:
+        with _closing(channel):
             self.select_aid(aid, channel)
             yield channel
-        finally:
-            channel.close()
 
     # --- PIN (clause 11.1.9) -------------------------------------------------------------
     def pin_retries(self, reference: int = PIN1, channel: Channel | None = None) -> int | None:
@@ -470,6 +466,19 @@ class Uicc:
         if resp.sw >> 4 == 0x63C:
             raise CardError(f"{self.transport.uri}: wrong PIN, {resp.sw & 0x0F} attempt(s) left")
         raise self._fail(f"VERIFY PIN {reference:02X}", resp)
+
+
+@contextmanager
+def _closing(channel: Channel) -> Iterator[None]:
+    """Close ``channel`` on the way out; when the body already failed (say, the card was
+    removed), a failure to close must not replace that first, telling error."""
+    try:
+        yield
+    except BaseException:
+        with suppress(SimattestError):
+            channel.close()
+        raise
+    channel.close()
 
 
 def encode_pin(pin: str) -> bytes:
