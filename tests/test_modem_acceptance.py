@@ -26,6 +26,7 @@ from tests.fixtures_modem import PS_CARD, StartModem, modem_uri
 
 RAND = bytes.fromhex("23553cbe9637a89d218ae64dae47bf35")
 AMF = bytes.fromhex("8000")
+PS_KI, PS_OPC = "465b5ce8b199b49faa5f0a2ee238a6bc", "cd63cb71954a9f4e48a5994e37a02baf"  # ps-001
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -38,12 +39,20 @@ def challenges() -> list[tuple[str, str, str]]:
     ]
 
 
+def commands() -> list[list[str]]:
+    """What a bench engineer runs on one card: ``read``, ``auth`` on USIM and ISIM, then
+    the self-check (its first SQN was used above: sync failure, AUTS, resync, PASS)."""
+    return [
+        ["read"],
+        *(["auth", "--app", app, "--rand", rand, "--autn", autn]
+          for app, rand, autn in challenges()),
+        ["auth", "--ki", PS_KI, "--opc", PS_OPC],
+    ]
+
+
 def session(reader: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    """What a bench engineer gets from one card: ``read``, then ``auth`` on USIM and ISIM."""
     docs = []
-    for argv in [["read"]] + [
-        ["auth", "--app", app, "--rand", rand, "--autn", autn] for app, rand, autn in challenges()
-    ]:
+    for argv in commands():
         capsys.readouterr()
         code = main([*argv, "--reader", reader, "--json"])
         out, err = capsys.readouterr()
@@ -70,9 +79,7 @@ def pcsc_reference(
     try:
         docs = []
         reader = f"pcsc:{pcsc_stack.reader_names[slot]}"
-        for argv in [["read"]] + [
-            ["auth", "--app", a, "--rand", r, "--autn", n] for a, r, n in challenges()
-        ]:
+        for argv in commands():
             out = subprocess.run(
                 [sys.executable, "-m", "server.cli.main", *argv, "--reader", reader, "--json"],
                 cwd=REPO, capture_output=True, text=True, timeout=60, env=os.environ.copy(),
@@ -82,6 +89,7 @@ def pcsc_reference(
     finally:
         pcsc_stack.detach(slot)
     assert docs[1]["outcome"] == docs[2]["outcome"] == "success"
+    assert (docs[3]["verdict"], docs[3]["attempts"]) == ("PASS", 2)
     return t0, docs
 
 

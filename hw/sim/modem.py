@@ -27,6 +27,7 @@ from typing import Protocol
 from attest.errors import CardRemovedError, InputError
 from hw import apdu as apdu_mod
 from hw.transport.at import CME_ERRORS
+from hw.transport.modem import luhn_ok
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,7 @@ def parse_quirks(text: str | Iterable[str]) -> frozenset[str]:
 
 
 def check_imei(imei: str) -> str:
-    from hw.transport.modem import luhn_ok
-
+    """``imei`` if it is 15 digits with a valid Luhn check digit (TS 23.003 annex B)."""
     if len(imei) != 15 or not imei.isdigit() or not luhn_ok(imei):
         raise InputError(f"IMEI {imei!r} is not 15 digits with a valid Luhn check digit")
     return imei
