@@ -7,6 +7,7 @@ tests/data/udev/; probing runs against the simulated modem on a real pty.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hw.discovery import (
     list_modems,
     parse_udevadm_properties,
     port_from_properties,
+    watch,
 )
 from server.cli.main import main
 
@@ -121,3 +123,15 @@ def test_modems_command_lists_this_hosts_ports_as_json(
     ports = json.loads(capsys.readouterr().out)
     assert ports == [p.to_json() for p in list_modems()]
 
+
+
+def test_watch_follows_the_real_udev_monitor_until_stopped() -> None:
+    # pyudev's netlink monitor on this host; no modem is plugged in, so no events come,
+    # and the generator must end once asked (what Ctrl-C does in `modems --watch`).
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    try:
+        assert list(watch(stop)) == []
+    finally:
+        timer.cancel()
