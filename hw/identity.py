@@ -15,6 +15,7 @@ The plan (each step checked against TS 102 221 / TS 31.102 / TS 31.103):
 
 A USIM+ISIM card with 3 IMPUs and no P-CSCF takes 16 APDUs under T=1. Under T=0 each
 Le = 00 read costs one more (``6Cxx`` + resend). Files longer than 256 bytes are read on.
+A card that refuses an SFI gets SELECT by FID with FCP and reads sized from it instead.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hw.uicc import ts_31_103 as isim
 from hw.uicc.ts_102_221 import (
     AID_ISIM_PREFIX,
     AID_USIM_PREFIX,
+    FID_ICCID,
     SFI_ICCID,
     FileNotFoundOnCard,
     StatusWordError,
@@ -37,8 +39,6 @@ from hw.uicc.ts_102_221 import (
 )
 
 T = TypeVar("T")
-
-_MAX_RECORDS = 254  # READ RECORD's P1 range
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,16 @@ def read_identities(
     if usim_app is None:
         raise CardError(f"{transport.uri}: EF.DIR lists no USIM application (AID A0000000871002…)")
     uri = transport.uri
-    iccid = _decoded(uri, usim.decode_iccid, uicc.read_binary_sfi(SFI_ICCID, "EF.ICCID"))
+    iccid = _decoded(uri, usim.decode_iccid, uicc.read_ef(SFI_ICCID, FID_ICCID, "EF.ICCID"))
 
     uicc.select_aid(usim_app.aid)
     if pin is not None:
         uicc.verify_pin(pin, force=force)
-    imsi = _decoded(uri, usim.decode_imsi, uicc.read_binary_sfi(usim.SFI_IMSI, "EF.IMSI"))
-    mnc_length = _decoded(uri, usim.decode_mnc_length, uicc.read_binary_sfi(usim.SFI_AD, "EF.AD"))
-    ust = usim.decode_service_table(uicc.read_binary_sfi(usim.SFI_UST, "EF.UST"))
+    imsi = _decoded(uri, usim.decode_imsi, uicc.read_ef(usim.SFI_IMSI, usim.FID_IMSI, "EF.IMSI"))
+    mnc_length = _decoded(
+        uri, usim.decode_mnc_length, uicc.read_ef(usim.SFI_AD, usim.FID_AD, "EF.AD")
+    )
+    ust = usim.decode_service_table(uicc.read_ef(usim.SFI_UST, usim.FID_UST, "EF.UST"))
     prose = usim.SERVICE_PROSE in ust and _exists(uicc, usim.FID_DF_PROSE)
 
     isim_ids = None
@@ -149,22 +151,21 @@ def _exists(uicc: Uicc, fid: bytes) -> bool:
 
 
 def _read_isim(uicc: Uicc, ch: Channel) -> IsimIdentities:
-    impi = isim.decode_tag80_text(uicc.read_binary_sfi(isim.SFI_IMPI, "EF.IMPI", ch), "EF.IMPI")
-    domain = isim.decode_tag80_text(
-        uicc.read_binary_sfi(isim.SFI_DOMAIN, "EF.DOMAIN", ch), "EF.DOMAIN"
+    impi = isim.decode_tag80_text(
+        uicc.read_ef(isim.SFI_IMPI, isim.FID_IMPI, "EF.IMPI", ch), "EF.IMPI"
     )
-    ist = usim.decode_service_table(uicc.read_binary_sfi(isim.SFI_IST, "EF.IST", ch))
-    impu = []
-    for n in range(1, _MAX_RECORDS + 1):
-        record = uicc.read_record_sfi(isim.SFI_IMPU, n, "EF.IMPU", ch)
-        if record is None or isim.is_empty_record(record):
-            break
-        impu.append(isim.decode_tag80_text(record, f"EF.IMPU record {n}"))
-    pcscf: list[str] = []
-    if isim.SERVICE_PCSCF in ist:
-        fcp = uicc.select_fid(isim.FID_PCSCF, ch)
-        assert fcp is not None
-        for n, record in enumerate(uicc.read_records(fcp, "EF.P-CSCF", ch), start=1):
-            if not isim.is_empty_record(record):
-                pcscf.append(isim.decode_pcscf(record, f"EF.P-CSCF record {n}"))
+    domain = isim.decode_tag80_text(
+        uicc.read_ef(isim.SFI_DOMAIN, isim.FID_DOMAIN, "EF.DOMAIN", ch), "EF.DOMAIN"
+    )
+    ist = usim.decode_service_table(uicc.read_ef(isim.SFI_IST, isim.FID_IST, "EF.IST", ch))
+    impu = [
+        isim.decode_tag80_text(record, f"EF.IMPU record {n}")
+        for n, record in uicc.iter_records(isim.SFI_IMPU, isim.FID_IMPU, "EF.IMPU", ch)
+    ]
+    pcscf = []
+    if isim.SERVICE_PCSCF in ist:  # EF.P-CSCF has no SFI: SELECT with FCP, then its records
+        pcscf = [
+            isim.decode_pcscf(record, f"EF.P-CSCF record {n}")
+            for n, record in uicc.iter_records(None, isim.FID_PCSCF, "EF.P-CSCF", ch)
+        ]
     return IsimIdentities(impi, domain, tuple(impu), tuple(ist), tuple(pcscf))

@@ -113,18 +113,53 @@ def test_read_transparent_short_answer_is_an_error(scripted: Script) -> None:
         uicc.read_transparent(fcp, "EF.X")
 
 
-def test_read_records_sized_from_fcp(scripted: Script) -> None:
+def test_records_without_sfi_are_read_sized_from_fcp(scripted: Script) -> None:
     card = scripted(
         [
-            ("00A40004026F0400", "620E 820542210004 02 8302 6F04 880120 9000"),
+            ("00A40004026F0900", "620E 820542210004 03 8302 6F09 880100 9000"),
             ("00B2010404", "80026162 9000"),
             ("00B2020404", "FFFFFFFF 9000"),
         ]
     )
+    records = list(Uicc(card).iter_records(None, bytes.fromhex("6F09"), "EF.P-CSCF"))
+    assert records == [(1, bytes.fromhex("80026162"))]  # the unused record 2 ends the list
+    assert card.done()
+
+
+def test_records_by_sfi_until_record_not_found(scripted: Script) -> None:
+    card = scripted(
+        [("00B2012400", "8003616263 9000"), ("00B2022400", "8001 64 9000"), ("00B2032400", "6A83")]
+    )
+    records = list(Uicc(card).iter_records(4, bytes.fromhex("6F04"), "EF.IMPU"))
+    assert [n for n, _ in records] == [1, 2]
+
+
+def test_card_refusing_sfi_gets_select_by_fid(scripted: Script) -> None:
+    # Some cards do not resolve SFIs: the file is then selected and read by its size.
+    card = scripted(
+        [
+            ("00B0870000", "6A81"),
+            ("00A40004026F0700", "620F 820241218302 6F07 80020009 880100 9000"),
+            ("00B0000009", "080910101032547698 9000"),
+            ("00B2012400", "6981"),
+            ("00A40004026F0400", "620E 820542210010 02 8302 6F04 880100 9000"),
+            ("00B2010410", "800E" + b"tel:+155501000".hex() + "9000"),
+            ("00B2020410", "6A83"),
+        ]
+    )
     uicc = Uicc(card)
-    fcp = uicc.select_fid(bytes.fromhex("6F04"))
-    assert fcp is not None
-    assert uicc.read_records(fcp, "EF.IMPU") == [bytes.fromhex("80026162"), b"\xff" * 4]
+    assert uicc.read_ef(7, bytes.fromhex("6F07"), "EF.IMSI") == bytes.fromhex("080910101032547698")
+    assert [r for _, r in uicc.iter_records(4, bytes.fromhex("6F04"), "EF.IMPU")] == [
+        bytes.fromhex("800E") + b"tel:+155501000"
+    ]
+    assert card.done()
+
+
+def test_sfi_failure_other_than_refusal_is_not_retried(scripted: Script) -> None:
+    card = scripted([("00B0870000", "6F00")])
+    with pytest.raises(CardError, match="SW 6F00"):
+        Uicc(card).read_ef(7, bytes.fromhex("6F07"), "EF.IMSI")
+    assert card.done()
 
 
 def test_pin_needed_is_its_own_error(scripted: Script) -> None:

@@ -218,8 +218,3 @@ def test_pcscf_address_types() -> None:
 def test_pcscf_malformed(data: str, message: str) -> None:
     with pytest.raises(CardError, match=message):
         isim.decode_pcscf(H(data), "EF.P-CSCF record 1")
-
-
-def test_empty_record() -> None:
-    assert isim.is_empty_record(b"\xff" * 10)
-    assert not isim.is_empty_record(H("8001FF"))

@@ -40,6 +40,9 @@ SW_PIN_BLOCKED = 0x6983
 
 # 6A82 file not found, 6981 incompatible with file structure, 6986 no EF selected.
 _NOT_HERE = frozenset({0x6A82, 0x6981, 0x6986})
+# How a card that cannot resolve a short file identifier says so: file not found, command
+# incompatible with the file, function not supported, wrong P1-P2, no current EF.
+_SFI_REFUSED = frozenset({0x6A82, 0x6981, 0x6A81, 0x6A86, 0x6B00, 0x6986})
 
 _MAX_READ = 256  # a short Le of 00 asks for up to 256 bytes (TS 102 221 clause 11.1.3)
 
@@ -325,17 +328,53 @@ class Uicc:
             raise self._fail(f"READ RECORD {number} of {what}", resp)
         return resp.data
 
-    def read_records(self, fcp: Fcp, what: str, channel: Channel | None = None) -> list[bytes]:
-        """Every record of the currently selected record EF, sized from its FCP."""
+    # --- whole files: by SFI, by FID when the card does not resolve the SFI ---------------
+    def read_ef(self, sfi: int, fid: bytes, what: str, channel: Channel | None = None) -> bytes:
+        """A whole transparent EF: one READ BINARY by SFI, or — when the card refuses the
+        SFI — SELECT by FID with FCP and reads sized from it (TS 102 221 clause 11.1.3)."""
+        try:
+            return self.read_binary_sfi(sfi, what, channel)
+        except StatusWordError as exc:
+            if exc.sw not in _SFI_REFUSED:
+                raise
+        fcp = self.select_fid(fid, channel)
+        assert fcp is not None
+        return self.read_transparent(fcp, what, channel)
+
+    def iter_records(
+        self, sfi: int | None, fid: bytes | None, what: str, channel: Channel | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """(number, record) of a record EF in order, until 6A83 or an unused (FF) record.
+
+        Records are read by SFI with Le = 00, one APDU each. When the EF has no SFI
+        (``sfi`` None) or the card refuses it, the EF is SELECTed by ``fid`` and its
+        records are read sized from the FCP. The caller may stop early (EF.DIR stops once
+        it has found the applications it wants).
+        """
+        if sfi is not None:
+            n = 1
+            try:
+                while n <= 254:
+                    record = self.read_record_sfi(sfi, n, what, channel)
+                    if record is None or _unused(record):
+                        return
+                    yield n, record
+                    n += 1
+                return
+            except StatusWordError as exc:
+                if fid is None or n > 1 or exc.sw not in _SFI_REFUSED:
+                    raise
+        if fid is None:
+            raise InputError(f"{what}: neither an SFI nor a file identifier to read it by")
+        fcp = self.select_fid(fid, channel)
+        assert fcp is not None
         if fcp.record_length is None or fcp.record_count is None:
             raise CardError(f"{self.transport.uri}: {what} is not a record EF")
-        out = []
         for n in range(1, fcp.record_count + 1):
-            rec = self.read_record(n, fcp.record_length, what, channel)
-            if rec is None:
-                break
-            out.append(rec)
-        return out
+            record = self.read_record(n, fcp.record_length, what, channel)
+            if record is None or _unused(record):
+                return
+            yield n, record
 
     # --- EF.DIR (clause 13.1) ------------------------------------------------------------
     def applications(self, stop_when_found: Iterable[bytes] = ()) -> list[Application]:
@@ -368,25 +407,25 @@ class Uicc:
 
     def _read_dir(self, wanted: list[bytes], first_try: bool) -> list[Application] | None:
         apps: list[Application] = []
-        for n in range(1, 255):
-            try:
-                raw = self.read_record_sfi(SFI_DIR, n, "EF.DIR")
-                if raw is None:
-                    break
+        # The first try is by SFI only: a refusal there more likely means another DF is
+        # current than a card without SFIs, and 2F00 is reachable by FID from the MF only.
+        records = self.iter_records(SFI_DIR, None if first_try else FID_DIR, "EF.DIR")
+        n = 1
+        try:
+            for n, raw in records:
                 app = parse_dir_record(raw, n)
-            except StatusWordError as exc:
-                if first_try and n == 1 and exc.sw in _NOT_HERE:
-                    return None
-                raise
-            except CardError:
-                if first_try and n == 1:
-                    return None  # not EF.DIR's encoding: some other DF's file with SFI 1E
-                raise
-            if app is None:
-                break
-            apps.append(app)
-            if wanted and all(any(a.aid.startswith(p) for a in apps) for p in wanted):
-                break
+                assert app is not None  # unused records end the iteration
+                apps.append(app)
+                if wanted and all(any(a.aid.startswith(p) for a in apps) for p in wanted):
+                    break
+        except StatusWordError as exc:
+            if first_try and n == 1 and exc.sw in _NOT_HERE:
+                return None
+            raise
+        except CardError:
+            if first_try and n == 1:
+                return None  # not EF.DIR's encoding: some other DF's file with SFI 1E
+            raise
         return apps
 
     # --- logical channels (clauses 10.1.1, 11.1.17) -------------------------------------
@@ -497,6 +536,11 @@ def _check_sfi(sfi: int) -> int:
 def _check_path(path: bytes, what: str) -> None:
     if not path or len(path) % 2:
         raise InputError(f"{what} {path.hex().upper()} is not a sequence of 2-byte file IDs")
+
+
+def _unused(record: bytes) -> bool:
+    """An unused record of a linear fixed EF is all FF (TS 102 221 clause 8.2.2)."""
+    return not record or all(b == 0xFF for b in record)
 
 
 def _offset_p1p2(offset: int, what: str) -> tuple[int, int]:

@@ -11,9 +11,9 @@ from osmocom.utils import swap_nibbles
 from attest.errors import CardError
 
 # Short file identifiers under ADF.USIM (TS 31.102 annex H list of SFI values).
-SFI_IMSI = 0x07
-SFI_AD = 0x03
-SFI_UST = 0x04
+SFI_IMSI, FID_IMSI = 0x07, bytes.fromhex("6F07")
+SFI_AD, FID_AD = 0x03, bytes.fromhex("6FAD")
+SFI_UST, FID_UST = 0x04, bytes.fromhex("6F38")
 FID_DF_PROSE = bytes.fromhex("5F90")
 
 # UST service numbers the product looks at (TS 31.102 clause 4.2.8).

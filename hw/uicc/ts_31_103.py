@@ -12,10 +12,10 @@ from attest.errors import CardError
 from hw.uicc.tlv import single
 
 # Short file identifiers under ADF.ISIM (TS 31.103 annex list of SFI values).
-SFI_IMPI = 0x02
-SFI_DOMAIN = 0x05
-SFI_IMPU = 0x04
-SFI_IST = 0x07
+SFI_IMPI, FID_IMPI = 0x02, bytes.fromhex("6F02")
+SFI_DOMAIN, FID_DOMAIN = 0x05, bytes.fromhex("6F03")
+SFI_IMPU, FID_IMPU = 0x04, bytes.fromhex("6F04")
+SFI_IST, FID_IST = 0x07, bytes.fromhex("6F07")
 FID_PCSCF = bytes.fromhex("6F09")  # no SFI: selected by FID
 
 # IST service numbers (TS 31.103 clause 4.2.7).
@@ -35,11 +35,6 @@ def _utf8(value: bytes, where: str) -> str:
 def decode_tag80_text(data: bytes, where: str) -> str:
     """IMPI, DOMAIN and each IMPU record: ``80 L <UTF-8>`` then FF padding."""
     return _utf8(single(data, 0x80, where).value, where)
-
-
-def is_empty_record(data: bytes) -> bool:
-    """An unused record of a linear fixed EF is all FF (TS 102 221 clause 8.2.2)."""
-    return not data or all(b == 0xFF for b in data)
 
 
 def decode_pcscf(data: bytes, where: str) -> str:
