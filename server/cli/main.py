@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.readers",
     "server.cli.sim",
     "server.cli.card",
+    "server.cli.checkout",
+    "server.cli.desk",
 )
 
 
@@ -44,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         return int(args.func(args) or 0)
     except SimattestError as exc:
