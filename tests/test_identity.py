@@ -134,3 +134,14 @@ def test_card_removed_mid_read_is_a_transport_error() -> None:
 
     with sim("ps-001.yaml", "remove_at=5") as transport, pytest.raises(TransportError):
         read_identities(transport)
+
+
+def test_card_without_usim_is_a_card_error(
+    scripted: Callable[[Sequence[tuple[str, str]]], ScriptedTransport],
+) -> None:
+    # EF.DIR lists only a non-3GPP application (here a CSIM-like AID): prefix match fails.
+    card = scripted(
+        [("00B201F400", "610F 4F0BA000000343100200000000 5000 9000"), ("00B202F400", "6A83")]
+    )
+    with pytest.raises(CardError, match=r"EF\.DIR lists no USIM application"):
+        read_identities(card)
