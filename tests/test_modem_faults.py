@@ -238,7 +238,7 @@ def test_ctrl_c_during_a_command_closes_the_isim_session_and_frees_the_port(
 ) -> None:
     """SIGINT while `simattest read` waits for a CGLA answer: the answer is drained, the
     session closed with AT+CCHC, the port released, exit 130."""
-    modem = sim_modem(quirks=["slow"], slow_delay=0.3)
+    modem = sim_modem(quirks=["slow"], slow_delay=0.1)
     reader = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", "read", "--reader",
          f"modem:{modem.link}?timeout=5", "--json"],
@@ -247,7 +247,7 @@ def test_ctrl_c_during_a_command_closes_the_isim_session_and_frees_the_port(
     try:
         while not any(c.startswith("AT+CGLA") for c in modem.commands):
             assert reader.poll() is None, reader.communicate()
-            time.sleep(0.05)
+            time.sleep(0.01)
         reader.send_signal(signal.SIGINT)
         out, err = reader.communicate(timeout=30)
     finally:
