@@ -9,7 +9,10 @@ real card stack (simulated UICC over PC/SC) live in ``tests/test_agent*.py``.
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +130,51 @@ def build_pool(svc: Service, size: int = 3, algorithm: devicekey.KeyAlgorithm = 
 @pytest.fixture
 def pool(service: Service) -> Pool:
     return build_pool(service)
+
+
+@dataclass
+class ApiServer:
+    """The app served over real HTTP on 127.0.0.1 (werkzeug's threaded server: a test
+    harness only; the product serves through gunicorn)."""
+
+    url: str
+    service: Service
+
+
+@pytest.fixture
+def api_server(service: Service) -> Iterator[ApiServer]:
+    from werkzeug.serving import make_server
+
+    from server.app import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(service), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield ApiServer(f"http://127.0.0.1:{server.server_port}", service)
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def provision_card_files(svc: Service, card_files: list[Path],
+                         algorithm: devicekey.KeyAlgorithm = "ed25519"
+                         ) -> list[TestHandset]:
+    """Import the card files' keys as a vendor batch; register each file's IMEI with a new
+    device key and pair it with that card."""
+    from hw.cardfile import load_card_file
+    from server.batchgen import SynthCard, csv_text
+
+    files = [load_card_file(p) for p in card_files]
+    # OPc from the algorithm: a card file may give OP instead (TS 35.206 clause 4.1)
+    synth = [SynthCard(f.iccid, f.imsi, f.ki, Milenage(f.ki, opc=f.opc, op=f.op).opc)
+             for f in files]
+    provisioning.import_batch(svc, csv_text(synth), "examples.csv", actor="test")
+    handsets = []
+    for f in files:
+        assert f.imei is not None
+        handset = TestHandset(f.imei, devicekey.generate(algorithm))
+        registry.add_handset(svc, f.imei, handset.key.public_pem().decode(), actor="test")
+        registry.pair(svc, f.imei, f.iccid, actor="test")
+        handsets.append(handset)
+    return handsets

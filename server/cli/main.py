@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.readers",
     "server.cli.sim",
     "server.cli.card",
+    "server.cli.checkout",
+    "server.cli.desk",
 )
 
 

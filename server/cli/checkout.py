@@ -1,0 +1,53 @@
+"""``simattest checkout``: the device agent — attest this handset and its card at checkout.
+
+Exit 0 only when the verdict is affirming; 1 for any other verdict (or the card
+refusing), 2 for bad input, 3 when the reader or the service cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from attest.devicekey import load_private_key
+from attest.errors import InputError
+from server.agent import run_checkout
+from server.cli.output import add_json_flag, print_fields, print_json
+from server.client import add_server_options, client_from_args
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "checkout", help="attest this handset and its card to the service (device agent)",
+        description="Read the card, answer the service's AKA challenge, sign the evidence "
+                    "with the device key and print the verdict.")
+    add_server_options(parser, token=False)
+    parser.add_argument("--reader", required=True, metavar="URI",
+                        help="pcsc:N, pcsc:<glob>, modem:<dev>, sim:<file>")
+    parser.add_argument("--device-key", required=True, type=Path, metavar="KEY.pem",
+                        help="the handset's private key (Ed25519 or EC P-256, PEM)")
+    parser.add_argument("--imei", metavar="IMEI",
+                        help="the handset's IMEI (read from the modem for modem: readers)")
+    parser.add_argument("--pin", metavar="PIN", help="verify PIN1 first")
+    add_json_flag(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    try:
+        pem = args.device_key.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{args.device_key}: cannot read the device key "
+                         f"({exc.strerror})") from None
+    verdict = run_checkout(client, args.reader, load_private_key(pem), imei=args.imei,
+                           pin=args.pin)
+    if args.json:
+        print_json(verdict.to_json())
+    else:
+        print_fields([("verdict", verdict.status.upper()),
+                      ("reasons", ", ".join(verdict.reasons) or "none"),
+                      ("attestation", verdict.attestation_id),
+                      ("imei", verdict.imei), ("iccid", verdict.iccid),
+                      ("resyncs", verdict.resyncs)], title="checkout attestation")
+    return 0 if verdict.affirming else 1

@@ -1,0 +1,47 @@
+"""``simattest desk checkout|return``: the checkout desk over the HTTP API.
+
+``checkout --attestation ID --user U`` hands the attested handset to a user (only from
+an affirming, fresh attestation); ``return ID`` takes it back.  Needs a desk token.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from server.cli.output import add_json_flag, print_fields, print_json
+from server.client import add_server_options, client_from_args
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("desk", help="check handsets out and back in (desk role)")
+    sub = parser.add_subparsers(dest="desk_command", required=True, metavar="COMMAND")
+    out = sub.add_parser("checkout", help="check a handset out from an affirming attestation")
+    out.add_argument("--attestation", required=True, metavar="ID",
+                     help="the attestation id the device agent printed")
+    out.add_argument("--user", required=True, help="who takes the handset")
+    back = sub.add_parser("return", help="a checked-out handset came back")
+    back.add_argument("checkout_id", type=int, metavar="ID", help="the checkout id")
+    for p in (out, back):
+        add_server_options(p, token=True)
+        add_json_flag(p)
+    out.set_defaults(func=_checkout)
+    back.set_defaults(func=_return)
+
+
+def _show(view: dict[str, object], json: bool, title: str) -> int:
+    if json:
+        print_json(view)
+    else:
+        print_fields([(k, v) for k, v in view.items() if v is not None], title=title)
+    return 0
+
+
+def _checkout(args: argparse.Namespace) -> int:
+    view = client_from_args(args).post(
+        "/v1/checkouts", {"attestation_id": args.attestation, "user": args.user})
+    return _show(view, args.json, "checked out")
+
+
+def _return(args: argparse.Namespace) -> int:
+    view = client_from_args(args).post(f"/v1/checkouts/{args.checkout_id}/return")
+    return _show(view, args.json, "returned")

@@ -1,0 +1,79 @@
+"""JSON over HTTP to the simattest service, for the device agent and the CLI commands.
+
+Failures map to the CLI's exit codes: the service unreachable or answering 5xx (or
+something that is not JSON) → TransportError (3); a 4xx problem+json → InputError (2)
+carrying the problem's ``detail``.  ``--server``/``--token`` default to the
+environment variables ``SIMATTEST_SERVER`` and ``SIMATTEST_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from attest.errors import InputError, TransportError
+
+DEFAULT_TIMEOUT = 30.0
+SERVER_ENV = "SIMATTEST_SERVER"
+TOKEN_ENV = "SIMATTEST_TOKEN"  # noqa: S105 (the variable's name, not a token)
+
+
+def add_server_options(parser: argparse.ArgumentParser, *, token: bool) -> None:
+    """``--server`` (and ``--token``) with their environment defaults."""
+    parser.add_argument("--server", default=os.environ.get(SERVER_ENV), metavar="URL",
+                        help=f"service base URL (default ${SERVER_ENV})")
+    if token:
+        parser.add_argument("--token", default=os.environ.get(TOKEN_ENV), metavar="TOKEN",
+                            help=f"operator API token (default ${TOKEN_ENV})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                        help="HTTP timeout in seconds")
+
+
+def client_from_args(args: argparse.Namespace) -> ServiceClient:
+    if not args.server:
+        raise InputError(f"give --server URL (or set {SERVER_ENV})")
+    token = getattr(args, "token", None)
+    if hasattr(args, "token") and not token:
+        raise InputError(f"give --token (or set {TOKEN_ENV})")
+    return ServiceClient(args.server, args.timeout, token)
+
+
+@dataclass
+class ServiceClient:
+    """JSON over HTTP to the attestation service, errors mapped to exit codes."""
+
+    base_url: str
+    timeout: float = DEFAULT_TIMEOUT
+    token: str | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        url = self.base_url.rstrip("/") + path
+        headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        try:
+            resp = self.session.request(method, url, json=body, headers=headers,
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransportError(f"{self.base_url}: {type(exc).__name__}: cannot reach the "
+                                 "attestation service") from None
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = None
+        if resp.status_code >= 500 or (resp.status_code < 400 and not isinstance(answer, dict)):
+            raise TransportError(f"{method} {path}: HTTP {resp.status_code} from the service")
+        if resp.status_code >= 400:
+            detail = answer.get("detail") or answer.get("title") if isinstance(answer, dict) \
+                else None
+            raise InputError(f"{method} {path}: HTTP {resp.status_code}: "
+                             f"{detail or resp.reason}")
+        assert isinstance(answer, dict)
+        return answer
