@@ -1,0 +1,177 @@
+"""Importing vendor batch files on both databases: formats, validation, reports, keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from attest.aka.milenage import opc_from_op
+from server import audit, registry
+from server.batchgen import SynthCard, csv_text, synth_cards, vendor_out_text
+from server.context import Service
+from server.errors import ValidationError
+from server.provisioning import ImportRejected, import_batch, rotate_kek
+from server.store.models import Card
+
+TK = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+
+
+def _count(svc: Service) -> int:
+    with svc.db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(Card)) or 0
+
+
+def _secrets_of(svc: Service, iccid: str) -> tuple[bytes, bytes]:
+    with svc.db.read_session() as session:
+        card = session.scalar(select(Card).where(Card.iccid == iccid))
+    assert card is not None
+    return (svc.keys.decrypt_secret(iccid, card.k_enc),
+            svc.keys.decrypt_secret(iccid, card.opc_enc))
+
+
+def test_vendor_file_with_transport_key_stores_decrypted_keys_encrypted(
+        service: Service) -> None:
+    cards = synth_cards(5)
+    report = import_batch(service, vendor_out_text(cards, TK), "batch7.out", TK, actor="t")
+    assert (report.format, report.imported, report.rejected) == ("vendor-out", 5, [])
+    assert report.ignored_columns == []
+    for card in cards:
+        assert _secrets_of(service, card.iccid) == (card.k, card.opc)
+        with service.db.read_session() as session:
+            row = session.scalar(select(Card).where(Card.iccid == card.iccid))
+        assert row is not None and card.k not in row.k_enc and card.opc not in row.opc_enc
+        assert row.verification == "unverified" and row.sqn_seq == 0
+
+
+def test_csv_with_op_column_converts_to_opc(service: Service) -> None:
+    op = bytes.fromhex("cdc202d5123e20f62b6d676ac72cb318")  # TS 35.207 test set 1 OP
+    k = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
+    text = ("iccid;imsi;ki;op;pin1;profile;EXTRA\n"
+            f"89494400000000000005;001010000000001;{k.hex()};{op.hex()};1234;ps-usim;x\n")
+    report = import_batch(service, text, "op.csv", actor="t")
+    assert report.imported == 1 and report.ignored_columns == ["EXTRA"]
+    expected_opc = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")  # TS 35.207 set 1 OPc
+    assert _secrets_of(service, "89494400000000000005") == (k, expected_opc)
+    card = registry.get_card(service, "89494400000000000005")
+    assert card is not None and card.profile == "ps-usim"
+
+
+def test_broken_row_names_line_and_field_and_imports_nothing(service: Service) -> None:
+    cards = synth_cards(4)
+    lines = vendor_out_text(cards, TK).splitlines()
+    data_start = next(i for i, line in enumerate(lines) if line.startswith("var_out")) + 1
+    broken = lines[data_start + 2].split()
+    broken[0] = broken[0][:-1] + str((int(broken[0][-1]) + 1) % 10)  # wrong Luhn digit
+    lines[data_start + 2] = " ".join(broken)
+    short = lines[data_start + 3].split()[:-1]  # one value missing
+    lines[data_start + 3] = " ".join(short)
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, "\n".join(lines), "bad.out", TK, actor="t")
+    rejected = [(r.line, r.field) for r in info.value.report.rejected]
+    assert rejected == [(data_start + 3, "ICCID"), (data_start + 4, "line")]
+    assert "Luhn" in info.value.report.rejected[0].reason
+    assert _count(service) == 0
+
+
+def test_partial_imports_the_good_rows(service: Service) -> None:
+    cards = synth_cards(3)
+    text = csv_text(cards) + "8949440000000000000X,001010000000009,00,11\n"
+    report = import_batch(service, text, "p.csv", partial=True, actor="t")
+    assert report.imported == 3
+    assert [(r.line, r.field) for r in report.rejected] == [(5, "ICCID")]
+    assert _count(service) == 3
+
+
+def test_key_errors_never_echo_the_value(service: Service) -> None:
+    bad_k = "0123456789abcdef0123456789abcd"  # 15 bytes
+    text = f"ICCID,IMSI,KI,OPC\n89494400000000000005,001010000000001,{bad_k},{'ab' * 16}\n"
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, text, "k.csv", actor="t")
+    (row,) = info.value.report.rejected
+    assert (row.line, row.field) == (2, "KI")
+    assert bad_k not in str(info.value.errors) and bad_k not in str(info.value)
+
+
+def test_duplicates_in_file_and_against_the_pool(service: Service) -> None:
+    cards = synth_cards(3)
+    import_batch(service, csv_text(cards[:1]), "first.csv", actor="t")
+    again = [*cards, SynthCard(cards[1].iccid, "001019999999999", os.urandom(16),
+                               os.urandom(16))]
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, csv_text(again), "second.csv", actor="t")
+    reasons = {(r.line, r.field): r.reason for r in info.value.report.rejected}
+    assert reasons == {(2, "ICCID"): "already in the pool", (5, "ICCID"): "duplicate of line 3"}
+    assert _count(service) == 1
+
+
+def test_wrong_transport_key_is_caught_by_the_check_value(service: Service) -> None:
+    text = vendor_out_text(synth_cards(2), TK)
+    with pytest.raises(ValidationError, match="key check value") as info:
+        import_batch(service, text, "b.out", bytes(16), actor="t")
+    assert info.value.field == "transport_key"
+    assert _count(service) == 0
+
+
+def test_wrong_transport_key_is_caught_by_op_and_opc(service: Service) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    op = os.urandom(16)
+    enc = Cipher(algorithms.AES(TK), modes.ECB()).encryptor()  # noqa: S305
+    k = os.urandom(16)
+    text = ("var_out: ICCID/IMSI/KI/OPC\n"
+            f"89494400000000000005 001010000000001 {enc.update(k).hex()} "
+            f"{enc.update(opc_from_op(k, op)).hex()}\n")
+    text = f"OP: {op.hex()}\n" + text
+    assert import_batch(service, text, "ok.out", TK, actor="t").imported == 1
+    text2 = text.replace("89494400000000000005", "89494400000000000013").replace(
+        "001010000000001", "001010000000002")
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, text2, "wrong.out", bytes(16), actor="t")
+    assert [(r.field, "wrong transport key" in r.reason)
+            for r in info.value.report.rejected] == [("OPC", True)]
+
+
+def test_transport_key_required_when_the_file_says_encrypted(service: Service) -> None:
+    with pytest.raises(ValidationError, match="encrypted under transport key 1"):
+        import_batch(service, vendor_out_text(synth_cards(1), TK), "b.out", actor="t")
+
+
+def test_file_level_errors(service: Service) -> None:
+    with pytest.raises(ValidationError, match="missing column"):
+        import_batch(service, "ICCID,IMSI\n1,2\n", "x.csv", actor="t")
+    with pytest.raises(ValidationError, match=r"not UTF-8 text \(byte 6\)"):
+        import_batch(service, b"ICCID,\xff", "x.csv", actor="t")
+    with pytest.raises(ValidationError, match="empty"):
+        import_batch(service, b"", "x.csv", actor="t")
+
+
+def test_import_is_audited_and_the_chain_verifies(service: Service) -> None:
+    report = import_batch(service, csv_text(synth_cards(2)), "a.csv", actor="operator:1")
+    chain = audit.verify_chain(service)
+    assert chain.ok and chain.entries == 1
+    with service.db.read_session() as session:
+        from server.store.models import AuditEntry
+
+        entry = session.scalar(select(AuditEntry))
+    assert entry is not None
+    assert (entry.action, entry.actor, entry.details["sha256"]) == (
+        "pool.import", "operator:1", report.sha256)
+
+
+def test_rotate_kek_reencrypts_everything_and_keeps_old_key(service: Service,
+                                                             db_url: str) -> None:
+    cards = synth_cards(3)
+    import_batch(service, csv_text(cards), "a.csv", actor="t")
+    old_kek = service.data_dir.kek_path.read_text()
+    report = rotate_kek(service, actor="t")
+    assert report.cards == 3 and report.retired_key_file is not None
+    assert Path(report.retired_key_file).read_text() == old_kek
+    assert service.data_dir.kek_path.read_text() != old_kek
+    service.close()
+    with Service.open(service.data_dir.path, db_url) as svc:
+        for card in cards:
+            assert _secrets_of(svc, card.iccid) == (card.k, card.opc)
+        assert audit.verify_chain(svc).ok

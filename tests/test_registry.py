@@ -1,0 +1,122 @@
+"""Registry on both databases: handsets, pairings with history, verification, SQN."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from attest.aka.sqn import split_sqn
+from server import audit, registry
+from server.batchgen import csv_text, synth_cards
+from server.context import Service, ServiceConfig
+from server.errors import AlreadyExists, NotFound, PairingConflict, ValidationError
+from server.provisioning import import_batch
+
+IMEI_A = "490154203237518"
+IMEI_B = "356938035643809"
+
+
+def public_pem(kind: str = "ed25519") -> str:
+    key = (ed25519.Ed25519PrivateKey.generate() if kind == "ed25519"
+           else ec.generate_private_key(ec.SECP256R1()) if kind == "p256"
+           else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.fixture
+def pool(service: Service) -> list[str]:
+    cards = synth_cards(3)
+    import_batch(service, csv_text(cards), "pool.csv", actor="t")
+    registry.add_handset(service, IMEI_A, public_pem(), actor="t", label="unit 1")
+    registry.add_handset(service, IMEI_B, public_pem("p256"), actor="t",
+                         imeisv="3569380356438001")
+    return [c.iccid for c in cards]
+
+
+def test_handset_keys_and_identifiers(service: Service) -> None:
+    handset = registry.add_handset(service, IMEI_A, public_pem("p256"), actor="t")
+    assert handset.key_algorithm == "ecdsa-p256"
+    with pytest.raises(AlreadyExists):
+        registry.add_handset(service, IMEI_A, public_pem(), actor="t")
+    with pytest.raises(ValidationError, match="Luhn") as info:
+        registry.add_handset(service, "490154203237519", public_pem(), actor="t")
+    assert info.value.field == "imei"
+    with pytest.raises(ValidationError, match="Ed25519 or EC P-256"):
+        registry.add_handset(service, IMEI_B, public_pem("rsa"), actor="t")
+    with pytest.raises(ValidationError, match="not a PEM"):
+        registry.add_handset(service, IMEI_B, "hello", actor="t")
+    with pytest.raises(ValidationError, match="IMEISV does not belong"):
+        registry.add_handset(service, IMEI_B, public_pem(), actor="t", imeisv="4901542032375101")
+
+
+def test_pairing_one_active_per_side_with_history(service: Service, pool: list[str]) -> None:
+    registry.pair(service, IMEI_A, pool[0], actor="t")
+    with pytest.raises(PairingConflict, match=f"already paired with card {pool[0]}"):
+        registry.pair(service, IMEI_A, pool[1], actor="t")
+    with pytest.raises(PairingConflict, match=f"already paired with handset {IMEI_A}"):
+        registry.pair(service, IMEI_B, pool[0], actor="t")
+    ended = registry.unpair(service, IMEI_A, actor="t")
+    assert ended.ended_at is not None and ended.card.iccid == pool[0]
+    with pytest.raises(NotFound, match="no active pairing"):
+        registry.unpair(service, IMEI_A, actor="t")
+    registry.pair(service, IMEI_B, pool[0], actor="t")
+    registry.pair(service, IMEI_A, pool[1], actor="t")
+    active = registry.active_pairing_for_imei(service, IMEI_A)
+    assert active is not None and active.card.iccid == pool[1]
+    history = registry.pairing_history(service, IMEI_A)
+    assert [(p.card.iccid, p.ended_at is None) for p in history] == [
+        (pool[1], True), (pool[0], False)]
+    chain = audit.verify_chain(service)
+    assert chain.ok and chain.entries == 1 + 2 + 3 + 1  # import, 2 handsets, 3 pairings, 1 unpair
+
+
+def test_pair_unknown_sides(service: Service, pool: list[str]) -> None:
+    with pytest.raises(NotFound, match="handset"):
+        registry.pair(service, "352099001761481", pool[0], actor="t")
+    with pytest.raises(NotFound, match="card"):
+        registry.pair(service, IMEI_A, "89494400000000009998", actor="t")
+    with pytest.raises(ValidationError):
+        registry.pair(service, IMEI_A, "123", actor="t")
+
+
+def test_listing_and_search(service: Service, pool: list[str]) -> None:
+    page = registry.list_handsets(service, search="unit", limit=10)
+    assert page.total == 1 and page.items[0].imei == IMEI_A
+    assert registry.list_handsets(service, search="3569").total == 1
+    cards = registry.list_cards(service, limit=2)
+    assert cards.total == 3 and len(cards.items) == 2
+    registry.set_card_verification(service, pool[2], "failed", "MAC failure", actor="t")
+    failed = registry.list_cards(service, verification="failed")
+    assert [c.iccid for c in failed.items] == [pool[2]]
+    assert failed.items[0].verification_reason == "MAC failure"
+
+
+def test_card_json_has_no_key_material(service: Service, pool: list[str]) -> None:
+    card = registry.get_card(service, pool[0])
+    assert card is not None
+    text = str(registry.card_json(card))
+    assert "enc" not in text
+    for secret in (card.k_enc, card.opc_enc):
+        assert secret.hex() not in text
+
+
+def test_sqn_reservation_uses_the_ind_slot_and_resync_never_goes_back(
+        service: Service, pool: list[str]) -> None:
+    first = registry.reserve_sqn(service, pool[0])
+    second = registry.reserve_sqn(service, pool[0])
+    assert split_sqn(first) == (1, 31) and split_sqn(second) == (2, 31)
+    from attest.aka.sqn import join_sqn
+
+    registry.resync_sqn(service, pool[0], join_sqn(500, 3))
+    assert split_sqn(registry.reserve_sqn(service, pool[0])) == (501, 31)
+    registry.resync_sqn(service, pool[0], join_sqn(10, 3))  # stale AUTS: no step back
+    assert split_sqn(registry.reserve_sqn(service, pool[0])) == (502, 31)
+    with pytest.raises(NotFound):
+        registry.reserve_sqn(service, "89494400000000099999")
+
+
+def test_ind_slot_is_configurable(service: Service, pool: list[str], db_url: str) -> None:
+    with Service.open(service.data_dir.path, db_url, ServiceConfig(ind_slot=7)) as other:
+        assert split_sqn(registry.reserve_sqn(other, pool[1])) == (1, 7)
