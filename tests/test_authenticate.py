@@ -7,10 +7,14 @@ simulated card never produces); runs against a simulated card are in test_selfch
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
+from attest.aka.sqn import build_autn, join_sqn
 from attest.errors import CardError, InputError
+from hw.cardfile import load_card_file
+from hw.transport.base import Channel, open_transport
 from hw.uicc.authenticate import (
     AuthContext,
     AuthContextNotSupported,
@@ -22,6 +26,7 @@ from hw.uicc.authenticate import (
     authenticate,
     parse_response,
 )
+from hw.uicc.ts_102_221 import Uicc
 from tests.fixtures_uicc import ScriptedTransport
 
 Script = Callable[[Sequence[tuple[str, str]]], ScriptedTransport]
@@ -61,8 +66,6 @@ def test_t0_answer_takes_two_apdus(scripted: Script) -> None:
 
 
 def test_on_a_logical_channel(scripted: Script) -> None:
-    from hw.transport.base import Channel
-
     card = scripted([("01" + CMD_3G[2:], answer("DC0E", "55" * 14))])
     assert authenticate(Channel(card, 1), RAND, AUTN) == AuthSyncFailure(b"\x55" * 14)
 
@@ -147,3 +150,17 @@ def test_gsm_context_refuses_autn(scripted: Script) -> None:
 def test_session_keys_stay_out_of_repr() -> None:
     text = repr(AuthSuccess(b"\x01" * 8, b"\xcc" * 16, b"\xdd" * 16, b"\xee" * 8))
     assert "cccc" not in text and "dddd" not in text and "eeee" not in text
+
+
+@pytest.mark.parametrize(("t0", "apdus"), [("0", 1), ("1", 2)])
+def test_one_apdu_with_the_app_selected_two_under_t0(t0: str, apdus: int) -> None:
+    path = Path(__file__).resolve().parent.parent / "card_profiles" / "examples" / "ps-001.yaml"
+    alg = load_card_file(path).algorithm()
+    with open_transport(f"sim:{path}?t0={t0}") as transport:
+        uicc = Uicc(transport)
+        with uicc.application(uicc.find_application("usim")) as channel:
+            before = transport.apdu_count
+            out = authenticate(channel, RAND, build_autn(alg, RAND, join_sqn(1, 0), bytes(2)))
+            assert transport.apdu_count - before == apdus
+    assert isinstance(out, AuthSuccess)
+    assert out.res == alg.f2345(RAND)[0]
