@@ -369,3 +369,25 @@ def test_apdu_log_never_shows_the_pin(scripted: Script, caplog: pytest.LogCaptur
     text = caplog.text
     assert "scripted:card > 00200001" in text  # the APDUs are logged …
     assert "37333539" not in text and "7359" not in text  # … the PIN is not
+
+
+def test_select_aid_p2_0c_refused_is_asked_with_p2_04(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00A4040C10" + USIM_AID, "6A86"),
+            ("00A4040410" + USIM_AID + "00", "6216 8202782184 10" + USIM_AID + " 9000"),
+        ]
+    )
+    fcp = Uicc(card).select_aid(bytes.fromhex(USIM_AID))
+    assert fcp is not None and fcp.df_name == bytes.fromhex(USIM_AID)
+
+
+def test_le_00_refused_is_read_by_fid_and_size(scripted: Script) -> None:
+    card = scripted(
+        [
+            ("00B0830000", "6700"),
+            ("00A40004026FAD00", "620F 820241218302 6FAD 80020004 880118 9000"),
+            ("00B0000004", "00000002 9000"),
+        ]
+    )
+    assert Uicc(card).read_ef(3, bytes.fromhex("6FAD"), "EF.AD") == bytes.fromhex("00000002")

@@ -40,9 +40,10 @@ SW_PIN_BLOCKED = 0x6983
 
 # 6A82 file not found, 6981 incompatible with file structure, 6986 no EF selected.
 _NOT_HERE = frozenset({0x6A82, 0x6981, 0x6986})
-# How a card that cannot resolve a short file identifier says so: file not found, command
-# incompatible with the file, function not supported, wrong P1-P2, no current EF.
-_SFI_REFUSED = frozenset({0x6A82, 0x6981, 0x6A81, 0x6A86, 0x6B00, 0x6986})
+# How a card that cannot resolve a short file identifier (or will not take Le = 00) says
+# so: file not found, incompatible with the file, function not supported, wrong P1-P2,
+# no current EF, wrong length.
+_SFI_REFUSED = frozenset({0x6A82, 0x6981, 0x6A81, 0x6A86, 0x6B00, 0x6986, 0x6700})
 
 _MAX_READ = 256  # a short Le of 00 asks for up to 256 bytes (TS 102 221 clause 11.1.3)
 
@@ -256,10 +257,20 @@ class Uicc:
     def select_aid(
         self, aid: bytes, channel: Channel | None = None, fcp: bool = False
     ) -> Fcp | None:
-        """SELECT an ADF by DF name (P1 04), first or only occurrence."""
+        """SELECT an ADF by DF name (P1 04), first or only occurrence.
+
+        Without ``fcp`` P2 is 0C (no data); a card that refuses that P2 (6A86) is asked
+        once more with P2 04 and its FCP is returned.
+        """
         if not 1 <= len(aid) <= 16:
             raise InputError(f"AID {aid.hex().upper()} is not 1-16 bytes")
-        return self._select(0x04, aid, f"ADF {aid.hex().upper()}", channel, fcp)
+        what = f"ADF {aid.hex().upper()}"
+        try:
+            return self._select(0x04, aid, what, channel, fcp)
+        except StatusWordError as exc:
+            if fcp or exc.sw != 0x6A86:
+                raise
+        return self._select(0x04, aid, what, channel, True)
 
     # --- READ BINARY / READ RECORD (clauses 11.1.3, 11.1.5) -------------------------------
     def _read_binary_at(
