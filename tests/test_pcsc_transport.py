@@ -97,6 +97,43 @@ def test_pcscd_not_running(tmp_path: Path, argv: list[str]) -> None:
     assert _one_line(run) == "simattest: cannot reach pcscd (is the pcscd service running?)"
 
 
+_NO_READERS = """
+import sys
+from hw.sim.pcsc_stack import PcscStack
+from server.cli.main import main
+with PcscStack(readers=0):
+    code = main(sys.argv[1:])
+sys.exit(code)
+"""
+
+
+def _with_readerless_pcscd(*argv: str) -> CliRun:
+    """``simattest ARGV`` in a process of its own that runs a pcscd without readers."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_READERS, *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("uri", ["pcsc:0", "pcsc:Virtual*"])
+def test_no_reader_at_all(uri: str) -> None:
+    run = _with_readerless_pcscd("read", "--reader", uri)
+    assert run.code == 3
+    assert _one_line(run) == "simattest: no PC/SC readers found (is a reader plugged in?)"
+
+
+def test_readers_with_no_reader() -> None:
+    run = _with_readerless_pcscd("readers", "--json")
+    assert (run.code, run.out, run.err) == (0, "[]\n", "")
+    run = _with_readerless_pcscd("readers")
+    assert (run.code, run.err) == (0, "")
+    assert run.out == "no PC/SC readers (pcscd is running but reports none)\n"
+
+
 _HOLDER = """
 import sys
 from hw.transport.pcsc import PcscTransport

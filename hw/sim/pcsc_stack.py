@@ -73,7 +73,8 @@ def process_socket_path() -> Path:
 
 
 class PcscStack:
-    """pcscd + ``readers`` vpcd reader slots (rounded up to vpcd's two per entry).
+    """pcscd + ``readers`` vpcd reader slots (rounded up to vpcd's two per entry; 0 gives
+    a pcscd without readers).
 
     ``attach(slot, card)`` inserts a simulated card into reader ``slot`` (an index into
     :attr:`reader_names`) and waits until pcscd sees it; ``detach(slot)`` takes it out.
@@ -90,8 +91,8 @@ class PcscStack:
         pcscd: str = "pcscd",
         debug: bool = False,
     ) -> None:
-        if readers < 1:
-            raise ValueError("a PcscStack needs at least one reader")
+        if readers < 0:
+            raise ValueError("a PcscStack cannot have a negative number of readers")
         self.entries = -(-readers // SLOTS_PER_ENTRY)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
