@@ -45,7 +45,7 @@ def provision_import() -> ResponseReturnValue:
             )
         except provisioning.ImportRejected as exc:
             report, status = exc.report, exc.status
-            flash(f"Nothing imported: {exc.detail}.", "error")
+            flash(f"Import refused: {exc.detail}.", "error")
         except ServiceError as exc:
             flash(f"Nothing imported: {exc.detail}", "error")
             status = exc.status
