@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from attest.aka.sqn import build_autn, join_sqn
 from attest.errors import TransportError
+from hw.cardfile import load_card_file
 from hw.discovery import probe
 from hw.identity import read_identities
 from hw.sim.modem import Faults
 from hw.transport.at import AtError, AtPinError
 from hw.transport.modem import ModemTransport, SessionChannel, parse_apdu_answer
-from tests.fixtures_modem import StartModem
+from hw.uicc.authenticate import AuthSuccess, authenticate_app
+from tests.fixtures_modem import PS_CARD, StartModem
 
 SELECT_MF = bytes.fromhex("00A40004023F00")
 REPO = Path(__file__).resolve().parent.parent
@@ -269,4 +272,18 @@ def test_pin_never_reaches_logs_or_errors(
         with pytest.raises(TransportError) as err:
             transport.transmit(verify)
     assert "31323334" not in caplog.text and "31323334" not in str(err.value)
-    assert "AT+CSIM (APDU 00200001, data hidden)" in str(err.value)
+    assert "AT+CSIM (APDU 00200001 (data hidden))" in str(err.value)
+
+
+def test_ck_ik_never_reach_the_debug_log(
+    sim_modem: StartModem, caplog: pytest.LogCaptureFixture
+) -> None:
+    rand = bytes.fromhex("23553cbe9637a89d218ae64dae47bf35")
+    autn = build_autn(load_card_file(PS_CARD).algorithm(), rand, join_sqn(1, 0), b"\x80\x00")
+    modem = sim_modem()
+    with caplog.at_level(logging.DEBUG), open_modem(modem.link) as transport:
+        outcome = authenticate_app(transport, "isim", rand, autn)
+    assert isinstance(outcome, AuthSuccess)
+    assert "AT+CGLA=161" in caplog.text  # the exchange was logged ...
+    for secret in (outcome.ck, outcome.ik):  # ... without the session keys
+        assert secret.hex().upper() not in caplog.text.upper()

@@ -224,8 +224,7 @@ class AtPort:
             if line.upper() == command.upper():
                 continue  # echo (ATE0 not honoured or not yet sent)
             if answer is not None and answer.match(line):
-                log.debug("modem %s: < %s", self.label, line)
-                lines.append(line)
+                lines.append(line)  # not logged: an AUTHENTICATE answer carries CK/IK
             else:
                 self._set_aside(line)
 

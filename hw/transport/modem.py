@@ -39,8 +39,6 @@ DEFAULT_BAUD = 115200
 DEFAULT_TIMEOUT = 5.0
 SLOW_FACTOR = 4  # AUTHENTICATE on a real module takes seconds
 _SLOW_INS = frozenset({0x88, 0x89})  # AUTHENTICATE (even and odd INS)
-# VERIFY, CHANGE, DISABLE, ENABLE, UNBLOCK PIN: their data is a PIN and never shown.
-_SECRET_INS = frozenset({0x20, 0x24, 0x26, 0x28, 0x2C})
 USIM_AID_PREFIX = bytes.fromhex("A0000000871002")  # TS 31.102 annex A (RID + app code)
 
 _CSIM = re.compile(r"^\+CSIM:")
@@ -90,10 +88,7 @@ def luhn_ok(digits: str) -> bool:
 
 def describe_apdu(at: str, command: bytes) -> str:
     """How an AT line carrying an APDU is named in logs and errors (PIN data never shown)."""
-    head = command[:4].hex().upper()
-    if len(command) > 1 and command[1] in _SECRET_INS:
-        return f"{at} (APDU {head}, data hidden)"
-    return f"{at} (APDU {command.hex().upper()})"
+    return f"{at} (APDU {apdu_mod.loggable(command)})"
 
 
 def parse_apdu_answer(line: str, port: str, what: str) -> bytes:
@@ -153,6 +148,7 @@ class ModemTransport(Transport):
         self.uri = f"modem:{device}"
         self.timeout = timeout
         self._sessions: dict[int, SessionChannel] = {}
+        self._session: SessionChannel | None = None  # the CCHO session of the APDU in flight
         self._csim_channels: set[int] = set()  # opened with MANAGE CHANNEL through CSIM
         self._identity: HandsetIdentity | None = None
         self.at = AtPort(device, baud=baud)
@@ -181,7 +177,17 @@ class ModemTransport(Transport):
         return self.timeout * SLOW_FACTOR if slow else self.timeout
 
     def _exchange(self, command: bytes) -> bytes:
-        """One APDU on the basic channel (or a CLA-encoded channel) through ``AT+CSIM``."""
+        """One APDU: ``AT+CGLA`` on the current CCHO session, else ``AT+CSIM``."""
+        if self._session is not None:
+            sid = self._session.session_id
+            what = describe_apdu(f"AT+CGLA={sid}", command)
+            reply = self.at.command(
+                f'AT+CGLA={sid},{2 * len(command)},"{command.hex().upper()}"',
+                timeout=self._timeout_for(command),
+                answer=_CGLA,
+                what=what,
+            )
+            return self._single_apdu_answer(reply.lines, what)
         what = describe_apdu("AT+CSIM", command)
         reply = self.at.command(
             f'AT+CSIM={2 * len(command)},"{command.hex().upper()}"',
@@ -263,23 +269,18 @@ class ModemTransport(Transport):
         return channel
 
     def transmit_on(self, channel: Channel, command: bytes) -> Response:
-        """APDUs on a CCHO session go through ``AT+CGLA``; others CLA-encoded through CSIM."""
+        """APDUs on a CCHO session go through ``AT+CGLA``; others CLA-encoded through CSIM.
+
+        The session is set for the duration of the exchange, so the base class's counting,
+        logging and T=0 handling (GET RESPONSE on the same session) apply unchanged.
+        """
         if not isinstance(channel, SessionChannel):
             return super().transmit_on(channel, command)
-
-        def cgla(raw_command: bytes) -> bytes:
-            self.apdu_count += 1
-            what = describe_apdu(f"AT+CGLA={channel.session_id}", raw_command)
-            reply = self.at.command(
-                f'AT+CGLA={channel.session_id},{2 * len(raw_command)},'
-                f'"{raw_command.hex().upper()}"',
-                timeout=self._timeout_for(raw_command),
-                answer=_CGLA,
-                what=what,
-            )
-            return self._single_apdu_answer(reply.lines, what)
-
-        return apdu_mod.exchange(cgla, command)
+        self._session = channel
+        try:
+            return self.transmit(command)
+        finally:
+            self._session = None
 
     def close_channel(self, channel: Channel) -> None:
         if not isinstance(channel, SessionChannel):
