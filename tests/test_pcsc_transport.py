@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from smartcard import scard
 
 from attest.errors import CardRemovedError, TransportError
 from hw.apdu import build
 from hw.sim.card import SimulatedCard
 from hw.sim.pcsc_stack import SOCKET_ENV, PcscStack
 from hw.transport.base import open_transport
-from hw.transport.pcsc import PcscTransport
+from hw.transport.pcsc import PcscTransport, protocol_for_atr
 from hw.transport.simulated import SimulatedTransport
 from hw.uicc.authenticate import AuthContext, authenticate_app
 from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, CliRun, run_cli, run_cli_process
@@ -136,7 +137,7 @@ def test_readers_with_no_reader() -> None:
 
 _HOLDER = """
 import sys
-from hw.transport.pcsc import PcscTransport
+from hw.transport.pcsc import PcscTransport, protocol_for_atr
 with PcscTransport(sys.argv[1]):
     print("holding", flush=True)
     sys.stdin.read()
@@ -252,3 +253,20 @@ def test_pcscd_restart_under_an_open_reader(pcsc_stack: PcscStack, pcsc_cards: C
     # The bridge reconnected to the new pcscd: the card is usable again.
     with open_transport(inserted.uri) as again:
         assert again.transmit(select_mf).ok
+
+
+@pytest.mark.parametrize(
+    ("atr", "protocol"),
+    [
+        ("3B9F96801FC78031E073FE211B633A204E83009000", scard.SCARD_PROTOCOL_T0),  # T=0 only
+        ("3B9F96811FC78031E073FE211B633A204E8300900092", scard.SCARD_PROTOCOL_T1),  # T=1
+        ("3B9F96801F878031E073FE211B674A4C753034054BA9", scard.SCARD_PROTOCOL_T0),  # T=0, T=15
+    ],
+)
+def test_protocol_comes_from_the_atr(atr: str, protocol: int) -> None:
+    assert protocol_for_atr(bytes.fromhex(atr)) == protocol
+
+
+def test_malformed_atr_is_a_transport_error() -> None:
+    with pytest.raises(TransportError, match="sent a malformed ATR 3BFF"):
+        protocol_for_atr(bytes.fromhex("3BFF"), "Reader X")

@@ -28,6 +28,7 @@ from typing import Any
 
 from smartcard import scard
 from smartcard.ATR import ATR
+from smartcard.Exceptions import SmartcardException
 
 from attest.errors import CardRemovedError, InputError, TransportError
 from hw.transport.base import Transport, register_scheme
@@ -180,11 +181,16 @@ def resolve_reader(spec: str, names: list[str]) -> str:
     return matches[0]
 
 
-def protocol_for_atr(atr: bytes) -> int:
+def protocol_for_atr(atr: bytes, reader: str | None = None) -> int:
     """T=1 when the ATR offers it (no procedure bytes, fewer APDUs), else T=0."""
-    if ATR(list(atr)).isT1Supported():
-        return int(scard.SCARD_PROTOCOL_T1)
-    return int(scard.SCARD_PROTOCOL_T0)
+    try:
+        offers_t1 = ATR(list(atr)).isT1Supported()
+    except (SmartcardException, IndexError):  # pyscard's parser on a truncated ATR
+        where = f"reader {reader!r}" if reader else "the reader"
+        raise TransportError(
+            f"the card in {where} sent a malformed ATR {atr.hex().upper()}"
+        ) from None
+    return int(scard.SCARD_PROTOCOL_T1 if offers_t1 else scard.SCARD_PROTOCOL_T0)
 
 
 class PcscTransport(Transport):
@@ -201,7 +207,7 @@ class PcscTransport(Transport):
             present, atr = self._ctx.card_state(self.reader)
             if not present or atr is None:
                 raise pcsc_error(scard.SCARD_E_NO_SMARTCARD, self.reader, "connecting")
-            self._protocol = protocol_for_atr(atr)
+            self._protocol = protocol_for_atr(atr, self.reader)
             hresult, card, _active = scard.SCardConnect(
                 self._ctx.handle, self.reader, self._share, self._protocol
             )
@@ -266,7 +272,7 @@ class PcscTransport(Transport):
         return pcsc_error(hresult, self.reader, doing)
 
     def reset(self) -> bytes:
-        """Cold-reset the card (``SCardReconnect`` with ``SCARD_RESET_CARD``)."""
+        """Warm-reset the card (``SCardReconnect`` with ``SCARD_RESET_CARD``)."""
         hresult, _active = scard.SCardReconnect(
             self._handle(), self._share, self._protocol, scard.SCARD_RESET_CARD
         )
