@@ -1,0 +1,217 @@
+"""HTTP conventions of the service on both databases: problem+json for every error,
+auth and roles, size limits, no key material anywhere, clean 503 without a database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server import operators
+from server.app import create_app
+from server.batchgen import synth_cards, vendor_out_text
+from server.context import Service
+from server.jsonlog import JsonFormatter
+from tests.fixtures_db import PostgresServer
+from tests.test_registry import IMEI_A, IMEI_B, public_pem
+
+PROBLEM = "application/problem+json"
+BASE = "https://simattest.dev/problems/"
+
+
+@pytest.fixture
+def app(service: Service) -> Flask:
+    return create_app(service)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def tokens(service: Service) -> dict[str, dict[str, str]]:
+    return {role: {"Authorization": f"Bearer {operators.create_token(service, role)}"}
+            for role in operators.ROLES}
+
+
+def _problem(resp, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def]
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == PROBLEM
+    body = resp.get_json(force=True)
+    assert body["type"] == BASE + slug and body["status"] == status and body["title"]
+    return body
+
+
+def test_healthz(client: FlaskClient, service: Service) -> None:
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok", "database": service.db.dialect}
+
+
+def test_routing_errors_are_problems(client: FlaskClient,
+                                     tokens: dict[str, dict[str, str]]) -> None:
+    _problem(client.get("/nowhere"), 404, "not-found")
+    resp = client.put("/v1/pairings", headers=tokens["admin"], json={})
+    _problem(resp, 405, "method-not-allowed")
+    assert "POST" in resp.headers["Allow"]
+    _problem(client.get(f"/v1/handsets/{IMEI_A}", headers=tokens["desk"]), 404, "not-found")
+
+
+def test_body_errors(client: FlaskClient, tokens: dict[str, dict[str, str]]) -> None:
+    h = tokens["provisioner"]
+    _problem(client.post("/v1/handsets", headers=h, data="imei=1",
+                         content_type="text/plain"), 415, "unsupported-media-type")
+    body = _problem(client.post("/v1/handsets", headers=h, data='{"imei": ',
+                                content_type="application/json"), 400, "malformed-json")
+    assert "line 1" in body["detail"]
+    body = _problem(client.post("/v1/handsets", headers=h, json=[1, 2]), 422,
+                    "validation-error")
+    body = _problem(client.post("/v1/handsets", headers=h,
+                                json={"imei": 490154203237518, "public_key": "x"}),
+                    422, "validation-error")
+    assert body["errors"] == [{"field": "imei", "reason": "expected string"}]
+    body = _problem(client.post("/v1/handsets", headers=h, json={
+        "imei": IMEI_A, "public_key": public_pem(), "colour": "red"}), 422, "validation-error")
+    assert body["errors"] == [{"field": "colour", "reason": "unknown field"}]
+    body = _problem(client.post("/v1/handsets", headers=h, json={"public_key": "x"}),
+                    422, "validation-error")
+    assert body["errors"][0]["field"] == "imei"
+    body = _problem(client.post("/v1/handsets", headers=h, json={
+        "imei": "490154203237519", "public_key": public_pem()}), 422, "validation-error")
+    assert body["errors"][0]["field"] == "imei" and "Luhn" in body["detail"]
+    body = _problem(client.post("/v1/pairings", headers=h, json={
+        "imei": IMEI_A, "iccid": "8949440000000000000"}), 422, "validation-error")
+    assert body["errors"][0]["field"] == "iccid"
+    _problem(client.get("/v1/cards?limit=abc", headers=h), 422, "validation-error")
+
+
+def test_huge_body_is_413(client: FlaskClient, tokens: dict[str, dict[str, str]],
+                          service: Service) -> None:
+    huge = b'{"imei": "' + b"1" * (service.config.max_body_bytes + 10) + b'"}'
+    _problem(client.post("/v1/handsets", headers=tokens["admin"], data=huge,
+                         content_type="application/json"), 413, "body-too-large")
+
+
+def test_authentication_and_roles(client: FlaskClient,
+                                  tokens: dict[str, dict[str, str]]) -> None:
+    resp = client.get("/v1/handsets")
+    _problem(resp, 401, "unauthorized")
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    _problem(client.get("/v1/handsets", headers={"Authorization": "Bearer sat_nope"}),
+             401, "unauthorized")
+    _problem(client.post("/v1/handsets", headers=tokens["desk"],
+                         json={"imei": IMEI_A, "public_key": public_pem()}), 403, "forbidden")
+    for role in ("desk", "provisioner", "admin"):
+        assert client.get("/v1/handsets", headers=tokens[role]).status_code == 200
+
+
+def test_registry_flow_and_conflicts(client: FlaskClient,
+                                     tokens: dict[str, dict[str, str]]) -> None:
+    h = tokens["provisioner"]
+    cards = synth_cards(2)
+    resp = client.post("/v1/pool/imports", headers=h, json={
+        "filename": "b.out", "content": vendor_out_text(cards)})
+    assert resp.status_code == 201 and resp.get_json()["imported"] == 2
+    for imei in (IMEI_A, IMEI_B):
+        resp = client.post("/v1/handsets", headers=h,
+                           json={"imei": imei, "public_key": public_pem(), "label": "x"})
+        assert resp.status_code == 201
+    _problem(client.post("/v1/handsets", headers=h,
+                         json={"imei": IMEI_A, "public_key": public_pem()}), 409,
+             "already-exists")
+    resp = client.post("/v1/pairings", headers=h, json={"imei": IMEI_A, "iccid": cards[0].iccid})
+    assert resp.status_code == 201 and resp.get_json()["active"] is True
+    body = _problem(client.post("/v1/pairings", headers=h,
+                                json={"imei": IMEI_B, "iccid": cards[0].iccid}),
+                    409, "pairing-conflict")
+    assert IMEI_A in body["detail"]
+    detail = client.get(f"/v1/cards/{cards[0].iccid}", headers=tokens["desk"]).get_json()
+    assert detail["pairing"]["imei"] == IMEI_A
+    resp = client.delete(f"/v1/handsets/{IMEI_A}/pairing", headers=h)
+    assert resp.status_code == 200 and resp.get_json()["active"] is False
+    _problem(client.delete(f"/v1/handsets/{IMEI_A}/pairing", headers=h), 404, "not-found")
+    history = client.get(f"/v1/handsets/{IMEI_A}/pairings", headers=h).get_json()["items"]
+    assert [p["iccid"] for p in history] == [cards[0].iccid]
+
+
+def test_rejected_import_lists_rows(client: FlaskClient,
+                                    tokens: dict[str, dict[str, str]]) -> None:
+    text = "ICCID,IMSI,KI,OPC\n89494400000000000005,00101000000000A," + "00" * 16 + ",11\n"
+    body = _problem(client.post("/v1/pool/imports", headers=tokens["provisioner"], json={
+        "filename": "x.csv", "content": text}), 422, "import-rejected")
+    assert body["errors"] == [{"line": 2, "field": "IMSI", "reason": "IMSI must be 6 to 15 digits"}]
+    body = _problem(client.post("/v1/pool/imports", headers=tokens["provisioner"], json={
+        "filename": "x.csv", "content": text, "transport_key": "abc"}), 422, "validation-error")
+    assert body["errors"][0]["field"] == "transport_key"
+
+
+def test_no_key_material_in_any_answer_or_log(
+        client: FlaskClient, tokens: dict[str, dict[str, str]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    transport_key = bytes(range(16))
+    cards = synth_cards(3)
+    secrets = [v for c in cards for v in (c.k, c.opc)] + [transport_key]
+    answers = []
+    h = tokens["admin"]
+    content = vendor_out_text(cards, transport_key)
+    answers.append(client.post("/v1/pool/imports", headers=h, json={
+        "filename": "b.out", "content": content, "transport_key": transport_key.hex()}))
+    answers.append(client.post("/v1/pool/imports", headers=h, json={  # duplicates: rejected
+        "filename": "b.out", "content": content, "transport_key": transport_key.hex()}))
+    answers.append(client.get("/v1/cards", headers=h))
+    answers += [client.get(f"/v1/cards/{c.iccid}", headers=h) for c in cards]
+    answers.append(client.get("/openapi.json"))
+    seen = "\n".join(a.get_data(as_text=True) for a in answers)
+    seen += "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert answers[0].status_code == 201 and answers[1].status_code == 422
+    for secret in secrets:
+        assert secret.hex() not in seen and secret.hex().upper() not in seen
+
+
+def test_one_structured_access_line_per_request(client: FlaskClient,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="simattest.access")
+    client.get("/healthz?token=secret-in-query")
+    (record,) = [r for r in caplog.records if r.name == "simattest.access"]
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/healthz", 200)
+    assert line["duration_ms"] >= 0 and line["client"] == "127.0.0.1"
+    assert "secret-in-query" not in json.dumps(line)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own, so stopping it disturbs no other test."""
+    server = PostgresServer.create()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+def test_database_going_away_is_a_clean_503(own_postgres: PostgresServer,
+                                            tmp_path: Path) -> None:
+    svc = Service.open(tmp_path / "data", own_postgres.url())
+    try:
+        headers = {"Authorization": f"Bearer {operators.create_token(svc, 'admin')}"}
+        client = create_app(svc).test_client()
+        assert client.get("/healthz").status_code == 200
+        own_postgres.stop()
+        _problem(client.get("/healthz"), 503, "database-unavailable")
+        body = _problem(client.post("/v1/handsets", headers=headers,
+                                    json={"imei": IMEI_A, "public_key": public_pem()}),
+                        503, "database-unavailable")
+        assert "nothing was changed" in body["detail"]
+        own_postgres.start()
+        assert client.get("/healthz").status_code == 200
+        _problem(client.get(f"/v1/handsets/{IMEI_A}", headers=headers), 404, "not-found")
+    finally:
+        svc.close()

@@ -1,0 +1,95 @@
+"""``GET /openapi.json`` documents every JSON route of the app, and is well-formed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from server.app import create_app
+from server.context import Service
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """The document does not depend on the database: SQLite only."""
+    return f"sqlite:///{tmp_path / 'openapi.db'}"
+
+
+def _openapi_path(rule: str) -> str:
+    # Flask "<conv:name>" / "<name>" → OpenAPI "{name}".
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _json_routes(app: Flask) -> set[tuple[str, str]]:
+    """(path, method) of every route served by a module that documents itself."""
+    documented_blueprints = {
+        module.blueprint.name for module in app.extensions["simattest_api_modules"]
+        if getattr(module, "OPENAPI", None) is not None
+    }
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        blueprint = rule.endpoint.rpartition(".")[0]
+        if blueprint not in documented_blueprints:
+            continue
+        for method in rule.methods or ():
+            if method.lower() in HTTP_METHODS:
+                routes.add((_openapi_path(rule.rule), method.lower()))
+    return routes
+
+
+def test_every_json_route_is_documented(service: Service) -> None:
+    app = create_app(service)
+    doc = app.test_client().get("/openapi.json").get_json()
+    documented = {(path, method) for path, item in doc["paths"].items()
+                  for method in item if method in HTTP_METHODS}
+    routes = _json_routes(app)
+    assert routes, "no JSON routes found"
+    assert routes - documented == set(), "routes missing from /openapi.json"
+    assert documented - routes == set(), "documented paths the app does not serve"
+
+
+def test_non_json_blueprints_are_declared_as_such(service: Service) -> None:
+    """Every registered blueprint's module says whether it is JSON API or HTML pages."""
+    app = create_app(service)
+    for module in app.extensions["simattest_api_modules"]:
+        assert hasattr(module, "OPENAPI"), f"{module.__name__} must define OPENAPI"
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
+
+
+def test_document_shape(service: Service) -> None:
+    doc = create_app(service).test_client().get("/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    assert doc["info"]["title"] and doc["info"]["version"]
+    operation_ids = []
+    for path, item in doc["paths"].items():
+        assert path.startswith("/")
+        params_in_path = set(re.findall(r"{([^}]+)}", path))
+        for method, operation in item.items():
+            assert method in HTTP_METHODS, (path, method)
+            assert operation["responses"], (path, method)
+            for status, response in operation["responses"].items():
+                assert re.fullmatch(r"[1-5]\d\d|default", status), (path, status)
+                assert response["description"], (path, status)
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == params_in_path, (path, method)
+            for scheme in operation.get("security", []):
+                assert set(scheme) <= set(doc["components"]["securitySchemes"])
+            operation_ids.append(operation["operationId"])
+    assert len(operation_ids) == len(set(operation_ids)), "operationId not unique"
+    schemas = doc["components"]["schemas"]
+    for ref in _refs(doc):
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
