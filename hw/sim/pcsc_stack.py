@@ -14,11 +14,17 @@ system's pcscd:
 * it stops pcscd by PID (SIGTERM, then SIGKILL after a bound). Every wait is bounded.
 
 vpcd facts this relies on (vsmartcard-vpcd 3.3): one reader.conf entry gives two slots,
-``"<FRIENDLYNAME> XX 00"`` on port CHANNELID and ``"... XX 01"`` on CHANNELID + 1, and
+``"<FRIENDLYNAME> 00 00"`` on port CHANNELID and ``"... 00 01"`` on CHANNELID + 1, and
 ``DEVICENAME /dev/null:<port>`` makes it listen (on all interfaces) rather than dial out.
-The driver keeps its per-slot state in globals indexed by slot only, so two entries
-sharing one ``libifdvpcd.so`` would trample each other: every further entry gets its own
-copy of the library, which the dynamic loader then maps separately.
+pcscd numbers every such entry "00", so further entries get their own FRIENDLYNAME
+(``"Virtual PCD 2"``, …) or their reader names would collide. The driver keeps its
+per-slot state in globals indexed by slot only, so two entries sharing one
+``libifdvpcd.so`` trample each other (the second entry's card never shows): every
+further entry loads its own copy of the library.
+
+Side effects on the machine: pcscd still writes and, at exit, removes
+``/run/pcscd/pcscd.pid`` (harmless to a running system pcscd except ``pcscd --hotplug``),
+and it would also pick up real USB CCID readers through libudev.
 
 libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once per process, so a process can talk to one
 socket path in its lifetime: the stack's socket path is fixed per process, and only one
@@ -106,7 +112,7 @@ class PcscStack:
         self._bridges: dict[int, VpcdBridge] = {}
         self._saved_env: str | None = None
         self._env_set = False
-        self._pcscd_path = pcscd
+        self._pcscd_path = ""  # resolved on start
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -154,6 +160,8 @@ class PcscStack:
 
     def stop(self) -> None:
         """Take every card out, stop pcscd by PID (TERM, then KILL), clean up."""
+        if PcscStack._running is not self:
+            return  # never started, or stopped already: the socket path is not ours
         try:
             for slot in list(self._bridges):
                 self._bridges.pop(slot).stop()
@@ -169,8 +177,7 @@ class PcscStack:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
                 self.workdir = None
-            if PcscStack._running is self:
-                PcscStack._running = None
+            PcscStack._running = None
 
     def restart_pcscd(self, *, timeout: float = 10.0) -> None:
         """Stop pcscd and start it again on the same readers and socket, as a system
