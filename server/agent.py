@@ -74,7 +74,7 @@ def _outcome_json(outcome: AuthOutcome, uri: str) -> dict[str, str]:
     raise CardError(f"{uri}: unexpected AUTHENTICATE answer {type(outcome).__name__}")
 
 
-def _handset_identity(transport: Transport, imei: str | None) -> tuple[str, str | None]:
+def handset_identity(transport: Transport, imei: str | None) -> tuple[str, str | None]:
     """IMEI (and IMEISV) from the modem, else from the caller."""
     identify = getattr(transport, "handset_identity", None)
     if identify is not None:
@@ -88,7 +88,7 @@ def _handset_identity(transport: Transport, imei: str | None) -> tuple[str, str 
     return imei, None
 
 
-def _card_facts(transport: Transport, pin: str | None) -> dict[str, Any]:
+def card_facts(transport: Transport, pin: str | None) -> dict[str, Any]:
     ids = read_identities(transport, pin=pin).to_json()
     isim = ids["isim"]
     return {
@@ -99,11 +99,11 @@ def _card_facts(transport: Transport, pin: str | None) -> dict[str, Any]:
     }
 
 
-def attest_once(
-    client: ServiceClient, transport: Transport, signer: DeviceSigner, imei: str,
-    imeisv: str | None, facts: dict[str, Any], challenge: dict[str, Any], pin: str | None,
+def answer_challenge(
+    transport: Transport, signer: DeviceSigner, imei: str, imeisv: str | None,
+    facts: dict[str, Any], challenge: dict[str, Any], pin: str | None = None,
 ) -> dict[str, Any]:
-    """Answer one challenge: AUTHENTICATE, build and sign the evidence, submit it."""
+    """Run AUTHENTICATE for ``challenge``; the signed ``{evidence, signature}`` body."""
     try:
         rand, autn = bytes.fromhex(challenge["rand"]), bytes.fromhex(challenge["autn"])
         attestation_id, app = challenge["id"], challenge["app"]
@@ -114,9 +114,13 @@ def attest_once(
                 "imei": imei, "imeisv": imeisv, **facts,
                 "outcome": _outcome_json(outcome, transport.uri)}
     signature = signer.sign(canonical_json(evidence))
-    body = {"evidence": evidence,
+    return {"evidence": evidence,
             "signature": base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")}
-    return client.post(f"/v1/attestations/{attestation_id}/evidence", body)
+
+
+def submit(client: ServiceClient, body: dict[str, Any]) -> dict[str, Any]:
+    """POST a signed evidence body to its challenge."""
+    return client.post(f"/v1/attestations/{body['evidence']['attestation_id']}/evidence", body)
 
 
 def run_checkout(
@@ -125,12 +129,12 @@ def run_checkout(
 ) -> Verdict:
     """The whole device side of one checkout attestation (module docstring)."""
     with open_transport(reader) as transport:
-        imei, imeisv = _handset_identity(transport, imei)
-        facts = _card_facts(transport, pin)
+        imei, imeisv = handset_identity(transport, imei)
+        facts = card_facts(transport, pin)
         challenge = client.post("/v1/attestations", {"imei": imei})
         for resyncs in range(2):
-            answer = attest_once(client, transport, signer, imei, imeisv, facts, challenge,
-                                 pin)
+            answer = submit(client, answer_challenge(transport, signer, imei, imeisv, facts,
+                                                     challenge, pin))
             if answer.get("status") != "resync":
                 return Verdict(answer["attestation_id"], answer["status"],
                                list(answer.get("reasons", [])), answer.get("ear", ""), imei,

@@ -1,4 +1,4 @@
-"""``make demo``: a simulated public-safety card behind a real pcscd, read and checked.
+"""``make demo``: the card over a real PC/SC stack, then checkout attestations end to end.
 
 The whole PC/SC path runs for real: our own ``pcscd --foreground`` with vpcd readers
 (:class:`hw.sim.pcsc_stack.PcscStack`), the example card ``ps-001.yaml`` served into a
@@ -6,28 +6,64 @@ reader by the vpcd bridge, and the same code ``simattest read`` / ``simattest au
 use, over pyscard. The self-check is TS 33.102 clause 6.3 from the network side: AUTN
 built from the card file's K/OPc, RES/CK/IK compared in constant time.
 
-:func:`check_card` is the reusable part (the attestation demo builds on it); the exit
-status is non-zero when the self-check fails.
+:func:`check_card` is the reusable part (the attestation demo builds on it).
+
+The attestation part (issue 4) starts the service under gunicorn on SQLite in a fresh
+data directory, bootstraps operator tokens, imports a generated vendor output file,
+registers handsets with device keys and pairs them — all over the HTTP API — then runs
+the device agent against simulated cards behind the same pcscd (and one behind the
+simulated modem) for five cases: the genuine pair, a commercial SIM swapped in, a card
+taken from another pooled handset, a clone with the right ICCID/IMSI but another K,
+and a replayed evidence.  It prints the verdicts and one EAR as a relying party
+decodes it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``).
+Run interactively it then keeps the service up for the desk pages until Ctrl-C;
+with ``--once`` or without a terminal on stdin it stops at once.  The exit status is
+non-zero when any verdict differs from the expected one.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import jwt
+import requests
+import yaml
 from rich.console import Console
+from rich.json import JSON
 from rich.panel import Panel
 from rich.table import Table
 
-from attest.errors import SimattestError
+from attest.devicekey import DeviceSigner
+from attest.devicekey import generate as generate_device_key
+from attest.errors import InputError, SimattestError, TransportError
 from hw.cardfile import PROFILES_DIR, load_card_file
 from hw.identity import Identities, read_identities
 from hw.selfcheck import SelfCheckResult, self_check
 from hw.sim.card import SimulatedCard
+from hw.sim.modem import SimulatedModem
 from hw.sim.pcsc_stack import PcscStack
+from hw.transport.base import open_transport
 from hw.transport.pcsc import PcscTransport
 from hw.uicc import ts_31_102, ts_31_103
+from server.agent import answer_challenge, card_facts, handset_identity, submit
+from server.batchgen import SynthCard, synth_cards, vendor_out_text
+from server.client import ServiceClient
+from server.context import Service
+from server.identifiers import luhn_digit
+from server.operators import create_token
 
 EXAMPLE_CARD = PROFILES_DIR / "examples" / "ps-001.yaml"
 
@@ -123,26 +159,290 @@ def render(console: Console, check: CardCheck) -> None:
     console.print(f"[dim]{check.apdu_count} APDUs through pyscard → pcscd → vpcd → card[/]")
 
 
-def main() -> int:
+
+# --- checkout attestation (issue 4) ---------------------------------------------------
+
+PS_PROFILE = "public-safety-usim-isim"
+IMS_DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
+COMMERCIAL_CARD = PROFILES_DIR / "examples" / "commercial-001.yaml"
+START_TIMEOUT = 60.0  # seconds for gunicorn to answer /healthz
+
+
+@dataclass(frozen=True)
+class DemoHandset:
+    label: str
+    imei: str
+    key: DeviceSigner
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: str
+    handset: str
+    card: str
+    expected: tuple[str, tuple[str, ...]]
+    status: str
+    reasons: tuple[str, ...]
+    ear: str
+
+    @property
+    def as_expected(self) -> bool:
+        return (self.status, self.reasons) == self.expected
+
+
+def demo_imei(n: int) -> str:
+    body = f"3569380356{n:04d}"
+    return body + luhn_digit(body)
+
+
+def write_card_file(directory: Path, name: str, card: SynthCard, imei: str) -> Path:
+    """A personalised public-safety card file for ``card`` (the simulator's input)."""
+    doc = {
+        "profile": PS_PROFILE, "iccid": card.iccid, "imsi": card.imsi,
+        "ki": card.k.hex(), "opc": card.opc.hex(), "imei": imei,
+        "isim": {"impi": f"{card.imsi}@{IMS_DOMAIN}", "domain": IMS_DOMAIN,
+                 "impu": [f"sip:{card.imsi}@{IMS_DOMAIN}"]},
+    }
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+class ServiceProcess:
+    """``gunicorn server.wsgi:app`` on 127.0.0.1 and a free port, stopped by its PID."""
+
+    def __init__(self, data_dir: Path, log_path: Path, workers: int = 2) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        metrics_dir = self.data_dir.parent / "prometheus"
+        metrics_dir.mkdir(exist_ok=True)
+        env = dict(os.environ, SIMATTEST_DATA=str(self.data_dir),
+                   PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--workers", str(self.workers),
+                 "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-",
+                 "--error-logfile", "-", "--log-level", "info",
+                 # the control socket's default path is shared by every gunicorn of a user
+                 "--no-control-socket", "server.wsgi:app"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise TransportError(f"the service exited at start; see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise TransportError(f"the service did not answer in {START_TIMEOUT:g} s; "
+                                     f"see {self.log_path}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bootstrap_tokens(data_dir: Path) -> dict[str, str]:
+    """Operator tokens made on the data directory itself (like ``admin token create``)."""
+    with Service.open(data_dir) as svc:
+        return {role: create_token(svc, role, f"demo {role}", actor="demo")
+                for role in ("provisioner", "desk")}
+
+
+def _provision(client: ServiceClient, vendor_file: Path, pairs: list[tuple[DemoHandset, str]]
+               ) -> None:
+    report = client.post("/v1/pool/imports", {"filename": vendor_file.name,
+                                              "content": vendor_file.read_text()})
+    if report.get("imported") != len(pairs):
+        raise InputError(f"pool import: {report}")
+    for handset, iccid in pairs:
+        client.post("/v1/handsets", {"imei": handset.imei, "label": handset.label,
+                                     "public_key": handset.key.public_pem().decode("ascii")})
+        client.post("/v1/pairings", {"imei": handset.imei, "iccid": iccid})
+
+
+def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str | None
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One attestation by the device agent's own functions: (signed body, answer)."""
+    with open_transport(reader) as transport:
+        imei, imeisv = handset_identity(transport, imei)
+        facts = card_facts(transport, None)
+        challenge = client.post("/v1/attestations", {"imei": imei})
+        body = answer_challenge(transport, handset.key, imei, imeisv, facts, challenge)
+        return body, submit(client, body)
+
+
+def _case(name: str, handset: DemoHandset, card: str, expected: tuple[str, tuple[str, ...]],
+          answer: dict[str, Any]) -> CaseResult:
+    return CaseResult(name, handset.label, card, expected, answer["status"],
+                      tuple(answer.get("reasons", [])), answer.get("ear", ""))
+
+
+def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
+              console: Console) -> list[CaseResult]:
+    """Provision the pool and run the five checkout cases (and the modem one)."""
+    cards = synth_cards(4, iccid_prefix="8900101", imsi_prefix="00101", start=1)
+    handsets = [DemoHandset(f"unit {n}", demo_imei(n), generate_device_key())
+                for n in range(1, 5)]
+    vendor_file = workdir / "pool-batch.out"
+    vendor_file.write_text(vendor_out_text(cards))
+    vendor_file.chmod(0o600)
+    _provision(client, vendor_file, list(zip(handsets, (c.iccid for c in cards), strict=True)))
+    console.print(f"[green]✓[/] imported {len(cards)} cards from {vendor_file.name}, "
+                  f"registered and paired {len(handsets)} handsets (over the HTTP API)")
+
+    files = [write_card_file(workdir, f"card-{n}", c, h.imei)
+             for n, (c, h) in enumerate(zip(cards, handsets, strict=True), start=1)]
+    clone = SynthCard(cards[0].iccid, cards[0].imsi, secrets.token_bytes(16), cards[0].opc)
+    clone_file = write_card_file(workdir, "clone-of-card-1", clone, handsets[0].imei)
+    inserted = {"genuine": files[0], "commercial": COMMERCIAL_CARD, "moved": files[1],
+                "clone": clone_file}
+    readers = {}
+    for slot, (what, path) in enumerate(inserted.items()):
+        stack.attach(slot, SimulatedCard(load_card_file(path)))
+        readers[what] = stack.uri(slot)
+    unit1 = handsets[0]
+    imei = unit1.imei
+    results = []
+    body, answer = _agent(client, readers["genuine"], unit1, imei)
+    results.append(_case("genuine pair", unit1, "its own card-1", ("affirming", ()), answer))
+    _, answer = _agent(client, readers["commercial"], unit1, imei)
+    results.append(_case("commercial SIM swapped in", unit1, "commercial-001",
+                         ("contraindicated", ("COMMERCIAL_SIM",)), answer))
+    _, answer = _agent(client, readers["moved"], unit1, imei)
+    results.append(_case("card from another pooled handset", unit1, "card-2 (unit 2's)",
+                         ("contraindicated", ("SIM_SWAPPED",)), answer))
+    _, answer = _agent(client, readers["clone"], unit1, imei)
+    results.append(_case("clone: right ICCID/IMSI, wrong K", unit1, "clone of card-1",
+                         ("contraindicated", ("CLONED_SIM",)), answer))
+    answer = submit(client, body)
+    results.append(_case("replayed evidence", unit1, "card-1's evidence again",
+                         ("contraindicated", ("CHALLENGE_REUSED",)), answer))
+    modem = SimulatedModem(SimulatedCard(load_card_file(files[3])), imei=handsets[3].imei)
+    link = modem.start(workdir / "modem0")
+    try:
+        _, answer = _agent(client, f"modem:{link}", handsets[3], None)
+    finally:
+        modem.stop()
+    results.append(_case("genuine pair through a modem", handsets[3],
+                         "its own card-4 (IMEI via AT+CGSN)", ("affirming", ()), answer))
+    return results
+
+
+def verdict_table(results: list[CaseResult]) -> Table:
+    table = Table(title="checkout attestations")
+    for col in ("case", "handset", "card"):
+        table.add_column(col)
+    for col in ("verdict", "reasons", ""):
+        table.add_column(col, no_wrap=True)
+    colours = {"affirming": "green", "warning": "yellow", "contraindicated": "red"}
+    for r in results:
+        colour = colours.get(r.status, "white")
+        table.add_row(r.case, r.handset, r.card, f"[{colour}]{r.status}[/]",
+                      ", ".join(r.reasons) or "—",
+                      "[green]✓[/]" if r.as_expected else "[red]✗ unexpected[/]")
+    return table
+
+
+def decoded_ear(url: str, token: str) -> Panel:
+    """The EAR as a relying party sees it: key fetched from the JWKS by ``kid``."""
+    key = jwt.PyJWKClient(f"{url}/.well-known/jwks.json").get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, key, algorithms=["ES256"])
+    doc = {"header": jwt.get_unverified_header(token), "claims": claims}
+    return Panel(JSON(json.dumps(doc)), title="EAR of the genuine pair — signature verified "
+                 "with /.well-known/jwks.json", expand=False)
+
+
+def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bool) -> int:
+    data_dir = workdir / "data"
+    tokens = _bootstrap_tokens(data_dir)
+    service = ServiceProcess(data_dir, workdir / "server.log")
+    with console.status("starting the attestation service (gunicorn, SQLite)…"):
+        service.start()
+    try:
+        console.print(f"[green]✓[/] service at {service.url} (gunicorn, {service.workers} "
+                      f"workers, SQLite in {data_dir})")
+        provisioner = ServiceClient(service.url, token=tokens["provisioner"])
+        results = run_cases(provisioner, stack, workdir, console)
+        console.print(verdict_table(results))
+        console.print(decoded_ear(service.url, results[0].ear))
+        ok = all(r.as_expected for r in results)
+        if not once and sys.stdin.isatty():
+            console.print(Panel(
+                f"desk pages: [bold]{service.url}/[/]\n"
+                f"desk token: [bold]{tokens['desk']}[/]\n"
+                f"provisioner token: [bold]{tokens['provisioner']}[/]\n"
+                "Ctrl-C stops the service", title="the service keeps running", expand=False))
+            with contextlib.suppress(KeyboardInterrupt):
+                while service.process is not None and service.process.poll() is None:
+                    time.sleep(0.5)
+        return 0 if ok else 1
+    finally:
+        service.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server.demo", description=__doc__)
+    parser.add_argument("--once", action="store_true",
+                        help="exit after printing (default when stdin is not a terminal)")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="keep the data directory, card files and logs here "
+                             "(default: a temporary directory, removed at exit)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     console = Console()
     console.rule("simattest demo: a public-safety USIM/ISIM over a real PC/SC stack")
-    try:
-        with console.status("starting pcscd with vpcd readers…"):
-            stack = PcscStack(readers=2)
-            stack.start()
+    with contextlib.ExitStack() as cleanup:
+        if args.workdir is None:
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix="simattest-demo-")))
+        else:
+            workdir = args.workdir
+            workdir.mkdir(parents=True, exist_ok=True)
         try:
-            console.print(
-                f"[green]✓[/] pcscd running (PID {stack.pid}), readers: "
-                + ", ".join(stack.reader_names)
-            )
-            check = check_card(stack)
-        finally:
-            stack.stop()
-    except SimattestError as exc:
-        console.print(f"[bold red]demo failed:[/] {exc}")
-        return exc.exit_code
-    render(console, check)
-    return 0 if check.result.passed else 1
+            with console.status("starting pcscd with vpcd readers…"):
+                stack = PcscStack(readers=4)
+                stack.start()
+            try:
+                console.print(f"[green]✓[/] pcscd running (PID {stack.pid}), readers: "
+                              + ", ".join(stack.reader_names))
+                check = check_card(stack)
+                render(console, check)
+                stack.detach(0)
+                console.rule("checkout attestation: service, pool, handsets, five cases")
+                code = attestation_demo(console, stack, workdir, args.once)
+            finally:
+                stack.stop()
+        except SimattestError as exc:
+            console.print(f"[bold red]demo failed:[/] {exc}")
+            return exc.exit_code
+    return code if check.result.passed else 1
 
 
 if __name__ == "__main__":
