@@ -1,34 +1,14 @@
-"""``make demo`` (``python -m server.demo``) and its reusable card check."""
+"""The demo's reusable card part: read and self-check a card over the real PC/SC stack.
+
+(The whole ``make demo`` run is tests/test_demo.py.)
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from hw.cardfile import load_card_file
 from hw.sim.pcsc_stack import PcscStack
-from server.demo import EXAMPLE_CARD, check_card
-from tests.fixtures_pcsc import EXAMPLES, REPO
-
-
-def test_demo_prints_identities_and_a_pass() -> None:
-    # Its own process: the demo starts its own pcscd on its own socket.
-    proc = subprocess.run(
-        [sys.executable, "-m", "server.demo"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "160"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    card = load_card_file(EXAMPLE_CARD)
-    assert card.isim is not None
-    for text in (card.iccid, card.imsi, card.isim.impi, *card.isim.impu, "PASS"):
-        assert text in proc.stdout
-    assert "Virtual PCD 00 00" in proc.stdout
-    assert "FAIL" not in proc.stdout
+from server.demo import check_card
+from tests.fixtures_pcsc import EXAMPLES
 
 
 def test_check_card_reads_and_passes_over_pcsc(pcsc_stack: PcscStack) -> None:
