@@ -42,6 +42,19 @@ def client_from_args(args: argparse.Namespace) -> ServiceClient:
     return ServiceClient(args.server, args.timeout, token)
 
 
+class ServiceRefused(InputError):
+    """A 4xx answer; ``problem`` is its problem+json body (e.g. an import's rejected rows)."""
+
+    def __init__(self, message: str, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem
+
+    @property
+    def slug(self) -> str:
+        return str(self.problem.get("type", "")).rpartition("/")[2]
+
+
 @dataclass
 class ServiceClient:
     """JSON over HTTP to the attestation service, errors mapped to exit codes."""
@@ -73,7 +86,8 @@ class ServiceClient:
         if resp.status_code >= 400:
             detail = answer.get("detail") or answer.get("title") if isinstance(answer, dict) \
                 else None
-            raise InputError(f"{method} {path}: HTTP {resp.status_code}: "
-                             f"{detail or resp.reason}")
+            raise ServiceRefused(f"{method} {path}: HTTP {resp.status_code}: "
+                                 f"{detail or resp.reason}", resp.status_code,
+                                 answer if isinstance(answer, dict) else {})
         assert isinstance(answer, dict)
         return answer

@@ -25,6 +25,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.card",
     "server.cli.checkout",
     "server.cli.desk",
+    "server.cli.serve",
+    "server.cli.admin",
+    "server.cli.pool",
+    "server.cli.device",
+    "server.cli.pairing",
+    "server.cli.audit",
 )
 
 

@@ -1,0 +1,33 @@
+"""``simattest audit verify``: walk the hash chain, name the first broken entry."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from server import audit
+from server.cli.output import add_json_flag, print_fields, print_json
+from server.cli.storeargs import add_store_args, open_service
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser("audit", help="the audit log")
+    sub = group.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = sub.add_parser("verify", help="verify the hash chain (exit 1 if broken)")
+    add_store_args(verify)
+    add_json_flag(verify)
+    verify.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with open_service(args) as svc:
+        report = audit.verify_chain(svc)
+    if args.json:
+        print_json(report.to_json())
+    elif report.ok:
+        print_fields([("entries", report.entries), ("chain", "intact")], title="audit log")
+    else:
+        print(f"audit log broken at entry {report.first_broken}: {report.reason} "
+              f"({report.entries} entries read)", file=sys.stderr)
+    return 0 if report.ok else 1

@@ -1,0 +1,78 @@
+"""``simattest device add|keygen``: register a handset; make a device key pair."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from attest.errors import InputError
+from server.cli.output import add_json_flag, print_fields, print_json
+from server.client import add_server_options, client_from_args
+from server.datadir import write_secret_file
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser("device", help="handsets: register, make device keys")
+    sub = group.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
+
+    add = sub.add_parser("add", help="register a handset and its device public key")
+    add.add_argument("--imei", required=True)
+    add.add_argument("--key", required=True, type=Path, metavar="PEM",
+                     help="the device's public key (PEM; Ed25519 or EC P-256)")
+    add.add_argument("--imeisv")
+    add.add_argument("--label", default="")
+    add_server_options(add, token=True)
+    add_json_flag(add)
+    add.set_defaults(func=_add)
+
+    keygen = sub.add_parser("keygen", help="write a device private key (0600) and its "
+                                           "public key beside it (.pub.pem)")
+    keygen.add_argument("--out", required=True, type=Path, metavar="KEY.pem")
+    keygen.add_argument("--type", choices=("ed25519", "p256"), default="ed25519")
+    add_json_flag(keygen)
+    keygen.set_defaults(func=_keygen)
+
+
+def _add(args: argparse.Namespace) -> int:
+    try:
+        pem = args.key.read_text("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{args.key}: cannot read ({exc.__class__.__name__})") from None
+    body: dict[str, Any] = {"imei": args.imei, "public_key": pem, "label": args.label}
+    if args.imeisv:
+        body["imeisv"] = args.imeisv
+    handset = client_from_args(args).request("POST", "/v1/handsets", body)
+    if args.json:
+        print_json(handset)
+    else:
+        print_fields([(k, handset[k]) for k in ("imei", "imeisv", "label", "key_algorithm")],
+                     title="handset registered")
+    return 0
+
+
+def public_key_path(private_path: Path) -> Path:
+    return private_path.with_name(private_path.name.removesuffix(".pem") + ".pub.pem")
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    key = (ed25519.Ed25519PrivateKey.generate() if args.type == "ed25519"
+           else ec.generate_private_key(ec.SECP256R1()))
+    public_path = public_key_path(args.out)
+    for path in (args.out, public_path):
+        if path.exists():
+            raise InputError(f"{path}: exists; refusing to overwrite a key")
+    write_secret_file(args.out, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    public_path.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    if args.json:
+        print_json({"private_key": str(args.out), "public_key": str(public_path),
+                    "type": args.type})
+    else:
+        print(f"private key {args.out} (mode 0600), public key {public_path}")
+    return 0

@@ -1,0 +1,133 @@
+"""``simattest pool import|verify|rotate-key``: the SIM pool.
+
+``import`` talks to the service over HTTP (``--server``/``--token``).  ``verify`` and
+``rotate-key`` need the card keys, so they work on the data directory / database
+directly (``--data``/``--db``), never over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from attest.errors import InputError
+from server import poolverify
+from server.cli.output import add_json_flag, print_json, print_table
+from server.cli.storeargs import add_store_args, open_service
+from server.client import ServiceRefused, add_server_options, client_from_args
+from server.provisioning import rotate_kek
+
+TRANSPORT_KEY_ENV = "SIMATTEST_TRANSPORT_KEY"
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser("pool", help="SIM pool: import, verify, key rotation")
+    sub = group.add_subparsers(dest="pool_command", required=True, metavar="COMMAND")
+
+    imp = sub.add_parser("import", help="import a vendor batch file (CSV or vendor .out)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--transport-key", metavar="HEX", default=os.environ.get(TRANSPORT_KEY_ENV),
+                     help=f"AES-128 key the Ki/OPc columns are encrypted with (32 hex "
+                          f"digits; env {TRANSPORT_KEY_ENV})")
+    imp.add_argument("--partial", action="store_true",
+                     help="import the good rows even when some are rejected")
+    add_server_options(imp, token=True)
+    add_json_flag(imp)
+    imp.set_defaults(func=_import)
+
+    verify = sub.add_parser(
+        "verify", help="self-check AKA on every inserted card; mark it verified or failed",
+        description="Runs on the data directory / database directly (it needs the card "
+                    "keys), not over HTTP. Readers run in parallel.")
+    verify.add_argument("--readers", nargs="+", required=True, metavar="URI",
+                        help="reader URIs; pcsc:* means every PC/SC reader holding a card")
+    add_store_args(verify)
+    add_json_flag(verify)
+    verify.set_defaults(func=_verify)
+
+    rotate = sub.add_parser(
+        "rotate-key", help="re-encrypt every card's secrets under a new key-encryption key",
+        description="Works on the data directory / database directly. The old key file is "
+                    "kept as kek.key.retired-<time>. Restart every server process after.")
+    rotate.add_argument("--new-kek-file", type=Path, metavar="FILE",
+                        help="write the new key here instead of <data>/kek.key (when the KEK "
+                             "is kept outside the data directory)")
+    add_store_args(rotate)
+    add_json_flag(rotate)
+    rotate.set_defaults(func=_rotate)
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        content = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{args.file}: cannot read ({exc.__class__.__name__})") from None
+    body: dict[str, Any] = {"filename": args.file.name, "content": content,
+                            "partial": args.partial}
+    if args.transport_key:
+        body["transport_key"] = args.transport_key
+    try:
+        report = client_from_args(args).request("POST", "/v1/pool/imports", body)
+    except ServiceRefused as exc:
+        if exc.slug != "import-rejected":
+            raise
+        _print_rows(args, exc.problem.get("errors", []), exc.problem)
+        print(f"simattest: {exc.problem.get('detail')}", file=sys.stderr)
+        return 2
+    _print_rows(args, report["rejected"], report)
+    if not args.json:
+        print(f"imported {report['imported']} of {report['rows']} cards from "
+              f"{report['filename']} ({report['format']})")
+    return 0
+
+
+def _print_rows(args: argparse.Namespace, rows: list[dict[str, Any]],
+                whole: dict[str, Any]) -> None:
+    if args.json:
+        print_json(whole)
+    elif rows:
+        print_table(("line", "field", "reason"),
+                    [(r["line"], r["field"], r["reason"]) for r in rows], title="rejected rows")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    uris = poolverify.expand_readers(args.readers)
+    with open_service(args) as svc, Progress(
+        TextColumn("[bold]pool verify"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
+        disable=args.json or not sys.stderr.isatty(), transient=True,
+    ) as progress:
+        task = progress.add_task("verify", total=len(uris), last="")
+
+        def done(outcome: poolverify.CardOutcome) -> None:
+            progress.update(task, advance=1, last=f"{outcome.iccid or outcome.reader}: "
+                                                  f"{outcome.state}")
+
+        outcomes = poolverify.verify_pool(svc, uris, actor="cli:pool-verify", on_done=done)
+    if args.json:
+        print_json([o.to_json() for o in outcomes])
+    else:
+        print_table(("reader", "iccid", "state", "reason"),
+                    [(o.reader, o.iccid, o.state, o.reason) for o in outcomes],
+                    title="pool verify")
+    if any(o.state == poolverify.READER_ERROR for o in outcomes):
+        return 3
+    return 1 if any(o.state != poolverify.VERIFIED for o in outcomes) else 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    with open_service(args) as svc:
+        report = rotate_kek(svc, actor="cli:rotate-key", new_key_file=args.new_kek_file)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(f"re-encrypted {report.cards} cards; new key in {report.new_key_file}"
+              + (f"; old key kept as {report.retired_key_file}"
+                 if report.retired_key_file else ""))
+        print("restart every server process so it loads the new key")
+    return 0

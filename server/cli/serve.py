@@ -1,0 +1,71 @@
+"""``simattest serve``: the service under gunicorn (Flask's dev server only with --debug).
+
+The schema is upgraded once in the master process before workers start; each worker
+then opens its own Service (its own connection pool) after the fork.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from attest.errors import InputError
+from server import jsonlog
+from server.app import create_app
+from server.cli.storeargs import add_store_args
+from server.context import Service
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser("serve", help="run the attestation service (gunicorn)")
+    add_store_args(serve)
+    serve.add_argument("--bind", default="127.0.0.1:8080", metavar="HOST:PORT")
+    serve.add_argument("--workers", type=int, default=2, metavar="N",
+                       help="worker processes (several need --db postgresql+psycopg://… "
+                            "to scale; SQLite serialises writes)")
+    serve.add_argument("--threads", type=int, default=4, metavar="N",
+                       help="threads per worker")
+    serve.add_argument("--debug", action="store_true",
+                       help="Flask's development server, one process (never in production)")
+    serve.set_defaults(func=_serve)
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, data: Path, db: str | None, options: dict[str, Any]) -> None:
+        self.data, self.db, self.options = data, db, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Runs in each worker after the fork.
+        jsonlog.configure()
+        return create_app(Service.open(self.data, self.db))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    host, sep, port = args.bind.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise InputError(f"--bind {args.bind!r}: expected HOST:PORT")
+    if args.workers < 1 or args.threads < 1:
+        raise InputError("--workers and --threads must be at least 1")
+    jsonlog.configure()
+    # Upgrade the schema and settle the keys once, before any worker starts.
+    svc = Service.open(args.data, args.db)
+    if args.debug:
+        logging.getLogger("simattest").warning("Flask development server: --debug only")
+        create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)
+        return 0
+    svc.close()
+    _Gunicorn(args.data, args.db, {
+        "bind": args.bind, "workers": args.workers, "threads": args.threads,
+        "worker_class": "gthread", "accesslog": None, "errorlog": "-",
+        "loglevel": "info", "timeout": 60, "graceful_timeout": 10,
+    }).run()
+    return 0

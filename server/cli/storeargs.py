@@ -1,0 +1,30 @@
+"""``--data DIR`` / ``--db URL``: commands that work on the service's storage directly.
+
+Used by the bootstrap and key-holding commands (``admin token create``, ``pool verify``,
+``pool rotate-key``, ``audit verify``, ``serve``).  ``SIMATTEST_DATA`` and
+``SIMATTEST_DB`` are the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from server.context import Service
+from server.datadir import DEFAULT_DATA_DIR
+
+
+def add_store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("SIMATTEST_DATA", DEFAULT_DATA_DIR)),
+        metavar="DIR", help="data directory with the keys (and the SQLite database); "
+                            "env SIMATTEST_DATA, default ./simattest-data")
+    parser.add_argument(
+        "--db", default=os.environ.get("SIMATTEST_DB") or None, metavar="URL",
+        help="database URL, e.g. postgresql+psycopg://user@host/db; env SIMATTEST_DB, "
+             "default SQLite in the data directory")
+
+
+def open_service(args: argparse.Namespace) -> Service:
+    return Service.open(args.data, args.db)

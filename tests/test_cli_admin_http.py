@@ -1,0 +1,127 @@
+"""The HTTP admin commands against a real ``simattest serve`` (gunicorn) process:
+pool import, device add, pair, unpair — output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from server import operators
+from server.batchgen import synth_cards, vendor_out_text
+from server.cli.main import main
+from server.context import Service
+from tests.fixtures_db import free_port
+from tests.test_registry import IMEI_A, IMEI_B, public_pem
+
+TK = "000102030405060708090a0b0c0d0e0f"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """(base URL, provisioner token, data dir) of a gunicorn server on SQLite."""
+    data = tmp_path_factory.mktemp("serve") / "data"
+    with Service.open(data) as svc:
+        token = operators.create_token(svc, "provisioner", "cli test")
+    port = free_port()
+    log = (data.parent / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "serve", "--data", str(data),
+         "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, (data.parent / "serve.log").read_text()
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        yield url, token, data
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def env(server: tuple[str, str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    url, token, data = server
+    monkeypatch.setenv("SIMATTEST_SERVER", url)
+    monkeypatch.setenv("SIMATTEST_TOKEN", token)
+    return data
+
+
+def test_pool_import_device_pair_unpair(env: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(2, iccid_prefix="8949441111")
+    batch = tmp_path / "batch.out"
+    batch.write_text(vendor_out_text(cards, bytes.fromhex(TK)))
+    assert main(["pool", "import", str(batch), "--transport-key", TK, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["imported"], report["rejected"]) == (2, [])
+
+    key = tmp_path / "dev.pub.pem"
+    key.write_text(public_pem())
+    assert main(["device", "add", "--imei", IMEI_A, "--key", str(key), "--label", "u1"]) == 0
+    assert IMEI_A in capsys.readouterr().out
+    assert main(["pair", "--imei", IMEI_A, "--iccid", cards[0].iccid, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["active"] is True
+    assert main(["unpair", "--imei", IMEI_A, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["active"] is False
+
+    # Every step landed in the hash chain, through the gunicorn workers.
+    assert main(["audit", "verify", "--json", "--data", str(env)]) == 0
+    chain = json.loads(capsys.readouterr().out)
+    assert chain["ok"] and chain["entries"] >= 5
+
+
+def test_rejected_import_prints_every_row_and_exits_2(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(3, iccid_prefix="8949442222", imsi_prefix="00102")
+    lines = vendor_out_text(cards).splitlines()
+    lines[-1] = lines[-1].replace(cards[2].imsi, "00101ABC")
+    batch = tmp_path / "bad.out"
+    batch.write_text("\n".join(lines) + "\n")
+    assert main(["pool", "import", str(batch), "--json"]) == 2
+    captured = capsys.readouterr()
+    problem = json.loads(captured.out)
+    assert problem["errors"] == [{"line": len(lines), "field": "IMSI",
+                                  "reason": "IMSI must be 6 to 15 digits"}]
+    assert "nothing imported" in captured.err
+
+
+def test_service_refusals_are_one_line_with_exit_2(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "k.pem"
+    key.write_text(public_pem())
+    assert main(["device", "add", "--imei", "490154203237519", "--key", str(key)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "HTTP 422" in err and "Luhn" in err
+    assert main(["pair", "--imei", IMEI_B, "--iccid", "89494400000000000005"]) == 2
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_bad_token_and_unreachable_server(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SIMATTEST_TOKEN", "sat_wrong")
+    assert main(["unpair", "--imei", IMEI_A]) == 2
+    assert "HTTP 401" in capsys.readouterr().err
+    monkeypatch.setenv("SIMATTEST_SERVER", f"http://127.0.0.1:{free_port()}")
+    assert main(["unpair", "--imei", IMEI_A]) == 3
+    assert "cannot reach" in capsys.readouterr().err
+    monkeypatch.delenv("SIMATTEST_SERVER")
+    assert main(["unpair", "--imei", IMEI_A]) == 2
+    assert "--server" in capsys.readouterr().err
