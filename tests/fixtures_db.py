@@ -47,6 +47,8 @@ class PostgresServer:
 
     root: Path
     port: int = field(default_factory=free_port)
+    # Tests throw the data away, so they skip fsync; benchmarks ask for durability.
+    durable: bool = False
     _log: Path | None = None
 
     @property
@@ -60,14 +62,14 @@ class PostgresServer:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
 
     @classmethod
-    def create(cls) -> PostgresServer:
+    def create(cls, durable: bool = False) -> PostgresServer:
         if not (PG_BIN / "initdb").exists():
             pytest.fail(f"PostgreSQL 15 is not installed; run: {INSTALL_HINT}", pytrace=False)
         root = Path(tempfile.mkdtemp(prefix="simattest-pg-"))
         if os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")
             os.chown(root, pg.pw_uid, pg.pw_gid)
-        server = cls(root)
+        server = cls(root, durable=durable)
         subprocess.run(
             _as_postgres(str(PG_BIN / "initdb"), "-D", str(server.data), "-U", "postgres",
                          "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"),
@@ -77,14 +79,15 @@ class PostgresServer:
 
     def start(self) -> None:
         self._log = self.root / "postgres.log"
-        # Test-only settings: no fsync (throw-away data), enough connections for the
-        # multi-process concurrency tests.
+        settings = ["-c", "max_connections=200"]  # the multi-process tests
+        if not self.durable:
+            settings += ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                         "-c", "full_page_writes=off"]
         with open(self._log, "ab") as log:
             subprocess.Popen(
                 _as_postgres(str(PG_BIN / "postgres"), "-D", str(self.data),
                              "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.root),
-                             "-c", "fsync=off", "-c", "synchronous_commit=off",
-                             "-c", "full_page_writes=off", "-c", "max_connections=200"),
+                             *settings),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + 60
