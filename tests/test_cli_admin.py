@@ -14,7 +14,7 @@ from sqlalchemy import update
 from server import operators, registry
 from server.batchgen import csv_text, synth_cards
 from server.cli.main import main
-from server.context import Service
+from server.context import Service, ServiceConfig
 from server.provisioning import import_batch
 from server.store.models import AuditEntry
 
@@ -98,3 +98,19 @@ def test_device_keygen(tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[
     assert private.public_key() == public
     assert main(["device", "keygen", "--out", str(out)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_kek_file_option_keeps_the_key_outside_the_data_directory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kek = tmp_path / "kek.hex"
+    kek.write_text("cd" * 32)
+    data = tmp_path / "data"
+    assert main(["admin", "token", "create", "--role", "admin", "--data", str(data),
+                 "--kek-file", str(kek)]) == 0
+    assert not (data / "kek.key").exists()
+    capsys.readouterr()
+    with Service.open(data, config=ServiceConfig(kek_file=kek)) as svc:
+        import_batch(svc, csv_text(synth_cards(1)), "a.csv", actor="t")
+    kek.write_text("ce" * 32)
+    assert main(["audit", "verify", "--data", str(data), "--kek-file", str(kek)]) == 2
+    assert "does not match" in capsys.readouterr().err

@@ -117,3 +117,27 @@ def test_audit_chain_stays_valid_under_concurrent_appends(service: Service,
     report = audit.verify_chain(service)
     assert report.ok, report.reason
     assert report.entries == WORKERS * per_worker
+
+
+def _start_worker(barrier: Barrier, queue: Any, data: str, url: str) -> None:
+    barrier.wait()
+    with Service.open(Path(data), url) as svc:
+        queue.put((svc.keys.check_value, svc.signer.kid))
+
+
+def test_simultaneous_first_start_agrees_on_schema_and_keys(
+        db_url: str, tmp_path: Path) -> None:
+    """Several processes starting on an empty data directory and database (gunicorn
+    workers, hosts) migrate once and end up with one KEK and one signing key."""
+    data = str(tmp_path / "data")
+    barrier = CTX.Barrier(WORKERS)
+    queue = CTX.Queue()
+    procs = [CTX.Process(target=_start_worker, args=(barrier, queue, data, db_url))
+             for _ in range(WORKERS)]
+    for proc in procs:
+        proc.start()
+    results = {queue.get(timeout=120) for _ in procs}
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    assert len(results) == 1

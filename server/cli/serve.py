@@ -16,8 +16,8 @@ from gunicorn.app.base import BaseApplication
 from attest.errors import InputError
 from server import jsonlog
 from server.app import create_app
-from server.cli.storeargs import add_store_args
-from server.context import Service
+from server.cli.storeargs import add_store_args, open_service, service_config
+from server.context import Service, ServiceConfig
 
 
 def register(subparsers: Any) -> None:
@@ -35,8 +35,9 @@ def register(subparsers: Any) -> None:
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, data: Path, db: str | None, options: dict[str, Any]) -> None:
-        self.data, self.db, self.options = data, db, options
+    def __init__(self, data: Path, db: str | None, config: ServiceConfig,
+                 options: dict[str, Any]) -> None:
+        self.data, self.db, self.config, self.options = data, db, config, options
         super().__init__()
 
     def load_config(self) -> None:
@@ -46,7 +47,7 @@ class _Gunicorn(BaseApplication):
     def load(self) -> Any:
         # Runs in each worker after the fork.
         jsonlog.configure()
-        return create_app(Service.open(self.data, self.db))
+        return create_app(Service.open(self.data, self.db, self.config))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -57,13 +58,13 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("--workers and --threads must be at least 1")
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
-    svc = Service.open(args.data, args.db)
+    svc = open_service(args)
     if args.debug:
         logging.getLogger("simattest").warning("Flask development server: --debug only")
         create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)
         return 0
     svc.close()
-    _Gunicorn(args.data, args.db, {
+    _Gunicorn(args.data, args.db, service_config(args), {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
         "loglevel": "info", "timeout": 60, "graceful_timeout": 10,

@@ -2,7 +2,8 @@
 
 Used by the bootstrap and key-holding commands (``admin token create``, ``pool verify``,
 ``pool rotate-key``, ``audit verify``, ``serve``).  ``SIMATTEST_DATA`` and
-``SIMATTEST_DB`` are the defaults.
+``SIMATTEST_DB`` are the defaults; ``--kek-file`` keeps the key-encryption key outside
+the data directory.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from server.context import Service
+from server.context import Service, ServiceConfig
 from server.datadir import DEFAULT_DATA_DIR
 
 
@@ -24,7 +25,16 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
         "--db", default=os.environ.get("SIMATTEST_DB") or None, metavar="URL",
         help="database URL, e.g. postgresql+psycopg://user@host/db; env SIMATTEST_DB, "
              "default SQLite in the data directory")
+    parser.add_argument(
+        "--kek-file", type=Path, default=os.environ.get("SIMATTEST_KEK_FILE") or None,
+        metavar="FILE", help="key-encryption key (64 hex digits) kept outside the data "
+                             "directory; env SIMATTEST_KEK_FILE (SIMATTEST_KEK, the key "
+                             "itself in hex, wins over both)")
+
+
+def service_config(args: argparse.Namespace) -> ServiceConfig:
+    return ServiceConfig(kek_file=args.kek_file)
 
 
 def open_service(args: argparse.Namespace) -> Service:
-    return Service.open(args.data, args.db)
+    return Service.open(args.data, args.db, service_config(args))
