@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from server import operators
 from server.app import create_app
 from server.context import Service
 from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
@@ -33,6 +34,20 @@ def test_sign_in_shows_pool_and_sign_out_ends_the_session(
     expect(page.get_by_text("Signed out.")).to_be_visible()
     page.goto("/desk/pool")
     expect(page).to_have_url(re.compile(r"/desk/sign-in"))
+
+
+def test_a_revoked_operator_is_signed_out_at_the_next_page(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    sign_in(page, tokens.desk)
+    operator = operators.authenticate(live_server.service, tokens.desk)
+    assert operator is not None
+    operators.revoke(live_server.service, operator.id, actor="test admin")
+    page.goto("/desk/alerts")
+    expect(page).to_have_url(re.compile(r"/desk/sign-in"))
+    page.get_by_label("Operator token").fill(tokens.desk)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("This token is not valid or has been revoked.")).to_be_visible()
 
 
 def test_session_cookie_holds_no_token_and_is_httponly_strict(

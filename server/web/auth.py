@@ -105,6 +105,7 @@ def sign_out() -> ResponseReturnValue:
     return redirect(url_for("web.sign_in"))
 
 
+@bp.route("/")
 @bp.route("/desk/")
 def home() -> ResponseReturnValue:
     return redirect(url_for("web.pool"))

@@ -82,11 +82,11 @@ class PoolPage:
     prev_before: int | None  # handset id to go back before, if there is a previous page
 
 
-def latest_attestation_id(handset: Any) -> Any:
-    """Correlated scalar subquery: id of the newest appraised attestation of ``handset``."""
+def _latest(handset: Any, column: str) -> Any:
+    """Correlated scalar subquery: ``column`` of the newest verdict of ``handset``."""
     inner = aliased(Attestation)
     return (
-        select(inner.id)
+        select(getattr(inner, column))
         .where(inner.imei == handset.imei, inner.appraised_at.is_not(None),
                inner.status.in_(VERDICTS))
         .order_by(inner.appraised_at.desc())
@@ -96,20 +96,40 @@ def latest_attestation_id(handset: Any) -> Any:
     )
 
 
+# The newest verdict's status, for filters and counts: with an index on
+# attestations(imei, appraised_at, status) it is answered from the index alone.
+latest_status = _latest(Handset, "status")
+ACTIVE_PAIRING = and_(Pairing.handset_id == Handset.id, Pairing.ended_at.is_(None))
+OPEN_CHECKOUT = and_(Checkout.handset_id == Handset.id, Checkout.returned_at.is_(None))
+
+
+@dataclass(frozen=True)
+class _Joins:
+    """Which tables a statement over handsets needs beyond ``handsets``."""
+
+    card: bool = True
+    attestation: bool = True
+    checkout: bool = True
+
+    def apply(self, query: Select) -> Select:
+        if self.card:
+            query = query.outerjoin(Pairing, ACTIVE_PAIRING).outerjoin(
+                Card, Card.id == Pairing.card_id)
+        if self.attestation:
+            query = query.outerjoin(Attestation, Attestation.id == _latest(Handset, "id"))
+        if self.checkout:
+            query = query.outerjoin(Checkout, OPEN_CHECKOUT)
+        return query
+
+
 def _pool_select() -> Select:  # columns: see _pool_row
-    return (
+    return _Joins().apply(
         select(
             Handset.id, Handset.label, Handset.imei,
             Card.iccid, Card.imsi, Card.profile, Card.verification,
             Attestation.id, Attestation.appraised_at, Attestation.status, Attestation.reasons,
             Checkout.id, Checkout.user, Checkout.started_at,
-        )
-        .select_from(Handset)
-        .outerjoin(Pairing, and_(Pairing.handset_id == Handset.id, Pairing.ended_at.is_(None)))
-        .outerjoin(Card, Card.id == Pairing.card_id)
-        .outerjoin(Attestation, Attestation.id == latest_attestation_id(Handset))
-        .outerjoin(Checkout, and_(Checkout.handset_id == Handset.id,
-                                  Checkout.returned_at.is_(None)))
+        ).select_from(Handset)
     )
 
 
@@ -118,18 +138,19 @@ def _pool_row(r: Any) -> PoolRow:
                    list(r[10] or []), r[11], r[12], r[13])
 
 
-def _pool_conditions(flt: PoolFilter) -> list[ColumnElement[bool]]:
+def _pool_conditions(flt: PoolFilter) -> tuple[list[ColumnElement[bool]], _Joins]:
+    """The WHERE clauses of ``flt`` and the joins they need (a count needs no more)."""
     conditions: list[ColumnElement[bool]] = []
     if flt.status == "none":
-        conditions.append(Attestation.id.is_(None))
+        conditions.append(latest_status.is_(None))
     elif flt.status is not None:
-        conditions.append(Attestation.status == flt.status)
+        conditions.append(latest_status == flt.status)
     if flt.checked_out is True:
         conditions.append(Checkout.id.is_not(None))
     elif flt.checked_out is False:
         conditions.append(Checkout.id.is_(None))
     if flt.problems_only:
-        conditions.append(or_(Attestation.status.in_(PROBLEM_STATUSES), Card.id.is_(None),
+        conditions.append(or_(latest_status.in_(PROBLEM_STATUSES), Card.id.is_(None),
                               Card.verification == "failed"))
     term = flt.search.strip()
     if term:
@@ -137,7 +158,9 @@ def _pool_conditions(flt: PoolFilter) -> list[ColumnElement[bool]]:
         if term.isdigit():
             matches += [Handset.imei.startswith(term), Card.iccid.startswith(term)]
         conditions.append(or_(*matches))
-    return conditions
+    joins = _Joins(card=flt.problems_only or term.isdigit(), attestation=False,
+                   checkout=flt.checked_out is not None)
+    return conditions, joins
 
 
 def pool_page(
@@ -145,7 +168,7 @@ def pool_page(
     limit: int = POOL_PAGE,
 ) -> PoolPage:
     """One page of the pool ordered by (label, id), continuing after/before a handset id."""
-    conditions = _pool_conditions(flt)
+    conditions, count_joins = _pool_conditions(flt)
     query = _pool_select().where(*conditions)
     backwards = before is not None and after is None
     cursor_id = after if after is not None else before
@@ -165,9 +188,8 @@ def pool_page(
         query = query.order_by(Handset.label, Handset.id)
     with svc.db.read_session() as db:
         raw = list(db.execute(query.limit(limit + 1)))
-        count_query = select(func.count()).select_from(
-            _pool_select().where(*conditions).with_only_columns(Handset.id).subquery())
-        total = db.scalar(count_query) or 0
+        count_query = count_joins.apply(select(func.count(Handset.id)).select_from(Handset))
+        total = db.scalar(count_query.where(*conditions)) or 0
     more = len(raw) > limit
     raw = raw[:limit]
     if backwards:
