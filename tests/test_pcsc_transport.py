@@ -7,6 +7,7 @@ at a socket no daemon listens on.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from hw.transport.base import open_transport
 from hw.transport.pcsc import PcscTransport, protocol_for_atr
 from hw.transport.simulated import SimulatedTransport
 from hw.uicc.authenticate import AuthContext, authenticate_app
-from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, CliRun, run_cli, run_cli_process
+from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, CliRun, run_cli
 
 PS_001 = EXAMPLES / "ps-001.yaml"
 PS_PIN = EXAMPLES / "ps-pin.yaml"
@@ -89,48 +90,80 @@ def test_empty_reader_says_no_card(
     assert _one_line(run) == f"simattest: no card in reader {pcsc_stack.reader_names[empty]!r}"
 
 
-@pytest.mark.parametrize("argv", [["readers"], ["read", "--reader", "pcsc:0"]])
-def test_pcscd_not_running(tmp_path: Path, argv: list[str]) -> None:
-    # A separate process whose PC/SC client looks for pcscd where none listens.
-    env = {**os.environ, SOCKET_ENV: str(tmp_path / "no-pcscd.comm")}
-    run = run_cli_process(*argv, env=env)
-    assert run.code == 3
-    assert _one_line(run) == "simattest: cannot reach pcscd (is the pcscd service running?)"
-
-
-_NO_READERS = """
-import sys
-from hw.sim.pcsc_stack import PcscStack
+_BATCH = """
+import contextlib, io, json, sys
 from server.cli.main import main
-with PcscStack(readers=0):
-    code = main(sys.argv[1:])
-sys.exit(code)
+
+def run_all():
+    runs = []
+    for argv in json.loads(sys.argv[2]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+        runs.append((code, out.getvalue(), err.getvalue()))
+    return runs
+
+if sys.argv[1] == "readerless":
+    from hw.sim.pcsc_stack import PcscStack
+    with PcscStack(readers=0):
+        runs = run_all()
+else:
+    runs = run_all()
+print(json.dumps(runs))
 """
+Batch = dict[tuple[str, ...], CliRun]
 
 
-def _with_readerless_pcscd(*argv: str) -> CliRun:
-    """``simattest ARGV`` in a process of its own that runs a pcscd without readers."""
+def _cli_batch(mode: str, argvs: tuple[tuple[str, ...], ...], env: dict[str, str]) -> Batch:
     proc = subprocess.run(
-        [sys.executable, "-c", _NO_READERS, *argv],
+        [sys.executable, "-c", _BATCH, mode, json.dumps(argvs)],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
-    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    return {argv: CliRun(*run) for argv, run in zip(argvs, json.loads(proc.stdout), strict=True)}
+
+
+@pytest.fixture(scope="module")
+def readerless() -> Batch:
+    argvs = (
+        ("read", "--reader", "pcsc:0"),
+        ("read", "--reader", "pcsc:Virtual*"),
+        ("readers", "--json"),
+        ("readers",),
+    )
+    return _cli_batch("readerless", argvs, dict(os.environ))
+
+
+@pytest.fixture(scope="module")
+def no_pcscd(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    # The client looks for pcscd where none listens.
+    nowhere = tmp_path_factory.mktemp("no-pcscd") / "pcscd.comm"
+    argvs = (("readers",), ("read", "--reader", "pcsc:0"))
+    return _cli_batch("as-is", argvs, {**os.environ, SOCKET_ENV: str(nowhere)})
 
 
 @pytest.mark.parametrize("uri", ["pcsc:0", "pcsc:Virtual*"])
-def test_no_reader_at_all(uri: str) -> None:
-    run = _with_readerless_pcscd("read", "--reader", uri)
+def test_no_reader_at_all(readerless: Batch, uri: str) -> None:
+    run = readerless[("read", "--reader", uri)]
     assert run.code == 3
     assert _one_line(run) == "simattest: no PC/SC readers found (is a reader plugged in?)"
 
 
-def test_readers_with_no_reader() -> None:
-    run = _with_readerless_pcscd("readers", "--json")
+@pytest.mark.parametrize("argv", [("readers",), ("read", "--reader", "pcsc:0")])
+def test_pcscd_not_running(no_pcscd: Batch, argv: tuple[str, ...]) -> None:
+    run = no_pcscd[argv]
+    assert run.code == 3
+    assert _one_line(run) == "simattest: cannot reach pcscd (is the pcscd service running?)"
+
+
+def test_readers_with_no_reader(readerless: Batch) -> None:
+    run = readerless[("readers", "--json")]
     assert (run.code, run.out, run.err) == (0, "[]\n", "")
-    run = _with_readerless_pcscd("readers")
+    run = readerless[("readers",)]
     assert (run.code, run.err) == (0, "")
     assert run.out == "no PC/SC readers (pcscd is running but reports none)\n"
 
