@@ -42,9 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                if requests.get(url + "/healthz", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet, or busy starting
                 pass
             assert proc.poll() is None, (data.parent / "serve.log").read_text()
             assert time.monotonic() < deadline, "server did not come up"
