@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import requests
 from playwright.sync_api import Page, expect
 
+from attest import devicekey
 from server import operators
 from server.app import create_app
 from server.context import Service
@@ -101,6 +103,19 @@ def test_a_forged_cross_site_form_does_nothing(
     expect(page.get_by_role("heading", name="Form refused")).to_be_visible()
     page.goto("/desk/pool")
     expect(page.get_by_role("heading", name="Handset pool")).to_be_visible()
+
+
+def test_the_json_api_with_a_bearer_token_needs_no_csrf_token(
+    live_server: LiveServer, tokens: Tokens
+) -> None:
+    key = devicekey.generate()
+    response = requests.post(
+        f"{live_server.url}/v1/handsets",
+        json={"imei": "356938035640011", "label": "api unit",
+              "public_key": key.public_pem().decode()},
+        headers={"Authorization": f"Bearer {tokens.provisioner}"}, timeout=10,
+    )
+    assert response.status_code == 201, response.text
 
 
 def test_desk_token_cannot_reach_provisioning(
