@@ -75,8 +75,17 @@ def test_register_pair_and_unpair_a_handset(
 
     page.get_by_role("link", name="Provisioning").click()
     page.get_by_role("link", name="Register a handset").click()
-    page.get_by_label("IMEI", exact=True).fill(imei)
+    wrong_luhn = imei[:-1] + str((int(imei[-1]) + 1) % 10)
+    page.get_by_label("IMEI", exact=True).fill(wrong_luhn)
     page.get_by_label("Label").fill("Engine 7 radio")
+    page.get_by_label("Device public key (PEM)").fill(key.public_pem().decode())
+    page.get_by_role("button", name="Register handset").click()
+    # The registry's own check, shown next to the field it names.
+    expect(page.locator(".field:has(#imei) .error")).to_have_text(
+        "IMEI check digit (Luhn) is wrong")
+    expect(page.get_by_label("IMEI", exact=True)).to_have_attribute("aria-invalid", "true")
+
+    page.get_by_label("IMEI", exact=True).fill(imei)
     page.get_by_label("Device public key (PEM)").fill("not a key")
     page.get_by_role("button", name="Register handset").click()
     expect(page.get_by_role("alert")).to_contain_text("not a PEM public key")

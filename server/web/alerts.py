@@ -14,7 +14,7 @@ from server.web.blueprint import bp
 @bp.get("/desk/alerts")
 @require_role(*ANY_ROLE)
 def alerts() -> ResponseReturnValue:
-    before = request.args.get("before") or None
+    before = request.args.get("before", "")[:64] or None
     rows, next_before = queries.alerts_page(service(), before=before)
     return render_template("alerts.html", rows=rows, next_before=next_before,
                            window_hours=int(queries.ALERT_WINDOW.total_seconds() // 3600))

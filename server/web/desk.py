@@ -22,7 +22,7 @@ from server.store.models import utcnow
 from server.web import queries
 from server.web.auth import DESK, require_role, safe_next
 from server.web.blueprint import bp
-from server.web.forms import CheckoutForm, ReturnForm
+from server.web.forms import CheckoutForm, ReturnForm, show_refusal
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def checkout(handset_id: int) -> ResponseReturnValue:
                                            (form.user.data or "").strip(),
                                            actor=g.operator.actor)
         except ServiceError as exc:
-            flash(f"Not checked out: {exc.detail}", "error")
+            show_refusal(form, "Not checked out", exc)
             status = exc.status
         else:
             flash(f"{row.label or row.imei} checked out to {done.user}.", "ok")

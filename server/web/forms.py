@@ -1,7 +1,14 @@
-"""WTForms classes for every desk form; each carries the CSRF token (Flask-WTF)."""
+"""WTForms classes for every desk form; each carries the CSRF token (Flask-WTF).
+
+The forms only check presence and length.  What a value must look like (IMEI Luhn,
+ICCID length, key type, user identity) is decided once, by the service function the
+form calls; its refusal names the field (``ServiceError.field``) and
+:func:`show_refusal` puts the message next to that field.
+"""
 
 from __future__ import annotations
 
+from flask import flash
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -12,9 +19,17 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional
 
-_HEX_KEY = Regexp(r"^\s*[0-9A-Fa-f]{32}\s*$", message="16 bytes as 32 hex digits.")
+from server.errors import ServiceError
+
+
+def show_refusal(form: FlaskForm, what: str, exc: ServiceError) -> None:
+    """Flash "<what>: <detail>" and mark the field the service named, if the form has it."""
+    flash(f"{what}: {exc.detail}", "error")
+    field = form._fields.get(exc.field or "")
+    if field is not None and not isinstance(field, HiddenField):
+        field.errors = [*field.errors, exc.detail]
 
 
 class SignInForm(FlaskForm):
@@ -46,19 +61,14 @@ class ImportForm(FlaskForm):
     transport_key = StringField(
         "Transport key (optional)",
         description="Only if the vendor encrypted Ki/OPc: 32 hex digits.",
-        validators=[Optional(), _HEX_KEY],
+        validators=[Optional(), Length(max=64)],
     )
     partial = BooleanField("Import the good rows even if some rows are rejected")
 
 
 class HandsetForm(FlaskForm):
-    imei = StringField(
-        "IMEI", validators=[DataRequired(), Regexp(r"^\d{15}$", message="15 digits.")]
-    )
-    imeisv = StringField(
-        "IMEISV (optional)",
-        validators=[Optional(), Regexp(r"^\d{16}$", message="16 digits.")],
-    )
+    imei = StringField("IMEI", validators=[DataRequired(), Length(max=15)])
+    imeisv = StringField("IMEISV (optional)", validators=[Optional(), Length(max=16)])
     label = StringField("Label", description="What is written on the handset, e.g. “Unit 12”.",
                         validators=[Length(max=200)])
     public_key = TextAreaField(
@@ -69,13 +79,8 @@ class HandsetForm(FlaskForm):
 
 
 class PairForm(FlaskForm):
-    imei = StringField(
-        "Handset IMEI", validators=[DataRequired(), Regexp(r"^\d{15}$", message="15 digits.")]
-    )
-    iccid = StringField(
-        "Card ICCID",
-        validators=[DataRequired(), Regexp(r"^\d{18,20}$", message="18 to 20 digits.")],
-    )
+    imei = StringField("Handset IMEI", validators=[DataRequired(), Length(max=15)])
+    iccid = StringField("Card ICCID", validators=[DataRequired(), Length(max=20)])
 
 
 class UnpairForm(FlaskForm):

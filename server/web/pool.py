@@ -10,14 +10,16 @@ from server.web import queries
 from server.web.auth import ANY_ROLE, require_role
 from server.web.blueprint import bp, int_arg
 
-STATUS_CHOICES = ("affirming", "warning", "contraindicated", "none")
+STATUS_CHOICES: dict[str, queries.Status] = {
+    "affirming": "affirming", "warning": "warning", "contraindicated": "contraindicated",
+    "none": "none",
+}
 
 
 def _filter_from_args() -> queries.PoolFilter:
-    status = request.args.get("status") or None
     checked_out = {"yes": True, "no": False}.get(request.args.get("out", ""))
     return queries.PoolFilter(
-        status=status if status in STATUS_CHOICES else None,  # type: ignore[arg-type]
+        status=STATUS_CHOICES.get(request.args.get("status", "")),
         checked_out=checked_out,
         problems_only=request.args.get("problems") == "1",
         search=request.args.get("q", "")[:100],

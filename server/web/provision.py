@@ -16,7 +16,7 @@ from server.api.auth import service
 from server.errors import ServiceError
 from server.web.auth import PROVISIONER, require_role
 from server.web.blueprint import bp, int_arg
-from server.web.forms import HandsetForm, ImportForm, PairForm, UnpairForm
+from server.web.forms import HandsetForm, ImportForm, PairForm, UnpairForm, show_refusal
 
 CARDS_PER_PAGE = 50
 
@@ -47,7 +47,7 @@ def provision_import() -> ResponseReturnValue:
             report, status = exc.report, exc.status
             flash(f"Import refused: {exc.detail}.", "error")
         except ServiceError as exc:
-            flash(f"Nothing imported: {exc.detail}", "error")
+            show_refusal(form, "Nothing imported", exc)
             status = exc.status
         else:
             flash(f"Imported {report.imported} of {report.rows} cards from {filename}.", "ok")
@@ -69,8 +69,8 @@ def provision_handset() -> ResponseReturnValue:
                 label=(form.label.data or "").strip(),
             )
         except ServiceError as exc:
-            flash(f"Not registered: {exc.detail}", "error")
-            status = 422
+            show_refusal(form, "Not registered", exc)
+            status = exc.status
         else:
             flash(f"Handset {handset.imei} registered ({handset.key_algorithm} key).", "ok")
             return redirect(url_for("web.provision_pairings", imei=handset.imei))
@@ -89,8 +89,8 @@ def provision_pairings() -> ResponseReturnValue:
             pairing = registry.pair(service(), form.imei.data or "", form.iccid.data or "",
                                     actor=g.operator.actor)
         except ServiceError as exc:
-            flash(f"Not paired: {exc.detail}", "error")
-            status = 409 if exc.status == 409 else 422
+            show_refusal(form, "Not paired", exc)
+            status = exc.status
         else:
             flash(f"Handset {pairing.handset.imei} paired with card {pairing.card.iccid}.", "ok")
             return redirect(url_for("web.provision_pairings", imei=pairing.handset.imei))
