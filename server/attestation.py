@@ -34,9 +34,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Row, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from attest import appraisal, ear
@@ -53,7 +53,7 @@ from server import audit, metrics, registry
 from server.context import Service
 from server.errors import NotFound, ValidationError
 from server.identifiers import check_imei
-from server.store.models import Card, Handset, Pairing, utcnow
+from server.store.models import Card, Handset, Pairing, UtcDateTime, utcnow
 from server.store.models_attestation import Attestation
 
 APP_USIM = "usim"
@@ -122,7 +122,16 @@ def b64url_decode(text: str, field: str) -> bytes:
         raise ValidationError("expected base64url (bad length)", field=field) from None
 
 
-def card_algorithm(svc: Service, card: Card) -> AkaAlgorithm:
+class CardSecrets(Protocol):
+    """What ``card_algorithm`` needs of a card (an ORM ``Card`` or a selected row)."""
+
+    iccid: str
+    algorithm: str
+    k_enc: bytes
+    opc_enc: bytes
+
+
+def card_algorithm(svc: Service, card: CardSecrets) -> AkaAlgorithm:
     """The card's AKA algorithm with its K and OPc (TOPc for TUAK) decrypted."""
     k = svc.keys.decrypt_secret(card.iccid, card.k_enc)
     opc = svc.keys.decrypt_secret(card.iccid, card.opc_enc)
@@ -131,11 +140,59 @@ def card_algorithm(svc: Service, card: Card) -> AkaAlgorithm:
     return Milenage(k, opc=opc)
 
 
+# Statements built once: their compiled form is cached, each call only binds values.
+_ATT = cast(Table, Attestation.__table__)
+_ACTIVE_PAIRING = and_(Pairing.handset_id == Handset.id, Pairing.ended_at.is_(None))
+_HANDSET_AND_CARD = (
+    select(Handset.id.label("handset_id"), Card.id.label("card_id"), Card.iccid,
+           Card.algorithm, Card.k_enc, Card.opc_enc)
+    .select_from(Handset)
+    .outerjoin(Pairing, _ACTIVE_PAIRING)
+    .outerjoin(Card, Card.id == Pairing.card_id)
+    .where(Handset.imei == bindparam("imei"))
+)
+_INSERT = insert(_ATT)
+_CONSUME = (
+    update(_ATT)
+    .where(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending",
+           _ATT.c.expires_at > bindparam("now", type_=UtcDateTime()))
+    .values(state="consumed", appraised_at=bindparam("now", type_=UtcDateTime()))
+    .returning(_ATT.c.id, _ATT.c.imei, _ATT.c.handset_id, _ATT.c.card_id, _ATT.c.rand,
+               _ATT.c.nonce, _ATT.c.xres_enc)
+)
+_CHALLENGE_FACTS = (
+    select(Handset.public_key_pem, Card.iccid, Card.imsi, Card.profile, Card.algorithm,
+           Card.k_enc, Card.opc_enc)
+    .select_from(_ATT)
+    .outerjoin(Handset, Handset.id == _ATT.c.handset_id)
+    .outerjoin(Card, Card.id == _ATT.c.card_id)
+    .where(_ATT.c.id == bindparam("att_id"))
+)
+_POOLED = (
+    select(Card.iccid, Card.imsi, Handset.imei)
+    .select_from(Card)
+    .outerjoin(Pairing, and_(Pairing.card_id == Card.id, Pairing.ended_at.is_(None)))
+    .outerjoin(Handset, Handset.id == Pairing.handset_id)
+    .where(Card.iccid == bindparam("iccid"))
+)
+_RECORD = (
+    update(_ATT).where(_ATT.c.id == bindparam("att_id"))
+    .values(xres_enc=None, status=bindparam("status"), reasons=bindparam("reasons"),
+            ear=bindparam("ear"), resync_id=bindparam("resync_id"),
+            iccid=bindparam("iccid"), imsi=bindparam("imsi"), evidence=bindparam("evidence"))
+)
+
+
+_KINDS: dict[str, appraisal.CardKind] = {"public-safety": "public-safety",
+                                         "commercial": "commercial"}
+
+
 @functools.cache
 def _profiles() -> dict[str, CardProfile]:
     return load_profiles()
 
 
+@functools.cache
 def _verifier() -> ear.VerifierId:
     try:
         version = metadata.version("simattest")
@@ -147,20 +204,14 @@ def _verifier() -> ear.VerifierId:
 # --- challenge -------------------------------------------------------------------------
 
 def _issue(session: Session, svc: Service, imei: str, client: str) -> Challenge:
-    row = session.execute(
-        select(Handset.id, Card)
-        .outerjoin(Pairing, and_(Pairing.handset_id == Handset.id, Pairing.ended_at.is_(None)))
-        .outerjoin(Card, Card.id == Pairing.card_id)
-        .where(Handset.imei == imei)
-    ).first()
-    handset_id, card = (row[0], row[1]) if row is not None else (None, None)
+    row = session.execute(_HANDSET_AND_CARD, {"imei": imei}).first()
     attestation_id = secrets.token_urlsafe(16)
     rand = secrets.token_bytes(16)
-    if card is None:
+    if row is None or row.card_id is None:
         autn, xres_enc = secrets.token_bytes(16), None
     else:
-        sqn = registry.reserve_sqn(svc, card.iccid, session)
-        vector = card_algorithm(svc, card).vector(rand, sqn, AMF)
+        sqn = registry.reserve_sqn(svc, row.iccid, session)
+        vector = card_algorithm(svc, row).vector(rand, sqn, AMF)
         autn = vector.autn
         xres_enc = svc.keys.encrypt_secret(attestation_id, vector.res)
     now = utcnow()
@@ -169,12 +220,12 @@ def _issue(session: Session, svc: Service, imei: str, client: str) -> Challenge:
         nonce=b64url(secrets.token_bytes(NONCE_BYTES)),
         expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl),
     )
-    session.add(Attestation(
-        id=attestation_id, imei=imei, handset_id=handset_id,
-        card_id=None if card is None else card.id, app=APP_USIM, rand=rand, autn=autn,
-        xres_enc=xres_enc, nonce=challenge.nonce, client=client[:64], created_at=now,
-        expires_at=challenge.expires_at, state="pending",
-    ))
+    session.execute(_INSERT, {
+        "id": attestation_id, "imei": imei, "handset_id": None if row is None else row.handset_id,
+        "card_id": None if row is None else row.card_id, "app": APP_USIM, "rand": rand,
+        "autn": autn, "xres_enc": xres_enc, "nonce": challenge.nonce, "client": client[:64],
+        "created_at": now, "expires_at": challenge.expires_at, "state": "pending",
+    })
     return challenge
 
 
@@ -187,58 +238,44 @@ def create_challenge(svc: Service, imei: str, client: str) -> Challenge:
 
 # --- evidence --------------------------------------------------------------------------
 
-def _consume(session: Session, attestation_id: str) -> Attestation | None:
+def _consume(session: Session, attestation_id: str) -> Row[Any] | None:
     """Flip pending → consumed if still fresh; the one statement that decides who wins."""
-    now = utcnow()
-    return session.scalars(
-        update(Attestation)
-        .where(Attestation.id == attestation_id, Attestation.state == "pending",
-               Attestation.expires_at > now)
-        .values(state="consumed", appraised_at=now)
-        .returning(Attestation)
-        .execution_options(synchronize_session=False)
-    ).first()
+    return session.execute(_CONSUME, {"att_id": attestation_id, "now": utcnow()}).first()
 
 
 def _pooled(session: Session, iccid: str) -> appraisal.PooledCard | None:
-    row = session.execute(
-        select(Card.iccid, Card.imsi, Handset.imei)
-        .outerjoin(Pairing, and_(Pairing.card_id == Card.id, Pairing.ended_at.is_(None)))
-        .outerjoin(Handset, Handset.id == Pairing.handset_id)
-        .where(Card.iccid == iccid)
-    ).first()
+    row = session.execute(_POOLED, {"iccid": iccid}).first()
     return None if row is None else appraisal.PooledCard(row[0], row[1], row[2])
 
 
 def _facts(
-    session: Session, svc: Service, att: Attestation, evidence: Evidence,
-    signed: bytes, signature: bytes,
-) -> tuple[appraisal.RegistryFacts, Card | None, bytes | None]:
-    """Registry facts for the appraisal, the challenged card and SQN_MS of a valid AUTS."""
-    handset = None if att.handset_id is None else session.get(Handset, att.handset_id)
-    card = None if att.card_id is None else session.get(Card, att.card_id)
-    signature_valid = handset is not None and load_public_key(
-        handset.public_key_pem.encode("ascii")).verify(signed, signature)
-    paired = None if card is None else appraisal.PooledCard(card.iccid, card.imsi, att.imei)
+    session: Session, svc: Service, att: Row[Any], evidence: Evidence, signed: bytes,
+    signature: bytes,
+) -> tuple[appraisal.RegistryFacts, str | None, bytes | None]:
+    """Registry facts for the appraisal, the challenged card's ICCID, SQN_MS of a valid AUTS."""
+    row = session.execute(_CHALLENGE_FACTS, {"att_id": att.id}).one()
+    handset_known = row.public_key_pem is not None
+    signature_valid = handset_known and load_public_key(
+        row.public_key_pem.encode("ascii")).verify(signed, signature)
+    paired = None if row.iccid is None else appraisal.PooledCard(row.iccid, row.imsi, att.imei)
     evidence_card = paired if paired is not None and paired.iccid == evidence.iccid \
         else _pooled(session, evidence.iccid)
     auts_valid, sqn_ms = None, None
-    if evidence.outcome.auts is not None and card is not None and card.iccid == evidence.iccid:
+    if evidence.outcome.auts is not None and paired is not None and paired == evidence_card:
         try:
-            sqn_ms = resync(card_algorithm(svc, card), att.rand, evidence.outcome.auts)
+            sqn_ms = resync(card_algorithm(svc, row), att.rand, evidence.outcome.auts)
             auts_valid = True
         except AutsInvalid:
             auts_valid = False
     kind = classify(evidence.card_facts(), _profiles())
-    registered_profile = card.profile if card is not None and paired == evidence_card else None
+    registered_profile = row.profile if paired is not None and paired == evidence_card else None
     profile_ok = not kind.reasons and registered_profile in (None, kind.profile)
     facts = appraisal.RegistryFacts(
-        handset_known=handset is not None, signature_valid=signature_valid,
+        handset_known=handset_known, signature_valid=signature_valid,
         paired_card=paired, evidence_card=evidence_card,
-        card_kind=kind.kind if kind.kind in ("public-safety", "commercial") else "unknown",  # type: ignore[arg-type]
-        profile_ok=profile_ok, auts_valid=auts_valid,
+        card_kind=_KINDS.get(kind.kind, "unknown"), profile_ok=profile_ok, auts_valid=auts_valid,
     )
-    return facts, card, sqn_ms
+    return facts, row.iccid, sqn_ms
 
 
 def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
@@ -261,11 +298,9 @@ def _stale(session: Session, svc: Service, attestation_id: str, actor: str) -> O
     token = _sign(svc, verdict, att.nonce)
     if freshness == "expired":
         session.execute(
-            update(Attestation)
-            .where(Attestation.id == attestation_id, Attestation.state == "pending")
+            update(_ATT).where(_ATT.c.id == attestation_id, _ATT.c.state == "pending")
             .values(state="expired", appraised_at=utcnow(), status=verdict.status,
                     reasons=verdict.reasons, xres_enc=None, ear=token)
-            .execution_options(synchronize_session=False)
         )
     audit.append(session, actor, f"attestation.{freshness}", f"attestation:{attestation_id}",
                  {"imei": att.imei, "status": verdict.status, "reasons": verdict.reasons})
@@ -299,29 +334,27 @@ def submit_evidence(
 
 
 def _appraise(
-    session: Session, svc: Service, att: Attestation, evidence: Evidence, signed: bytes,
+    session: Session, svc: Service, att: Row[Any], evidence: Evidence, signed: bytes,
     signature: bytes, client: str, actor: str,
 ) -> Outcome:
     xres = None if att.xres_enc is None else svc.keys.decrypt_secret(att.id, att.xres_enc)
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
-    facts, card, sqn_ms = _facts(session, svc, att, evidence, signed, signature)
+    facts, card_iccid, sqn_ms = _facts(session, svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)
-    values: dict[str, Any] = {"xres_enc": None, "iccid": evidence.iccid, "imsi": evidence.imsi,
-                              "evidence": evidence.to_json()}
+    record = {"att_id": att.id, "iccid": evidence.iccid, "imsi": evidence.imsi,
+              "evidence": evidence.to_json(), "resync_id": None}
     subject = f"attestation:{att.id}"
-    if sqn_ms is not None and card is not None and verdict.status == "affirming":
-        registry.resync_sqn(svc, card.iccid, sqn_ms, session)
+    if sqn_ms is not None and card_iccid is not None and verdict.status == "affirming":
+        registry.resync_sqn(svc, card_iccid, sqn_ms, session)
         fresh = _issue(session, svc, att.imei, client)
-        session.execute(update(Attestation).where(Attestation.id == att.id)
-                        .values(status="resync", reasons=[], resync_id=fresh.id, **values)
-                        .execution_options(synchronize_session=False))
+        session.execute(_RECORD, {**record, "status": "resync", "reasons": [], "ear": None,
+                                  "resync_id": fresh.id})
         audit.append(session, actor, "attestation.resync", subject,
-                     {"imei": att.imei, "iccid": card.iccid, "next": fresh.id})
+                     {"imei": att.imei, "iccid": card_iccid, "next": fresh.id})
         return Outcome(att.id, "resync", [], challenge=fresh)
     token = _sign(svc, verdict, att.nonce)
-    session.execute(update(Attestation).where(Attestation.id == att.id)
-                    .values(status=verdict.status, reasons=verdict.reasons, ear=token, **values)
-                    .execution_options(synchronize_session=False))
+    session.execute(_RECORD, {**record, "status": verdict.status, "reasons": verdict.reasons,
+                              "ear": token})
     # Last statement before commit: the audit head row lock is held as briefly as possible.
     audit.append(session, actor, "attestation", subject,
                  {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,

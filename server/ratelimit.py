@@ -12,16 +12,21 @@ hammering stays refused until the window turns.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import case, text
+from sqlalchemy import Table, bindparam, case, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 
 from server.context import Service
 from server.store.models_attestation import RateCounter
 
 WINDOW_SECONDS = 60
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+_COUNTERS = cast(Table, RateCounter.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,25 @@ class RateLimited(Exception):
 
     scope: str
     retry_after: int
+
+
+@functools.cache
+def _upsert(dialect: str, keys: int) -> ReturningInsert[str, int]:
+    """The counting statement for ``keys`` keys, built once (its compiled form is cached)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # The Table, not the mapped class: a parameter dict must bind, not become ORM rows.
+    stmt = insert(_COUNTERS).values(
+        [{"key": bindparam(f"k{i}"), "window": bindparam("window"), "count": 1}
+         for i in range(keys)]
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[_COUNTERS.c.key],
+        set_={
+            "count": case((_COUNTERS.c.window == stmt.excluded.window, _COUNTERS.c.count + 1),
+                          else_=1),
+            "window": stmt.excluded.window,
+        },
+    ).returning(_COUNTERS.c.key, _COUNTERS.c.count)
 
 
 def hit(svc: Service, limits: dict[str, int], now: float | None = None) -> None:
@@ -42,24 +66,14 @@ def hit(svc: Service, limits: dict[str, int], now: float | None = None) -> None:
     if not active:
         return
     now = time.time() if now is None else now
-    window = int(now // WINDOW_SECONDS)
-    dialect = svc.db.dialect
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(RateCounter).values(
-        [{"key": key, "window": window, "count": 1} for key in active]
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[RateCounter.key],
-        set_={
-            "count": case((RateCounter.window == stmt.excluded.window, RateCounter.count + 1),
-                          else_=1),
-            "window": stmt.excluded.window,
-        },
-    ).returning(RateCounter.key, RateCounter.count)
-    with svc.db.session() as session:
-        if dialect == "postgresql":
-            session.execute(text("SET LOCAL synchronous_commit = off"))
-        counts: dict[str, int] = {key: count for key, count in session.execute(upsert)}
+    params: dict[str, object] = {f"k{i}": key for i, key in enumerate(active)}
+    params["window"] = int(now // WINDOW_SECONDS)
+    # A bare connection, not an ORM session: this runs on every device request.
+    with svc.db.engine.begin() as conn:
+        if svc.db.dialect == "postgresql":
+            conn.execute(_ASYNC_COMMIT)
+        counts = {key: count for key, count in
+                  conn.execute(_upsert(svc.db.dialect, len(active)), params)}
     for key, limit in active.items():
         if counts.get(key, 0) > limit:
             raise RateLimited(key.partition(":")[0],

@@ -1,0 +1,286 @@
+"""Full checkout attestations per second against gunicorn, on PostgreSQL and on SQLite.
+
+One attestation = ``POST /v1/attestations`` (SQN reserved, AKA vector, challenge stored)
++ ``POST /v1/attestations/{id}/evidence`` (challenge consumed, device signature verified,
+appraisal, ES256-signed EAR, verdict stored, hash-chained audit entry, rate-limit
+counters), with the load generator (``bench/loadgen.py``) on the same machine over
+loopback: 32 concurrent clients by default, each a pooled handset with its own card.
+
+PostgreSQL runs durable (``fsync=on``, ``synchronous_commit=on``: a verdict is on disk
+when it is answered); the ``--pg-async-commit`` variant shows what group commit without
+waiting for the WAL flush buys.  Also measured, in one process: the cryptography alone
+per attestation (K/OPc decryption, Milenage vector, XRES encryption and decryption,
+Ed25519 verification, ES256 EAR signature, audit SHA-256) and the ratio of the two.
+
+    .venv/bin/python bench/bench_attestation.py --seconds 20 [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import pwd
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from attest import appraisal, devicekey, ear  # noqa: E402
+from attest.aka.milenage import Milenage  # noqa: E402
+from attest.evidence import canonical_json  # noqa: E402
+from bench.loadgen import ClientSpec, run  # noqa: E402
+from server import provisioning, registry  # noqa: E402
+from server.batchgen import csv_text, synth_cards  # noqa: E402
+from server.context import Service, ServiceConfig  # noqa: E402
+from server.identifiers import luhn_digit  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Limits far above the load, so every request still pays for the counters.
+BENCH_LIMIT = 10**9
+
+
+def bench_config() -> ServiceConfig:
+    return ServiceConfig(rate_limit_per_imei=BENCH_LIMIT, rate_limit_per_client=BENCH_LIMIT)
+
+
+def bench_app() -> Any:
+    """gunicorn entry ``bench.bench_attestation:bench_app()`` (the service with bench limits)."""
+    from server.app import create_app
+
+    return create_app(Service.open(Path(os.environ["SIMATTEST_DATA"]),
+                                   os.environ.get("SIMATTEST_DB") or None, bench_config()))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def postgres(root: Path, async_commit: bool) -> Any:
+    """A throw-away PostgreSQL 15 cluster on loopback, durable unless ``async_commit``."""
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(root, pg.pw_uid, pg.pw_gid)
+    data, port = root / "pg", _free_port()
+    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                    "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, capture_output=True)
+    settings = ["-c", "max_connections=300", "-c", "shared_buffers=256MB"]
+    if async_commit:
+        settings += ["-c", "synchronous_commit=off"]
+    log = (root / "postgres.log").open("ab")
+    proc = subprocess.Popen([*as_pg, str(PG_BIN / "postgres"), "-D", str(data), "-h",
+                             "127.0.0.1", "-p", str(port), "-k", str(root), *settings],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg.connect(dsn, connect_timeout=2).close()
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("PostgreSQL did not start") from None
+            time.sleep(0.1)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        log.close()
+
+
+def provision(data_dir: Path, db_url: str | None, clients: int) -> list[ClientSpec]:
+    """A pool of ``clients`` public-safety cards, handsets with Ed25519 keys, paired 1:1."""
+    cards = synth_cards(clients, iccid_prefix="8900101", imsi_prefix="00101", start=1)
+    specs = []
+    with Service.open(data_dir, db_url, bench_config()) as svc:
+        provisioning.import_batch(svc, csv_text(cards), "bench.csv", actor="bench")
+        for n, card in enumerate(cards, start=1):
+            body = f"35693803{n:06d}"
+            imei = body + luhn_digit(body)
+            key = devicekey.generate("ed25519")
+            registry.add_handset(svc, imei, key.public_pem().decode(), actor="bench")
+            registry.pair(svc, imei, card.iccid, actor="bench")
+            specs.append(ClientSpec(imei, card.iccid, card.imsi, card.k, card.opc,
+                                    key.private_pem()))
+    return specs
+
+
+@dataclass
+class Figures:
+    label: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    count: int
+    statuses: dict[str, int]
+    errors: int
+
+
+def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
+                   seconds: float, workers: int, threads: int, warmup: float) -> Figures:
+    port = _free_port()
+    env = dict(os.environ, SIMATTEST_DATA=str(data_dir), SIMATTEST_DB=db_url or "",
+               PYTHONPATH=str(REPO))
+    worker_args = (["--worker-class", "gthread", "--threads", str(threads)] if threads > 1
+                   else ["--worker-class", "sync"])
+    log = (data_dir.parent / f"gunicorn-{label.split()[0]}.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), *worker_args,
+         "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--keep-alive", "30",
+         "--backlog", "256", "bench.bench_attestation:bench_app()"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"gunicorn did not start; see {log.name}")
+            time.sleep(0.2)
+        if warmup:
+            run("127.0.0.1", port, specs, warmup)
+        tally, window = run("127.0.0.1", port, specs, seconds)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+    lat = sorted(tally.latencies)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+    return Figures(label, len(lat) / window, statistics.median(lat) * 1000 if lat else 0,
+                   p99 * 1000, len(lat), tally.statuses, tally.errors)
+
+
+def crypto_only(seconds: float = 3.0) -> float:
+    """Seconds of cryptography per attestation, one process (the server's share)."""
+    with tempfile.TemporaryDirectory() as tmp, Service.open(Path(tmp) / "d") as svc:
+        k, opc = os.urandom(16), os.urandom(16)
+        iccid = "89001010000000000018"
+        k_enc, opc_enc = svc.keys.encrypt_secret(iccid, k), svc.keys.encrypt_secret(iccid, opc)
+        device = devicekey.generate("ed25519")
+        public = devicekey.load_public_key(device.public_pem())
+        message = canonical_json({"evidence": "x" * 600})
+        signature = device.sign(message)
+        verdict = appraisal.stale("reused")
+        verifier = ear.VerifierId("bench", "bench")
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            alg = Milenage(svc.keys.decrypt_secret(iccid, k_enc),
+                           opc=svc.keys.decrypt_secret(iccid, opc_enc))
+            vector = alg.vector(os.urandom(16), bytes(6), b"\x80\x00")
+            xres_enc = svc.keys.encrypt_secret("att", vector.res)
+            svc.keys.decrypt_secret("att", xres_enc)
+            assert public.verify(message, signature)
+            claims = ear.claims(verdict, nonce="n" * 43, verifier=verifier, iat=0, ttl=300)
+            ear.sign(claims, svc.signer.private_key, svc.signer.kid)
+            import hashlib
+            hashlib.sha256(message).digest()
+            done += 1
+        return (time.perf_counter() - start) / done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help=">1: gthread workers")
+    parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument("--pg-async-commit", action="store_true",
+                        help="also run PostgreSQL with synchronous_commit=off")
+    parser.add_argument("--write-results", action="store_true",
+                        help="append the figures to bench/RESULTS.md")
+    args = parser.parse_args()
+
+    per_attestation = crypto_only()
+    results: list[Figures] = []
+    variants: list[tuple[str, bool]] = []
+    if args.db in ("postgresql", "both"):
+        variants.append(("postgresql", False))
+        if args.pg_async_commit:
+            variants.append(("postgresql", True))
+    if args.db in ("sqlite", "both"):
+        variants.append(("sqlite", False))
+    for db, async_commit in variants:
+        root = Path(tempfile.mkdtemp(prefix="simattest-bench-"))
+        try:
+            label = db if db == "sqlite" else (
+                "postgresql (synchronous_commit=off)" if async_commit
+                else "postgresql (durable)")
+            if db == "sqlite":
+                specs = provision(root / "data", None, args.clients)
+                results.append(serve_and_load(label, root / "data", None, specs,
+                                              args.seconds, args.workers, args.threads,
+                                              args.warmup))
+            else:
+                with postgres(root, async_commit) as url:
+                    specs = provision(root / "data", url, args.clients)
+                    results.append(serve_and_load(label, root / "data", url, specs,
+                                                  args.seconds, args.workers, args.threads,
+                                                  args.warmup))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    crypto_rate = 1 / per_attestation
+    lines = [
+        f"- crypto alone: {per_attestation * 1e6:,.0f} µs per attestation "
+        f"= {crypto_rate:,.0f} attestations/s on one core",
+    ]
+    table = ["| database | attestations/s | p50 | p99 | verdicts | errors | crypto share |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        share = r.rate * per_attestation
+        table.append(
+            f"| {r.label} | {r.rate:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms | "
+            f"{r.statuses} | {r.errors} | {share:.2f} core-s/s "
+            f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) |")
+    print("\n".join([*lines, "", *table]))
+    if args.write_results:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")), platform.processor())
+        threads = f", gthread {args.threads} threads" if args.threads > 1 else ", sync"
+        section = [
+            "", "## Attestation throughput", "",
+            f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {cpu}, Python "
+            f"{platform.python_version()} (shared with other developers' test runs)",
+            f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
+            f" --workers {args.workers}"
+            + (f" --threads {args.threads}" if args.threads > 1 else "")
+            + (" --pg-async-commit" if args.pg_async_commit else "") + " --write-results`",
+            f"- {args.clients} concurrent clients, gunicorn {args.workers} workers{threads}, "
+            "load generator on the same 2 cores", *lines, "", *table, "",
+        ]
+        with (REPO / "bench" / "RESULTS.md").open("a") as f:
+            f.write("\n".join(section))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
