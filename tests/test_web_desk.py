@@ -179,6 +179,10 @@ def test_server_refuses_a_stale_attestation_even_if_the_button_is_forced(
     expect(refusal).to_contain_text("old")
     page.goto("/desk/returns")
     expect(page.locator("#open-checkouts tbody tr")).to_have_text(["No handset is checked out."])
+    # Its EAR lived as long as a checkout may wait (0 s here): signature good, token expired.
+    page.goto(f"/desk/checkout?q={pool.handsets[0].imei}")
+    page.get_by_role("link", name="Decoded result token").click()
+    expect(page.locator("#ear-signature")).to_contain_text("signature valid; the token has expired")
 
 
 def test_attestation_detail_decodes_the_ear_and_verifies_it(
