@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from attest.errors import CardRemovedError
+from attest.errors import CardRemovedError, TransportError
 from hw.apdu import build
 from hw.cardfile import load_card_file
 from hw.sim.card import SimulatedCard
@@ -112,3 +112,19 @@ def test_sim_vpcd_with_a_bad_card_file() -> None:
     run = run_cli_process("sim", "vpcd", "no/such/card.yaml")
     assert run.code == 2
     assert run.err == "simattest: no/such/card.yaml: no such file\n"
+
+
+def test_stack_without_pcscd_names_the_packages() -> None:
+    with pytest.raises(TransportError) as missing:
+        PcscStack(pcscd="pcscd-not-installed").start()
+    assert str(missing.value) == (
+        "pcscd-not-installed is not installed; install it with: "
+        "apt-get install -y pcscd vsmartcard-vpcd"
+    )
+
+
+def test_one_stack_per_process(pcsc_stack: PcscStack) -> None:
+    # libpcsclite talks to one socket per process: a second stack must refuse to start.
+    with pytest.raises(TransportError, match="already running in this process"):
+        PcscStack().start()
+    assert [r.name for r in list_readers()] == pcsc_stack.reader_names

@@ -137,13 +137,13 @@ class PcscStack:
 
     def start(self) -> None:
         """Write the reader config, start pcscd, wait for every reader (bounded)."""
-        if PcscStack._running is not None:
-            raise TransportError("a PcscStack is already running in this process")
         pcscd = shutil.which(self.pcscd)
         if pcscd is None:
-            raise TransportError(f"pcscd is not installed; install it with: {APT_LINE}")
+            raise TransportError(f"{self.pcscd} is not installed; install it with: {APT_LINE}")
         if not VPCD_DRIVER.exists():
             raise TransportError(f"the vpcd driver {VPCD_DRIVER} is missing; {APT_LINE}")
+        if PcscStack._running is not None:
+            raise TransportError("a PcscStack is already running in this process")
         PcscStack._running = self
         try:
             self.workdir = Path(tempfile.mkdtemp(prefix="simattest-pcscd-"))
