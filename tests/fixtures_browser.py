@@ -11,12 +11,15 @@ without a second process to start and tear down for every test.  (gunicorn is wh
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
@@ -73,18 +76,24 @@ class LiveServer:
     service: Service
 
 
-@pytest.fixture
-def live_server(web_service: Service) -> Iterator[LiveServer]:
-    app = create_app(web_service)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+@contextlib.contextmanager
+def serve(app: Flask, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1 in a thread; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls)
     thread = threading.Thread(target=server.serve_forever, name="desk-http", daemon=True)
     thread.start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", web_service)
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+@pytest.fixture
+def live_server(web_service: Service) -> Iterator[LiveServer]:
+    with serve(create_app(web_service)) as url:
+        yield LiveServer(url, web_service)
 
 
 @pytest.fixture

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import re
+import ssl
+from pathlib import Path
 
 import requests
-from playwright.sync_api import Page, expect
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from playwright.sync_api import Browser, Page, expect
 
 from attest import devicekey
 from server import operators
 from server.app import create_app
 from server.context import Service
-from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
+from tests.fixtures_browser import LiveServer, Tokens, screenshot, serve, sign_in
 
 
 def test_sign_in_shows_pool_and_sign_out_ends_the_session(
@@ -65,12 +73,39 @@ def test_session_cookie_holds_no_token_and_is_httponly_strict(
     assert page.evaluate("document.cookie") == ""  # invisible to scripts
 
 
-def test_cookie_is_secure_over_tls(web_service: Service, tokens: Tokens) -> None:
-    # Flask's test client speaks WSGI with wsgi.url_scheme=https: the app sees TLS.
-    client = create_app(web_service).test_client()
-    response = client.get("/desk/sign-in", base_url="https://desk.example")
-    assert "Secure" in response.headers["Set-Cookie"]
-    assert "HttpOnly" in response.headers["Set-Cookie"]
+def _self_signed_tls(directory: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def test_cookie_is_secure_over_tls(
+    chromium: Browser, web_service: Service, tokens: Tokens, tmp_path: Path
+) -> None:
+    with serve(create_app(web_service), _self_signed_tls(tmp_path)) as url:
+        context = chromium.new_context(base_url=url, ignore_https_errors=True)
+        try:
+            page = context.new_page()
+            sign_in(page, tokens.desk)
+            cookie = {c["name"]: c for c in context.cookies()}["simattest_desk"]
+            assert cookie["secure"] is True
+            assert cookie["httpOnly"] is True
+        finally:
+            context.close()
 
 
 def test_a_form_posted_without_its_csrf_token_is_refused(

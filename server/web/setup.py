@@ -8,6 +8,7 @@ gunicorn worker and every host sharing the keys signs cookies with the same key.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from flask import Flask, request
@@ -15,6 +16,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from server.web.blueprint import csrf
 
+SECURE_COOKIES_ENV = "SIMATTEST_SECURE_COOKIES"
 # One desk shift: a session signed in at the start of a shift lasts until its end.
 SESSION_LIFETIME = timedelta(hours=12)
 
@@ -22,8 +24,9 @@ SESSION_LIFETIME = timedelta(hours=12)
 class TlsAwareSessionInterface(SecureCookieSessionInterface):
     """Marks the cookie ``Secure`` when the request came over TLS, or always if configured.
 
-    ``SESSION_COOKIE_SECURE=True`` is for deployments behind a TLS-terminating proxy
-    that the app cannot see; otherwise the request itself tells.
+    The request tells when gunicorn sees TLS or a trusted proxy's
+    ``X-Forwarded-Proto: https`` (gunicorn's ``forwarded_allow_ips``);
+    ``SIMATTEST_SECURE_COOKIES=1`` forces the flag for any other TLS front end.
     """
 
     def get_cookie_secure(self, app: Flask) -> bool:
@@ -43,5 +46,6 @@ def configure_app(app: Flask) -> None:
         # The token lives as long as the session: a form left open all shift still posts.
         WTF_CSRF_TIME_LIMIT=None,
     )
-    app.config.setdefault("SESSION_COOKIE_SECURE", False)
+    app.config.setdefault("SESSION_COOKIE_SECURE",
+                          os.environ.get(SECURE_COOKIES_ENV, "") == "1")
     csrf.init_app(app)
