@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -14,6 +15,7 @@ from hw.apdu import build
 from hw.cardfile import load_card_file
 from hw.sim.card import SimulatedCard
 from hw.sim.pcsc_stack import PcscStack
+from hw.sim.vpcd import VpcdBridge
 from hw.transport.base import open_transport
 from hw.transport.pcsc import list_readers
 from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, run_cli_process
@@ -128,3 +130,31 @@ def test_one_stack_per_process(pcsc_stack: PcscStack) -> None:
     with pytest.raises(TransportError, match="already running in this process"):
         PcscStack().start()
     assert [r.name for r in list_readers()] == pcsc_stack.reader_names
+
+
+def test_second_card_in_an_occupied_slot_is_reported(pcsc_cards: CardSlots) -> None:
+    inserted = pcsc_cards.insert(PS_001)
+    port = pcsc_cards.stack.ports[inserted.slot]
+    heard: list[str] = []
+    ready = threading.Event()
+
+    def notify(message: str) -> None:
+        heard.append(message)
+        if "another card" in message:
+            ready.set()
+
+    intruder = VpcdBridge(
+        SimulatedCard(load_card_file(PS_001)), port, silence_warning=0.5, notify=notify
+    )
+    intruder.start()
+    try:
+        assert ready.wait(timeout=30)
+    finally:
+        intruder.stop()
+    assert heard == [
+        f"card inserted into vpcd at 127.0.0.1:{port}",
+        f"vpcd at 127.0.0.1:{port} has not asked for the card in 0.5 s; "
+        "is another card in that slot?",
+    ]
+    # The first card is still the one pcscd talks to.
+    assert _state(inserted.reader) == (True, inserted.card.atr.hex())

@@ -21,6 +21,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -70,7 +71,8 @@ class VpcdBridge:
     ``run()`` serves in the calling thread, ``start()`` in a daemon thread; ``stop()``
     ends either (the connection is closed, so pcscd sees the card leave). If vpcd drops
     the connection the bridge reconnects every ``retry_delay`` seconds until stopped;
-    once the card itself reports removal the bridge closes and stays out.
+    once the card itself reports removal the bridge closes and stays out. ``notify``
+    receives one line per event a person would want to see.
     """
 
     def __init__(
@@ -80,12 +82,14 @@ class VpcdBridge:
         host: str = DEFAULT_HOST,
         *,
         retry_delay: float = 0.2,
+        silence_warning: float = 3.0,
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.card = card
         self.host = host
         self.port = port
         self.retry_delay = retry_delay
+        self.silence_warning = silence_warning
         self.removed = False  # the card reported removal; the bridge will not come back
         self._notify = notify or (lambda message: log.info("%s", message))
         self._stop = threading.Event()
@@ -159,10 +163,20 @@ class VpcdBridge:
             sock.close()
 
     def _serve_connection(self) -> None:
+        # vpcd asks a new card for its ATR at its next presence poll (every 400 ms); a
+        # slot that already holds a card leaves the connection queued and silent.
+        silent_until = time.monotonic() + self.silence_warning
         while not self._stop.is_set():
             payload = self._recv_frame()
-            if not payload:
-                continue  # nothing arrived within the poll interval (or an empty frame)
+            if not payload:  # nothing arrived within the poll interval (or an empty frame)
+                if time.monotonic() > silent_until:
+                    silent_until = float("inf")
+                    self._notify(
+                        f"vpcd at {self.address} has not asked for the card in "
+                        f"{self.silence_warning:g} s; is another card in that slot?"
+                    )
+                continue
+            silent_until = float("inf")
             answer = self._handle(payload)
             if self.removed:
                 self._notify(f"card removed from vpcd at {self.address}")
