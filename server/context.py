@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
@@ -59,7 +59,6 @@ class ServiceConfig:
     max_import_bytes: int = 64 << 20
     # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
     kek_file: Path | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:

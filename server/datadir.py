@@ -53,10 +53,6 @@ class DataDir:
     def signing_key_path(self) -> Path:
         return self.path / SIGNING_KEY_FILE
 
-    @property
-    def lock_path(self) -> Path:
-        return self.path / ".migrate.lock"
-
 
 def write_secret_file(path: Path, content: bytes) -> None:
     """Create ``path`` with mode 0600; never overwrite an existing file."""

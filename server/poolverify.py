@@ -50,6 +50,7 @@ def expand_readers(uris: list[str]) -> list[str]:
     for uri in uris:
         scheme, _, rest = uri.partition(":")
         if scheme == "pcsc" and any(c in rest for c in "*?["):
+            # Imported here: pyscard (and libpcsclite's socket choice) only when asked for.
             from hw.transport.pcsc import list_readers
 
             matches = [r for r in list_readers()

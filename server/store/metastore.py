@@ -30,8 +30,3 @@ def settle(db: Database, name: str, value: bytes) -> bytes:
     assert stored is not None
     return stored
 
-
-def put(db: Database, name: str, value: bytes) -> None:
-    """Replace a value (key rotation)."""
-    with db.session() as session:
-        session.merge(Meta(name=name, value=value))
