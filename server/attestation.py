@@ -49,7 +49,7 @@ from attest.errors import InputError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import CardProfile, classify
 from hw.cardfile import load_profiles
-from server import audit, metrics, registry
+from server import audit, metrics, ratelimit, registry
 from server.context import Service
 from server.errors import NotFound, ValidationError
 from server.identifiers import check_imei
@@ -229,11 +229,18 @@ def _issue(session: Session, svc: Service, imei: str, client: str) -> Challenge:
     return challenge
 
 
-def create_challenge(svc: Service, imei: str, client: str) -> Challenge:
-    """A single-use challenge for the handset ``imei`` (see the module docstring)."""
+def create_challenge(svc: Service, imei: str, client: str,
+                     limits: dict[str, int] | None = None) -> Challenge:
+    """A single-use challenge for the handset ``imei`` (see the module docstring).
+
+    ``limits`` (``{counter key: per minute}``) are counted in the same transaction;
+    ``ratelimit.RateLimited`` when one is exceeded (nothing written).
+    """
     check_imei(imei)
     with svc.db.session() as session:
-        return _issue(session, svc, imei, client)
+        challenge = _issue(session, svc, imei, client)
+        ratelimit.count(session, limits)
+        return challenge
 
 
 # --- evidence --------------------------------------------------------------------------
@@ -285,9 +292,11 @@ def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
     return ear.sign(claims, svc.signer.private_key, svc.signer.kid)
 
 
-def _stale(session: Session, svc: Service, attestation_id: str, actor: str) -> Outcome:
+def _stale(session: Session, svc: Service, attestation_id: str, actor: str,
+           limits: dict[str, int] | None) -> Outcome:
     """Evidence for a challenge that is not pending and fresh: unknown, expired or used."""
     att = session.get(Attestation, attestation_id)
+    ratelimit.count(session, limits)
     if att is None:
         raise NotFound(f"attestation {attestation_id} does not exist", field="attestation_id")
     freshness: appraisal.Freshness = "reused"
@@ -308,13 +317,14 @@ def _stale(session: Session, svc: Service, attestation_id: str, actor: str) -> O
 
 
 def submit_evidence(
-    svc: Service, attestation_id: str, evidence: Any, signature: str, client: str
+    svc: Service, attestation_id: str, evidence: Any, signature: str, client: str,
+    limits: dict[str, int] | None = None,
 ) -> Outcome:
     """Appraise the evidence for one challenge (see the module docstring).
 
     ``evidence`` is the decoded JSON object exactly as the device signed it; malformed
     evidence is refused (ValidationError naming the field) before the challenge is
-    touched, so the device can retry.
+    touched, so the device can retry.  ``limits`` as for ``create_challenge``.
     """
     try:
         parsed = parse_evidence(evidence)
@@ -326,16 +336,17 @@ def submit_evidence(
     with metrics.appraisal_timer(), svc.db.session() as session:
         att = _consume(session, attestation_id)
         if att is None:
-            outcome = _stale(session, svc, attestation_id, actor)
+            outcome = _stale(session, svc, attestation_id, actor, limits)
         else:
-            outcome = _appraise(session, svc, att, parsed, signed, raw_signature, client, actor)
+            outcome = _appraise(session, svc, att, parsed, signed, raw_signature, client, actor,
+                                limits)
     metrics.count_outcome(outcome.status, outcome.reasons)
     return outcome
 
 
 def _appraise(
     session: Session, svc: Service, att: Row[Any], evidence: Evidence, signed: bytes,
-    signature: bytes, client: str, actor: str,
+    signature: bytes, client: str, actor: str, limits: dict[str, int] | None,
 ) -> Outcome:
     xres = None if att.xres_enc is None else svc.keys.decrypt_secret(att.id, att.xres_enc)
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
@@ -349,13 +360,16 @@ def _appraise(
         fresh = _issue(session, svc, att.imei, client)
         session.execute(_RECORD, {**record, "status": "resync", "reasons": [], "ear": None,
                                   "resync_id": fresh.id})
+        ratelimit.count(session, limits)
         audit.append(session, actor, "attestation.resync", subject,
                      {"imei": att.imei, "iccid": card_iccid, "next": fresh.id})
         return Outcome(att.id, "resync", [], challenge=fresh)
     token = _sign(svc, verdict, att.nonce)
     session.execute(_RECORD, {**record, "status": verdict.status, "reasons": verdict.reasons,
                               "ear": token})
-    # Last statement before commit: the audit head row lock is held as briefly as possible.
+    # The last statements before commit: the counter rows and the audit head row are
+    # locked (PostgreSQL) as briefly as possible.
+    ratelimit.count(session, limits)
     audit.append(session, actor, "attestation", subject,
                  {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,
                   "reasons": verdict.reasons})

@@ -7,9 +7,11 @@ from typing import Any
 import jwt
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from server.app import create_app
 from server.context import Service, ServiceConfig
+from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool
 
 PROBLEM = "application/problem+json"
@@ -92,7 +94,7 @@ def test_bad_evidence_requests(client: FlaskClient, pool: Pool) -> None:
     assert resp.get_json()["status"] == "affirming"
 
 
-def test_rate_limit_per_imei(client: FlaskClient, pool: Pool) -> None:
+def test_rate_limit_per_imei(client: FlaskClient, service: Service, pool: Pool) -> None:
     imei = pool.handsets[1].imei
     for _ in range(6):
         _challenge(client, imei)
@@ -100,6 +102,11 @@ def test_rate_limit_per_imei(client: FlaskClient, pool: Pool) -> None:
     assert resp.status_code == 429 and resp.mimetype == PROBLEM
     assert 0 < int(resp.headers["Retry-After"]) <= 60
     assert "imei" in resp.get_json()["detail"]
+    # the refused request left nothing behind
+    with service.db.read_session() as session:
+        rows = session.scalar(select(func.count()).select_from(Attestation)
+                              .where(Attestation.imei == imei))
+    assert rows == 6
     # another handset is not affected
     _challenge(client, pool.handsets[2].imei)
 

@@ -24,29 +24,32 @@ blueprint = Blueprint("attestations", __name__, url_prefix="/v1")
 _ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 
 
-def _limit(imei: Any) -> None:
+def _limits(imei: Any) -> dict[str, int]:
     svc = service()
     limits = {f"client:{request.remote_addr or '-'}": svc.config.rate_limit_per_client}
     if isinstance(imei, str) and imei.isdigit() and len(imei) == 15:
         limits[f"imei:{imei}"] = svc.config.rate_limit_per_imei
-    try:
-        ratelimit.hit(svc, limits)
-    except ratelimit.RateLimited as exc:
-        RATE_LIMITED.labels(scope=exc.scope).inc()
-        problem = Problem(429, "rate-limited", "Too many requests",
-                          f"too many requests for this {exc.scope}; retry in "
-                          f"{exc.retry_after} s")
-        problem.headers["Retry-After"] = str(exc.retry_after)
-        raise problem from None
+    return limits
+
+
+def _too_many(exc: ratelimit.RateLimited) -> Problem:
+    RATE_LIMITED.labels(scope=exc.scope).inc()
+    problem = Problem(429, "rate-limited", "Too many requests",
+                      f"too many requests for this {exc.scope}; retry in {exc.retry_after} s")
+    problem.headers["Retry-After"] = str(exc.retry_after)
+    return problem
 
 
 @blueprint.post("/attestations")
 def create() -> tuple[dict[str, Any], int]:
     with request_timer("challenge"):
         body = json_body({"imei": Field(str)})
-        _limit(body["imei"])
-        challenge = attestation.create_challenge(service(), body["imei"],
-                                                 request.remote_addr or "")
+        try:
+            challenge = attestation.create_challenge(service(), body["imei"],
+                                                     request.remote_addr or "",
+                                                     _limits(body["imei"]))
+        except ratelimit.RateLimited as exc:
+            raise _too_many(exc) from None
         return challenge.to_json(), 201
 
 
@@ -54,9 +57,12 @@ def create() -> tuple[dict[str, Any], int]:
 def evidence(attestation_id: str) -> dict[str, Any]:
     with request_timer("evidence"):
         body = json_body({"evidence": Field(dict), "signature": Field(str)})
-        _limit(body["evidence"].get("imei"))
-        outcome = attestation.submit_evidence(service(), attestation_id, body["evidence"],
-                                              body["signature"], request.remote_addr or "")
+        try:
+            outcome = attestation.submit_evidence(
+                service(), attestation_id, body["evidence"], body["signature"],
+                request.remote_addr or "", _limits(body["evidence"].get("imei")))
+        except ratelimit.RateLimited as exc:
+            raise _too_many(exc) from None
         return outcome.to_json()
 
 
