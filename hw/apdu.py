@@ -4,7 +4,9 @@ ISO/IEC 7816-4 clause 5 (command-response pairs), ETSI TS 102 221 clause 10.2.1
 (status conditions) and 3GPP TS 31.102 / 31.103 (AUTHENTICATE status words).
 T=0 handling lives here once: ``61xx`` is answered with GET RESPONSE
 (``00 C0 00 00 xx``, repeated while more data is pending) and ``6Cxx`` by resending the
-command with Le = xx. Every transport gets it through :func:`exchange`.
+command with Le = xx. ``9Fxx``, the GSM form of ``61xx`` (3GPP TS 51.011 clause 9.4.1)
+that some cards still send, is fetched the same way. Every transport gets it through
+:func:`exchange`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ SW_OK = 0x9000
 _SW_EXACT: dict[int, str] = {
     0x9000: "normal ending of the command",
     0x9862: "authentication error, incorrect MAC",
-    0x9863: "authentication error, security context not supported",
+    0x9863: "security session or association expired",
     0x9864: "authentication error, security context not supported",
     0x9865: "key freshness failure",
     0x6200: "warning: no information given, state of non-volatile memory unchanged",
@@ -70,6 +72,8 @@ def sw_meaning(sw: int) -> str:
         return f"wrong Le, {sw2} bytes available"
     if sw1 == 0x91:
         return f"normal ending, proactive command of {sw2} bytes pending"
+    if sw1 == 0x9F:
+        return f"{sw2} response bytes available (GSM)"
     if sw1 == 0x92 and sw2 >> 4 == 0:
         return f"normal ending after {sw2 & 0x0F} internal retries"
     if sw1 == 0x63 and sw2 >> 4 == 0xC:
@@ -164,6 +168,9 @@ def channel_of(cla: int) -> int:
 RawExchange = Callable[[bytes], bytes]
 
 _MAX_GET_RESPONSE = 64  # a card that keeps saying 61xx forever is broken, not patient
+# SW1 of "xx response bytes available": 61 (ISO/IEC 7816-4), 9F (TS 51.011 clause 9.4.1).
+_MORE_DATA = frozenset({0x61, 0x9F})
+_CLA_GSM = 0xA0
 
 
 def exchange(raw: RawExchange, apdu: bytes) -> Response:
@@ -171,21 +178,30 @@ def exchange(raw: RawExchange, apdu: bytes) -> Response:
     ETSI TS 102 221 clause 7.3.1.1.5).
 
     ``6Cxx`` resends the same command (CLA, INS, P1, P2 and data kept) once with Le = xx;
-    ``61xx`` fetches the pending bytes with GET RESPONSE on the same logical channel until
-    the card stops asking, and a GET RESPONSE answered ``6Cxx`` is resent once with that Le.
-    Data from every round is joined; the last status word is the answer's.
+    ``61xx`` (or ``9Fxx``) fetches the pending bytes with GET RESPONSE on the same logical
+    channel until the card stops asking, and a GET RESPONSE answered ``6Cxx`` is resent
+    once with that Le. Data from every round is joined; the last status word is the
+    answer's.
     """
     resp = _resend_on_6c(raw, apdu)
     data = resp.data
     rounds = 0
-    while resp.sw >> 8 == 0x61:
+    while resp.sw >> 8 in _MORE_DATA:
         rounds += 1
         if rounds > _MAX_GET_RESPONSE:
             raise CardError("card kept answering 61xx to GET RESPONSE; giving up")
-        get = set_channel(bytes((0x00, 0xC0, 0x00, 0x00, resp.sw & 0xFF)), channel_of(apdu[0]))
-        resp = _resend_on_6c(raw, get)
+        resp = _resend_on_6c(raw, _get_response(apdu[0], resp.sw & 0xFF))
         data += resp.data
     return Response(data, resp.sw)
+
+
+def _get_response(cla: int, le: int) -> bytes:
+    """GET RESPONSE (TS 102 221 clause 11.1.15) in the class of the command it follows:
+    the GSM class A0 after an A0 command (TS 51.011 clause 9.2.18), else CLA 00 on the
+    command's logical channel."""
+    if cla == _CLA_GSM:
+        return bytes((_CLA_GSM, 0xC0, 0x00, 0x00, le))
+    return set_channel(bytes((0x00, 0xC0, 0x00, 0x00, le)), channel_of(cla))
 
 
 def _resend_on_6c(raw: RawExchange, apdu: bytes) -> Response:

@@ -125,6 +125,17 @@ def test_6cxx_is_resent_only_once() -> None:
     assert len(wire.sent) == 2
 
 
+def test_9fxx_of_gsm_cards_is_fetched_like_61xx() -> None:
+    # TS 51.011 clause 9.4.1: 9Fxx announces xx bytes; GET RESPONSE keeps the command's class.
+    wire = Wire("9F0F", "6215820138" + "8A0105" + "8302 3F00" + "C60390 0100" + "9000")
+    resp = exchange(wire, bytes.fromhex("A0A40000023F00"))
+    assert resp.sw == 0x9000 and resp.data[:2] == bytes.fromhex("6215")
+    assert wire.sent == ["A0A40000023F00", "A0C000000F"]
+    wire = Wire("9F02", "01029000")
+    assert exchange(wire, set_channel(bytes.fromhex("00A40004026F0700"), 1)).data == b"\x01\x02"
+    assert wire.sent[1] == "01C0000002"
+
+
 def test_endless_61xx_is_an_error_not_a_hang() -> None:
     wire = Wire(*(["6101"] + ["006101"] * 100))
     with pytest.raises(CardError, match="61xx"):
@@ -142,6 +153,8 @@ def test_answer_without_status_word_is_a_card_error() -> None:
         (0x9862, "incorrect MAC"),
         (0x63C2, "2 retries left"),
         (0x6A83, "record not found"),
+        (0x9863, "security session or association expired"),
+        (0x9F20, "32 response bytes available"),
         (0x1234, "unknown status word"),
     ],
 )
