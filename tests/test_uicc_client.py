@@ -181,11 +181,53 @@ def test_dir_stops_when_both_apps_found(scripted: Script) -> None:
     assert card.done()
 
 
-def test_dir_stops_on_record_not_found_and_on_empty_record(scripted: Script) -> None:
+def test_dir_stops_on_record_not_found(scripted: Script) -> None:
     card = scripted([("00B201F400", DIR_USIM + "9000"), ("00B202F400", "6A83")])
     assert len(Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))) == 1
-    card = scripted([("00B201F400", DIR_USIM + "9000"), ("00B202F400", "FF" * 26 + "9000")])
+    assert card.done()
+
+
+def test_dir_passes_over_empty_records(scripted: Script) -> None:
+    # A deleted application leaves an unused record; the ISIM after it is still found.
+    card = scripted(
+        [
+            ("00B201F400", "FF" * 26 + "9000"),
+            ("00B202F400", DIR_USIM + "9000"),
+            ("00B203F400", "FF" * 26 + "9000"),
+            ("00B204F400", DIR_ISIM + "9000"),
+        ]
+    )
+    apps = Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))
+    assert [(a.label, a.record) for a in apps] == [("USIM", 2), ("ISIM", 4)]
+    assert card.done()
+    # Without a USIM+ISIM pair to stop at, the read goes on to the 6A83 after the gaps.
+    card = scripted(
+        [
+            ("00B201F400", DIR_USIM + "9000"),
+            ("00B202F400", "FF" * 26 + "9000"),
+            ("00B203F400", "6A83"),
+        ]
+    )
     assert len(Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))) == 1
+    assert card.done()
+
+
+def test_dir_without_sfi_passes_over_empty_records(scripted: Script) -> None:
+    # A card that refuses SFI 1E from the MF too: EF.DIR by FID, records sized by its FCP.
+    card = scripted(
+        [
+            ("00B201F400", "6A82"),
+            ("00A4000C023F00", "9000"),
+            ("00B201F400", "6A82"),
+            ("00A40004022F0000", "6216 82054221002003 83022F00 A5038001FF 8A0105 8801F0 9000"),
+            ("00B2010420", "FF" * 32 + "9000"),
+            ("00B2020420", DIR_ISIM + "FF" * 6 + "9000"),
+            ("00B2030420", DIR_USIM + "FF" * 6 + "9000"),
+        ]
+    )
+    apps = Uicc(card).applications((AID_USIM_PREFIX, AID_ISIM_PREFIX))
+    assert [(a.label, a.record) for a in apps] == [("ISIM", 2), ("USIM", 3)]
+    assert card.done()
 
 
 def test_dir_selects_mf_once_when_another_df_is_current(scripted: Script) -> None:

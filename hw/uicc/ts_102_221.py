@@ -353,23 +353,35 @@ class Uicc:
         return self.read_transparent(fcp, what, channel)
 
     def iter_records(
-        self, sfi: int | None, fid: bytes | None, what: str, channel: Channel | None = None
+        self,
+        sfi: int | None,
+        fid: bytes | None,
+        what: str,
+        channel: Channel | None = None,
+        *,
+        skip_unused: bool = False,
     ) -> Iterator[tuple[int, bytes]]:
         """(number, record) of a record EF in order, until 6A83 or an unused (FF) record.
 
         Records are read by SFI with Le = 00, one APDU each. When the EF has no SFI
         (``sfi`` None) or the card refuses it, the EF is SELECTed by ``fid`` and its
         records are read sized from the FCP. The caller may stop early (EF.DIR stops once
-        it has found the applications it wants).
+        it has found the applications it wants). With ``skip_unused`` an unused record
+        is passed over instead of ending the file: EF.DIR may have gaps where an
+        application was deleted, and the records after one still count.
         """
         if sfi is not None:
             n = 1
             try:
                 while n <= 254:
                     record = self.read_record_sfi(sfi, n, what, channel)
-                    if record is None or _unused(record):
+                    if record is None:
                         return
-                    yield n, record
+                    if _unused(record):
+                        if not skip_unused:
+                            return
+                    else:
+                        yield n, record
                     n += 1
                 return
             except StatusWordError as exc:
@@ -383,16 +395,18 @@ class Uicc:
             raise CardError(f"{self.transport.uri}: {what} is not a record EF")
         for n in range(1, fcp.record_count + 1):
             record = self.read_record(n, fcp.record_length, what, channel)
-            if record is None or _unused(record):
+            if record is None or (_unused(record) and not skip_unused):
                 return
-            yield n, record
+            if not _unused(record):
+                yield n, record
 
     # --- EF.DIR (clause 13.1) ------------------------------------------------------------
     def applications(self, stop_when_found: Iterable[bytes] = ()) -> list[Application]:
         """Applications listed in EF.DIR, read by SFI record by record.
 
-        Stops at the first missing (6A83) or unused (FF) record, or as soon as an AID
-        matching each prefix in ``stop_when_found`` has been seen. When the basic
+        Stops at the first missing record (6A83), or as soon as an AID matching each
+        prefix in ``stop_when_found`` has been seen; unused (FF) records in between are
+        passed over. When the basic
         channel's current DF is not the MF (SFI 1E means nothing there, or something
         else), the MF is selected once and the read starts over.
         """
@@ -420,12 +434,14 @@ class Uicc:
         apps: list[Application] = []
         # The first try is by SFI only: a refusal there more likely means another DF is
         # current than a card without SFIs, and 2F00 is reachable by FID from the MF only.
-        records = self.iter_records(SFI_DIR, None if first_try else FID_DIR, "EF.DIR")
+        records = self.iter_records(
+            SFI_DIR, None if first_try else FID_DIR, "EF.DIR", skip_unused=True
+        )
         n = 1
         try:
             for n, raw in records:
                 app = parse_dir_record(raw, n)
-                assert app is not None  # unused records end the iteration
+                assert app is not None  # unused records are passed over
                 apps.append(app)
                 if wanted and all(any(a.aid.startswith(p) for a in apps) for p in wanted):
                     break
