@@ -144,6 +144,17 @@ def test_imsi_odd_and_even_digit_counts() -> None:
     assert usim.decode_imsi(H("0801101010325476F8")) == "00101012345678"
 
 
+def test_imsi_padded_with_f() -> None:
+    # 13 digits 0010101234567 with the length byte counting all 8 bytes: FF after them.
+    assert usim.decode_imsi(H("0809101010325476FF")) == "0010101234567"
+    # 12 digits, even indicator, length byte 08: F filler and a whole FF byte.
+    assert usim.decode_imsi(H("08011010103254F6FF")) == "001010123456"
+    # A correct length byte (07) and an FF byte after the IMSI in a 9-byte file.
+    assert usim.decode_imsi(H("0709101010325476FF")) == "0010101234567"
+    # The file is longer than 9 bytes (proprietary padding).
+    assert usim.decode_imsi(H("080910101032547698FFFF")) == "001010123456789"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -153,6 +164,7 @@ def test_imsi_odd_and_even_digit_counts() -> None:
         ("080A10101032547698", "identity type 2 is not IMSI"),
         ("08011010103254769F", "even digit count but the last nibble is not the F filler"),
         ("08091010A032547698", "byte 4 holds a non-decimal digit"),
+        ("0809101010325476F8", "byte 1 says an odd number of digits, the file holds 14"),
         ("FFFFFFFFFFFFFFFFFF", "length byte at byte 0 is FF"),
     ],
 )
@@ -165,8 +177,9 @@ def test_mnc_length_from_ef_ad() -> None:
     assert usim.decode_mnc_length(H("00000002")) == 2
     assert usim.decode_mnc_length(H("8000000301")) == 3
     assert usim.decode_mnc_length(H("000000")) is None
-    with pytest.raises(CardError, match=r"MNC length 5"):
-        usim.decode_mnc_length(H("00000005"))
+    # Reserved values (cards personalised before the field existed): unknown, not an error.
+    assert usim.decode_mnc_length(H("00000005")) is None
+    assert usim.decode_mnc_length(H("000000FF")) is None
 
 
 def test_service_table_bits() -> None:

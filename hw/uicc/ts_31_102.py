@@ -6,9 +6,13 @@ DF.ProSe 4.4.8; the ICCID (EF 2FE2) is TS 102 221 clause 13.2.
 
 from __future__ import annotations
 
+import logging
+
 from osmocom.utils import swap_nibbles
 
 from attest.errors import CardError
+
+log = logging.getLogger(__name__)
 
 # Short file identifiers under ADF.USIM (TS 31.102 annex H list of SFI values).
 SFI_IMSI, FID_IMSI = 0x07, bytes.fromhex("6F07")
@@ -62,25 +66,37 @@ def decode_imsi(data: bytes) -> str:
         raise CardError(f"EF.IMSI: byte 1 identity type {type_nibble & 7} is not IMSI (1)")
     odd = bool(type_nibble & 0x08)
     digits = nibbles[1:]
-    if not odd:
-        if digits[-1:].lower() != "f":
-            raise CardError("EF.IMSI: even digit count but the last nibble is not the F filler")
-        digits = digits[:-1]
+    if not odd and digits[-1:].lower() != "f":
+        raise CardError("EF.IMSI: even digit count but the last nibble is not the F filler")
+    # The even count's filler, and whole FF bytes some cards leave after a short IMSI
+    # when the length byte counts the full 8 bytes.
+    digits = digits.rstrip("fF")
     if not digits.isdigit():
         bad = next(i for i, c in enumerate(digits) if not c.isdigit())
         raise CardError(f"EF.IMSI: byte {1 + (bad + 1) // 2} holds a non-decimal digit")
+    if len(digits) % 2 != odd:
+        parity = "odd" if odd else "even"
+        raise CardError(
+            f"EF.IMSI: byte 1 says an {parity} number of digits, the file holds {len(digits)}"
+        )
     if not 6 <= len(digits) <= 15:
         raise CardError(f"EF.IMSI holds {len(digits)} digits, expected 6-15")
     return digits
 
 
 def decode_mnc_length(ad: bytes) -> int | None:
-    """EF.AD byte 4, low nibble: 2 or 3 digits of MNC in the IMSI; None when absent."""
+    """EF.AD byte 4, low nibble: 2 or 3 digits of MNC in the IMSI (TS 31.102 clause 4.2.18).
+
+    None when the byte is absent (older cards have a 3-byte EF.AD) or holds one of the
+    values the clause calls reserved (cards personalised before the field existed leave
+    00 or FF there): the MNC length is then unknown, which is not a reason to fail a read.
+    """
     if len(ad) < 4:
         return None
     n = ad[3] & 0x0F
     if n not in (2, 3):
-        raise CardError(f"EF.AD: byte 3 gives MNC length {n}, expected 2 or 3")
+        log.debug("EF.AD: byte 4 low nibble %X is not an MNC length; reporting none", n)
+        return None
     return n
 
 
