@@ -94,7 +94,11 @@ def checkout(handset_id: int) -> ResponseReturnValue:
     view = queries.attestation(svc, row.attestation_id) if row.attestation_id else None
     verdict = eligibility(row, view.checkout_id if view else None,
                           svc.config.checkout_max_age, utcnow())
+    # A fresh check by the device would change the answer (not so for a verdict that
+    # is simply bad, or a handset that is out).
+    attestation_needed = row.checkout_id is None and row.status in (None, "affirming")
     return render_template("checkout.html", row=row, attestation=view, verdict=verdict,
+                           attestation_needed=attestation_needed,
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 
 
