@@ -73,6 +73,15 @@ def test_read_pin_card(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and json.loads(out)["imsi"] == "001010000000006"
 
 
+def test_pin_given_for_a_card_without_pin_protection(capsys: pytest.CaptureFixture[str]) -> None:
+    # ps-001 has PIN1 disabled: --pin is harmless, read and self-check go on.
+    code, out, err = run(capsys, "read", "--reader", PS, "--pin", "1234", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["iccid"] == "8900101000000000019"
+    code, out, err = run(capsys, "auth", "--reader", PS, "--pin", "1234", "--ki", KI, "--opc", OPC)
+    assert (code, err) == (0, "") and out.startswith("PASS")
+
+
 def test_read_bad_pin_format_is_input_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "read", "--reader", f"sim:{EXAMPLES / 'ps-pin.yaml'}", "--pin", "12")
     assert code == 2

@@ -337,6 +337,14 @@ def test_pin_not_needed_sends_no_pin(scripted: Script) -> None:
     assert card.sent == ["00200001"]
 
 
+def test_disabled_pin_is_not_an_error(scripted: Script) -> None:
+    # Real cards report the retry counter of a disabled PIN too, then refuse VERIFY with
+    # 6984 without counting an attempt: nothing needs verifying, the caller goes on.
+    card = scripted([("00200001", "63C3"), ("002000010831323334FFFFFFFF", "6984")])
+    Uicc(card).verify_pin("1234")
+    assert card.done()
+
+
 def test_last_pin_attempt_not_spent_without_force(scripted: Script) -> None:
     card = scripted([("00200001", "63C1")])
     with pytest.raises(

@@ -37,6 +37,7 @@ SW_END_REACHED = 0x6282
 SW_OFFSET_BEYOND_END = 0x6B00
 SW_PIN_NEEDED = 0x6982
 SW_PIN_BLOCKED = 0x6983
+SW_PIN_DISABLED = 0x6984  # referenced data invalidated: VERIFY of a disabled PIN
 
 # 6A82 file not found, 6981 incompatible with file structure, 6986 no EF selected.
 _NOT_HERE = frozenset({0x6A82, 0x6981, 0x6986})
@@ -512,7 +513,9 @@ class Uicc:
         """VERIFY PIN, never blindly: the retry counter is read first.
 
         Refuses when the PIN is blocked, and when only one attempt is left unless
-        ``force`` is set. A wrong PIN raises CardError with the attempts left.
+        ``force`` is set. A wrong PIN raises CardError with the attempts left. A disabled
+        PIN cannot be verified (clause 11.1.9.1.1) and the card says so with 6984 without
+        counting an attempt; nothing then needs verifying, so that is not an error.
         """
         encoded = encode_pin(pin)
         retries = self.pin_retries(reference, channel)
@@ -527,7 +530,7 @@ class Uicc:
                 f"{self.transport.uri}: only one PIN attempt left; not spending it without --force"
             )
         resp = self._send(channel, apdu.build(0x00, 0x20, 0x00, reference, encoded))
-        if resp.ok:
+        if resp.ok or resp.sw == SW_PIN_DISABLED:
             return
         if resp.sw >> 4 == 0x63C:
             raise CardError(f"{self.transport.uri}: wrong PIN, {resp.sw & 0x0F} attempt(s) left")
