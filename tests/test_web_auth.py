@@ -7,6 +7,7 @@ import ipaddress
 import re
 import ssl
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from cryptography import x509
@@ -58,6 +59,17 @@ def test_a_revoked_operator_is_signed_out_at_the_next_page(
     page.get_by_label("Operator token").fill(tokens.desk)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("This token is not valid or has been revoked.")).to_be_visible()
+
+
+def test_sign_in_never_redirects_off_site(
+    page: Page, live_server: LiveServer, tokens: Tokens
+) -> None:
+    for target in ("//evil.example/desk", "/\\evil.example/desk", "https://evil.example/"):
+        page.context.clear_cookies()
+        page.goto(f"/desk/sign-in?next={quote(target)}")
+        page.get_by_label("Operator token").fill(tokens.desk)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{live_server.url}/desk/pool")
 
 
 def test_session_cookie_holds_no_token_and_is_httponly_strict(

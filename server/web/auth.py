@@ -70,11 +70,14 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Resp
 
 
 def safe_next(target: str | None) -> str:
-    # Only a path on this site: an open redirect would let a link send a desk
-    # operator, just signed in, to a look-alike page.
-    if target:
+    """``target`` if it is a path on this site, else the pool page.
+
+    An open redirect would let a link send a desk operator, just signed in, to a
+    look-alike page.  Browsers read ``/\\host`` as ``//host``, so backslashes are out too.
+    """
+    if target and target.startswith("/") and "\\" not in target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/"):
+        if not parts.scheme and not parts.netloc:
             return target
     return url_for("web.pool")
 
