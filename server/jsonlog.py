@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sys
+import logging.config
 from typing import Any
 
 # Attributes every LogRecord has; anything else passed via ``extra`` is a field.
@@ -27,10 +27,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure(level: int = logging.INFO) -> None:
+def dict_config(level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` that sends everything, gunicorn's own loggers too,
+    to stderr as JSON lines."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # simattest.access already logs each request once, without the query string.
+            "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+        },
+    }
+
+
+def configure(level: str = "INFO") -> None:
     """Send every log record to stderr as JSON (the service's processes call this)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    logging.config.dictConfig(dict_config(level))

@@ -67,6 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
     _Gunicorn(args.data, args.db, service_config(args), {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
-        "loglevel": "info", "timeout": 60, "graceful_timeout": 10,
+        "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),
+        "timeout": 60, "graceful_timeout": 10,
+        # The default control socket path is shared by every gunicorn of this user.
+        "control_socket_disable": True,
     }).run()
     return 0
