@@ -23,6 +23,7 @@ import yaml
 from attest.aka.base import AkaAlgorithm
 from attest.errors import InputError
 from attest.profiles import CardProfile, parse_profile
+from hw.luhn import luhn_ok
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "card_profiles"
 
@@ -115,17 +116,6 @@ def load_card_file(path: str | Path, profiles: dict[str, CardProfile] | None = N
     path = Path(path)
     doc = _yaml(_read(path), path)
     return _CardFileParser(path, doc, load_profiles() if profiles is None else profiles).parse()
-
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn (ISO/IEC 7812-1 annex B) check over a digit string whose last digit is the check."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def _read(path: Path) -> str:

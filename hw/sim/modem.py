@@ -26,8 +26,8 @@ from typing import Protocol
 
 from attest.errors import CardRemovedError, InputError
 from hw import apdu as apdu_mod
+from hw.luhn import luhn_ok
 from hw.transport.at import CME_ERRORS
-from hw.transport.modem import luhn_ok
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 from attest.errors import InputError, SimattestError, TransportError
 from hw import apdu as apdu_mod
 from hw.apdu import Response
+from hw.luhn import luhn_ok
 from hw.transport.at import AtError, AtPort
 from hw.transport.base import Channel, Transport, register_scheme
 
@@ -73,17 +74,6 @@ class SessionChannel(Channel):
 
     def __repr__(self) -> str:
         return f"SessionChannel({self.transport.uri!r}, session {self.session_id})"
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn check digit test an IMEI's 15th digit satisfies (3GPP TS 23.003 annex B)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def describe_apdu(at: str, command: bytes) -> str:
@@ -208,8 +198,8 @@ class ModemTransport(Transport):
 
     def _track_manage_channel(self, command: bytes, raw: bytes) -> None:
         """Remember channels opened with MANAGE CHANNEL (TS 102 221 11.1.17) to close them."""
-        if len(command) < 4 or command[1] != 0x70 or raw[-2:] != b"\x90\x00":
-            return
+        if len(command) < 4 or command[1] != 0x70 or not Response.from_bytes(raw).ok:
+            return  # 91xx is a success too (TS 102 221 clause 10.2.1.1)
         if command[2] == 0x00:
             number = command[3] or (raw[0] if len(raw) == 3 else 0)
             if number:
