@@ -176,6 +176,7 @@ def test_desk_token_cannot_reach_provisioning(
         response = page.goto(path)
         assert response is not None and response.status == 403, path
         expect(page.get_by_role("heading", name="Not allowed for your role")).to_be_visible()
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_provisioner_token_cannot_check_out(

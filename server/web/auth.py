@@ -59,9 +59,9 @@ def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Resp
             operator = _load_operator()
             if operator is None:
                 return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
+            g.operator = operator  # before the role check: the 403 page keeps its menu
             if not _granted(operator, roles):
                 abort(403)
-            g.operator = operator
             return view(*args, **kwargs)
 
         return wrapped

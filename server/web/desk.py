@@ -91,13 +91,12 @@ def checkout(handset_id: int) -> ResponseReturnValue:
             return redirect(url_for("web.checkout", handset_id=handset_id))
     elif form.errors:
         status = 422
-    view = queries.attestation(svc, row.attestation_id) if row.attestation_id else None
-    verdict = eligibility(row, view.checkout_id if view else None,
-                          svc.config.checkout_max_age, utcnow())
+    used_by = queries.checkout_of(svc, row.attestation_id) if row.attestation_id else None
+    verdict = eligibility(row, used_by, svc.config.checkout_max_age, utcnow())
     # A fresh check by the device would change the answer (not so for a verdict that
     # is simply bad, or a handset that is out).
     attestation_needed = row.checkout_id is None and row.status in (None, "affirming")
-    return render_template("checkout.html", row=row, attestation=view, verdict=verdict,
+    return render_template("checkout.html", row=row, verdict=verdict,
                            attestation_needed=attestation_needed,
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 

@@ -12,7 +12,9 @@ from flask.typing import ResponseReturnValue
 
 from attest import ear
 from attest.errors import InputError
+from server import attestation, registry
 from server.api.auth import service
+from server.errors import NotFound
 from server.web import queries
 from server.web.auth import ANY_ROLE, require_role
 from server.web.blueprint import bp, int_arg
@@ -48,13 +50,17 @@ def decode_ear(token: str, jwks: dict[str, Any]) -> DecodedEar:
 @require_role(*ANY_ROLE)
 def attestation_detail(attestation_id: str) -> ResponseReturnValue:
     svc = service()
-    view = queries.attestation(svc, attestation_id[:64])
-    if view is None:
+    try:
+        view = attestation.get_attestation(svc, attestation_id[:64])
+    except NotFound:
         abort(404)
+    handset = registry.get_handset(svc, view.imei)
     decoded = decode_ear(view.ear, svc.signer.jwks()) if view.ear else None
-    submods = decoded.claims.get("submods", {}) if decoded else {}
     return render_template(
-        "attestation.html", a=view, ear=decoded, submods=submods,
+        "attestation.html", a=view, label=handset.label if handset else None,
+        checkout_id=queries.checkout_of(svc, view.id),
+        evidence=queries.evidence_summary(view.evidence), ear=decoded,
+        submods=decoded.claims.get("submods", {}) if decoded else {},
         pretty=lambda value: json.dumps(value, indent=2, sort_keys=True),
     )
 

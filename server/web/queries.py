@@ -273,38 +273,12 @@ def recent_alert_count(svc: Service, window: dt.timedelta = ALERT_WINDOW) -> int
         return db.scalar(query) or 0
 
 
-# --- attestation detail, desk -----------------------------------------------------------
+# --- desk -----------------------------------------------------------
 
-@dataclass(frozen=True)
-class AttestationView:
-    id: str
-    imei: str
-    label: str | None
-    created_at: dt.datetime
-    appraised_at: dt.datetime | None
-    state: str
-    status: str | None
-    reasons: list[str]
-    evidence: dict[str, Any]
-    ear: str | None
-    checkout_id: int | None
-
-
-def attestation(svc: Service, attestation_id: str) -> AttestationView | None:
-    query = (
-        select(Attestation, Handset.label, Checkout.id)
-        .outerjoin(Handset, Handset.id == Attestation.handset_id)
-        .outerjoin(Checkout, Checkout.attestation_id == Attestation.id)
-        .where(Attestation.id == attestation_id)
-    )
+def checkout_of(svc: Service, attestation_id: str) -> int | None:
+    """The checkout an attestation was used for, if any (each is good for one)."""
     with svc.db.read_session() as db:
-        found = db.execute(query).first()
-    if found is None:
-        return None
-    a, label, checkout_id = found
-    return AttestationView(a.id, a.imei, label, a.created_at, a.appraised_at, a.state, a.status,
-                           list(a.reasons or []), evidence_summary(a.evidence), a.ear,
-                           checkout_id)
+        return db.scalar(select(Checkout.id).where(Checkout.attestation_id == attestation_id))
 
 
 def find_handsets(svc: Service, scanned: str, limit: int = 20) -> list[PoolRow]:
