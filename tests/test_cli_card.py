@@ -18,6 +18,7 @@ import pytest
 from attest.aka.gsm import c2, c3
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import join_sqn
+from attest.aka.tuak import Tuak
 from server.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,6 +229,63 @@ def test_selfcheck_pin_card(capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, json.loads(out)["verdict"]) == (0, "PASS")
 
 
+def test_selfcheck_reports_a_resynchronisation(capsys: pytest.CaptureFixture[str]) -> None:
+    # SQN 0 is not fresh on a card whose SQN_MS is 0: AUTS, resync, SEQ 1 passes.
+    code, out, _ = run(capsys, "auth", "--reader", PS, "--ki", KI, "--opc", OPC, "--sqn", "0" * 12)
+    assert code == 0
+    assert out == (
+        "PASS (USIM answers AKA as its keys say; SQN 000000000020, after resynchronising to "
+        "SQN_MS 000000000000)\n"
+    )
+
+
+# --- TUAK cards (TS 35.231): self-check and AUTN with a longer MAC ---------------------------
+
+TUAK_K = "ab" * 16
+TUAK_TOP = "55" * 32
+
+
+def test_selfcheck_of_a_tuak_card(capsys: pytest.CaptureFixture[str]) -> None:
+    card = f"sim:{EXAMPLES / 'ps-tuak.yaml'}"  # TS 35.233 test set 1: RES 32 bits
+    args = ("auth", "--reader", card, "--ki", TUAK_K, "--top", TUAK_TOP, "--res-len", "32")
+    code, out, err = run(capsys, *args)
+    assert (code, err) == (0, "") and out.startswith("PASS (USIM")
+    topc = Tuak(bytes.fromhex(TUAK_K), top=bytes.fromhex(TUAK_TOP)).topc.hex()
+    code, out, _ = run(
+        capsys, "auth", "--reader", card, "--app", "isim", "--ki", TUAK_K, "--topc", topc,
+        "--res-len", "32", "--json",
+    )
+    assert code == 0 and json.loads(out)["verdict"] == "PASS"
+    assert TUAK_TOP not in out and topc not in out
+    # The card's RES length matters: AK comes from the same Keccak run as RES, so with the
+    # default 64-bit RES the SQN the card recovers is wrong and it rejects the MAC.
+    code, out, _ = run(capsys, "auth", "--reader", card, "--ki", TUAK_K, "--top", TUAK_TOP)
+    assert code == 1 and out.startswith("FAIL MAC_FAILURE")
+
+
+def test_auth_with_a_128_bit_mac_takes_a_24_byte_autn(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = (EXAMPLES / "ps-tuak.yaml").read_text().replace("mac_len: 64", "mac_len: 128")
+    card_file = tmp_path / "tuak-mac128.yaml"
+    card_file.write_text(text)
+    alg = Tuak(bytes.fromhex(TUAK_K), top=bytes.fromhex(TUAK_TOP), res_len=32, mac_len=128)
+    vector = alg.vector(RAND, join_sqn(1, 0), bytes.fromhex("8000"))
+    assert len(vector.autn) == 24
+    code, out, err = run(
+        capsys, "auth", "--reader", f"sim:{card_file}", "--rand", RAND.hex(),
+        "--autn", vector.autn.hex(), "--json",
+    )
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert (doc["outcome"], doc["res"], doc["ck"]) == ("success", vector.res.hex(), vector.ck.hex())
+    code, out, _ = run(
+        capsys, "auth", "--reader", f"sim:{card_file}", "--ki", TUAK_K, "--top", TUAK_TOP,
+        "--res-len", "32", "--mac-len", "128", "--json",
+    )
+    assert code == 0 and json.loads(out)["verdict"] == "PASS"
+
+
 # --- bad input: exit 2, one line, nothing sent, no secret echoed -----------------------------
 
 
@@ -248,18 +306,49 @@ def test_selfcheck_pin_card(capsys: pytest.CaptureFixture[str]) -> None:
         ),
         (
             ("--rand", "00" * 16, "--autn", "00" * 17),
-            "simattest auth: --autn: expected 16 bytes (32 hex digits), got 17",
+            "simattest auth: --autn: expected 16 or 24 or 40 bytes (32 or 48 or 80 hex digits), "
+            "got 17",
         ),
         (("--rand", "00" * 16), "simattest: --autn is needed for the 3g context"),
-        ((), "simattest: give --rand (and --autn), or --ki with --opc/--op for a self-check"),
-        (("--ki", KI), "simattest: the self-check needs --opc or --op with --ki"),
+        (
+            (),
+            "simattest: give --rand (and --autn), or --ki with --opc/--op/--topc/--top for a "
+            "self-check",
+        ),
+        (
+            ("--ki", KI),
+            "simattest: the self-check needs --opc or --op (Milenage) or --topc or --top (TUAK) "
+            "with --ki",
+        ),
         (
             ("--ki", KI, "--opc", OPC, "--rand", "00" * 16),
             "simattest: the self-check makes its own RAND/AUTN: drop --rand/--autn",
         ),
         (
             ("--opc", OPC),
-            "simattest: --opc, --op and --sqn belong to the self-check: give --ki too",
+            "simattest: --opc, --op, --topc, --top, --sqn and the TUAK options belong to the "
+            "self-check: give --ki too",
+        ),
+        (
+            ("--rand", "00" * 16, "--autn", "00" * 16, "--res-len", "32"),
+            "simattest: --opc, --op, --topc, --top, --sqn and the TUAK options belong to the "
+            "self-check: give --ki too",
+        ),
+        (
+            ("--ki", KI, "--opc", OPC, "--mac-len", "128"),
+            "simattest: --mac-len is a TUAK option; Milenage (--opc/--op) has none",
+        ),
+        (
+            ("--ki", KI * 2, "--opc", OPC),
+            "simattest: --ki: Milenage takes a 16-byte K, got 32 bytes",
+        ),
+        (
+            ("--ki", KI, "--topc", OPC),
+            "simattest auth: --topc: expected 32 bytes (64 hex digits), got 16",
+        ),
+        (
+            ("--ki", KI, "--opc", OPC, "--top", OPC * 2),
+            "simattest auth: argument --top: not allowed with argument --opc",
         ),
         (("--ki", KI, "--opc", "1" * 31), "simattest auth: --opc: odd number of hex digits (31)"),
         (

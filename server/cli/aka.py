@@ -78,29 +78,53 @@ def register(subparsers: Any) -> None:
         "--top", type=hex_bytes("--top", 32), help="operator variant TOP (32 bytes)"
     )
     operator.add_argument("--topc", type=hex_bytes("--topc", 32), help="derived TOPc (32 bytes)")
-    tuak.add_argument(
-        "--keccak-iterations",
-        type=_positive_int("--keccak-iterations"),
-        default=1,
-        metavar="N",
-        help="Keccak-f[1600] applications per function (default 1)",
-    )
-    for option, output, choices, default in (
-        ("--res-len", "RES", RES_LENGTHS, 64),
-        ("--mac-len", "MAC-A/MAC-S", MAC_LENGTHS, 64),
-        ("--ck-len", "CK", KEY_LENGTHS, 128),
-        ("--ik-len", "IK", KEY_LENGTHS, 128),
-    ):
-        tuak.add_argument(
-            option,
-            type=int,
-            choices=choices,
-            default=default,
-            metavar="BITS",
-            help=f"{output} length in bits: {', '.join(map(str, choices))} (default {default})",
-        )
+    add_tuak_options(tuak)
     add_json_flag(tuak)
     tuak.set_defaults(func=_tuak)
+
+
+# TUAK's options besides K and TOP/TOPc (TS 35.231 clause 6): dest, flag, output, choices,
+# default. The parsers leave them None when not given (so a command can tell whether
+# any was); :func:`tuak_from_args` applies the defaults.
+_TUAK_OPTIONS: tuple[tuple[str, str, str, tuple[int, ...], int], ...] = (
+    ("keccak_iterations", "--keccak-iterations", "Keccak-f[1600] applications", (), 1),
+    ("res_len", "--res-len", "RES", RES_LENGTHS, 64),
+    ("mac_len", "--mac-len", "MAC-A/MAC-S", MAC_LENGTHS, 64),
+    ("ck_len", "--ck-len", "CK", KEY_LENGTHS, 128),
+    ("ik_len", "--ik-len", "IK", KEY_LENGTHS, 128),
+)
+
+
+def add_tuak_options(parser: argparse.ArgumentParser) -> None:
+    """``--keccak-iterations`` and the output lengths in bits (TS 35.231 clause 6)."""
+    for dest, flag, output, choices, default in _TUAK_OPTIONS:
+        if not choices:
+            parser.add_argument(
+                flag, dest=dest, type=_positive_int(flag), metavar="N",
+                help=f"{output} per function (default {default})",
+            )
+            continue
+        parser.add_argument(
+            flag, dest=dest, type=int, choices=choices, metavar="BITS",
+            help=f"{output} length in bits: {', '.join(map(str, choices))} (default {default})",
+        )
+
+
+def tuak_options_given(args: argparse.Namespace) -> list[str]:
+    """The TUAK options present on the command line (for commands that may not use them)."""
+    return [flag for dest, flag, _, _, _ in _TUAK_OPTIONS if getattr(args, dest) is not None]
+
+
+def tuak_from_args(
+    args: argparse.Namespace, k: bytes, top: bytes | None, topc: bytes | None
+) -> Tuak:
+    """A :class:`Tuak` from K, TOP/TOPc and the options of :func:`add_tuak_options`."""
+    given = {dest: getattr(args, dest) for dest, _, _, _, _ in _TUAK_OPTIONS}
+    params = {
+        dest: default if given[dest] is None else given[dest]
+        for dest, _, _, _, default in _TUAK_OPTIONS
+    }
+    return Tuak(k, top=top, topc=topc, **params)
 
 
 def _vector_fields(v: AkaVector) -> dict[str, str]:
@@ -138,15 +162,6 @@ def _milenage(args: argparse.Namespace) -> int:
 
 
 def _tuak(args: argparse.Namespace) -> int:
-    alg = Tuak(
-        args.k,
-        top=args.top,
-        topc=args.topc,
-        keccak_iterations=args.keccak_iterations,
-        res_len=args.res_len,
-        mac_len=args.mac_len,
-        ck_len=args.ck_len,
-        ik_len=args.ik_len,
-    )
+    alg = tuak_from_args(args, args.k, args.top, args.topc)
     v = alg.vector(args.rand, args.sqn, args.amf)
     return _emit(args, alg, {"topc": alg.topc.hex(), **_vector_fields(v)}, "TUAK (TS 35.231)")

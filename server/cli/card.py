@@ -2,8 +2,9 @@
 
 ``read`` prints every identity on the card (ICCID, IMSI, MNC length, UST, DF.ProSe,
 ISIM identities) and the APDUs it took. ``auth`` runs AUTHENTICATE with a RAND/AUTN
-given in hex, or — with ``--ki`` and ``--opc``/``--op`` — checks the card against its
-keys (TS 33.102 clause 6.3): PASS only if RES, CK and IK are what the keys predict.
+given in hex, or — with ``--ki`` and ``--opc``/``--op`` (Milenage, TS 35.206) or
+``--topc``/``--top`` (TUAK, TS 35.231) — checks the card against its keys (TS 33.102
+clause 6.3): PASS only if RES, CK and IK are what the keys predict.
 
 Exit codes: 0 ok, 1 the card said no (MAC failure, context not supported, PIN needed,
 self-check FAIL), 2 bad input, 3 reader/transport error.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from attest.aka.base import AkaAlgorithm
 from attest.aka.milenage import Milenage
 from attest.errors import InputError
 from hw.identity import Identities, read_identities
@@ -21,6 +23,7 @@ from hw.selfcheck import SelfCheckResult, self_check
 from hw.transport.base import open_transport
 from hw.transport.modem import ModemTransport
 from hw.uicc.authenticate import (
+    AUTN_LENS,
     AuthContext,
     AuthContextNotSupported,
     AuthGsmSuccess,
@@ -31,6 +34,7 @@ from hw.uicc.authenticate import (
     AuthSyncFailure,
     authenticate_app,
 )
+from server.cli.aka import add_tuak_options, tuak_from_args, tuak_options_given
 from server.cli.hexarg import hex_bytes
 from server.cli.output import add_json_flag, print_fields, print_json
 
@@ -87,11 +91,20 @@ def register(subparsers: Any) -> None:
     auth.add_argument("--app", choices=("usim", "isim"), default="usim")
     auth.add_argument("--context", choices=tuple(_CONTEXTS), default="3g")
     auth.add_argument("--rand", type=hex_bytes("--rand", 16), help="RAND (16 bytes)")
-    auth.add_argument("--autn", type=hex_bytes("--autn", 16), help="AUTN (16 bytes)")
-    auth.add_argument("--ki", type=hex_bytes("--ki", 16), help="self-check: the card's K")
+    auth.add_argument(
+        "--autn",
+        type=hex_bytes("--autn", AUTN_LENS),
+        help="AUTN (16 bytes; 24 or 40 with TUAK's 128/256-bit MAC)",
+    )
+    auth.add_argument(
+        "--ki", type=hex_bytes("--ki", (16, 32)), help="self-check: the card's K (32 bytes: TUAK)"
+    )
     operator = auth.add_mutually_exclusive_group()
-    operator.add_argument("--opc", type=hex_bytes("--opc", 16), help="self-check: OPc")
-    operator.add_argument("--op", type=hex_bytes("--op", 16), help="self-check: OP")
+    operator.add_argument("--opc", type=hex_bytes("--opc", 16), help="self-check: Milenage OPc")
+    operator.add_argument("--op", type=hex_bytes("--op", 16), help="self-check: Milenage OP")
+    operator.add_argument("--topc", type=hex_bytes("--topc", 32), help="self-check: TUAK TOPc")
+    operator.add_argument("--top", type=hex_bytes("--top", 32), help="self-check: TUAK TOP")
+    add_tuak_options(auth)
     auth.add_argument(
         "--sqn", type=hex_bytes("--sqn", 6), help="self-check: first SQN (default SEQ 1, IND 0)"
     )
@@ -143,11 +156,17 @@ def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
 def cmd_auth(args: argparse.Namespace) -> int:
     if args.ki is not None:
         return _self_check(args)
-    if args.opc is not None or args.op is not None or args.sqn is not None:
-        raise InputError("--opc, --op and --sqn belong to the self-check: give --ki too")
+    keys = (args.opc, args.op, args.topc, args.top, args.sqn)
+    if any(v is not None for v in keys) or tuak_options_given(args):
+        raise InputError(
+            "--opc, --op, --topc, --top, --sqn and the TUAK options belong to the "
+            "self-check: give --ki too"
+        )
     context = _CONTEXTS[args.context]
     if args.rand is None:
-        raise InputError("give --rand (and --autn), or --ki with --opc/--op for a self-check")
+        raise InputError(
+            "give --rand (and --autn), or --ki with --opc/--op/--topc/--top for a self-check"
+        )
     if context is AuthContext.UMTS and args.autn is None:
         raise InputError("--autn is needed for the 3g context")
     if context is AuthContext.GSM and args.autn is not None:
@@ -187,9 +206,7 @@ def _self_check(args: argparse.Namespace) -> int:
         raise InputError("the self-check makes its own RAND/AUTN: drop --rand/--autn")
     if args.context != "3g":
         raise InputError("the self-check runs the 3g context only")
-    if args.opc is None and args.op is None:
-        raise InputError("the self-check needs --opc or --op with --ki")
-    algorithm = Milenage(args.ki, opc=args.opc, op=args.op)
+    algorithm = _algorithm(args)
     with open_transport(args.reader) as transport:
         result = self_check(
             transport, algorithm, args.sqn, args.app, pin=args.pin, force=args.force
@@ -197,11 +214,30 @@ def _self_check(args: argparse.Namespace) -> int:
     if args.json:
         print_json(selfcheck_json(result))
     elif result.passed:
-        print(f"PASS ({args.app.upper()} answers AKA as its keys say; SQN {result.sqn.hex()})")
+        resync = f", after resynchronising to SQN_MS {result.sqn_ms.hex()}" if result.sqn_ms else ""
+        print(
+            f"PASS ({args.app.upper()} answers AKA as its keys say; SQN {result.sqn.hex()}"
+            f"{resync})"
+        )
     else:
         assert result.reason is not None
         print(f"FAIL {result.reason.value}: {_REASON_TEXT[result.reason.value]}")
     return 0 if result.passed else 1
+
+
+def _algorithm(args: argparse.Namespace) -> AkaAlgorithm:
+    """Milenage from --opc/--op, TUAK from --topc/--top (with its options)."""
+    if args.topc is not None or args.top is not None:
+        return tuak_from_args(args, args.ki, args.top, args.topc)
+    if args.opc is None and args.op is None:
+        raise InputError("the self-check needs --opc or --op (Milenage) or --topc or --top "
+                         "(TUAK) with --ki")
+    given = tuak_options_given(args)
+    if given:
+        raise InputError(f"{given[0]} is a TUAK option; Milenage (--opc/--op) has none")
+    if len(args.ki) != 16:
+        raise InputError(f"--ki: Milenage takes a 16-byte K, got {len(args.ki)} bytes")
+    return Milenage(args.ki, opc=args.opc, op=args.op)
 
 
 def selfcheck_json(result: SelfCheckResult) -> dict[str, Any]:
