@@ -366,6 +366,22 @@ def test_bad_input_exits_2_with_one_line(
     assert err == message + "\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((), "simattest: the following arguments are required: COMMAND"),
+        (("rread",), "simattest: argument COMMAND: invalid choice: 'rread' (choose from "),
+        (("read", "--reader", PS, "--bogus"), "simattest: unrecognized arguments: --bogus"),
+    ],
+)
+def test_top_level_usage_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(message) and err.count("\n") == 1
+
+
 def test_key_value_is_never_echoed_in_errors(capsys: pytest.CaptureFixture[str]) -> None:
     secret = "465b5ce8b199b49faa5f0a2ee238a6bX"
     code, _, err = run(capsys, "auth", "--reader", PS, "--ki", secret, "--opc", OPC)

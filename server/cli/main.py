@@ -35,7 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="simattest",
         description="USIM/ISIM card access and handset-SIM attestation for public-safety pools",
     )
