@@ -143,6 +143,24 @@ def test_read_adds_imei_and_imeisv_through_the_cli_process(
     assert not link.exists()  # the link goes with the modem
 
 
+def test_sim_modem_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) ends ``simattest sim modem`` with exit 0, no traceback, no link left."""
+    link = tmp_path / "ttyCTRLC"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "sim", "modem", str(PS_CARD),
+         "--link", str(link)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert server.stdout is not None
+    assert server.stdout.readline().strip() == str(link)
+    assert link.is_symlink()
+    server.send_signal(signal.SIGINT)
+    _, err = server.communicate(timeout=10)
+    assert server.returncode == 0
+    assert err == ""
+    assert not link.exists()
+
+
 def test_sim_modem_rejects_unknown_quirks(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
