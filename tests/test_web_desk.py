@@ -120,6 +120,9 @@ def test_checkout_and_return_from_an_affirming_attestation(
     page.get_by_label("User identity").fill(USER)
     screenshot(page, "checkout")
     button.click()
+    expect(page.locator("#confirm")).to_contain_text(f"Hand unit 1 (IMEI {pool.handsets[0].imei})"
+                                                     f" to {USER}?")
+    page.get_by_role("button", name="Confirm checkout").click()
     expect(page.get_by_text(f"unit 1 checked out to {USER}.")).to_be_visible()
 
     page.get_by_role("link", name="Pool").click()
@@ -173,6 +176,8 @@ def test_server_refuses_a_stale_attestation_even_if_the_button_is_forced(
     # Someone re-enables the button by hand: the service itself says no.
     button.evaluate("b => b.removeAttribute('disabled')")
     page.get_by_label("User identity").fill(USER)
+    page.locator("form:has(#user)").evaluate(
+        "f => f.insertAdjacentHTML('beforeend', '<input type=hidden name=confirmed value=yes>')")
     button.click()
     refusal = page.get_by_role("alert")
     expect(refusal).to_contain_text("Not checked out")

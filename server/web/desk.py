@@ -78,7 +78,12 @@ def checkout(handset_id: int) -> ResponseReturnValue:
         abort(404)
     form = CheckoutForm(attestation_id=row.attestation_id or "")
     status = 200
-    if form.validate_on_submit():
+    confirming = False
+    submitted = form.validate_on_submit()
+    if submitted and form.confirmed.data != "yes":
+        # First press: show who gets which handset, and ask once more.
+        confirming = True
+    elif submitted:
         try:
             done = checkouts.start_checkout(svc, form.attestation_id.data or "",
                                            (form.user.data or "").strip(),
@@ -96,7 +101,7 @@ def checkout(handset_id: int) -> ResponseReturnValue:
     # A fresh check by the device would change the answer (not so for a verdict that
     # is simply bad, or a handset that is out).
     attestation_needed = row.checkout_id is None and row.status in (None, "affirming")
-    return render_template("checkout.html", row=row, verdict=verdict,
+    return render_template("checkout.html", row=row, verdict=verdict, confirming=confirming,
                            attestation_needed=attestation_needed,
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 

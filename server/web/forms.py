@@ -45,6 +45,7 @@ class SignOutForm(FlaskForm):
 
 class CheckoutForm(FlaskForm):
     attestation_id = HiddenField(validators=[DataRequired()])
+    confirmed = HiddenField()  # "yes" on the confirmation step
     user = StringField(
         "User identity",
         description="Name, badge or staff number of the person taking the handset.",
