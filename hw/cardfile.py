@@ -205,9 +205,12 @@ class _CardFileParser:
         if not isinstance(value, str):
             raise self.fail(key, "must be a quoted string of digits (YAML drops leading zeros "
                             "from bare numbers)")
-        if not value.isascii() or not value.isdigit() or not low <= len(value) <= high:
+        bad = next((i for i, ch in enumerate(value) if ch not in "0123456789"), None)
+        if bad is not None:
+            raise self.fail(key, f"character {bad + 1} is not a decimal digit")
+        if not low <= len(value) <= high:
             span = f"{low}" if low == high else f"{low}-{high}"
-            raise self.fail(key, f"must be {span} decimal digits, got {len(value)} characters")
+            raise self.fail(key, f"must be {span} decimal digits, got {len(value)}")
         return value
 
     def hex(self, key: str, sizes: tuple[int, ...]) -> bytes:
