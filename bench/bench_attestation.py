@@ -135,6 +135,28 @@ class Figures:
     count: int
     statuses: dict[str, int]
     errors: int
+    cpu_ms: dict[str, float]  # CPU time per attestation: service, database
+
+
+def _cpu_seconds(parent: int) -> float:
+    """User + system CPU time of ``parent``'s child processes (from /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster(pg_data: Path) -> int | None:
+    """The PID of the PostgreSQL server on ``pg_data`` (its backends are its children)."""
+    try:
+        return int((pg_data / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
 
 
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
@@ -163,15 +185,21 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
             time.sleep(0.2)
         if warmup:
             run("127.0.0.1", port, specs, warmup)
+        postmaster = _postmaster(data_dir.parent / "pg") if db_url else None
+        before = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         tally, window = run("127.0.0.1", port, specs, seconds)
+        after = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
     lat = sorted(tally.latencies)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+    n = max(1, len(lat))
+    cpu = {"service": (after[0] - before[0]) / n * 1000,
+           "database": (after[1] - before[1]) / n * 1000}
     return Figures(label, len(lat) / window, statistics.median(lat) * 1000 if lat else 0,
-                   p99 * 1000, len(lat), tally.statuses, tally.errors)
+                   p99 * 1000, len(lat), tally.statuses, tally.errors, cpu)
 
 
 def crypto_only(seconds: float = 3.0) -> float:
@@ -251,13 +279,15 @@ def main() -> int:
         f"- crypto alone: {per_attestation * 1e6:,.0f} µs per attestation "
         f"= {crypto_rate:,.0f} attestations/s on one core",
     ]
-    table = ["| database | attestations/s | p50 | p99 | verdicts | errors | crypto share |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    table = ["| database | attestations/s | p50 | p99 | verdicts | errors | CPU per attestation "
+             "(service / database) | crypto share |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         share = r.rate * per_attestation
         table.append(
             f"| {r.label} | {r.rate:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms | "
-            f"{r.statuses} | {r.errors} | {share:.2f} core-s/s "
+            f"{r.statuses} | {r.errors} | {r.cpu_ms['service']:.1f} ms / "
+            f"{r.cpu_ms['database']:.1f} ms | {share:.2f} core-s/s "
             f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) |")
     print("\n".join([*lines, "", *table]))
     if args.write_results:
