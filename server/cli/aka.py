@@ -140,6 +140,14 @@ def _vector_fields(v: AkaVector) -> dict[str, str]:
     }
 
 
+# How the specifications write each output, for the table people read (JSON keeps keys).
+_LABELS = {
+    "opc": "OPc", "topc": "TOPc", "mac_a": "MAC-A", "mac_s": "MAC-S", "res": "RES",
+    "ck": "CK", "ik": "IK", "ak": "AK", "ak_star": "AK*", "autn": "AUTN", "sres": "SRES",
+    "kc": "Kc", "sqn_ms": "SQN_MS (from AUTS)",
+}
+
+
 def _emit(
     args: argparse.Namespace, alg: AkaAlgorithm, data: dict[str, str], title: str
 ) -> int:
@@ -148,7 +156,7 @@ def _emit(
     if args.json:
         print_json(data)
     else:
-        print_fields(data.items(), title=title)
+        print_fields(((_LABELS[key], value) for key, value in data.items()), title=title)
     return 0
 
 
