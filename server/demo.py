@@ -8,9 +8,9 @@ built from the card file's K/OPc, RES/CK/IK compared in constant time.
 
 :func:`check_card` is the reusable part (the attestation demo builds on it).
 
-The attestation part (issue 4) starts the service under gunicorn on SQLite in a fresh
-data directory, bootstraps operator tokens, imports a generated vendor output file,
-registers handsets with device keys and pairs them — all over the HTTP API — then runs
+The attestation part (issue 4) starts the service (``simattest serve``: gunicorn) on
+SQLite in a fresh data directory, bootstraps operator tokens, imports a generated vendor
+output file, registers handsets with device keys and pairs them — all over the HTTP API — then runs
 the device agent against simulated cards behind the same pcscd (and one behind the
 simulated modem) for five cases: the genuine pair, a commercial SIM swapped in, a card
 taken from another pooled handset, a clone with the right ICCID/IMSI but another K,
@@ -41,6 +41,7 @@ from typing import Any
 import jwt
 import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.json import JSON
 from rich.panel import Panel
@@ -210,7 +211,7 @@ def write_card_file(directory: Path, name: str, card: SynthCard, imei: str) -> P
 
 
 class ServiceProcess:
-    """``gunicorn server.wsgi:app`` on 127.0.0.1 and a free port, stopped by its PID."""
+    """``simattest serve`` (gunicorn) on 127.0.0.1 and a free port, stopped by its PID."""
 
     def __init__(self, data_dir: Path, log_path: Path, workers: int = 2) -> None:
         self.data_dir = data_dir
@@ -223,15 +224,12 @@ class ServiceProcess:
     def start(self) -> None:
         metrics_dir = self.data_dir.parent / "prometheus"
         metrics_dir.mkdir(exist_ok=True)
-        env = dict(os.environ, SIMATTEST_DATA=str(self.data_dir),
-                   PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        # Every worker's metrics end up in one /metrics (server.metrics).
+        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", str(self.workers),
-                 "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-",
-                 "--error-logfile", "-", "--log-level", "info",
-                 # the control socket's default path is shared by every gunicorn of a user
-                 "--no-control-socket", "server.wsgi:app"],
+                [sys.executable, "-m", "server.cli.main", "serve", "--data", str(self.data_dir),
+                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -367,6 +365,19 @@ def verdict_table(results: list[CaseResult]) -> Table:
     return table
 
 
+def metrics_line(url: str) -> str:
+    """Attestations by status as ``/metrics`` reports them (summed over every worker)."""
+    counts: dict[str, float] = {}
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "simattest_attestations":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    status = sample.labels["status"]
+                    counts[status] = counts.get(status, 0) + sample.value
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(counts.items()))
+
+
 def decoded_ear(url: str, token: str) -> Panel:
     """The EAR as a relying party sees it: key fetched from the JWKS by ``kid``."""
     key = jwt.PyJWKClient(f"{url}/.well-known/jwks.json").get_signing_key_from_jwt(token)
@@ -383,11 +394,12 @@ def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bo
     with console.status("starting the attestation service (gunicorn, SQLite)…"):
         service.start()
     try:
-        console.print(f"[green]✓[/] service at {service.url} (gunicorn, {service.workers} "
-                      f"workers, SQLite in {data_dir})")
+        console.print(f"[green]✓[/] service at {service.url} (simattest serve: gunicorn, "
+                      f"{service.workers} workers, SQLite in {data_dir})")
         provisioner = ServiceClient(service.url, token=tokens["provisioner"])
         results = run_cases(provisioner, stack, workdir, console)
         console.print(verdict_table(results))
+        console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}")
         console.print(decoded_ear(service.url, results[0].ear))
         ok = all(r.as_expected for r in results)
         if not once and sys.stdin.isatty():
