@@ -432,6 +432,30 @@ def test_select_aid_p2_0c_refused_is_asked_with_p2_04(scripted: Script) -> None:
     assert fcp is not None and fcp.df_name == bytes.fromhex(USIM_AID)
 
 
+def test_select_by_fid_or_path_p2_0c_refused_is_asked_with_p2_04(scripted: Script) -> None:
+    # Older cards know only "return FCP": DF.ProSe's presence and the MF still resolve.
+    card = scripted(
+        [
+            ("00A4000C025F90", "6A86"),
+            ("00A40004025F9000", "620D 82027821 83025F90 A5038001FF 9000"),
+            ("00A4080C047F105F3D", "6A86"),
+            ("00A40804047F105F3D00", "6208 82027821 83025F3D 9000"),
+        ]
+    )
+    uicc = Uicc(card)
+    fcp = uicc.select_fid(bytes.fromhex("5F90"), fcp=False)
+    assert fcp is not None and (fcp.structure, fcp.fid) == ("df", bytes.fromhex("5F90"))
+    assert uicc.select_path(bytes.fromhex("7F105F3D"), fcp=False) is not None
+    assert card.done()
+
+
+def test_select_p2_04_refused_too_is_an_error_not_a_loop(scripted: Script) -> None:
+    card = scripted([("00A4000C025F90", "6A86"), ("00A40004025F9000", "6A86")])
+    with pytest.raises(CardError, match=r"SELECT 5F90: SW 6A86"):
+        Uicc(card).select_fid(bytes.fromhex("5F90"), fcp=False)
+    assert card.done()
+
+
 def test_le_00_refused_is_read_by_fid_and_size(scripted: Script) -> None:
     card = scripted(
         [

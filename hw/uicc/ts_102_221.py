@@ -38,6 +38,7 @@ SW_OFFSET_BEYOND_END = 0x6B00
 SW_PIN_NEEDED = 0x6982
 SW_PIN_BLOCKED = 0x6983
 SW_PIN_DISABLED = 0x6984  # referenced data invalidated: VERIFY of a disabled PIN
+SW_WRONG_P1P2 = 0x6A86
 
 # 6A82 file not found, 6981 incompatible with file structure, 6986 no EF selected.
 _NOT_HERE = frozenset({0x6A82, 0x6981, 0x6986})
@@ -235,8 +236,13 @@ class Uicc:
     def _select(
         self, p1: int, target: bytes, what: str, channel: Channel | None, fcp: bool
     ) -> Fcp | None:
+        """SELECT; without ``fcp`` P2 is 0C (no data). A card that refuses that P2 (6A86:
+        older cards know only "return FCP") is asked once more with P2 04, and its FCP is
+        parsed and returned."""
         command = apdu.build(0x00, 0xA4, p1, _select_p2(fcp), target, 0x00 if fcp else None)
         resp = self._send(channel, command)
+        if not fcp and resp.sw == SW_WRONG_P1P2:
+            return self._select(p1, target, what, channel, True)
         if not resp.ok:
             raise self._fail(f"SELECT {what}", resp)
         return parse_fcp(resp.data, f"{self.transport.uri}: FCP of {what}") if fcp else None
@@ -258,20 +264,10 @@ class Uicc:
     def select_aid(
         self, aid: bytes, channel: Channel | None = None, fcp: bool = False
     ) -> Fcp | None:
-        """SELECT an ADF by DF name (P1 04), first or only occurrence.
-
-        Without ``fcp`` P2 is 0C (no data); a card that refuses that P2 (6A86) is asked
-        once more with P2 04 and its FCP is returned.
-        """
+        """SELECT an ADF by DF name (P1 04), first or only occurrence."""
         if not 1 <= len(aid) <= 16:
             raise InputError(f"AID {aid.hex().upper()} is not 1-16 bytes")
-        what = f"ADF {aid.hex().upper()}"
-        try:
-            return self._select(0x04, aid, what, channel, fcp)
-        except StatusWordError as exc:
-            if fcp or exc.sw != 0x6A86:
-                raise
-        return self._select(0x04, aid, what, channel, True)
+        return self._select(0x04, aid, f"ADF {aid.hex().upper()}", channel, fcp)
 
     # --- READ BINARY / READ RECORD (clauses 11.1.3, 11.1.5) -------------------------------
     def _read_binary_at(
