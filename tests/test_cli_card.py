@@ -115,6 +115,20 @@ def test_auth_isim_has_no_kc(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["outcome"] == "success" and doc["kc"] is None
 
 
+def test_auth_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    v = ALG.vector(RAND, join_sqn(1, 0), bytes.fromhex("8000"))
+    argv = ("auth", "--reader", PS, "--app", "isim", "--rand", RAND.hex(), "--autn", autn(1))
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    rows = {
+        cells[0]: cells[1]
+        for line in out.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 2
+    }
+    assert rows["outcome"] == "success" and rows["RES"] == v.res.hex()
+    assert rows["CK"] == v.ck.hex() and rows["Kc"] == "(none)"
+
+
 def test_auth_gsm_context(capsys: pytest.CaptureFixture[str]) -> None:
     v = ALG.vector(RAND, join_sqn(1, 0), bytes.fromhex("8000"))
     code, out, _ = run(

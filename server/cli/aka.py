@@ -140,11 +140,11 @@ def _vector_fields(v: AkaVector) -> dict[str, str]:
     }
 
 
-# How the specifications write each output, for the table people read (JSON keeps keys).
-_LABELS = {
+# How the specifications write each AKA value, for tables people read (JSON keeps keys).
+LABELS = {
     "opc": "OPc", "topc": "TOPc", "mac_a": "MAC-A", "mac_s": "MAC-S", "res": "RES",
     "ck": "CK", "ik": "IK", "ak": "AK", "ak_star": "AK*", "autn": "AUTN", "sres": "SRES",
-    "kc": "Kc", "sqn_ms": "SQN_MS (from AUTS)",
+    "kc": "Kc", "auts": "AUTS", "sqn_ms": "SQN_MS (from AUTS)",
 }
 
 
@@ -156,7 +156,7 @@ def _emit(
     if args.json:
         print_json(data)
     else:
-        print_fields(((_LABELS[key], value) for key, value in data.items()), title=title)
+        print_fields(((LABELS[key], value) for key, value in data.items()), title=title)
     return 0
 
 

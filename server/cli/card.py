@@ -34,7 +34,7 @@ from hw.uicc.authenticate import (
     AuthSyncFailure,
     authenticate_app,
 )
-from server.cli.aka import add_tuak_options, tuak_from_args, tuak_options_given
+from server.cli.aka import LABELS, add_tuak_options, tuak_from_args, tuak_options_given
 from server.cli.hexarg import hex_bytes
 from server.cli.output import add_json_flag, print_fields, print_json
 
@@ -179,7 +179,9 @@ def cmd_auth(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
     else:
-        print_fields(list(doc.items()), title=f"AUTHENTICATE on {args.app.upper()}")
+        rows = [(LABELS.get(key, key), "(none)" if value is None else value)
+                for key, value in doc.items()]
+        print_fields(rows, title=f"AUTHENTICATE on {args.app.upper()}")
     return exit_code
 
 
