@@ -13,17 +13,11 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import cast
 
-from sqlalchemy import Table, bindparam, case
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import ReturningInsert
-
-from server.store.models_attestation import RateCounter
 
 WINDOW_SECONDS = 60
-_COUNTERS = cast(Table, RateCounter.__table__)
 
 
 class RateLimited(Exception):
@@ -36,22 +30,23 @@ class RateLimited(Exception):
 
 
 @functools.cache
-def _upsert(dialect: str, keys: int) -> ReturningInsert[str, int]:
-    """The counting statement for ``keys`` keys, built once (its compiled form is cached)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # The Table, not the mapped class: a parameter dict must bind, not become ORM rows.
-    stmt = insert(_COUNTERS).values(
-        [{"key": bindparam(f"k{i}"), "window": bindparam("window"), "count": 1}
-         for i in range(keys)]
+def _upsert(keys: int) -> TextClause:
+    """The counting statement for ``keys`` keys, built once.
+
+    Written as SQL text on purpose: SQLAlchemy's dialect ``INSERT … ON CONFLICT`` construct
+    has no cache key, so it would be compiled anew on every request; this text is the
+    same on SQLite and PostgreSQL (both quote identifiers with double quotes, and
+    ``window`` is a reserved word in PostgreSQL).
+    """
+    rows = ", ".join(f"(:k{i}, :window, 1)" for i in range(keys))
+    return text(
+        f'INSERT INTO rate_counters ("key", "window", "count") VALUES {rows} '  # noqa: S608
+        'ON CONFLICT ("key") DO UPDATE SET '
+        '"count" = CASE WHEN rate_counters."window" = excluded."window" '
+        'THEN rate_counters."count" + 1 ELSE 1 END, '
+        '"window" = excluded."window" '
+        'RETURNING "key", "count"'
     )
-    return stmt.on_conflict_do_update(
-        index_elements=[_COUNTERS.c.key],
-        set_={
-            "count": case((_COUNTERS.c.window == stmt.excluded.window, _COUNTERS.c.count + 1),
-                          else_=1),
-            "window": stmt.excluded.window,
-        },
-    ).returning(_COUNTERS.c.key, _COUNTERS.c.count)
 
 
 def count(session: Session, limits: dict[str, int] | None, now: float | None = None) -> None:
@@ -69,8 +64,7 @@ def count(session: Session, limits: dict[str, int] | None, now: float | None = N
     now = time.time() if now is None else now
     params: dict[str, object] = {f"k{i}": key for i, key in enumerate(active)}
     params["window"] = int(now // WINDOW_SECONDS)
-    dialect = session.get_bind().dialect.name
-    counts = {key: n for key, n in session.execute(_upsert(dialect, len(active)), params)}
+    counts = {key: n for key, n in session.execute(_upsert(len(active)), params)}
     for key, limit in active.items():
         if counts.get(key, 0) > limit:
             raise RateLimited(key.partition(":")[0],
