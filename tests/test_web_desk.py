@@ -128,6 +128,8 @@ def test_checkout_and_return_from_an_affirming_attestation(
     page.get_by_role("link", name="Pool").click()
     unit1 = page.locator(f'#pool tr[data-imei="{pool.handsets[0].imei}"]')
     expect(unit1).to_contain_text(USER)
+    page.get_by_role("link", name="1 checked out now").click()
+    expect(page.locator("#pool tbody tr")).to_have_count(1)
 
     page.get_by_role("link", name="Return").click()
     out = page.locator("#open-checkouts tbody tr")

@@ -33,4 +33,4 @@ def pool() -> ResponseReturnValue:
     page = queries.pool_page(service(), flt, after=int_arg("after"), before=int_arg("before"))
     args = {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
     return render_template("pool.html", page=page, flt=flt, args=args,
-                           statuses=STATUS_CHOICES)
+                           statuses=STATUS_CHOICES, out=queries.checked_out_count(service()))

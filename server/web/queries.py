@@ -205,6 +205,13 @@ def pool_page(
     )
 
 
+def checked_out_count(svc: Service) -> int:
+    """Handsets out right now (partial unique index on open checkouts: a cheap count)."""
+    with svc.db.read_session() as db:
+        return db.scalar(select(func.count(Checkout.id)).where(
+            Checkout.returned_at.is_(None))) or 0
+
+
 # --- alerts -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
