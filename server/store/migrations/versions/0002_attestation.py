@@ -6,6 +6,8 @@ Revises: 0001_foundation
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-def _utc(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _utc(name: str, nullable: bool = False) -> sa.Column[dt.datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
