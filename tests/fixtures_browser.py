@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from server import operators
@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+UI_WAIT_MS = 20_000
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
@@ -50,6 +51,9 @@ def chromium() -> Iterator[Browser]:
             "chromium   (make test does this on a fresh machine)",
             pytrace=False,
         )
+    # How long expect() waits for the page to get there; generous because CI machines
+    # are shared (no assertion is about speed).
+    expect.set_options(timeout=UI_WAIT_MS)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -101,6 +105,7 @@ def page(chromium: Browser, live_server: LiveServer) -> Iterator[Page]:
     """A fresh browser context (no cookies) at desk-PC size."""
     context = chromium.new_context(base_url=live_server.url,
                                    viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(UI_WAIT_MS)
     pg = context.new_page()
     yield pg
     context.close()
