@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C may come while the command modules are still being imported (a second or
+    # so): that is an interruption too, not a traceback.
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("simattest: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -60,9 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimattestError as exc:
         print(f"simattest: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("simattest: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
