@@ -1,4 +1,4 @@
-"""Desk pool page with a large pool: time per page over real HTTP, on SQLite.
+"""Desk pool page with a large pool: time per page over real HTTP, SQLite or PostgreSQL.
 
 Builds the pool through the service functions (vendor import, handset registration,
 pairing, one checkout attestation per handset through ``create_challenge`` +
@@ -7,7 +7,9 @@ werkzeug on 127.0.0.1, signs in as a desk operator and times page loads — the 
 page, a page deep in the keyset, every filter and a search — as the median of
 repeated requests.
 
-    .venv/bin/python bench/bench_web.py [--handsets 10000] [--repeat 20]
+    .venv/bin/python bench/bench_web.py [--handsets 10000] [--repeat 20] [--db sqlite|postgresql]
+
+PostgreSQL is a throw-away cluster started by ``bench_attestation.postgres`` (durable).
 
 Prints one line per case and a Markdown block for bench/RESULTS.md.
 """
@@ -15,6 +17,7 @@ Prints one line per case and a Markdown block for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import platform
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from bench_attestation import postgres  # the same throw-away PostgreSQL cluster
 from werkzeug.serving import make_server
 
 from attest import devicekey
@@ -116,53 +120,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handsets", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access line per request
-    with tempfile.TemporaryDirectory() as tmp, Service.open(Path(tmp)) as svc:
-        started = time.perf_counter()
-        units = build(svc, args.handsets)
-        for i, unit in enumerate(units):
-            # Every 10th handset holds the next one's card (SIM_SWAPPED); the rest are genuine.
-            attest(svc, unit, units[(i + 1) % len(units)] if i % 10 == 0 else unit)
-        token = operators.create_token(svc, "desk", "bench desk")
-        out = 0
-        for unit in units[1::20]:  # a share of the genuine ones are out
-            latest = attestation_id_of(svc, unit.imei)
-            checkout.start_checkout(svc, latest, f"user of {unit.imei}", actor="bench")
-            out += 1
-        seeded = time.perf_counter() - started
-        print(f"seeded {len(units)} handsets, {len(units)} attestations, {out} checkouts "
-              f"in {seeded:.0f} s")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        db_url = (stack.enter_context(postgres(Path(tmp), async_commit=False))
+                  if args.db == "postgresql" else None)
+        svc = stack.enter_context(Service.open(Path(tmp) / "data", db_url))
+        run(svc, args)
 
-        server = make_server("127.0.0.1", 0, create_app(svc), threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{server.server_port}"
-        http = sign_in(base, token)
-        deep_pages = min(100, args.handsets // 50 - 1)
-        deep_after = page_cursor(http, base, pages=deep_pages)
-        cases = [
-            ("first page (50 rows)", "/desk/pool"),
-            (f"page {deep_pages + 1} by keyset", f"/desk/pool?after={deep_after}"),
-            ("problems only", "/desk/pool?problems=1"),
-            ("status contraindicated", "/desk/pool?status=contraindicated"),
-            ("checked out", "/desk/pool?out=yes"),
-            ("search ICCID prefix", f"/desk/pool?q={units[4321 % len(units)].iccid[:15]}"),
-            ("search label", "/desk/pool?q=unit+00999"),
-            ("alerts (25 rows)", "/desk/alerts"),
-            ("checkout page of one handset", f"/desk/checkout?q={units[2].imei}"),
-        ]
-        rows = []
-        for name, path in cases:
-            ms, size = median_ms(http, base + path, args.repeat)
-            rows.append((name, ms, size))
-            print(f"{name:32s} {ms:8.1f} ms  ({size // 1024} KiB)")
-        server.shutdown()
-        thread.join()
+
+def run(svc: Service, args: argparse.Namespace) -> None:
+    """Seed the pool, serve it, time the pages, print the figures."""
+    started = time.perf_counter()
+    units = build(svc, args.handsets)
+    for i, unit in enumerate(units):
+        # Every 10th handset holds the next one's card (SIM_SWAPPED); the rest are genuine.
+        attest(svc, unit, units[(i + 1) % len(units)] if i % 10 == 0 else unit)
+    token = operators.create_token(svc, "desk", "bench desk")
+    out = 0
+    for unit in units[1::20]:  # a share of the genuine ones are out
+        latest = attestation_id_of(svc, unit.imei)
+        checkout.start_checkout(svc, latest, f"user of {unit.imei}", actor="bench")
+        out += 1
+    seeded = time.perf_counter() - started
+    print(f"seeded {len(units)} handsets, {len(units)} attestations, {out} checkouts "
+          f"in {seeded:.0f} s")
+
+    server = make_server("127.0.0.1", 0, create_app(svc), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    http = sign_in(base, token)
+    deep_pages = min(100, args.handsets // 50 - 1)
+    deep_after = page_cursor(http, base, pages=deep_pages)
+    cases = [
+        ("first page (50 rows)", "/desk/pool"),
+        (f"page {deep_pages + 1} by keyset", f"/desk/pool?after={deep_after}"),
+        ("problems only", "/desk/pool?problems=1"),
+        ("status contraindicated", "/desk/pool?status=contraindicated"),
+        ("checked out", "/desk/pool?out=yes"),
+        ("search ICCID prefix", f"/desk/pool?q={units[4321 % len(units)].iccid[:15]}"),
+        ("search label", "/desk/pool?q=unit+00999"),
+        ("alerts (25 rows)", "/desk/alerts"),
+        ("checkout page of one handset", f"/desk/checkout?q={units[2].imei}"),
+    ]
+    rows = []
+    for name, path in cases:
+        ms, size = median_ms(http, base + path, args.repeat)
+        rows.append((name, ms, size))
+        print(f"{name:32s} {ms:8.1f} ms  ({size // 1024} KiB)")
+    server.shutdown()
+    thread.join()
     cpu = _cpu_model()
     print("\n## Desk web pages\n")
     print(f"Pool of {args.handsets:,} handsets (each paired, one attestation each, every "
-          f"10th a swapped SIM, {out} checked out) on SQLite, built through the service "
+          f"10th a swapped SIM, {out} checked out) on {svc.db.dialect}, built through the service "
           "functions; pages fetched over real HTTP (werkzeug, threaded, 127.0.0.1) by a "
           f"signed-in desk session; median of {args.repeat} requests per case, whole "
           "response (query + template).\n")
@@ -170,7 +183,7 @@ def main() -> None:
     print(f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {cpu}, "
           f"Python {platform.python_version()} (shared with other developers' test runs)")
     print(f"- command: `.venv/bin/python bench/bench_web.py --handsets {args.handsets} "
-          f"--repeat {args.repeat}`\n")
+          f"--repeat {args.repeat} --db {args.db}`\n")
     print("| page | median time | size |\n| --- | --- | --- |")
     for name, ms, size in rows:
         print(f"| {name} | {ms:.1f} ms | {size // 1024} KiB |")
