@@ -233,8 +233,12 @@ class InstallPlan:
 
 
 def install_plan(target_dir: Path = RULES_TARGET, *, reload: bool = True) -> InstallPlan:
+    """What installing into ``target_dir`` does; checked here so a dry run finds the same
+    problems (missing rules file, missing directory) as the real install."""
     if not RULES_FILE.is_file():
         raise InputError(f"udev rules file {RULES_FILE} is missing from this installation")
+    if not target_dir.is_dir():
+        raise InputError(f"udev rules directory {target_dir} does not exist")
     return InstallPlan(RULES_FILE, target_dir / RULES_FILE.name, RELOAD_COMMANDS if reload else ())
 
 

@@ -147,6 +147,11 @@ def test_install_into_a_missing_directory_is_a_usage_error(
     assert main(["udev", "install", "--target", str(tmp_path / "nope"), "--no-reload"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("simattest: udev rules directory") and "nope" in err
+    # A dry run finds the same problem instead of promising a copy that would fail.
+    assert main(["udev", "install", "--dry-run", "--target", str(tmp_path / "nope")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"simattest: udev rules directory {tmp_path / 'nope'} does not exist\n"
 
 
 def test_install_reports_a_failing_udevadm(tmp_path: Path) -> None:
