@@ -5,7 +5,8 @@ The plan (each step checked against TS 102 221 / TS 31.102 / TS 31.103):
 1. EF.DIR by SFI 1E, READ RECORD absolute with Le = 00, until both USIM and ISIM are
    found, a record is missing (6A83) or unused (FF) — 2 APDUs on a USIM+ISIM card;
 2. EF.ICCID by SFI 02, READ BINARY Le = 00 (the MF is current after step 1) — 1;
-3. SELECT ADF.USIM by AID, P2 0C (no FCP needed: every file is read by SFI) — 1;
+3. SELECT ADF.USIM by AID, P2 0C (no FCP needed: every file is read by SFI), on the
+   basic channel or the transport's own channel (a modem's CCHO) — 1;
 4. EF.IMSI, EF.AD, EF.UST by SFI, Le = 00 — 3;
 5. SELECT DF.ProSe (5F90) by FID from the ADF, only when UST service 101 is set — 1;
 6. SELECT ADF.ISIM by AID on the basic channel (or the transport's own channel) — 1;
@@ -105,15 +106,21 @@ def read_identities(
     uri = transport.uri
     iccid = _decoded(uri, usim.decode_iccid, uicc.read_ef(SFI_ICCID, FID_ICCID, "EF.ICCID"))
 
-    uicc.select_aid(usim_app.aid)
-    if pin is not None:
-        uicc.verify_pin(pin, force=force)
-    imsi = _decoded(uri, usim.decode_imsi, uicc.read_ef(usim.SFI_IMSI, usim.FID_IMSI, "EF.IMSI"))
-    mnc_length = _decoded(
-        uri, usim.decode_mnc_length, uicc.read_ef(usim.SFI_AD, usim.FID_AD, "EF.AD")
-    )
-    ust = usim.decode_service_table(uicc.read_ef(usim.SFI_UST, usim.FID_UST, "EF.UST"))
-    prose = usim.SERVICE_PROSE in ust and _exists(uicc, usim.FID_DF_PROSE)
+    # Through uicc.application: a modem that keeps the basic channel for its own USIM
+    # session reaches the USIM on a logical channel instead (TS 27.007 AT+CCHO).
+    with uicc.application(usim_app.aid) as ch:
+        if pin is not None:
+            uicc.verify_pin(pin, channel=ch, force=force)
+        imsi = _decoded(
+            uri, usim.decode_imsi, uicc.read_ef(usim.SFI_IMSI, usim.FID_IMSI, "EF.IMSI", ch)
+        )
+        mnc_length = _decoded(
+            uri, usim.decode_mnc_length, uicc.read_ef(usim.SFI_AD, usim.FID_AD, "EF.AD", ch)
+        )
+        ust = usim.decode_service_table(
+            uicc.read_ef(usim.SFI_UST, usim.FID_UST, "EF.UST", ch)
+        )
+        prose = usim.SERVICE_PROSE in ust and _exists(uicc, usim.FID_DF_PROSE, ch)
 
     isim_ids = None
     if isim_app is not None:
@@ -142,9 +149,9 @@ def _decoded(uri: str, decode: Callable[..., T], *args: Any) -> T:
         raise CardError(f"{uri}: {exc}") from None
 
 
-def _exists(uicc: Uicc, fid: bytes) -> bool:
+def _exists(uicc: Uicc, fid: bytes, channel: Channel) -> bool:
     try:
-        uicc.select_fid(fid, fcp=False)
+        uicc.select_fid(fid, channel, fcp=False)
     except FileNotFoundOnCard:
         return False
     return True

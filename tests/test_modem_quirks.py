@@ -88,6 +88,30 @@ def test_no_basic_isim_refuses_the_basic_channel_and_ccho_reaches_the_isim(
         assert isinstance(channel, SessionChannel)
 
 
+@pytest.mark.parametrize("with_pin", [False, True], ids=["no PIN", "PIN"])
+def test_no_basic_usim_reads_the_usim_through_ccho(
+    sim_modem: StartModem, reference: dict[str, Any], with_pin: bool
+) -> None:
+    # A modem that keeps the basic channel for its own USIM session: `read` reaches the
+    # USIM files (and verifies the PIN) on a CCHO session, closed again before the ISIM.
+    card_file = PS_CARD.parent / ("ps-pin.yaml" if with_pin else "ps-001.yaml")
+    modem = sim_modem(card_file, quirks=["no-basic-usim"])
+    with open_transport(modem_uri(modem)) as transport:
+        found = read_identities(transport, pin="1234" if with_pin else None).to_json()
+    if not with_pin:
+        del found["apdu_count"]
+        assert found == reference
+    else:
+        assert found["imsi"] == "001010000000006"
+    usim_ccho = [c for c in modem.commands if c.startswith('AT+CCHO="A0000000871002')]
+    assert len(usim_ccho) == 1
+    cgla = [c for c in modem.commands if c.startswith("AT+CGLA=")]
+    assert any('"00B0870000"' in c for c in cgla)  # EF.IMSI by SFI on the USIM's session
+    if with_pin:
+        assert any('"0020000108' in c for c in cgla)  # VERIFY on the same session
+    assert modem.sessions == {} and modem.csim_channels == set()
+
+
 @pytest.mark.parametrize(
     "quirks", [[], ["ccho-prefix"], ["ccho-hex"], ["ccho-prefix", "ccho-hex"]]
 )

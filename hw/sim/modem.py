@@ -35,6 +35,8 @@ QUIRKS: dict[str, str] = {
     "echo": "command echo stays on after ATE0",
     "urc": "unsolicited lines between and inside answers",
     "no-basic-isim": "SELECT of the ISIM AID on the basic channel refused with +CME ERROR: 3",
+    "no-basic-usim": "SELECT of the USIM AID on the basic channel refused with +CME ERROR: 3 "
+    "(the modem keeps it for its own USIM session)",
     "ccho-prefix": "AT+CCHO answers '+CCHO: <id>' instead of a bare id",
     "ccho-hex": "AT+CCHO reports the session id in hexadecimal",
     "no-cgla": "no AT+CCHO/+CGLA/+CCHC (plain ERROR): only AT+CSIM",
@@ -52,6 +54,7 @@ TEST_IMEI = "490154203237518"
 TEST_SVN = "01"
 SLOW_DELAY = 1.0
 ISIM_AID_PREFIX = bytes.fromhex("A0000000871004")
+USIM_AID_PREFIX = bytes.fromhex("A0000000871002")
 _SESSION_BASE = 0xA0  # session ids 161, 162 ... (hex A1, A2 ...): both forms unambiguous
 _URC_LINES = ("+QUSIM: 1", "+CPIN: READY", "PB DONE", "SMS DONE", '+QIND: "csq",20,99', "RDY")
 _NOISE = b"\x00\xfe\x1b[0m\x7f\xa5~~\x13"
@@ -331,9 +334,11 @@ class SimulatedModem:
 
     def _csim(self, length: int, text: str) -> str:
         apdu = self._apdu(length, text)
-        select_isim = apdu[1] == 0xA4 and apdu[2] == 0x04 and apdu[5:].startswith(ISIM_AID_PREFIX)
-        if "no-basic-isim" in self.quirks and apdu_mod.channel_of(apdu[0]) == 0 and select_isim:
-            raise _Cme(3)
+        if apdu_mod.channel_of(apdu[0]) == 0 and apdu[1] == 0xA4 and apdu[2] == 0x04:
+            refused = {ISIM_AID_PREFIX: "no-basic-isim", USIM_AID_PREFIX: "no-basic-usim"}
+            for prefix, quirk in refused.items():
+                if quirk in self.quirks and apdu[5:].startswith(prefix):
+                    raise _Cme(3)
         raw = self._card(apdu)
         if apdu[1] == 0x70 and raw[-2:] == b"\x90\x00":
             if apdu[2] == 0x00:
