@@ -343,6 +343,10 @@ def test_disabled_pin_is_not_an_error(scripted: Script) -> None:
     card = scripted([("00200001", "63C3"), ("002000010831323334FFFFFFFF", "6984")])
     Uicc(card).verify_pin("1234")
     assert card.done()
+    # Others answer the retry query itself with 6984: the PIN never goes to the card.
+    card = scripted([("00200001", "6984")])
+    Uicc(card).verify_pin("1234")
+    assert card.sent == ["00200001"]
 
 
 def test_last_pin_attempt_not_spent_without_force(scripted: Script) -> None:

@@ -492,10 +492,11 @@ class Uicc:
     def pin_retries(self, reference: int = PIN1, channel: Channel | None = None) -> int | None:
         """Remaining PIN attempts, read with an empty VERIFY (spends nothing).
 
-        None means no verification is needed (PIN disabled or already verified).
+        None means no verification is needed (PIN disabled or already verified): 9000,
+        or 6984 from cards that answer the query of a disabled PIN that way.
         """
         resp = self._send(channel, apdu.build(0x00, 0x20, 0x00, reference))
-        if resp.ok:
+        if resp.ok or resp.sw == SW_PIN_DISABLED:
             return None
         if resp.sw >> 4 == 0x63C:
             return resp.sw & 0x0F
