@@ -46,6 +46,14 @@ def test_fcp_of_linear_fixed_ef() -> None:
     assert fcp.file_size == 0x140
 
 
+def test_fcp_record_count_in_two_bytes() -> None:
+    # ISO/IEC 7816-4 form: 2-byte number of records (here 5 records of 0x26 bytes).
+    fcp = parse_fcp(H("620B 8206 422100260005 8801 20".replace(" ", "")))
+    assert (fcp.structure, fcp.record_length, fcp.record_count, fcp.sfi) == (
+        "linear_fixed", 0x26, 5, 4
+    )
+
+
 def test_fcp_of_cyclic_and_ber_tlv_ef() -> None:
     assert parse_fcp(H("6207820546210010 03".replace(" ", ""))).structure == "cyclic"
     assert parse_fcp(H("6204820239 21".replace(" ", ""))).structure == "ber_tlv"

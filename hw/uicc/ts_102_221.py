@@ -114,13 +114,15 @@ def parse_fcp(data: bytes, where: str = "FCP") -> Fcp:
             f"{where}: unknown file descriptor byte {fd:02X} (tag 82 at byte {desc.offset})"
         )
     if structure in ("linear_fixed", "cyclic"):
-        if len(desc.value) != 5:
+        # TS 102 221: descriptor, coding byte, 2-byte record length, 1-byte record count.
+        # ISO/IEC 7816-4 clause 7.4.5 also allows a 2-byte count, which some cards send.
+        if len(desc.value) not in (5, 6):
             raise CardError(
                 f"{where}: record file descriptor (tag 82 at byte {desc.offset}) has "
-                f"{len(desc.value)} bytes, expected 5"
+                f"{len(desc.value)} bytes, expected 5 or 6"
             )
         record_length = int.from_bytes(desc.value[2:4], "big")
-        record_count = desc.value[4]
+        record_count = int.from_bytes(desc.value[4:], "big")
     return Fcp(
         structure=structure,
         descriptor=fd,
@@ -390,7 +392,7 @@ class Uicc:
         assert fcp is not None
         if fcp.record_length is None or fcp.record_count is None:
             raise CardError(f"{self.transport.uri}: {what} is not a record EF")
-        for n in range(1, fcp.record_count + 1):
+        for n in range(1, min(fcp.record_count, 254) + 1):  # READ RECORD reaches 254
             record = self.read_record(n, fcp.record_length, what, channel)
             if record is None or (_unused(record) and not skip_unused):
                 return
