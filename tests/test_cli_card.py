@@ -66,6 +66,17 @@ def test_read_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
     assert "present" in out  # DF.ProSe
 
 
+def test_read_table_says_when_ef_ad_states_no_mnc_length() -> None:
+    # Older cards (3-byte EF.AD, or a reserved value): the JSON has null, people read why.
+    from hw.identity import Identities
+    from server.cli.card import _identity_rows
+
+    ids = Identities("8900101000000000019", "001010000000001", None, (27,), False, None, 7,
+                     bytes.fromhex("A0000000871002"), None)
+    assert ("MNC length", "not stated (EF.AD)") in _identity_rows(ids)
+    assert ids.to_json()["mnc_length"] is None
+
+
 def test_read_pin_card(capsys: pytest.CaptureFixture[str]) -> None:
     pin_card = f"sim:{EXAMPLES / 'ps-pin.yaml'}"
     code, _, err = run(capsys, "read", "--reader", pin_card)

@@ -134,7 +134,7 @@ def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [
         ("ICCID", doc["iccid"]),
         ("IMSI", doc["imsi"]),
-        ("MNC length", doc["mnc_length"]),
+        ("MNC length", "not stated (EF.AD)" if doc["mnc_length"] is None else doc["mnc_length"]),
         ("UST services", ", ".join(map(str, doc["ust"]))),
         ("DF.ProSe", "present" if doc["prose"] else "absent"),
     ]
