@@ -349,6 +349,27 @@ def test_disabled_pin_is_not_an_error(scripted: Script) -> None:
     assert card.sent == ["00200001"]
 
 
+def test_application_on_the_universal_pin(scripted: Script) -> None:
+    # No key reference 01 (6A88): the universal PIN (11) is queried, then verified.
+    card = scripted(
+        [("00200001", "6A88"), ("00200011", "63C3"), ("002000110831323334FFFFFFFF", "9000")]
+    )
+    Uicc(card).verify_pin("1234")
+    assert card.done()
+    # Its last attempt is protected like PIN1's.
+    card = scripted([("00200001", "6A88"), ("00200011", "63C1")])
+    with pytest.raises(CardError, match="only one PIN attempt left"):
+        Uicc(card).verify_pin("1234")
+    assert card.done()
+
+
+def test_pin_reference_missing_altogether_is_an_error(scripted: Script) -> None:
+    card = scripted([("00200001", "6A88"), ("00200011", "6A88")])
+    with pytest.raises(CardError, match=r"VERIFY PIN 11 \(retry counter\): SW 6A88"):
+        Uicc(card).verify_pin("1234")
+    assert card.done()
+
+
 def test_last_pin_attempt_not_spent_without_force(scripted: Script) -> None:
     card = scripted([("00200001", "63C1")])
     with pytest.raises(

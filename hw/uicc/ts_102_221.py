@@ -30,6 +30,7 @@ SFI_DIR = 0x1E  # TS 102 221 clause 13.1
 SFI_ICCID = 0x02  # TS 102 221 clause 13.2
 
 PIN1 = 0x01  # key reference of the first application PIN, TS 102 221 table 9.3
+UNIVERSAL_PIN = 0x11  # key reference of the universal PIN, TS 102 221 table 9.3
 
 SW_RECORD_NOT_FOUND = 0x6A83
 SW_FILE_NOT_FOUND = 0x6A82
@@ -39,6 +40,7 @@ SW_PIN_NEEDED = 0x6982
 SW_PIN_BLOCKED = 0x6983
 SW_PIN_DISABLED = 0x6984  # referenced data invalidated: VERIFY of a disabled PIN
 SW_WRONG_P1P2 = 0x6A86
+SW_REFERENCE_NOT_FOUND = 0x6A88
 
 # 6A82 file not found, 6981 incompatible with file structure, 6986 no EF selected.
 _NOT_HERE = frozenset({0x6A82, 0x6981, 0x6986})
@@ -517,7 +519,16 @@ class Uicc:
         counting an attempt; nothing then needs verifying, so that is not an error.
         """
         encoded = encode_pin(pin)
-        retries = self.pin_retries(reference, channel)
+        try:
+            retries = self.pin_retries(reference, channel)
+        except StatusWordError as exc:
+            # An application that uses the universal PIN instead of its own PIN1 has no
+            # key reference 01 (6A88, TS 102 221 clause 9.5.1): ask for the universal
+            # PIN's counter instead (a query, nothing spent).
+            if reference != PIN1 or exc.sw != SW_REFERENCE_NOT_FOUND:
+                raise
+            reference = UNIVERSAL_PIN
+            retries = self.pin_retries(reference, channel)
         if retries is None:
             return
         if retries == 0:
