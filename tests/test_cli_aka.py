@@ -172,8 +172,14 @@ def test_hex_bytes_as_a_library_helper() -> None:
     assert hex_bytes("--k", (16, 32))("ab" * 32) == b"\xab" * 32
     with pytest.raises(argparse.ArgumentTypeError, match="--k: expected 16 or 32 bytes"):
         hex_bytes("--k", (16, 32))("ab" * 24)
-    with pytest.raises(argparse.ArgumentTypeError, match="character 3 is not"):
-        hex_bytes("--data", None)("00 11")
+    # Spec documents print values in groups; the groups are joined.
+    assert hex_bytes("--rand", 16)("23553cbe 9637a89d 218ae64d ae47bf35") == bytes.fromhex(
+        "23553cbe9637a89d218ae64dae47bf35"
+    )
+    with pytest.raises(argparse.ArgumentTypeError, match="character 4 is not"):
+        hex_bytes("--data", None)("00 :11")
+    with pytest.raises(argparse.ArgumentTypeError, match="odd number of hex digits"):
+        hex_bytes("--data", None)("00 1")
 
 
 def _auts_for(sqn_ms: str) -> str:

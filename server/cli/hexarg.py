@@ -30,13 +30,17 @@ def _sizes_text(sizes: tuple[int, ...]) -> str:
 def hex_bytes(name: str, size: int | tuple[int, ...] | None) -> Callable[[str], bytes]:
     """An argparse ``type=`` parsing hex into bytes of ``size`` (one size, several, or any).
 
-    Surrounding whitespace is ignored; anything else that is not a hex digit is an error.
+    Whitespace is ignored, so values can be pasted as the specifications print them
+    (TS 35.208 groups of eight digits: ``"23553cbe 9637a89d ..."``); anything else that
+    is not a hex digit is an error naming its position in what was typed.
     """
     sizes = (size,) if isinstance(size, int) else size
 
     def parse(text: str) -> bytes:
-        digits = text.strip()
-        bad = next((i for i, ch in enumerate(digits) if ch not in _HEX_DIGITS), None)
+        digits = "".join(text.split())
+        bad = next(
+            (i for i, ch in enumerate(text) if not ch.isspace() and ch not in _HEX_DIGITS), None
+        )
         if bad is not None:
             # Position only, never the character: the rest of the value may be a key.
             raise argparse.ArgumentTypeError(
