@@ -46,6 +46,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
+    cpu_seconds: float = 0.0  # the generator's own CPU time (all its processes)
 
 
 class _Client:
@@ -115,6 +116,7 @@ def _thread(host: str, port: int, spec: ClientSpec, start: float, stop: float,
 
 def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: float,
              out: Any) -> None:
+    cpu_start = time.process_time()
     tally, lock = Tally(), threading.Lock()
     threads = [threading.Thread(target=_thread, args=(host, port, s, start, stop, tally, lock))
                for s in specs]
@@ -122,7 +124,7 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
         t.start()
     for t in threads:
         t.join()
-    out.put((tally.latencies, tally.statuses, tally.errors))
+    out.put((tally.latencies, tally.statuses, tally.errors, time.process_time() - cpu_start))
 
 
 def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2
@@ -139,9 +141,10 @@ def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes
         p.start()
     tally = Tally()
     for _ in procs:
-        latencies, statuses, errors = out.get(timeout=seconds + 120)
+        latencies, statuses, errors, cpu = out.get(timeout=seconds + 120)
         tally.latencies += latencies
         tally.errors += errors
+        tally.cpu_seconds += cpu
         for k, v in statuses.items():
             tally.statuses[k] = tally.statuses.get(k, 0) + v
     for p in procs:
