@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from attest.aka.milenage import Milenage
 from attest.errors import InputError, SimattestError
 from hw.identity import read_identities
@@ -26,6 +28,7 @@ from hw.selfcheck import self_check
 from hw.transport.base import open_transport
 from server import registry
 from server.context import Service
+from server.store.models import Card
 
 # Outcome states: the card's new verification state, or why none was recorded.
 VERIFIED, FAILED, NOT_IN_POOL, READER_ERROR = "verified", "failed", "not-in-pool", "error"
@@ -68,19 +71,22 @@ def verify_card(svc: Service, uri: str, *, actor: str) -> CardOutcome:
     try:
         with open_transport(uri) as transport:
             iccid = read_identities(transport).iccid
-            card = registry.get_card(svc, iccid)
-            if card is None:
-                return CardOutcome(uri, iccid, NOT_IN_POOL, "ICCID not in the pool")
+            with svc.db.session() as session:
+                card = session.scalar(select(Card).where(Card.iccid == iccid))
+                if card is None:
+                    return CardOutcome(uri, iccid, NOT_IN_POOL, "ICCID not in the pool")
+                sqn = registry.reserve_sqn(svc, iccid, session=session)
             algorithm = Milenage(svc.keys.decrypt_secret(iccid, card.k_enc),
                                  opc=svc.keys.decrypt_secret(iccid, card.opc_enc))
-            result = self_check(transport, algorithm, registry.reserve_sqn(svc, iccid))
+            result = self_check(transport, algorithm, sqn)
     except SimattestError as exc:
         return CardOutcome(uri, None, READER_ERROR, str(exc))
-    # After a resync the second challenge used a higher SEQ: never hand that out again.
-    registry.resync_sqn(svc, iccid, result.sqn)
     state, reason = (VERIFIED, "self-check AKA passed") if result.passed else (
         FAILED, str(result.reason))
-    registry.set_card_verification(svc, iccid, state, reason, actor=actor)
+    with svc.db.session() as session:
+        # After a resync the second challenge used a higher SEQ: never hand that out again.
+        registry.resync_sqn(svc, iccid, result.sqn, session=session)
+        registry.set_card_verification(svc, iccid, state, reason, actor=actor, session=session)
     return CardOutcome(uri, iccid, state, reason)
 
 

@@ -129,21 +129,26 @@ def list_cards(
 
 
 def set_card_verification(
-    svc: Service, iccid: str, state: str, reason: str, *, actor: str
+    svc: Service, iccid: str, state: str, reason: str, *, actor: str,
+    session: Session | None = None,
 ) -> None:
-    """Record the outcome of ``pool verify``'s self-check AKA for one card."""
+    """Record the outcome of ``pool verify``'s self-check AKA for one card (in
+    ``session``'s transaction when given)."""
     if state not in VERIFICATION_STATES:
         raise ValidationError(f"state must be one of {', '.join(VERIFICATION_STATES)}",
                               field="verification")
-    with svc.db.session() as session:
-        updated = session.execute(
-            update(Card).where(Card.iccid == iccid)
-            .values(verification=state, verified_at=utcnow(), verification_reason=reason)
-            .returning(Card.id)
-        ).first()
-        if updated is None:
-            raise NotFound(f"card {iccid} is not in the pool", field="iccid")
-        audit.append(session, actor, f"card.{state}", f"iccid:{iccid}", {"reason": reason})
+    if session is None:
+        with svc.db.session() as own:
+            set_card_verification(svc, iccid, state, reason, actor=actor, session=own)
+        return
+    updated = session.execute(
+        update(Card).where(Card.iccid == iccid)
+        .values(verification=state, verified_at=utcnow(), verification_reason=reason)
+        .returning(Card.id)
+    ).first()
+    if updated is None:
+        raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+    audit.append(session, actor, f"card.{state}", f"iccid:{iccid}", {"reason": reason})
 
 
 # --- SQN (TS 33.102 Annex C.1) --------------------------------------------------------
