@@ -426,8 +426,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) must stop the service and pcscd too,
+    # like Ctrl-C: they run in sessions of their own and would outlive the demo.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     console = Console()
     console.rule("simattest demo: a public-safety USIM/ISIM over a real PC/SC stack")
     with contextlib.ExitStack() as cleanup:
