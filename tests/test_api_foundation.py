@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from server import operators
 from server.app import create_app
 from server.batchgen import synth_cards, vendor_out_text
-from server.context import Service
+from server.context import Service, ServiceConfig
 from server.jsonlog import JsonFormatter
 from tests.fixtures_db import PostgresServer
 from tests.test_registry import IMEI_A, IMEI_B, public_pem
@@ -215,3 +215,18 @@ def test_database_going_away_is_a_clean_503(own_postgres: PostgresServer,
         _problem(client.get(f"/v1/handsets/{IMEI_A}", headers=headers), 404, "not-found")
     finally:
         svc.close()
+
+
+def test_import_endpoint_has_its_own_larger_limit(
+        service: Service, db_url: str, client: FlaskClient,
+        tokens: dict[str, dict[str, str]]) -> None:
+    banner = "*" * (service.config.max_body_bytes + 4096) + "\n"  # a long vendor comment
+    content = banner + vendor_out_text(synth_cards(2))
+    resp = client.post("/v1/pool/imports", headers=tokens["provisioner"],
+                       json={"filename": "big.out", "content": content})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    small = ServiceConfig(max_import_bytes=service.config.max_body_bytes)
+    with Service.open(service.data_dir.path, db_url, small) as strict:
+        _problem(create_app(strict).test_client().post(
+            "/v1/pool/imports", headers=tokens["provisioner"],
+            json={"filename": "big.out", "content": content}), 413, "body-too-large")
