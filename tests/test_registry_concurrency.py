@@ -17,8 +17,8 @@ from sqlalchemy import select
 from server import audit, registry
 from server.batchgen import csv_text, synth_cards
 from server.context import Service
-from server.errors import PairingConflict
-from server.provisioning import import_batch
+from server.errors import Conflict, PairingConflict
+from server.provisioning import ImportRejected, import_batch
 from server.store.models import Card
 from tests.test_registry import public_pem
 
@@ -141,3 +141,24 @@ def test_simultaneous_first_start_agrees_on_schema_and_keys(
         proc.join(timeout=60)
         assert proc.exitcode == 0
     assert len(results) == 1
+
+
+def _import_worker(barrier: Barrier, queue: Any, data: str, url: str, text: str) -> None:
+    with Service.open(Path(data), url) as svc:
+        barrier.wait()
+        try:
+            report = import_batch(svc, text, "same.csv", actor="worker")
+            queue.put(("imported", report.imported))
+        except (Conflict, ImportRejected) as exc:
+            queue.put(("refused", type(exc).__name__))
+
+
+def test_racing_imports_of_the_same_batch_store_it_once(service: Service,
+                                                        db_url: str) -> None:
+    text = csv_text(synth_cards(50))
+    results = _run(service, _import_worker,
+                   [(str(service.data_dir.path), db_url, text) for _ in range(WORKERS)])
+    assert sorted(outcome for outcome, _ in results) == ["imported"] + ["refused"] * 3
+    with service.db.read_session() as session:
+        assert len(session.scalars(select(Card.iccid)).all()) == 50
+    assert audit.verify_chain(service).entries == 1
