@@ -44,10 +44,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class IsimIdentities:
-    """The IMS identities an ISIM holds (TS 31.103 clause 4.2)."""
+    """The IMS identities an ISIM holds (TS 31.103 clause 4.2); IMPI and DOMAIN are None
+    when their EF holds no data object (not personalised)."""
 
-    impi: str
-    domain: str
+    impi: str | None
+    domain: str | None
     impu: tuple[str, ...]
     ist: tuple[int, ...]
     pcscf: tuple[str, ...]
@@ -158,10 +159,10 @@ def _exists(uicc: Uicc, fid: bytes, channel: Channel) -> bool:
 
 
 def _read_isim(uicc: Uicc, ch: Channel) -> IsimIdentities:
-    impi = isim.decode_tag80_text(
+    impi = isim.decode_optional_tag80_text(
         uicc.read_ef(isim.SFI_IMPI, isim.FID_IMPI, "EF.IMPI", ch), "EF.IMPI"
     )
-    domain = isim.decode_tag80_text(
+    domain = isim.decode_optional_tag80_text(
         uicc.read_ef(isim.SFI_DOMAIN, isim.FID_DOMAIN, "EF.DOMAIN", ch), "EF.DOMAIN"
     )
     ist = usim.decode_service_table(uicc.read_ef(isim.SFI_IST, isim.FID_IST, "EF.IST", ch))

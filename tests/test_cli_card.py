@@ -8,6 +8,7 @@ independently of the card-side code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -68,13 +69,17 @@ def test_read_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_read_table_says_when_ef_ad_states_no_mnc_length() -> None:
     # Older cards (3-byte EF.AD, or a reserved value): the JSON has null, people read why.
-    from hw.identity import Identities
+    from hw.identity import Identities, IsimIdentities
     from server.cli.card import _identity_rows
 
     ids = Identities("8900101000000000019", "001010000000001", None, (27,), False, None, 7,
                      bytes.fromhex("A0000000871002"), None)
     assert ("MNC length", "not stated (EF.AD)") in _identity_rows(ids)
     assert ids.to_json()["mnc_length"] is None
+    # An ISIM whose IMPI and DOMAIN were never personalised.
+    blank = IsimIdentities(None, None, ("tel:+15550100001",), (15,), ())
+    rows = _identity_rows(dataclasses.replace(ids, isim=blank))
+    assert ("IMPI", "(not personalised)") in rows and ("DOMAIN", "(not personalised)") in rows
 
 
 def test_read_pin_card(capsys: pytest.CaptureFixture[str]) -> None:

@@ -116,6 +116,18 @@ def test_foreign_card_reads_completely(scripted: Script) -> None:
     assert ids.isim_aid == bytes.fromhex(ISIM_AID)
 
 
+def test_isim_without_personalised_impi_and_domain(scripted: Script) -> None:
+    # EF.IMPI and EF.DOMAIN all FF: the read goes on and says so (null), the IMPUs count.
+    script = foreign_card_script()
+    script[16] = ("00B0820000", "FF" * 64 + "9000")
+    script[17] = ("00B0850000", "FF" * 32 + "9000")
+    card = scripted(script)
+    isim = read_identities(card).to_json()["isim"]
+    assert card.done()
+    assert (isim["impi"], isim["domain"]) == (None, None)
+    assert isim["impu"] == [IMPU_SIP, IMPU_TEL]
+
+
 def test_authenticate_answered_by_get_response_with_proactive_pending(scripted: Script) -> None:
     # A T=0 card: the answer comes by GET RESPONSE, and its final SW is 91xx.
     res, ck, ik, kc = "A1" * 8, "C2" * 16, "D3" * 16, "E4" * 8

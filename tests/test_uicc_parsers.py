@@ -219,6 +219,13 @@ def test_isim_tag80_malformed(data: str, message: str) -> None:
         isim.decode_tag80_text(H(data), "EF.IMPU record 2")
 
 
+def test_isim_text_file_not_personalised_is_none() -> None:
+    assert isim.decode_optional_tag80_text(H("FF" * 20), "EF.DOMAIN") is None
+    assert isim.decode_optional_tag80_text(H("8003 6F7267 FFFF"), "EF.DOMAIN") == "org"
+    with pytest.raises(CardError, match=r"EF\.DOMAIN: expected tag 80"):
+        isim.decode_optional_tag80_text(H("8103 6F7267"), "EF.DOMAIN")
+
+
 def test_pcscf_address_types() -> None:
     fqdn = b"pcscf.ims.example"
     rec = bytes((0x80, len(fqdn) + 1, 0x00)) + fqdn + b"\xff\xff"

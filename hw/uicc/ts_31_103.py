@@ -37,6 +37,14 @@ def decode_tag80_text(data: bytes, where: str) -> str:
     return _utf8(single(data, 0x80, where).value, where)
 
 
+def decode_optional_tag80_text(data: bytes, where: str) -> str | None:
+    """EF.IMPI / EF.DOMAIN, or None when the file holds no data object at all (all FF:
+    an ISIM whose IMS identities were never personalised)."""
+    if all(b == 0xFF for b in data):
+        return None
+    return decode_tag80_text(data, where)
+
+
 def decode_pcscf(data: bytes, where: str) -> str:
     """One EF.P-CSCF record: ``80 L <address type> <address>``.
 

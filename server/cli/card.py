@@ -142,7 +142,8 @@ def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
     if isim is None:
         rows.append(("ISIM", "absent"))
     else:
-        rows += [("IMPI", isim["impi"]), ("DOMAIN", isim["domain"])]
+        unset = "(not personalised)"
+        rows += [("IMPI", isim["impi"] or unset), ("DOMAIN", isim["domain"] or unset)]
         rows += [(f"IMPU {n}", uri) for n, uri in enumerate(isim["impu"], start=1)]
         rows.append(("IST services", ", ".join(map(str, isim["ist"]))))
         rows += [(f"P-CSCF {n}", a) for n, a in enumerate(isim["pcscf"], start=1)]
