@@ -4,8 +4,9 @@ For each reader: read the ICCID (``hw.identity``), look the card up, decrypt its
 inside this process, reserve the next SQN in the service's IND slot, and run the
 self-check AKA (``hw.selfcheck``: RAND/AUTN from the imported keys, RES/CK/IK compared
 in constant time, one AUTS resync).  The card's verification state becomes
-``verified`` or ``failed`` with the reason.  Readers run in parallel threads — the time
-goes into APDU round trips, not Python.
+``verified``, or ``failed`` with the reason (the self-check's reason code, or
+``IMSI_MISMATCH`` when the card's IMSI is not the imported one).  Readers run in
+parallel threads — the time goes into APDU round trips, not Python.
 
 It needs the keys, so it runs on the data directory / database directly (like
 ``admin token create``), never through the HTTP API.
@@ -70,7 +71,8 @@ def verify_card(svc: Service, uri: str, *, actor: str) -> CardOutcome:
     """Self-check the card in one reader and record the verdict."""
     try:
         with open_transport(uri) as transport:
-            iccid = read_identities(transport).iccid
+            identities = read_identities(transport)
+            iccid = identities.iccid
             with svc.db.session() as session:
                 card = session.scalar(select(Card).where(Card.iccid == iccid))
                 if card is None:
@@ -81,8 +83,13 @@ def verify_card(svc: Service, uri: str, *, actor: str) -> CardOutcome:
             result = self_check(transport, algorithm, sqn)
     except SimattestError as exc:
         return CardOutcome(uri, None, READER_ERROR, str(exc))
-    state, reason = (VERIFIED, "self-check AKA passed") if result.passed else (
-        FAILED, str(result.reason))
+    if not result.passed:
+        state, reason = FAILED, str(result.reason)
+    elif identities.imsi != card.imsi:
+        # Right keys, wrong identity: not the card the vendor file describes.
+        state, reason = FAILED, "IMSI_MISMATCH"
+    else:
+        state, reason = VERIFIED, "self-check AKA passed"
     with svc.db.session() as session:
         # After a resync the second challenge used a higher SEQ: never hand that out again.
         registry.resync_sqn(svc, iccid, result.sqn, session=session)

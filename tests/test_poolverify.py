@@ -22,11 +22,13 @@ from server.store.models import Card
 from tests.fixtures_pcsc import CardSlots
 
 
-def card_file(directory: Path, card: SynthCard, *, k: bytes | None = None) -> Path:
-    """A personalised simulated card; ``k`` overrides the key (a clone without the key)."""
+def card_file(directory: Path, card: SynthCard, *, k: bytes | None = None,
+              imsi: str | None = None) -> Path:
+    """A personalised simulated card; ``k`` overrides the key (a clone without the key),
+    ``imsi`` the IMSI."""
     path = directory / f"{card.iccid}.yaml"
     path.write_text(yaml.safe_dump({
-        "profile": "commercial-usim", "iccid": card.iccid, "imsi": card.imsi,
+        "profile": "commercial-usim", "iccid": card.iccid, "imsi": imsi or card.imsi,
         "ki": (k or card.k).hex(), "opc": card.opc.hex()}))
     return path
 
@@ -80,6 +82,14 @@ def test_card_ahead_in_sqn_is_resynchronised(service: Service, pool: list[SynthC
     seq = _state(service, pool[0].iccid)[2]
     assert seq == 5002  # SEQ_MS 5001 from the AUTS, plus the second challenge
     assert split_sqn(registry.reserve_sqn(service, pool[0].iccid)) == (5003, 31)
+
+
+def test_right_keys_wrong_imsi_fails(service: Service, pool: list[SynthCard],
+                                     tmp_path: Path) -> None:
+    path = card_file(tmp_path, pool[1], imsi="001019999999999")
+    (outcome,) = verify_pool(service, [f"sim:{path}"], actor="t")
+    assert (outcome.state, outcome.reason) == ("failed", "IMSI_MISMATCH")
+    assert _state(service, pool[1].iccid)[:2] == ("failed", "IMSI_MISMATCH")
 
 
 def test_reader_error_is_reported_not_recorded(service: Service, pool: list[SynthCard],
