@@ -136,12 +136,15 @@ class _RowChecker:
 
     @staticmethod
     def _code(row: dict[str, str], name: str, hex_ok: bool = False) -> bytes | None:
+        """PIN1/PUK1: 4 to 8 digits (TS 102 221 clause 9.5.1 pads PINs to 8 bytes);
+        ADM1: vendors give 8 digits or 16 hex digits, so up to 16 digits or hex."""
         value = row.get(name, "")
         if not value:
             return None
         ok = value.isascii() and (value.isdigit() or (hex_ok and _is_hex(value)))
-        if not ok or not 4 <= len(value) <= 16:
-            kind = "4 to 16 digits or hex" if hex_ok else "4 to 8 digits"
+        longest = 16 if hex_ok else 8
+        if not ok or not 4 <= len(value) <= longest:
+            kind = "4 to 16 digits or hex digits" if hex_ok else "4 to 8 digits"
             raise ValidationError(f"must be {kind}", field=name)
         return value.encode("ascii")
 

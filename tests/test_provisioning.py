@@ -175,3 +175,21 @@ def test_rotate_kek_reencrypts_everything_and_keeps_old_key(service: Service,
         for card in cards:
             assert _secrets_of(svc, card.iccid) == (card.k, card.opc)
         assert audit.verify_chain(svc).ok
+
+
+def test_pin_and_adm_columns_are_checked_and_encrypted(service: Service) -> None:
+    good = ("ICCID,IMSI,KI,OPC,PIN1,PUK1,ADM1\n"
+            f"89494400000000000005,001010000000001,{'11' * 16},{'22' * 16},1234,12345678,"
+            "A1B2C3D4E5F60718\n")
+    assert import_batch(service, good, "p.csv", actor="t").imported == 1
+    with service.db.read_session() as session:
+        card = session.scalar(select(Card))
+    assert card is not None and card.adm1_enc is not None and card.pin1_enc is not None
+    assert service.keys.decrypt_secret(card.iccid, card.adm1_enc) == b"A1B2C3D4E5F60718"
+    assert b"1234" not in card.pin1_enc
+    bad = good.replace("89494400000000000005", "89494400000000000013").replace(
+        "001010000000001", "001010000000002").replace(",1234,", ",123456789,")
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, bad, "p.csv", actor="t")
+    assert [(r.field, r.reason) for r in info.value.report.rejected] == [
+        ("PIN1", "must be 4 to 8 digits")]
