@@ -19,7 +19,8 @@ import pytest
 
 from attest.aka.sqn import build_autn, join_sqn
 from hw.cardfile import load_card_file
-from hw.sim.modem import QUIRKS
+from hw.sim.card import SimulatedCard
+from hw.sim.modem import QUIRKS, SimulatedModem
 from hw.sim.pcsc_stack import PcscStack
 from server.cli.main import main
 from tests.fixtures_modem import PS_CARD, StartModem, modem_uri
@@ -170,6 +171,32 @@ def test_sim_modem_rejects_unknown_quirks(
     assert code == 2
     assert err.startswith("simattest: unknown modem quirk(s) bogus; known: echo, urc,")
     assert not link.exists()
+
+
+def test_sim_modem_link_that_cannot_be_made_is_one_line_and_touches_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    regular = tmp_path / "notes.txt"
+    regular.write_text("keep me")
+    for link, problem in (
+        (regular, "exists and is not a symlink; not replacing it"),
+        (tmp_path, "exists and is not a symlink; not replacing it"),
+        (tmp_path / "missing" / "m", "cannot create the link (No such file or directory)"),
+    ):
+        code = main(["sim", "modem", str(PS_CARD), "--link", str(link)])
+        out, err = capsys.readouterr()
+        assert (code, out) == (2, "")
+        assert err == f"simattest: --link {link}: {problem}\n"
+    assert regular.read_text() == "keep me"
+
+
+def test_sim_modem_replaces_a_stale_link(tmp_path: Path) -> None:
+    link = tmp_path / "ttyStale"
+    link.symlink_to("/dev/pts/does-not-exist")
+    with SimulatedModem(SimulatedCard(load_card_file(PS_CARD))) as modem:
+        modem.start(link)
+        assert link.resolve() != Path("/dev/pts/does-not-exist") and link.exists()
+    assert not link.is_symlink()
 
 
 def test_read_without_sim_exits_3_with_one_line(

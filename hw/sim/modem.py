@@ -149,14 +149,25 @@ class SimulatedModem:
 
     # --- life cycle ---------------------------------------------------------------------
     def open(self, link: Path) -> Path:
-        """Create the pty and the symlink ``link`` to its slave side; return ``link``."""
+        """Create the pty and the symlink ``link`` to its slave side; return ``link``.
+
+        A symlink already at ``link`` (left by an earlier run) is replaced; anything else
+        there is not touched: the path may be a mistake, and deleting a file is not ours
+        to do.
+        """
+        link = Path(link)
+        if link.exists() and not link.is_symlink():
+            raise InputError(f"--link {link}: exists and is not a symlink; not replacing it")
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no line discipline: bytes pass as they are
         self._wake_r, self._wake_w = os.pipe()
-        link = Path(link)
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        link.symlink_to(os.ttyname(self._slave))
+        try:
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(os.ttyname(self._slave))
+        except OSError as exc:
+            self._close_pty()
+            raise InputError(f"--link {link}: cannot create the link ({exc.strerror})") from None
         self.link = link
         if "urc" in self.quirks:
             self._send_line("RDY")
