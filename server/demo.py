@@ -427,6 +427,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _interrupt(signum: int, _frame: object) -> None:
+    # Once: a hung-up terminal may signal again, which must not cut the clean-up short.
+    for other in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(other, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
