@@ -44,7 +44,7 @@ from attest.aka.base import AkaAlgorithm
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import AutsInvalid, resync
 from attest.aka.tuak import Tuak
-from attest.devicekey import load_public_key
+from attest.devicekey import DevicePublicKey, load_public_key
 from attest.errors import InputError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import CardProfile, classify
@@ -187,6 +187,12 @@ _KINDS: dict[str, appraisal.CardKind] = {"public-safety": "public-safety",
                                          "commercial": "commercial"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _device_key(pem: str) -> DevicePublicKey:
+    """Parsed once per key and process (the registry normalised the PEM on the way in)."""
+    return load_public_key(pem.encode("ascii"))
+
+
 @functools.cache
 def _profiles() -> dict[str, CardProfile]:
     return load_profiles()
@@ -262,8 +268,7 @@ def _facts(
     """Registry facts for the appraisal, the challenged card's ICCID, SQN_MS of a valid AUTS."""
     row = session.execute(_CHALLENGE_FACTS, {"att_id": att.id}).one()
     handset_known = row.public_key_pem is not None
-    signature_valid = handset_known and load_public_key(
-        row.public_key_pem.encode("ascii")).verify(signed, signature)
+    signature_valid = handset_known and _device_key(row.public_key_pem).verify(signed, signature)
     paired = None if row.iccid is None else appraisal.PooledCard(row.iccid, row.imsi, att.imei)
     evidence_card = paired if paired is not None and paired.iccid == evidence.iccid \
         else _pooled(session, evidence.iccid)
