@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from server import operators
 from server.cli.output import add_json_flag, print_json
 from server.cli.storeargs import add_store_args, open_service
+from server.roles import ROLES
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
         "create", help="create an operator token (printed once; only its hash is stored)",
         description="Works on the data directory / database directly, so the first admin "
                     "token can be made before any token exists.")
-    create.add_argument("--role", required=True, choices=operators.ROLES)
+    create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--label", default="", help="who holds it (shown in the audit log)")
     add_store_args(create)
     add_json_flag(create)
@@ -27,6 +27,8 @@ def register(subparsers: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
+    from server import operators  # the storage stack, only when the command runs
+
     with open_service(args) as svc:
         token = operators.create_token(svc, args.role, args.label, actor="cli:admin")
     if args.json:

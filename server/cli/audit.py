@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from server import audit
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.cli.storeargs import add_store_args, open_service
 
@@ -21,6 +20,8 @@ def register(subparsers: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from server import audit  # the storage stack, only when the command runs
+
     with open_service(args) as svc:
         report = audit.verify_chain(svc)
     if args.json:

@@ -16,11 +16,9 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attest.errors import InputError
-from server import poolverify
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
 from server.client import ServiceRefused, add_server_options, client_from_args
-from server.provisioning import rotate_kek
 
 TRANSPORT_KEY_ENV = "SIMATTEST_TRANSPORT_KEY"
 
@@ -96,6 +94,8 @@ def _print_rows(args: argparse.Namespace, rows: list[dict[str, Any]],
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from server import poolverify  # the storage and card stacks, only when the command runs
+
     uris = poolverify.expand_readers(args.readers)
     with open_service(args) as svc, Progress(
         TextColumn("[bold]pool verify"), BarColumn(), MofNCompleteColumn(),
@@ -121,6 +121,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
+    from server.provisioning import rotate_kek
+
     with open_service(args) as svc:
         report = rotate_kek(svc, actor="cli:rotate-key", new_key_file=args.new_kek_file)
     if args.json:

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
 from attest.errors import InputError
-from server import jsonlog
-from server.app import create_app
 from server.cli.storeargs import add_store_args, open_service, service_config
-from server.context import Service, ServiceConfig
 
 
 def register(subparsers: Any) -> None:
@@ -34,28 +28,17 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=_serve)
 
 
-class _Gunicorn(BaseApplication):
-    def __init__(self, data: Path, db: str | None, config: ServiceConfig,
-                 options: dict[str, Any]) -> None:
-        self.data, self.db, self.config, self.options = data, db, config, options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        # Runs in each worker after the fork.
-        jsonlog.configure()
-        return create_app(Service.open(self.data, self.db, self.config))
-
-
 def _serve(args: argparse.Namespace) -> int:
     host, sep, port = args.bind.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise InputError(f"--bind {args.bind!r}: expected HOST:PORT")
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
+    # The service stack is imported here, not at start-up of every simattest command.
+    from server import jsonlog
+    from server.app import create_app
+    from server.gunicorn_app import GunicornService
+
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
     svc = open_service(args)
@@ -64,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)
         return 0
     svc.close()
-    _Gunicorn(args.data, args.db, service_config(args), {
+    GunicornService(args.data, args.db, service_config(args), {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),

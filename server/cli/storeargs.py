@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from server.context import Service, ServiceConfig
 from server.datadir import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:
+    from server.context import Service, ServiceConfig
 
 
 def add_store_args(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +35,15 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
                              "itself in hex, wins over both)")
 
 
+# The service stack (SQLAlchemy, Alembic, Flask) is imported only when a command uses it,
+# so that card commands such as `simattest read` start quickly.
 def service_config(args: argparse.Namespace) -> ServiceConfig:
+    from server.context import ServiceConfig
+
     return ServiceConfig(kek_file=args.kek_file)
 
 
 def open_service(args: argparse.Namespace) -> Service:
+    from server.context import Service
+
     return Service.open(args.data, args.db, service_config(args))

@@ -1,0 +1,34 @@
+"""The service under gunicorn's Python API (``simattest serve``).
+
+Each worker opens its own :class:`~server.context.Service` (its own connection pool)
+after the fork.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from server import jsonlog
+from server.app import create_app
+from server.context import Service, ServiceConfig
+
+
+class GunicornService(BaseApplication):
+    """gunicorn with the options given, loading the Flask app in each worker."""
+
+    def __init__(self, data: Path, db: str | None, config: ServiceConfig,
+                 options: dict[str, Any]) -> None:
+        self.data, self.db, self.config, self.options = data, db, config, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Runs in each worker after the fork.
+        jsonlog.configure()
+        return create_app(Service.open(self.data, self.db, self.config))
