@@ -167,8 +167,10 @@ def _read_isim(uicc: Uicc, ch: Channel) -> IsimIdentities:
     )
     ist = usim.decode_service_table(uicc.read_ef(isim.SFI_IST, isim.FID_IST, "EF.IST", ch))
     impu = [
-        isim.decode_tag80_text(record, f"EF.IMPU record {n}")
+        text
         for n, record in uicc.iter_records(isim.SFI_IMPU, isim.FID_IMPU, "EF.IMPU", ch)
+        # "80 00" then FF: a record some cards clear instead of filling with FF (unused)
+        if (text := isim.decode_tag80_text(record, f"EF.IMPU record {n}"))
     ]
     pcscf = []
     if isim.SERVICE_PCSCF in ist:  # EF.P-CSCF has no SFI: SELECT with FCP, then its records

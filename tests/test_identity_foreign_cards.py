@@ -121,11 +121,13 @@ def test_isim_without_personalised_impi_and_domain(scripted: Script) -> None:
     script = foreign_card_script()
     script[16] = ("00B0820000", "FF" * 64 + "9000")
     script[17] = ("00B0850000", "FF" * 32 + "9000")
+    # The first IMPU record cleared to an empty data object ("80 00" then FF).
+    script[19] = ("00B2012400", "8000" + "FF" * 78 + "9000")
     card = scripted(script)
     isim = read_identities(card).to_json()["isim"]
     assert card.done()
     assert (isim["impi"], isim["domain"]) == (None, None)
-    assert isim["impu"] == [IMPU_SIP, IMPU_TEL]
+    assert isim["impu"] == [IMPU_TEL]
 
 
 def test_authenticate_answered_by_get_response_with_proactive_pending(scripted: Script) -> None:
