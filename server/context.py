@@ -90,7 +90,7 @@ class Service:
             db.dispose()
             raise StartupError(
                 f"database {db.engine.url.render_as_string(hide_password=True)}: "
-                f"unreachable ({exc.orig.__class__.__name__})"
+                f"unreachable ({_driver_reason(exc, db.engine.url.password)})"
             ) from None
         except BaseException:
             db.dispose()
@@ -169,3 +169,14 @@ def _open_signer(ddir: DataDir, db: Database) -> Signer:
             f"({settled.decode()}); copy the data directory's keys to this host"
         )
     return signer
+
+
+def _driver_reason(exc: sa_exc.OperationalError, password: str | None) -> str:
+    """The driver's own words on one line (e.g. "password authentication failed for user …").
+
+    They name the cause an operator can fix; the password is masked in case a driver
+    ever echoes it.
+    """
+    lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
+    reason = "; ".join(lines) or exc.orig.__class__.__name__
+    return reason.replace(password, "***") if password else reason
