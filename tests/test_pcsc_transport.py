@@ -134,6 +134,7 @@ def readerless() -> Batch:
         ("read", "--reader", "pcsc:Virtual*"),
         ("readers", "--json"),
         ("readers",),
+        ("modems",),
     )
     return _cli_batch("readerless", argvs, dict(os.environ))
 
@@ -164,8 +165,12 @@ def test_readers_with_no_reader(readerless: Batch) -> None:
     run = readerless[("readers", "--json")]
     assert (run.code, run.out, run.err) == (0, "[]\n", "")
     run = readerless[("readers",)]
-    assert (run.code, run.err) == (0, "")
-    assert run.out == "no PC/SC readers (pcscd is running but reports none)\n"
+    # The note is for people (stderr); stdout, the data, is empty -- as `modems` does.
+    assert (run.code, run.out) == (0, "")
+    assert run.err == "no PC/SC readers (pcscd is running but reports none)\n"
+    # This host has no modem either (a container; see test_discovery): same shape.
+    run = readerless[("modems",)]
+    assert (run.code, run.out, run.err) == (0, "", "no modem AT ports found\n")
 
 
 _HOLDER = """

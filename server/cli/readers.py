@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from hw.transport.pcsc import list_readers
@@ -25,7 +26,8 @@ def cmd_readers(args: argparse.Namespace) -> int:
     if args.json:
         print_json(readers)
     elif not readers:
-        print("no PC/SC readers (pcscd is running but reports none)")
+        # A note for people, not data: stdout stays empty, as for `modems` with no port.
+        print("no PC/SC readers (pcscd is running but reports none)", file=sys.stderr)
     else:
         rows = [
             (r["index"], r["name"], "yes" if r["card_present"] else "no", r["atr"] or "")
