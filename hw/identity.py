@@ -34,6 +34,7 @@ from hw.uicc.ts_102_221 import (
     AID_USIM_PREFIX,
     FID_ICCID,
     SFI_ICCID,
+    SW_FILE_DEACTIVATED,
     FileNotFoundOnCard,
     StatusWordError,
     Uicc,
@@ -62,7 +63,7 @@ class Identities:
     imsi: str
     mnc_length: int | None
     ust: tuple[int, ...]
-    prose: bool  # DF.ProSe exists (looked for only when UST service 101 is set)
+    prose: bool  # DF.ProSe exists and is active (looked for only when UST service 101 is set)
     isim: IsimIdentities | None
     apdu_count: int
     usim_aid: bytes
@@ -121,7 +122,7 @@ def read_identities(
         ust = usim.decode_service_table(
             uicc.read_ef(usim.SFI_UST, usim.FID_UST, "EF.UST", ch)
         )
-        prose = usim.SERVICE_PROSE in ust and _exists(uicc, usim.FID_DF_PROSE, ch)
+        prose = usim.SERVICE_PROSE in ust and _active_df(uicc, usim.FID_DF_PROSE, ch)
 
     isim_ids = None
     if isim_app is not None:
@@ -150,10 +151,20 @@ def _decoded(uri: str, decode: Callable[..., T], *args: Any) -> T:
         raise CardError(f"{uri}: {exc}") from None
 
 
-def _exists(uicc: Uicc, fid: bytes, channel: Channel) -> bool:
+def _active_df(uicc: Uicc, fid: bytes, channel: Channel) -> bool:
+    """Whether the DF exists and is active.
+
+    A deactivated DF answers SELECT with 6283 (TS 102 221 clause 10.2.1.2, "selected file
+    invalidated"): it is
+    there but its services are not usable, so for the read it counts as absent.
+    """
     try:
         uicc.select_fid(fid, channel, fcp=False)
     except FileNotFoundOnCard:
+        return False
+    except StatusWordError as exc:
+        if exc.sw != SW_FILE_DEACTIVATED:
+            raise
         return False
     return True
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pytest
+
 from hw.identity import read_identities
 from hw.uicc.authenticate import AuthContext, AuthSuccess, authenticate_app
+from hw.uicc.ts_102_221 import StatusWordError
 from tests.fixtures_uicc import ScriptedTransport
 
 Script = Callable[[Sequence[tuple[str, str]]], ScriptedTransport]
@@ -114,6 +117,27 @@ def test_foreign_card_reads_completely(scripted: Script) -> None:
     }
     assert ids.usim_aid == bytes.fromhex(USIM_AID)
     assert ids.isim_aid == bytes.fromhex(ISIM_AID)
+
+
+def test_deactivated_df_prose_means_no_prose(scripted: Script) -> None:
+    # DF.ProSe present but deactivated: SELECT answers 6283 (warning, file invalidated).
+    # ProSe cannot be used, and the rest of the read goes on.
+    script = foreign_card_script()
+    assert script[14] == ("00A4000C025F90", "6A82")
+    script[14] = ("00A4000C025F90", "6283")
+    card = scripted(script)
+    ids = read_identities(card).to_json()
+    assert card.done()
+    assert ids["prose"] is False
+    assert ids["isim"] is not None and ids["isim"]["impu"] == [IMPU_SIP, IMPU_TEL]
+
+
+def test_other_refusals_of_df_prose_still_fail_the_read(scripted: Script) -> None:
+    # Only "not found" and "deactivated" mean no ProSe; a security refusal is an error.
+    script = foreign_card_script()[:15]
+    script[14] = ("00A4000C025F90", "6982")
+    with pytest.raises(StatusWordError, match="SELECT 5F90"):
+        read_identities(scripted(script))
 
 
 def test_isim_without_personalised_impi_and_domain(scripted: Script) -> None:

@@ -34,6 +34,7 @@ UNIVERSAL_PIN = 0x11  # key reference of the universal PIN, TS 102 221 table 9.3
 
 SW_RECORD_NOT_FOUND = 0x6A83
 SW_FILE_NOT_FOUND = 0x6A82
+SW_FILE_DEACTIVATED = 0x6283  # SELECT: the file exists and is selected, but deactivated
 SW_END_REACHED = 0x6282
 SW_OFFSET_BEYOND_END = 0x6B00
 SW_PIN_NEEDED = 0x6982
