@@ -155,8 +155,8 @@ def _active_df(uicc: Uicc, fid: bytes, channel: Channel) -> bool:
     """Whether the DF exists and is active.
 
     A deactivated DF answers SELECT with 6283 (TS 102 221 clause 10.2.1.2, "selected file
-    invalidated"): it is
-    there but its services are not usable, so for the read it counts as absent.
+    invalidated"): it is there but its services are not usable, so for the read it counts
+    as absent.
     """
     try:
         uicc.select_fid(fid, channel, fcp=False)
