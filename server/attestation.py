@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, true, update
 
 from attest import appraisal, ear
 from attest.aka.base import AkaAlgorithm
 from attest.aka.milenage import Milenage
-from attest.aka.sqn import AutsInvalid, resync
+from attest.aka.sqn import AutsInvalid, join_sqn, resync
 from attest.aka.tuak import Tuak
 from attest.devicekey import DevicePublicKey, load_public_key
 from attest.errors import InputError
@@ -151,6 +150,13 @@ _HANDSET_AND_CARD = (
     .outerjoin(Card, Card.id == Pairing.card_id)
     .where(Handset.imei == bindparam("imei"))
 )
+_CARDS = cast(Table, Card.__table__)
+# PostgreSQL: look up the handset's card and reserve its next SQN in one statement.  The
+# UPDATE in the CTE is the same atomic increment as ``registry.reserve_sqn``.
+_HC = _HANDSET_AND_CARD.cte("hc")
+_SQN = (update(_CARDS).where(_CARDS.c.id == _HC.c.card_id)
+        .values(sqn_seq=_CARDS.c.sqn_seq + 1).returning(_CARDS.c.sqn_seq).cte("sqn"))
+_HANDSET_CARD_SQN_PG = select(_HC, _SQN.c.sqn_seq).select_from(_HC.outerjoin(_SQN, true()))
 _INSERT = insert(_ATT)
 _CONSUME = (
     update(_ATT)
@@ -160,14 +166,24 @@ _CONSUME = (
     .returning(_ATT.c.id, _ATT.c.imei, _ATT.c.handset_id, _ATT.c.card_id, _ATT.c.rand,
                _ATT.c.nonce, _ATT.c.xres_enc)
 )
+_FACT_COLUMNS = (Handset.public_key_pem, Card.iccid, Card.imsi, Card.profile, Card.algorithm,
+                 Card.k_enc, Card.opc_enc)
 _CHALLENGE_FACTS = (
-    select(Handset.public_key_pem, Card.iccid, Card.imsi, Card.profile, Card.algorithm,
-           Card.k_enc, Card.opc_enc)
+    select(*_FACT_COLUMNS)
     .select_from(_ATT)
     .outerjoin(Handset, Handset.id == _ATT.c.handset_id)
     .outerjoin(Card, Card.id == _ATT.c.card_id)
     .where(_ATT.c.id == bindparam("att_id"))
 )
+# PostgreSQL: consume the challenge and read the registry facts in one statement.
+_CONSUMED = _CONSUME.cte("consumed")
+_CONSUME_WITH_FACTS_PG = (
+    select(_CONSUMED, *_FACT_COLUMNS)
+    .select_from(_CONSUMED)
+    .outerjoin(Handset, Handset.id == _CONSUMED.c.handset_id)
+    .outerjoin(Card, Card.id == _CONSUMED.c.card_id)
+)
+_STALE = select(_ATT.c.imei, _ATT.c.state, _ATT.c.nonce).where(_ATT.c.id == bindparam("att_id"))
 _POOLED = (
     select(Card.iccid, Card.imsi, Handset.imei)
     .select_from(Card)
@@ -209,14 +225,26 @@ def _verifier() -> ear.VerifierId:
 
 # --- challenge -------------------------------------------------------------------------
 
-def _issue(session: Session, svc: Service, imei: str, client: str) -> Challenge:
-    row = session.execute(_HANDSET_AND_CARD, {"imei": imei}).first()
+def _handset_card_sqn(conn: Connection, svc: Service, imei: str) -> tuple[Any, bytes | None]:
+    """The handset's ids, its paired card's secrets and the card's next SQN (if paired)."""
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_HANDSET_CARD_SQN_PG, {"imei": imei}).first()
+        if row is None or row.sqn_seq is None:
+            return row, None
+        return row, join_sqn(row.sqn_seq, svc.config.ind_slot)
+    row = conn.execute(_HANDSET_AND_CARD, {"imei": imei}).first()
+    if row is None or row.card_id is None:
+        return row, None
+    return row, registry.reserve_sqn(svc, row.iccid, conn)
+
+
+def _issue(conn: Connection, svc: Service, imei: str, client: str) -> Challenge:
+    row, sqn = _handset_card_sqn(conn, svc, imei)
     attestation_id = secrets.token_urlsafe(16)
     rand = secrets.token_bytes(16)
-    if row is None or row.card_id is None:
+    if row is None or sqn is None:
         autn, xres_enc = secrets.token_bytes(16), None
     else:
-        sqn = registry.reserve_sqn(svc, row.iccid, session)
         vector = card_algorithm(svc, row).vector(rand, sqn, AMF)
         autn = vector.autn
         xres_enc = svc.keys.encrypt_secret(attestation_id, vector.res)
@@ -226,7 +254,7 @@ def _issue(session: Session, svc: Service, imei: str, client: str) -> Challenge:
         nonce=b64url(secrets.token_bytes(NONCE_BYTES)),
         expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl),
     )
-    session.execute(_INSERT, {
+    conn.execute(_INSERT, {
         "id": attestation_id, "imei": imei, "handset_id": None if row is None else row.handset_id,
         "card_id": None if row is None else row.card_id, "app": APP_USIM, "rand": rand,
         "autn": autn, "xres_enc": xres_enc, "nonce": challenge.nonce, "client": client[:64],
@@ -243,39 +271,72 @@ def create_challenge(svc: Service, imei: str, client: str,
     ``ratelimit.RateLimited`` when one is exceeded (nothing written).
     """
     check_imei(imei)
-    with svc.db.session() as session:
-        challenge = _issue(session, svc, imei, client)
-        ratelimit.count(session, limits)
+    with svc.db.connection() as conn:
+        challenge = _issue(conn, svc, imei, client)
+        ratelimit.count(conn, limits)
         return challenge
 
 
 # --- evidence --------------------------------------------------------------------------
 
-def _consume(session: Session, attestation_id: str) -> Row[Any] | None:
-    """Flip pending → consumed if still fresh; the one statement that decides who wins."""
-    return session.execute(_CONSUME, {"att_id": attestation_id, "now": utcnow()}).first()
+@dataclass(frozen=True, slots=True)
+class _Consumed:
+    """A challenge just consumed, with its handset's key and its card (None if none)."""
+
+    id: str
+    imei: str
+    rand: bytes
+    nonce: str
+    xres_enc: bytes | None
+    public_key_pem: str | None
+    iccid: str | None
+    imsi: str | None
+    profile: str | None
+    algorithm: str
+    k_enc: bytes
+    opc_enc: bytes
 
 
-def _pooled(session: Session, iccid: str) -> appraisal.PooledCard | None:
-    row = session.execute(_POOLED, {"iccid": iccid}).first()
+_FIELDS = _Consumed.__slots__
+
+
+def _consume(conn: Connection, attestation_id: str) -> _Consumed | None:
+    """Flip pending → consumed if still fresh (the one UPDATE that decides who wins) and
+    read the challenge's handset key and card."""
+    params = {"att_id": attestation_id, "now": utcnow()}
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_CONSUME_WITH_FACTS_PG, params).first()
+        return None if row is None else _Consumed(**{f: row._mapping[f] for f in _FIELDS})
+    att = conn.execute(_CONSUME, params).first()
+    if att is None:
+        return None
+    facts = conn.execute(_CHALLENGE_FACTS, {"att_id": attestation_id}).one()
+    both = {**att._mapping, **facts._mapping}
+    return _Consumed(**{f: both[f] for f in _FIELDS})
+
+
+def _pooled(conn: Connection, iccid: str) -> appraisal.PooledCard | None:
+    row = conn.execute(_POOLED, {"iccid": iccid}).first()
     return None if row is None else appraisal.PooledCard(row[0], row[1], row[2])
 
 
 def _facts(
-    session: Session, svc: Service, att: Row[Any], evidence: Evidence, signed: bytes,
+    conn: Connection, svc: Service, row: _Consumed, evidence: Evidence, signed: bytes,
     signature: bytes,
 ) -> tuple[appraisal.RegistryFacts, str | None, bytes | None]:
     """Registry facts for the appraisal, the challenged card's ICCID, SQN_MS of a valid AUTS."""
-    row = session.execute(_CHALLENGE_FACTS, {"att_id": att.id}).one()
     handset_known = row.public_key_pem is not None
     signature_valid = handset_known and _device_key(row.public_key_pem).verify(signed, signature)
-    paired = None if row.iccid is None else appraisal.PooledCard(row.iccid, row.imsi, att.imei)
+    # A card's IMSI is NOT NULL: it is known whenever the challenge had a card.
+    paired = None if row.iccid is None \
+        else appraisal.PooledCard(row.iccid, cast(str, row.imsi), row.imei)
     evidence_card = paired if paired is not None and paired.iccid == evidence.iccid \
-        else _pooled(session, evidence.iccid)
+        else _pooled(conn, evidence.iccid)
     auts_valid, sqn_ms = None, None
     if evidence.outcome.auts is not None and paired is not None and paired == evidence_card:
         try:
-            sqn_ms = resync(card_algorithm(svc, row), att.rand, evidence.outcome.auts)
+            alg = card_algorithm(svc, cast(CardSecrets, row))
+            sqn_ms = resync(alg, row.rand, evidence.outcome.auts)
             auts_valid = True
         except AutsInvalid:
             auts_valid = False
@@ -297,11 +358,11 @@ def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
     return ear.sign(claims, svc.signer.private_key, svc.signer.kid)
 
 
-def _stale(session: Session, svc: Service, attestation_id: str, actor: str,
+def _stale(conn: Connection, svc: Service, attestation_id: str, actor: str,
            limits: dict[str, int] | None) -> Outcome:
     """Evidence for a challenge that is not pending and fresh: unknown, expired or used."""
-    att = session.get(Attestation, attestation_id)
-    ratelimit.count(session, limits)
+    att = conn.execute(_STALE, {"att_id": attestation_id}).first()
+    ratelimit.count(conn, limits)
     if att is None:
         raise NotFound(f"attestation {attestation_id} does not exist", field="attestation_id")
     freshness: appraisal.Freshness = "reused"
@@ -311,12 +372,12 @@ def _stale(session: Session, svc: Service, attestation_id: str, actor: str,
     verdict = appraisal.stale(freshness)
     token = _sign(svc, verdict, att.nonce)
     if freshness == "expired":
-        session.execute(
+        conn.execute(
             update(_ATT).where(_ATT.c.id == attestation_id, _ATT.c.state == "pending")
             .values(state="expired", appraised_at=utcnow(), status=verdict.status,
                     reasons=verdict.reasons, xres_enc=None, ear=token)
         )
-    audit.append(session, actor, f"attestation.{freshness}", f"attestation:{attestation_id}",
+    audit.append(conn, actor, f"attestation.{freshness}", f"attestation:{attestation_id}",
                  {"imei": att.imei, "status": verdict.status, "reasons": verdict.reasons})
     return Outcome(attestation_id, verdict.status, verdict.reasons, token)
 
@@ -338,44 +399,44 @@ def submit_evidence(
     raw_signature = b64url_decode(signature, "signature")
     signed = canonical_json(evidence)
     actor = f"handset:{parsed.imei}"
-    with metrics.appraisal_timer(), svc.db.session() as session:
-        att = _consume(session, attestation_id)
+    with metrics.appraisal_timer(), svc.db.connection() as conn:
+        att = _consume(conn, attestation_id)
         if att is None:
-            outcome = _stale(session, svc, attestation_id, actor, limits)
+            outcome = _stale(conn, svc, attestation_id, actor, limits)
         else:
-            outcome = _appraise(session, svc, att, parsed, signed, raw_signature, client, actor,
+            outcome = _appraise(conn, svc, att, parsed, signed, raw_signature, client, actor,
                                 limits)
     metrics.count_outcome(outcome.status, outcome.reasons)
     return outcome
 
 
 def _appraise(
-    session: Session, svc: Service, att: Row[Any], evidence: Evidence, signed: bytes,
+    conn: Connection, svc: Service, att: _Consumed, evidence: Evidence, signed: bytes,
     signature: bytes, client: str, actor: str, limits: dict[str, int] | None,
 ) -> Outcome:
     xres = None if att.xres_enc is None else svc.keys.decrypt_secret(att.id, att.xres_enc)
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
-    facts, card_iccid, sqn_ms = _facts(session, svc, att, evidence, signed, signature)
+    facts, card_iccid, sqn_ms = _facts(conn, svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)
     record = {"att_id": att.id, "iccid": evidence.iccid, "imsi": evidence.imsi,
               "evidence": evidence.to_json(), "resync_id": None}
     subject = f"attestation:{att.id}"
     if sqn_ms is not None and card_iccid is not None and verdict.status == "affirming":
-        registry.resync_sqn(svc, card_iccid, sqn_ms, session)
-        fresh = _issue(session, svc, att.imei, client)
-        session.execute(_RECORD, {**record, "status": "resync", "reasons": [], "ear": None,
+        registry.resync_sqn(svc, card_iccid, sqn_ms, conn)
+        fresh = _issue(conn, svc, att.imei, client)
+        conn.execute(_RECORD, {**record, "status": "resync", "reasons": [], "ear": None,
                                   "resync_id": fresh.id})
-        ratelimit.count(session, limits)
-        audit.append(session, actor, "attestation.resync", subject,
+        ratelimit.count(conn, limits)
+        audit.append(conn, actor, "attestation.resync", subject,
                      {"imei": att.imei, "iccid": card_iccid, "next": fresh.id})
         return Outcome(att.id, "resync", [], challenge=fresh)
     token = _sign(svc, verdict, att.nonce)
-    session.execute(_RECORD, {**record, "status": verdict.status, "reasons": verdict.reasons,
+    conn.execute(_RECORD, {**record, "status": verdict.status, "reasons": verdict.reasons,
                               "ear": token})
     # The last statements before commit: the counter rows and the audit head row are
     # locked (PostgreSQL) as briefly as possible.
-    ratelimit.count(session, limits)
-    audit.append(session, actor, "attestation", subject,
+    ratelimit.count(conn, limits)
+    audit.append(conn, actor, "attestation", subject,
                  {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,
                   "reasons": verdict.reasons})
     return Outcome(att.id, verdict.status, verdict.reasons, token)

@@ -18,9 +18,9 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.store.models import AuditEntry, AuditHead, utcnow
@@ -53,24 +53,43 @@ def entry_hash(
     return hashlib.sha256(canonical).digest()
 
 
+# Statements built once (cached compiled form; each call only binds values).
+_HEAD = cast(Table, AuditHead.__table__)
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_INSERT_ENTRY = insert(_ENTRIES)
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
+              .values(seq=bindparam("seq"), hash=bindparam("hash")))
+# PostgreSQL: the entry and the new head in one statement (a data-modifying CTE).
+_APPEND_PG = _MOVE_HEAD.add_cte(
+    insert(_ENTRIES).values(
+        seq=bindparam("seq"), at=bindparam("at"), actor=bindparam("actor"),
+        action=bindparam("action"), subject=bindparam("subject"),
+        details=bindparam("details"), prev_hash=bindparam("prev_hash"),
+        hash=bindparam("hash")).cte("entry"))
+
+
 def append(
-    session: Session, actor: str, action: str, subject: str, details: dict[str, Any]
-) -> AuditEntry:
-    """Append one entry in ``session``'s transaction.  ``details`` must be plain JSON
-    (str, int, bool, None, lists, dicts) and must never hold key material."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
-    ).scalar_one()
+    session: Session | Connection, actor: str, action: str, subject: str,
+    details: dict[str, Any],
+) -> int:
+    """Append one entry in ``session``'s transaction; returns its ``seq``.  ``details``
+    must be plain JSON (str, int, bool, None, lists, dicts) and must never hold key
+    material."""
+    head = session.execute(_LOCK_HEAD).one()
     seq = head.seq + 1
     # Microsecond precision is what both databases keep, so the hash re-computes.
     at = utcnow()
     digest = entry_hash(seq, at, actor, action, subject, details, head.hash)
-    entry = AuditEntry(seq=seq, at=at, actor=actor, action=action, subject=subject,
-                       details=details, prev_hash=head.hash, hash=digest)
-    session.add(entry)
-    head.seq, head.hash = seq, digest
-    session.flush()
-    return entry
+    entry = {"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+             "details": details, "prev_hash": head.hash, "hash": digest}
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(_APPEND_PG, entry)
+    else:
+        session.execute(_INSERT_ENTRY, entry)
+        session.execute(_MOVE_HEAD, {"seq": seq, "hash": digest})
+    return seq
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import time
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.orm import Session
 
 WINDOW_SECONDS = 60
@@ -49,7 +49,8 @@ def _upsert(keys: int) -> TextClause:
     )
 
 
-def count(session: Session, limits: dict[str, int] | None, now: float | None = None) -> None:
+def count(session: Session | Connection, limits: dict[str, int] | None,
+          now: float | None = None) -> None:
     """Count one request against each ``{key: limit per minute}``; raise RateLimited.
 
     Runs in the caller's transaction, as its last statement before the audit entry, so

@@ -9,11 +9,11 @@ The HTTP API, the desk pages and the CLI all call these functions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -153,35 +153,41 @@ def set_card_verification(
 
 # --- SQN (TS 33.102 Annex C.1) --------------------------------------------------------
 
-def reserve_sqn(svc: Service, iccid: str, session: Session | None = None) -> bytes:
+# Core (table) statements: they run on ORM sessions and on Core connections alike.
+_CARDS = cast(Table, Card.__table__)
+_RESERVE_SQN = (update(_CARDS).where(_CARDS.c.iccid == bindparam("card_iccid"))
+                .values(sqn_seq=_CARDS.c.sqn_seq + 1).returning(_CARDS.c.sqn_seq))
+
+
+def reserve_sqn(svc: Service, iccid: str, session: Session | Connection | None = None) -> bytes:
     """Advance the card's SEQ by one and return SQN = SEQ || IND (6 bytes).
 
     One ``UPDATE … SET sqn_seq = sqn_seq + 1 … RETURNING``: concurrent callers in any
     number of processes each get a different SQN.  Pass ``session`` to make the
     reservation part of the caller's transaction.
     """
-    stmt = (update(Card).where(Card.iccid == iccid)
-            .values(sqn_seq=Card.sqn_seq + 1).returning(Card.sqn_seq))
+    params = {"card_iccid": iccid}
     if session is None:
         with svc.db.session() as own:
-            seq = own.scalar(stmt)
+            seq = own.scalar(_RESERVE_SQN, params)
     else:
-        seq = session.scalar(stmt)
+        seq = session.scalar(_RESERVE_SQN, params)
     if seq is None:
         raise NotFound(f"card {iccid} is not in the pool", field="iccid")
     return join_sqn(seq, svc.config.ind_slot)
 
 
-def resync_sqn(svc: Service, iccid: str, sqn_ms: bytes, session: Session | None = None) -> None:
+def resync_sqn(svc: Service, iccid: str, sqn_ms: bytes,
+               session: Session | Connection | None = None) -> None:
     """Move the card's SEQ past SEQ_MS recovered from a valid AUTS (TS 33.102 6.3.5).
 
     Never moves backwards (``CASE`` inside the one UPDATE), so a late resync cannot
     re-issue SQNs handed out meanwhile.
     """
     seq_ms, _ind = split_sqn(sqn_ms)
-    stmt = (update(Card).where(Card.iccid == iccid)
-            .values(sqn_seq=case((Card.sqn_seq < seq_ms, seq_ms), else_=Card.sqn_seq))
-            .returning(Card.id))
+    stmt = (update(_CARDS).where(_CARDS.c.iccid == iccid)
+            .values(sqn_seq=case((_CARDS.c.sqn_seq < seq_ms, seq_ms), else_=_CARDS.c.sqn_seq))
+            .returning(_CARDS.c.id))
     if session is None:
         with svc.db.session() as own:
             found = own.scalar(stmt)

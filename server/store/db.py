@@ -49,8 +49,12 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # pre_ping: a server restart must cost one failed check, not a failed request.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pool_pre_ping: it costs a round trip on every checkout of a connection.  A
+    # connection the server dropped (restart, failover) fails its request with a clean
+    # 503 (nothing half-written: the transaction never committed), and SQLAlchemy's
+    # disconnect handling then discards every pooled connection older than the failure,
+    # so the next request connects afresh.
+    return create_engine(url, pool_size=10, max_overflow=20)
 
 
 class Database:
@@ -72,6 +76,13 @@ class Database:
         """
         with self._writer() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A read-write transaction on a Core connection, as ``session()`` but without the
+        ORM unit of work (the attestation hot path: prebuilt statements only)."""
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
