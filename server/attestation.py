@@ -12,12 +12,20 @@ recorded, audited and listed among the desk's alerts, and a prober cannot tell
 registered IMEIs from others.  The card answers the random AUTN with a MAC failure,
 which leaves its SQN state untouched (TS 33.102 clause 6.3.3).
 
-``submit_evidence`` consumes the challenge with one conditional UPDATE
-(``state = 'pending' AND expires_at > now``): of two concurrent submissions exactly
-one finds the row pending — on PostgreSQL the second waits for the first's row lock
-and then sees it consumed; on SQLite the write transactions are serialised.  The
-appraisal, the EAR, the stored verdict and the audit entry are written in that same
-transaction, so a failure anywhere leaves the challenge pending and nothing else.
+``submit_evidence`` selects the challenge ``FOR UPDATE`` only while ``state =
+'pending' AND expires_at > now``, and the one UPDATE that records the verdict also
+flips it to consumed: of two concurrent submissions exactly one finds the row pending
+— on PostgreSQL the second waits for the first's row lock and then, re-checking the
+condition on the committed row, finds it consumed; on SQLite the write transactions
+are serialised (``BEGIN IMMEDIATE``).  The appraisal, the EAR, the stored verdict and
+the audit entry are written in that same transaction, so a failure anywhere leaves
+the challenge pending and nothing else.
+
+Round trips are few on purpose (each costs more CPU in the driver and the server than
+the cryptography does): on PostgreSQL a challenge is two statements (card lookup + SQN
+reservation as one CTE; challenge insert + rate counters as one CTE), an evidence four
+(challenge + registry facts; verdict + rate counters; audit head lock; audit entry +
+head), each set in one transaction on one pooled connection.
 
 A synchronisation failure with a valid AUTS (and nothing else wrong) re-synchronises
 the card's SEQ (``server.registry.resync_sqn``) and answers ``resync`` with a fresh
@@ -157,31 +165,23 @@ _HC = _HANDSET_AND_CARD.cte("hc")
 _SQN = (update(_CARDS).where(_CARDS.c.id == _HC.c.card_id)
         .values(sqn_seq=_CARDS.c.sqn_seq + 1).returning(_CARDS.c.sqn_seq).cte("sqn"))
 _HANDSET_CARD_SQN_PG = select(_HC, _SQN.c.sqn_seq).select_from(_HC.outerjoin(_SQN, true()))
-_INSERT = insert(_ATT)
-_CONSUME = (
-    update(_ATT)
-    .where(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending",
-           _ATT.c.expires_at > bindparam("now", type_=UtcDateTime()))
-    .values(state="consumed", appraised_at=bindparam("now", type_=UtcDateTime()))
-    .returning(_ATT.c.id, _ATT.c.imei, _ATT.c.handset_id, _ATT.c.card_id, _ATT.c.rand,
-               _ATT.c.nonce, _ATT.c.xres_enc)
-)
+# Explicit bind parameters: the statement also runs as a CTE (``ratelimit.count``).
+_INSERT = insert(_ATT).values({name: bindparam(name) for name in (
+    "id", "imei", "handset_id", "card_id", "app", "rand", "autn", "xres_enc", "nonce",
+    "client", "created_at", "expires_at", "state")})
 _FACT_COLUMNS = (Handset.public_key_pem, Card.iccid, Card.imsi, Card.profile, Card.algorithm,
                  Card.k_enc, Card.opc_enc)
-_CHALLENGE_FACTS = (
-    select(*_FACT_COLUMNS)
+# The challenge if still pending and fresh, with its handset's key and its card, its row
+# locked until the verdict is written (PostgreSQL: a concurrent second submission waits,
+# then finds it no longer pending; SQLite: BEGIN IMMEDIATE already serialises writers).
+_PENDING = (
+    select(_ATT.c.id, _ATT.c.imei, _ATT.c.rand, _ATT.c.nonce, _ATT.c.xres_enc, *_FACT_COLUMNS)
     .select_from(_ATT)
     .outerjoin(Handset, Handset.id == _ATT.c.handset_id)
     .outerjoin(Card, Card.id == _ATT.c.card_id)
-    .where(_ATT.c.id == bindparam("att_id"))
-)
-# PostgreSQL: consume the challenge and read the registry facts in one statement.
-_CONSUMED = _CONSUME.cte("consumed")
-_CONSUME_WITH_FACTS_PG = (
-    select(_CONSUMED, *_FACT_COLUMNS)
-    .select_from(_CONSUMED)
-    .outerjoin(Handset, Handset.id == _CONSUMED.c.handset_id)
-    .outerjoin(Card, Card.id == _CONSUMED.c.card_id)
+    .where(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending",
+           _ATT.c.expires_at > bindparam("now", type_=UtcDateTime()))
+    .with_for_update(of=_ATT)
 )
 _STALE = select(_ATT.c.imei, _ATT.c.state, _ATT.c.nonce).where(_ATT.c.id == bindparam("att_id"))
 _POOLED = (
@@ -191,9 +191,11 @@ _POOLED = (
     .outerjoin(Handset, Handset.id == Pairing.handset_id)
     .where(Card.iccid == bindparam("iccid"))
 )
+# Consume the challenge and record its verdict: one row version, not two.
 _RECORD = (
-    update(_ATT).where(_ATT.c.id == bindparam("att_id"))
-    .values(xres_enc=None, status=bindparam("status"), reasons=bindparam("reasons"),
+    update(_ATT).where(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending")
+    .values(state="consumed", appraised_at=bindparam("now", type_=UtcDateTime()),
+            xres_enc=None, status=bindparam("status"), reasons=bindparam("reasons"),
             ear=bindparam("ear"), resync_id=bindparam("resync_id"),
             iccid=bindparam("iccid"), imsi=bindparam("imsi"), evidence=bindparam("evidence"))
 )
@@ -238,7 +240,9 @@ def _handset_card_sqn(conn: Connection, svc: Service, imei: str) -> tuple[Any, b
     return row, registry.reserve_sqn(svc, row.iccid, conn)
 
 
-def _issue(conn: Connection, svc: Service, imei: str, client: str) -> Challenge:
+def _issue(conn: Connection, svc: Service, imei: str, client: str,
+           limits: dict[str, int] | None) -> Challenge:
+    """Store a fresh challenge and count ``limits`` (one statement on PostgreSQL)."""
     row, sqn = _handset_card_sqn(conn, svc, imei)
     attestation_id = secrets.token_urlsafe(16)
     rand = secrets.token_bytes(16)
@@ -254,12 +258,12 @@ def _issue(conn: Connection, svc: Service, imei: str, client: str) -> Challenge:
         nonce=b64url(secrets.token_bytes(NONCE_BYTES)),
         expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl),
     )
-    conn.execute(_INSERT, {
+    ratelimit.count(conn, limits, along=(_INSERT, {
         "id": attestation_id, "imei": imei, "handset_id": None if row is None else row.handset_id,
         "card_id": None if row is None else row.card_id, "app": APP_USIM, "rand": rand,
         "autn": autn, "xres_enc": xres_enc, "nonce": challenge.nonce, "client": client[:64],
         "created_at": now, "expires_at": challenge.expires_at, "state": "pending",
-    })
+    }))
     return challenge
 
 
@@ -272,9 +276,7 @@ def create_challenge(svc: Service, imei: str, client: str,
     """
     check_imei(imei)
     with svc.db.connection() as conn:
-        challenge = _issue(conn, svc, imei, client)
-        ratelimit.count(conn, limits)
-        return challenge
+        return _issue(conn, svc, imei, client, limits)
 
 
 # --- evidence --------------------------------------------------------------------------
@@ -300,19 +302,11 @@ class _Consumed:
 _FIELDS = _Consumed.__slots__
 
 
-def _consume(conn: Connection, attestation_id: str) -> _Consumed | None:
-    """Flip pending → consumed if still fresh (the one UPDATE that decides who wins) and
-    read the challenge's handset key and card."""
-    params = {"att_id": attestation_id, "now": utcnow()}
-    if conn.dialect.name == "postgresql":
-        row = conn.execute(_CONSUME_WITH_FACTS_PG, params).first()
-        return None if row is None else _Consumed(**{f: row._mapping[f] for f in _FIELDS})
-    att = conn.execute(_CONSUME, params).first()
-    if att is None:
-        return None
-    facts = conn.execute(_CHALLENGE_FACTS, {"att_id": attestation_id}).one()
-    both = {**att._mapping, **facts._mapping}
-    return _Consumed(**{f: both[f] for f in _FIELDS})
+def _consume(conn: Connection, attestation_id: str, now: dt.datetime) -> _Consumed | None:
+    """The challenge if still pending and fresh, locked: the statement that decides which
+    of two concurrent submissions wins (``_RECORD`` then consumes it)."""
+    row = conn.execute(_PENDING, {"att_id": attestation_id, "now": now}).first()
+    return None if row is None else _Consumed(**{f: row._mapping[f] for f in _FIELDS})
 
 
 def _pooled(conn: Connection, iccid: str) -> appraisal.PooledCard | None:
@@ -400,42 +394,41 @@ def submit_evidence(
     signed = canonical_json(evidence)
     actor = f"handset:{parsed.imei}"
     with metrics.appraisal_timer(), svc.db.connection() as conn:
-        att = _consume(conn, attestation_id)
+        now = utcnow()
+        att = _consume(conn, attestation_id, now)
         if att is None:
             outcome = _stale(conn, svc, attestation_id, actor, limits)
         else:
-            outcome = _appraise(conn, svc, att, parsed, signed, raw_signature, client, actor,
-                                limits)
+            outcome = _appraise(conn, svc, att, now, parsed, signed, raw_signature, client,
+                                actor, limits)
     metrics.count_outcome(outcome.status, outcome.reasons)
     return outcome
 
 
 def _appraise(
-    conn: Connection, svc: Service, att: _Consumed, evidence: Evidence, signed: bytes,
-    signature: bytes, client: str, actor: str, limits: dict[str, int] | None,
+    conn: Connection, svc: Service, att: _Consumed, now: dt.datetime, evidence: Evidence,
+    signed: bytes, signature: bytes, client: str, actor: str, limits: dict[str, int] | None,
 ) -> Outcome:
     xres = None if att.xres_enc is None else svc.keys.decrypt_secret(att.id, att.xres_enc)
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, card_iccid, sqn_ms = _facts(conn, svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)
-    record = {"att_id": att.id, "iccid": evidence.iccid, "imsi": evidence.imsi,
+    record = {"att_id": att.id, "now": now, "iccid": evidence.iccid, "imsi": evidence.imsi,
               "evidence": evidence.to_json(), "resync_id": None}
     subject = f"attestation:{att.id}"
     if sqn_ms is not None and card_iccid is not None and verdict.status == "affirming":
         registry.resync_sqn(svc, card_iccid, sqn_ms, conn)
-        fresh = _issue(conn, svc, att.imei, client)
+        fresh = _issue(conn, svc, att.imei, client, limits)
         conn.execute(_RECORD, {**record, "status": "resync", "reasons": [], "ear": None,
-                                  "resync_id": fresh.id})
-        ratelimit.count(conn, limits)
+                               "resync_id": fresh.id})
         audit.append(conn, actor, "attestation.resync", subject,
                      {"imei": att.imei, "iccid": card_iccid, "next": fresh.id})
         return Outcome(att.id, "resync", [], challenge=fresh)
     token = _sign(svc, verdict, att.nonce)
-    conn.execute(_RECORD, {**record, "status": verdict.status, "reasons": verdict.reasons,
-                              "ear": token})
     # The last statements before commit: the counter rows and the audit head row are
     # locked (PostgreSQL) as briefly as possible.
-    ratelimit.count(conn, limits)
+    ratelimit.count(conn, limits, along=(_RECORD, {
+        **record, "status": verdict.status, "reasons": verdict.reasons, "ear": token}))
     audit.append(conn, actor, "attestation", subject,
                  {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,
                   "reasons": verdict.reasons})
