@@ -144,19 +144,40 @@ def test_read_adds_imei_and_imeisv_through_the_cli_process(
     assert not link.exists()  # the link goes with the modem
 
 
-def test_sim_modem_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT) ends ``simattest sim modem`` with exit 0, no traceback, no link left."""
+def _as_background_job(argv: list[str]) -> list[str]:
+    """``argv`` started with SIGINT ignored, as a shell without job control starts a
+    background job (``cmd &``); the ignored disposition survives ``exec``. (A shell rather
+    than ``preexec_fn``, which is unsafe in this threaded test process.)"""
+    return ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", *argv]
+
+
+@pytest.mark.parametrize(
+    ("stop", "started"),
+    [(signal.SIGINT, "foreground"), (signal.SIGINT, "background"),
+     (signal.SIGTERM, "foreground"), (signal.SIGTERM, "background")],
+)
+def test_sim_modem_stops_cleanly_on_ctrl_c_and_sigterm(
+    tmp_path: Path, stop: signal.Signals, started: str
+) -> None:
+    """SIGINT or SIGTERM ends ``simattest sim modem`` with exit 0, no traceback, no link
+    left -- also when started as a shell's background job, with SIGINT ignored."""
     link = tmp_path / "ttyCTRLC"
+    argv = [sys.executable, "-m", "server.cli.main", "sim", "modem", str(PS_CARD),
+            "--link", str(link)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "sim", "modem", str(PS_CARD),
-         "--link", str(link)],
+        _as_background_job(argv) if started == "background" else argv,
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert server.stdout is not None
-    assert server.stdout.readline().strip() == str(link)
-    assert link.is_symlink()
-    server.send_signal(signal.SIGINT)
-    _, err = server.communicate(timeout=10)
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == str(link)
+        assert link.is_symlink()
+        server.send_signal(stop)
+        _, err = server.communicate(timeout=30)  # a hang guard, not a timing
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
     assert server.returncode == 0
     assert err == ""
     assert not link.exists()

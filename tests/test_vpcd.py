@@ -60,20 +60,27 @@ def test_bridge_reconnects_after_pcscd_restart(
         assert transport.transmit(SELECT_MF).ok
 
 
-def test_sim_vpcd_command_serves_until_ctrl_c(pcsc_stack: PcscStack) -> None:
+def _as_background_job(argv: list[str]) -> list[str]:
+    """``argv`` started with SIGINT ignored, as a shell without job control starts a
+    background job (``cmd &``); the ignored disposition survives ``exec``. (A shell rather
+    than ``preexec_fn``, which is unsafe in this threaded test process.)"""
+    return ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", *argv]
+
+
+@pytest.mark.parametrize(
+    ("stop", "started"),
+    [(signal.SIGINT, "foreground"), (signal.SIGINT, "background"),
+     (signal.SIGTERM, "background")],
+)
+def test_sim_vpcd_command_serves_until_ctrl_c_or_sigterm(
+    pcsc_stack: PcscStack, stop: signal.Signals, started: str
+) -> None:
     slot = next(s for s in range(len(pcsc_stack.reader_names)) if not pcsc_stack.occupied(s))
     reader = pcsc_stack.reader_names[slot]
+    argv = [sys.executable, "-m", "server.cli.main", "sim", "vpcd", str(PS_001),
+            "--port", str(pcsc_stack.ports[slot])]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli.main",
-            "sim",
-            "vpcd",
-            str(PS_001),
-            "--port",
-            str(pcsc_stack.ports[slot]),
-        ],
+        _as_background_job(argv) if started == "background" else argv,
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -85,7 +92,7 @@ def test_sim_vpcd_command_serves_until_ctrl_c(pcsc_stack: PcscStack) -> None:
         assert _state(reader) == (True, card.atr.hex())
         with open_transport(f"pcsc:{reader}") as transport:
             assert transport.transmit(SELECT_MF).ok
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -7,15 +7,14 @@ calls :func:`register_sim_modem` with its sub-parsers.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from hw import discovery
 from server.cli.output import add_json_flag, print_json, print_table
+from server.cli.stopsignals import stop_on_sigint_or_sigterm
 
 
 def register(subparsers: Any) -> None:
@@ -136,13 +135,10 @@ def cmd_sim_modem(args: argparse.Namespace) -> int:
         SimulatedCard(cardfile), quirks=quirks, imei=args.imei or cardfile.imei
     )
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    link = modem.open(args.link)
-    print(link, flush=True)
-    try:
+    stop_on_sigint_or_sigterm()
+    try:  # a stop signal may come at any point from here: the link must go with it
+        link = modem.open(args.link)
+        print(link, flush=True)
         modem.serve()
     except KeyboardInterrupt:
         pass

@@ -15,6 +15,7 @@ from typing import Any
 
 from hw.cardfile import load_card_file
 from hw.sim.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdBridge
+from server.cli.stopsignals import stop_on_sigint_or_sigterm
 
 SIMULATORS: tuple[str, ...] = (
     "server.cli.sim:register_sim_vpcd",
@@ -71,6 +72,7 @@ def _say(message: str) -> None:
 def cmd_sim_vpcd(args: argparse.Namespace) -> int:
     from hw.sim.card import SimulatedCard
 
+    stop_on_sigint_or_sigterm()
     cardfile = load_card_file(args.card_file)
     card = SimulatedCard(cardfile, t0=args.t0, latency=args.latency)
     bridge = VpcdBridge(card, args.port, args.host, notify=_say)
