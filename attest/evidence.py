@@ -48,7 +48,12 @@ EVIDENCE_FIELDS = frozenset(
      "isim", "outcome"}
 )
 MAX_SERVICE = 1024  # EF.UST/EF.IST: a few dozen bytes, 8 services per byte
-MAX_IMPU = 16
+# EF.IMPU is a linear fixed file: up to 254 records (record numbers 01-FE, TS 102 221
+# clause 11.1.5), each up to 255 bytes -- 64,770 bytes in all.  A card may fill it, so
+# the evidence takes as many IMPUs as the card format allows; the total is bounded too,
+# at 64 KiB of UTF-8, so a body of many long multi-byte URIs is still refused.
+MAX_IMPU = 254
+MAX_IMPU_BYTES = 64 * 1024
 MAX_URI = 255
 
 
@@ -213,6 +218,10 @@ def _parse_isim(obj: Any) -> IsimFacts | None:
     for i, uri in enumerate(impu):
         if not isinstance(uri, str) or not 0 < len(uri) <= MAX_URI:
             raise InputError(f"{where}.impu[{i}]: expected a string of 1-{MAX_URI} characters")
+    total = sum(len(uri.encode()) for uri in impu)
+    if total > MAX_IMPU_BYTES:
+        raise InputError(f"{where}.impu: {total} bytes of UTF-8 in all, more than the "
+                         f"{MAX_IMPU_BYTES} an EF.IMPU can hold")
     return IsimFacts(impi=impi, impu=tuple(impu), ist=_services(obj["ist"], where + ".ist"))
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from attest import devicekey
 from attest.errors import InputError
 from attest.evidence import canonical_json, parse_evidence
+from server.cli.main import main
+from tests.fixtures_pcsc import EXAMPLES
 
 GOOD: dict[str, Any] = {
     "attestation_id": "a1B2_c3-d4",
@@ -131,3 +136,38 @@ def test_other_key_types_and_garbage_are_refused() -> None:
         devicekey.load_public_key(b"hello")
     signer = devicekey.generate()
     assert "PRIVATE" not in repr(signer)
+
+
+def _card_with_impus(tmp_path: Path, impus: list[str]) -> Path:
+    """The example public-safety card with its ISIM holding ``impus`` (one record each)."""
+    card = yaml.safe_load((EXAMPLES / "ps-001.yaml").read_text())
+    card["isim"]["impu"] = impus
+    path = tmp_path / "many-impu.yaml"
+    path.write_text(yaml.safe_dump(card))
+    return path
+
+
+def test_a_card_full_of_impus_reads_into_valid_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # EF.IMPU may hold up to 254 records: all of them must reach the verifier.
+    impus = [f"sip:unit-{n:04d}@mcptt.example.org" for n in range(1, 255)]
+    assert main(["read", "--reader", f"sim:{_card_with_impus(tmp_path, impus)}", "--json"]) == 0
+    read = json.loads(capsys.readouterr().out)
+    assert read["isim"]["impu"] == impus
+    doc = {**GOOD, **{k: read[k] for k in ("iccid", "imsi", "mnc_length", "ust", "prose")},
+           "isim": {k: read["isim"][k] for k in ("impi", "impu", "ist")}}
+    evidence = parse_evidence(doc)
+    assert evidence.isim is not None and list(evidence.isim.impu) == impus
+
+
+def test_impu_count_and_total_size_are_bounded() -> None:
+    doc = copy.deepcopy(GOOD)
+    doc["isim"]["impu"] = [f"sip:{n}@x" for n in range(255)]  # one more than EF.IMPU holds
+    with pytest.raises(InputError, match=r"evidence\.isim\.impu: expected a list of at most 254"):
+        parse_evidence(doc)
+    doc["isim"]["impu"] = ["sip:" + "a" * 251] * 254  # 254 x 255 bytes: a full EF.IMPU
+    assert parse_evidence(doc).isim is not None
+    doc["isim"]["impu"] = ["sip:" + "é" * 251] * 254  # as many characters, twice the bytes
+    with pytest.raises(InputError, match=r"evidence\.isim\.impu: 128524 bytes of UTF-8 in all"):
+        parse_evidence(doc)
