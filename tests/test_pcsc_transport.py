@@ -21,7 +21,7 @@ from hw.apdu import build
 from hw.sim.card import SimulatedCard
 from hw.sim.pcsc_stack import SOCKET_ENV, PcscStack
 from hw.transport.base import open_transport
-from hw.transport.pcsc import PcscTransport, protocol_for_atr
+from hw.transport.pcsc import PcscTransport, protocol_for_atr, resolve_reader
 from hw.transport.simulated import SimulatedTransport
 from hw.uicc.authenticate import AuthContext, authenticate_app
 from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, CliRun, run_cli
@@ -107,6 +107,13 @@ if sys.argv[1] == "readerless":
     from hw.sim.pcsc_stack import PcscStack
     with PcscStack(readers=0):
         runs = run_all()
+elif sys.argv[1] == "omnikey":  # readers named as a real one, brackets and all
+    from hw.cardfile import load_card_file
+    from hw.sim.card import SimulatedCard
+    from hw.sim.pcsc_stack import PcscStack
+    with PcscStack(readers=2, name=sys.argv[3]) as stack:
+        stack.attach(1, SimulatedCard(load_card_file(sys.argv[4])))
+        runs = run_all()
 else:
     runs = run_all()
 print(json.dumps(runs))
@@ -114,9 +121,11 @@ print(json.dumps(runs))
 Batch = dict[tuple[str, ...], CliRun]
 
 
-def _cli_batch(mode: str, argvs: tuple[tuple[str, ...], ...], env: dict[str, str]) -> Batch:
+def _cli_batch(
+    mode: str, argvs: tuple[tuple[str, ...], ...], env: dict[str, str], *extra: str
+) -> Batch:
     proc = subprocess.run(
-        [sys.executable, "-c", _BATCH, mode, json.dumps(argvs)],
+        [sys.executable, "-c", _BATCH, mode, json.dumps(argvs), *extra],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -137,6 +146,55 @@ def readerless() -> Batch:
         ("modems",),
     )
     return _cli_batch("readerless", argvs, dict(os.environ))
+
+
+OMNIKEY = "HID Global OMNIKEY 3x21 Smart Card Reader [OMNIKEY 3x21 Smart Card Reader]"
+
+
+@pytest.fixture(scope="module")
+def omnikey() -> Batch:
+    """A stack of its own whose two readers carry a real reader's name; card in 00 01."""
+    argvs = (
+        ("readers", "--json"),
+        ("read", "--reader", f"pcsc:{OMNIKEY} 00 01", "--json"),
+        ("read", "--reader", "pcsc:HID Global OMNIKEY*01", "--json"),
+        ("read", "--reader", "pcsc:HID Global OMNIKEY*"),
+    )
+    return _cli_batch("omnikey", argvs, dict(os.environ), OMNIKEY, str(PS_001))
+
+
+def test_reader_named_with_brackets_is_found_by_its_exact_name(omnikey: Batch) -> None:
+    # Read as a glob, "[OMNIKEY 3x21 ...]" is a character class and matches no reader.
+    readers = json.loads(omnikey[("readers", "--json")].out)
+    assert [r["name"] for r in readers] == [f"{OMNIKEY} 00 00", f"{OMNIKEY} 00 01"]
+    run = omnikey[("read", "--reader", f"pcsc:{OMNIKEY} 00 01", "--json")]
+    assert (run.code, run.err) == (0, "")
+    assert json.loads(run.out)["iccid"] == "8900101000000000019"
+
+
+def test_glob_still_selects_among_bracketed_names(omnikey: Batch) -> None:
+    run = omnikey[("read", "--reader", "pcsc:HID Global OMNIKEY*01", "--json")]
+    assert (run.code, run.err) == (0, "")
+    assert json.loads(run.out)["iccid"] == "8900101000000000019"
+    run = omnikey[("read", "--reader", "pcsc:HID Global OMNIKEY*")]
+    assert run.code == 3
+    assert "matches 2 readers" in _one_line(run)
+
+
+@pytest.mark.parametrize(
+    ("spec", "names", "chosen"),
+    [
+        # The exact name wins even where, read as a glob, it would match another reader.
+        ("Reader [A] 00 00", ["Reader [A] 00 00", "Reader A 00 00"], "Reader [A] 00 00"),
+        ("Reader [A] 00 00", ["Reader A 00 00", "Reader [A] 00 00"], "Reader [A] 00 00"),
+        ("Reader [AB] 00 00", ["Reader [AB] 00 00"], "Reader [AB] 00 00"),
+        ("Reader [AB]*", ["Reader A 00 00", "Reader [AB] 00 00"], "Reader A 00 00"),
+        ("Virtual PCD 00 0[1]", ["Virtual PCD 00 00", "Virtual PCD 00 01"], "Virtual PCD 00 01"),
+        ("1", ["Reader [A] 00 00", "Reader [A] 00 01"], "Reader [A] 00 01"),
+    ],
+)
+def test_resolve_reader_exact_name_then_glob(spec: str, names: list[str], chosen: str) -> None:
+    assert resolve_reader(spec, names) == chosen
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,10 @@ class PcscStack:
         stop_timeout: float = 5.0,
         pcscd: str = "pcscd",
         debug: bool = False,
+        name: str = FRIENDLY_NAME,
     ) -> None:
+        """``name``: the readers' FRIENDLYNAME (pcscd appends `` 00 00``, `` 00 01``), e.g.
+        a real reader's name, brackets and all."""
         if readers < 0:
             raise ValueError("a PcscStack cannot have a negative number of readers")
         self.entries = -(-readers // SLOTS_PER_ENTRY)
@@ -104,6 +107,7 @@ class PcscStack:
         self.stop_timeout = stop_timeout
         self.pcscd = pcscd
         self.debug = debug
+        self.name = name
         self.socket_path = process_socket_path()
         self.reader_names: list[str] = []
         self.ports: list[int] = []
@@ -226,7 +230,7 @@ class PcscStack:
                 driver = self.workdir / f"libifdvpcd-{k}.so"
                 shutil.copyfile(VPCD_DRIVER, driver)
             # pcscd numbers every vpcd entry "00", so further entries need their own name.
-            name = FRIENDLY_NAME if k == 0 else f"{FRIENDLY_NAME} {k + 1}"
+            name = self.name if k == 0 else f"{self.name} {k + 1}"
             entries.append(
                 f'FRIENDLYNAME "{name}"\n'
                 f"DEVICENAME   /dev/null:{port}\n"

@@ -1,9 +1,9 @@
 """PC/SC readers through pyscard and pcsc-lite (PC/SC Workgroup specification, part 5).
 
-URIs: ``pcsc:N`` is the N-th reader in pcscd's list (from 0), ``pcsc:<glob>`` the one
-reader whose name matches the shell-style pattern (``pcsc:Omnikey*``,
-``pcsc:Virtual PCD 00 01``). A pattern that matches none or several readers is an error
-that lists them, never a guess.
+URIs: ``pcsc:N`` is the N-th reader in pcscd's list (from 0), ``pcsc:<name>`` the reader
+of that exact name, else ``pcsc:<glob>`` the one reader whose name matches the
+shell-style pattern (``pcsc:Omnikey*``, ``pcsc:Virtual PCD 00 0?``). A pattern that
+matches none or several readers is an error that lists them, never a guess.
 
 The card is opened exclusively (``SCARD_SHARE_EXCLUSIVE``) so no other process can slip
 APDUs between a SELECT and the AUTHENTICATE that depends on it. The protocol comes from
@@ -158,7 +158,13 @@ def list_readers() -> list[ReaderInfo]:
 
 
 def resolve_reader(spec: str, names: list[str]) -> str:
-    """The one reader name a ``pcsc:`` URI body designates (index or glob)."""
+    """The one reader name a ``pcsc:`` URI body designates: an index, a reader's exact
+    name, or a glob.
+
+    The exact name is tried first: real names carry glob metacharacters (``HID Global
+    OMNIKEY 3x21 Smart Card Reader [OMNIKEY 3x21 Smart Card Reader] 00 00``), whose
+    brackets would otherwise be read as a character class and match nothing.
+    """
     if not names:
         raise TransportError("no PC/SC readers found (is a reader plugged in?)")
     listed = ", ".join(f"{i}: {n}" for i, n in enumerate(names))
@@ -171,6 +177,8 @@ def resolve_reader(spec: str, names: list[str]) -> str:
                 f"reader index {index} is out of range: {len(names)} reader(s) ({listed})"
             )
         return names[index]
+    if spec in names:
+        return spec
     matches = [n for n in names if fnmatch.fnmatchcase(n, spec)]
     if not matches:
         raise TransportError(f"no reader matches {spec!r}; readers: {listed}")
