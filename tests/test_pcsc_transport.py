@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ from smartcard import scard
 
 from attest.errors import CardRemovedError, TransportError
 from hw.apdu import build
+from hw.cardfile import load_card_file
+from hw.identity import read_identities
 from hw.sim.card import SimulatedCard
 from hw.sim.pcsc_stack import SOCKET_ENV, PcscStack
-from hw.transport.base import open_transport
+from hw.transport.base import Transport, open_transport
 from hw.transport.pcsc import PcscTransport, protocol_for_atr, resolve_reader
 from hw.transport.simulated import SimulatedTransport
 from hw.uicc.authenticate import AuthContext, authenticate_app
@@ -366,3 +369,64 @@ def test_protocol_comes_from_the_atr(atr: str, protocol: int) -> None:
 def test_malformed_atr_is_a_transport_error() -> None:
     with pytest.raises(TransportError, match="sent a malformed ATR 3BFF"):
         protocol_for_atr(bytes.fromhex("3BFF"), "Reader X")
+
+
+@pytest.fixture
+def dual_protocol_card(pcsc_stack: PcscStack) -> Iterator[tuple[str, SimulatedCard]]:
+    """A card whose ATR offers T=0 (its default) and T=1, as many commercial UICCs do."""
+    slot = next(s for s in range(len(pcsc_stack.reader_names)) if not pcsc_stack.occupied(s))
+    card = SimulatedCard(load_card_file(PS_001), t0=True, offers_t1=True)
+    pcsc_stack.attach(slot, card)
+    try:
+        yield pcsc_stack.reader_names[slot], card
+    finally:
+        pcsc_stack.detach(slot)
+
+
+def _leave_running_t0(reader: str) -> None:
+    """Another PC/SC client connects with T=0 and leaves the card unreset: pcscd keeps the
+    card in T=0, and a connection asking for T=1 alone gets SCARD_E_PROTO_MISMATCH."""
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+    try:
+        hresult, card, active = scard.SCardConnect(
+            ctx, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0
+        )
+        assert (hresult, active) == (scard.SCARD_S_SUCCESS, scard.SCARD_PROTOCOL_T0)
+        scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+        hresult, card, _ = scard.SCardConnect(
+            ctx, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T1
+        )
+        assert hresult & 0xFFFFFFFF == scard.SCARD_E_PROTO_MISMATCH & 0xFFFFFFFF
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def _read_json(transport: Transport) -> dict[str, object]:
+    return read_identities(transport).to_json()
+
+
+def test_card_offering_both_protocols_runs_t1(
+    dual_protocol_card: tuple[str, SimulatedCard],
+) -> None:
+    reader, _card = dual_protocol_card
+    with PcscTransport(reader) as transport:
+        assert transport.protocol == "T=1"  # pcscd prefers T=1 when the ATR offers it
+        via_pcsc = _read_json(transport)
+    with open_transport(f"sim:{PS_001}?t0=1") as simulated:
+        assert via_pcsc == _read_json(simulated)  # same APDUs, same count
+
+
+def test_card_left_in_t0_is_used_in_t0_not_refused(
+    dual_protocol_card: tuple[str, SimulatedCard],
+) -> None:
+    # The ATR prefers T=1, but the card already runs T=0: take what pcscd activated.
+    reader, card = dual_protocol_card
+    _leave_running_t0(reader)
+    with PcscTransport(reader) as transport:
+        assert transport.protocol == "T=0"
+        before = card.apdu_count
+        via_pcsc = _read_json(transport)
+        assert via_pcsc["apdu_count"] == card.apdu_count - before
+    with open_transport(f"sim:{PS_001}?t0=1") as simulated:
+        assert via_pcsc == _read_json(simulated)

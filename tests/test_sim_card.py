@@ -50,9 +50,12 @@ def utf8_tlv(text: str) -> str:
 # --- ATR ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("t0", "protocol"), [(False, 1), (True, 0)])
-def test_atr_has_correct_tck_and_protocol(t0, protocol):
-    atr = card(t0=t0).atr
+@pytest.mark.parametrize(
+    ("options", "offered"),
+    [({"t0": False}, [1]), ({"t0": True}, [0]), ({"t0": True, "offers_t1": True}, [0, 1])],
+)
+def test_atr_has_correct_tck_and_protocol(options, offered):
+    atr = card(**options).atr
     assert atr[0] == 0x3B
     check = 0
     for byte in atr[1:]:
@@ -67,8 +70,9 @@ def test_atr_has_correct_tck_and_protocol(t0, protocol):
         i += 1
         protocols.append(atr[i] & 0x0F)  # TD
         y = atr[i] >> 4
-    assert protocols[0] == protocol and 15 in protocols
-    assert 1 not in protocols if protocol == 0 else 0 not in protocols
+    # The first is the default (ISO/IEC 7816-3 clause 8.2.3); T=15 carries global bytes.
+    assert sorted(set(protocols) - {15}) == offered and protocols[0] == offered[0]
+    assert 15 in protocols
     assert len(atr) == i + 1 + (atr[1] & 0x0F) + 1  # interface + historical + TCK
 
 

@@ -2,7 +2,8 @@
 
 Both announce TA1 = 96 (Fi 512, Di 32) and T=15 global bytes with TA = C7 (clock stop
 allowed, supply voltage classes A, B, C), like a real UICC; one offers T=0 only, the
-other T=1 (IFSC 254, BWI 4, CWI 5). Because T=15 is indicated, both end with TCK, the
+other T=1 (IFSC 254, BWI 4, CWI 5), and a third both (T=0 first, so the default, then
+T=1), as many commercial UICCs do. Because T=15 is indicated, both end with TCK, the
 XOR of every byte from T0 on (clause 8.2.5).
 """
 
@@ -32,3 +33,6 @@ ATR_T0 = _atr(bytes.fromhex("96801FC7"))
 # T=1: TA1 96, TD1 81 (TD2, T=1), TD2 B1 (TA3 TB3 TD3, T=1), TA3 FE, TB3 45,
 # TD3 1F (TA4, T=15), TA4 C7.
 ATR_T1 = _atr(bytes.fromhex("9681B1FE451FC7"))
+# T=0 and T=1: TA1 96, TD1 80 (TD2, T=0), TD2 B1 (TA3 TB3 TD3, T=1), TA3 FE, TB3 45,
+# TD3 1F (TA4, T=15), TA4 C7.
+ATR_T0_T1 = _atr(bytes.fromhex("9680B1FE451FC7"))

@@ -25,7 +25,7 @@ from attest.errors import CardRemovedError, TransportError
 from hw.apdu import channel_of
 from hw.cardfile import CardFile
 from hw.sim.aka_app import AkaResponder
-from hw.sim.atr import ATR_T0, ATR_T1
+from hw.sim.atr import ATR_T0, ATR_T0_T1, ATR_T1
 from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
 from hw.sim.layout import USIM_AID, Application, build_layout
 from hw.sim.pins import Pin1
@@ -82,13 +82,18 @@ class SimulatedCard:
     """A UICC built from a card file. See the module docstring for the behaviour."""
 
     def __init__(self, cardfile: CardFile, *, t0: bool = False, latency: float = 0.0,
-                 remove_at: int | None = None) -> None:
+                 remove_at: int | None = None, offers_t1: bool = False) -> None:
+        """``offers_t1`` with ``t0``: the ATR offers T=1 besides T=0 (the card still
+        answers with T=0 procedure bytes: vpcd does not tell it what the reader chose)."""
+        if offers_t1 and not t0:
+            raise ValueError("offers_t1 is for a T=0 card whose ATR also offers T=1")
         if latency < 0:
             raise ValueError("latency must be zero or positive")
         if remove_at is not None and remove_at < 1:
             raise ValueError("remove_at counts APDUs from 1")
         self.cardfile = cardfile
         self.t0 = t0
+        self.offers_t1 = offers_t1
         self.latency = latency
         self._remove_at = remove_at
         self._lock = threading.RLock()
@@ -105,6 +110,8 @@ class SimulatedCard:
     # --- the reader side --------------------------------------------------------------
     @property
     def atr(self) -> bytes:
+        if self.offers_t1:
+            return ATR_T0_T1
         return ATR_T0 if self.t0 else ATR_T1
 
     def power_on(self) -> bytes:

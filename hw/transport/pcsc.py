@@ -6,8 +6,11 @@ shell-style pattern (``pcsc:Omnikey*``, ``pcsc:Virtual PCD 00 0?``). A pattern t
 matches none or several readers is an error that lists them, never a guess.
 
 The card is opened exclusively (``SCARD_SHARE_EXCLUSIVE``) so no other process can slip
-APDUs between a SELECT and the AUTHENTICATE that depends on it. The protocol comes from
-the ATR (ISO/IEC 7816-3 clause 8.2.3, TDi bytes): T=1 when offered, else T=0.
+APDUs between a SELECT and the AUTHENTICATE that depends on it. pcscd is asked for T=0 or
+T=1 and the protocol it activates is read back: it tries T=1 first when the ATR offers it
+(ISO/IEC 7816-3 clause 8.2.3, TDi bytes; PPS, clause 9), else T=0. Asking for the ATR's
+preferred protocol alone fails on a card already running T=0 -- negotiated by an earlier
+connection that left the card without a reset -- or a reader that cannot do the PPS.
 
 T=0 procedure bytes are left to :func:`hw.apdu.exchange`: pcsc-lite passes ``61xx`` and
 ``6Cxx`` through to the application unchanged (neither pcscd nor pyscard's low-level
@@ -22,6 +25,7 @@ reads the variable once per process, at the first PC/SC call.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +36,8 @@ from smartcard.Exceptions import SmartcardException
 
 from attest.errors import CardRemovedError, InputError, TransportError
 from hw.transport.base import Transport, register_scheme
+
+log = logging.getLogger(__name__)
 
 # How long a failed exchange waits for pcscd to confirm a removal (pcscd polls presence
 # every 400 ms).
@@ -189,8 +195,16 @@ def resolve_reader(spec: str, names: list[str]) -> str:
     return matches[0]
 
 
+# What pcscd may activate; it picks T=1 when the card offers it (fewer APDUs than T=0).
+_ANY_PROTOCOL = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+
+
 def protocol_for_atr(atr: bytes, reader: str | None = None) -> int:
-    """T=1 when the ATR offers it (no procedure bytes, fewer APDUs), else T=0."""
+    """T=1 when the ATR offers it (no procedure bytes, fewer APDUs), else T=0.
+
+    Also the check that the ATR is well formed: a malformed one is refused before
+    connecting, with the bytes named.
+    """
     try:
         offers_t1 = ATR(list(atr)).isT1Supported()
     except (SmartcardException, IndexError):  # pyscard's parser on a truncated ATR
@@ -215,12 +229,16 @@ class PcscTransport(Transport):
             present, atr = self._ctx.card_state(self.reader)
             if not present or atr is None:
                 raise pcsc_error(scard.SCARD_E_NO_SMARTCARD, self.reader, "connecting")
-            self._protocol = protocol_for_atr(atr, self.reader)
-            hresult, card, _active = scard.SCardConnect(
-                self._ctx.handle, self.reader, self._share, self._protocol
+            preferred = protocol_for_atr(atr, self.reader)
+            hresult, card, active = scard.SCardConnect(
+                self._ctx.handle, self.reader, self._share, _ANY_PROTOCOL
             )
             _check(hresult, self.reader, "connecting to the card")
             self._card = card
+            self._protocol = int(active)
+            if self._protocol != preferred:
+                log.debug("reader %r runs %s although the ATR offers T=1 (negotiated "
+                          "earlier, or no PPS)", self.reader, self.protocol)
             self._atr = self._read_atr()
         except BaseException:
             self.close()
@@ -281,11 +299,12 @@ class PcscTransport(Transport):
 
     def reset(self) -> bytes:
         """Warm-reset the card (``SCardReconnect`` with ``SCARD_RESET_CARD``)."""
-        hresult, _active = scard.SCardReconnect(
-            self._handle(), self._share, self._protocol, scard.SCARD_RESET_CARD
+        hresult, active = scard.SCardReconnect(
+            self._handle(), self._share, _ANY_PROTOCOL, scard.SCARD_RESET_CARD
         )
         if hresult != scard.SCARD_S_SUCCESS:
             raise self._failed(hresult, "resetting the card")
+        self._protocol = int(active)  # renegotiated after the reset
         self._atr = self._read_atr()
         return self._atr
 
