@@ -46,24 +46,12 @@ from attest.evidence import canonical_json  # noqa: E402
 from bench.loadgen import ClientSpec, run  # noqa: E402
 from server import provisioning, registry  # noqa: E402
 from server.batchgen import csv_text, synth_cards  # noqa: E402
-from server.context import Service, ServiceConfig  # noqa: E402
+from server.context import Service  # noqa: E402
 from server.identifiers import luhn_digit  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # Limits far above the load, so every request still pays for the counters.
 BENCH_LIMIT = 10**9
-
-
-def bench_config() -> ServiceConfig:
-    return ServiceConfig(rate_limit_per_imei=BENCH_LIMIT, rate_limit_per_client=BENCH_LIMIT)
-
-
-def bench_app() -> Any:
-    """gunicorn entry ``bench.bench_attestation:bench_app()`` (the service with bench limits)."""
-    from server.app import create_app
-
-    return create_app(Service.open(Path(os.environ["SIMATTEST_DATA"]),
-                                   os.environ.get("SIMATTEST_DB") or None, bench_config()))
 
 
 def _free_port() -> int:
@@ -113,7 +101,7 @@ def provision(data_dir: Path, db_url: str | None, clients: int) -> list[ClientSp
     """A pool of ``clients`` public-safety cards, handsets with Ed25519 keys, paired 1:1."""
     cards = synth_cards(clients, iccid_prefix="8900101", imsi_prefix="00101", start=1)
     specs = []
-    with Service.open(data_dir, db_url, bench_config()) as svc:
+    with Service.open(data_dir, db_url) as svc:
         provisioning.import_batch(svc, csv_text(cards), "bench.csv", actor="bench")
         for n, card in enumerate(cards, start=1):
             body = f"35693803{n:06d}"
@@ -136,6 +124,7 @@ class Figures:
     statuses: dict[str, int]
     errors: int
     cpu_ms: dict[str, float]  # CPU time per attestation: service, database, load generator
+    load: tuple[float, float]  # 1-minute load average before and after the window
 
 
 def _cpu_seconds(parent: int) -> float:
@@ -162,15 +151,16 @@ def _postmaster(pg_data: Path) -> int | None:
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float) -> Figures:
     port = _free_port()
-    env = dict(os.environ, SIMATTEST_DATA=str(data_dir), SIMATTEST_DB=db_url or "",
-               PYTHONPATH=str(REPO))
-    worker_args = (["--worker-class", "gthread", "--threads", str(threads)] if threads > 1
-                   else ["--worker-class", "sync"])
-    log = (data_dir.parent / f"gunicorn-{label.split()[0]}.log").open("ab")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
+    log = (data_dir.parent / f"serve-{label.split()[0]}.log").open("ab")
+    # The product as deployed: `simattest serve` (gunicorn, JSON logs, multi-process
+    # metrics), with rate limits far above the load so the counters are still paid for.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), *worker_args,
-         "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--keep-alive", "30",
-         "--backlog", "256", "bench.bench_attestation:bench_app()"],
+        [sys.executable, "-m", "server.cli.main", "serve", "--data", str(data_dir),
+         *(["--db", db_url] if db_url else []), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads),
+         "--rate-limit-per-imei", str(BENCH_LIMIT), "--rate-limit-per-client", str(BENCH_LIMIT)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -181,14 +171,16 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"gunicorn did not start; see {log.name}")
+                raise SystemExit(f"simattest serve did not start; see {log.name}")
             time.sleep(0.2)
         if warmup:
             run("127.0.0.1", port, specs, warmup)
         postmaster = _postmaster(data_dir.parent / "pg") if db_url else None
+        load_before = os.getloadavg()[0]
         before = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         tally, window = run("127.0.0.1", port, specs, seconds)
         after = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
+        load_after = os.getloadavg()[0]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -200,7 +192,8 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
            "database": (after[1] - before[1]) / n * 1000,
            "load generator": tally.cpu_seconds / n * 1000}
     return Figures(label, len(lat) / window, statistics.median(lat) * 1000 if lat else 0,
-                   p99 * 1000, len(lat), tally.statuses, tally.errors, cpu)
+                   p99 * 1000, len(lat), tally.statuses, tally.errors, cpu,
+                   (load_before, load_after))
 
 
 def crypto_only(seconds: float = 3.0) -> float:
@@ -237,13 +230,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1, help=">1: gthread workers")
+    parser.add_argument("--workers", type=int, default=4, help="simattest serve --workers")
+    parser.add_argument("--threads", type=int, default=1, help="simattest serve --threads")
     parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--pg-async-commit", action="store_true",
                         help="also run PostgreSQL with synchronous_commit=off")
     parser.add_argument("--write-results", action="store_true",
-                        help="append the figures to bench/RESULTS.md")
+                        help="replace the 'Attestation throughput' section of "
+                             "bench/RESULTS.md with these figures")
     args = parser.parse_args()
 
     per_attestation = crypto_only()
@@ -281,8 +275,9 @@ def main() -> int:
         f"= {crypto_rate:,.0f} attestations/s on one core",
     ]
     table = ["| database | attestations/s | p50 | p99 | verdicts | errors | CPU per attestation "
-             "(service / database / load generator) | crypto share |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "(service / database / load generator) | crypto share | load average "
+             "before → after |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         share = r.rate * per_attestation
         table.append(
@@ -290,27 +285,36 @@ def main() -> int:
             f"{r.statuses} | {r.errors} | {r.cpu_ms['service']:.1f} / "
             f"{r.cpu_ms['database']:.1f} / {r.cpu_ms['load generator']:.1f} ms | "
             f"{share:.2f} core-s/s "
-            f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) |")
+            f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) | "
+            f"{r.load[0]:.2f} → {r.load[1]:.2f} |")
     print("\n".join([*lines, "", *table]))
     if args.write_results:
         cpu = next((ln.split(":", 1)[1].strip() for ln in
                     Path("/proc/cpuinfo").read_text().splitlines()
                     if ln.startswith("model name")), platform.processor())
-        threads = f", gthread {args.threads} threads" if args.threads > 1 else ", sync"
         section = [
-            "", "## Attestation throughput", "",
+            "## Attestation throughput", "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {cpu}, Python "
             f"{platform.python_version()} (shared with other developers' test runs)",
             f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
-            f" --workers {args.workers}"
-            + (f" --threads {args.threads}" if args.threads > 1 else "")
+            f" --workers {args.workers} --threads {args.threads}"
             + (" --pg-async-commit" if args.pg_async_commit else "") + " --write-results`",
-            f"- {args.clients} concurrent clients, gunicorn {args.workers} workers{threads}, "
-            "load generator on the same 2 cores", *lines, "", *table, "",
+            f"- {args.clients} concurrent clients against `simattest serve --workers "
+            f"{args.workers} --threads {args.threads}` (gunicorn gthread, JSON access log, "
+            "multi-process metrics), load generator on the same 2 cores", *lines, "", *table,
+            "", "",
         ]
-        with (REPO / "bench" / "RESULTS.md").open("a") as f:
-            f.write("\n".join(section))
+        results_md = REPO / "bench" / "RESULTS.md"
+        text = results_md.read_text()
+        start = text.find("## Attestation throughput")
+        if start < 0:
+            text, start, end = text.rstrip("\n") + "\n\n", len(text.rstrip("\n")) + 2, None
+        else:
+            following = text.find("\n## ", start + 1)
+            end = None if following < 0 else following + 1
+        rest = "" if end is None else text[end:]
+        results_md.write_text(text[:start] + "\n".join(section) + rest)
     return 0
 
 

@@ -7,11 +7,19 @@ then opens its own Service (its own connection pool) after the fork.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-from typing import Any
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
 
 from attest.errors import InputError
 from server.cli.storeargs import add_store_args, open_service, service_config
+
+if TYPE_CHECKING:
+    from server.context import ServiceConfig
+
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.metrics.MULTIPROC_ENV, without importing it
 
 
 def register(subparsers: Any) -> None:
@@ -22,7 +30,13 @@ def register(subparsers: Any) -> None:
                        help="worker processes (several need --db postgresql+psycopg://… "
                             "to scale; SQLite serialises writes)")
     serve.add_argument("--threads", type=int, default=4, metavar="N",
-                       help="threads per worker")
+                       help="threads per worker (1: no GIL contention inside a worker, "
+                            "the least CPU per request; more: more requests in flight)")
+    serve.add_argument("--rate-limit-per-imei", type=int, default=None, metavar="N",
+                       help="device-facing requests per minute per IMEI (0: off; default 30)")
+    serve.add_argument("--rate-limit-per-client", type=int, default=None, metavar="N",
+                       help="device-facing requests per minute per client address "
+                            "(0: off; default 600)")
     serve.add_argument("--debug", action="store_true",
                        help="Flask's development server, one process (never in production)")
     serve.set_defaults(func=_serve)
@@ -34,6 +48,31 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError(f"--bind {args.bind!r}: expected HOST:PORT")
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
+    if min(args.rate_limit_per_imei or 0, args.rate_limit_per_client or 0) < 0:
+        raise InputError("--rate-limit-per-imei/--rate-limit-per-client must be 0 or more")
+    if args.debug or os.environ.get(_METRICS_DIR):
+        return _run(args, host, port)
+    # /metrics adds up every worker's samples only if prometheus_client finds this set
+    # when it is first imported, i.e. before the service stack below is.
+    with tempfile.TemporaryDirectory(prefix="simattest-metrics-") as metrics_dir:
+        os.environ[_METRICS_DIR] = metrics_dir
+        try:
+            return _run(args, host, port)
+        finally:
+            del os.environ[_METRICS_DIR]
+
+
+def _config(args: argparse.Namespace) -> ServiceConfig:
+    config = service_config(args)
+    return dataclasses.replace(
+        config,
+        rate_limit_per_imei=config.rate_limit_per_imei if args.rate_limit_per_imei is None
+        else args.rate_limit_per_imei,
+        rate_limit_per_client=config.rate_limit_per_client if args.rate_limit_per_client is None
+        else args.rate_limit_per_client)
+
+
+def _run(args: argparse.Namespace, host: str, port: str) -> int:
     # The service stack is imported here, not at start-up of every simattest command.
     from server import jsonlog
     from server.app import create_app
@@ -41,13 +80,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
-    svc = open_service(args)
+    config = _config(args)
+    svc = open_service(args, config)
     if args.debug:
         logging.getLogger("simattest").warning("Flask development server: --debug only")
         create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)
         return 0
     svc.close()
-    GunicornService(args.data, args.db, service_config(args), {
+    GunicornService(args.data, args.db, config, {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),

@@ -43,7 +43,7 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
     return ServiceConfig(kek_file=args.kek_file)
 
 
-def open_service(args: argparse.Namespace) -> Service:
+def open_service(args: argparse.Namespace, config: ServiceConfig | None = None) -> Service:
     from server.context import Service
 
-    return Service.open(args.data, args.db, service_config(args))
+    return Service.open(args.data, args.db, config or service_config(args))
