@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+import machine  # bench/machine.py, beside this script
 
 from attest.aka.base import AkaAlgorithm
 from attest.aka.keccak import STATE_BYTES, keccak_f1600
@@ -69,17 +70,6 @@ def _permutations(n: int) -> None:
     keccak_f1600(bytes(STATE_BYTES), n)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per case (default 3)")
@@ -114,8 +104,8 @@ def main() -> None:
     print("\n--- for bench/RESULTS.md ---")
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(
-        f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {_cpu_model()}, "
-        f"Python {platform.python_version()}; {pinned}"
+        f"- machine: {machine.describe()}"
+        f"; {pinned}"
     )
     print(f"- command: `.venv/bin/python bench/bench_aka.py --seconds {args.seconds:g}`\n")
     print("| case | best rate |\n| --- | --- |")

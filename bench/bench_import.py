@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import machine  # bench/machine.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.fixtures_db (the throw-away PostgreSQL cluster)
@@ -29,13 +30,6 @@ from server.batchgen import synth_cards, vendor_out_text  # noqa: E402
 from server.context import Service  # noqa: E402
 from server.provisioning import import_batch  # noqa: E402
 from tests.fixtures_db import PostgresServer  # noqa: E402
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def _import(data_dir: Path, db_url: str | None, content: bytes, key: bytes) -> float:
@@ -80,8 +74,8 @@ def main() -> None:
 
     print()
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {_cpu()}, "
-          f"Python {platform.python_version()}")
+    print(f"- machine: {machine.describe()}"
+          f"")
     print(f"- command: `.venv/bin/python bench/bench_import.py --cards {args.cards}`")
     print()
     print("| database | import time | cards/s |")

@@ -16,8 +16,6 @@ Prints the figures and a Markdown block for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -25,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import machine  # bench/machine.py, beside this script
 
 from attest.aka.sqn import build_autn, join_sqn
 from hw.cardfile import load_card_file
@@ -106,16 +106,6 @@ def wall_times(runs: int, link: Path) -> list[float]:
     return times
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -145,8 +135,8 @@ def main() -> None:
         f"a full `read` < {WALL_TARGET:g} s.",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {_cpu_model()}, "
-        f"Python {platform.python_version()} (shared with other developers' test runs)",
+        f"- machine: {machine.describe()}"
+        f" (shared with other developers' test runs)",
         f"- command: `.venv/bin/python bench/bench_modem.py --runs {args.runs}`",
         "",
         "| job | APDUs via sim: | APDUs via modem | AT commands | AT per APDU |",

@@ -14,14 +14,14 @@ Prints a Markdown block for bench/RESULTS.md. Not a test: nothing here is assert
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import secrets
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import machine  # bench/machine.py, beside this script
 
 from attest.aka.sqn import build_autn, join_sqn
 from hw.cardfile import PROFILES_DIR, CardFile, load_card_file
@@ -85,14 +85,6 @@ def _workload(transport: Transport, cardfile: CardFile, reads: int, auths: int) 
     return samples
 
 
-def _cpu_model() -> str:
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=50, help="full reads per path (50)")
@@ -115,8 +107,8 @@ def main() -> None:
     )
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(
-        f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {_cpu_model()}, "
-        f"Python {platform.python_version()}"
+        f"- machine: {machine.describe()}"
+        f""
     )
     print(f"- command: `{command}`")
     print(

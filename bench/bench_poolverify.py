@@ -14,8 +14,6 @@ also run on ``sim:…?latency=0.02`` URIs (no pcscd).  Issue 4 target: ≥ 3.5×
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import machine  # bench/machine.py, beside this script
 import yaml
 
 from hw.cardfile import load_card_file
@@ -34,13 +33,6 @@ from server.poolverify import VERIFIED, verify_pool
 from server.provisioning import import_batch
 
 LATENCY = 0.02
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def _card_file(directory: Path, card: SynthCard) -> Path:
@@ -106,8 +98,8 @@ def main() -> None:
 
     print()
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {_cpu()}, "
-          f"Python {platform.python_version()}")
+    print(f"- machine: {machine.describe()}"
+          f"")
     print(f"- command: `.venv/bin/python bench/bench_poolverify.py --cards {args.cards}`")
     print()
     print("| readers path | 1 reader | 4 readers | speed-up |")

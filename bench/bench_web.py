@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
-import platform
 import re
 import secrets
 import statistics
@@ -32,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import machine  # bench/machine.py, beside this script
 import requests
 from bench_attestation import postgres  # the same throw-away PostgreSQL cluster
 from werkzeug.serving import make_server
@@ -172,7 +171,6 @@ def run(svc: Service, args: argparse.Namespace) -> None:
         print(f"{name:32s} {ms:8.1f} ms  ({size // 1024} KiB)")
     server.shutdown()
     thread.join()
-    cpu = _cpu_model()
     print("\n## Desk web pages\n")
     print(f"Pool of {args.handsets:,} handsets (each paired, one attestation each, every "
           f"10th a swapped SIM, {out} checked out) on {svc.db.dialect}, built through the service "
@@ -180,8 +178,8 @@ def run(svc: Service, args: argparse.Namespace) -> None:
           f"signed-in desk session; median of {args.repeat} requests per case, whole "
           "response (query + template).\n")
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {cpu}, "
-          f"Python {platform.python_version()} (shared with other developers' test runs)")
+    print(f"- machine: {machine.describe()}"
+          f" (shared with other developers' test runs)")
     print(f"- command: `.venv/bin/python bench/bench_web.py --handsets {args.handsets} "
           f"--repeat {args.repeat} --db {args.db}`\n")
     print("| page | median time | size |\n| --- | --- | --- |")
@@ -207,16 +205,6 @@ def page_cursor(http: requests.Session, base: str, pages: int) -> int:
         after = int(found.group(1))
         url = f"{base}/desk/pool?after={after}"
     return after
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
