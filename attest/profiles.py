@@ -95,14 +95,22 @@ _USIM_KEYS = {"services", "required_services", "df_prose", "df_mcs"}
 _ISIM_KEYS = {"services", "required_services", "impi_realm"}
 
 
-def parse_profile(text: str, source: str) -> CardProfile:
-    """Parse one profile from YAML text; ``source`` names it in errors (usually the path)."""
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text to plain values; a syntax error is one InputError naming source and line.
+
+    Shared by profiles and personalised card files (:mod:`hw.cardfile`).
+    """
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InputError(f"{source}: not valid YAML{where}") from None
+
+
+def parse_profile(text: str, source: str) -> CardProfile:
+    """Parse one profile from YAML text; ``source`` names it in errors (usually the path)."""
+    doc = parse_yaml(text, source)
     top = _mapping(doc, source, "the document", _PROFILE_KEYS, required={"name",
                    "classification", "plmns", "iccid_prefixes", "usim"})
     name = _string(top["name"], source, "name")

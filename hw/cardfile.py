@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from attest.aka.base import AkaAlgorithm
 from attest.errors import InputError
-from attest.profiles import CardProfile, parse_profile
+from attest.profiles import CardProfile, parse_profile, parse_yaml
 from hw.luhn import luhn_ok
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "card_profiles"
@@ -128,12 +126,7 @@ def _read(path: Path) -> str:
 
 
 def _yaml(text: str, path: Path) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}: not valid YAML{where}") from None
+    doc = parse_yaml(text, str(path))
     if not isinstance(doc, dict):
         raise InputError(f"{path}: a card file is a mapping of keys (profile, iccid, imsi, ...)")
     return doc
