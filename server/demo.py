@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
@@ -299,8 +300,29 @@ def _case(name: str, handset: DemoHandset, card: str, expected: tuple[str, tuple
                       tuple(answer.get("reasons", [])), answer.get("ear", ""))
 
 
+@dataclass(frozen=True)
+class Genuine:
+    """Unit 1 with its own card still in its reader, for fresh attestations at the desk."""
+
+    client: ServiceClient
+    reader: str
+    handset: DemoHandset
+    key_file: Path
+
+    def attest(self) -> CaseResult:
+        _, answer = _agent(self.client, self.reader, self.handset, self.handset.imei)
+        return _case("genuine pair, again", self.handset, "its own card-1", ("affirming", ()),
+                     answer)
+
+    def command(self, server: str, stack: PcscStack) -> str:
+        """The device agent's command line that does the same from another terminal."""
+        return (f"PCSCLITE_CSOCK_NAME={stack.socket_path} .venv/bin/simattest checkout "
+                f"--server {server} --reader '{self.reader}' --device-key {self.key_file} "
+                f"--imei {self.handset.imei}")
+
+
 def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
-              console: Console) -> list[CaseResult]:
+              console: Console) -> tuple[list[CaseResult], Genuine]:
     """Provision the pool and run the five checkout cases (and the modem one)."""
     cards = synth_cards(4, iccid_prefix="8900101", imsi_prefix="00101", start=1)
     handsets = [DemoHandset(f"unit {n}", demo_imei(n), generate_device_key())
@@ -347,7 +369,10 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
         modem.stop()
     results.append(_case("genuine pair through a modem", handsets[3],
                          "its own card-4 (IMEI via AT+CGSN)", ("affirming", ()), answer))
-    return results
+    key_file = workdir / "unit-1-device-key.pem"
+    key_file.write_bytes(unit1.key.private_pem())
+    key_file.chmod(0o600)
+    return results, Genuine(client, readers["genuine"], unit1, key_file)
 
 
 def verdict_table(results: list[CaseResult]) -> Table:
@@ -397,23 +422,39 @@ def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bo
         console.print(f"[green]✓[/] service at {service.url} (simattest serve: gunicorn, "
                       f"{service.workers} workers, SQLite in {data_dir})")
         provisioner = ServiceClient(service.url, token=tokens["provisioner"])
-        results = run_cases(provisioner, stack, workdir, console)
+        results, genuine = run_cases(provisioner, stack, workdir, console)
         console.print(verdict_table(results))
         console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}")
         console.print(decoded_ear(service.url, results[0].ear))
         ok = all(r.as_expected for r in results)
         if not once and sys.stdin.isatty():
             console.print(Panel(
-                f"desk pages: [bold]{service.url}/[/]\n"
+                f"desk pages: [bold]{service.url}/desk/[/]\n"
                 f"desk token: [bold]{tokens['desk']}[/]\n"
-                f"provisioner token: [bold]{tokens['provisioner']}[/]\n"
+                f"provisioner token: [bold]{tokens['provisioner']}[/]\n\n"
+                "A checkout needs an affirming attestation younger than 5 minutes.\n"
+                "[bold]Enter[/] attests unit 1 again with its own card; the device agent "
+                "does the same from another terminal:\n"
+                f"{genuine.command(service.url, stack)}\n\n"
                 "Ctrl-C stops the service", title="the service keeps running", expand=False))
             with contextlib.suppress(KeyboardInterrupt):
-                while service.process is not None and service.process.poll() is None:
-                    time.sleep(0.5)
+                _serve_the_desk(console, service, genuine)
         return 0 if ok else 1
     finally:
         service.stop()
+
+
+def _serve_the_desk(console: Console, service: ServiceProcess, genuine: Genuine) -> None:
+    """Wait for Ctrl-C (or the service to end); each Enter makes a fresh attestation."""
+    while service.process is not None and service.process.poll() is None:
+        ready, _, _ = select.select([sys.stdin], [], [], 0.5)
+        if not ready:
+            continue
+        if not sys.stdin.readline():
+            return  # end of input: nothing more will be asked
+        result = genuine.attest()
+        console.print(f"unit 1: [bold]{result.status}[/] {' '.join(result.reasons)} "
+                      f"— check it out at {service.url}/desk/checkout")
 
 
 def _parser() -> argparse.ArgumentParser:
