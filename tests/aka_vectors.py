@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from attest.aka.base import AkaVector
+
 Set = dict[str, Any]
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared" / "vectors"
@@ -111,3 +113,16 @@ def operator_key(s: Set, name: str) -> tuple[str, str]:
         if key in s:
             return key, s[key]
     raise KeyError(_KEYS[name])
+
+
+def assert_vector_matches(v: AkaVector, s: Set) -> None:
+    """Every output of a computed vector equals the published set, AUTN assembled here.
+
+    AUTN = (SQN xor AK) || AMF || MAC-A (TS 33.102 clause 6.3.2) from the set's own
+    values: 16, 24 or 40 bytes with the MAC's length.
+    """
+    for name in ("mac_a", "mac_s", "res", "ck", "ik", "ak", "ak_star"):
+        assert getattr(v, name).hex() == s[name], name
+    sqn_xor_ak = bytes(a ^ b for a, b in zip(bytes.fromhex(s["sqn"]), bytes.fromhex(s["ak"]),
+                                             strict=True))
+    assert v.autn == sqn_xor_ak + bytes.fromhex(s["amf"]) + bytes.fromhex(s["mac_a"])
