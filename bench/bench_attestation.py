@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import pwd
 import shutil
 import signal
@@ -43,6 +42,7 @@ sys.path.insert(0, str(REPO))
 from attest import appraisal, devicekey, ear  # noqa: E402
 from attest.aka.milenage import Milenage  # noqa: E402
 from attest.evidence import canonical_json  # noqa: E402
+from bench import machine  # noqa: E402
 from bench.loadgen import ClientSpec, run  # noqa: E402
 from server import provisioning, registry  # noqa: E402
 from server.batchgen import csv_text, synth_cards  # noqa: E402
@@ -289,14 +289,10 @@ def main() -> int:
             f"{r.load[0]:.2f} → {r.load[1]:.2f} |")
     print("\n".join([*lines, "", *table]))
     if args.write_results:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in
-                    Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), platform.processor())
         section = [
             "## Attestation throughput", "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-            f"- machine: {platform.machine()}, nproc {os.cpu_count()}, {cpu}, Python "
-            f"{platform.python_version()} (shared with other developers' test runs)",
+            f"- machine: {machine.describe()} (load average around each window in the table)",
             f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
             f" --workers {args.workers} --threads {args.threads}"
             + (" --pg-async-commit" if args.pg_async_commit else "") + " --write-results`",
