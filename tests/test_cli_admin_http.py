@@ -4,22 +4,17 @@ pool import, device add, pair, unpair — output, exit codes, one-line errors.""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from server import operators
 from server.batchgen import synth_cards, vendor_out_text
 from server.cli.main import main
 from server.context import Service
 from tests.fixtures_db import free_port
+from tests.processes import serve_process
 from tests.test_registry import IMEI_A, IMEI_B, public_pem
 
 TK = "000102030405060708090a0b0c0d0e0f"
@@ -31,29 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     data = tmp_path_factory.mktemp("serve") / "data"
     with Service.open(data) as svc:
         token = operators.create_token(svc, "provisioner", "cli test")
-    port = free_port()
-    log = (data.parent / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "serve", "--data", str(data),
-         "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/healthz", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:  # not up yet, or busy starting
-                pass
-            assert proc.poll() is None, (data.parent / "serve.log").read_text()
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+    with serve_process(data, data.parent / "serve.log", ["--workers", "2"]) as url:
         yield url, token, data
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from hw.sim.modem import QUIRKS, SimulatedModem
 from hw.sim.pcsc_stack import PcscStack
 from server.cli.main import main
 from tests.fixtures_modem import PS_CARD, StartModem, modem_uri
+from tests.processes import as_background_job
 
 RAND = bytes.fromhex("23553cbe9637a89d218ae64dae47bf35")
 AMF = bytes.fromhex("8000")
@@ -144,11 +145,6 @@ def test_read_adds_imei_and_imeisv_through_the_cli_process(
     assert not link.exists()  # the link goes with the modem
 
 
-def _as_background_job(argv: list[str]) -> list[str]:
-    """``argv`` started with SIGINT ignored, as a shell without job control starts a
-    background job (``cmd &``); the ignored disposition survives ``exec``. (A shell rather
-    than ``preexec_fn``, which is unsafe in this threaded test process.)"""
-    return ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", *argv]
 
 
 @pytest.mark.parametrize(
@@ -165,7 +161,7 @@ def test_sim_modem_stops_cleanly_on_ctrl_c_and_sigterm(
     argv = [sys.executable, "-m", "server.cli.main", "sim", "modem", str(PS_CARD),
             "--link", str(link)]
     server = subprocess.Popen(
-        _as_background_job(argv) if started == "background" else argv,
+        as_background_job(argv) if started == "background" else argv,
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -4,10 +4,6 @@ rate limits from the command line, and ``/metrics`` adding up every worker's sam
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +12,7 @@ import requests
 
 from server.cli.main import main
 from server.identifiers import luhn_digit
-from tests.fixtures_db import free_port
+from tests.processes import serve_process
 
 IMEI_BODY = "35693803000042"
 IMEI = IMEI_BODY + luhn_digit(IMEI_BODY)
@@ -25,31 +21,11 @@ IMEI = IMEI_BODY + luhn_digit(IMEI_BODY)
 @pytest.fixture
 def limited_server(tmp_path: Path) -> Iterator[str]:
     """Two single-threaded workers on SQLite, at most 2 device requests a minute per IMEI."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "serve", "--data", str(tmp_path / "data"),
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "1",
-         "--rate-limit-per-imei", "2", "--rate-limit-per-client", "0"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/healthz", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:  # not up yet
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+    with serve_process(tmp_path / "data", tmp_path / "serve.log",
+                       ["--workers", "2", "--threads", "1", "--rate-limit-per-imei", "2",
+                        "--rate-limit-per-client", "0"], env=env) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
 
 
 def test_rate_limit_option_applies_across_workers_and_metrics_add_up(

@@ -19,6 +19,7 @@ from hw.sim.vpcd import VpcdBridge
 from hw.transport.base import open_transport
 from hw.transport.pcsc import list_readers
 from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, run_cli_process
+from tests.processes import as_background_job
 
 PS_001 = EXAMPLES / "ps-001.yaml"
 SELECT_MF = build(0x00, 0xA4, 0x00, 0x04, bytes.fromhex("3F00"), le=0)
@@ -60,11 +61,6 @@ def test_bridge_reconnects_after_pcscd_restart(
         assert transport.transmit(SELECT_MF).ok
 
 
-def _as_background_job(argv: list[str]) -> list[str]:
-    """``argv`` started with SIGINT ignored, as a shell without job control starts a
-    background job (``cmd &``); the ignored disposition survives ``exec``. (A shell rather
-    than ``preexec_fn``, which is unsafe in this threaded test process.)"""
-    return ["sh", "-c", "trap '' INT; exec \"$@\"", "sh", *argv]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +76,7 @@ def test_sim_vpcd_command_serves_until_ctrl_c_or_sigterm(
     argv = [sys.executable, "-m", "server.cli.main", "sim", "vpcd", str(PS_001),
             "--port", str(pcsc_stack.ports[slot])]
     proc = subprocess.Popen(
-        _as_background_job(argv) if started == "background" else argv,
+        as_background_job(argv) if started == "background" else argv,
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
