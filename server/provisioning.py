@@ -178,14 +178,19 @@ def _is_hex(value: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in value)
 
 
-def _header_op(value: str) -> bytes:
+def _key16(value: str, message: str, field: str) -> bytes:
+    """A 16-byte key given as hex, or a ValidationError naming the field (never the value)."""
     try:
-        op = bytes.fromhex(value)
+        key = bytes.fromhex(value)
     except ValueError:
-        op = b""
-    if len(op) != 16:
-        raise ValidationError("header 'op' must be 32 hex digits", field="op")
-    return op
+        key = b""
+    if len(key) != 16:
+        raise ValidationError(message, field=field)
+    return key
+
+
+def _header_op(value: str) -> bytes:
+    return _key16(value, "header 'op' must be 32 hex digits", "op")
 
 
 def _check_file_level(parsed: ParsedFile, transport_key: bytes | None) -> None:
@@ -213,14 +218,7 @@ def _check_file_level(parsed: ParsedFile, transport_key: bytes | None) -> None:
 
 
 def parse_transport_key(hex_value: str) -> bytes:
-    try:
-        key = bytes.fromhex(hex_value)
-    except ValueError:
-        key = b""
-    if len(key) != 16:
-        raise ValidationError("transport key must be 32 hex digits (AES-128)",
-                              field="transport_key")
-    return key
+    return _key16(hex_value, "transport key must be 32 hex digits (AES-128)", "transport_key")
 
 
 def import_batch(
