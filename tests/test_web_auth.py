@@ -207,3 +207,20 @@ def test_two_workers_on_one_data_directory_accept_each_others_sessions(
         assert second_client.get("/desk/pool").status_code == 200
     finally:
         second.close()
+
+
+def test_the_desk_session_stays_on_desk_pages(web_service: Service, tokens: Tokens) -> None:
+    # Signed in, "/" still leads to the pool; API answers never touch the desk cookie.
+    client = create_app(web_service).test_client()
+    sign_in_page = client.get("/desk/sign-in").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', sign_in_page)
+    assert csrf is not None
+    client.post("/desk/sign-in", data={"token": tokens.desk, "csrf_token": csrf.group(1)})
+    home = client.get("/")
+    assert home.status_code == 302 and home.headers["Location"].endswith("/desk/pool")
+    assert client.get("/desk/pool").status_code == 200
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert "Set-Cookie" not in health.headers
+    jwks = client.get("/.well-known/jwks.json")
+    assert jwks.status_code == 200 and "Set-Cookie" not in jwks.headers

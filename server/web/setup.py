@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from flask import Flask, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from server.web.blueprint import csrf
 
 SECURE_COOKIES_ENV = "SIMATTEST_SECURE_COOKIES"
+DESK_PREFIX = "/desk/"
 # One desk shift: a session signed in at the start of a shift lasts until its end.
 SESSION_LIFETIME = timedelta(hours=12)
 
@@ -31,6 +32,13 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Only the desk pages have a session; the JSON API and the device endpoints (the
+        # hot path) authenticate per request and skip building the cookie serializer.
+        if request.path != "/" and not request.path.startswith(DESK_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def configure_app(app: Flask) -> None:
