@@ -12,24 +12,22 @@ recorded, audited and listed among the desk's alerts, and a prober cannot tell
 registered IMEIs from others.  The card answers the random AUTN with a MAC failure,
 which leaves its SQN state untouched (TS 33.102 clause 6.3.3).
 
-``submit_evidence`` selects the challenge ``FOR UPDATE`` only while ``state =
-'pending' AND expires_at > now``, and the one UPDATE that records the verdict also
-flips it to consumed: of two concurrent submissions exactly one finds the row pending
-— on PostgreSQL the second waits for the first's row lock and then, re-checking the
-condition on the committed row, finds it consumed; on SQLite the write transactions
-are serialised (``BEGIN IMMEDIATE``).  The appraisal, the EAR, the stored verdict and
-the audit entry are written in that same transaction, so a failure anywhere leaves
-the challenge pending and nothing else.
+``submit_evidence`` reads the challenge (``server.store.hotpath``), appraises the
+evidence, signs the EAR, and then one conditional UPDATE (``state = 'pending'``)
+records the verdict and consumes the challenge, with its audit entry, atomically: of
+two concurrent submissions exactly one finds the row pending — on PostgreSQL the second
+waits for the first's row lock and, re-checking the condition on the committed row,
+finds it consumed; on SQLite the write transactions are serialised (``BEGIN
+IMMEDIATE``).  The loser is answered ``CHALLENGE_REUSED``.  A failure before that
+statement commits leaves the challenge pending and nothing else.
 
 Round trips are few on purpose (each costs more CPU in the driver and the server than
-the cryptography does): on PostgreSQL a challenge is two statements (card lookup + SQN
-reservation as one CTE; challenge insert + rate counters as one CTE), an evidence four
-(challenge + registry facts; verdict + rate counters; audit head lock; audit entry +
-head), each set in one transaction on one pooled connection.
+the cryptography does): on PostgreSQL three per full attestation, see
+``server.store.hotpath_postgres``.
 
 A synchronisation failure with a valid AUTS (and nothing else wrong) re-synchronises
-the card's SEQ (``server.registry.resync_sqn``) and answers ``resync`` with a fresh
-challenge, issued in the same transaction.
+the card's SEQ (``server.registry.resync_sqn``, never backwards) and answers ``resync``
+with a fresh challenge.
 """
 
 from __future__ import annotations
@@ -40,11 +38,11 @@ import datetime as dt
 import functools
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, true, update
+from sqlalchemy import and_, func, select
 
 from attest import appraisal, ear
 from attest.aka.base import AkaAlgorithm
@@ -56,11 +54,12 @@ from attest.errors import InputError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import CardProfile, classify
 from hw.cardfile import load_profiles
-from server import audit, metrics, ratelimit, registry
+from server import audit, metrics, registry
 from server.context import Service
 from server.errors import NotFound, ValidationError
 from server.identifiers import check_imei
-from server.store.models import Card, Handset, Pairing, UtcDateTime, utcnow
+from server.store.hotpath import NewChallenge, StoredChallenge, Verdict
+from server.store.models import utcnow
 from server.store.models_attestation import Attestation
 
 APP_USIM = "usim"
@@ -147,60 +146,6 @@ def card_algorithm(svc: Service, card: CardSecrets) -> AkaAlgorithm:
     return Milenage(k, opc=opc)
 
 
-# Statements built once: their compiled form is cached, each call only binds values.
-_ATT = cast(Table, Attestation.__table__)
-_ACTIVE_PAIRING = and_(Pairing.handset_id == Handset.id, Pairing.ended_at.is_(None))
-_HANDSET_AND_CARD = (
-    select(Handset.id.label("handset_id"), Card.id.label("card_id"), Card.iccid,
-           Card.algorithm, Card.k_enc, Card.opc_enc)
-    .select_from(Handset)
-    .outerjoin(Pairing, _ACTIVE_PAIRING)
-    .outerjoin(Card, Card.id == Pairing.card_id)
-    .where(Handset.imei == bindparam("imei"))
-)
-_CARDS = cast(Table, Card.__table__)
-# PostgreSQL: look up the handset's card and reserve its next SQN in one statement.  The
-# UPDATE in the CTE is the same atomic increment as ``registry.reserve_sqn``.
-_HC = _HANDSET_AND_CARD.cte("hc")
-_SQN = (update(_CARDS).where(_CARDS.c.id == _HC.c.card_id)
-        .values(sqn_seq=_CARDS.c.sqn_seq + 1).returning(_CARDS.c.sqn_seq).cte("sqn"))
-_HANDSET_CARD_SQN_PG = select(_HC, _SQN.c.sqn_seq).select_from(_HC.outerjoin(_SQN, true()))
-# Explicit bind parameters: the statement also runs as a CTE (``ratelimit.count``).
-_INSERT = insert(_ATT).values({name: bindparam(name) for name in (
-    "id", "imei", "handset_id", "card_id", "app", "rand", "autn", "xres_enc", "nonce",
-    "client", "created_at", "expires_at", "state")})
-_FACT_COLUMNS = (Handset.public_key_pem, Card.iccid, Card.imsi, Card.profile, Card.algorithm,
-                 Card.k_enc, Card.opc_enc)
-# The challenge if still pending and fresh, with its handset's key and its card, its row
-# locked until the verdict is written (PostgreSQL: a concurrent second submission waits,
-# then finds it no longer pending; SQLite: BEGIN IMMEDIATE already serialises writers).
-_PENDING = (
-    select(_ATT.c.id, _ATT.c.imei, _ATT.c.rand, _ATT.c.nonce, _ATT.c.xres_enc, *_FACT_COLUMNS)
-    .select_from(_ATT)
-    .outerjoin(Handset, Handset.id == _ATT.c.handset_id)
-    .outerjoin(Card, Card.id == _ATT.c.card_id)
-    .where(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending",
-           _ATT.c.expires_at > bindparam("now", type_=UtcDateTime()))
-    .with_for_update(of=_ATT)
-)
-_STALE = select(_ATT.c.imei, _ATT.c.state, _ATT.c.nonce).where(_ATT.c.id == bindparam("att_id"))
-_POOLED = (
-    select(Card.iccid, Card.imsi, Handset.imei)
-    .select_from(Card)
-    .outerjoin(Pairing, and_(Pairing.card_id == Card.id, Pairing.ended_at.is_(None)))
-    .outerjoin(Handset, Handset.id == Pairing.handset_id)
-    .where(Card.iccid == bindparam("iccid"))
-)
-# Consume the challenge and record its verdict: one row version, not two.
-_RECORD = (
-    update(_ATT).where(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending")
-    .values(state="consumed", appraised_at=bindparam("now", type_=UtcDateTime()),
-            xres_enc=None, status=bindparam("status"), reasons=bindparam("reasons"),
-            ear=bindparam("ear"), resync_id=bindparam("resync_id"),
-            iccid=bindparam("iccid"), imsi=bindparam("imsi"), evidence=bindparam("evidence"))
-)
-
-
 _KINDS: dict[str, appraisal.CardKind] = {"public-safety": "public-safety",
                                          "commercial": "commercial"}
 
@@ -227,43 +172,30 @@ def _verifier() -> ear.VerifierId:
 
 # --- challenge -------------------------------------------------------------------------
 
-def _handset_card_sqn(conn: Connection, svc: Service, imei: str) -> tuple[Any, bytes | None]:
-    """The handset's ids, its paired card's secrets and the card's next SQN (if paired)."""
-    if conn.dialect.name == "postgresql":
-        row = conn.execute(_HANDSET_CARD_SQN_PG, {"imei": imei}).first()
-        if row is None or row.sqn_seq is None:
-            return row, None
-        return row, join_sqn(row.sqn_seq, svc.config.ind_slot)
-    row = conn.execute(_HANDSET_AND_CARD, {"imei": imei}).first()
-    if row is None or row.card_id is None:
-        return row, None
-    return row, registry.reserve_sqn(svc, row.iccid, conn)
-
-
-def _issue(conn: Connection, svc: Service, imei: str, client: str,
-           limits: dict[str, int] | None) -> Challenge:
-    """Store a fresh challenge and count ``limits`` (one statement on PostgreSQL)."""
-    row, sqn = _handset_card_sqn(conn, svc, imei)
-    attestation_id = secrets.token_urlsafe(16)
-    rand = secrets.token_bytes(16)
-    if row is None or sqn is None:
-        autn, xres_enc = secrets.token_bytes(16), None
-    else:
-        vector = card_algorithm(svc, row).vector(rand, sqn, AMF)
-        autn = vector.autn
-        xres_enc = svc.keys.encrypt_secret(attestation_id, vector.res)
-    now = utcnow()
-    challenge = Challenge(
-        id=attestation_id, rand=rand, autn=autn, app=APP_USIM,
-        nonce=b64url(secrets.token_bytes(NONCE_BYTES)),
-        expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl),
-    )
-    ratelimit.count(conn, limits, along=(_INSERT, {
-        "id": attestation_id, "imei": imei, "handset_id": None if row is None else row.handset_id,
-        "card_id": None if row is None else row.card_id, "app": APP_USIM, "rand": rand,
-        "autn": autn, "xres_enc": xres_enc, "nonce": challenge.nonce, "client": client[:64],
-        "created_at": now, "expires_at": challenge.expires_at, "state": "pending",
-    }))
+def _issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) -> Challenge:
+    """Store a fresh challenge (a decoy if ``imei`` has no paired card)."""
+    with svc.store.issue(imei, limits) as tx:
+        found = tx.found
+        attestation_id = secrets.token_urlsafe(16)
+        rand = secrets.token_bytes(16)
+        if found is None or found.sqn_seq is None:
+            autn, xres_enc = secrets.token_bytes(16), None
+        else:
+            sqn = join_sqn(found.sqn_seq, svc.config.ind_slot)
+            vector = card_algorithm(svc, cast(CardSecrets, found)).vector(rand, sqn, AMF)
+            autn = vector.autn
+            xres_enc = svc.keys.encrypt_secret(attestation_id, vector.res)
+        now = utcnow()
+        challenge = Challenge(
+            id=attestation_id, rand=rand, autn=autn, app=APP_USIM,
+            nonce=b64url(secrets.token_bytes(NONCE_BYTES)),
+            expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl),
+        )
+        tx.insert(NewChallenge(
+            id=attestation_id, imei=imei, handset_id=None if found is None else found.handset_id,
+            card_id=None if found is None else found.card_id, app=APP_USIM, rand=rand,
+            autn=autn, xres_enc=xres_enc, nonce=challenge.nonce, client=client[:64],
+            created_at=now, expires_at=challenge.expires_at))
     return challenge
 
 
@@ -271,78 +203,47 @@ def create_challenge(svc: Service, imei: str, client: str,
                      limits: dict[str, int] | None = None) -> Challenge:
     """A single-use challenge for the handset ``imei`` (see the module docstring).
 
-    ``limits`` (``{counter key: per minute}``) are counted in the same transaction;
-    ``ratelimit.RateLimited`` when one is exceeded (nothing written).
+    ``limits`` (``{counter key: per minute}``) are counted first;
+    ``ratelimit.RateLimited`` when one is exceeded (nothing else written).
     """
     check_imei(imei)
-    with svc.db.connection() as conn:
-        return _issue(conn, svc, imei, client, limits)
+    return _issue(svc, imei, client, limits)
 
 
 # --- evidence --------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _Consumed:
-    """A challenge just consumed, with its handset's key and its card (None if none)."""
-
-    id: str
-    imei: str
-    rand: bytes
-    nonce: str
-    xres_enc: bytes | None
-    public_key_pem: str | None
-    iccid: str | None
-    imsi: str | None
-    profile: str | None
-    algorithm: str
-    k_enc: bytes
-    opc_enc: bytes
-
-
-_FIELDS = _Consumed.__slots__
-
-
-def _consume(conn: Connection, attestation_id: str, now: dt.datetime) -> _Consumed | None:
-    """The challenge if still pending and fresh, locked: the statement that decides which
-    of two concurrent submissions wins (``_RECORD`` then consumes it)."""
-    row = conn.execute(_PENDING, {"att_id": attestation_id, "now": now}).first()
-    return None if row is None else _Consumed(**{f: row._mapping[f] for f in _FIELDS})
-
-
-def _pooled(conn: Connection, iccid: str) -> appraisal.PooledCard | None:
-    row = conn.execute(_POOLED, {"iccid": iccid}).first()
-    return None if row is None else appraisal.PooledCard(row[0], row[1], row[2])
-
-
 def _facts(
-    conn: Connection, svc: Service, row: _Consumed, evidence: Evidence, signed: bytes,
-    signature: bytes,
-) -> tuple[appraisal.RegistryFacts, str | None, bytes | None]:
-    """Registry facts for the appraisal, the challenged card's ICCID, SQN_MS of a valid AUTS."""
-    handset_known = row.public_key_pem is not None
-    signature_valid = handset_known and _device_key(row.public_key_pem).verify(signed, signature)
+    svc: Service, att: StoredChallenge, evidence: Evidence, signed: bytes, signature: bytes,
+) -> tuple[appraisal.RegistryFacts, bytes | None]:
+    """Registry facts for the appraisal, and SQN_MS of a valid AUTS."""
+    handset_known = att.public_key_pem is not None
+    signature_valid = handset_known and _device_key(att.public_key_pem).verify(signed, signature)
     # A card's IMSI is NOT NULL: it is known whenever the challenge had a card.
-    paired = None if row.iccid is None \
-        else appraisal.PooledCard(row.iccid, cast(str, row.imsi), row.imei)
-    evidence_card = paired if paired is not None and paired.iccid == evidence.iccid \
-        else _pooled(conn, evidence.iccid)
+    paired = None if att.iccid is None \
+        else appraisal.PooledCard(att.iccid, cast(str, att.imsi), att.imei)
+    if paired is not None and paired.iccid == evidence.iccid:
+        evidence_card: appraisal.PooledCard | None = paired
+    else:
+        pooled = att.evidence_card
+        evidence_card = None if pooled is None \
+            else appraisal.PooledCard(pooled.iccid, pooled.imsi, pooled.paired_imei)
     auts_valid, sqn_ms = None, None
     if evidence.outcome.auts is not None and paired is not None and paired == evidence_card:
         try:
-            alg = card_algorithm(svc, cast(CardSecrets, row))
-            sqn_ms = resync(alg, row.rand, evidence.outcome.auts)
+            alg = card_algorithm(svc, cast(CardSecrets, att))
+            sqn_ms = resync(alg, att.rand, evidence.outcome.auts)
             auts_valid = True
         except AutsInvalid:
             auts_valid = False
     kind = classify(evidence.card_facts(), _profiles())
-    registered_profile = row.profile if paired is not None and paired == evidence_card else None
+    registered_profile = att.profile if paired is not None and paired == evidence_card else None
     profile_ok = not kind.reasons and registered_profile in (None, kind.profile)
     facts = appraisal.RegistryFacts(
         handset_known=handset_known, signature_valid=signature_valid,
         paired_card=paired, evidence_card=evidence_card,
         card_kind=_KINDS.get(kind.kind, "unknown"), profile_ok=profile_ok, auts_valid=auts_valid,
     )
-    return facts, row.iccid, sqn_ms
+    return facts, sqn_ms
 
 
 def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
@@ -352,28 +253,22 @@ def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
     return ear.sign(claims, svc.signer.private_key, svc.signer.kid)
 
 
-def _stale(conn: Connection, svc: Service, attestation_id: str, actor: str,
-           limits: dict[str, int] | None) -> Outcome:
-    """Evidence for a challenge that is not pending and fresh: unknown, expired or used."""
-    att = conn.execute(_STALE, {"att_id": attestation_id}).first()
-    ratelimit.count(conn, limits)
-    if att is None:
-        raise NotFound(f"attestation {attestation_id} does not exist", field="attestation_id")
-    freshness: appraisal.Freshness = "reused"
-    if att.state == "pending":
-        # Expired while pending: record that verdict on the row, once.
-        freshness = "expired"
-    verdict = appraisal.stale(freshness)
-    token = _sign(svc, verdict, att.nonce)
-    if freshness == "expired":
-        conn.execute(
-            update(_ATT).where(_ATT.c.id == attestation_id, _ATT.c.state == "pending")
-            .values(state="expired", appraised_at=utcnow(), status=verdict.status,
-                    reasons=verdict.reasons, xres_enc=None, ear=token)
-        )
-    audit.append(conn, actor, f"attestation.{freshness}", f"attestation:{attestation_id}",
-                 {"imei": att.imei, "status": verdict.status, "reasons": verdict.reasons})
-    return Outcome(attestation_id, verdict.status, verdict.reasons, token)
+def _stale(svc: Service, att: StoredChallenge, actor: str) -> Outcome:
+    """Evidence for a challenge that is no longer pending and fresh: expired or used."""
+    # Expired while pending: that verdict is recorded on the row, once.
+    for freshness in (("expired", "reused") if att.state == "pending" else ("reused",)):
+        verdict = appraisal.stale(cast(appraisal.Freshness, freshness))
+        token = _sign(svc, verdict, att.nonce)
+        entry = audit.Entry(actor, f"attestation.{freshness}", f"attestation:{att.id}",
+                            {"imei": att.imei, "status": verdict.status,
+                             "reasons": verdict.reasons})
+        if freshness == "reused":
+            svc.store.audit(entry)
+            break
+        if svc.store.expire(att.id, utcnow(), verdict.status, verdict.reasons, token, entry):
+            break
+        # else another submission consumed or expired it meanwhile: a reuse
+    return Outcome(att.id, verdict.status, verdict.reasons, token)
 
 
 def submit_evidence(
@@ -393,46 +288,54 @@ def submit_evidence(
     raw_signature = b64url_decode(signature, "signature")
     signed = canonical_json(evidence)
     actor = f"handset:{parsed.imei}"
-    with metrics.appraisal_timer(), svc.db.connection() as conn:
+    with metrics.appraisal_timer():
         now = utcnow()
-        att = _consume(conn, attestation_id, now)
+        att = svc.store.load(attestation_id, parsed.iccid, now, limits)
         if att is None:
-            outcome = _stale(conn, svc, attestation_id, actor, limits)
+            raise NotFound(f"attestation {attestation_id} does not exist",
+                           field="attestation_id")
+        if att.pending:
+            outcome = _appraise(svc, att, now, parsed, signed, raw_signature, client, actor)
         else:
-            outcome = _appraise(conn, svc, att, now, parsed, signed, raw_signature, client,
-                                actor, limits)
+            outcome = _stale(svc, att, actor)
     metrics.count_outcome(outcome.status, outcome.reasons)
     return outcome
 
 
 def _appraise(
-    conn: Connection, svc: Service, att: _Consumed, now: dt.datetime, evidence: Evidence,
-    signed: bytes, signature: bytes, client: str, actor: str, limits: dict[str, int] | None,
+    svc: Service, att: StoredChallenge, now: dt.datetime, evidence: Evidence, signed: bytes,
+    signature: bytes, client: str, actor: str,
 ) -> Outcome:
     xres = None if att.xres_enc is None else svc.keys.decrypt_secret(att.id, att.xres_enc)
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
-    facts, card_iccid, sqn_ms = _facts(conn, svc, att, evidence, signed, signature)
+    facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)
-    record = {"att_id": att.id, "now": now, "iccid": evidence.iccid, "imsi": evidence.imsi,
-              "evidence": evidence.to_json(), "resync_id": None}
     subject = f"attestation:{att.id}"
-    if sqn_ms is not None and card_iccid is not None and verdict.status == "affirming":
-        registry.resync_sqn(svc, card_iccid, sqn_ms, conn)
-        fresh = _issue(conn, svc, att.imei, client, limits)
-        conn.execute(_RECORD, {**record, "status": "resync", "reasons": [], "ear": None,
-                               "resync_id": fresh.id})
-        audit.append(conn, actor, "attestation.resync", subject,
-                     {"imei": att.imei, "iccid": card_iccid, "next": fresh.id})
-        return Outcome(att.id, "resync", [], challenge=fresh)
+    if sqn_ms is not None and att.iccid is not None and verdict.status == "affirming":
+        # Never moves SEQ backwards, so it is safe on its own even if this submission
+        # then loses the challenge to a concurrent one.
+        registry.resync_sqn(svc, att.iccid, sqn_ms)
+        fresh = _issue(svc, att.imei, client, None)  # this request was counted already
+        recorded = svc.store.record(
+            att.id, now,
+            Verdict("resync", [], None, evidence.iccid, evidence.imsi, evidence.to_json(),
+                    resync_id=fresh.id),
+            audit.Entry(actor, "attestation.resync", subject,
+                        {"imei": att.imei, "iccid": att.iccid, "next": fresh.id}))
+        if recorded:
+            return Outcome(att.id, "resync", [], challenge=fresh)
+        return _stale(svc, replace(att, state="consumed"), actor)
     token = _sign(svc, verdict, att.nonce)
-    # The last statements before commit: the counter rows and the audit head row are
-    # locked (PostgreSQL) as briefly as possible.
-    ratelimit.count(conn, limits, along=(_RECORD, {
-        **record, "status": verdict.status, "reasons": verdict.reasons, "ear": token}))
-    audit.append(conn, actor, "attestation", subject,
-                 {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,
-                  "reasons": verdict.reasons})
-    return Outcome(att.id, verdict.status, verdict.reasons, token)
+    recorded = svc.store.record(
+        att.id, now,
+        Verdict(verdict.status, verdict.reasons, token, evidence.iccid, evidence.imsi,
+                evidence.to_json()),
+        audit.Entry(actor, "attestation", subject,
+                    {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,
+                     "reasons": verdict.reasons}))
+    if recorded:
+        return Outcome(att.id, verdict.status, verdict.reasons, token)
+    return _stale(svc, replace(att, state="consumed"), actor)
 
 
 # --- queries (API, desk pages, CLI) ----------------------------------------------------

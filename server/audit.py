@@ -5,10 +5,15 @@ of ``{seq, at, actor, action, subject, details, prev_hash}``, where ``prev_hash`
 the previous entry's hash (all zero for the first).  Changing, removing or reordering
 any entry breaks every hash after it.
 
-Appends serialise on the single ``audit_head`` row: ``SELECT … FOR UPDATE`` on
-PostgreSQL; on SQLite the write transaction already holds the database lock
-(``BEGIN IMMEDIATE``).  The entry is written in the caller's transaction, so it exists
-exactly when the change it records does.
+Appends serialise on the single ``audit_head`` row.  PostgreSQL appends in one
+statement (``pg_append_sql``): the UPDATE of the head row computes the new hash in SQL
+(``sha256`` over the canonical JSON, of which Python supplies everything but the
+previous hash and the sequence number, see ``Entry.canonical_parts``) and the entry is
+inserted from its RETURNING row — the head row is locked from that statement to the
+commit, not across a round trip.  SQLite computes the hash in Python; its write
+transaction already holds the database lock (``BEGIN IMMEDIATE``).  The entry is
+written in the caller's transaction, so it exists exactly when the change it records
+does.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -30,66 +35,105 @@ if TYPE_CHECKING:
 
 GENESIS_HASH = bytes(32)
 _HEAD_ID = 1
+_SEQ_JOIN = '","seq":'
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry to append.  ``details`` must be plain JSON (str, int, bool, None, lists,
+    dicts) and must never hold key material."""
+
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    # Microsecond precision is what both databases keep, so the hash re-computes.
+    at: dt.datetime = field(default_factory=utcnow)
+
+    def canonical_parts(self) -> tuple[str, str]:
+        """The canonical JSON is ``head + prev_hash.hex() + '","seq":' + str(seq) + tail``
+        (keys in sorted order: action, actor, at, details, prev_hash, seq, subject)."""
+        head = (f'{{"action":{_canonical(self.action)},"actor":{_canonical(self.actor)},'
+                f'"at":{_canonical(self.at.astimezone(dt.UTC).isoformat(timespec="microseconds"))},'
+                f'"details":{_canonical(self.details)},"prev_hash":"')
+        return head, f',"subject":{_canonical(self.subject)}}}'
+
+    def digest(self, seq: int, prev_hash: bytes) -> bytes:
+        head, tail = self.canonical_parts()
+        return hashlib.sha256(
+            f"{head}{prev_hash.hex()}{_SEQ_JOIN}{seq}{tail}".encode()).digest()
+
+    def pg_params(self) -> dict[str, Any]:
+        """Parameters of ``pg_append_sql`` (names prefixed ``audit_``)."""
+        head, tail = self.canonical_parts()
+        return {"audit_head": head, "audit_tail": tail, "audit_at": self.at,
+                "audit_actor": self.actor, "audit_action": self.action,
+                "audit_subject": self.subject, "audit_details": _canonical(self.details)}
 
 
 def entry_hash(
     seq: int, at: dt.datetime, actor: str, action: str, subject: str,
     details: dict[str, Any], prev_hash: bytes,
 ) -> bytes:
-    canonical = json.dumps(
-        {
-            "seq": seq,
-            "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "details": details,
-            "prev_hash": prev_hash.hex(),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
-    return hashlib.sha256(canonical).digest()
+    return Entry(actor, action, subject, details, at).digest(seq, prev_hash)
 
 
-# Statements built once (cached compiled form; each call only binds values).
+def pg_append_sql(only_after: str | None = None) -> str:
+    """PostgreSQL: append one entry (``Entry.pg_params``) in one statement; returns its
+    seq.  ``only_after`` is a data-modifying CTE named ``done`` (the change being
+    recorded): the entry is appended only if ``done`` returned a row."""
+    condition = " AND EXISTS (SELECT 1 FROM done)" if only_after else ""
+    # Only the caller's constant SQL is spliced in; every value is a bound parameter.
+    return (
+        f"WITH {only_after + ', ' if only_after else ''}head AS ("  # noqa: S608
+        " UPDATE audit_head SET seq = seq + 1, prev_hash = hash,"
+        " hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || "
+        f"'{_SEQ_JOIN}' || (seq + 1)::text || %(audit_tail)s, 'UTF8'))"
+        f" WHERE id = {_HEAD_ID}{condition} RETURNING seq, prev_hash, hash)"
+        " INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash,"
+        " hash) SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s,"
+        " %(audit_subject)s, %(audit_details)s::json, prev_hash, hash FROM head"
+        " RETURNING seq"
+    )
+
+
+_PG_APPEND = pg_append_sql()
+# SQLite (and any other database): statements built once, the hash computed in Python.
 _HEAD = cast(Table, AuditHead.__table__)
 _ENTRIES = cast(Table, AuditEntry.__table__)
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID)
 _INSERT_ENTRY = insert(_ENTRIES)
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == _HEAD_ID)
-              .values(seq=bindparam("seq"), hash=bindparam("hash")))
-# PostgreSQL: the entry and the new head in one statement (a data-modifying CTE).
-_APPEND_PG = _MOVE_HEAD.add_cte(
-    insert(_ENTRIES).values(
-        seq=bindparam("seq"), at=bindparam("at"), actor=bindparam("actor"),
-        action=bindparam("action"), subject=bindparam("subject"),
-        details=bindparam("details"), prev_hash=bindparam("prev_hash"),
-        hash=bindparam("hash")).cte("entry"))
+              .values(seq=bindparam("seq"), hash=bindparam("hash"),
+                      prev_hash=bindparam("prev_hash")))
+
+
+def append_entry(session: Session | Connection, entry: Entry) -> int:
+    """Append ``entry`` in ``session``'s transaction; returns its ``seq``."""
+    conn = session if isinstance(session, Connection) else session.connection()
+    if conn.dialect.name == "postgresql":
+        return int(conn.exec_driver_sql(_PG_APPEND, entry.pg_params()).scalar_one())
+    head = conn.execute(_READ_HEAD).one()
+    seq = head.seq + 1
+    digest = entry.digest(seq, head.hash)
+    conn.execute(_INSERT_ENTRY, {"seq": seq, "at": entry.at, "actor": entry.actor,
+                                 "action": entry.action, "subject": entry.subject,
+                                 "details": entry.details, "prev_hash": head.hash,
+                                 "hash": digest})
+    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": digest, "prev_hash": head.hash})
+    return seq
 
 
 def append(
     session: Session | Connection, actor: str, action: str, subject: str,
     details: dict[str, Any],
 ) -> int:
-    """Append one entry in ``session``'s transaction; returns its ``seq``.  ``details``
-    must be plain JSON (str, int, bool, None, lists, dicts) and must never hold key
-    material."""
-    head = session.execute(_LOCK_HEAD).one()
-    seq = head.seq + 1
-    # Microsecond precision is what both databases keep, so the hash re-computes.
-    at = utcnow()
-    digest = entry_hash(seq, at, actor, action, subject, details, head.hash)
-    entry = {"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
-             "details": details, "prev_hash": head.hash, "hash": digest}
-    bind = session if isinstance(session, Connection) else session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(_APPEND_PG, entry)
-    else:
-        session.execute(_INSERT_ENTRY, entry)
-        session.execute(_MOVE_HEAD, {"seq": seq, "hash": digest})
-    return seq
+    """Append one entry in ``session``'s transaction; returns its ``seq``."""
+    return append_entry(session, Entry(actor, action, subject, details))
 
 
 @dataclass(frozen=True)

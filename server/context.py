@@ -28,6 +28,9 @@ from server.datadir import (
 from server.keystore import KeyStore, Signer
 from server.store import metastore
 from server.store.db import Database
+from server.store.hotpath import AttestationStore
+from server.store.hotpath_postgres import PostgresStore
+from server.store.hotpath_sqlalchemy import SqlAlchemyStore
 from server.store.migrate import upgrade_to_head
 from server.store.models import Card
 
@@ -74,6 +77,7 @@ class Service:
     keys: KeyStore
     signer: Signer
     config: ServiceConfig
+    store: AttestationStore  # the attestation hot path (server.store.hotpath)
 
     @classmethod
     def open(
@@ -95,7 +99,9 @@ class Service:
         except BaseException:
             db.dispose()
             raise
-        return cls(data_dir=ddir, db=db, keys=keys, signer=signer, config=config)
+        store: AttestationStore = PostgresStore(db.engine) if db.dialect == "postgresql" \
+            else SqlAlchemyStore(db)
+        return cls(data_dir=ddir, db=db, keys=keys, signer=signer, config=config, store=store)
 
     def close(self) -> None:
         self.db.dispose()
@@ -117,10 +123,12 @@ def _kek_from_outside(config: ServiceConfig) -> bytes | None:
 
 
 def _open_kek(ddir: DataDir, db: Database, config: ServiceConfig) -> KeyStore:
+    # The database first: a process starting at the same moment writes the key file
+    # before it stores the check value, so a stored value implies the file is there.
+    stored_check = metastore.get(db, metastore.KEK_CHECK)
     kek = _kek_from_outside(config)
     if kek is None and ddir.kek_path.exists():
         kek = read_kek_file(ddir.kek_path)
-    stored_check = metastore.get(db, metastore.KEK_CHECK)
     if kek is None:
         with db.read_session() as session:
             cards = session.scalar(select(func.count()).select_from(Card)) or 0

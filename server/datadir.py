@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +56,21 @@ class DataDir:
 
 
 def write_secret_file(path: Path, content: bytes) -> None:
-    """Create ``path`` with mode 0600; never overwrite an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
+    """Create ``path`` with mode 0600, whole or not at all; never overwrite an existing
+    file (FileExistsError).
+
+    Written to a private temporary name first and then hard-linked into place, so a
+    process starting at the same moment never reads a half-written key.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
 
 
 def new_kek() -> bytes:

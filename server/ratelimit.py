@@ -2,11 +2,14 @@
 
 The counters live in the database (``rate_counters``) so that all gunicorn workers and
 all hosts on one PostgreSQL see the same counts; an in-process counter would let a
-client multiply its allowance by the number of workers.  Each request is one upsert
-(``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on SQLite ≥ 3.35 and PostgreSQL) inside
-the request's own transaction — no extra transaction or round trips per request.
-Trade-off: an over-limit request is refused after its work was done (and rolled back),
-so the limit bounds what a client gets, not the CPU it can make the service spend.
+client multiply its allowance by the number of workers.  Each request counts once, at
+its start, with one upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on SQLite ≥
+3.35 and PostgreSQL) before any of its work is done, so an over-limit client costs the
+service one statement.  On PostgreSQL the count is its own short transaction on an
+unlogged table (migration 0003): the counter row of an address that many handsets
+share is locked for microseconds, never across the request's disk flush, and a refused
+request counts too.  On SQLite the count is part of the request's write transaction,
+which a refusal rolls back.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Connection,
-    Executable,
     Integer,
     String,
     Table,
@@ -31,7 +33,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import UpdateBase
 
 from server.store.models_attestation import RateCounter
 
@@ -71,44 +72,56 @@ def _upsert(dialect: str, keys: int) -> Any:
     ).returning(_COUNTERS.c.key, _COUNTERS.c.count)
 
 
-@functools.cache
-def _upsert_along(keys: int, along: UpdateBase) -> Executable:
-    """PostgreSQL: ``along`` (another INSERT/UPDATE of the request) and the counting in
-    one statement — ``along`` as a data-modifying CTE, run even though unreferenced."""
-    counted = _upsert("postgresql", keys).cte("counted")
-    return select(counted.c.key, counted.c.count).add_cte(along.cte("along"))
+# PostgreSQL, on the driver (``server.store.hotpath_postgres``): CTEs that count
+# ``%(keys)s`` (text[], in key order, so two requests lock the rows in the same order)
+# and name the keys over their ``%(limits)s`` (int[]) in ``over.keys``; the request's
+# own statement follows them.
+PG_COUNT_CTES = (
+    'counted AS (INSERT INTO rate_counters (key, "window", count)'
+    " SELECT k, %(now_window)s, 1 FROM unnest(%(keys)s::text[]) AS k ORDER BY k"
+    ' ON CONFLICT (key) DO UPDATE SET count = CASE WHEN rate_counters."window" ='
+    ' excluded."window" THEN rate_counters.count + 1 ELSE 1 END,'
+    ' "window" = excluded."window" RETURNING key, count),'
+    " over AS (SELECT coalesce(array_agg(c.key ORDER BY c.key), '{}') AS keys FROM counted c"
+    " JOIN unnest(%(keys)s::text[], %(limits)s::int[]) AS l(key, lim) ON l.key = c.key"
+    " WHERE c.count > l.lim)"
+)
+
+
+def pg_params(limits: dict[str, int], now: float) -> dict[str, Any]:
+    """The parameters of ``PG_COUNT_CTES`` for ``active`` limits."""
+    return {"keys": list(limits), "limits": list(limits.values()),
+            "now_window": window(now)}
+
+
+def active(limits: dict[str, int] | None) -> dict[str, int]:
+    """The limits that count (a limit of 0 disables its key), in key order."""
+    return {key: limit for key, limit in sorted((limits or {}).items()) if limit > 0}
+
+
+def window(now: float) -> int:
+    return int(now // WINDOW_SECONDS)
+
+
+def refuse(over: list[str], now: float) -> None:
+    """Raise RateLimited naming the first of the keys ``over`` their limit, if any."""
+    if over:
+        raise RateLimited(over[0].partition(":")[0], WINDOW_SECONDS - int(now % WINDOW_SECONDS))
 
 
 def count(session: Session | Connection, limits: dict[str, int] | None,
-          now: float | None = None, along: tuple[UpdateBase, dict[str, Any]] | None = None,
-          ) -> None:
+          now: float | None = None) -> None:
     """Count one request against each ``{key: limit per minute}``; raise RateLimited.
 
-    Runs in the caller's transaction, late, so a counter row is locked only from here to
-    the commit; a refused request rolls the whole transaction back (nothing
-    half-written, the refusal itself not counted).  A limit of 0 disables that key.
-    Keys are sorted so concurrent callers lock the counter rows in the same order (no
-    deadlock on PostgreSQL).  ``along`` is the caller's own write (a prebuilt statement
-    with its parameters, names distinct from ``k<n>``/``now_window``), made in the same
-    round trip on PostgreSQL, just before the counting on SQLite.
+    Runs in the caller's transaction (SQLite: the request's write transaction, so a
+    refused request rolls back with nothing written).
     """
-    active = {key: limit for key, limit in sorted((limits or {}).items()) if limit > 0}
-    bind = session if isinstance(session, Connection) else session.get_bind()
-    postgres = bind.dialect.name == "postgresql"
-    if along is not None and not (active and postgres):
-        session.execute(*along)
-    if not active:
+    keys = active(limits)
+    if not keys:
         return
     now = time.time() if now is None else now
-    params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(active)}
-    params["now_window"] = int(now // WINDOW_SECONDS)
-    if along is not None and postgres:
-        stmt = _upsert_along(len(active), along[0])
-        params.update(along[1])
-    else:
-        stmt = _upsert(bind.dialect.name, len(active))
-    counts = {key: n for key, n in session.execute(stmt, params)}
-    for key, limit in active.items():
-        if counts.get(key, 0) > limit:
-            raise RateLimited(key.partition(":")[0],
-                              WINDOW_SECONDS - int(now % WINDOW_SECONDS))
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
+    params["now_window"] = window(now)
+    counts = session.execute(_upsert(bind.dialect.name, len(keys)), params)
+    refuse([key for key, n in sorted(counts) if n > keys[key]], now)

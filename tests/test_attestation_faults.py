@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from server import attestation
 from server.app import create_app
@@ -28,8 +27,8 @@ def pg_service(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Serv
         postgres_server.drop_database(name)
 
 
-def test_connection_killed_after_the_challenge_was_consumed(
-    pg_service: Service, monkeypatch: pytest.MonkeyPatch
+def test_connections_killed_between_reading_and_recording(
+    pg_service: Service, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pool = build_pool(pg_service, size=1)
     handset, card = pool.handsets[0], pool.cards[0]
@@ -38,10 +37,14 @@ def test_connection_killed_after_the_challenge_was_consumed(
     doc, sig = handset.evidence(challenge, card)
     real_facts = attestation._facts
 
-    def facts_after_the_server_dropped_us(session: Session, *args: Any) -> Any:
-        # The real server ends this session's backend, as a restart or failover would.
-        session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-        return real_facts(session, *args)
+    def facts_after_the_server_dropped_us(*args: Any) -> Any:
+        # The real server ends every backend of the service, as a restart or failover
+        # would, after the challenge was read and before its verdict is written.
+        database = cast(str, pg_service.db.engine.url.database)
+        with psycopg.connect(postgres_server.dsn(database), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return real_facts(*args)
 
     monkeypatch.setattr(attestation, "_facts", facts_after_the_server_dropped_us)
     url = f"/v1/attestations/{challenge['id']}/evidence"
@@ -51,7 +54,8 @@ def test_connection_killed_after_the_challenge_was_consumed(
     assert resp.get_json()["type"].endswith("/database-unavailable")
 
     monkeypatch.setattr(attestation, "_facts", real_facts)
-    # Nothing half-written: the consumption was rolled back, the device may simply retry.
+    # Nothing half-written: the challenge is still pending, the device may simply retry
+    # (the pool replaced its dead connections).
     assert attestation.get_attestation(pg_service, challenge["id"]).state == "pending"
     retry = client.post(url, json={"evidence": doc, "signature": sig}).get_json()
     assert (retry["status"], retry["reasons"]) == ("affirming", [])

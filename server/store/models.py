@@ -176,10 +176,15 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The single chain-head row; appenders lock it (``SELECT … FOR UPDATE``)."""
+    """The single chain-head row, which serialises appends (``server.audit``).
+
+    ``prev_hash`` is the hash before the last append (PostgreSQL's one-statement append
+    returns it); None until the first append after migration 0003.
+    """
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)

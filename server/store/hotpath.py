@@ -1,0 +1,155 @@
+"""The attestation hot path's storage: what one challenge and one evidence read and write.
+
+``server.attestation`` does the work (AKA vectors, appraisal, EAR) and talks to the
+database only through an ``AttestationStore``, in a fixed, small number of round trips
+per request:
+
+- challenge: ``issue`` counts the rate limits, looks up the handset's paired card and
+  reserves its next SQN; ``ChallengeWriter.insert`` stores the challenge; both in one
+  transaction, committed when the ``issue`` block ends.
+- evidence: ``load`` counts the rate limits and reads the challenge with its handset's
+  key, its card and the pool's record of the card the evidence names; ``record``
+  consumes the challenge (``state = 'pending'`` → ``'consumed'``, a conditional UPDATE:
+  of two concurrent submissions exactly one finds it pending) and appends the audit
+  entry, atomically — or does neither and answers False.
+
+Two implementations: ``server.store.hotpath_postgres`` (the psycopg driver directly,
+pipelined: three round trips per attestation) and ``server.store.hotpath_sqlalchemy``
+(SQLAlchemy Core: SQLite, where statements are in-process calls).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from server.audit import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class PairedCard:
+    """The challenged handset and its paired card with the SEQ just reserved for it."""
+
+    handset_id: int
+    card_id: int | None
+    iccid: str | None
+    algorithm: str | None
+    k_enc: bytes | None = field(repr=False)
+    opc_enc: bytes | None = field(repr=False)
+    sqn_seq: int | None  # None when the handset has no paired card
+
+
+@dataclass(frozen=True, slots=True)
+class NewChallenge:
+    id: str
+    imei: str
+    handset_id: int | None
+    card_id: int | None
+    app: str
+    rand: bytes
+    autn: bytes
+    xres_enc: bytes | None = field(repr=False)
+    nonce: str
+    client: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__} | {"state": "pending"}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolCard:
+    """A pooled card as the registry knows it: IMSI and the handset it is paired with."""
+
+    iccid: str
+    imsi: str
+    paired_imei: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChallenge:
+    """A challenge as ``load`` finds it, with what the appraisal needs of the registry."""
+
+    id: str
+    imei: str
+    rand: bytes
+    nonce: str
+    xres_enc: bytes | None = field(repr=False)
+    state: str
+    fresh: bool  # not yet expired at the time given to ``load``
+    public_key_pem: str | None  # None: the IMEI was not registered
+    iccid: str | None  # the card the challenge was computed for
+    imsi: str | None
+    profile: str | None
+    algorithm: str | None
+    k_enc: bytes | None = field(repr=False)
+    opc_enc: bytes | None = field(repr=False)
+    evidence_card: PoolCard | None  # the pool's record of the ICCID in the evidence
+
+    @property
+    def pending(self) -> bool:
+        return self.state == "pending" and self.fresh
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StoredChallenge:
+        """From the columns of the challenge, then the evidence card's ICCID, IMSI and
+        paired IMEI (both stores select them in this order)."""
+        *challenge, iccid, imsi, imei = row
+        card = None if iccid is None else PoolCard(iccid, imsi, imei)
+        return cls(**dict(zip(_CHALLENGE_COLUMNS, challenge, strict=True)), evidence_card=card)
+
+
+_CHALLENGE_COLUMNS = StoredChallenge.__slots__[:-1]  # all but evidence_card
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What ``record`` writes on the consumed challenge."""
+
+    status: str
+    reasons: list[str]
+    ear: str | None
+    iccid: str
+    imsi: str
+    evidence: dict[str, Any]
+    resync_id: str | None = None
+
+
+class ChallengeWriter(Protocol):
+    found: PairedCard | None  # None: IMEI not registered (a decoy challenge follows)
+
+    def insert(self, challenge: NewChallenge) -> None: ...
+
+
+class AttestationStore(Protocol):
+    def issue(self, imei: str, limits: dict[str, int] | None
+              ) -> AbstractContextManager[ChallengeWriter]:
+        """Count ``limits`` (``ratelimit.RateLimited``), look up ``imei``'s card and
+        reserve its SQN; the challenge inserted in the block commits with them."""
+        ...
+
+    def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
+             limits: dict[str, int] | None) -> StoredChallenge | None:
+        """Count ``limits``; the challenge (None if there is no such id)."""
+        ...
+
+    def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
+               entry: Entry) -> bool:
+        """Consume the pending challenge with ``verdict`` and append ``entry``; False
+        (nothing written) if it was not pending any more."""
+        ...
+
+    def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],
+               ear: str, entry: Entry) -> bool:
+        """Mark the pending challenge expired with its verdict and EAR and append
+        ``entry``; False (nothing written) if it was not pending any more."""
+        ...
+
+    def audit(self, entry: Entry) -> None:
+        """Append ``entry`` on its own."""
+        ...
+

@@ -1,0 +1,39 @@
+"""Attestation hot path: the audit head keeps its previous hash; rate counters unlogged.
+
+``audit_head.prev_hash`` lets PostgreSQL append an audit entry in one statement
+(``server.audit``): the UPDATE that advances the head sets ``prev_hash = hash`` and
+returns both, since PostgreSQL 15's RETURNING sees only the new row.
+
+PostgreSQL: ``rate_counters`` becomes UNLOGGED.  Its rows are counted in their own
+short transaction on every device request; an unlogged table writes no WAL, so that
+commit waits for no disk flush and holds the counter row (shared by every client behind
+one address) for microseconds.  A crash empties the counters, which only resets the
+current minute's windows.
+
+Revision ID: 0003_hot_path
+Revises: 0002_attestation
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_hot_path"
+down_revision = "0002_attestation"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("audit_head") as batch:
+        batch.add_column(sa.Column("prev_hash", sa.LargeBinary(32), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE rate_counters SET UNLOGGED")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE rate_counters SET LOGGED")
+    with op.batch_alter_table("audit_head") as batch:
+        batch.drop_column("prev_hash")
