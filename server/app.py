@@ -18,6 +18,7 @@ from importlib import metadata
 from flask import Flask, Response, g, request
 
 from server.api import openapi, problems
+from server.api.device import DeviceEndpoints
 from server.context import Service
 
 # One line per blueprint module (module path; it defines `blueprint` and `OPENAPI`).
@@ -57,6 +58,9 @@ def create_app(svc: Service) -> Flask:
         app.register_blueprint(module.blueprint)
     app.extensions["simattest_api_modules"] = modules
     app.extensions["simattest_openapi"] = openapi.build_document(modules, _version())
+
+    # The device-facing hot path skips Flask (see server.api.device).
+    app.wsgi_app = DeviceEndpoints(app.wsgi_app, svc)  # type: ignore[method-assign]
 
     @app.before_request
     def _start_timer() -> None:

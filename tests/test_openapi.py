@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from server.api import device
 from server.app import create_app
 from server.context import Service
 
@@ -27,12 +28,13 @@ def _openapi_path(rule: str) -> str:
 
 
 def _json_routes(app: Flask) -> set[tuple[str, str]]:
-    """(path, method) of every route served by a module that documents itself."""
+    """(path, method) of every route served by a module that documents itself, and of
+    the device-facing routes served in front of Flask."""
     documented_blueprints = {
         module.blueprint.name for module in app.extensions["simattest_api_modules"]
         if getattr(module, "OPENAPI", None) is not None
     }
-    routes = set()
+    routes = set(device.ROUTES)
     for rule in app.url_map.iter_rules():
         blueprint = rule.endpoint.rpartition(".")[0]
         if blueprint not in documented_blueprints:

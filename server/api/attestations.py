@@ -1,69 +1,21 @@
-"""Device-facing attestation endpoints (no token: the device key signature is the proof),
-and the desk's read access to verdicts.
-
-Rate limits (``server.ratelimit``) apply per IMEI and per client address (the TCP
-peer: run behind a proxy only with that proxy's address in mind) and answer 429
-problem+json with ``Retry-After``.
+"""The desk's read access to attestations and alerts, and the OpenAPI description of
+the device-facing attestation endpoints (served by ``server.api.device``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from server import attestation, ratelimit
+from server import attestation
 from server.api.auth import require_role, service
-from server.api.body import Field, int_arg, json_body
+from server.api.body import int_arg
 from server.api.openapi import BEARER, json_request, json_response, problem_response, ref
-from server.api.problems import Problem
-from server.metrics import RATE_LIMITED, request_timer
 
 blueprint = Blueprint("attestations", __name__, url_prefix="/v1")
 
 _ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
-
-
-def _limits(imei: Any) -> dict[str, int]:
-    svc = service()
-    limits = {f"client:{request.remote_addr or '-'}": svc.config.rate_limit_per_client}
-    if isinstance(imei, str) and imei.isdigit() and len(imei) == 15:
-        limits[f"imei:{imei}"] = svc.config.rate_limit_per_imei
-    return limits
-
-
-def _too_many(exc: ratelimit.RateLimited) -> Problem:
-    RATE_LIMITED.labels(scope=exc.scope).inc()
-    problem = Problem(429, "rate-limited", "Too many requests",
-                      f"too many requests for this {exc.scope}; retry in {exc.retry_after} s")
-    problem.headers["Retry-After"] = str(exc.retry_after)
-    return problem
-
-
-@blueprint.post("/attestations")
-def create() -> tuple[dict[str, Any], int]:
-    with request_timer("challenge"):
-        body = json_body({"imei": Field(str)})
-        try:
-            challenge = attestation.create_challenge(service(), body["imei"],
-                                                     request.remote_addr or "",
-                                                     _limits(body["imei"]))
-        except ratelimit.RateLimited as exc:
-            raise _too_many(exc) from None
-        return challenge.to_json(), 201
-
-
-@blueprint.post("/attestations/<attestation_id>/evidence")
-def evidence(attestation_id: str) -> dict[str, Any]:
-    with request_timer("evidence"):
-        body = json_body({"evidence": Field(dict), "signature": Field(str)})
-        try:
-            outcome = attestation.submit_evidence(
-                service(), attestation_id, body["evidence"], body["signature"],
-                request.remote_addr or "", _limits(body["evidence"].get("imei")))
-        except ratelimit.RateLimited as exc:
-            raise _too_many(exc) from None
-        return outcome.to_json()
 
 
 @blueprint.get("/attestations/<attestation_id>")

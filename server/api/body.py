@@ -44,10 +44,21 @@ def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
 
 def json_body(fields: dict[str, Field]) -> dict[str, Any]:
     """The request's JSON object, checked against ``fields``; raises Problem otherwise."""
-    if not request.is_json:
+    return parse_body(request.mimetype, request.get_data(cache=True), fields)
+
+
+def is_json(mimetype: str) -> bool:
+    """``application/json`` or ``application/*+json`` (RFC 6839), as Werkzeug decides."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def parse_body(mimetype: str, raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
+    """A request body of media type ``mimetype`` (lower case, no parameters) as a JSON
+    object checked against ``fields``; raises Problem otherwise."""
+    if not is_json(mimetype):
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       "send the body as application/json")
-    raw = request.get_data(cache=True)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

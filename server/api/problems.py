@@ -100,29 +100,25 @@ def _http_problem(exc: HTTPException) -> Problem:
     return problem
 
 
-def install(app: Flask) -> None:
-    """Register the error handlers that turn every failure into problem+json."""
-
-    @app.errorhandler(Problem)
-    def _problem(exc: Problem) -> Response:
-        return exc.response()
-
-    @app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError) -> Response:
-        return Problem.from_service_error(exc).response()
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        return _http_problem(exc).response()
-
-    @app.errorhandler(sa_exc.OperationalError)
-    @app.errorhandler(sa_exc.InterfaceError)
-    def _db_down(exc: sa_exc.DBAPIError) -> Response:
-        # The transaction was rolled back by Database.session(); nothing half-written.
+def for_exception(exc: Exception) -> Problem:
+    """The problem a failed request answers with (the Flask app and ``server.api.device``)."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, ServiceError):
+        return Problem.from_service_error(exc)
+    if isinstance(exc, HTTPException):
+        return _http_problem(exc)
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        # The transaction was rolled back (or never committed); nothing half-written.
         log.error("database unavailable: %s", exc.orig.__class__.__name__)
-        return database_unavailable().response()
+        return database_unavailable()
+    log.exception("unhandled error", exc_info=exc)
+    return Problem(500, "internal-error", "Internal server error")
+
+
+def install(app: Flask) -> None:
+    """Register the error handler that turns every failure into problem+json."""
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return Problem(500, "internal-error", "Internal server error").response()
+    def _any(exc: Exception) -> Response:
+        return for_exception(exc).response()
