@@ -104,6 +104,7 @@ class Service:
         return cls(data_dir=ddir, db=db, keys=keys, signer=signer, config=config, store=store)
 
     def close(self) -> None:
+        self.store.close()
         self.db.dispose()
 
     def __enter__(self) -> Service:

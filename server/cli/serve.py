@@ -90,6 +90,7 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     GunicornService(args.data, args.db, config, {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
+        "logger_class": "server.gunicorn_app.GunicornLogger",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),
         "timeout": 60, "graceful_timeout": 10,
         # The default control socket path is shared by every gunicorn of this user.

@@ -153,3 +153,7 @@ class AttestationStore(Protocol):
         """Append ``entry`` on its own."""
         ...
 
+    def close(self) -> None:
+        """Release the store's own connections (the service is closing)."""
+        ...
+

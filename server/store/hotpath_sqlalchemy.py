@@ -117,6 +117,9 @@ class SqlAlchemyStore:
         return self._consume(_EXPIRE, {"att_id": attestation_id, "at": at, "status": status,
                                        "reasons": reasons, "ear": ear}, entry)
 
+    def close(self) -> None:
+        """Nothing of its own: the connections are the engine's."""
+
     def audit(self, entry: audit.Entry) -> None:
         with self.db.connection() as conn:
             audit.append_entry(conn, entry)
