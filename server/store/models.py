@@ -168,7 +168,7 @@ class AuditEntry(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column()
     actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -15,7 +15,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.store.models import Base, utcnow
@@ -52,7 +62,10 @@ class Attestation(Base):
 
     __table_args__ = (
         Index("ix_attestations_imei_appraised", "imei", "appraised_at"),
-        Index("ix_attestations_status_appraised", "status", "appraised_at"),
+        # Alerts (contraindicated verdicts) by time; other verdicts skip this index.
+        Index("ix_attestations_alerts", "appraised_at",
+              postgresql_where=text("status = 'contraindicated'"),
+              sqlite_where=text("status = 'contraindicated'")),
     )
 
 

@@ -1,4 +1,5 @@
-"""Attestation hot path: the audit head keeps its previous hash; rate counters unlogged.
+"""Attestation hot path: the audit head keeps its previous hash; rate counters unlogged;
+fewer index writes per verdict.
 
 ``audit_head.prev_hash`` lets PostgreSQL append an audit entry in one statement
 (``server.audit``): the UPDATE that advances the head sets ``prev_hash = hash`` and
@@ -9,6 +10,11 @@ short transaction on every device request; an unlogged table writes no WAL, so t
 commit waits for no disk flush and holds the counter row (shared by every client behind
 one address) for microseconds.  A crash empties the counters, which only resets the
 current minute's windows.
+
+Every verdict updates its attestation row and appends an audit entry; each index on
+those tables is one more write.  The alert index now holds contraindicated verdicts
+only (the one status the desk's queries look up by), and the audit entries' index on
+``action``, which no query uses, is gone.
 
 Revision ID: 0003_hot_path
 Revises: 0002_attestation
@@ -30,9 +36,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column("prev_hash", sa.LargeBinary(32), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE rate_counters SET UNLOGGED")
+    op.drop_index("ix_attestations_status_appraised", "attestations")
+    op.create_index("ix_attestations_alerts", "attestations", ["appraised_at"],
+                    postgresql_where=sa.text("status = 'contraindicated'"),
+                    sqlite_where=sa.text("status = 'contraindicated'"))
+    op.drop_index("ix_audit_entries_action", "audit_entries")
 
 
 def downgrade() -> None:
+    op.create_index("ix_audit_entries_action", "audit_entries", ["action"])
+    op.drop_index("ix_attestations_alerts", "attestations")
+    op.create_index("ix_attestations_status_appraised", "attestations",
+                    ["status", "appraised_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE rate_counters SET LOGGED")
     with op.batch_alter_table("audit_head") as batch:
