@@ -9,6 +9,7 @@ was written with — refusing to start rather than silently creating new keys.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,8 @@ class ServiceConfig:
     # Device-facing rate limits (requests per minute); 0 disables.
     rate_limit_per_imei: int = 30
     rate_limit_per_client: int = 600
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
     max_import_bytes: int = 64 << 20
     # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
@@ -66,6 +69,12 @@ class ServiceConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:
             raise StartupError(f"ind_slot: must be 0..31 (5-bit IND), got {self.ind_slot}")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise StartupError(f"--trusted-proxy {proxy!r}: expected an IP address or "
+                                   "network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
 
 
 @dataclass

@@ -8,12 +8,18 @@ dispatched here and every other request goes on to Flask unchanged.  The rules a
 Flask API's own: the body through ``server.api.body`` (413, 415, 400, 422), errors as
 problem+json through ``server.api.problems``, one access-log line per request, the
 latency histogram, and 429 with ``Retry-After`` from the rate limits (per IMEI and per
-client address — the TCP peer: run behind a proxy only with that proxy's address in
-mind).  Their OpenAPI description is in ``server.api.attestations``.
+client address).  Their OpenAPI description is in ``server.api.attestations``.
+
+The client address is the TCP peer's, unless the peer is one of the service's trusted
+reverse proxies (``simattest serve --trusted-proxy``): then it is the right-most
+address in ``X-Forwarded-For`` that is not itself a trusted proxy, the way nginx's
+``real_ip_recursive`` reads it.  Anyone else's ``X-Forwarded-For`` is ignored, so a
+handset cannot pick the address it is counted under.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -28,6 +34,8 @@ from server.context import Service
 from server.metrics import RATE_LIMITED, request_timer
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # (path, method) of the routes served here, for the OpenAPI check.
 ROUTES = {("/v1/attestations", "post"), ("/v1/attestations/{attestation_id}/evidence", "post")}
@@ -47,12 +55,38 @@ def _too_many(exc: ratelimit.RateLimited) -> Problem:
     return problem
 
 
+def _address(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def client_address(peer: str, forwarded_for: str | None,
+                   proxies: tuple[IPNetwork, ...]) -> str:
+    """The address a request is counted under (see the module docstring)."""
+    address = _address(peer)
+    if not forwarded_for or address is None \
+            or not any(address in net for net in proxies):
+        return peer
+    for hop in reversed(forwarded_for.split(",")):
+        forwarded = _address(hop)
+        if forwarded is None:
+            break  # a malformed hop: trust nothing left of it
+        if not any(forwarded in net for net in proxies):
+            return str(forwarded)
+        peer = str(forwarded)
+    return peer
+
+
 class DeviceEndpoints:
     """WSGI: the two device-facing routes here, everything else to ``app``."""
 
     def __init__(self, app: WsgiApp, svc: Service) -> None:
         self.app = app
         self.svc = svc
+        self.proxies = tuple(ipaddress.ip_network(p, strict=False)
+                             for p in svc.config.trusted_proxies)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
@@ -66,7 +100,8 @@ class DeviceEndpoints:
         else:
             return self.app(environ, start_response)
         started = time.perf_counter()
-        client = environ.get("REMOTE_ADDR") or ""
+        client = client_address(environ.get("REMOTE_ADDR") or "",
+                                environ.get("HTTP_X_FORWARDED_FOR"), self.proxies)
         headers: dict[str, str] = {}
         try:
             if environ.get("REQUEST_METHOD") != "POST":

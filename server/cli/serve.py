@@ -37,6 +37,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--rate-limit-per-client", type=int, default=None, metavar="N",
                        help="device-facing requests per minute per client address "
                             "(0: off; default 600)")
+    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                       help="a reverse proxy (IP address or network, repeatable) whose "
+                            "X-Forwarded-For header names the client address that the "
+                            "per-client rate limit counts; others' headers are ignored")
     serve.add_argument("--debug", action="store_true",
                        help="Flask's development server, one process (never in production)")
     serve.set_defaults(func=_serve)
@@ -69,7 +73,8 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         rate_limit_per_imei=config.rate_limit_per_imei if args.rate_limit_per_imei is None
         else args.rate_limit_per_imei,
         rate_limit_per_client=config.rate_limit_per_client if args.rate_limit_per_client is None
-        else args.rate_limit_per_client)
+        else args.rate_limit_per_client,
+        trusted_proxies=tuple(args.trusted_proxy))
 
 
 def _run(args: argparse.Namespace, host: str, port: str) -> int:
