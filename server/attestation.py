@@ -6,10 +6,11 @@ computes the authentication vector with the card's algorithm (Milenage or TUAK) 
 stores the challenge: RAND, AUTN, XRES (encrypted), a 256-bit nonce, 60 s expiry.
 
 An IMEI that is well-formed but not registered (or has no paired card) still gets a
-challenge — a decoy with random RAND/AUTN and no XRES.  The handset must get a
-verdict: its evidence is then appraised ``ME_UNKNOWN`` (or ``HANDSET_NOT_PAIRED``),
-recorded, audited and listed among the desk's alerts, and a prober cannot tell
-registered IMEIs from others.  The card answers the random AUTN with a MAC failure,
+challenge — a decoy, computed like a real one under a throw-away card's random keys and
+stored without XRES.  The handset must get a verdict: its evidence is then appraised
+``ME_UNKNOWN`` (or ``HANDSET_NOT_PAIRED``), recorded, audited and listed among the
+desk's alerts, and a prober can tell registered IMEIs from others neither by the
+answer nor by the work (and so the time) it took.  The card answers the random AUTN with a MAC failure,
 which leaves its SQN state untouched (TS 33.102 clause 6.3.3).
 
 ``submit_evidence`` reads the challenge (``server.store.hotpath``), appraises the
@@ -58,7 +59,7 @@ from server import audit, metrics, registry
 from server.context import Service
 from server.errors import NotFound, ValidationError
 from server.identifiers import check_imei
-from server.store.hotpath import NewChallenge, StoredChallenge, Verdict
+from server.store.hotpath import NewChallenge, PairedCard, StoredChallenge, Verdict
 from server.store.models import utcnow
 from server.store.models_attestation import Attestation
 
@@ -172,19 +173,38 @@ def _verifier() -> ear.VerifierId:
 
 # --- challenge -------------------------------------------------------------------------
 
+@dataclass(slots=True)
+class _DecoyCard:
+    iccid: str
+    algorithm: str
+    k_enc: bytes
+    opc_enc: bytes
+
+
+def _decoy_card(svc: Service) -> _DecoyCard:
+    """A card nobody has: random K and OPc, encrypted like a pooled card's."""
+    k, opc = secrets.token_bytes(16), secrets.token_bytes(16)
+    return _DecoyCard("decoy", "milenage", svc.keys.encrypt_secret("decoy", k),
+                      svc.keys.encrypt_secret("decoy", opc))
+
+
 def _issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) -> Challenge:
     """Store a fresh challenge (a decoy if ``imei`` has no paired card)."""
     with svc.store.issue(imei, limits) as tx:
         found = tx.found
         attestation_id = secrets.token_urlsafe(16)
         rand = secrets.token_bytes(16)
-        if found is None or found.sqn_seq is None:
-            autn, xres_enc = secrets.token_bytes(16), None
-        else:
-            sqn = join_sqn(found.sqn_seq, svc.config.ind_slot)
-            vector = card_algorithm(svc, cast(CardSecrets, found)).vector(rand, sqn, AMF)
-            autn = vector.autn
-            xres_enc = svc.keys.encrypt_secret(attestation_id, vector.res)
+        decoy = found is None or found.sqn_seq is None
+        # A decoy does a real challenge's work (key decryption, Milenage, RES encryption)
+        # on a throw-away card, so its answer time does not tell registered IMEIs apart.
+        card: CardSecrets = _decoy_card(svc) if decoy else cast(CardSecrets, found)
+        sqn = secrets.token_bytes(6) if decoy \
+            else join_sqn(cast(int, cast(PairedCard, found).sqn_seq), svc.config.ind_slot)
+        vector = card_algorithm(svc, card).vector(rand, sqn, AMF)
+        autn = vector.autn
+        sealed = svc.keys.encrypt_secret(attestation_id, vector.res)
+        # Nobody knows a decoy's key: there is no RES to expect.
+        xres_enc = None if decoy else sealed
         now = utcnow()
         challenge = Challenge(
             id=attestation_id, rand=rand, autn=autn, app=APP_USIM,
