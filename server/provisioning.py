@@ -112,6 +112,12 @@ def key_check_value(key: bytes) -> bytes:
     return (enc.update(bytes(16)) + enc.finalize())[:3]
 
 
+def _unpadded(iccid: str) -> str:
+    """A 19-digit ICCID as some vendor files print it: its 10 BCD bytes with the filler
+    nibble, ``…F`` (TS 102 221 clause 13.2).  The card reader drops the filler too."""
+    return iccid[:-1] if len(iccid) == 20 and iccid[-1] in "Ff" else iccid
+
+
 class _RowChecker:
     """Turns one raw row into a ``_Card`` or row errors (first error per row)."""
 
@@ -149,7 +155,7 @@ class _RowChecker:
         return value.encode("ascii")
 
     def check(self, line: int, row: dict[str, str]) -> _Card:
-        iccid = check_iccid(row.get("ICCID", ""), field="ICCID")
+        iccid = check_iccid(_unpadded(row.get("ICCID", "")), field="ICCID")
         imsi = check_imsi(row.get("IMSI", ""), field="IMSI")
         k = self._key(row, "KI")
         op: bytes | None = None

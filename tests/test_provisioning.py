@@ -13,6 +13,7 @@ from server import audit, registry
 from server.batchgen import SynthCard, csv_text, synth_cards, vendor_out_text
 from server.context import Service
 from server.errors import ValidationError
+from server.identifiers import luhn_digit
 from server.provisioning import ImportRejected, import_batch, rotate_kek
 from server.store.models import Card
 
@@ -57,6 +58,22 @@ def test_csv_with_op_column_converts_to_opc(service: Service) -> None:
     assert _secrets_of(service, "89494400000000000005") == (k, expected_opc)
     card = registry.get_card(service, "89494400000000000005")
     assert card is not None and card.profile == "ps-usim"
+
+
+def test_nineteen_digit_iccid_with_bcd_filler_is_stored_as_the_card_reads_it(
+    service: Service,
+) -> None:
+    body = "894944000000000001"
+    iccid = body + luhn_digit(body)  # 19 digits: EF.ICCID pads the 10th byte with F
+    k, opc = os.urandom(16), os.urandom(16)
+    text = f"ICCID,IMSI,KI,OPC\n{iccid}F,001010000000077,{k.hex()},{opc.hex()}\n"
+    assert import_batch(service, text, "padded.csv", actor="t").imported == 1
+    assert registry.get_card(service, iccid) is not None
+    # the filler is only a filler at the end of a 19-digit number
+    bad = f"ICCID,IMSI,KI,OPC\n{iccid[:10]}F{iccid[10:]},001010000000078,{k.hex()},{opc.hex()}\n"
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, bad, "bad.csv", actor="t")
+    assert info.value.report.rejected[0].field == "ICCID"
 
 
 def test_broken_row_names_line_and_field_and_imports_nothing(service: Service) -> None:
