@@ -10,8 +10,8 @@ challenge — a decoy, computed like a real one under a throw-away card's random
 stored without XRES.  The handset must get a verdict: its evidence is then appraised
 ``ME_UNKNOWN`` (or ``HANDSET_NOT_PAIRED``), recorded, audited and listed among the
 desk's alerts, and a prober can tell registered IMEIs from others neither by the
-answer nor by the work (and so the time) it took.  The card answers the random AUTN with a MAC failure,
-which leaves its SQN state untouched (TS 33.102 clause 6.3.3).
+answer nor by the work (and so the time) it took.  The card answers the decoy AUTN
+with a MAC failure, which leaves its SQN state untouched (TS 33.102 clause 6.3.3).
 
 ``submit_evidence`` reads the challenge (``server.store.hotpath``), appraises the
 evidence, signs the EAR, and then one conditional UPDATE (``state = 'pending'``)
@@ -57,8 +57,9 @@ from attest.profiles import CardProfile, classify
 from hw.cardfile import load_profiles
 from server import audit, metrics, registry
 from server.context import Service
-from server.errors import NotFound, ValidationError
+from server.errors import KeyRotated, NotFound, ValidationError
 from server.identifiers import check_imei
+from server.keystore import SecretDecryptError
 from server.store.hotpath import NewChallenge, PairedCard, StoredChallenge, Verdict
 from server.store.models import utcnow
 from server.store.models_attestation import Attestation
@@ -140,8 +141,16 @@ class CardSecrets(Protocol):
 
 def card_algorithm(svc: Service, card: CardSecrets) -> AkaAlgorithm:
     """The card's AKA algorithm with its K and OPc (TOPc for TUAK) decrypted."""
-    k = svc.keys.decrypt_secret(card.iccid, card.k_enc)
-    opc = svc.keys.decrypt_secret(card.iccid, card.opc_enc)
+    keys = svc.keys
+    try:
+        k, opc = keys.decrypt_secret(card.iccid, card.k_enc), \
+            keys.decrypt_secret(card.iccid, card.opc_enc)
+    except SecretDecryptError:
+        # Another process may have rotated the KEK (pool rotate-key): adopt it, once.
+        if not (svc.reload_keys() or svc.keys is not keys):
+            raise
+        k, opc = svc.keys.decrypt_secret(card.iccid, card.k_enc), \
+            svc.keys.decrypt_secret(card.iccid, card.opc_enc)
     if card.algorithm == "tuak":
         return Tuak(k, topc=opc)
     return Milenage(k, opc=opc)
@@ -322,11 +331,26 @@ def submit_evidence(
     return outcome
 
 
+def _xres(svc: Service, attestation_id: str, sealed: bytes) -> bytes:
+    try:
+        return svc.keys.decrypt_secret(attestation_id, sealed)
+    except SecretDecryptError:
+        if not svc.reload_keys():
+            raise
+    try:
+        return svc.keys.decrypt_secret(attestation_id, sealed)
+    except SecretDecryptError:
+        # Issued by a process that had not yet adopted a rotated KEK; the challenge
+        # stays pending (and expires), nothing else is written.
+        raise KeyRotated("this challenge was sealed under a key-encryption key rotated "
+                         "since; request a new challenge") from None
+
+
 def _appraise(
     svc: Service, att: StoredChallenge, now: dt.datetime, evidence: Evidence, signed: bytes,
     signature: bytes, client: str, actor: str,
 ) -> Outcome:
-    xres = None if att.xres_enc is None else svc.keys.decrypt_secret(att.id, att.xres_enc)
+    xres = None if att.xres_enc is None else _xres(svc, att.id, att.xres_enc)
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)

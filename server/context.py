@@ -26,6 +26,7 @@ from server.datadir import (
     read_kek_file,
     write_secret_file,
 )
+from server.errors import KeyRotated
 from server.keystore import KeyStore, Signer
 from server.store import metastore
 from server.store.db import Database
@@ -111,6 +112,29 @@ class Service:
         store: AttestationStore = PostgresStore(db.engine) if db.dialect == "postgresql" \
             else SqlAlchemyStore(db)
         return cls(data_dir=ddir, db=db, keys=keys, signer=signer, config=config, store=store)
+
+    def reload_keys(self, stored_check: bytes | None = None) -> bool:
+        """Adopt a KEK that another process rotated (``simattest pool rotate-key``).
+
+        Compares the database's KEK check value (``stored_check`` if the caller just read
+        it) with this service's key; if they differ, reads the key again from where
+        start-up found it (``SIMATTEST_KEK``, ``--kek-file`` or the data directory) and
+        keeps it if the database names it.  Returns whether the key changed; raises
+        KeyRotated (503) when the new key is not where this process can find it.
+        """
+        stored = metastore.get(self.db, metastore.KEK_CHECK) if stored_check is None \
+            else stored_check
+        if stored is None or self.keys.matches(stored):
+            return False
+        kek = _kek_from_outside(self.config)
+        if kek is None and self.data_dir.kek_path.exists():
+            kek = read_kek_file(self.data_dir.kek_path)
+        keys = None if kek is None else KeyStore(kek)
+        if keys is None or not keys.matches(stored):
+            raise KeyRotated("the key-encryption key was rotated and this server's key "
+                             "source does not hold the new key; restart it with the new key")
+        self.keys = keys
+        return True
 
     def close(self) -> None:
         self.store.close()

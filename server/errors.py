@@ -55,3 +55,11 @@ class AlreadyExists(Conflict):
 class PairingConflict(Conflict):
     slug = "pairing-conflict"
     title = "Handset or card already paired"
+
+
+class KeyRotated(ServiceError):
+    """The KEK was rotated by another process and this one cannot load the new key."""
+
+    status = 503
+    slug = "key-rotated"
+    title = "Key-encryption key rotated"

@@ -24,7 +24,7 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import insert, select, update
@@ -39,6 +39,7 @@ from server.identifiers import check_iccid, check_imsi
 from server.keystore import KeyStore
 from server.store import metastore
 from server.store.models import Card, Meta, utcnow
+from server.store.models_attestation import Attestation
 from server.vendorfile import ParsedFile, decode, parse
 
 SECRET_COLUMNS = ("KI", "OPC", "OP")
@@ -282,6 +283,10 @@ def import_batch(
             if report.rejected and not partial:
                 raise ImportRejected(report)
             if fresh:
+                # The KEK the database names, locked against a concurrent rotation, and
+                # adopted if another process rotated it since this one started.
+                svc.reload_keys(metastore.locked(session, metastore.KEK_CHECK,
+                                                 exclusive=False))
                 session.execute(insert(Card), _encrypted_rows(svc.keys, fresh, filename))
             report.imported = len(fresh)
             audit.append(session, actor, "pool.import", f"batch:{filename}",
@@ -348,7 +353,10 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
     ``new_key_file`` when the KEK is kept outside it), then the database is
     re-encrypted and its KEK check value replaced in one transaction; then the old
     ``kek.key`` is kept as ``kek.key.retired-<UTC time>`` and the new one takes its
-    name.  Other server processes must be restarted (they still hold the old key).
+    name.  Pending challenges' sealed XRES are re-encrypted too.  Running server
+    processes adopt the new key by themselves when a stored secret no longer decrypts
+    under theirs or when they next import (``Service.reload_keys``), provided they find
+    it where they found the old one (the data directory, ``--kek-file``).
     """
     kek = new_kek if new_kek is not None else os.urandom(32)
     new_keys = KeyStore(kek)
@@ -356,6 +364,10 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
     staged = new_key_file if new_key_file is not None else kek_path.with_name("kek.key.new")
     write_secret_file(staged, encode_kek(kek))
     with svc.db.session() as session:
+        # Imports wait (their encryption must use the key the database names) and so do
+        # other rotations.
+        stored = metastore.locked(session, metastore.KEK_CHECK, exclusive=True)
+        svc.reload_keys(stored)
         secrets = [getattr(Card, name) for name in _SECRET_FIELDS]
         updates: list[dict[str, Any]] = []
         for row in session.execute(select(Card.id, Card.iccid, *secrets)):
@@ -367,6 +379,14 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
             updates.append(values)
         if updates:
             session.execute(update(Card), updates)
+        # Pending challenges' XRES too, so their evidence still appraises.
+        sealed = session.execute(select(Attestation.id, Attestation.xres_enc)
+                                 .where(Attestation.xres_enc.is_not(None)))
+        pending = [{"id": att_id, "xres_enc": new_keys.encrypt_secret(
+                        att_id, svc.keys.decrypt_secret(att_id, cast(bytes, blob)))}
+                   for att_id, blob in sealed]
+        if pending:
+            session.execute(update(Attestation), pending)
         session.execute(update(Meta).where(Meta.name == metastore.KEK_CHECK)
                         .values(value=new_keys.check_value))
         audit.append(session, actor, "pool.rotate-kek", "kek", {"cards": len(updates)})

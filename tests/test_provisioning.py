@@ -10,12 +10,14 @@ from sqlalchemy import func, select
 
 from attest.aka.milenage import opc_from_op
 from server import audit, registry
+from server.attestation import create_challenge, submit_evidence
 from server.batchgen import SynthCard, csv_text, synth_cards, vendor_out_text
 from server.context import Service
-from server.errors import ValidationError
+from server.errors import KeyRotated, ValidationError
 from server.identifiers import luhn_digit
 from server.provisioning import ImportRejected, import_batch, rotate_kek
 from server.store.models import Card
+from tests.fixtures_attestation import build_pool
 
 TK = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 
@@ -210,3 +212,40 @@ def test_pin_and_adm_columns_are_checked_and_encrypted(service: Service) -> None
         import_batch(service, bad, "p.csv", actor="t")
     assert [(r.field, r.reason) for r in info.value.report.rejected] == [
         ("PIN1", "must be 4 to 8 digits")]
+
+
+def test_a_running_server_adopts_a_key_rotated_by_another_process(
+    service: Service, db_url: str,
+) -> None:
+    """``pool rotate-key`` from the CLI while the server runs: the server's next
+    challenge, a challenge it issued before, and its next import all use the new key."""
+    pool = build_pool(service, size=2)
+    handset, card = pool.handsets[0], pool.cards[0]
+    before = create_challenge(service, handset.imei, "127.0.0.1").to_json()
+    with Service.open(service.data_dir.path, db_url) as cli:
+        rotate_kek(cli, actor="admin")
+    # the server still holds the retired key
+    fresh = create_challenge(service, pool.handsets[1].imei, "127.0.0.1").to_json()
+    doc, sig = pool.handsets[1].evidence(fresh, pool.cards[1])
+    assert submit_evidence(service, fresh["id"], doc, sig, "127.0.0.1").status == "affirming"
+    doc, sig = handset.evidence(before, card)
+    assert submit_evidence(service, before["id"], doc, sig, "127.0.0.1").status == "affirming"
+    with Service.open(service.data_dir.path, db_url) as cli:
+        rotate_kek(cli, actor="admin")
+    cards = synth_cards(2, start=500)
+    import_batch(service, csv_text(cards), "after-rotation.csv", actor="t")
+    service.close()
+    with Service.open(service.data_dir.path, db_url) as svc:
+        for c in cards:
+            assert _secrets_of(svc, c.iccid) == (c.k, c.opc)
+
+
+def test_a_server_without_access_to_the_rotated_key_answers_503_and_imports_nothing(
+    service: Service, db_url: str, tmp_path: Path,
+) -> None:
+    with Service.open(service.data_dir.path, db_url) as cli:
+        # the new key kept outside the data directory, where the server does not look
+        rotate_kek(cli, actor="admin", new_key_file=tmp_path / "elsewhere.key")
+    with pytest.raises(KeyRotated):
+        import_batch(service, csv_text(synth_cards(1, start=900)), "x.csv", actor="t")
+    assert _count(service) == 0

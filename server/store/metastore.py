@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from server.store.db import Database
 from server.store.models import Meta
@@ -30,3 +31,9 @@ def settle(db: Database, name: str, value: bytes) -> bytes:
     assert stored is not None
     return stored
 
+
+def locked(session: Session, name: str, *, exclusive: bool) -> bytes | None:
+    """``name``'s value, its row locked until the transaction ends (PostgreSQL: shared or
+    exclusive; SQLite: the write transaction already holds the database lock)."""
+    query = select(Meta.value).where(Meta.name == name)
+    return session.scalar(query.with_for_update(read=not exclusive))
