@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -126,7 +127,9 @@ class PostgresStore:
         self._args, self._kwargs = args, {**kwargs, "autocommit": True}
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[psycopg.Connection[Any]] = set()
+        # Weak: a thread that ends (Flask's --debug server runs one per request) takes
+        # its connection with it; close() closes those still alive.
+        self._open: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
         # Bumped when a connection turns out dropped (server restart, failover): every
         # connection opened before is then replaced on its next use.
         self._generation = 0
@@ -166,7 +169,7 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._open:
+            for conn in list(self._open):
                 conn.close()
             self._open.clear()
 
