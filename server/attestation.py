@@ -250,12 +250,8 @@ def _facts(
     # A card's IMSI is NOT NULL: it is known whenever the challenge had a card.
     paired = None if att.iccid is None \
         else appraisal.PooledCard(att.iccid, cast(str, att.imsi), att.imei)
-    if paired is not None and paired.iccid == evidence.iccid:
-        evidence_card: appraisal.PooledCard | None = paired
-    else:
-        pooled = att.evidence_card
-        evidence_card = None if pooled is None \
-            else appraisal.PooledCard(pooled.iccid, pooled.imsi, pooled.paired_imei)
+    evidence_card = paired if paired is not None and paired.iccid == evidence.iccid \
+        else att.evidence_card
     auts_valid, sqn_ms = None, None
     if evidence.outcome.auts is not None and paired is not None and paired == evidence_card:
         try:

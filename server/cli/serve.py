@@ -83,9 +83,9 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     from server.app import create_app
     from server.gunicorn_app import GunicornService
 
+    config = _config(args)  # a bad option is refused before logging is set up
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
-    config = _config(args)
     svc = open_service(args, config)
     if args.debug:
         logging.getLogger("simattest").warning("Flask development server: --debug only")

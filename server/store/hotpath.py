@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from attest.appraisal import PooledCard
 from server.audit import Entry
 
 
@@ -62,15 +63,6 @@ class NewChallenge:
 
 
 @dataclass(frozen=True, slots=True)
-class PoolCard:
-    """A pooled card as the registry knows it: IMSI and the handset it is paired with."""
-
-    iccid: str
-    imsi: str
-    paired_imei: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class StoredChallenge:
     """A challenge as ``load`` finds it, with what the appraisal needs of the registry."""
 
@@ -88,7 +80,7 @@ class StoredChallenge:
     algorithm: str | None
     k_enc: bytes | None = field(repr=False)
     opc_enc: bytes | None = field(repr=False)
-    evidence_card: PoolCard | None  # the pool's record of the ICCID in the evidence
+    evidence_card: PooledCard | None  # the pool's record of the ICCID in the evidence
 
     @property
     def pending(self) -> bool:
@@ -99,7 +91,7 @@ class StoredChallenge:
         """From the columns of the challenge, then the evidence card's ICCID, IMSI and
         paired IMEI (both stores select them in this order)."""
         *challenge, iccid, imsi, imei = row
-        card = None if iccid is None else PoolCard(iccid, imsi, imei)
+        card = None if iccid is None else PooledCard(iccid, imsi, imei)
         return cls(**dict(zip(_CHALLENGE_COLUMNS, challenge, strict=True)), evidence_card=card)
 
 
