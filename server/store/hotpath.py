@@ -5,17 +5,20 @@ database only through an ``AttestationStore``, in a fixed, small number of round
 per request:
 
 - challenge: ``issue`` counts the rate limits, looks up the handset's paired card and
-  reserves its next SQN; ``ChallengeWriter.insert`` stores the challenge; both in one
-  transaction, committed when the ``issue`` block ends.
+  reserves its next SQN; ``ChallengeWriter.insert`` stores the challenge when the
+  ``issue`` block ends (SQLite: one transaction; PostgreSQL: two statements, and an SQN
+  reserved for a challenge that was never stored is simply skipped, which TS 33.102
+  Annex C allows).
 - evidence: ``load`` counts the rate limits and reads the challenge with its handset's
   key, its card and the pool's record of the card the evidence names; ``record``
   consumes the challenge (``state = 'pending'`` → ``'consumed'``, a conditional UPDATE:
   of two concurrent submissions exactly one finds it pending) and appends the audit
   entry, atomically — or does neither and answers False.
 
-Two implementations: ``server.store.hotpath_postgres`` (the psycopg driver directly,
-pipelined: three round trips per attestation) and ``server.store.hotpath_sqlalchemy``
-(SQLAlchemy Core: SQLite, where statements are in-process calls).
+Two implementations: ``server.store.hotpath_postgres`` (the psycopg driver directly, one
+statement per round trip, four round trips per attestation) and
+``server.store.hotpath_sqlalchemy`` (SQLAlchemy Core: SQLite, where statements are
+in-process calls).
 """
 
 from __future__ import annotations
