@@ -159,12 +159,13 @@ class PostgresStore:
             conn = self._thread_connection()
             yield conn
         except _DISCONNECTED as exc:
-            self._generation += 1
-            if conn is not None:
-                self._discard(conn)
-            # The engine's pooled connections (desk pages, registry) went with it: a
-            # fresh pool; the old one and its connections are left to be collected.
-            self.engine.dispose(close=False)
+            if conn is None or conn.broken:  # not e.g. a cancelled statement
+                self._generation += 1
+                if conn is not None:
+                    self._discard(conn)
+                # The engine's pooled connections (desk pages, registry) went with it:
+                # a fresh pool; the old one and its connections are left to be collected.
+                self.engine.dispose(close=False)
             raise sa_exc.OperationalError(None, None, exc) from None
 
     def close(self) -> None:
