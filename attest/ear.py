@@ -3,8 +3,10 @@
 Claims (draft-ietf-rats-ear clause 3, JSON names with underscores as in the current
 draft):
 
-- ``eat_profile``: pinned to ``EAT_PROFILE`` = ``tag:github.com,2023:veraison/ear``, the
-  EAR profile identifier defined by the draft (clause 3.1, "EAR Profile");
+- ``eat_profile``: pinned to ``EAT_PROFILE`` = ``tag:ietf.org,2026:rats/ear#04``, the
+  value draft-ietf-rats-ear-04 fixes in its CDDL for the EAR claims set (the draft
+  revision is part of the tag; ``tag:github.com,2023:veraison/ear`` was the value of the
+  individual draft-fv-rats-ear that Veraison implemented first);
 - ``iat``, ``exp``: integer seconds (floating-point forbidden by the draft);
 - ``ear_verifier_id``: ``{"developer", "build"}`` (draft-ietf-rats-ar4si clause 3.3);
 - ``eat_nonce``: the challenge nonce (RFC 9711 clause 4.1);
@@ -28,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from attest.appraisal import Verdict
 from attest.errors import InputError
 
-EAT_PROFILE = "tag:github.com,2023:veraison/ear"
+EAT_PROFILE = "tag:ietf.org,2026:rats/ear#04"
 ALGORITHM = "ES256"
 POLICY_ID = "policy:simattest/checkout/v1"
 

@@ -32,7 +32,7 @@ def test_demo_verdicts_and_no_keys_in_logs(tmp_path: Path) -> None:
     for case, (status, reasons) in expected.items():
         cells = [c.strip() for c in rows[case].split("│")]
         assert (cells[4], cells[5]) == (status, reasons), rows[case]
-    assert '"eat_profile": "tag:github.com,2023:veraison/ear"' in output
+    assert '"eat_profile": "tag:ietf.org,2026:rats/ear#04"' in output
     # counted by whichever gunicorn worker answered, summed by /metrics
     assert "/metrics (all workers): attestations affirming 2, contraindicated 4" in output
 

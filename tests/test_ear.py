@@ -45,7 +45,7 @@ def test_relying_party_verifies_with_only_the_jwks() -> None:
     decoded = jwt.decode(token, signing_key, algorithms=["ES256"],
                          options={"verify_exp": False, "verify_iat": False})
     assert header["alg"] == "ES256"
-    assert decoded["eat_profile"] == "tag:github.com,2023:veraison/ear"
+    assert decoded["eat_profile"] == "tag:ietf.org,2026:rats/ear#04"
     assert decoded["eat_nonce"] == "bm9uY2U"
     assert decoded["exp"] - decoded["iat"] == 300
     assert decoded["ear_verifier_id"] == {"developer": "https://simattest.example",
