@@ -23,7 +23,7 @@ IMMEDIATE``).  The loser is answered ``CHALLENGE_REUSED``.  A failure before tha
 statement commits leaves the challenge pending and nothing else.
 
 Round trips are few on purpose (each costs more CPU in the driver and the server than
-the cryptography does): on PostgreSQL three per full attestation, see
+the cryptography does): on PostgreSQL four per full attestation, see
 ``server.store.hotpath_postgres``.
 
 A synchronisation failure with a valid AUTS (and nothing else wrong) re-synchronises
@@ -141,16 +141,8 @@ class CardSecrets(Protocol):
 
 def card_algorithm(svc: Service, card: CardSecrets) -> AkaAlgorithm:
     """The card's AKA algorithm with its K and OPc (TOPc for TUAK) decrypted."""
-    keys = svc.keys
-    try:
-        k, opc = keys.decrypt_secret(card.iccid, card.k_enc), \
-            keys.decrypt_secret(card.iccid, card.opc_enc)
-    except SecretDecryptError:
-        # Another process may have rotated the KEK (pool rotate-key): adopt it, once.
-        if not (svc.reload_keys() or svc.keys is not keys):
-            raise
-        k, opc = svc.keys.decrypt_secret(card.iccid, card.k_enc), \
-            svc.keys.decrypt_secret(card.iccid, card.opc_enc)
+    k = svc.decrypt_secret(card.iccid, card.k_enc)
+    opc = svc.decrypt_secret(card.iccid, card.opc_enc)
     if card.algorithm == "tuak":
         return Tuak(k, topc=opc)
     return Milenage(k, opc=opc)
@@ -278,22 +270,27 @@ def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
     return ear.sign(claims, svc.signer.private_key, svc.signer.kid)
 
 
+def _stale_verdict(svc: Service, att: StoredChallenge, actor: str,
+                   freshness: appraisal.Freshness) -> tuple[Outcome, audit.Entry]:
+    verdict = appraisal.stale(freshness)
+    token = _sign(svc, verdict, att.nonce)
+    entry = audit.Entry(actor, f"attestation.{freshness}", f"attestation:{att.id}",
+                        {"imei": att.imei, "status": verdict.status, "reasons": verdict.reasons})
+    return Outcome(att.id, verdict.status, verdict.reasons, token), entry
+
+
 def _stale(svc: Service, att: StoredChallenge, actor: str) -> Outcome:
     """Evidence for a challenge that is no longer pending and fresh: expired or used."""
-    # Expired while pending: that verdict is recorded on the row, once.
-    for freshness in (("expired", "reused") if att.state == "pending" else ("reused",)):
-        verdict = appraisal.stale(cast(appraisal.Freshness, freshness))
-        token = _sign(svc, verdict, att.nonce)
-        entry = audit.Entry(actor, f"attestation.{freshness}", f"attestation:{att.id}",
-                            {"imei": att.imei, "status": verdict.status,
-                             "reasons": verdict.reasons})
-        if freshness == "reused":
-            svc.store.audit(entry)
-            break
-        if svc.store.expire(att.id, utcnow(), verdict.status, verdict.reasons, token, entry):
-            break
+    if att.state == "pending":
+        # Expired while pending: that verdict is recorded on the row, once.
+        outcome, entry = _stale_verdict(svc, att, actor, "expired")
+        if svc.store.expire(att.id, utcnow(), outcome.status, outcome.reasons,
+                            cast(str, outcome.ear), entry):
+            return outcome
         # else another submission consumed or expired it meanwhile: a reuse
-    return Outcome(att.id, verdict.status, verdict.reasons, token)
+    outcome, entry = _stale_verdict(svc, att, actor, "reused")
+    svc.store.audit(entry)
+    return outcome
 
 
 def submit_evidence(
@@ -328,15 +325,13 @@ def submit_evidence(
 
 
 def _xres(svc: Service, attestation_id: str, sealed: bytes) -> bytes:
+    keys = svc.keys
     try:
-        return svc.keys.decrypt_secret(attestation_id, sealed)
+        return svc.decrypt_secret(attestation_id, sealed)
     except SecretDecryptError:
-        if not svc.reload_keys():
+        if svc.keys is keys:
             raise
-    try:
-        return svc.keys.decrypt_secret(attestation_id, sealed)
-    except SecretDecryptError:
-        # Issued by a process that had not yet adopted a rotated KEK; the challenge
+        # Sealed by a process that had not yet adopted a rotated KEK; the challenge
         # stays pending (and expires), nothing else is written.
         raise KeyRotated("this challenge was sealed under a key-encryption key rotated "
                          "since; request a new challenge") from None

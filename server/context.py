@@ -27,7 +27,7 @@ from server.datadir import (
     write_secret_file,
 )
 from server.errors import KeyRotated
-from server.keystore import KeyStore, Signer
+from server.keystore import KeyStore, SecretDecryptError, Signer
 from server.store import metastore
 from server.store.db import Database
 from server.store.hotpath import AttestationStore
@@ -126,15 +126,24 @@ class Service:
             else stored_check
         if stored is None or self.keys.matches(stored):
             return False
-        kek = _kek_from_outside(self.config)
-        if kek is None and self.data_dir.kek_path.exists():
-            kek = read_kek_file(self.data_dir.kek_path)
+        kek = _configured_kek(self.data_dir, self.config)
         keys = None if kek is None else KeyStore(kek)
         if keys is None or not keys.matches(stored):
             raise KeyRotated("the key-encryption key was rotated and this server's key "
                              "source does not hold the new key; restart it with the new key")
         self.keys = keys
         return True
+
+    def decrypt_secret(self, aad: str, blob: bytes) -> bytes:
+        """``keys.decrypt_secret``, adopting a KEK another process rotated
+        (``reload_keys``) once when ``blob`` no longer decrypts under this one's."""
+        keys = self.keys
+        try:
+            return keys.decrypt_secret(aad, blob)
+        except SecretDecryptError:
+            if not (self.reload_keys() or self.keys is not keys):
+                raise
+        return self.keys.decrypt_secret(aad, blob)
 
     def close(self) -> None:
         self.store.close()
@@ -156,13 +165,19 @@ def _kek_from_outside(config: ServiceConfig) -> bytes | None:
     return None
 
 
+def _configured_kek(ddir: DataDir, config: ServiceConfig) -> bytes | None:
+    """The KEK from outside (``SIMATTEST_KEK``, ``--kek-file``) or the data directory."""
+    kek = _kek_from_outside(config)
+    if kek is None and ddir.kek_path.exists():
+        kek = read_kek_file(ddir.kek_path)
+    return kek
+
+
 def _open_kek(ddir: DataDir, db: Database, config: ServiceConfig) -> KeyStore:
     # The database first: a process starting at the same moment writes the key file
     # before it stores the check value, so a stored value implies the file is there.
     stored_check = metastore.get(db, metastore.KEK_CHECK)
-    kek = _kek_from_outside(config)
-    if kek is None and ddir.kek_path.exists():
-        kek = read_kek_file(ddir.kek_path)
+    kek = _configured_kek(ddir, config)
     if kek is None:
         with db.read_session() as session:
             cards = session.scalar(select(func.count()).select_from(Card)) or 0

@@ -22,12 +22,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from attest.aka.milenage import Milenage
 from attest.errors import InputError, SimattestError
 from hw.identity import read_identities
 from hw.selfcheck import self_check
 from hw.transport.base import open_transport
 from server import registry
+from server.attestation import card_algorithm
 from server.context import Service
 from server.store.models import Card
 
@@ -78,8 +78,7 @@ def verify_card(svc: Service, uri: str, *, actor: str) -> CardOutcome:
                 if card is None:
                     return CardOutcome(uri, iccid, NOT_IN_POOL, "ICCID not in the pool")
                 sqn = registry.reserve_sqn(svc, iccid, session=session)
-            algorithm = Milenage(svc.keys.decrypt_secret(iccid, card.k_enc),
-                                 opc=svc.keys.decrypt_secret(iccid, card.opc_enc))
+            algorithm = card_algorithm(svc, card)
             result = self_check(transport, algorithm, sqn)
     except SimattestError as exc:
         return CardOutcome(uri, None, READER_ERROR, str(exc))
