@@ -5,10 +5,11 @@ all hosts on one PostgreSQL see the same counts; an in-process counter would let
 client multiply its allowance by the number of workers.  Each request counts once, at
 its start, with one upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on SQLite ≥
 3.35 and PostgreSQL) before any of its work is done, so an over-limit client costs the
-service one statement.  On PostgreSQL the count is its own short transaction on an
-unlogged table (migration 0003): the counter row of an address that many handsets
-share is locked for microseconds, never across the request's disk flush, and a refused
-request counts too.  On SQLite the count is part of the request's write transaction,
+service one statement.  On PostgreSQL the count is a CTE of the request's first
+statement (``server.store.hotpath_postgres``), whose transaction commits without
+waiting for a disk flush (the counters are an unlogged table, migration 0003): the
+counter row of an address that many handsets share is locked for microseconds, and a
+refused request counts too.  On SQLite the count is part of the request's write transaction,
 which a refusal rolls back.
 """
 
@@ -31,8 +32,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import sqlite
 
 from server.store.models_attestation import RateCounter
 
@@ -50,20 +50,19 @@ class RateLimited(Exception):
 
 
 @functools.cache
-def _upsert(dialect: str, keys: int) -> Any:
-    """The counting statement for ``keys`` keys on ``dialect``, built once.
+def _upsert(keys: int) -> Any:
+    """SQLite: the counting statement for ``keys`` keys, built once.
 
     The rows come from ``SELECT … UNION ALL SELECT …`` rather than a multi-row VALUES:
     SQLAlchemy caches the compiled form only of the former (a multi-row VALUES has no
     cache key and would be compiled on every request).  ``WHERE true`` is what SQLite
     needs to parse an upsert from a SELECT.
     """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = union_all(*(
         select(bindparam(f"k{i}", type_=String()), bindparam("now_window", type_=BigInteger()),
                literal(1, Integer())).where(true())
         for i in range(keys)))
-    stmt = insert(_COUNTERS).from_select(["key", "window", "count"], rows)
+    stmt = sqlite.insert(_COUNTERS).from_select(["key", "window", "count"], rows)
     return stmt.on_conflict_do_update(
         index_elements=[_COUNTERS.c.key],
         set_={"count": case((_COUNTERS.c.window == stmt.excluded.window,
@@ -109,19 +108,16 @@ def refuse(over: list[str], now: float) -> None:
         raise RateLimited(over[0].partition(":")[0], WINDOW_SECONDS - int(now % WINDOW_SECONDS))
 
 
-def count(session: Session | Connection, limits: dict[str, int] | None,
-          now: float | None = None) -> None:
-    """Count one request against each ``{key: limit per minute}``; raise RateLimited.
-
-    Runs in the caller's transaction (SQLite: the request's write transaction, so a
-    refused request rolls back with nothing written).
+def count(conn: Connection, limits: dict[str, int] | None, now: float | None = None) -> None:
+    """SQLite: count one request against each ``{key: limit per minute}``; raise
+    RateLimited.  Runs in the caller's write transaction, so a refused request rolls
+    back with nothing written.
     """
     keys = active(limits)
     if not keys:
         return
     now = time.time() if now is None else now
-    bind = session if isinstance(session, Connection) else session.get_bind()
     params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
     params["now_window"] = window(now)
-    counts = session.execute(_upsert(bind.dialect.name, len(keys)), params)
+    counts = conn.execute(_upsert(len(keys)), params)
     refuse([key for key, n in sorted(counts) if n > keys[key]], now)

@@ -47,6 +47,11 @@ _EVIDENCE_FIELDS = {"evidence": Field(dict), "signature": Field(str)}
 access_log = logging.getLogger("simattest.access")
 
 
+def _too_large(limit: int) -> Problem:
+    return Problem(413, "body-too-large", "Request body too large",
+                   f"the body may be at most {limit} bytes")
+
+
 def _too_many(exc: ratelimit.RateLimited) -> Problem:
     RATE_LIMITED.labels(scope=exc.scope).inc()
     problem = Problem(429, "rate-limited", "Too many requests",
@@ -135,12 +140,10 @@ class DeviceEndpoints:
         limit = self.svc.config.max_body_bytes
         length = environ.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > limit:
-            raise Problem(413, "body-too-large", "Request body too large",
-                          f"the body may be at most {limit} bytes")
+            raise _too_large(limit)
         raw = environ["wsgi.input"].read(int(length) if length.isdigit() else limit + 1)
         if len(raw) > limit:
-            raise Problem(413, "body-too-large", "Request body too large",
-                          f"the body may be at most {limit} bytes")
+            raise _too_large(limit)
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         return parse_body(mimetype, raw, fields)
 

@@ -5,10 +5,10 @@ fewer index writes per verdict.
 (``server.audit``): the UPDATE that advances the head sets ``prev_hash = hash`` and
 returns both, since PostgreSQL 15's RETURNING sees only the new row.
 
-PostgreSQL: ``rate_counters`` becomes UNLOGGED.  Its rows are counted in their own
-short transaction on every device request; an unlogged table writes no WAL, so that
-commit waits for no disk flush and holds the counter row (shared by every client behind
-one address) for microseconds.  A crash empties the counters, which only resets the
+PostgreSQL: ``rate_counters`` becomes UNLOGGED.  Its rows are counted on every device
+request; an unlogged table writes no WAL, so a statement that writes only there commits
+without waiting for a disk flush and holds the counter row (shared by every client
+behind one address) for microseconds.  A crash empties the counters, which only resets the
 current minute's windows.
 
 Every verdict updates its attestation row and appends an audit entry; each index on
