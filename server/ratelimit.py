@@ -2,21 +2,35 @@
 
 The counters live in the database (``rate_counters``) so that all gunicorn workers and
 all hosts on one PostgreSQL see the same counts; an in-process counter would let a
-client multiply its allowance by the number of workers.  Each request counts once, at
-its start, with one upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on SQLite ≥
-3.35 and PostgreSQL) before any of its work is done, so an over-limit client costs the
-service one statement.  On PostgreSQL the count is a CTE of the request's first
-statement (``server.store.hotpath_postgres``), whose transaction commits without
-waiting for a disk flush (the counters are an unlogged table, migration 0003): the
-counter row of an address that many handsets share is locked for microseconds, and a
-refused request counts too.  On SQLite the count is part of the request's write transaction,
+client multiply its allowance by the number of workers.  Each request counts at its
+start, before any of its work is done, with an upsert (``INSERT … ON CONFLICT DO UPDATE
+… RETURNING``, on SQLite ≥ 3.35 and PostgreSQL), so an over-limit client costs the
+service one statement.
+
+On PostgreSQL (``server.store.hotpath_postgres``) the count is a CTE of the request's
+first statement, whose transaction commits without waiting for a disk flush (the
+counters are an unlogged table, migration 0003), and a refused request counts too.  A
+process takes a key's allowance a share at a time (``Shares``): the upsert adds a
+share of several requests, which the process then hands out to its own requests
+without asking the database again.  A share is a sixteenth of what the key had left
+when it was taken, at most ``MAX_SHARE``; a limit under 32 a minute (the per-IMEI one,
+30 by default) is therefore counted request by request, exactly.  The limit is never
+exceeded; what a process still holds when its traffic stops is not used by another,
+so a client can be refused when it has used all but about one share per process —
+a small fraction of a large limit, the price of counting once per share instead of
+once per request (a shared address's counter row was locked by every request: at
+several hundred requests a second that row was where they queued).
+
+On SQLite the count is part of the request's write transaction, one per request,
 which a refusal rolls back.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -71,26 +85,87 @@ def _upsert(keys: int) -> Any:
     ).returning(_COUNTERS.c.key, _COUNTERS.c.count)
 
 
-# PostgreSQL, on the driver (``server.store.hotpath_postgres``): CTEs that count
-# ``%(keys)s`` (text[], in key order, so two requests lock the rows in the same order)
-# and name the keys over their ``%(limits)s`` (int[]) in ``over.keys``; the request's
-# own statement follows them.
+# PostgreSQL, on the driver (``server.store.hotpath_postgres``): CTEs that add
+# ``%(shares)s`` (int[]) to the counters of ``%(keys)s`` (text[], in key order, so two
+# requests lock the rows in the same order), name the keys whose count had already
+# reached its ``%(limits)s`` (int[]) before this share in ``over.keys`` and return the
+# new counts, in key order, in ``seen.counts``; the request's own statement follows them.
 PG_COUNT_CTES = (
     'counted AS (INSERT INTO rate_counters (key, "window", count)'
-    " SELECT k, %(now_window)s, 1 FROM unnest(%(keys)s::text[]) AS k ORDER BY k"
-    ' ON CONFLICT (key) DO UPDATE SET count = CASE WHEN rate_counters."window" ='
-    ' excluded."window" THEN rate_counters.count + 1 ELSE 1 END,'
-    ' "window" = excluded."window" RETURNING key, count),'
+    " SELECT k, %(now_window)s, n FROM unnest(%(keys)s::text[], %(shares)s::int[]) AS r(k, n)"
+    ' ORDER BY k ON CONFLICT (key) DO UPDATE SET count = CASE WHEN rate_counters."window"'
+    ' = excluded."window" THEN rate_counters.count + excluded.count ELSE excluded.count'
+    ' END, "window" = excluded."window" RETURNING key, count),'
     " over AS (SELECT coalesce(array_agg(c.key ORDER BY c.key), '{}') AS keys FROM counted c"
-    " JOIN unnest(%(keys)s::text[], %(limits)s::int[]) AS l(key, lim) ON l.key = c.key"
-    " WHERE c.count > l.lim)"
+    " JOIN unnest(%(keys)s::text[], %(shares)s::int[], %(limits)s::int[]) AS l(key, n, lim)"
+    " ON l.key = c.key WHERE c.count - l.n >= l.lim),"
+    " seen AS (SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts"
+    " FROM counted c)"
 )
 
+# The largest share a process takes at once (requests).
+MAX_SHARE = 1000
+# A share is this fraction of what is left of the key's allowance.
+SHARE_DIVISOR = 16
 
-def pg_params(limits: dict[str, int], now: float) -> dict[str, Any]:
-    """The parameters of ``PG_COUNT_CTES`` for ``active`` limits."""
-    return {"keys": list(limits), "limits": list(limits.values()),
-            "now_window": window(now)}
+
+@dataclass(slots=True)
+class _Held:
+    window: int
+    left: int  # requests this process may still let through in ``window``
+    seen: int  # the key's count in the database after this process's last share
+
+
+@dataclass(slots=True)
+class Claim:
+    """What one request needs from the database: a share for each of ``needed``."""
+
+    window: int
+    needed: dict[str, int] = field(default_factory=dict)  # key: share, in key order
+    limits: dict[str, int] = field(default_factory=dict)  # of the needed keys
+
+    def pg_params(self) -> dict[str, Any]:
+        """The parameters of ``PG_COUNT_CTES``."""
+        return {"keys": list(self.needed), "shares": list(self.needed.values()),
+                "limits": list(self.limits.values()), "now_window": self.window}
+
+
+class Shares:
+    """One process's shares of each key's allowance in the current window (see the
+    module docstring).  Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, _Held] = {}
+        self._window = -1
+
+    def claim(self, limits: dict[str, int] | None, now: float) -> Claim:
+        """Count one request against each of ``active(limits)``: from a share this
+        process holds where it can, else the key goes into the claim."""
+        claim = Claim(window(now))
+        with self._lock:
+            if claim.window != self._window:  # shares are per window
+                self._held.clear()
+                self._window = claim.window
+            for key, limit in active(limits).items():
+                held = self._held.get(key)
+                if held is not None and held.left > 0:
+                    held.left -= 1
+                    continue
+                seen = 0 if held is None else held.seen
+                claim.needed[key] = max(1, min(MAX_SHARE, (limit - seen) // SHARE_DIVISOR))
+                claim.limits[key] = limit
+        return claim
+
+    def settle(self, claim: Claim, counts: list[int]) -> None:
+        """Keep what is left of the shares the database granted (``counts``: the keys'
+        new counts, in key order); this request takes one of each."""
+        with self._lock:
+            if claim.window != self._window:
+                return
+            for (key, share), count in zip(claim.needed.items(), counts, strict=True):
+                granted = min(share, claim.limits[key] - (count - share))
+                self._held[key] = _Held(claim.window, max(0, granted - 1), count)
 
 
 def active(limits: dict[str, int] | None) -> dict[str, int]:

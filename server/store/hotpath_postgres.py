@@ -7,7 +7,8 @@ costs more client CPU than the round trips it saves (187 µs for one statement a
 a step has several writes — prepared by psycopg after its fifth use on a connection,
 each its own transaction (the connection is in autocommit mode), four per attestation:
 
-1. rate counters + card lookup + SQN reservation (skipped when a limit is exceeded);
+1. rate counters (where this process needs a new share, ``server.ratelimit.Shares``)
+   + card lookup + SQN reservation (skipped when a limit is exceeded);
 2. challenge insert;
 3. rate counters + the challenge with everything the appraisal needs;
 4. verdict + audit entry (``server.audit``).
@@ -16,13 +17,13 @@ A crash between 1 and 2 leaves an SQN unused, which TS 33.102 Annex C allows.  T
 counters are an unlogged table (migration 0003), so statement 3 commits without a disk
 flush, and 1 and 2 do not wait for theirs (``_NO_FLUSH``): one flush per attestation.
 
-Each thread that serves requests (gunicorn's gthread workers have a fixed set) keeps
-one connection of its own, opened on first use, with the engine's URL: checking a
-connection out of SQLAlchemy's pool and back cost more than a statement's own
-parameter handling.  A connection the server dropped answers
-``sqlalchemy.exc.OperationalError`` (the API's 503, nothing written) and is replaced,
-together with every connection opened before it and the engine's pool, on the next
-use.
+Connections come from a small pool of this store's own, opened on first use with the
+engine's URL and kept for the next request: checking a connection out of SQLAlchemy's
+pool and back cost more than a statement's own parameter handling.  The pool holds as
+many connections as requests ran at once (``simattest serve --threads`` per worker).
+A connection the server dropped answers ``sqlalchemy.exc.OperationalError`` (the API's
+503, nothing written) and is replaced, together with every connection opened before
+it and the engine's pool, on the next use.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import datetime as dt
 import json
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -65,7 +65,8 @@ _COUNT_LOOKUP_RESERVE = (
     " sqn AS (UPDATE cards SET sqn_seq = cards.sqn_seq + 1 FROM hc"
     " WHERE cards.id = hc.card_id AND cardinality((SELECT keys FROM over)) = 0"
     " RETURNING cards.sqn_seq)"
-    " SELECT (SELECT keys FROM over), hc.handset_id, hc.card_id, hc.iccid, hc.algorithm,"
+    " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.handset_id, hc.card_id,"
+    " hc.iccid, hc.algorithm,"
     f" hc.k_enc, hc.opc_enc, sqn.sqn_seq FROM {_NO_FLUSH} one"
     " LEFT JOIN hc ON true LEFT JOIN sqn ON true"
 )
@@ -77,7 +78,8 @@ _INSERT = (
 )
 _COUNT_LOAD = (
     f"WITH {ratelimit.PG_COUNT_CTES}"  # noqa: S608 (constant SQL, bound values)
-    " SELECT (SELECT keys FROM over), a.id, a.imei, a.rand, a.nonce, a.xres_enc, a.state,"
+    " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), a.id, a.imei, a.rand,"
+    " a.nonce, a.xres_enc, a.state,"
     " a.expires_at > %(now)s, h.public_key_pem, c.iccid, c.imsi, c.profile, c.algorithm,"
     " c.k_enc, c.opc_enc, e.iccid, e.imsi, eh.imei"
     " FROM (SELECT 1) one"
@@ -103,10 +105,9 @@ _APPEND = audit.pg_append_sql()
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-def _one_row(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]
-             ) -> tuple[Any, ...]:
+def _one_row(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     """The row of a statement that selects from ``(SELECT 1) one``: always exactly one."""
-    return cast(tuple[Any, ...], conn.execute(sql, params).fetchone())
+    return cast(tuple[Any, ...], cur.execute(sql, params).fetchone())
 
 
 class _Writer:
@@ -119,86 +120,106 @@ class _Writer:
 
 
 class PostgresStore:
-    """``server.store.hotpath.AttestationStore`` on one connection per thread."""
+    """``server.store.hotpath.AttestationStore`` on a pool of psycopg connections."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         self._args, self._kwargs = args, {**kwargs, "autocommit": True}
-        self._local = threading.local()
         self._lock = threading.Lock()
-        # Weak: a thread that ends (Flask's --debug server runs one per request) takes
-        # its connection with it; close() closes those still alive.
-        self._open: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        # Each connection with one cursor, used for all its statements: a cursor keeps
+        # the type adapters it looked up, which a new cursor per statement looked up
+        # again (a third of psycopg's time per statement).
+        self._idle: list[tuple[psycopg.Cursor[Any], int]] = []
+        self._open: set[psycopg.Connection[Any]] = set()
         # Bumped when a connection turns out dropped (server restart, failover): every
         # connection opened before is then replaced on its next use.
         self._generation = 0
+        self._shares = ratelimit.Shares()
 
-    def _thread_connection(self) -> psycopg.Connection[Any]:
-        held: tuple[psycopg.Connection[Any], int] | None = getattr(self._local, "held", None)
-        if held is not None:
-            if held[1] == self._generation and not held[0].closed:
-                return held[0]
-            self._discard(held[0])
+    def _checkout(self) -> tuple[psycopg.Cursor[Any], int]:
+        with self._lock:
+            while self._idle:
+                cur, generation = self._idle.pop()  # the most recent: its backend is warm
+                if generation == self._generation and not cur.connection.closed:
+                    return cur, generation
+                self._open.discard(cur.connection)
+                cur.connection.close()
+            generation = self._generation
         conn = psycopg.connect(*self._args, **self._kwargs)
         with self._lock:
             self._open.add(conn)
-        self._local.held = (conn, self._generation)
-        return conn
+        return conn.cursor(), generation
 
-    def _discard(self, conn: psycopg.Connection[Any]) -> None:
-        self._local.held = None
+    def _checkin(self, cur: psycopg.Cursor[Any], generation: int) -> None:
+        conn = cur.connection
+        reusable = (not conn.broken and generation == self._generation
+                    and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
         with self._lock:
+            if reusable:
+                self._idle.append((cur, generation))
+                return
             self._open.discard(conn)
         conn.close()
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = None
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
         try:
-            conn = self._thread_connection()
-            yield conn
+            cur, generation = self._checkout()
         except _DISCONNECTED as exc:
-            if conn is None or conn.broken:  # not e.g. a cancelled statement
-                self._generation += 1
-                if conn is not None:
-                    self._discard(conn)
-                # The engine's pooled connections (desk pages, registry) went with it:
-                # a fresh pool; the old one and its connections are left to be collected.
-                self.engine.dispose(close=False)
+            self._lost()
             raise sa_exc.OperationalError(None, None, exc) from None
+        try:
+            yield cur
+        except _DISCONNECTED as exc:
+            if cur.connection.broken:  # not e.g. a cancelled statement
+                self._lost()
+            raise sa_exc.OperationalError(None, None, exc) from None
+        finally:
+            self._checkin(cur, generation)
+
+    def _lost(self) -> None:
+        self._generation += 1
+        # The engine's pooled connections (desk pages, registry) went with it: a fresh
+        # pool; the old one and its connections are left to be collected.
+        self.engine.dispose(close=False)
 
     def close(self) -> None:
         with self._lock:
-            for conn in list(self._open):
-                conn.close()
+            conns, self._idle = list(self._open), []
             self._open.clear()
+        for conn in conns:
+            conn.close()
 
     @contextmanager
     def issue(self, imei: str, limits: dict[str, int] | None) -> Iterator[_Writer]:
-        keys, now = ratelimit.active(limits), time.time()
-        with self._connection() as conn:
-            over, *row = _one_row(conn, _COUNT_LOOKUP_RESERVE, {
-                **ratelimit.pg_params(keys, now), "imei": imei})
+        now = time.time()
+        claim = self._shares.claim(limits, now)
+        with self._cursor() as cur:
+            over, counts, *row = _one_row(cur, _COUNT_LOOKUP_RESERVE, {
+                **claim.pg_params(), "imei": imei})
+            self._shares.settle(claim, counts)
             ratelimit.refuse(over, now)
             writer = _Writer(None if row[0] is None else PairedCard(*row))
             yield writer
             if writer.challenge is not None:
-                conn.execute(_INSERT, writer.challenge.values())
+                cur.execute(_INSERT, writer.challenge.values())
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:
-        keys, clock = ratelimit.active(limits), time.time()
-        with self._connection() as conn:
-            over, *row = _one_row(conn, _COUNT_LOAD, {
-                **ratelimit.pg_params(keys, clock), "att_id": attestation_id,
+        clock = time.time()
+        claim = self._shares.claim(limits, clock)
+        with self._cursor() as cur:
+            over, counts, *row = _one_row(cur, _COUNT_LOAD, {
+                **claim.pg_params(), "att_id": attestation_id,
                 "iccid": evidence_iccid, "now": now})
+        self._shares.settle(claim, counts)
         ratelimit.refuse(over, clock)
         return None if row[0] is None else StoredChallenge.from_row(row)
 
     def _write(self, sql: str, params: dict[str, Any]) -> bool:
-        with self._connection() as conn:
-            return conn.execute(sql, params).fetchone() is not None
+        with self._cursor() as cur:
+            return cur.execute(sql, params).fetchone() is not None
 
     def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
                entry: audit.Entry) -> bool:

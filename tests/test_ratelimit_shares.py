@@ -1,0 +1,104 @@
+"""Rate limits on PostgreSQL: each process takes a key's allowance a share at a time
+(``server.ratelimit.Shares``), never letting more through than the limit.
+
+Two ``PostgresStore`` objects on one database stand for two worker processes: each has
+its own shares, as each gunicorn worker has.  Real PostgreSQL, no mock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from server import ratelimit
+from server.context import Service
+from server.store.hotpath_postgres import PostgresStore
+from tests.fixtures_db import PostgresServer
+
+UNKNOWN_IMEI = "490154203237518"  # not registered: a decoy challenge, counted all the same
+
+
+@pytest.fixture
+def pg_service(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Service]:
+    name = postgres_server.create_database()
+    # Counts are per minute: start well inside one, so that a test's requests all fall
+    # in the same window (the test takes well under a second).
+    if time.time() % ratelimit.WINDOW_SECONDS > ratelimit.WINDOW_SECONDS - 10:
+        time.sleep(ratelimit.WINDOW_SECONDS - time.time() % ratelimit.WINDOW_SECONDS + 0.1)
+    with Service.open(tmp_path / "data", postgres_server.url(name)) as svc:
+        yield svc
+    postgres_server.drop_database(name)
+
+
+def _admitted(store: PostgresStore, limits: dict[str, int]) -> bool:
+    try:
+        with store.issue(UNKNOWN_IMEI, limits):
+            return True
+    except ratelimit.RateLimited:
+        return False
+
+
+def _count(svc: Service, key: str) -> int:
+    with svc.db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count FROM rate_counters WHERE key = :k"),
+                                {"k": key}).scalar_one())
+
+
+def test_a_large_limit_is_taken_a_share_at_a_time_and_never_exceeded(
+    pg_service: Service,
+) -> None:
+    key, limit = "client:198.51.100.9", 400
+    workers = [PostgresStore(pg_service.db.engine), PostgresStore(pg_service.db.engine)]
+    try:
+        assert _admitted(workers[0], {key: limit})
+        # The first request took a share of a sixteenth of the allowance from the counter.
+        assert _count(pg_service, key) == limit // ratelimit.SHARE_DIVISOR
+        admitted, answers = 1, []
+        for n in range(2 * limit):
+            answer = _admitted(workers[n % 2], {key: limit})
+            admitted += answer
+            answers.append(answer)
+        # Both processes together never let more through than the limit, and while
+        # requests keep coming neither leaves part of its share unused.
+        assert admitted == limit
+        assert _count(pg_service, key) >= admitted
+        # Once the allowance is used up, refused for the rest of the window, whichever
+        # process asks (and it took far fewer statements than requests to get there:
+        # the counter stood at the first share after the first request).
+        last = len(answers) - answers[::-1].index(True)
+        assert not any(answers[last:]) and len(answers) - last > limit
+    finally:
+        for store in workers:
+            store.close()
+
+
+def test_a_small_limit_is_counted_request_by_request(pg_service: Service) -> None:
+    key, limit = "imei:" + UNKNOWN_IMEI, 30  # the per-IMEI default
+    workers = [PostgresStore(pg_service.db.engine), PostgresStore(pg_service.db.engine)]
+    try:
+        for n in range(1, limit + 1):
+            assert _admitted(workers[n % 2], {key: limit})
+            assert _count(pg_service, key) == n
+        assert not _admitted(workers[0], {key: limit})
+        assert not _admitted(workers[1], {key: limit})
+    finally:
+        for store in workers:
+            store.close()
+
+
+def test_refusal_names_the_limit_and_when_the_window_turns(pg_service: Service) -> None:
+    store = PostgresStore(pg_service.db.engine)
+    try:
+        limits = {"client:203.0.113.4": 1, "imei:" + UNKNOWN_IMEI: 100}
+        assert _admitted(store, limits)
+        with pytest.raises(ratelimit.RateLimited) as refused:
+            with store.issue(UNKNOWN_IMEI, limits):
+                pass
+        assert refused.value.scope == "client"
+        assert 0 < refused.value.retry_after <= ratelimit.WINDOW_SECONDS
+    finally:
+        store.close()
