@@ -48,3 +48,10 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
 def configure(level: str = "INFO") -> None:
     """Send every log record to stderr as JSON (the service's processes call this)."""
     logging.config.dictConfig(dict_config(level))
+    # Record attributes the JSON lines never show, which ``logging`` would otherwise
+    # look up for every record (the logging HOWTO's "Optimization" section): the caller's
+    # source file and line walk the stack, and every request writes an access line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
