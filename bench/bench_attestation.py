@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="simattest serve --workers")
     parser.add_argument("--threads", type=int, default=1, help="simattest serve --threads")
     parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="windows per database, each against a freshly started service "
+                             "(this shared VM's speed drifts by ±15 %% from one minute to "
+                             "the next; the median is the figure)")
     parser.add_argument("--pg-async-commit", action="store_true",
                         help="also run PostgreSQL with synchronous_commit=off")
     parser.add_argument("--write-results", action="store_true",
@@ -242,6 +246,7 @@ def main() -> int:
 
     per_attestation = crypto_only()
     results: list[Figures] = []
+    medians: list[str] = []
     variants: list[tuple[str, bool]] = []
     if args.db in ("postgresql", "both"):
         variants.append(("postgresql", False))
@@ -255,17 +260,19 @@ def main() -> int:
             label = db if db == "sqlite" else (
                 "postgresql (synchronous_commit=off)" if async_commit
                 else "postgresql (durable)")
-            if db == "sqlite":
-                specs = provision(root / "data", None, args.clients)
-                results.append(serve_and_load(label, root / "data", None, specs,
-                                              args.seconds, args.workers, args.threads,
-                                              args.warmup))
-            else:
-                with postgres(root, async_commit) as url:
-                    specs = provision(root / "data", url, args.clients)
-                    results.append(serve_and_load(label, root / "data", url, specs,
-                                                  args.seconds, args.workers, args.threads,
-                                                  args.warmup))
+            with ExitStack() as stack:
+                url = None if db == "sqlite" else stack.enter_context(
+                    postgres(root, async_commit))
+                specs = provision(root / "data", url, args.clients)
+                runs = [serve_and_load(label, root / "data", url, specs, args.seconds,
+                                       args.workers, args.threads, args.warmup)
+                        for _ in range(args.repeat)]
+            results.extend(runs)
+            if args.repeat > 1:
+                rates = sorted(r.rate for r in runs)
+                medians.append(f"- {label}: median {statistics.median(rates):,.0f} "
+                               f"attestations/s over {len(rates)} windows (lowest "
+                               f"{rates[0]:,.0f}, highest {rates[-1]:,.0f})")
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -287,6 +294,7 @@ def main() -> int:
             f"{share:.2f} core-s/s "
             f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) | "
             f"{r.load[0]:.2f} → {r.load[1]:.2f} |")
+    lines += medians
     print("\n".join([*lines, "", *table]))
     if args.write_results:
         section = [
@@ -294,7 +302,7 @@ def main() -> int:
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             f"- machine: {machine.describe()} (load average around each window in the table)",
             f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
-            f" --workers {args.workers} --threads {args.threads}"
+            f" --workers {args.workers} --threads {args.threads} --repeat {args.repeat}"
             + (" --pg-async-commit" if args.pg_async_commit else "") + " --write-results`",
             f"- {args.clients} concurrent clients against `simattest serve --workers "
             f"{args.workers} --threads {args.threads}` (gunicorn gthread, JSON access log, "
