@@ -2,12 +2,15 @@
 
 ``create_challenge`` looks up the card paired with the handset, reserves the next SQN
 in the service's IND slot (``server.registry.reserve_sqn``, TS 33.102 Annex C.1),
-computes the authentication vector with the card's algorithm (Milenage or TUAK) and
-stores the challenge: RAND, AUTN, XRES (encrypted), a 256-bit nonce, 60 s expiry.
+stores the challenge (RAND, a 256-bit nonce, 60 s expiry) and computes the
+authentication vector with the card's algorithm (Milenage or TUAK) for the answer.
+Nothing derived from the card's keys is stored: the evidence's RES is checked against
+XRES = f2(K, RAND), computed again from the card's keys (TS 33.102 clause 6.3.2), so
+the database holds no secret beyond the cards' encrypted K and OPc.
 
 An IMEI that is well-formed but not registered (or has no paired card) still gets a
 challenge — a decoy, computed like a real one under a throw-away card's random keys and
-stored without XRES.  The handset must get a verdict: its evidence is then appraised
+stored without a card.  The handset must get a verdict: its evidence is then appraised
 ``ME_UNKNOWN`` (or ``HANDSET_NOT_PAIRED``), recorded, audited and listed among the
 desk's alerts, and a prober can tell registered IMEIs from others neither by the
 answer nor by the work (and so the time) it took.  The card answers the decoy AUTN
@@ -23,7 +26,7 @@ IMMEDIATE``).  The loser is answered ``CHALLENGE_REUSED``.  A failure before tha
 statement commits leaves the challenge pending and nothing else.
 
 Round trips are few on purpose (each costs more CPU in the driver and the server than
-the cryptography does): on PostgreSQL four per full attestation, see
+the cryptography does): on PostgreSQL three per full attestation, see
 ``server.store.hotpath_postgres``.
 
 A synchronisation failure with a valid AUTS (and nothing else wrong) re-synchronises
@@ -57,9 +60,8 @@ from attest.profiles import CardProfile, classify
 from hw.cardfile import load_profiles
 from server import audit, metrics, registry
 from server.context import Service
-from server.errors import KeyRotated, NotFound, ValidationError
+from server.errors import NotFound, ValidationError
 from server.identifiers import check_imei
-from server.keystore import SecretDecryptError
 from server.store.hotpath import NewChallenge, PairedCard, StoredChallenge, Verdict
 from server.store.models import utcnow
 from server.store.models_attestation import Attestation
@@ -191,33 +193,21 @@ def _decoy_card(svc: Service) -> _DecoyCard:
 
 def _issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) -> Challenge:
     """Store a fresh challenge (a decoy if ``imei`` has no paired card)."""
-    with svc.store.issue(imei, limits) as tx:
-        found = tx.found
-        attestation_id = secrets.token_urlsafe(16)
-        rand = secrets.token_bytes(16)
-        decoy = found is None or found.sqn_seq is None
-        # A decoy does a real challenge's work (key decryption, Milenage, RES encryption)
-        # on a throw-away card, so its answer time does not tell registered IMEIs apart.
-        card: CardSecrets = _decoy_card(svc) if decoy else cast(CardSecrets, found)
-        sqn = secrets.token_bytes(6) if decoy \
-            else join_sqn(cast(int, cast(PairedCard, found).sqn_seq), svc.config.ind_slot)
-        vector = card_algorithm(svc, card).vector(rand, sqn, AMF)
-        autn = vector.autn
-        sealed = svc.keys.encrypt_secret(attestation_id, vector.res)
-        # Nobody knows a decoy's key: there is no RES to expect.
-        xres_enc = None if decoy else sealed
-        now = utcnow()
-        challenge = Challenge(
-            id=attestation_id, rand=rand, autn=autn, app=APP_USIM,
-            nonce=b64url(secrets.token_bytes(NONCE_BYTES)),
-            expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl),
-        )
-        tx.insert(NewChallenge(
-            id=attestation_id, imei=imei, handset_id=None if found is None else found.handset_id,
-            card_id=None if found is None else found.card_id, app=APP_USIM, rand=rand,
-            autn=autn, xres_enc=xres_enc, nonce=challenge.nonce, client=client[:64],
-            created_at=now, expires_at=challenge.expires_at))
-    return challenge
+    now = utcnow()
+    stored = NewChallenge(
+        id=secrets.token_urlsafe(16), imei=imei, app=APP_USIM, rand=secrets.token_bytes(16),
+        nonce=b64url(secrets.token_bytes(NONCE_BYTES)), client=client[:64], created_at=now,
+        expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl))
+    found = svc.store.issue(stored, limits)
+    decoy = found is None or found.sqn_seq is None
+    # A decoy does a real challenge's work (key decryption, Milenage) on a throw-away
+    # card, so its answer time does not tell registered IMEIs apart.
+    card: CardSecrets = _decoy_card(svc) if decoy else cast(CardSecrets, found)
+    sqn = secrets.token_bytes(6) if decoy \
+        else join_sqn(cast(int, cast(PairedCard, found).sqn_seq), svc.config.ind_slot)
+    vector = card_algorithm(svc, card).vector(stored.rand, sqn, AMF)
+    return Challenge(id=stored.id, rand=stored.rand, autn=vector.autn, app=stored.app,
+                     nonce=stored.nonce, expires_at=stored.expires_at)
 
 
 def create_challenge(svc: Service, imei: str, client: str,
@@ -324,24 +314,14 @@ def submit_evidence(
     return outcome
 
 
-def _xres(svc: Service, attestation_id: str, sealed: bytes) -> bytes:
-    keys = svc.keys
-    try:
-        return svc.decrypt_secret(attestation_id, sealed)
-    except SecretDecryptError:
-        if svc.keys is keys:
-            raise
-        # Sealed by a process that had not yet adopted a rotated KEK; the challenge
-        # stays pending (and expires), nothing else is written.
-        raise KeyRotated("this challenge was sealed under a key-encryption key rotated "
-                         "since; request a new challenge") from None
-
-
 def _appraise(
     svc: Service, att: StoredChallenge, now: dt.datetime, evidence: Evidence, signed: bytes,
     signature: bytes, client: str, actor: str,
 ) -> Outcome:
-    xres = None if att.xres_enc is None else _xres(svc, att.id, att.xres_enc)
+    # XRES = f2(K, RAND) of the card the challenge was computed for (TS 33.102 clause
+    # 6.3.2); a decoy has no card, so no RES is expected.
+    xres = None if att.iccid is None \
+        else card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)

@@ -24,7 +24,7 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import insert, select, update
@@ -39,7 +39,6 @@ from server.identifiers import check_iccid, check_imsi
 from server.keystore import KeyStore
 from server.store import metastore
 from server.store.models import Card, Meta, utcnow
-from server.store.models_attestation import Attestation
 from server.vendorfile import ParsedFile, decode, parse
 
 SECRET_COLUMNS = ("KI", "OPC", "OP")
@@ -353,7 +352,8 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
     ``new_key_file`` when the KEK is kept outside it), then the database is
     re-encrypted and its KEK check value replaced in one transaction; then the old
     ``kek.key`` is kept as ``kek.key.retired-<UTC time>`` and the new one takes its
-    name.  Pending challenges' sealed XRES are re-encrypted too.  Running server
+    name.  Challenges hold nothing encrypted (XRES is computed from the card's keys at
+    appraisal), so pending ones appraise across the rotation.  Running server
     processes adopt the new key by themselves when a stored secret no longer decrypts
     under theirs or when they next import (``Service.reload_keys``), provided they find
     it where they found the old one (the data directory, ``--kek-file``).
@@ -379,14 +379,6 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
             updates.append(values)
         if updates:
             session.execute(update(Card), updates)
-        # Pending challenges' XRES too, so their evidence still appraises.
-        sealed = session.execute(select(Attestation.id, Attestation.xres_enc)
-                                 .where(Attestation.xres_enc.is_not(None)))
-        pending = [{"id": att_id, "xres_enc": new_keys.encrypt_secret(
-                        att_id, svc.keys.decrypt_secret(att_id, cast(bytes, blob)))}
-                   for att_id, blob in sealed]
-        if pending:
-            session.execute(update(Attestation), pending)
         session.execute(update(Meta).where(Meta.name == metastore.KEK_CHECK)
                         .values(value=new_keys.check_value))
         audit.append(session, actor, "pool.rotate-kek", "kek", {"cards": len(updates)})

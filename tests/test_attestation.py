@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from attest import devicekey, ear
+from attest.aka.milenage import Milenage
 from attest.aka.sqn import join_sqn
 from attest.evidence import canonical_json
 from server import audit, registry
@@ -43,13 +44,34 @@ def test_genuine_pair_is_affirming_with_a_verifiable_ear(service: Service, pool:
     with service.db.read_session() as session:
         row = session.get(Attestation, challenge["id"])
         assert row is not None
-        assert (row.state, row.status, row.xres_enc) == ("consumed", "affirming", None)
+        assert (row.state, row.status) == ("consumed", "affirming")
         entry = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
         assert entry is not None
         assert (entry.action, entry.subject) == ("attestation", f"attestation:{challenge['id']}")
     assert audit.verify_chain(service).ok
     assert get_attestation(service, challenge["id"]).evidence["outcome"] == {  # type: ignore[index]
         "outcome": "success"}
+
+
+def test_a_stored_challenge_holds_nothing_derived_from_the_card_keys(
+    service: Service, pool: Pool,
+) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    challenge = _challenge(service, handset.imei)
+    rand, autn = bytes.fromhex(challenge["rand"]), bytes.fromhex(challenge["autn"])
+    xres = Milenage(card.k, opc=card.opc).f2345(rand)[0]
+    with service.db.engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM attestations WHERE id = :id"),
+                           {"id": challenge["id"]}).one()
+    stored = [bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode()
+              for v in row]
+    assert rand in stored
+    for derived in (autn, xres, autn.hex().encode(), xres.hex().encode()):
+        assert not any(derived in value for value in stored)
+    # and yet the evidence is checked against XRES: a wrong RES is not genuine
+    wrong = {"outcome": "success", "res": bytes(len(xres)).hex()}
+    assert _submit(service, *handset.evidence(challenge, card, wrong))["status"] \
+        == "contraindicated"
 
 
 def test_each_challenge_uses_a_fresh_sqn_and_nonce(service: Service, pool: Pool) -> None:

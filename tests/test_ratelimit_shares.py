@@ -7,6 +7,8 @@ its own shares, as each gunicorn worker has.  Real PostgreSQL, no mock.
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,9 @@ from sqlalchemy import text
 
 from server import ratelimit
 from server.context import Service
+from server.store.hotpath import NewChallenge
 from server.store.hotpath_postgres import PostgresStore
+from server.store.models import utcnow
 from tests.fixtures_db import PostgresServer
 
 UNKNOWN_IMEI = "490154203237518"  # not registered: a decoy challenge, counted all the same
@@ -34,10 +38,17 @@ def pg_service(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Serv
     postgres_server.drop_database(name)
 
 
+def _challenge() -> NewChallenge:
+    now = utcnow()
+    return NewChallenge(id=secrets.token_urlsafe(16), imei=UNKNOWN_IMEI, app="usim",
+                        rand=secrets.token_bytes(16), nonce="n" * 43, client="test",
+                        created_at=now, expires_at=now + dt.timedelta(seconds=60))
+
+
 def _admitted(store: PostgresStore, limits: dict[str, int]) -> bool:
     try:
-        with store.issue(UNKNOWN_IMEI, limits):
-            return True
+        store.issue(_challenge(), limits)
+        return True
     except ratelimit.RateLimited:
         return False
 
@@ -96,8 +107,7 @@ def test_refusal_names_the_limit_and_when_the_window_turns(pg_service: Service) 
         limits = {"client:203.0.113.4": 1, "imei:" + UNKNOWN_IMEI: 100}
         assert _admitted(store, limits)
         with pytest.raises(ratelimit.RateLimited) as refused:
-            with store.issue(UNKNOWN_IMEI, limits):
-                pass
+            store.issue(_challenge(), limits)
         assert refused.value.scope == "client"
         assert 0 < refused.value.retry_after <= ratelimit.WINDOW_SECONDS
     finally:

@@ -4,11 +4,11 @@
 database only through an ``AttestationStore``, in a fixed, small number of round trips
 per request:
 
-- challenge: ``issue`` counts the rate limits, looks up the handset's paired card and
-  reserves its next SQN; ``ChallengeWriter.insert`` stores the challenge when the
-  ``issue`` block ends (SQLite: one transaction; PostgreSQL: two statements, and an SQN
-  reserved for a challenge that was never stored is simply skipped, which TS 33.102
-  Annex C allows).
+- challenge: ``issue`` counts the rate limits, looks up the handset's paired card,
+  reserves its next SQN and stores the challenge (RAND, nonce, expiry) for that card,
+  in one transaction.  Nothing derived from the card's keys is stored: AUTN goes to the
+  device only, and the evidence's RES is checked against XRES = f2(K, RAND) computed
+  again from the card's keys (TS 33.102 clause 6.3.2; f2 does not depend on SQN).
 - evidence: ``load`` counts the rate limits and reads the challenge with its handset's
   key, its card and the pool's record of the card the evidence names; ``record``
   consumes the challenge (``state = 'pending'`` → ``'consumed'``, a conditional UPDATE:
@@ -16,7 +16,7 @@ per request:
   entry, atomically — or does neither and answers False.
 
 Two implementations: ``server.store.hotpath_postgres`` (the psycopg driver directly, one
-statement per round trip, four round trips per attestation) and
+statement per round trip, three round trips per attestation) and
 ``server.store.hotpath_sqlalchemy`` (SQLAlchemy Core: SQLite, where statements are
 in-process calls).
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,21 +47,19 @@ class PairedCard:
 
 @dataclass(frozen=True, slots=True)
 class NewChallenge:
+    """A challenge to store; ``issue`` adds the handset and card it finds."""
+
     id: str
     imei: str
-    handset_id: int | None
-    card_id: int | None
     app: str
     rand: bytes
-    autn: bytes
-    xres_enc: bytes | None = field(repr=False)
     nonce: str
     client: str
     created_at: dt.datetime
     expires_at: dt.datetime
 
     def values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__} | {"state": "pending"}
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +70,6 @@ class StoredChallenge:
     imei: str
     rand: bytes
     nonce: str
-    xres_enc: bytes | None = field(repr=False)
     state: str
     fresh: bool  # not yet expired at the time given to ``load``
     public_key_pem: str | None  # None: the IMEI was not registered
@@ -114,17 +110,13 @@ class Verdict:
     resync_id: str | None = None
 
 
-class ChallengeWriter(Protocol):
-    found: PairedCard | None  # None: IMEI not registered (a decoy challenge follows)
-
-    def insert(self, challenge: NewChallenge) -> None: ...
-
-
 class AttestationStore(Protocol):
-    def issue(self, imei: str, limits: dict[str, int] | None
-              ) -> AbstractContextManager[ChallengeWriter]:
-        """Count ``limits`` (``ratelimit.RateLimited``), look up ``imei``'s card and
-        reserve its SQN; the challenge inserted in the block commits with them."""
+    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
+              ) -> PairedCard | None:
+        """Count ``limits`` (``ratelimit.RateLimited``: nothing else written), look up
+        the card paired with ``challenge.imei``, reserve its SQN and store ``challenge``
+        for that handset and card; the handset and card found (None: the IMEI is not
+        registered; the challenge is stored all the same, as a decoy)."""
         ...
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,

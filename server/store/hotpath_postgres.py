@@ -5,17 +5,17 @@ than PostgreSQL spent running it.  Why not psycopg's pipeline mode: measured her
 costs more client CPU than the round trips it saves (187 µs for one statement against
 79 µs without).  So each round trip is one statement — data-modifying CTEs where
 a step has several writes — prepared by psycopg after its fifth use on a connection,
-each its own transaction (the connection is in autocommit mode), four per attestation:
+each its own transaction (the connection is in autocommit mode), three per attestation:
 
 1. rate counters (where this process needs a new share, ``server.ratelimit.Shares``)
-   + card lookup + SQN reservation (skipped when a limit is exceeded);
-2. challenge insert;
-3. rate counters + the challenge with everything the appraisal needs;
-4. verdict + audit entry (``server.audit``).
+   + card lookup + SQN reservation + challenge insert (the last two skipped when a
+   limit is exceeded);
+2. rate counters + the challenge with everything the appraisal needs;
+3. verdict + audit entry (``server.audit``).
 
-A crash between 1 and 2 leaves an SQN unused, which TS 33.102 Annex C allows.  The
-counters are an unlogged table (migration 0003), so statement 3 commits without a disk
-flush, and 1 and 2 do not wait for theirs (``_NO_FLUSH``): one flush per attestation.
+The counters are an unlogged table (migration 0003), so statement 2 commits without a
+disk flush, and 1 does not wait for its flush (``_NO_FLUSH``): one flush per
+attestation.
 
 Connections come from a small pool of this store's own, opened on first use with the
 engine's URL and kept for the next request: checking a connection out of SQLAlchemy's
@@ -48,14 +48,14 @@ from server.store.hotpath import (
     Verdict,
 )
 
-# The challenge's two statements commit without waiting for the WAL flush: set_config
+# The challenge's statement commits without waiting for the WAL flush: set_config
 # with is_local = true sets synchronous_commit for the statement's own transaction
 # only.  What a crash can lose is a challenge (its evidence then gets 404, the device
 # starts over) and its SQN (re-issued: the card answers a sync failure and the AUTS
 # re-synchronises it, TS 33.102 clause 6.3.5).  Verdicts and audit entries wait for the
 # flush, which also covers every challenge committed before them.
 _NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true))"
-_COUNT_LOOKUP_RESERVE = (
+_ISSUE = (
     f"WITH {ratelimit.PG_COUNT_CTES},"  # noqa: S608 (constant SQL, bound values)
     " hc AS (SELECT h.id AS handset_id, c.id AS card_id, c.iccid, c.algorithm, c.k_enc,"
     " c.opc_enc FROM handsets h"
@@ -64,22 +64,21 @@ _COUNT_LOOKUP_RESERVE = (
     " WHERE h.imei = %(imei)s),"
     " sqn AS (UPDATE cards SET sqn_seq = cards.sqn_seq + 1 FROM hc"
     " WHERE cards.id = hc.card_id AND cardinality((SELECT keys FROM over)) = 0"
-    " RETURNING cards.sqn_seq)"
+    " RETURNING cards.sqn_seq),"
+    " ins AS (INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, nonce,"
+    " client, created_at, expires_at, state) SELECT %(id)s, %(imei)s, hc.handset_id,"
+    " hc.card_id, %(app)s, %(rand)s, %(nonce)s, %(client)s, %(created_at)s,"
+    " %(expires_at)s, 'pending' FROM (SELECT 1) one LEFT JOIN hc ON true"
+    " WHERE cardinality((SELECT keys FROM over)) = 0)"
     " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.handset_id, hc.card_id,"
     " hc.iccid, hc.algorithm,"
     f" hc.k_enc, hc.opc_enc, sqn.sqn_seq FROM {_NO_FLUSH} one"
     " LEFT JOIN hc ON true LEFT JOIN sqn ON true"
 )
-_INSERT = (
-    "INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, autn, xres_enc,"  # noqa: S608 (constant SQL, bound values)
-    " nonce, client, created_at, expires_at, state) SELECT %(id)s, %(imei)s,"
-    " %(handset_id)s, %(card_id)s, %(app)s, %(rand)s, %(autn)s, %(xres_enc)s, %(nonce)s,"
-    f" %(client)s, %(created_at)s, %(expires_at)s, %(state)s FROM {_NO_FLUSH} one"
-)
 _COUNT_LOAD = (
     f"WITH {ratelimit.PG_COUNT_CTES}"  # noqa: S608 (constant SQL, bound values)
     " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), a.id, a.imei, a.rand,"
-    " a.nonce, a.xres_enc, a.state,"
+    " a.nonce, a.state,"
     " a.expires_at > %(now)s, h.public_key_pem, c.iccid, c.imsi, c.profile, c.algorithm,"
     " c.k_enc, c.opc_enc, e.iccid, e.imsi, eh.imei"
     " FROM (SELECT 1) one"
@@ -92,13 +91,13 @@ _COUNT_LOAD = (
 )
 _RECORD = audit.pg_append_sql(
     "done AS (UPDATE attestations SET state = 'consumed', appraised_at = %(at)s,"
-    " xres_enc = NULL, status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s,"
+    " status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s,"
     " resync_id = %(resync_id)s, iccid = %(iccid)s, imsi = %(imsi)s,"
     " evidence = %(evidence)s::json WHERE id = %(att_id)s AND state = 'pending' RETURNING id)"
 )
 _EXPIRE = audit.pg_append_sql(
     "done AS (UPDATE attestations SET state = 'expired', appraised_at = %(at)s,"
-    " xres_enc = NULL, status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s"
+    " status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s"
     " WHERE id = %(att_id)s AND state = 'pending' RETURNING id)"
 )
 _APPEND = audit.pg_append_sql()
@@ -108,15 +107,6 @@ _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError)
 def _one_row(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     """The row of a statement that selects from ``(SELECT 1) one``: always exactly one."""
     return cast(tuple[Any, ...], cur.execute(sql, params).fetchone())
-
-
-class _Writer:
-    def __init__(self, found: PairedCard | None) -> None:
-        self.found = found
-        self.challenge: NewChallenge | None = None
-
-    def insert(self, challenge: NewChallenge) -> None:
-        self.challenge = challenge
 
 
 class PostgresStore:
@@ -191,19 +181,16 @@ class PostgresStore:
         for conn in conns:
             conn.close()
 
-    @contextmanager
-    def issue(self, imei: str, limits: dict[str, int] | None) -> Iterator[_Writer]:
+    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
+              ) -> PairedCard | None:
         now = time.time()
         claim = self._shares.claim(limits, now)
         with self._cursor() as cur:
-            over, counts, *row = _one_row(cur, _COUNT_LOOKUP_RESERVE, {
-                **claim.pg_params(), "imei": imei})
-            self._shares.settle(claim, counts)
-            ratelimit.refuse(over, now)
-            writer = _Writer(None if row[0] is None else PairedCard(*row))
-            yield writer
-            if writer.challenge is not None:
-                cur.execute(_INSERT, writer.challenge.values())
+            over, counts, *row = _one_row(cur, _ISSUE, {
+                **claim.pg_params(), **challenge.values()})
+        self._shares.settle(claim, counts)
+        ratelimit.refuse(over, now)
+        return None if row[0] is None else PairedCard(*row)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:

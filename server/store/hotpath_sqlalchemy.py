@@ -9,11 +9,9 @@ challenge is decided by whichever writer gets the lock first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, Update, and_, bindparam, insert, select, update
+from sqlalchemy import Table, Update, and_, bindparam, insert, select, update
 from sqlalchemy.orm import aliased
 
 from server import audit, ratelimit
@@ -38,7 +36,7 @@ _EVIDENCE_CARD = aliased(Card)
 _EVIDENCE_PAIRING = aliased(Pairing)
 _EVIDENCE_HANDSET = aliased(Handset)
 _LOAD = (
-    select(_ATT.c.id, _ATT.c.imei, _ATT.c.rand, _ATT.c.nonce, _ATT.c.xres_enc, _ATT.c.state,
+    select(_ATT.c.id, _ATT.c.imei, _ATT.c.rand, _ATT.c.nonce, _ATT.c.state,
            _ATT.c.expires_at > bindparam("now", type_=UtcDateTime()),
            Handset.public_key_pem, Card.iccid, Card.imsi, Card.profile, Card.algorithm,
            Card.k_enc, Card.opc_enc,
@@ -54,22 +52,13 @@ _LOAD = (
 )
 _PENDING = and_(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending")
 _RECORD = update(_ATT).where(_PENDING).values(
-    state="consumed", appraised_at=bindparam("at", type_=UtcDateTime()), xres_enc=None,
+    state="consumed", appraised_at=bindparam("at", type_=UtcDateTime()),
     status=bindparam("status"), reasons=bindparam("reasons"), ear=bindparam("ear"),
     resync_id=bindparam("resync_id"), iccid=bindparam("iccid"), imsi=bindparam("imsi"),
     evidence=bindparam("evidence"))
 _EXPIRE = update(_ATT).where(_PENDING).values(
-    state="expired", appraised_at=bindparam("at", type_=UtcDateTime()), xres_enc=None,
+    state="expired", appraised_at=bindparam("at", type_=UtcDateTime()),
     status=bindparam("status"), reasons=bindparam("reasons"), ear=bindparam("ear"))
-
-
-class _Writer:
-    def __init__(self, conn: Connection, found: PairedCard | None) -> None:
-        self.conn = conn
-        self.found = found
-
-    def insert(self, challenge: NewChallenge) -> None:
-        self.conn.execute(_INSERT, challenge.values())
 
 
 class SqlAlchemyStore:
@@ -78,17 +67,21 @@ class SqlAlchemyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @contextmanager
-    def issue(self, imei: str, limits: dict[str, int] | None) -> Iterator[_Writer]:
+    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
+              ) -> PairedCard | None:
         with self.db.connection() as conn:
             ratelimit.count(conn, limits)
-            row = conn.execute(_HANDSET_AND_CARD, {"imei": imei}).first()
+            row = conn.execute(_HANDSET_AND_CARD, {"imei": challenge.imei}).first()
             found = None
             if row is not None:
                 seq = None if row[1] is None else conn.scalar(_RESERVE_SQN,
                                                               {"card_id": row[1]})
                 found = PairedCard(*row, sqn_seq=seq)
-            yield _Writer(conn, found)
+            conn.execute(_INSERT, {
+                **challenge.values(), "state": "pending",
+                "handset_id": None if found is None else found.handset_id,
+                "card_id": None if found is None else found.card_id})
+        return found
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:

@@ -42,9 +42,8 @@ class Attestation(Base):
     # The card the challenge was computed for (the handset's paired card), if any.
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), default=None)
     app: Mapped[str] = mapped_column(String(8))
+    # Nothing derived from the card's keys (no AUTN, no XRES): see migration 0004.
     rand: Mapped[bytes] = mapped_column(LargeBinary(16))
-    autn: Mapped[bytes] = mapped_column(LargeBinary(16))
-    xres_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     nonce: Mapped[str] = mapped_column(String(64))
     client: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
