@@ -32,8 +32,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import psycopg
@@ -104,9 +103,21 @@ _APPEND = audit.pg_append_sql()
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-def _one_row(cur: psycopg.Cursor[Any], sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    """The row of a statement that selects from ``(SELECT 1) one``: always exactly one."""
-    return cast(tuple[Any, ...], cur.execute(sql, params).fetchone())
+@dataclass(slots=True)
+class _Pooled:
+    """A connection of the pool, with one cursor per statement: psycopg keeps a cursor's
+    type adapters only while it runs the same query again, and looking them up anew
+    for every statement was a third of psycopg's time per statement."""
+
+    conn: psycopg.Connection[Any]
+    generation: int
+    cursors: dict[str, psycopg.Cursor[Any]] = field(default_factory=dict)
+
+    def execute(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        cur = self.cursors.get(sql)
+        if cur is None:
+            cur = self.cursors[sql] = self.conn.cursor()
+        return cur.execute(sql, params).fetchone()
 
 
 class PostgresStore:
@@ -117,56 +128,57 @@ class PostgresStore:
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         self._args, self._kwargs = args, {**kwargs, "autocommit": True}
         self._lock = threading.Lock()
-        # Each connection with one cursor, used for all its statements: a cursor keeps
-        # the type adapters it looked up, which a new cursor per statement looked up
-        # again (a third of psycopg's time per statement).
-        self._idle: list[tuple[psycopg.Cursor[Any], int]] = []
+        self._idle: list[_Pooled] = []
         self._open: set[psycopg.Connection[Any]] = set()
         # Bumped when a connection turns out dropped (server restart, failover): every
         # connection opened before is then replaced on its next use.
         self._generation = 0
         self._shares = ratelimit.Shares()
 
-    def _checkout(self) -> tuple[psycopg.Cursor[Any], int]:
+    def _checkout(self) -> _Pooled:
         with self._lock:
             while self._idle:
-                cur, generation = self._idle.pop()  # the most recent: its backend is warm
-                if generation == self._generation and not cur.connection.closed:
-                    return cur, generation
-                self._open.discard(cur.connection)
-                cur.connection.close()
+                pooled = self._idle.pop()  # the most recent: its backend is warm
+                if pooled.generation == self._generation and not pooled.conn.closed:
+                    return pooled
+                self._open.discard(pooled.conn)
+                pooled.conn.close()
             generation = self._generation
         conn = psycopg.connect(*self._args, **self._kwargs)
         with self._lock:
             self._open.add(conn)
-        return conn.cursor(), generation
+        return _Pooled(conn, generation)
 
-    def _checkin(self, cur: psycopg.Cursor[Any], generation: int) -> None:
-        conn = cur.connection
-        reusable = (not conn.broken and generation == self._generation
+    def _checkin(self, pooled: _Pooled) -> None:
+        conn = pooled.conn
+        reusable = (not conn.broken and pooled.generation == self._generation
                     and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
         with self._lock:
             if reusable:
-                self._idle.append((cur, generation))
+                self._idle.append(pooled)
                 return
             self._open.discard(conn)
         conn.close()
 
-    @contextmanager
-    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+    def _execute(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """One statement (its own transaction) on a pooled connection; its first row."""
         try:
-            cur, generation = self._checkout()
+            pooled = self._checkout()
         except _DISCONNECTED as exc:
             self._lost()
             raise sa_exc.OperationalError(None, None, exc) from None
         try:
-            yield cur
+            return pooled.execute(sql, params)
         except _DISCONNECTED as exc:
-            if cur.connection.broken:  # not e.g. a cancelled statement
+            if pooled.conn.broken:  # not e.g. a cancelled statement
                 self._lost()
             raise sa_exc.OperationalError(None, None, exc) from None
         finally:
-            self._checkin(cur, generation)
+            self._checkin(pooled)
+
+    def _one_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        """The row of a statement that selects from ``(SELECT 1) one``: always exactly one."""
+        return cast(tuple[Any, ...], self._execute(sql, params))
 
     def _lost(self) -> None:
         self._generation += 1
@@ -185,9 +197,7 @@ class PostgresStore:
               ) -> PairedCard | None:
         now = time.time()
         claim = self._shares.claim(limits, now)
-        with self._cursor() as cur:
-            over, counts, *row = _one_row(cur, _ISSUE, {
-                **claim.pg_params(), **challenge.values()})
+        over, counts, *row = self._one_row(_ISSUE, {**claim.pg_params(), **challenge.values()})
         self._shares.settle(claim, counts)
         ratelimit.refuse(over, now)
         return None if row[0] is None else PairedCard(*row)
@@ -196,17 +206,14 @@ class PostgresStore:
              limits: dict[str, int] | None) -> StoredChallenge | None:
         clock = time.time()
         claim = self._shares.claim(limits, clock)
-        with self._cursor() as cur:
-            over, counts, *row = _one_row(cur, _COUNT_LOAD, {
-                **claim.pg_params(), "att_id": attestation_id,
-                "iccid": evidence_iccid, "now": now})
+        over, counts, *row = self._one_row(_COUNT_LOAD, {
+            **claim.pg_params(), "att_id": attestation_id, "iccid": evidence_iccid, "now": now})
         self._shares.settle(claim, counts)
         ratelimit.refuse(over, clock)
         return None if row[0] is None else StoredChallenge.from_row(row)
 
     def _write(self, sql: str, params: dict[str, Any]) -> bool:
-        with self._cursor() as cur:
-            return cur.execute(sql, params).fetchone() is not None
+        return self._execute(sql, params) is not None
 
     def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
                entry: audit.Entry) -> bool:
