@@ -10,6 +10,8 @@ from typing import Any
 
 # Attributes every LogRecord has; anything else passed via ``extra`` is a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# One encoder for every line (``json.dumps`` with ``default`` builds a new one per call).
+_ENCODER = json.JSONEncoder(default=str)
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +26,7 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info and record.exc_info[0] is not None:
             line["error"] = record.exc_info[0].__name__
-        return json.dumps(line, default=str)
+        return _ENCODER.encode(line)
 
 
 def dict_config(level: str = "INFO") -> dict[str, Any]:

@@ -70,9 +70,10 @@ def _address(text: str) -> IPAddress | None:
 def client_address(peer: str, forwarded_for: str | None,
                    proxies: tuple[IPNetwork, ...]) -> str:
     """The address a request is counted under (see the module docstring)."""
+    if not forwarded_for or not proxies:
+        return peer
     address = _address(peer)
-    if not forwarded_for or address is None \
-            or not any(address in net for net in proxies):
+    if address is None or not any(address in net for net in proxies):
         return peer
     for hop in reversed(forwarded_for.split(",")):
         forwarded = _address(hop)

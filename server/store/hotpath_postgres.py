@@ -152,7 +152,7 @@ class PostgresStore:
     def _checkin(self, pooled: _Pooled) -> None:
         conn = pooled.conn
         reusable = (not conn.broken and pooled.generation == self._generation
-                    and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+                    and conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE)
         with self._lock:
             if reusable:
                 self._idle.append(pooled)
