@@ -325,8 +325,9 @@ def _appraise(
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)
+    status, reasons = verdict.status, verdict.reasons  # derived properties: once
     subject = f"attestation:{att.id}"
-    if sqn_ms is not None and att.iccid is not None and verdict.status == "affirming":
+    if sqn_ms is not None and att.iccid is not None and status == "affirming":
         # Never moves SEQ backwards, so it is safe on its own even if this submission
         # then loses the challenge to a concurrent one.
         registry.resync_sqn(svc, att.iccid, sqn_ms)
@@ -343,13 +344,12 @@ def _appraise(
     token = _sign(svc, verdict, att.nonce)
     recorded = svc.store.record(
         att.id, now,
-        Verdict(verdict.status, verdict.reasons, token, evidence.iccid, evidence.imsi,
-                evidence.to_json()),
+        Verdict(status, reasons, token, evidence.iccid, evidence.imsi, evidence.to_json()),
         audit.Entry(actor, "attestation", subject,
-                    {"imei": att.imei, "iccid": evidence.iccid, "status": verdict.status,
-                     "reasons": verdict.reasons}))
+                    {"imei": att.imei, "iccid": evidence.iccid, "status": status,
+                     "reasons": reasons}))
     if recorded:
-        return Outcome(att.id, verdict.status, verdict.reasons, token)
+        return Outcome(att.id, status, reasons, token)
     return _stale(svc, replace(att, state="consumed"), actor)
 
 
