@@ -1,0 +1,109 @@
+"""CPU per attestation of the device path alone: the WSGI app called in this process.
+
+No HTTP server, no load generator process, one thread: ``POST /v1/attestations`` and
+``POST /v1/attestations/{id}/evidence`` go straight to ``server.app.create_app`` on a
+durable throw-away PostgreSQL (32 paired cards, rate limits on, JSON access log to a
+file), and each simulated handset answers as ``bench/loadgen.py``'s clients do.  The
+figure is this process's CPU time per attestation (the device path plus the handset's
+side, without PostgreSQL's), the median of ``--repeat`` rounds — steadier on a shared
+VM than a throughput window, so two builds can be compared by alternating them:
+
+    .venv/bin/python bench/bench_device_path.py [--repo OTHER_CHECKOUT]
+
+``--repo`` imports ``server``/``attest`` from another checkout (e.g. a ``git worktree``
+of an older commit) with this checkout's harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def _environ(request: bytes) -> dict[str, Any]:
+    """The WSGI environ of one HTTP/1.1 request as the load generator writes it."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    method, path, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
+    return {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+            "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "bench", "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http"}
+
+
+def _call(app: Any, request: bytes) -> tuple[int, Any]:
+    """The app's answer to one request: status code and decoded JSON body."""
+    status: list[str] = []
+
+    def start_response(line: str, _headers: Any, _exc_info: Any = None) -> None:
+        status.append(line)
+
+    body = b"".join(app(_environ(request), start_response))
+    return int(status[0][:3]), json.loads(body)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attestations", type=int, default=600, help="per round")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repo", type=Path, default=HERE,
+                        help="checkout whose server code is measured")
+    args = parser.parse_args()
+    sys.path[:0] = [str(args.repo.resolve()), str(HERE)]
+
+    from bench.bench_attestation import postgres, provision
+    from bench.loadgen import _Client
+    from server import jsonlog
+    from server.app import create_app
+    from server.context import Service, ServiceConfig
+
+    root = Path(tempfile.mkdtemp(prefix="simattest-devpath-"))
+    root.chmod(0o777)  # the throw-away cluster runs as the postgres user
+    with postgres(root, async_commit=False) as url:
+        specs = provision(root / "data", url, 32)
+        config = ServiceConfig(rate_limit_per_imei=10**9, rate_limit_per_client=10**9)
+        with Service.open(root / "data", url, config) as svc, \
+                (root / "service.log").open("w") as log:
+            stderr, sys.stderr = sys.stderr, log
+            try:
+                jsonlog.configure()
+                app = create_app(svc)
+                clients = [_Client("127.0.0.1", 80, spec) for spec in specs]
+
+                def attest(client: _Client) -> str:
+                    session = client.attest()
+                    request = next(session)
+                    try:
+                        while True:
+                            request = session.send(_call(app, request))
+                    except StopIteration as done:
+                        return str(done.value)
+
+                for n in range(200):  # warm-up: prepared statements, caches
+                    attest(clients[n % len(clients)])
+                rounds = []
+                for _ in range(args.repeat):
+                    start = time.process_time()
+                    for n in range(args.attestations):
+                        verdict = attest(clients[n % len(clients)])
+                        if verdict != "affirming":
+                            raise SystemExit(f"unexpected verdict {verdict!r}")
+                    rounds.append((time.process_time() - start) / args.attestations * 1e6)
+            finally:
+                sys.stderr = stderr
+    print(f"{args.repo}: CPU per attestation median {statistics.median(rounds):,.0f} µs "
+          f"(rounds: {', '.join(f'{r:,.0f}' for r in rounds)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
