@@ -309,8 +309,7 @@ def main() -> int:
             f" --workers {args.workers} --threads {args.threads} --repeat {args.repeat}"
             + (" --pg-async-commit" if args.pg_async_commit else "") + " --write-results`",
             f"- {args.clients} concurrent clients against `simattest serve --workers "
-            f"{args.workers} --threads {args.threads}` (gunicorn, "
-            "`server.gunicorn_app.KeepAliveThreadWorker`, JSON access log, "
+            f"{args.workers} --threads {args.threads}` (gunicorn gthread, JSON access log, "
             "multi-process metrics), load generator on the same 2 cores", *lines, "", *table,
             "", "",
         ]

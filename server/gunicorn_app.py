@@ -7,13 +7,11 @@ after the fork.
 from __future__ import annotations
 
 import gc
-import select
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
-from gunicorn.workers.gthread import ThreadWorker
 
 from server import jsonlog
 from server.app import create_app
@@ -28,32 +26,6 @@ class GunicornLogger(Logger):
 
     def access(self, *_args: Any, **_kwargs: Any) -> None:
         return None
-
-
-# How long the thread that answered a kept-alive connection waits for its next request.
-KEEPALIVE_LINGER = 0.002  # seconds
-
-
-class KeepAliveThreadWorker(ThreadWorker):
-    """gunicorn's ``gthread`` worker, whose threads serve a kept-alive connection's next
-    request themselves when it follows within ``KEEPALIVE_LINGER``.
-
-    ``gthread`` hands a connection back to its main thread's poller after every
-    response and to a pool thread again for the next request: two thread hand-offs, a
-    pipe write and an epoll registration per request.  A checkout client sends its
-    evidence right after the challenge's answer (and its next challenge right after the
-    verdict), so the thread waits that long on the socket first; when nothing comes,
-    the connection goes back to the poller as before, so an idle or slow client holds a
-    thread for 2 ms at most.  Measured with ``bench/bench_attestation.py``: 381–400/s
-    against 300–377/s for ``gthread``, alternated (``bench/RESULTS.md``).
-    """
-
-    def handle(self, conn: Any) -> Any:
-        keepalive = super().handle(conn)
-        while keepalive is True and self.alive \
-                and select.select([conn.sock], [], [], KEEPALIVE_LINGER)[0]:
-            keepalive = super().handle(conn)
-        return keepalive
 
 
 class GunicornService(BaseApplication):

@@ -94,8 +94,7 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     svc.close()
     GunicornService(args.data, args.db, config, {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
-        "worker_class": "server.gunicorn_app.KeepAliveThreadWorker",
-        "accesslog": None, "errorlog": "-",
+        "worker_class": "gthread", "accesslog": None, "errorlog": "-",
         "logger_class": "server.gunicorn_app.GunicornLogger",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),
         "timeout": 60, "graceful_timeout": 10,
