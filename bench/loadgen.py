@@ -82,6 +82,9 @@ class Tally:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     cpu_seconds: float = 0.0  # the generator's own CPU time (all its processes)
+    # Attestations each client finished: a server that serves some connections and
+    # starves others shows here (the window counts finished attestations only).
+    per_client: dict[str, int] = field(default_factory=dict)
 
 
 class HttpError(Exception):
@@ -245,6 +248,8 @@ class _Loop:
             return
         self.tally.latencies.append(time.perf_counter() - client.started)
         self.tally.statuses[verdict] = self.tally.statuses.get(verdict, 0) + 1
+        imei = client.spec.imei
+        self.tally.per_client[imei] = self.tally.per_client.get(imei, 0) + 1
         client.session = None
         self.running -= 1
         self.start(client)
@@ -306,7 +311,8 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
             loop.connect(client)
     time.sleep(max(0.0, start - time.time()))
     tally = loop.run()
-    out.put((tally.latencies, tally.statuses, tally.errors, time.process_time() - cpu_start))
+    out.put((tally.latencies, tally.statuses, tally.errors, time.process_time() - cpu_start,
+             {c.spec.imei: tally.per_client.get(c.spec.imei, 0) for c in loop.clients}))
 
 
 def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2
@@ -323,7 +329,8 @@ def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes
         p.start()
     tally = Tally()
     for _ in procs:
-        latencies, statuses, errors, cpu = out.get(timeout=seconds + 120)
+        latencies, statuses, errors, cpu, per_client = out.get(timeout=seconds + 120)
+        tally.per_client.update(per_client)
         tally.latencies += latencies
         tally.errors += errors
         tally.cpu_seconds += cpu
