@@ -111,7 +111,8 @@ SHARE_DIVISOR = 16
 
 @dataclass(slots=True)
 class _Held:
-    window: int
+    """A share held in ``Shares``'s current window (older ones are dropped)."""
+
     left: int  # requests this process may still let through in ``window``
     seen: int  # the key's count in the database after this process's last share
 
@@ -165,7 +166,7 @@ class Shares:
                 return
             for (key, share), count in zip(claim.needed.items(), counts, strict=True):
                 granted = min(share, claim.limits[key] - (count - share))
-                self._held[key] = _Held(claim.window, max(0, granted - 1), count)
+                self._held[key] = _Held(max(0, granted - 1), count)
 
 
 def active(limits: dict[str, int] | None) -> dict[str, int]:

@@ -193,23 +193,26 @@ class PostgresStore:
         for conn in conns:
             conn.close()
 
+    def _counted(self, sql: str, params: dict[str, Any], limits: dict[str, int] | None
+                 ) -> list[Any]:
+        """A statement that starts with ``ratelimit.PG_COUNT_CTES``: counts ``limits``
+        (``ratelimit.RateLimited``), then its own columns of the one row."""
+        clock = time.time()
+        claim = self._shares.claim(limits, clock)
+        over, counts, *row = self._one_row(sql, {**claim.pg_params(), **params})
+        self._shares.settle(claim, counts)
+        ratelimit.refuse(over, clock)
+        return row
+
     def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
               ) -> PairedCard | None:
-        now = time.time()
-        claim = self._shares.claim(limits, now)
-        over, counts, *row = self._one_row(_ISSUE, {**claim.pg_params(), **challenge.values()})
-        self._shares.settle(claim, counts)
-        ratelimit.refuse(over, now)
+        row = self._counted(_ISSUE, challenge.values(), limits)
         return None if row[0] is None else PairedCard(*row)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:
-        clock = time.time()
-        claim = self._shares.claim(limits, clock)
-        over, counts, *row = self._one_row(_COUNT_LOAD, {
-            **claim.pg_params(), "att_id": attestation_id, "iccid": evidence_iccid, "now": now})
-        self._shares.settle(claim, counts)
-        ratelimit.refuse(over, clock)
+        row = self._counted(_COUNT_LOAD, {"att_id": attestation_id, "iccid": evidence_iccid,
+                                          "now": now}, limits)
         return None if row[0] is None else StoredChallenge.from_row(row)
 
     def _write(self, sql: str, params: dict[str, Any]) -> bool:
