@@ -26,7 +26,11 @@ IMMEDIATE``).  The loser is answered ``CHALLENGE_REUSED``.  A failure before tha
 statement commits leaves the challenge pending and nothing else.
 
 Round trips are few on purpose (each costs more CPU in the driver and the server than
-the cryptography does): on PostgreSQL three per full attestation, see
+the cryptography does): on PostgreSQL three per full attestation, two when the evidence
+comes back to the worker process that issued the challenge — that process appraises it
+from its own copy (``server.issued``: the challenge as the database holds it, and its
+XRES); if the verdict's conditional UPDATE then finds the challenge consumed or
+expired, the evidence is appraised again from the database.  See
 ``server.store.hotpath_postgres``.
 
 A synchronisation failure with a valid AUTS (and nothing else wrong) re-synchronises
@@ -62,6 +66,7 @@ from server import audit, metrics, registry
 from server.context import Service
 from server.errors import NotFound, ValidationError
 from server.identifiers import check_imei
+from server.issued import Issued
 from server.store.hotpath import NewChallenge, PairedCard, StoredChallenge, Verdict
 from server.store.models import utcnow
 from server.store.models_attestation import Attestation
@@ -206,8 +211,20 @@ def _issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) 
     sqn = secrets.token_bytes(6) if decoy \
         else join_sqn(cast(int, cast(PairedCard, found).sqn_seq), svc.config.ind_slot)
     vector = card_algorithm(svc, card).vector(stored.rand, sqn, AMF)
+    if not decoy:
+        svc.issued.add(_copy(stored, cast(PairedCard, found), vector.res), now)
     return Challenge(id=stored.id, rand=stored.rand, autn=vector.autn, app=stored.app,
                      nonce=stored.nonce, expires_at=stored.expires_at)
+
+
+def _copy(stored: NewChallenge, paired: PairedCard, xres: bytes) -> Issued:
+    """What the evidence's ``load`` would read, for evidence naming the paired card."""
+    iccid, imsi = cast(str, paired.iccid), cast(str, paired.imsi)
+    challenge = StoredChallenge(
+        stored.id, stored.imei, stored.rand, stored.nonce, "pending", True,
+        paired.public_key_pem, iccid, imsi, paired.profile, paired.algorithm, paired.k_enc,
+        paired.opc_enc, appraisal.PooledCard(iccid, imsi, stored.imei))
+    return Issued(challenge, xres, stored.expires_at)
 
 
 def create_challenge(svc: Service, imei: str, client: str,
@@ -302,25 +319,39 @@ def submit_evidence(
     actor = f"handset:{parsed.imei}"
     with metrics.appraisal_timer():
         now = utcnow()
-        att = svc.store.load(attestation_id, parsed.iccid, now, limits)
-        if att is None:
-            raise NotFound(f"attestation {attestation_id} does not exist",
-                           field="attestation_id")
-        if att.pending:
-            outcome = _appraise(svc, att, now, parsed, signed, raw_signature, client, actor)
-        else:
-            outcome = _stale(svc, att, actor)
+        outcome = None
+        issued = svc.issued.take(attestation_id, now)
+        # Other cards and resynchronisations are rare: they are read back.
+        if issued is not None and issued.challenge.iccid == parsed.iccid \
+                and parsed.outcome.auts is None:
+            # This process's copy; the limits are counted with the verdict.
+            outcome = _appraise(svc, issued.challenge, now, parsed, signed, raw_signature,
+                                client, actor, issued, limits)
+            limits = None  # counted, even if the copy was out of date
+        if outcome is None:
+            # No copy, or it was out of date (another submission consumed the challenge,
+            # or it expired meanwhile): appraise what the database holds.
+            att = svc.store.load(attestation_id, parsed.iccid, now, limits)
+            if att is None:
+                raise NotFound(f"attestation {attestation_id} does not exist",
+                               field="attestation_id")
+            outcome = cast(Outcome, _appraise(svc, att, now, parsed, signed, raw_signature,
+                                              client, actor, None, None)) \
+                if att.pending else _stale(svc, att, actor)
     metrics.count_outcome(outcome.status, outcome.reasons)
     return outcome
 
 
 def _appraise(
     svc: Service, att: StoredChallenge, now: dt.datetime, evidence: Evidence, signed: bytes,
-    signature: bytes, client: str, actor: str,
-) -> Outcome:
+    signature: bytes, client: str, actor: str, issued: Issued | None,
+    limits: dict[str, int] | None,
+) -> Outcome | None:
+    """The verdict, recorded (``limits`` counted with it); None if ``issued`` (the copy
+    ``att`` is) was out of date."""
     # XRES = f2(K, RAND) of the card the challenge was computed for (TS 33.102 clause
     # 6.3.2); a decoy has no card, so no RES is expected.
-    xres = None if att.iccid is None \
+    xres = issued.xres if issued is not None else None if att.iccid is None \
         else card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
@@ -328,6 +359,7 @@ def _appraise(
     status, reasons = verdict.status, verdict.reasons  # derived properties: once
     subject = f"attestation:{att.id}"
     if sqn_ms is not None and att.iccid is not None and status == "affirming":
+        # (Never from a copy: submit_evidence reads resynchronisations back.)
         # Never moves SEQ backwards, so it is safe on its own even if this submission
         # then loses the challenge to a concurrent one.
         registry.resync_sqn(svc, att.iccid, sqn_ms)
@@ -347,9 +379,11 @@ def _appraise(
         Verdict(status, reasons, token, evidence.iccid, evidence.imsi, evidence.to_json()),
         audit.Entry(actor, "attestation", subject,
                     {"imei": att.imei, "iccid": evidence.iccid, "status": status,
-                     "reasons": reasons}))
+                     "reasons": reasons}), limits)
     if recorded:
         return Outcome(att.id, status, reasons, token)
+    if issued is not None:
+        return None
     return _stale(svc, replace(att, state="consumed"), actor)
 
 

@@ -82,11 +82,18 @@ def entry_hash(
     return Entry(actor, action, subject, details, at).digest(seq, prev_hash)
 
 
-def pg_append_sql(only_after: str | None = None) -> str:
+def pg_append_sql(only_after: str | None = None, answer: str | None = None) -> str:
     """PostgreSQL: append one entry (``Entry.pg_params``) in one statement; returns its
-    seq.  ``only_after`` is a data-modifying CTE named ``done`` (the change being
-    recorded): the entry is appended only if ``done`` returned a row."""
+    seq.  ``only_after`` is CTEs, the last a data-modifying one named ``done`` (the
+    change being recorded): the entry is appended only if ``done`` returned a row.
+    ``answer``: the statement's SELECT instead, with the seq in CTE ``appended``."""
     condition = " AND EXISTS (SELECT 1 FROM done)" if only_after else ""
+    insert = (
+        " INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash,"
+        " hash) SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s,"
+        " %(audit_subject)s, %(audit_details)s::json, prev_hash, hash FROM head"
+        " RETURNING seq"
+    )
     # Only the caller's constant SQL is spliced in; every value is a bound parameter.
     return (
         f"WITH {only_after + ', ' if only_after else ''}head AS ("  # noqa: S608
@@ -94,10 +101,7 @@ def pg_append_sql(only_after: str | None = None) -> str:
         " hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || "
         f"'{_SEQ_JOIN}' || (seq + 1)::text || %(audit_tail)s, 'UTF8'))"
         f" WHERE id = {_HEAD_ID}{condition} RETURNING seq, prev_hash, hash)"
-        " INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash,"
-        " hash) SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s,"
-        " %(audit_subject)s, %(audit_details)s::json, prev_hash, hash FROM head"
-        " RETURNING seq"
+        + (insert if answer is None else f", appended AS ({insert}) {answer}")
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
@@ -27,6 +27,7 @@ from server.datadir import (
     write_secret_file,
 )
 from server.errors import KeyRotated
+from server.issued import IssuedChallenges
 from server.keystore import KeyStore, SecretDecryptError, Signer
 from server.store import metastore
 from server.store.db import Database
@@ -88,6 +89,8 @@ class Service:
     signer: Signer
     config: ServiceConfig
     store: AttestationStore  # the attestation hot path (server.store.hotpath)
+    # Copies of the challenges this process issued (server.issued).
+    issued: IssuedChallenges = field(default_factory=IssuedChallenges)
 
     @classmethod
     def open(

@@ -122,6 +122,7 @@ class Claim:
     """What one request needs from the database: a share for each of ``needed``."""
 
     window: int
+    clock: float  # time.time() when the request was counted
     needed: dict[str, int] = field(default_factory=dict)  # key: share, in key order
     limits: dict[str, int] = field(default_factory=dict)  # of the needed keys
 
@@ -143,7 +144,7 @@ class Shares:
     def claim(self, limits: dict[str, int] | None, now: float) -> Claim:
         """Count one request against each of ``active(limits)``: from a share this
         process holds where it can, else the key goes into the claim."""
-        claim = Claim(window(now))
+        claim = Claim(window(now), now)
         with self._lock:
             if claim.window != self._window:  # shares are per window
                 self._held.clear()

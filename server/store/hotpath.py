@@ -15,8 +15,15 @@ per request:
   of two concurrent submissions exactly one finds it pending) and appends the audit
   entry, atomically — or does neither and answers False.
 
+The process that issued a challenge keeps a copy of what ``load`` would read back for
+evidence naming the challenged card (``server.issued``): handsets' keys and cards'
+identities never change once registered, and a challenge's appraisal is bound to the
+pairing it was issued under, so only its state and expiry can differ from the copy —
+and ``record`` consumes a challenge only while it is pending and unexpired.  With the
+copy there is no ``load``: ``record`` counts the rate limits instead.
+
 Two implementations: ``server.store.hotpath_postgres`` (the psycopg driver directly, one
-statement per round trip, three round trips per attestation) and
+statement per round trip, two or three round trips per attestation) and
 ``server.store.hotpath_sqlalchemy`` (SQLAlchemy Core: SQLite, where statements are
 in-process calls).
 """
@@ -37,8 +44,11 @@ class PairedCard:
     """The challenged handset and its paired card with the SEQ just reserved for it."""
 
     handset_id: int
+    public_key_pem: str
     card_id: int | None
     iccid: str | None
+    imsi: str | None
+    profile: str | None
     algorithm: str | None
     k_enc: bytes | None = field(repr=False)
     opc_enc: bytes | None = field(repr=False)
@@ -125,9 +135,10 @@ class AttestationStore(Protocol):
         ...
 
     def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
-               entry: Entry) -> bool:
-        """Consume the pending challenge with ``verdict`` and append ``entry``; False
-        (nothing written) if it was not pending any more."""
+               entry: Entry, limits: dict[str, int] | None = None) -> bool:
+        """Count ``limits`` (``ratelimit.RateLimited``: nothing else written), consume
+        the pending challenge with ``verdict`` and append ``entry``; False (counted,
+        nothing else written) if it was not pending any more or had expired by ``at``."""
         ...
 
     def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],

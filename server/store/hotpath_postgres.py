@@ -10,8 +10,11 @@ each its own transaction (the connection is in autocommit mode), three per attes
 1. rate counters (where this process needs a new share, ``server.ratelimit.Shares``)
    + card lookup + SQN reservation + challenge insert (the last two skipped when a
    limit is exceeded);
-2. rate counters + the challenge with everything the appraisal needs;
-3. verdict + audit entry (``server.audit``).
+2. rate counters + the challenge with everything the appraisal needs — skipped when
+   the evidence comes back to the process that issued the challenge (it has a copy,
+   ``server.issued``);
+3. verdict + audit entry (``server.audit``), with the rate counters when 2 was
+   skipped.
 
 The counters are an unlogged table (migration 0003), so statement 2 commits without a
 disk flush, and 1 does not wait for its flush (``_NO_FLUSH``): one flush per
@@ -56,8 +59,8 @@ from server.store.hotpath import (
 _NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true))"
 _ISSUE = (
     f"WITH {ratelimit.PG_COUNT_CTES},"  # noqa: S608 (constant SQL, bound values)
-    " hc AS (SELECT h.id AS handset_id, c.id AS card_id, c.iccid, c.algorithm, c.k_enc,"
-    " c.opc_enc FROM handsets h"
+    " hc AS (SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid, c.imsi,"
+    " c.profile, c.algorithm, c.k_enc, c.opc_enc FROM handsets h"
     " LEFT JOIN pairings p ON p.handset_id = h.id AND p.ended_at IS NULL"
     " LEFT JOIN cards c ON c.id = p.card_id"
     " WHERE h.imei = %(imei)s),"
@@ -69,8 +72,8 @@ _ISSUE = (
     " hc.card_id, %(app)s, %(rand)s, %(nonce)s, %(client)s, %(created_at)s,"
     " %(expires_at)s, 'pending' FROM (SELECT 1) one LEFT JOIN hc ON true"
     " WHERE cardinality((SELECT keys FROM over)) = 0)"
-    " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.handset_id, hc.card_id,"
-    " hc.iccid, hc.algorithm,"
+    " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.handset_id,"
+    " hc.public_key_pem, hc.card_id, hc.iccid, hc.imsi, hc.profile, hc.algorithm,"
     f" hc.k_enc, hc.opc_enc, sqn.sqn_seq FROM {_NO_FLUSH} one"
     " LEFT JOIN hc ON true LEFT JOIN sqn ON true"
 )
@@ -88,12 +91,18 @@ _COUNT_LOAD = (
     " LEFT JOIN pairings ep ON ep.card_id = e.id AND ep.ended_at IS NULL"
     " LEFT JOIN handsets eh ON eh.id = ep.handset_id"
 )
-_RECORD = audit.pg_append_sql(
+_CONSUME = (
     "done AS (UPDATE attestations SET state = 'consumed', appraised_at = %(at)s,"
     " status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s,"
     " resync_id = %(resync_id)s, iccid = %(iccid)s, imsi = %(imsi)s,"
-    " evidence = %(evidence)s::json WHERE id = %(att_id)s AND state = 'pending' RETURNING id)"
+    " evidence = %(evidence)s::json WHERE id = %(att_id)s AND state = 'pending'"
+    " AND expires_at > %(at)s{} RETURNING id)"
 )
+_RECORD = audit.pg_append_sql(_CONSUME.format(""))
+_COUNT_RECORD = audit.pg_append_sql(
+    f"{ratelimit.PG_COUNT_CTES}, "  # noqa: S608 (constant SQL, bound values)
+    + _CONSUME.format(" AND cardinality((SELECT keys FROM over)) = 0"),
+    "SELECT (SELECT keys FROM over), (SELECT counts FROM seen), (SELECT seq FROM appended)")
 _EXPIRE = audit.pg_append_sql(
     "done AS (UPDATE attestations SET state = 'expired', appraised_at = %(at)s,"
     " status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s"
@@ -193,38 +202,40 @@ class PostgresStore:
         for conn in conns:
             conn.close()
 
-    def _counted(self, sql: str, params: dict[str, Any], limits: dict[str, int] | None
+    def _counted(self, sql: str, params: dict[str, Any], claim: ratelimit.Claim
                  ) -> list[Any]:
-        """A statement that starts with ``ratelimit.PG_COUNT_CTES``: counts ``limits``
+        """A statement that starts with ``ratelimit.PG_COUNT_CTES``: counts ``claim``
         (``ratelimit.RateLimited``), then its own columns of the one row."""
-        clock = time.time()
-        claim = self._shares.claim(limits, clock)
         over, counts, *row = self._one_row(sql, {**claim.pg_params(), **params})
         self._shares.settle(claim, counts)
-        ratelimit.refuse(over, clock)
+        ratelimit.refuse(over, claim.clock)
         return row
 
     def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
               ) -> PairedCard | None:
-        row = self._counted(_ISSUE, challenge.values(), limits)
+        row = self._counted(_ISSUE, challenge.values(), self._shares.claim(limits, time.time()))
         return None if row[0] is None else PairedCard(*row)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:
         row = self._counted(_COUNT_LOAD, {"att_id": attestation_id, "iccid": evidence_iccid,
-                                          "now": now}, limits)
+                                          "now": now}, self._shares.claim(limits, time.time()))
         return None if row[0] is None else StoredChallenge.from_row(row)
 
     def _write(self, sql: str, params: dict[str, Any]) -> bool:
         return self._execute(sql, params) is not None
 
     def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
-               entry: audit.Entry) -> bool:
-        return self._write(_RECORD, {
+               entry: audit.Entry, limits: dict[str, int] | None = None) -> bool:
+        params = {
             "att_id": attestation_id, "at": at, "status": verdict.status,
             "reasons": json.dumps(verdict.reasons), "ear": verdict.ear,
             "resync_id": verdict.resync_id, "iccid": verdict.iccid, "imsi": verdict.imsi,
-            "evidence": json.dumps(verdict.evidence), **entry.pg_params()})
+            "evidence": json.dumps(verdict.evidence), **entry.pg_params()}
+        claim = self._shares.claim(limits, time.time())
+        if not claim.needed:
+            return self._write(_RECORD, params)
+        return self._counted(_COUNT_RECORD, params, claim)[0] is not None
 
     def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],
                ear: str, entry: audit.Entry) -> bool:

@@ -23,7 +23,8 @@ from server.store.models_attestation import Attestation
 _ATT = cast(Table, Attestation.__table__)
 _CARDS = cast(Table, Card.__table__)
 _HANDSET_AND_CARD = (
-    select(Handset.id, Card.id, Card.iccid, Card.algorithm, Card.k_enc, Card.opc_enc)
+    select(Handset.id, Handset.public_key_pem, Card.id, Card.iccid, Card.imsi, Card.profile,
+           Card.algorithm, Card.k_enc, Card.opc_enc)
     .select_from(Handset)
     .outerjoin(Pairing, and_(Pairing.handset_id == Handset.id, Pairing.ended_at.is_(None)))
     .outerjoin(Card, Card.id == Pairing.card_id)
@@ -51,7 +52,8 @@ _LOAD = (
     .where(_ATT.c.id == bindparam("att_id"))
 )
 _PENDING = and_(_ATT.c.id == bindparam("att_id"), _ATT.c.state == "pending")
-_RECORD = update(_ATT).where(_PENDING).values(
+_RECORD = update(_ATT).where(
+    _PENDING, _ATT.c.expires_at > bindparam("at", type_=UtcDateTime())).values(
     state="consumed", appraised_at=bindparam("at", type_=UtcDateTime()),
     status=bindparam("status"), reasons=bindparam("reasons"), ear=bindparam("ear"),
     resync_id=bindparam("resync_id"), iccid=bindparam("iccid"), imsi=bindparam("imsi"),
@@ -74,8 +76,9 @@ class SqlAlchemyStore:
             row = conn.execute(_HANDSET_AND_CARD, {"imei": challenge.imei}).first()
             found = None
             if row is not None:
-                seq = None if row[1] is None else conn.scalar(_RESERVE_SQN,
-                                                              {"card_id": row[1]})
+                card_id = row[2]
+                seq = None if card_id is None else conn.scalar(_RESERVE_SQN,
+                                                               {"card_id": card_id})
                 found = PairedCard(*row, sqn_seq=seq)
             conn.execute(_INSERT, {
                 **challenge.values(), "state": "pending",
@@ -91,19 +94,22 @@ class SqlAlchemyStore:
                                        "now": now}).first()
         return None if row is None else StoredChallenge.from_row(row)
 
-    def _consume(self, stmt: Update, params: dict[str, Any], entry: audit.Entry) -> bool:
+    def _consume(self, stmt: Update, params: dict[str, Any], entry: audit.Entry,
+                 limits: dict[str, int] | None = None) -> bool:
         with self.db.connection() as conn:
+            ratelimit.count(conn, limits)
             if conn.execute(stmt, params).rowcount != 1:
                 return False
             audit.append_entry(conn, entry)
             return True
 
     def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
-               entry: audit.Entry) -> bool:
+               entry: audit.Entry, limits: dict[str, int] | None = None) -> bool:
         return self._consume(_RECORD, {
             "att_id": attestation_id, "at": at, "status": verdict.status,
             "reasons": verdict.reasons, "ear": verdict.ear, "resync_id": verdict.resync_id,
-            "iccid": verdict.iccid, "imsi": verdict.imsi, "evidence": verdict.evidence}, entry)
+            "iccid": verdict.iccid, "imsi": verdict.imsi, "evidence": verdict.evidence},
+            entry, limits)
 
     def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],
                ear: str, entry: audit.Entry) -> bool:
