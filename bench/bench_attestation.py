@@ -151,7 +151,8 @@ def _postmaster(pg_data: Path) -> int | None:
 
 
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
-                   seconds: float, workers: int, threads: int, warmup: float) -> Figures:
+                   seconds: float, workers: int, threads: int, warmup: float,
+                   per_attestation: bool) -> Figures:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
@@ -176,11 +177,12 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
                 raise SystemExit(f"simattest serve did not start; see {log.name}")
             time.sleep(0.2)
         if warmup:
-            run("127.0.0.1", port, specs, warmup)
+            run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation)
         postmaster = _postmaster(data_dir.parent / "pg") if db_url else None
         load_before = os.getloadavg()[0]
         before = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
-        tally, window = run("127.0.0.1", port, specs, seconds)
+        tally, window = run("127.0.0.1", port, specs, seconds,
+                            per_attestation=per_attestation)
         after = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         load_after = os.getloadavg()[0]
     finally:
@@ -244,6 +246,9 @@ def main() -> int:
                         help="windows per database, each against a freshly started service "
                              "(this shared VM's speed drifts by ±15 %% from one minute to "
                              "the next; the median is the figure)")
+    parser.add_argument("--connection-per-attestation", action="store_true",
+                        help="each client opens a connection per attestation, as the device "
+                             "agent does (default: one per client for the whole window)")
     parser.add_argument("--pg-async-commit", action="store_true",
                         help="also run PostgreSQL with synchronous_commit=off")
     parser.add_argument("--write-results", action="store_true",
@@ -272,7 +277,8 @@ def main() -> int:
                     postgres(root, async_commit))
                 specs = provision(root / "data", url, args.clients)
                 runs = [serve_and_load(label, root / "data", url, specs, args.seconds,
-                                       args.workers, args.threads, args.warmup)
+                                       args.workers, args.threads, args.warmup,
+                                       args.connection_per_attestation)
                         for _ in range(args.repeat)]
             results.extend(runs)
             if args.repeat > 1:
@@ -311,10 +317,15 @@ def main() -> int:
             f"- machine: {machine.describe()} (load average around each window in the table)",
             f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
             f" --workers {args.workers} --threads {args.threads} --repeat {args.repeat}"
-            + (" --pg-async-commit" if args.pg_async_commit else "") + " --write-results`",
-            f"- {args.clients} concurrent clients against `simattest serve --workers "
-            f"{args.workers} --threads {args.threads}` (gunicorn gthread, JSON access log, "
-            "multi-process metrics), load generator on the same 2 cores", *lines, "", *table,
+            + (" --pg-async-commit" if args.pg_async_commit else "")
+            + (" --connection-per-attestation" if args.connection_per_attestation else "")
+            + " --write-results`",
+            f"- {args.clients} concurrent clients ("
+            + ("a connection per attestation" if args.connection_per_attestation
+               else "each on one kept-alive connection")
+            + f") against `simattest serve --workers {args.workers} --threads "
+            f"{args.threads}` (gunicorn gthread, JSON access log, multi-process metrics), "
+            "load generator on the same 2 cores", *lines, "", *table,
             "", "",
         ]
         results_md = REPO / "bench" / "RESULTS.md"

@@ -3,7 +3,11 @@
 Each client is one pooled handset with its own card: it asks for a challenge, answers it
 as the USIM would (MAC-A check, RES with Milenage — the real algorithm, the card's K/OPc),
 signs the evidence with its device key and submits it, in a loop, over one persistent
-HTTP/1.1 connection on loopback.  Latency is per full attestation (both requests).  The
+HTTP/1.1 connection on loopback (as a reverse proxy keeps its connections to gunicorn
+open) — or, with ``per_attestation``, a connection per attestation kept alive between
+its requests (as the device agent talking to gunicorn directly: ``simattest checkout``
+runs once per checkout).  Latency is per full attestation (both requests, and the
+connection's opening if any).  The
 CPU time of the generator's own processes, from their start to their report, is summed
 into ``Tally.cpu_seconds``: the benchmark reports it per attestation next to the server's.
 
@@ -187,8 +191,8 @@ class _Client:
 class _Loop:
     """One process's clients on one ``epoll``: each event reads, and answers, one socket."""
 
-    def __init__(self, clients: list[_Client], stop: float) -> None:
-        self.clients, self.stop = clients, stop
+    def __init__(self, clients: list[_Client], stop: float, per_attestation: bool) -> None:
+        self.clients, self.stop, self.per_attestation = clients, stop, per_attestation
         self.poller = select.epoll()
         self.by_fd: dict[int, _Client] = {}
         self.tally = Tally()
@@ -252,6 +256,8 @@ class _Loop:
         self.tally.per_client[imei] = self.tally.per_client.get(imei, 0) + 1
         client.session = None
         self.running -= 1
+        if self.per_attestation:
+            self.disconnect(client)  # the next attestation opens its own connection
         self.start(client)
 
     def end(self, client: _Client) -> None:
@@ -301,10 +307,10 @@ class _Loop:
 
 
 def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: float,
-             out: Any) -> None:
+             per_attestation: bool, out: Any) -> None:
     cpu_start = time.process_time()
     gc.freeze()  # the fork inherited the caller's whole heap: keep the collector off it
-    loop = _Loop([_Client(host, port, s) for s in specs], stop)
+    loop = _Loop([_Client(host, port, s) for s in specs], stop, per_attestation)
     time.sleep(max(0.0, start - CONNECT_LEAD - time.time()))
     for client in loop.clients:
         with contextlib.suppress(OSError):  # else the first request connects (or fails)
@@ -315,15 +321,16 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
              {c.spec.imei: tally.per_client.get(c.spec.imei, 0) for c in loop.clients}))
 
 
-def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2
-        ) -> tuple[Tally, float]:
+def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2,
+        per_attestation: bool = False) -> tuple[Tally, float]:
     """Run every client for ``seconds``; returns the merged tally and the measured window."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     start = time.time() + 2.0  # every process and connection set up before the clock runs
     stop = start + seconds
     groups = [specs[i::processes] for i in range(processes)]
-    procs = [ctx.Process(target=_process, args=(host, port, g, start, stop, out))
+    procs = [ctx.Process(target=_process, args=(host, port, g, start, stop, per_attestation,
+                                                   out))
              for g in groups if g]
     for p in procs:
         p.start()
