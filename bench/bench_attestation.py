@@ -10,8 +10,8 @@ PostgreSQL runs durable (``fsync=on``, ``synchronous_commit=on``: a verdict is o
 when it is answered); the ``--pg-async-commit`` variant shows what group commit without
 waiting for the WAL flush buys.  Also measured, in one process: the cryptography alone
 per attestation (K/OPc decryption and Milenage for the vector, again for XRES at the
-evidence, Ed25519 verification, ES256 EAR signature, audit SHA-256) and the ratio of
-the two.
+evidence — which only evidence read back from the database needs, ``server.issued`` —
+Ed25519 verification, ES256 EAR signature, audit SHA-256) and the ratio of the two.
 
     .venv/bin/python bench/bench_attestation.py --seconds 20 [--write-results]
 """
@@ -216,7 +216,8 @@ def crypto_only(seconds: float = 3.0) -> float:
         verifier = ear.VerifierId("bench", "bench")
         done, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            # challenge: the vector; evidence: XRES again from the card's keys
+            # challenge: the vector; evidence: XRES again from the card's keys (the
+            # read-back path's: an upper bound, and the same work in every run)
             rand = os.urandom(16)
             alg = Milenage(svc.keys.decrypt_secret(iccid, k_enc),
                            opc=svc.keys.decrypt_secret(iccid, opc_enc))
@@ -239,8 +240,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="simattest serve --workers")
-    parser.add_argument("--threads", type=int, default=1, help="simattest serve --threads")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="simattest serve --workers (default: serve's)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="simattest serve --threads (default: serve's)")
     parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=1,
                         help="windows per database, each against a freshly started service "
