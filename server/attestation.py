@@ -350,9 +350,13 @@ def _appraise(
     """The verdict, recorded (``limits`` counted with it); None if ``issued`` (the copy
     ``att`` is) was out of date."""
     # XRES = f2(K, RAND) of the card the challenge was computed for (TS 33.102 clause
-    # 6.3.2); a decoy has no card, so no RES is expected.
-    xres = issued.xres if issued is not None else None if att.iccid is None \
-        else card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
+    # 6.3.2): the copy kept it; a decoy has no card, so no RES is expected.
+    if issued is not None:
+        xres: bytes | None = issued.xres
+    elif att.iccid is None:
+        xres = None
+    else:
+        xres = card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
     verdict = appraisal.appraise(challenge, evidence, facts)
