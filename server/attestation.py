@@ -200,7 +200,9 @@ def _issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) 
     """Store a fresh challenge (a decoy if ``imei`` has no paired card)."""
     now = utcnow()
     stored = NewChallenge(
-        id=secrets.token_urlsafe(16), imei=imei, app=APP_USIM, rand=secrets.token_bytes(16),
+        # Hex, 128 bits: base64url ids began with "-" one time in 64, which the desk CLI's
+        # `--attestation ID` then took for an option.
+        id=secrets.token_hex(16), imei=imei, app=APP_USIM, rand=secrets.token_bytes(16),
         nonce=b64url(secrets.token_bytes(NONCE_BYTES)), client=client[:64], created_at=now,
         expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl))
     found = svc.store.issue(stored, limits)
