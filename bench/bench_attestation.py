@@ -255,8 +255,9 @@ def main() -> int:
     parser.add_argument("--pg-async-commit", action="store_true",
                         help="also run PostgreSQL with synchronous_commit=off")
     parser.add_argument("--write-results", action="store_true",
-                        help="replace the 'Attestation throughput' section of "
-                             "bench/RESULTS.md with these figures")
+                        help="replace the figures of the 'Attestation throughput' section "
+                             "of bench/RESULTS.md (its head down to its table; the notes "
+                             "after the table stay)")
     args = parser.parse_args()
 
     per_attestation = crypto_only()
@@ -329,18 +330,27 @@ def main() -> int:
             + f") against `simattest serve --workers {args.workers} --threads "
             f"{args.threads}` (gunicorn gthread, JSON access log, multi-process metrics), "
             "load generator on the same 2 cores", *lines, "", *table,
-            "", "",
         ]
         results_md = REPO / "bench" / "RESULTS.md"
         text = results_md.read_text()
         start = text.find("## Attestation throughput")
         if start < 0:
-            text, start, end = text.rstrip("\n") + "\n\n", len(text.rstrip("\n")) + 2, None
+            text = text.rstrip("\n") + "\n\n"
+            start = end = len(text)
         else:
             following = text.find("\n## ", start + 1)
-            end = None if following < 0 else following + 1
-        rest = "" if end is None else text[end:]
-        results_md.write_text(text[:start] + "\n".join(section) + rest)
+            end = len(text) if following < 0 else following + 1
+        # The figures end with their table; what follows it in the section (the notes
+        # written by hand about earlier runs and changes) is kept.
+        notes = ""
+        table_at = text.find("\n|", start, end)
+        if table_at >= 0:
+            after = table_at + 1
+            while after < end and text.startswith("|", after):
+                after = text.find("\n", after, end) + 1 or end
+            notes = text[after:end]
+        results_md.write_text(text[:start] + "\n".join(section) + "\n" + (notes or "\n")
+                              + text[end:])
     return 0
 
 
