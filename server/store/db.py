@@ -12,6 +12,7 @@ take a row lock (``SELECT … FOR UPDATE``).
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -62,6 +64,46 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# libpq connection parameters (https://www.postgresql.org/docs/15/libpq-connect.html)
+# used unless the database URL sets them: a database host that stops answering —
+# powered off, partitioned, a firewall dropping packets — fails the request with a 503
+# instead of holding a worker thread until the kernel gives up (hours): give up
+# connecting after 10 s; probe an idle or waiting connection after 30 s of silence
+# (keepalives, every 10 s, 3 unanswered probes and it is dead); and drop a connection
+# whose sent data stays unacknowledged for 30 s.  (Unix-domain sockets ignore the TCP
+# ones.)
+PG_CONNECT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+    "keepalives_interval": 10, "keepalives_count": 3, "tcp_user_timeout": 30_000,
+}
+
+
+def pg_connect_defaults(url: str) -> dict[str, Any]:
+    """The ``PG_CONNECT_DEFAULTS`` that ``url``'s query does not set itself."""
+    given = make_url(url).query
+    return {key: value for key, value in PG_CONNECT_DEFAULTS.items() if key not in given}
+
+
+def dropped_by_server(fileno: int) -> bool:
+    """Whether the PostgreSQL connection idle on socket ``fileno`` has been ended by the
+    server.
+
+    An idle connection has nothing to read until it sends a query, so anything readable
+    is the server speaking unasked: in practice the FATAL it sends before closing
+    (restart, shutdown, failover, ``pg_terminate_backend``) or the close itself.  One
+    ``poll`` with no timeout: far cheaper than a round trip (``pool_pre_ping``).
+    """
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _pg_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # SQLAlchemy's pool answers DisconnectionError by connecting afresh (and retrying).
+    if dropped_by_server(dbapi_connection.fileno()):
+        raise sa_exc.DisconnectionError("the server ended this pooled connection")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with the settings simattest relies on."""
     if url.startswith("sqlite"):
@@ -69,12 +111,15 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # No pool_pre_ping: it costs a round trip on every checkout of a connection.  A
-    # connection the server dropped (restart, failover) fails its request with a clean
-    # 503 (nothing half-written: the transaction never committed), and SQLAlchemy's
-    # disconnect handling then discards every pooled connection older than the failure,
-    # so the next request connects afresh.
-    return create_engine(url, pool_size=10, max_overflow=20)
+    # A pooled connection the server ended while it was idle (a restart) is replaced at
+    # checkout (``dropped_by_server``), so the first request after a restart succeeds.
+    # One dropped during a request fails that request with a clean 503 (nothing
+    # half-written: the transaction never committed), and SQLAlchemy's disconnect
+    # handling then discards every pooled connection older than the failure.
+    engine = create_engine(url, pool_size=10, max_overflow=20,
+                           connect_args=pg_connect_defaults(url))
+    event.listen(engine, "checkout", _pg_checkout)
+    return engine
 
 
 class Database:

@@ -24,9 +24,12 @@ Connections come from a small pool of this store's own, opened on first use with
 engine's URL and kept for the next request: checking a connection out of SQLAlchemy's
 pool and back cost more than a statement's own parameter handling.  The pool holds as
 many connections as requests ran at once (``simattest serve --threads`` per worker).
-A connection the server dropped answers ``sqlalchemy.exc.OperationalError`` (the API's
-503, nothing written) and is replaced, together with every connection opened before
-it and the engine's pool, on the next use.
+A pooled connection the server ended while it was idle (a restart, a failover) is
+replaced before use (``server.store.db.dropped_by_server``).  One dropped during its
+statement answers ``sqlalchemy.exc.OperationalError`` (the API's 503, nothing written)
+and is replaced, together with every connection opened before it and the engine's
+pool, on the next use.  Connections get the libpq timeouts of
+``server.store.db.PG_CONNECT_DEFAULTS`` unless the database URL sets its own.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
 from server import audit, ratelimit
+from server.store.db import dropped_by_server, pg_connect_defaults
 from server.store.hotpath import (
     NewChallenge,
     PairedCard,
@@ -135,7 +139,8 @@ class PostgresStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         args, kwargs = engine.dialect.create_connect_args(engine.url)
-        self._args, self._kwargs = args, {**kwargs, "autocommit": True}
+        self._args = args
+        self._kwargs = {**pg_connect_defaults(str(engine.url)), **kwargs, "autocommit": True}
         self._lock = threading.Lock()
         self._idle: list[_Pooled] = []
         self._open: set[psycopg.Connection[Any]] = set()
@@ -148,7 +153,8 @@ class PostgresStore:
         with self._lock:
             while self._idle:
                 pooled = self._idle.pop()  # the most recent: its backend is warm
-                if pooled.generation == self._generation and not pooled.conn.closed:
+                if pooled.generation == self._generation and not pooled.conn.closed \
+                        and not dropped_by_server(pooled.conn.fileno()):
                     return pooled
                 self._open.discard(pooled.conn)
                 pooled.conn.close()
