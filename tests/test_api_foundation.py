@@ -56,7 +56,8 @@ def test_healthz(client: FlaskClient, service: Service) -> None:
 
 def test_routing_errors_are_problems(client: FlaskClient,
                                      tokens: dict[str, dict[str, str]]) -> None:
-    _problem(client.get("/nowhere"), 404, "not-found")
+    body = _problem(client.get("/nowhere"), 404, "not-found")
+    assert "/openapi.json" in body["detail"]
     resp = client.put("/v1/pairings", headers=tokens["admin"], json={})
     _problem(resp, 405, "method-not-allowed")
     assert "POST" in resp.headers["Allow"]
@@ -94,8 +95,9 @@ def test_body_errors(client: FlaskClient, tokens: dict[str, dict[str, str]]) -> 
 def test_huge_body_is_413(client: FlaskClient, tokens: dict[str, dict[str, str]],
                           service: Service) -> None:
     huge = b'{"imei": "' + b"1" * (service.config.max_body_bytes + 10) + b'"}'
-    _problem(client.post("/v1/handsets", headers=tokens["admin"], data=huge,
-                         content_type="application/json"), 413, "body-too-large")
+    body = _problem(client.post("/v1/handsets", headers=tokens["admin"], data=huge,
+                                content_type="application/json"), 413, "body-too-large")
+    assert body["detail"] == f"the body may be at most {service.config.max_body_bytes} bytes"
 
 
 def test_authentication_and_roles(client: FlaskClient,
@@ -206,10 +208,11 @@ def test_database_going_away_is_a_clean_503(own_postgres: PostgresServer,
         assert client.get("/healthz").status_code == 200
         own_postgres.stop()
         _problem(client.get("/healthz"), 503, "database-unavailable")
-        body = _problem(client.post("/v1/handsets", headers=headers,
-                                    json={"imei": IMEI_A, "public_key": public_pem()}),
-                        503, "database-unavailable")
+        resp = client.post("/v1/handsets", headers=headers,
+                           json={"imei": IMEI_A, "public_key": public_pem()})
+        body = _problem(resp, 503, "database-unavailable")
         assert "nothing was changed" in body["detail"]
+        assert int(resp.headers["Retry-After"]) > 0
         own_postgres.start()
         assert client.get("/healthz").status_code == 200
         _problem(client.get(f"/v1/handsets/{IMEI_A}", headers=headers), 404, "not-found")
@@ -227,6 +230,7 @@ def test_import_endpoint_has_its_own_larger_limit(
     assert resp.status_code == 201, resp.get_data(as_text=True)
     small = ServiceConfig(max_import_bytes=service.config.max_body_bytes)
     with Service.open(service.data_dir.path, db_url, small) as strict:
-        _problem(create_app(strict).test_client().post(
+        body = _problem(create_app(strict).test_client().post(
             "/v1/pool/imports", headers=tokens["provisioner"],
             json={"filename": "big.out", "content": content}), 413, "body-too-large")
+    assert str(small.max_import_bytes) in body["detail"]

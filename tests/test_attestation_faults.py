@@ -55,6 +55,7 @@ def test_connections_killed_between_reading_and_recording(
     assert resp.status_code == 503
     assert resp.mimetype == "application/problem+json"
     assert resp.get_json()["type"].endswith("/database-unavailable")
+    assert int(resp.headers["Retry-After"]) > 0
 
     monkeypatch.setattr(attestation, "_facts", real_facts)
     _allow_connections(postgres_server, database, True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from server.errors import ServiceError
 
@@ -84,15 +84,30 @@ def validation(field: str, reason: str) -> Problem:
     )
 
 
+# Seconds a client is asked to wait after a 503: a restart or failover takes about this.
+DATABASE_RETRY_AFTER = 5
+
+
 def database_unavailable() -> Problem:
-    return Problem(503, "database-unavailable", "Database unavailable",
-                   "the database cannot be reached; nothing was changed, retry later")
+    problem = Problem(503, "database-unavailable", "Database unavailable",
+                      "the database cannot be reached; nothing was changed, retry later")
+    problem.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return problem
+
+
+def _detail(exc: HTTPException) -> str:
+    """Werkzeug's description, except where its stock text does not say what to do."""
+    if exc.code == 413 and has_request_context() and request.max_content_length:
+        return f"the body may be at most {request.max_content_length} bytes"
+    if exc.code == 404 and exc.description == NotFound.description:
+        return "no such path or resource (GET /openapi.json lists the API's paths)"
+    return exc.description or ""
 
 
 def _http_problem(exc: HTTPException) -> Problem:
     status = exc.code or 500
     slug, title = _HTTP_SLUGS.get(status, ("http-error", exc.name))
-    problem = Problem(status, slug, title, exc.description or "")
+    problem = Problem(status, slug, title, _detail(exc))
     if status == 405 and exc.response is None:
         allowed = getattr(exc, "valid_methods", None)
         if allowed:
