@@ -95,3 +95,59 @@ def test_document_shape(service: Service) -> None:
     schemas = doc["components"]["schemas"]
     for ref in _refs(doc):
         assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
+
+
+# Values for path parameters: one well-formed (nothing by that name exists), one not.
+_PATH_VALUES = {
+    "imei": ("490154203237518", "12345"),
+    "iccid": ("8949440000000000016", "89xx"),
+    "attestation_id": ("0" * 32, "not-an-id"),
+    "checkout_id": ("4711", "abc"),
+}
+
+
+def _probes(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """Requests a client gets wrong (or right) for ``operation``: test-client kwargs."""
+    probes: list[dict[str, Any]] = [{}]
+    if "requestBody" in operation:
+        probes += [{"json": {}}, {"json": {"no-such-field": 1}}, {"json": [1]},
+                   {"data": '{"imei": ', "content_type": "application/json"},
+                   {"data": "imei=1", "content_type": "text/plain"},
+                   {"data": "{" + " " * (65 << 20) + "}", "content_type": "application/json"}]
+    for param in operation.get("parameters", []):
+        if param["in"] == "query":
+            probes += [{"query_string": {param["name"]: bad}} for bad in ("abc", "-1", "0")]
+    return probes
+
+
+def test_every_answer_is_documented(service: Service) -> None:
+    """Each documented operation, called right and wrong with and without a token, answers
+    only with statuses its entry lists — every error as problem+json."""
+    from server import operators
+
+    app = create_app(service)
+    client = app.test_client()
+    doc = client.get("/openapi.json").get_json()
+    admin = {"Authorization": f"Bearer {operators.create_token(service, 'admin')}"}
+    seen: set[tuple[str, str, int]] = set()
+    for path, item in doc["paths"].items():
+        names = re.findall(r"{([^}]+)}", path)
+        for variant in range(2):
+            url = path
+            for name in names:
+                url = url.replace(f"{{{name}}}", _PATH_VALUES[name][variant])
+            for method, operation in item.items():
+                documented = set(operation["responses"])
+                for headers in ([admin, {}] if operation.get("security") else [{}]):
+                    for probe in _probes(operation):
+                        resp = client.open(url, method=method.upper(), headers=headers,
+                                           **probe)
+                        status = resp.status_code
+                        seen.add((path, method, status))
+                        assert str(status) in documented, (method, url, probe.keys(), status,
+                                                           resp.get_data(as_text=True)[:200])
+                        if status >= 400:
+                            assert resp.mimetype == "application/problem+json", (url, status)
+    # The probes reached the errors the implied responses are there for.
+    statuses = {status for _path, _method, status in seen}
+    assert {400, 401, 404, 413, 415, 422} <= statuses, statuses

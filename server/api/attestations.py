@@ -187,7 +187,7 @@ OPENAPI: dict[str, Any] | None = {
                 "summary": "Contraindicated attestations, newest first", "security": BEARER,
                 "operationId": "listAlerts",
                 "parameters": [
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
                 "responses": {"200": json_response("Alerts", {

@@ -59,6 +59,38 @@ _BASE_COMPONENTS: dict[str, Any] = {
 }
 
 
+# Statuses that every operation of a kind can answer with, whatever its module lists:
+# a JSON body (server.api.body), query parameters, a bearer token (server.api.auth),
+# the database behind /v1/ (server.api.problems.database_unavailable).
+_BODY_ERRORS = {
+    "400": "Malformed JSON",
+    "413": "Body too large (the limit is in detail)",
+    "415": "Not application/json",
+    "422": "A field is missing, unknown or malformed (named in errors)",
+}
+_PARAMETER_ERRORS = {"422": "A parameter is malformed (named in errors)"}
+_AUTH_ERRORS = {"401": "No or unknown token", "403": "Role not allowed"}
+_DATABASE_ERRORS = {"503": "Database unavailable; nothing was changed (Retry-After)"}
+
+
+def _with_implied_responses(path: str, operation: dict[str, Any]) -> dict[str, Any]:
+    implied: dict[str, str] = {}
+    if "requestBody" in operation:
+        implied |= _BODY_ERRORS
+    # Query parameters, and path parameters that are strings (an IMEI, an ICCID), are
+    # checked by the view; an integer path parameter that is not one matches no route.
+    if any(p["in"] == "query" or p.get("schema", {}).get("type") == "string"
+           for p in operation.get("parameters", [])):
+        implied |= _PARAMETER_ERRORS
+    if operation.get("security"):
+        implied |= _AUTH_ERRORS
+    if path.startswith("/v1/"):
+        implied |= _DATABASE_ERRORS
+    responses = {status: problem_response(text) for status, text in implied.items()}
+    responses.update(operation["responses"])  # a module's own words win
+    return {**operation, "responses": dict(sorted(responses.items()))}
+
+
 def build_document(modules: list[ModuleType], version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     components: dict[str, Any] = {k: dict(v) for k, v in _BASE_COMPONENTS.items()}
@@ -67,7 +99,9 @@ def build_document(modules: list[ModuleType], version: str) -> dict[str, Any]:
         if spec is None:
             continue
         for path, item in spec["paths"].items():
-            paths.setdefault(path, {}).update(item)
+            paths.setdefault(path, {}).update(
+                {method: _with_implied_responses(path, operation)
+                 for method, operation in item.items()})
         for kind, entries in spec.get("components", {}).items():
             components.setdefault(kind, {}).update(entries)
     return {
