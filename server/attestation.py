@@ -247,7 +247,7 @@ def _facts(
 ) -> tuple[appraisal.RegistryFacts, bytes | None]:
     """Registry facts for the appraisal, and SQN_MS of a valid AUTS."""
     handset_known = att.public_key_pem is not None
-    signature_valid = handset_known and _device_key(att.public_key_pem).verify(signed, signature)
+    signature_valid = _signed_by_handset(att, signed, signature)
     # A card's IMSI is NOT NULL: it is known whenever the challenge had a card.
     paired = None if att.iccid is None \
         else appraisal.PooledCard(att.iccid, cast(str, att.imsi), att.imei)
@@ -277,6 +277,18 @@ def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
     claims = ear.claims(verdict, nonce=nonce, verifier=_verifier(), iat=now,
                         ttl=int(svc.config.checkout_max_age))
     return ear.sign(claims, svc.signer.private_key, svc.signer.kid)
+
+
+def _actor(att: StoredChallenge, signature_valid: bool, client: str) -> str:
+    """Whom the audit log names for a device's submission: the handset when the evidence
+    carries the signature of the key registered for the challenged handset, else only the
+    address it came from — anyone may post evidence, and the IMEI it claims is no proof."""
+    return f"handset:{att.imei}" if signature_valid else f"client:{client or 'unknown'}"
+
+
+def _signed_by_handset(att: StoredChallenge, signed: bytes, signature: bytes) -> bool:
+    return att.public_key_pem is not None \
+        and _device_key(att.public_key_pem).verify(signed, signature)
 
 
 def _stale_verdict(svc: Service, att: StoredChallenge, actor: str,
@@ -318,7 +330,6 @@ def submit_evidence(
         raise ValidationError(str(exc), field="evidence") from None
     raw_signature = b64url_decode(signature, "signature")
     signed = canonical_json(evidence)
-    actor = f"handset:{parsed.imei}"
     with metrics.appraisal_timer():
         now = utcnow()
         outcome = None
@@ -328,7 +339,7 @@ def submit_evidence(
                 and parsed.outcome.auts is None:
             # This process's copy; the limits are counted with the verdict.
             outcome = _appraise(svc, issued.challenge, now, parsed, signed, raw_signature,
-                                client, actor, issued, limits)
+                                client, issued, limits)
             limits = None  # counted, even if the copy was out of date
         if outcome is None:
             # No copy, or it was out of date (another submission consumed the challenge,
@@ -338,16 +349,16 @@ def submit_evidence(
                 raise NotFound(f"attestation {attestation_id} does not exist",
                                field="attestation_id")
             outcome = cast(Outcome, _appraise(svc, att, now, parsed, signed, raw_signature,
-                                              client, actor, None, None)) \
-                if att.pending else _stale(svc, att, actor)
+                                              client, None, None)) if att.pending \
+                else _stale(svc, att, _actor(att, _signed_by_handset(att, signed,
+                                                                     raw_signature), client))
     metrics.count_outcome(outcome.status, outcome.reasons)
     return outcome
 
 
 def _appraise(
     svc: Service, att: StoredChallenge, now: dt.datetime, evidence: Evidence, signed: bytes,
-    signature: bytes, client: str, actor: str, issued: Issued | None,
-    limits: dict[str, int] | None,
+    signature: bytes, client: str, issued: Issued | None, limits: dict[str, int] | None,
 ) -> Outcome | None:
     """The verdict, recorded (``limits`` counted with it); None if ``issued`` (the copy
     ``att`` is) was out of date."""
@@ -361,6 +372,7 @@ def _appraise(
         xres = card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
     challenge = appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres)
     facts, sqn_ms = _facts(svc, att, evidence, signed, signature)
+    actor = _actor(att, facts.signature_valid, client)
     verdict = appraisal.appraise(challenge, evidence, facts)
     status, reasons = verdict.status, verdict.reasons  # derived properties: once
     subject = f"attestation:{att.id}"

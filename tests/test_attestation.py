@@ -152,6 +152,34 @@ def test_replay_of_a_valid_evidence(service: Service, pool: Pool) -> None:
     assert get_attestation(service, doc["attestation_id"]).status == "affirming"
 
 
+def _actors(svc: Service, attestation_id: str) -> list[tuple[str, str]]:
+    with svc.db.read_session() as session:
+        return [(row.action, row.actor) for row in session.scalars(
+            select(AuditEntry).where(AuditEntry.subject == f"attestation:{attestation_id}")
+            .order_by(AuditEntry.seq))]
+
+
+def test_the_audit_log_names_a_handset_only_on_its_signature(service: Service,
+                                                              pool: Pool) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    doc, sig = handset.evidence(_challenge(service, handset.imei), card)
+    assert _submit(service, doc, sig)["status"] == "affirming"
+    # Anyone may post evidence naming this handset: a garbage signature on a replay, and
+    # a fresh challenge's evidence signed by another handset's key.
+    assert _submit(service, doc, b64url(bytes(64)))["reasons"] == ["CHALLENGE_REUSED"]
+    forged, _ = handset.evidence(_challenge(service, handset.imei), card)
+    other_sig = b64url(pool.handsets[1].key.sign(canonical_json(forged)))
+    assert _submit(service, forged, other_sig)["reasons"] == ["ME_SIGNATURE_INVALID"]
+    assert _submit(service, doc, sig)["reasons"] == ["CHALLENGE_REUSED"]
+    client = "client:127.0.0.1"
+    assert _actors(service, doc["attestation_id"]) == [
+        ("attestation", f"handset:{handset.imei}"),
+        ("attestation.reused", client),
+        ("attestation.reused", f"handset:{handset.imei}"),  # its own evidence, replayed
+    ]
+    assert _actors(service, forged["attestation_id"]) == [("attestation", client)]
+
+
 def test_evidence_for_an_expired_challenge(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
     challenge = _challenge(service, handset.imei)
