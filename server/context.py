@@ -97,7 +97,7 @@ class Service:
         cls, data_dir: Path, db_url: str | None = None, config: ServiceConfig | None = None
     ) -> Service:
         config = config or ServiceConfig()
-        ddir = DataDir.ensure(Path(data_dir))
+        ddir = DataDir.ensure(Path(data_dir), sqlite=db_url is None or db_url.startswith("sqlite"))
         db = Database(db_url or ddir.sqlite_url)
         try:
             upgrade_to_head(db)

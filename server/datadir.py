@@ -32,14 +32,16 @@ class DataDir:
     path: Path
 
     @classmethod
-    def ensure(cls, path: Path) -> DataDir:
-        """Create the directory (0700) if missing; refuse a path that is not a directory."""
+    def ensure(cls, path: Path, sqlite: bool = True) -> DataDir:
+        """Create the directory (0700) if missing, and the SQLite file if ``sqlite`` (the
+        database is not elsewhere); refuse a path that is not a directory."""
         if path.exists() and not path.is_dir():
             raise InputError(f"data directory {path}: exists and is not a directory")
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Create the SQLite file ourselves so it is 0600 (SQLite would honour the umask);
-        # an empty file is a valid empty database.
-        os.close(os.open(path / DB_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        if sqlite:
+            # Create the SQLite file ourselves so it is 0600 (SQLite would honour the
+            # umask); an empty file is a valid empty database.
+            os.close(os.open(path / DB_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
         return cls(path)
 
     @property
