@@ -4,12 +4,19 @@ Failures map to the CLI's exit codes: the service unreachable or answering 5xx (
 something that is not JSON) → TransportError (3); a 4xx problem+json → InputError (2)
 carrying the problem's ``detail``.  ``--server``/``--token`` default to the
 environment variables ``SIMATTEST_SERVER`` and ``SIMATTEST_TOKEN``.
+
+A 503 from the service changed nothing (its database was unreachable,
+``server.api.problems.database_unavailable``), so the request is sent again after the
+``Retry-After`` it names — twice at most, waiting 30 s at most each time — and a
+database restart or failover does not fail a checkout at the desk.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +27,10 @@ from attest.errors import InputError, TransportError
 DEFAULT_TIMEOUT = 30.0
 SERVER_ENV = "SIMATTEST_SERVER"
 TOKEN_ENV = "SIMATTEST_TOKEN"  # noqa: S105 (the variable's name, not a token)
+RETRIES_AFTER_503 = 2
+MAX_RETRY_AFTER = 30  # seconds
+
+log = logging.getLogger("simattest.client")
 
 
 def add_server_options(parser: argparse.ArgumentParser, *, token: bool) -> None:
@@ -69,25 +80,42 @@ class ServiceClient:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
-        url = self.base_url.rstrip("/") + path
-        headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
-        try:
-            resp = self.session.request(method, url, json=body, headers=headers,
-                                        timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise TransportError(f"{self.base_url}: {type(exc).__name__}: cannot reach the "
-                                 "attestation service") from None
+        for retry in range(RETRIES_AFTER_503, -1, -1):
+            resp = self._send(method, path, body)
+            wait = _retry_after(resp) if resp.status_code == 503 and retry else None
+            if wait is None:
+                break
+            log.warning("%s %s: the service's database is unavailable; trying again in %d s",
+                        method, path, wait)
+            time.sleep(wait)
         try:
             answer = resp.json()
         except ValueError:
             answer = None
+        detail = answer.get("detail") or answer.get("title") if isinstance(answer, dict) \
+            else None
         if resp.status_code >= 500 or (resp.status_code < 400 and not isinstance(answer, dict)):
-            raise TransportError(f"{method} {path}: HTTP {resp.status_code} from the service")
+            raise TransportError(f"{method} {path}: HTTP {resp.status_code} from the service"
+                                 + (f": {detail}" if detail else ""))
         if resp.status_code >= 400:
-            detail = answer.get("detail") or answer.get("title") if isinstance(answer, dict) \
-                else None
             raise ServiceRefused(f"{method} {path}: HTTP {resp.status_code}: "
                                  f"{detail or resp.reason}", resp.status_code,
                                  answer if isinstance(answer, dict) else {})
         assert isinstance(answer, dict)
         return answer
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> requests.Response:
+        url = self.base_url.rstrip("/") + path
+        headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        try:
+            return self.session.request(method, url, json=body, headers=headers,
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransportError(f"{self.base_url}: {type(exc).__name__}: cannot reach the "
+                                 "attestation service") from None
+
+
+def _retry_after(resp: requests.Response) -> int | None:
+    """The seconds a 503 asks to wait (``Retry-After`` in seconds), if it asks reasonably."""
+    value = resp.headers.get("Retry-After", "")
+    return int(value) if value.isdigit() and int(value) <= MAX_RETRY_AFTER else None
