@@ -45,6 +45,40 @@ def test_token_create_bootstraps_a_new_data_directory(
         assert operators.authenticate(svc, token) is not None
 
 
+def test_tokens_are_listed_and_revoked(
+        service: Service, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tokens = {}
+    for role, label in (("desk", "front desk"), ("provisioner", "stores")):
+        assert main(["admin", "token", "create", "--role", role, "--label", label,
+                     *_store(service, db_url)]) == 0
+        tokens[label] = capsys.readouterr().out.strip()
+    assert main(["admin", "token", "list", "--json", *_store(service, db_url)]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(o["role"], o["label"], o["revoked_at"]) for o in listed] == [
+        ("desk", "front desk", None), ("provisioner", "stores", None)]
+    out = json.dumps(listed)
+    assert all(token not in out and token[4:] not in out for token in tokens.values())
+
+    desk_id = listed[0]["id"]
+    assert main(["admin", "token", "revoke", str(desk_id), *_store(service, db_url)]) == 0
+    assert f"revoked operator {desk_id}" in capsys.readouterr().out
+    assert operators.authenticate(service, tokens["front desk"]) is None
+    assert operators.authenticate(service, tokens["stores"]) is not None
+    assert main(["admin", "token", "list", "--json", *_store(service, db_url)]) == 0
+    assert [o["label"] for o in json.loads(capsys.readouterr().out)] == ["stores"]
+    assert main(["admin", "token", "list", "--all", *_store(service, db_url)]) == 0
+    table = capsys.readouterr().out
+    assert "front desk" in table and "stores" in table
+
+    # Revoking again, or an id nobody holds: one line, input error, nothing changed.
+    for operator_id in (desk_id, 999):
+        assert main(["admin", "token", "revoke", str(operator_id),
+                     *_store(service, db_url)]) == 2
+        assert capsys.readouterr().err.strip() == \
+            f"simattest: no active operator {operator_id}"
+    assert main(["audit", "verify", *_store(service, db_url)]) == 0
+
+
 def test_bad_role_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["admin", "token", "create", "--role", "root"])

@@ -1,11 +1,12 @@
-"""``simattest admin token create``: bootstrap operator tokens on the storage directly."""
+"""``simattest admin token create|list|revoke``: operator tokens on the storage directly
+(the first admin token is made before any token exists)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from server.cli.output import add_json_flag, print_json
+from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
 from server.roles import ROLES
 
@@ -24,6 +25,18 @@ def register(subparsers: Any) -> None:
     add_store_args(create)
     add_json_flag(create)
     create.set_defaults(func=_create)
+    listing = token_sub.add_parser("list", help="token holders: id, role, label, when created "
+                                               "(never the tokens)")
+    listing.add_argument("--all", action="store_true", help="also the revoked ones")
+    add_store_args(listing)
+    add_json_flag(listing)
+    listing.set_defaults(func=_list)
+    revoke = token_sub.add_parser(
+        "revoke", help="revoke a token by its id (from 'admin token list'): refused from the "
+                       "next request on, its desk sessions end")
+    revoke.add_argument("id", type=int, metavar="ID")
+    add_store_args(revoke)
+    revoke.set_defaults(func=_revoke)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -35,4 +48,28 @@ def _create(args: argparse.Namespace) -> int:
         print_json({"role": args.role, "label": args.label, "token": token})
     else:
         print(token)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from server import operators
+
+    with open_service(args) as svc:
+        found = operators.list_operators(svc, include_revoked=args.all)
+    if args.json:
+        print_json([o.to_json() for o in found])
+    else:
+        print_table(("id", "role", "label", "created", "revoked"),
+                    [(o.id, o.role, o.label, f"{o.created_at:%Y-%m-%d %H:%M}",
+                      o.revoked_at and f"{o.revoked_at:%Y-%m-%d %H:%M}") for o in found],
+                    title="operator tokens")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from server import operators
+
+    with open_service(args) as svc:
+        operators.revoke(svc, args.id, actor="cli:admin")
+    print(f"revoked operator {args.id}")
     return 0
