@@ -13,16 +13,29 @@ from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from sqlalchemy import Connection, Select, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attest.aka.sqn import join_sqn, split_sqn
 from server import audit
 from server.context import Service
-from server.errors import AlreadyExists, NotFound, PairingConflict, ValidationError
+from server.errors import AlreadyExists, Conflict, NotFound, PairingConflict, ValidationError
 from server.identifiers import check_iccid, check_imei, check_imeisv
 from server.store.models import Card, Handset, Pairing, utcnow
+from server.store.models_attestation import Attestation
 
 VERIFICATION_STATES = ("unverified", "verified", "failed")
 MAX_PAGE = 500
@@ -149,6 +162,30 @@ def set_card_verification(
     if updated is None:
         raise NotFound(f"card {iccid} is not in the pool", field="iccid")
     audit.append(session, actor, f"card.{state}", f"iccid:{iccid}", {"reason": reason})
+
+
+def remove_card(svc: Service, iccid: str, *, actor: str) -> Card:
+    """Take a card out of the pool — one that was never used: imported by mistake (say,
+    under a wrong transport key), or to be imported again.  A card that was ever paired
+    or challenged keeps its record for the history that names it (409).  One conditional
+    DELETE, so a pairing created meanwhile by another process wins."""
+    check_iccid(iccid)
+    with svc.db.session() as session:
+        card = session.scalar(select(Card).where(Card.iccid == iccid))
+        if card is None:
+            raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+        deleted = session.execute(
+            delete(Card).where(
+                Card.id == card.id,
+                ~exists().where(Pairing.card_id == Card.id),
+                ~exists().where(Attestation.card_id == Card.id))
+            .returning(Card.id)
+        ).first()
+        if deleted is None:
+            raise Conflict(f"card {iccid} has been paired or challenged: its record stays "
+                           "for the history that names it", field="iccid")
+        audit.append(session, actor, "card.remove", f"iccid:{iccid}", {"imsi": card.imsi})
+    return card
 
 
 # --- SQN (TS 33.102 Annex C.1) --------------------------------------------------------

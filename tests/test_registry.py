@@ -72,6 +72,41 @@ def test_pairing_one_active_per_side_with_history(service: Service, pool: list[s
     assert chain.ok and chain.entries == 1 + 2 + 3 + 1  # import, 2 handsets, 3 pairings, 1 unpair
 
 
+def test_a_never_used_card_can_be_removed_and_imported_again(service: Service) -> None:
+    from server.app import create_app
+    from server.operators import create_token
+
+    cards = synth_cards(2)
+    import_batch(service, csv_text(cards), "pool.csv", actor="t")
+    registry.add_handset(service, IMEI_A, public_pem(), actor="t")
+    registry.pair(service, IMEI_A, cards[1].iccid, actor="t")
+    client = create_app(service).test_client()
+    provisioner = {"Authorization": f"Bearer {create_token(service, 'provisioner')}"}
+    desk = {"Authorization": f"Bearer {create_token(service, 'desk')}"}
+    unused, paired = (f"/v1/cards/{c.iccid}" for c in cards)
+
+    assert client.delete(unused, headers=desk).status_code == 403
+    resp = client.delete(unused, headers=provisioner)
+    assert resp.status_code == 200 and resp.get_json()["iccid"] == cards[0].iccid
+    assert registry.get_card(service, cards[0].iccid) is None
+    assert client.delete(unused, headers=provisioner).status_code == 404
+    # What removal is for: the card can be imported again (say, with the right keys).
+    again = synth_cards(1)[0]
+    assert again.iccid == cards[0].iccid
+    assert import_batch(service, csv_text([again]), "fixed.csv", actor="t").imported == 1
+
+    # A card that was ever paired keeps its record: while paired, and once unpaired.
+    resp = client.delete(paired, headers=provisioner)
+    assert resp.status_code == 409 and "stays" in resp.get_json()["detail"]
+    registry.unpair(service, IMEI_A, actor="t")
+    assert client.delete(paired, headers=provisioner).status_code == 409
+    assert registry.get_card(service, cards[1].iccid) is not None
+    with pytest.raises(ValidationError):
+        registry.remove_card(service, "89xx", actor="t")
+    chain = audit.verify_chain(service)
+    assert chain.ok
+
+
 def test_pair_unknown_sides(service: Service, pool: list[str]) -> None:
     with pytest.raises(NotFound, match="handset"):
         registry.pair(service, "352099001761481", pool[0], actor="t")

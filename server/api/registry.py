@@ -103,6 +103,12 @@ def get_card(iccid: str) -> dict[str, Any]:
             "pairing": None if pairing is None else registry.pairing_json(pairing)}
 
 
+@blueprint.delete("/cards/<iccid>")
+@require_role("provisioner")
+def remove_card(iccid: str) -> dict[str, Any]:
+    return registry.card_json(registry.remove_card(service(), iccid, actor=current_actor()))
+
+
 # --- OpenAPI --------------------------------------------------------------------------
 
 _ERRORS = {"401": problem_response("No or unknown token"),
@@ -200,7 +206,16 @@ OPENAPI: dict[str, Any] | None = {
                 "security": BEARER, "parameters": [_ICCID],
                 "responses": {"200": json_response("The card", ref("Card")), **_ERRORS,
                               "404": problem_response("Unknown card")},
-            }
+            },
+            "delete": {
+                "summary": "Take a never-used card out of the pool (e.g. imported under a "
+                           "wrong transport key, to import it again)",
+                "operationId": "removeCard", "security": BEARER, "parameters": [_ICCID],
+                "responses": {"200": json_response("The removed card", ref("Card")),
+                              **_ERRORS, "404": problem_response("Unknown card"),
+                              "409": problem_response("The card was paired or challenged: "
+                                                      "its record stays (conflict)")},
+            },
         },
     },
     "components": {"schemas": {
