@@ -82,11 +82,29 @@ class ImportReport:
     rejected: list[RowError] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     sha256: str = ""
+    # The keys were decrypted with a transport key the file gave no check value for: a
+    # wrong key cannot be told from the right one until the cards answer AKA.
+    transport_key_unchecked: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the officer should know although nothing was refused."""
+        found = []
+        if self.transport_key_unchecked:
+            found.append("the file has no key check value (kcv), so the transport key could "
+                         "not be checked: run 'simattest pool verify' on these cards before "
+                         "pairing them (cards imported under a wrong key can be removed while "
+                         "never paired, and imported again)")
+        if self.ignored_columns:
+            found.append(f"columns ignored (not known to simattest): "
+                         f"{', '.join(self.ignored_columns)}")
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {"filename": self.filename, "format": self.format, "rows": self.rows,
                 "imported": self.imported, "rejected": [r.to_json() for r in self.rejected],
-                "ignored_columns": self.ignored_columns, "sha256": self.sha256}
+                "ignored_columns": self.ignored_columns, "warnings": self.warnings,
+                "sha256": self.sha256}
 
 
 @dataclass
@@ -242,6 +260,7 @@ def import_batch(
         filename=filename, format=parsed.format, rows=len(parsed.rows) + len(parsed.malformed),
         ignored_columns=sorted(set(parsed.columns) - set(KNOWN_COLUMNS)),
         sha256=hashlib.sha256(raw).hexdigest(),
+        transport_key_unchecked=transport_key is not None and "kcv" not in parsed.header,
     )
     report.rejected.extend(RowError(line, "line", reason) for line, reason in parsed.malformed)
 

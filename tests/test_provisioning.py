@@ -134,6 +134,19 @@ def test_wrong_transport_key_is_caught_by_the_check_value(service: Service) -> N
     assert _count(service) == 0
 
 
+def test_a_transport_key_without_a_check_value_is_imported_with_a_warning(
+        service: Service) -> None:
+    text = "\n".join(line for line in vendor_out_text(synth_cards(2), TK).splitlines()
+                     if not line.upper().startswith("KCV"))
+    report = import_batch(service, text, "b.out", bytes(16), actor="t")  # the wrong key
+    assert report.imported == 2 and report.transport_key_unchecked
+    assert "could not be checked" in report.warnings[0] and "pool verify" in report.warnings[0]
+    assert report.to_json()["warnings"] == report.warnings
+    with_kcv = import_batch(service, vendor_out_text(synth_cards(1, start=5), TK), "c.out", TK,
+                            actor="t")
+    assert with_kcv.warnings == [] and not with_kcv.transport_key_unchecked
+
+
 def test_wrong_transport_key_is_caught_by_op_and_opc(service: Service) -> None:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 

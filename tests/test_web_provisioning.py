@@ -61,6 +61,19 @@ def test_import_with_a_broken_row_shows_the_report_and_imports_nothing(
     expect(page.get_by_text("2 cards.")).to_be_visible()
 
 
+def test_the_import_report_shows_what_was_ignored(
+    page: Page, live_server: LiveServer, tokens: Tokens, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch-43.csv"
+    rows = vendor_csv([make_iccid("8900101", 7)]).splitlines()
+    path.write_text("\n".join([rows[0] + ",COLOUR", rows[1] + ",red"]) + "\n")
+    sign_in(page, tokens.provisioner)
+    upload(page, path)
+    expect(page.locator("#imported-count")).to_have_text("1")
+    expect(page.get_by_role("note")).to_contain_text("columns ignored")
+    expect(page.get_by_role("note")).to_contain_text("COLOUR")
+
+
 def test_register_pair_and_unpair_a_handset(
     page: Page, live_server: LiveServer, tokens: Tokens, tmp_path: Path
 ) -> None:
