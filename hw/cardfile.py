@@ -21,6 +21,7 @@ from typing import Any
 from attest.aka.base import AkaAlgorithm
 from attest.errors import InputError
 from attest.profiles import CardProfile, parse_profile, parse_yaml
+from attest.textfile import read_text
 from hw.luhn import luhn_ok
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "card_profiles"
@@ -100,7 +101,7 @@ def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, CardProfile]:
     """Every ``*.yaml`` profile in ``directory``, by name (the name must be the file stem)."""
     profiles: dict[str, CardProfile] = {}
     for path in sorted(directory.glob("*.yaml")):
-        profile = parse_profile(_read(path), str(path))
+        profile = parse_profile(read_text(path), str(path))
         if profile.name != path.stem:
             raise InputError(f"{path}: key 'name' is {profile.name!r} but the file is named "
                              f"{path.stem!r}; they must agree")
@@ -112,17 +113,8 @@ def load_card_file(path: str | Path, profiles: dict[str, CardProfile] | None = N
                    ) -> CardFile:
     """Read and validate a personalised card file."""
     path = Path(path)
-    doc = _yaml(_read(path), path)
+    doc = _yaml(read_text(path), path)
     return _CardFileParser(path, doc, load_profiles() if profiles is None else profiles).parse()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc.__class__.__name__})") from None
 
 
 def _yaml(text: str, path: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from server.store.models import AuditEntry, AuditHead, utcnow
@@ -153,7 +154,20 @@ class ChainReport:
 
 
 def verify_chain(svc: Service) -> ChainReport:
-    """Walk the whole chain; name the first entry whose link or hash is wrong."""
+    """Walk the whole chain; name the first entry whose link or hash is wrong.
+
+    A log the database cannot read (its tables dropped or altered) is not intact either:
+    the report says so, with ``first_broken`` None and the database's reason.
+    """
+    try:
+        return _walk_chain(svc)
+    except (sa_exc.OperationalError, sa_exc.ProgrammingError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() \
+            else exc.orig.__class__.__name__
+        return ChainReport(0, False, None, f"audit log unreadable ({reason})")
+
+
+def _walk_chain(svc: Service) -> ChainReport:
     count = 0
     prev_seq, prev_hash = 0, GENESIS_HASH
     with svc.db.read_session() as session:

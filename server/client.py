@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -33,15 +35,38 @@ MAX_RETRY_AFTER = 30  # seconds
 log = logging.getLogger("simattest.client")
 
 
+def service_url(text: str) -> str:
+    """argparse ``type=`` for ``--server`` (and its environment default): an http(s) URL."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"--server: {text!r} is not an http:// or https:// URL "
+            "(e.g. http://127.0.0.1:8080)")
+    return text
+
+
+def timeout_seconds(text: str) -> float:
+    """argparse ``type=`` for ``--timeout``: seconds, more than zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    # requests refuses 0 and below only when it sends, with a traceback-worthy ValueError.
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"--timeout: expected a number of seconds greater than 0, got {text!r}")
+    return seconds
+
+
 def add_server_options(parser: argparse.ArgumentParser, *, token: bool) -> None:
     """``--server`` (and ``--token``) with their environment defaults."""
-    parser.add_argument("--server", default=os.environ.get(SERVER_ENV), metavar="URL",
-                        help=f"service base URL (default ${SERVER_ENV})")
+    parser.add_argument("--server", type=service_url, default=os.environ.get(SERVER_ENV),
+                        metavar="URL", help=f"service base URL (default ${SERVER_ENV})")
     if token:
         parser.add_argument("--token", default=os.environ.get(TOKEN_ENV), metavar="TOKEN",
                             help=f"operator API token (default ${TOKEN_ENV})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help="HTTP timeout in seconds")
+    parser.add_argument("--timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT,
+                        metavar="S", help="HTTP timeout in seconds")
 
 
 def client_from_args(args: argparse.Namespace) -> ServiceClient:
@@ -98,9 +123,10 @@ class ServiceClient:
             raise TransportError(f"{method} {path}: HTTP {resp.status_code} from the service"
                                  + (f": {detail}" if detail else ""))
         if resp.status_code >= 400:
+            problem = answer if isinstance(answer, dict) else {}
             raise ServiceRefused(f"{method} {path}: HTTP {resp.status_code}: "
-                                 f"{detail or resp.reason}", resp.status_code,
-                                 answer if isinstance(answer, dict) else {})
+                                 f"{_with_field(detail or resp.reason, problem)}",
+                                 resp.status_code, problem)
         assert isinstance(answer, dict)
         return answer
 
@@ -113,6 +139,19 @@ class ServiceClient:
         except requests.RequestException as exc:
             raise TransportError(f"{self.base_url}: {type(exc).__name__}: cannot reach the "
                                  "attestation service") from None
+
+
+def _with_field(detail: str, problem: dict[str, Any]) -> str:
+    """``detail`` prefixed with the field the problem names ("user: expected …"), unless
+    the detail already starts with it ("IMEI must be …" for field ``imei``)."""
+    errors = problem.get("errors")
+    fields = {e.get("field") for e in errors if isinstance(e, dict)} \
+        if isinstance(errors, list) else set()
+    field_name = problem.get("field") or (fields.pop() if len(fields) == 1 else None)
+    if not isinstance(field_name, str) or not field_name \
+            or detail.lower().startswith(field_name.lower()):
+        return detail
+    return f"{field_name}: {detail}"
 
 
 def _retry_after(resp: requests.Response) -> int | None:

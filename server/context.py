@@ -1,9 +1,10 @@
 """The composition root of the service: configuration, database, keys.
 
 ``Service.open`` is the one way in: it creates the data directory and its keys on
-first start, upgrades the database schema to the newest Alembic revision, and checks
-that the key-encryption key (KEK) and the EAR signing key are the ones the database
-was written with — refusing to start rather than silently creating new keys.
+first start (unless told not to: ``create=False``), upgrades the database schema to the
+newest Alembic revision, and checks that the key-encryption key (KEK) and the EAR
+signing key are the ones the database was written with — refusing to start rather than
+silently creating new keys.
 """
 
 from __future__ import annotations
@@ -94,10 +95,14 @@ class Service:
 
     @classmethod
     def open(
-        cls, data_dir: Path, db_url: str | None = None, config: ServiceConfig | None = None
+        cls, data_dir: Path, db_url: str | None = None, config: ServiceConfig | None = None,
+        *, create: bool = True,
     ) -> Service:
+        """``create=False``: the data directory (and its SQLite file) must exist already
+        (``DataDir.ensure``) — for commands that only work on existing storage."""
         config = config or ServiceConfig()
-        ddir = DataDir.ensure(Path(data_dir), sqlite=db_url is None or db_url.startswith("sqlite"))
+        ddir = DataDir.ensure(Path(data_dir), sqlite=db_url is None or db_url.startswith("sqlite"),
+                              create=create)
         db = Database(db_url or ddir.sqlite_url)
         try:
             upgrade_to_head(db)

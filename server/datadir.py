@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attest.errors import InputError
+from attest.textfile import os_reason
 
 DEFAULT_DATA_DIR = Path("simattest-data")
 DB_FILE = "simattest.db"
 KEK_FILE = "kek.key"
 SIGNING_KEY_FILE = "ear-signing-key.pem"
+_CREATED_BY = "`simattest serve` or `simattest admin token create --data DIR` creates one"
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,30 @@ class DataDir:
     path: Path
 
     @classmethod
-    def ensure(cls, path: Path, sqlite: bool = True) -> DataDir:
-        """Create the directory (0700) if missing, and the SQLite file if ``sqlite`` (the
-        database is not elsewhere); refuse a path that is not a directory."""
+    def ensure(cls, path: Path, sqlite: bool = True, *, create: bool = True) -> DataDir:
+        """The data directory at ``path``; refuse a path that is not a directory.
+
+        With ``create`` (the bootstrap commands), make the directory (0700) if missing,
+        and the SQLite file if ``sqlite`` (the database is not elsewhere).  Without it,
+        both must exist already and nothing is created: a mistyped ``--data`` must not
+        become a new directory with new keys.
+        """
         if path.exists() and not path.is_dir():
             raise InputError(f"data directory {path}: exists and is not a directory")
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if sqlite:
-            # Create the SQLite file ourselves so it is 0600 (SQLite would honour the
-            # umask); an empty file is a valid empty database.
-            os.close(os.open(path / DB_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        db_file = path / DB_FILE
+        if create:
+            _create(path, db_file if sqlite else None)
+        elif not path.is_dir():
+            raise InputError(f"data directory {path} does not exist (mistyped --data?); "
+                             f"{_CREATED_BY}")
+        elif sqlite and not db_file.exists():
+            raise InputError(f"data directory {path} holds no database {DB_FILE} (give "
+                             f"--db URL if it is elsewhere); {_CREATED_BY}")
+        if sqlite and not os.access(path, os.W_OK):
+            # SQLite would say only "unable to open database file".
+            raise InputError(
+                f"data directory {path}: not writable ({_unwritable_reason(path)}); SQLite "
+                "writes beside its database (the WAL journal) even to read it")
         return cls(path)
 
     @property
@@ -55,6 +71,30 @@ class DataDir:
     @property
     def signing_key_path(self) -> Path:
         return self.path / SIGNING_KEY_FILE
+
+
+def _create(path: Path, db_file: Path | None) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"data directory {path}: cannot create it ({os_reason(exc)})") from None
+    if db_file is None or db_file.exists():
+        return
+    # Create the SQLite file ourselves so it is 0600 (SQLite would honour the umask); an
+    # empty file is a valid empty database.  Another process may create it at the same
+    # moment.
+    try:
+        os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputError(f"data directory {path}: cannot create {db_file.name} "
+                         f"({os_reason(exc)})") from None
+
+
+def _unwritable_reason(path: Path) -> str:
+    return "read-only filesystem" if os.statvfs(path).f_flag & os.ST_RDONLY \
+        else "permission denied"
 
 
 def write_secret_file(path: Path, content: bytes) -> None:

@@ -21,9 +21,21 @@ def luhn_digit(payload: str) -> str:
     return next(d for d in "0123456789" if luhn_valid(payload + d))
 
 
+def _digits(value: str, name: str, field: str, rule: str) -> None:
+    """Refuse an empty value or one with a non-digit, saying which (``rule``: the
+    requirement, e.g. "15 digits")."""
+    if not value:
+        raise ValidationError(f"{name} is empty; it must be {rule}", field=field)
+    bad = next((i for i, c in enumerate(value) if not (c.isascii() and c.isdigit())), None)
+    if bad is not None:
+        raise ValidationError(f"{name} must be {rule}; character {bad + 1} "
+                              f"({value[bad]!r}) is not a digit", field=field)
+
+
 def check_imei(value: str, field: str = "imei") -> str:
-    if not (value.isascii() and value.isdigit() and len(value) == 15):
-        raise ValidationError(f"IMEI must be 15 digits, got {len(value)} characters", field=field)
+    _digits(value, "IMEI", field, "15 digits")
+    if len(value) != 15:
+        raise ValidationError(f"IMEI must be 15 digits, got {len(value)}", field=field)
     if not luhn_valid(value):
         raise ValidationError("IMEI check digit (Luhn) is wrong", field=field)
     return value
@@ -36,8 +48,7 @@ def check_imeisv(value: str, field: str = "imeisv") -> str:
 
 
 def check_iccid(value: str, field: str = "iccid") -> str:
-    if not (value.isascii() and value.isdigit()):
-        raise ValidationError("ICCID must be decimal digits", field=field)
+    _digits(value, "ICCID", field, "18 to 20 digits")
     if not 18 <= len(value) <= 20:
         raise ValidationError(f"ICCID must be 18 to 20 digits, got {len(value)}", field=field)
     if not luhn_valid(value):

@@ -31,6 +31,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from attest.aka.milenage import opc_from_op
+from attest.textfile import os_reason
 from server import audit
 from server.context import Service
 from server.datadir import encode_kek, write_secret_file
@@ -56,8 +57,9 @@ class ImportRejected(ServiceError):
 
     def __init__(self, report: ImportReport) -> None:
         super().__init__(
-            f"{len(report.rejected)} of {report.rows} rows rejected; nothing imported "
-            "(import with partial to take the good rows)",
+            # No hint how to import the good rows: the API, the web page and the CLI
+            # each name their own way (``partial``, a checkbox, ``--partial``).
+            f"{len(report.rejected)} of {report.rows} rows rejected; nothing imported",
             errors=[r.to_json() for r in report.rejected],
         )
         self.report = report
@@ -363,6 +365,25 @@ class RotationReport:
                 "retired_key_file": self.retired_key_file}
 
 
+def _write_new_kek(path: Path, content: bytes, current: tuple[Path | None, ...]) -> None:
+    """Write the new key file, or refuse in one line; nothing is written or changed then."""
+    if any(c is not None and path.resolve() == c.resolve() for c in current):
+        raise ValidationError(f"{path} holds the current key-encryption key; give a new "
+                              "file for the new key", field="new_key_file")
+    if not path.parent.is_dir():
+        raise ValidationError(f"{path}: directory {path.parent} does not exist",
+                              field="new_key_file")
+    try:
+        write_secret_file(path, content)
+    except FileExistsError:
+        raise ValidationError(f"{path}: exists; refusing to overwrite a key file (an earlier "
+                              "rotation's? move it away or give another file)",
+                              field="new_key_file") from None
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot write the new key ({os_reason(exc)})",
+                              field="new_key_file") from None
+
+
 def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
                new_kek: bytes | None = None) -> RotationReport:
     """Re-encrypt every card's secrets under a new KEK in one transaction.
@@ -381,7 +402,7 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
     new_keys = KeyStore(kek)
     kek_path = svc.data_dir.kek_path
     staged = new_key_file if new_key_file is not None else kek_path.with_name("kek.key.new")
-    write_secret_file(staged, encode_kek(kek))
+    _write_new_kek(staged, encode_kek(kek), current=(kek_path, svc.config.kek_file))
     with svc.db.session() as session:
         # Imports wait (their encryption must use the key the database names) and so do
         # other rotations.

@@ -55,10 +55,13 @@ def decode(data: bytes) -> str:
 
 
 def parse(text: str) -> ParsedFile:
-    """Pick the format: a ``var_out:`` line means the vendor output file, else CSV."""
-    for raw in text.splitlines():
-        if raw.strip().lower().startswith("var_out"):
-            return parse_vendor_out(text)
+    """Pick the format: a ``var_out:`` line, a ``*`` banner line or a first line of the
+    form ``key: value`` means the vendor output file, else CSV.  (Not only ``var_out:``,
+    so that an output file which lost that line is told so, not read as a bad CSV.)"""
+    lines = [line for raw in text.splitlines() if (line := raw.strip().lower())]
+    if any(line.startswith(("var_out", "*")) for line in lines) or (
+            lines and ":" in lines[0] and not any(d in lines[0] for d in ",;\t")):
+        return parse_vendor_out(text)
     return parse_csv(text)
 
 
@@ -102,8 +105,8 @@ def parse_vendor_out(text: str) -> ParsedFile:
         if parsed is None:
             key, sep, value = line.partition(":")
             if not sep:
-                raise ValidationError(f"line {number}: expected 'key: value' before var_out",
-                                      field="file")
+                raise ValidationError(f"line {number}: expected a 'key: value' header line or "
+                                      "the 'var_out:' line naming the columns", field="file")
             if key.strip().lower() == "var_out":
                 columns = [canonical(c) for c in value.split("/") if c.strip()]
                 if not columns:
@@ -120,7 +123,7 @@ def parse_vendor_out(text: str) -> ParsedFile:
             continue
         parsed.rows.append(RawRow(number, dict(zip(parsed.columns, values, strict=True))))
     if parsed is None:
-        raise ValidationError("no var_out line naming the columns", field="file")
+        raise ValidationError("no 'var_out:' line naming the columns", field="file")
     return parsed
 
 

@@ -3,13 +3,18 @@ audit verify, key rotation, device keygen — exit codes, output and files."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from server import operators, registry
 from server.batchgen import csv_text, synth_cards
@@ -148,3 +153,130 @@ def test_kek_file_option_keeps_the_key_outside_the_data_directory(
     kek.write_text("ce" * 32)
     assert main(["audit", "verify", "--data", str(data), "--kek-file", str(kek)]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit", "verify"],
+    ["pool", "verify", "--readers", "sim:none.yaml"],
+    ["pool", "rotate-key"],
+])
+def test_commands_on_existing_storage_refuse_a_missing_data_directory(
+        tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    typo = tmp_path / "typo"
+    assert main([*argv, "--data", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"simattest: data directory {typo} does not exist (mistyped --data?); "
+                   "`simattest serve` or `simattest admin token create --data DIR` "
+                   "creates one\n")
+    assert not typo.exists()
+
+
+def test_a_data_directory_without_its_database_is_refused_not_filled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["audit", "verify", "--data", str(tmp_path / "empty")]) == 2
+    assert "holds no database simattest.db" in capsys.readouterr().err
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["file/sub", "file"])
+def test_a_data_directory_that_cannot_be_created_is_one_line(
+        tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    assert main(["admin", "token", "create", "--role", "admin",
+                 "--data", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"simattest: data directory {tmp_path}")
+    assert ("cannot create it (Not a directory)" in err if "/" in where
+            else "exists and is not a directory" in err)
+
+
+def test_audit_verify_reports_an_unreadable_log_in_one_line(
+        service: Service, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    operators.create_token(service, "desk")
+    with service.db.session() as session:
+        session.execute(text("DROP TABLE audit_head"))
+    assert main(["audit", "verify", *_store(service, db_url)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("simattest: audit log unreadable (") and err.count("\n") == 1
+    assert "audit_head" in err
+    assert main(["audit", "verify", "--json", *_store(service, db_url)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ok"], report["first_broken"]) == (False, None)
+
+
+@pytest.mark.parametrize("new_file, message", [
+    ("missing/new.hex", "directory {data}/missing does not exist"),
+    ("kek.key", "holds the current key-encryption key; give a new file"),
+    ("taken.hex", "exists; refusing to overwrite a key file"),
+])
+def test_rotate_key_refuses_a_bad_new_key_file_and_changes_nothing(
+        tmp_path: Path, new_file: str, message: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    with Service.open(data) as svc:
+        import_batch(svc, csv_text(synth_cards(1)), "a.csv", actor="t")
+    (data / "taken.hex").write_text("keep me")
+    before = _key_files(data)
+    assert main(["pool", "rotate-key", "--data", str(data),
+                 "--new-kek-file", str(data / new_file)]) == 2
+    err = capsys.readouterr().err
+    assert message.format(data=data) in err and err.count("\n") == 1
+    assert _key_files(data) == before
+
+
+def _key_files(data: Path) -> dict[str, bytes]:
+    """Every file in ``data`` but the database's (which SQLite may touch on opening)."""
+    return {p.name: p.read_bytes() for p in data.iterdir()
+            if not p.name.startswith("simattest.db")}
+
+
+def test_device_keygen_into_a_missing_directory_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no" / "dir" / "h.pem"
+    assert main(["device", "keygen", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"simattest: {out}: directory {out.parent} does not exist\n")
+
+
+def test_an_unexpected_os_error_is_one_line_naming_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with Service.open(tmp_path / "data"):
+        pass
+
+    # A file failure no command anticipates, e.g. the disk filling up.
+    def disk_full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/some/where")
+
+    monkeypatch.setattr("server.audit.verify_chain", disk_full)
+    assert main(["audit", "verify", "--data", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err == "simattest: /some/where: No space left on device\n"
+
+
+# Mounts `$1` read-only in a private mount namespace, then runs the rest (exit 99: cannot).
+_READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 99; shift; exec "$@"'
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["audit", "verify", "--data", "{ro}/data"],
+     "data directory {ro}/data: not writable (read-only filesystem); SQLite writes beside "
+     "its database (the WAL journal) even to read it"),
+    (["admin", "token", "create", "--role", "admin", "--data", "{ro}/new"],
+     "data directory {ro}/new: cannot create it (Read-only file system)"),
+])
+def test_a_read_only_data_directory_is_one_line(tmp_path: Path, argv: list[str],
+                                                message: str) -> None:
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to mount a read-only filesystem")
+    ro = tmp_path / "ro"
+    with Service.open(ro / "data"):
+        pass
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", _READ_ONLY, "sh", str(ro), sys.executable, "-m",
+         "server.cli.main", *(a.format(ro=ro) for a in argv)],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+        timeout=120)
+    if proc.returncode == 99:
+        pytest.skip(f"cannot mount a read-only filesystem here: {proc.stderr.strip()}")
+    assert (proc.returncode, proc.stderr) == (2, f"simattest: {message.format(ro=ro)}\n")

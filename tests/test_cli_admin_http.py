@@ -99,3 +99,77 @@ def test_bad_token_and_unreachable_server(env: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("SIMATTEST_SERVER")
     assert main(["unpair", "--imei", IMEI_A]) == 2
     assert "--server" in capsys.readouterr().err
+
+
+
+def test_a_refused_field_is_named_once(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    with Service.open(env) as svc:
+        desk = operators.create_token(svc, "desk")
+    assert main(["desk", "checkout", "--attestation", "a1", "--user", "",
+                 "--token", desk]) == 2
+    assert capsys.readouterr().err.startswith(
+        "simattest: POST /v1/checkouts: HTTP 422: user: expected ")
+    # The detail already names it: not "imei: IMEI must …".
+    key = tmp_path / "k.pub.pem"
+    key.write_text(public_pem())
+    assert main(["device", "add", "--imei", "35693803560001A", "--key", str(key)]) == 2
+    assert capsys.readouterr().err == (
+        "simattest: POST /v1/handsets: HTTP 422: IMEI must be 15 digits; character 15 "
+        "('A') is not a digit\n")
+
+
+def test_device_add_never_sends_a_private_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["device", "keygen", "--out", str(tmp_path / "handset-4.pem")]) == 0
+    capsys.readouterr()
+    # Nothing listens there: a connection attempt would fail with exit 3.
+    monkeypatch.setenv("SIMATTEST_SERVER", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("SIMATTEST_TOKEN", "sat_unused")
+    assert main(["device", "add", "--imei", IMEI_A,
+                 "--key", str(tmp_path / "handset-4.pem")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simattest: {tmp_path / 'handset-4.pem'}: is a private key; ")
+    assert str(tmp_path / "handset-4.pub.pem") in err and "cannot reach" not in err
+
+
+def test_partial_import_that_imports_nothing_fails(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(2, iccid_prefix="8949443333", imsi_prefix="00103")
+    lines = vendor_out_text(cards).splitlines()
+    lines[-2:] = [line.replace(c.imsi, "00101ABC") for line, c in zip(lines[-2:], cards,
+                                                                     strict=True)]
+    batch = tmp_path / "all-bad.out"
+    batch.write_text("\n".join(lines) + "\n")
+    assert main(["pool", "import", str(batch), "--partial"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("IMSI must be 6 to 15 digits") == 2
+    assert captured.err == f"simattest: {batch}: all 2 rows rejected; nothing imported\n"
+    # Without --partial the refusal says how to take the good rows, in the CLI's terms.
+    assert main(["pool", "import", str(batch)]) == 2
+    assert capsys.readouterr().err == ("simattest: 2 of 2 rows rejected; nothing imported "
+                                       "(run again with --partial to import the good rows)\n")
+
+
+def test_a_file_without_card_rows_is_an_input_error(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "header.csv"
+    batch.write_text("ICCID,IMSI,KI,OPC\n")
+    assert main(["pool", "import", str(batch), "--partial"]) == 2
+    assert capsys.readouterr().err == (
+        f"simattest: {batch}: no card rows (only a header?); nothing imported\n")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00\xff\xfe", "not UTF-8 text (byte 1)"),
+    (None, "no such file"),
+])
+def test_unreadable_import_files_are_said_in_words(
+        env: Path, tmp_path: Path, content: bytes | None, message: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "binary.bin"
+    if content is not None:
+        batch.write_bytes(content)
+    assert main(["pool", "import", str(batch)]) == 2
+    assert capsys.readouterr().err == f"simattest: {batch}: {message}\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -467,3 +468,27 @@ def test_ctrl_c_while_the_card_answers_is_one_line_and_exit_130() -> None:
     assert proc.returncode in (130, -signal.SIGINT)
     assert out == "" and "Traceback" not in err
     assert err.splitlines()[-1] == "simattest: interrupted"
+
+
+@pytest.mark.parametrize("fmt", [["--json"], []])
+def test_a_closed_standard_output_is_no_traceback_and_not_success(fmt: list[str]) -> None:
+    # The reading end is closed before the command starts, so every write to standard
+    # output fails (`simattest read --json | head -1` once head has exited).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "server.cli.main", "read", "--reader",
+                               PS, *fmt], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 128 + signal.SIGPIPE
+    assert proc.stderr == ""
+
+
+def test_a_card_file_that_is_not_text_is_said_in_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = tmp_path / "binary.bin"
+    card.write_bytes(b"iccid: \xff\n")
+    code, _, err = run(capsys, "read", "--reader", f"sim:{card}")
+    assert (code, err) == (2, f"simattest: {card}: not UTF-8 text (byte 7)\n")

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from attest.errors import TransportError
+from server.cli.main import main
 from server.client import RETRIES_AFTER_503, ServiceClient
 
 PROBLEM = {"type": "https://simattest.dev/problems/database-unavailable",
@@ -89,3 +90,19 @@ def test_an_unreasonable_retry_after_is_not_waited_for(flaky: _Flaky) -> None:
     with pytest.raises(TransportError, match="HTTP 503"):
         _client(flaky).post("/v1/attestations", {"imei": "490154203237518"})
     assert len(flaky.bodies) == 1
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--timeout", "0"], "--timeout: expected a number of seconds greater than 0, got '0'"),
+    (["--timeout", "-5"], "--timeout: expected a number of seconds greater than 0, got '-5'"),
+    (["--server", "127.0.0.1:18431"],
+     "--server: '127.0.0.1:18431' is not an http:// or https:// URL "
+     "(e.g. http://127.0.0.1:8080)"),
+])
+def test_bad_server_options_are_usage_errors_at_parse_time(
+        option: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["desk", "return", "7", "--server", "http://127.0.0.1:9", "--token", "t",
+              *option])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"simattest desk return: {message}\n"

@@ -180,6 +180,29 @@ def test_file_level_errors(service: Service) -> None:
         import_batch(service, b"", "x.csv", actor="t")
 
 
+def test_a_vendor_file_without_its_var_out_line_is_told_so(service: Service) -> None:
+    lines = vendor_out_text(synth_cards(2)).splitlines()
+    without = [line for line in lines if not line.startswith("var_out")]
+    data_line = next(i for i, line in enumerate(lines) if line.startswith("var_out")) + 1
+    with pytest.raises(ValidationError, match=(
+            rf"^line {data_line}: expected a 'key: value' header line or the 'var_out:' "
+            "line naming the columns$")):
+        import_batch(service, "\n".join(without), "x.out", actor="t")
+    banner_only = [line for line in without if line.startswith("*")]
+    with pytest.raises(ValidationError, match=r"^no 'var_out:' line naming the columns$"):
+        import_batch(service, "\n".join(banner_only), "x.out", actor="t")
+
+
+def test_an_empty_iccid_cell_is_called_empty(service: Service) -> None:
+    card = synth_cards(1)[0]
+    text = f"ICCID,IMSI,KI,OPC\n,{card.imsi},{card.k.hex()},{card.opc.hex()}\n"
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, text, "x.csv", actor="t")
+    assert [r.to_json() for r in info.value.report.rejected] == [
+        {"line": 2, "field": "ICCID", "reason": "ICCID is empty; it must be 18 to 20 digits"}]
+    assert "import with partial" not in info.value.detail
+
+
 def test_import_is_audited_and_the_chain_verifies(service: Service) -> None:
     report = import_batch(service, csv_text(synth_cards(2)), "a.csv", actor="operator:1")
     chain = audit.verify_chain(service)

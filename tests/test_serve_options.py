@@ -54,3 +54,16 @@ def test_negative_rate_limit_is_refused_before_anything_is_created(
     assert "--rate-limit-per-imei" in err
     assert "Traceback" not in err
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("bind, message", [
+    ("127.0.0.1:99999", "port must be 1 to 65535"),
+    ("127.0.0.1:0", "port must be 1 to 65535"),
+    ("127.0.0.1", "expected HOST:PORT"),
+])
+def test_a_bad_bind_address_is_refused_before_anything_starts(
+    tmp_path: Path, bind: str, message: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--data", str(tmp_path / "data"), "--bind", bind]) == 2
+    assert capsys.readouterr().err == f"simattest: --bind {bind!r}: {message}\n"
+    assert not (tmp_path / "data").exists()

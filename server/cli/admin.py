@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 def _create(args: argparse.Namespace) -> int:
     from server import operators  # the storage stack, only when the command runs
 
-    with open_service(args) as svc:
+    with open_service(args, create=True) as svc:
         token = operators.create_token(svc, args.role, args.label, actor="cli:admin")
     if args.json:
         print_json({"role": args.role, "label": args.label, "token": token})

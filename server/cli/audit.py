@@ -22,12 +22,14 @@ def register(subparsers: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from server import audit  # the storage stack, only when the command runs
 
-    with open_service(args) as svc:
+    with open_service(args, create=False) as svc:
         report = audit.verify_chain(svc)
     if args.json:
         print_json(report.to_json())
     elif report.ok:
         print_fields([("entries", report.entries), ("chain", "intact")], title="audit log")
+    elif report.first_broken is None:
+        print(f"simattest: {report.reason}", file=sys.stderr)
     else:
         print(f"audit log broken at entry {report.first_broken}: {report.reason} "
               f"({report.entries} entries read)", file=sys.stderr)

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attest.errors import InputError
+from attest.textfile import os_reason, read_text
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.client import add_server_options, client_from_args
 from server.datadir import write_secret_file
@@ -38,10 +39,12 @@ def register(subparsers: Any) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    try:
-        pem = args.key.read_text("ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{args.key}: cannot read ({exc.__class__.__name__})") from None
+    pem = read_text(args.key, "ascii")
+    # Refused here, before any network I/O: the private key never leaves the handset.
+    if "PRIVATE KEY-----" in pem:
+        raise InputError(f"{args.key}: is a private key; give the device's public key "
+                         f"instead ({public_key_path(args.key)} if `simattest device "
+                         "keygen` made it) — the private key stays on the handset")
     body: dict[str, Any] = {"imei": args.imei, "public_key": pem, "label": args.label}
     if args.imeisv:
         body["imeisv"] = args.imeisv
@@ -65,11 +68,16 @@ def _keygen(args: argparse.Namespace) -> int:
     for path in (args.out, public_path):
         if path.exists():
             raise InputError(f"{path}: exists; refusing to overwrite a key")
-    write_secret_file(args.out, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    public_path.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    if not args.out.parent.is_dir():
+        raise InputError(f"{args.out}: directory {args.out.parent} does not exist")
+    try:
+        write_secret_file(args.out, key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        public_path.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    except OSError as exc:
+        raise InputError(f"{args.out}: cannot write the key ({os_reason(exc)})") from None
     if args.json:
         print_json({"private_key": str(args.out), "public_key": str(public_path),
                     "type": args.type})

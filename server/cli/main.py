@@ -2,7 +2,8 @@
 
 Each command group lives in its own module under ``server/cli/`` with a
 ``register(subparsers)`` function; commands parse, call one domain function, and format.
-Exit codes: 0 success, 1 the card said no, 2 usage or input error, 3 reader/transport error.
+Exit codes: 0 success, 1 the card said no, 2 usage or input error, 3 reader/transport error
+(130 interrupted, 141 standard output closed early, as after SIGPIPE).
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from attest.errors import SimattestError
+from attest.textfile import os_reason
 from server.cli.hexarg import OneLineErrorParser
 
 # One line per command group; each module defines register(subparsers).
@@ -52,10 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C may come while the command modules are still being imported (a second or
     # so): that is an interruption too, not a traceback.
     try:
-        return _run(argv)
+        code = _run(argv)
+        # Output piped into e.g. `head` that has exited: found here at the latest.
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         print("simattest: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # As the Python documentation advises for SIGPIPE: send what is still buffered
+        # to /dev/null so the flush at exit does not fail again, and report failure
+        # the way a process killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -70,6 +84,13 @@ def _run(argv: Sequence[str] | None) -> int:
     except SimattestError as exc:
         print(f"simattest: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # Last line of defence: a file problem no command anticipated is still one line.
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"simattest: {where}{os_reason(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

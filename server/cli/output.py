@@ -11,6 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 
+class _Console(Console):
+    """Lets a closed standard output reach ``server.cli.main`` like any other write's
+    BrokenPipeError (rich would exit 1, which here means "the card said no")."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def add_json_flag(parser: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -28,7 +36,7 @@ def print_table(
         table.add_column(col)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    _Console().print(table)
 
 
 def print_fields(fields: Iterable[tuple[str, Any]], title: str | None = None) -> None:

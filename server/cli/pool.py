@@ -16,6 +16,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attest.errors import InputError
+from attest.textfile import read_text
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
 from server.client import ServiceRefused, add_server_options, client_from_args
@@ -61,10 +62,7 @@ def register(subparsers: Any) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    try:
-        content = args.file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{args.file}: cannot read ({exc.__class__.__name__})") from None
+    content = read_text(args.file, "utf-8-sig")
     body: dict[str, Any] = {"filename": args.file.name, "content": content,
                             "partial": args.partial}
     if args.transport_key:
@@ -75,9 +73,15 @@ def _import(args: argparse.Namespace) -> int:
         if exc.slug != "import-rejected":
             raise
         _print_rows(args, exc.problem.get("errors", []), exc.problem)
-        print(f"simattest: {exc.problem.get('detail')}", file=sys.stderr)
+        print(f"simattest: {exc.problem.get('detail')} (run again with --partial to import "
+              "the good rows)", file=sys.stderr)
         return 2
     _print_rows(args, report["rejected"], report)
+    # Nothing imported is a failed import, even when --partial let the service answer 200.
+    if not report["rows"]:
+        raise InputError(f"{args.file}: no card rows (only a header?); nothing imported")
+    if not report["imported"]:
+        raise InputError(f"{args.file}: all {report['rows']} rows rejected; nothing imported")
     if not args.json:
         print(f"imported {report['imported']} of {report['rows']} cards from "
               f"{report['filename']} ({report['format']})")
@@ -97,7 +101,7 @@ def _verify(args: argparse.Namespace) -> int:
     from server import poolverify  # the storage and card stacks, only when the command runs
 
     uris = poolverify.expand_readers(args.readers)
-    with open_service(args) as svc, Progress(
+    with open_service(args, create=False) as svc, Progress(
         TextColumn("[bold]pool verify"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
         disable=args.json or not sys.stderr.isatty(), transient=True,
@@ -123,7 +127,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _rotate(args: argparse.Namespace) -> int:
     from server.provisioning import rotate_kek
 
-    with open_service(args) as svc:
+    with open_service(args, create=False) as svc:
         report = rotate_kek(svc, actor="cli:rotate-key", new_key_file=args.new_kek_file)
     if args.json:
         print_json(report.to_json())

@@ -48,8 +48,10 @@ def register(subparsers: Any) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     host, sep, port = args.bind.rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    if not sep or not host or not (port.isascii() and port.isdigit()):
         raise InputError(f"--bind {args.bind!r}: expected HOST:PORT")
+    if not 1 <= int(port) <= 65535:
+        raise InputError(f"--bind {args.bind!r}: port must be 1 to 65535")
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
     if min(args.rate_limit_per_imei or 0, args.rate_limit_per_client or 0) < 0:
@@ -86,7 +88,7 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     config = _config(args)  # a bad option is refused before logging is set up
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
-    svc = open_service(args, config)
+    svc = open_service(args, config, create=True)
     if args.debug:
         logging.getLogger("simattest").warning("Flask development server: --debug only")
         create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)

@@ -43,7 +43,11 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
     return ServiceConfig(kek_file=args.kek_file)
 
 
-def open_service(args: argparse.Namespace, config: ServiceConfig | None = None) -> Service:
+def open_service(args: argparse.Namespace, config: ServiceConfig | None = None, *,
+                 create: bool) -> Service:
+    """The service on ``--data``/``--db``.  ``create``: only the bootstrap commands
+    (``serve``, ``admin token create``) may make a new data directory; for the others a
+    missing one is a mistyped ``--data``, refused rather than filled with new keys."""
     from server.context import Service
 
-    return Service.open(args.data, args.db, config or service_config(args))
+    return Service.open(args.data, args.db, config or service_config(args), create=create)
