@@ -54,7 +54,7 @@ def _create(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from server import operators
 
-    with open_service(args) as svc:
+    with open_service(args, create=False) as svc:
         found = operators.list_operators(svc, include_revoked=args.all)
     if args.json:
         print_json([o.to_json() for o in found])
@@ -69,7 +69,7 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from server import operators
 
-    with open_service(args) as svc:
+    with open_service(args, create=False) as svc:
         operators.revoke(svc, args.id, actor="cli:admin")
     print(f"revoked operator {args.id}")
     return 0
