@@ -13,6 +13,7 @@ from server import operators
 from server.batchgen import synth_cards, vendor_out_text
 from server.cli.main import main
 from server.context import Service
+from tests.fixtures_attestation import make_imei
 from tests.fixtures_db import free_port
 from tests.processes import serve_process
 from tests.test_registry import IMEI_A, IMEI_B, public_pem
@@ -60,6 +61,38 @@ def test_pool_import_device_pair_unpair(env: Path, tmp_path: Path,
     assert main(["audit", "verify", "--json", "--data", str(env)]) == 0
     chain = json.loads(capsys.readouterr().out)
     assert chain["ok"] and chain["entries"] >= 5
+
+
+def test_a_batch_under_an_unchecked_wrong_key_is_removed_and_imported_again(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(2, iccid_prefix="8949443333", imsi_prefix="00103")
+    batch = tmp_path / "nokcv.out"
+    batch.write_text("\n".join(line for line in vendor_out_text(cards, bytes.fromhex(TK))
+                               .splitlines() if not line.upper().startswith("KCV")) + "\n")
+    wrong = "0f" * 16
+    assert main(["pool", "import", str(batch), "--transport-key", wrong]) == 0
+    captured = capsys.readouterr()
+    assert "imported 2 of 2" in captured.out
+    assert "simattest: warning: the file has no key check value" in captured.err
+    assert wrong not in captured.out + captured.err
+
+    iccids = [c.iccid for c in cards]
+    assert main(["pool", "remove", *iccids]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"removed card {iccid} from the pool" for iccid in iccids]
+    assert main(["pool", "import", str(batch), "--transport-key", TK]) == 0
+    assert "imported 2 of 2" in capsys.readouterr().out
+    # A paired card stays; the refusal is one line naming it.
+    key = tmp_path / "dev.pub.pem"
+    key.write_text(public_pem())
+    imei = make_imei(77)  # a handset no other test of this module's server registers
+    assert main(["device", "add", "--imei", imei, "--key", str(key)]) == 0
+    assert main(["pair", "--imei", imei, "--iccid", iccids[0]]) == 0
+    capsys.readouterr()
+    assert main(["pool", "remove", iccids[0]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simattest: DELETE /v1/cards/") and "HTTP 409" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_rejected_import_prints_every_row_and_exits_2(

@@ -25,7 +25,7 @@ TRANSPORT_KEY_ENV = "SIMATTEST_TRANSPORT_KEY"
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("pool", help="SIM pool: import, verify, key rotation")
+    group = subparsers.add_parser("pool", help="SIM pool: import, verify, remove, key rotation")
     sub = group.add_subparsers(dest="pool_command", required=True, metavar="COMMAND")
 
     imp = sub.add_parser("import", help="import a vendor batch file (CSV or vendor .out)")
@@ -52,13 +52,24 @@ def register(subparsers: Any) -> None:
     rotate = sub.add_parser(
         "rotate-key", help="re-encrypt every card's secrets under a new key-encryption key",
         description="Works on the data directory / database directly. The old key file is "
-                    "kept as kek.key.retired-<time>. Restart every server process after.")
+                    "kept as kek.key.retired-<time>. Running servers adopt the new key by "
+                    "themselves where they read the old one (with --new-kek-file: once the "
+                    "new file is put in the old one's place).")
     rotate.add_argument("--new-kek-file", type=Path, metavar="FILE",
                         help="write the new key here instead of <data>/kek.key (when the KEK "
                              "is kept outside the data directory)")
     add_store_args(rotate)
     add_json_flag(rotate)
     rotate.set_defaults(func=_rotate)
+
+    remove = sub.add_parser(
+        "remove", help="take never-used cards out of the pool (e.g. imported under a wrong "
+                       "transport key, to import them again)",
+        description="A card that was ever paired or challenged keeps its record (refused).")
+    remove.add_argument("iccids", nargs="+", metavar="ICCID")
+    add_server_options(remove, token=True)
+    add_json_flag(remove)
+    remove.set_defaults(func=_remove)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -85,6 +96,8 @@ def _import(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"imported {report['imported']} of {report['rows']} cards from "
               f"{report['filename']} ({report['format']})")
+        for warning in report.get("warnings", []):
+            print(f"simattest: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -135,5 +148,22 @@ def _rotate(args: argparse.Namespace) -> int:
         print(f"re-encrypted {report.cards} cards; new key in {report.new_key_file}"
               + (f"; old key kept as {report.retired_key_file}"
                  if report.retired_key_file else ""))
-        print("restart every server process so it loads the new key")
+        print("running servers adopt the new key where they read the old one"
+              + (": put the new file in the old one's place" if args.new_kek_file else ""))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    # One request per card, in order: a refusal stops there and names the card; the ones
+    # before it are out of the pool (each removal is its own audited change).
+    removed = []
+    for iccid in args.iccids:
+        if not (iccid.isascii() and iccid.isdigit()):
+            raise InputError(f"ICCID {iccid!r}: expected digits")
+        removed.append(client.request("DELETE", f"/v1/cards/{iccid}"))
+        if not args.json:
+            print(f"removed card {iccid} from the pool")
+    if args.json:
+        print_json(removed)
     return 0
