@@ -26,6 +26,7 @@ from server.store.models import Card, Handset, Pairing, utcnow
 
 VERIFICATION_STATES = ("unverified", "verified", "failed")
 MAX_PAGE = 500
+MAX_LABEL_CHARS = 200  # handsets.label is VARCHAR(200)
 
 
 # --- handsets -------------------------------------------------------------------------
@@ -51,11 +52,22 @@ def parse_device_key(pem: str, field: str = "public_key") -> tuple[str, str]:
     return normalised, algorithm
 
 
+def check_label(label: str) -> str:
+    """A handset label: none, or 1-200 printable characters (no control characters: labels
+    are shown on terminals, where an escape sequence would be obeyed)."""
+    label = label.strip()
+    if len(label) > MAX_LABEL_CHARS or not label.isprintable():
+        raise ValidationError(
+            f"expected 1-{MAX_LABEL_CHARS} printable characters, or none", field="label")
+    return label
+
+
 def add_handset(
     svc: Service, imei: str, public_key_pem: str, *, actor: str,
     imeisv: str | None = None, label: str = "",
 ) -> Handset:
     check_imei(imei)
+    label = check_label(label)
     if imeisv is not None:
         check_imeisv(imeisv)
         if imeisv[:14] != imei[:14]:
