@@ -166,7 +166,8 @@ def _device_key(pem: str) -> DevicePublicKey:
 
 
 @functools.cache
-def _profiles() -> dict[str, CardProfile]:
+def known_profiles() -> dict[str, CardProfile]:
+    """The card profiles in card_profiles/, by name (read once per process)."""
     return load_profiles()
 
 
@@ -261,7 +262,7 @@ def _facts(
             auts_valid = True
         except AutsInvalid:
             auts_valid = False
-    kind = classify(evidence.card_facts(), _profiles())
+    kind = classify(evidence.card_facts(), known_profiles())
     registered_profile = att.profile if paired is not None and paired == evidence_card else None
     profile_ok = not kind.reasons and registered_profile in (None, kind.profile)
     facts = appraisal.RegistryFacts(
