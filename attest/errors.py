@@ -18,6 +18,15 @@ class InputError(SimattestError):
     exit_code = 2
 
 
+class FieldError(InputError):
+    """Bad input in one field of a structured document: ``field`` is its dotted path."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class CardError(SimattestError):
     """The card answered, and the answer was no or malformed (exit 1)."""
 

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from attest.errors import InputError
+from attest.errors import FieldError
 
 OutcomeKind = Literal["success", "sync_failure", "mac_failure"]
 
@@ -139,7 +139,7 @@ class Evidence:
 def _str(obj: dict[str, Any], key: str, where: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
-        raise InputError(f"{where}{key}: expected a string, got {_type(value)}")
+        raise FieldError(f"{where}{key}", f"expected a string, got {_type(value)}")
     return value
 
 
@@ -150,8 +150,9 @@ def _type(value: Any) -> str:
 def _digits(obj: dict[str, Any], key: str, lengths: range, where: str = "evidence.") -> str:
     value = _str(obj, key, where)
     if not _DIGITS.fullmatch(value) or len(value) not in lengths:
-        raise InputError(
-            f"{where}{key}: expected {lengths.start}-{lengths.stop - 1} decimal digits, "
+        raise FieldError(
+            f"{where}{key}",
+            f"expected {lengths.start}-{lengths.stop - 1} decimal digits, "
             f"got {len(value)} characters"
             + ("" if _DIGITS.fullmatch(value) else " with non-digits")
         )
@@ -161,11 +162,11 @@ def _digits(obj: dict[str, Any], key: str, lengths: range, where: str = "evidenc
 def _hex(obj: dict[str, Any], key: str, sizes: range, where: str) -> bytes:
     value = _str(obj, key, where)
     if not _HEX.fullmatch(value):
-        raise InputError(f"{where}{key}: expected an even number of hex digits")
+        raise FieldError(f"{where}{key}", "expected an even number of hex digits")
     raw = bytes.fromhex(value)
     if len(raw) not in sizes:
-        raise InputError(
-            f"{where}{key}: expected {sizes.start}-{sizes.stop - 1} bytes, got {len(raw)}"
+        raise FieldError(
+            f"{where}{key}", f"expected {sizes.start}-{sizes.stop - 1} bytes, got {len(raw)}"
         )
     return raw
 
@@ -173,17 +174,17 @@ def _hex(obj: dict[str, Any], key: str, sizes: range, where: str) -> bytes:
 def _no_unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
     unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise InputError(f"{where}: unknown field {unknown[0]!r}")
+        raise FieldError(f"{where}.{unknown[0]}", "unknown field")
     missing = sorted(allowed - set(obj))
     if missing:
-        raise InputError(f"{where}: missing field {missing[0]!r}")
+        raise FieldError(f"{where}.{missing[0]}", "missing field")
 
 
 def parse_outcome(obj: Any) -> Outcome:
     """Validate the ``outcome`` member."""
     where = "evidence.outcome"
     if not isinstance(obj, dict):
-        raise InputError(f"{where}: expected an object, got {_type(obj)}")
+        raise FieldError(where, f"expected an object, got {_type(obj)}")
     kind = obj.get("outcome")
     if kind == "success":
         _no_unknown(obj, frozenset({"outcome", "res"}), where)
@@ -195,10 +196,11 @@ def parse_outcome(obj: Any) -> Outcome:
     if kind == "mac_failure":
         _no_unknown(obj, frozenset({"outcome"}), where)
         return Outcome("mac_failure")
-    raise InputError(
-        f"{where}.outcome: expected 'success', 'sync_failure' or 'mac_failure', got {kind!r}"
+    raise FieldError(
+        f"{where}.outcome",
+        f"expected 'success', 'sync_failure' or 'mac_failure', got {kind!r}"
         if isinstance(kind, str) or kind is None
-        else f"{where}.outcome: expected a string, got {_type(kind)}"
+        else f"expected a string, got {_type(kind)}"
     )
 
 
@@ -207,58 +209,58 @@ def _parse_isim(obj: Any) -> IsimFacts | None:
     if obj is None:
         return None
     if not isinstance(obj, dict):
-        raise InputError(f"{where}: expected an object or null, got {_type(obj)}")
+        raise FieldError(where, f"expected an object or null, got {_type(obj)}")
     _no_unknown(obj, frozenset({"impi", "impu", "ist"}), where)
     impi = obj["impi"]
     if impi is not None and (not isinstance(impi, str) or not 0 < len(impi) <= MAX_URI):
-        raise InputError(f"{where}.impi: expected a string of 1-{MAX_URI} characters or null")
+        raise FieldError(f"{where}.impi", f"expected a string of 1-{MAX_URI} characters or null")
     impu = obj["impu"]
     if not isinstance(impu, list) or len(impu) > MAX_IMPU:
-        raise InputError(f"{where}.impu: expected a list of at most {MAX_IMPU} strings")
+        raise FieldError(f"{where}.impu", f"expected a list of at most {MAX_IMPU} strings")
     for i, uri in enumerate(impu):
         if not isinstance(uri, str) or not 0 < len(uri) <= MAX_URI:
-            raise InputError(f"{where}.impu[{i}]: expected a string of 1-{MAX_URI} characters")
+            raise FieldError(f"{where}.impu[{i}]", f"expected a string of 1-{MAX_URI} characters")
     total = sum(len(uri.encode()) for uri in impu)
     if total > MAX_IMPU_BYTES:
-        raise InputError(f"{where}.impu: {total} bytes of UTF-8 in all, more than the "
+        raise FieldError(f"{where}.impu", f"{total} bytes of UTF-8 in all, more than the "
                          f"{MAX_IMPU_BYTES} an EF.IMPU can hold")
     return IsimFacts(impi=impi, impu=tuple(impu), ist=_services(obj["ist"], where + ".ist"))
 
 
 def _services(obj: Any, where: str) -> tuple[int, ...]:
     if not isinstance(obj, list):
-        raise InputError(f"{where}: expected a list of service numbers, got {_type(obj)}")
+        raise FieldError(where, f"expected a list of service numbers, got {_type(obj)}")
     previous = 0
     for i, n in enumerate(obj):
         # bool is an int subclass in Python; JSON true is not a service number
         if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_SERVICE:
-            raise InputError(f"{where}[{i}]: expected a service number 1-{MAX_SERVICE}")
+            raise FieldError(f"{where}[{i}]", f"expected a service number 1-{MAX_SERVICE}")
         if n <= previous:
-            raise InputError(f"{where}[{i}]: service numbers must be ascending and unique")
+            raise FieldError(f"{where}[{i}]", "service numbers must be ascending and unique")
         previous = n
     return tuple(obj)
 
 
 def parse_evidence(obj: Any) -> Evidence:
-    """Validate a decoded JSON evidence object; InputError names the first bad field."""
+    """Validate a decoded JSON evidence object; FieldError names the first bad field."""
     if not isinstance(obj, dict):
-        raise InputError(f"evidence: expected an object, got {_type(obj)}")
+        raise FieldError("evidence", f"expected an object, got {_type(obj)}")
     _no_unknown(obj, EVIDENCE_FIELDS, "evidence")
     attestation_id = _str(obj, "attestation_id", "evidence.")
     if not _ID.fullmatch(attestation_id):
-        raise InputError("evidence.attestation_id: expected 1-64 characters of [A-Za-z0-9_-]")
+        raise FieldError("evidence.attestation_id", "expected 1-64 characters of [A-Za-z0-9_-]")
     nonce = _str(obj, "nonce", "evidence.")
     if not _B64URL.fullmatch(nonce) or len(nonce) > 128:
-        raise InputError("evidence.nonce: expected base64url text of at most 128 characters")
+        raise FieldError("evidence.nonce", "expected base64url text of at most 128 characters")
     imeisv = None
     if obj["imeisv"] is not None:
         imeisv = _digits(obj, "imeisv", range(16, 17))
     mnc_length = obj["mnc_length"]
     if mnc_length not in (2, 3, None) or isinstance(mnc_length, bool):
-        raise InputError("evidence.mnc_length: expected 2, 3 or null")
+        raise FieldError("evidence.mnc_length", "expected 2, 3 or null")
     prose = obj["prose"]
     if not isinstance(prose, bool):
-        raise InputError(f"evidence.prose: expected true or false, got {_type(prose)}")
+        raise FieldError("evidence.prose", f"expected true or false, got {_type(prose)}")
     return Evidence(
         attestation_id=attestation_id,
         nonce=nonce,

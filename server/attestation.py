@@ -58,7 +58,7 @@ from attest.aka.milenage import Milenage
 from attest.aka.sqn import AutsInvalid, join_sqn, resync
 from attest.aka.tuak import Tuak
 from attest.devicekey import DevicePublicKey, load_public_key
-from attest.errors import InputError
+from attest.errors import FieldError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import CardProfile, classify
 from hw.cardfile import load_profiles
@@ -166,7 +166,8 @@ def _device_key(pem: str) -> DevicePublicKey:
 
 
 @functools.cache
-def _profiles() -> dict[str, CardProfile]:
+def known_profiles() -> dict[str, CardProfile]:
+    """The card profiles in card_profiles/, by name (read once per process)."""
     return load_profiles()
 
 
@@ -261,7 +262,7 @@ def _facts(
             auts_valid = True
         except AutsInvalid:
             auts_valid = False
-    kind = classify(evidence.card_facts(), _profiles())
+    kind = classify(evidence.card_facts(), known_profiles())
     registered_profile = att.profile if paired is not None and paired == evidence_card else None
     profile_ok = not kind.reasons and registered_profile in (None, kind.profile)
     facts = appraisal.RegistryFacts(
@@ -326,8 +327,10 @@ def submit_evidence(
     """
     try:
         parsed = parse_evidence(evidence)
-    except InputError as exc:
-        raise ValidationError(str(exc), field="evidence") from None
+    except FieldError as exc:
+        # As the body checks answer: the detail names the field, the reason does not.
+        raise ValidationError(str(exc), field=exc.field,
+                              errors=[{"field": exc.field, "reason": exc.reason}]) from None
     raw_signature = b64url_decode(signature, "signature")
     signed = canonical_json(evidence)
     with metrics.appraisal_timer():

@@ -6,6 +6,11 @@ unique ``checkouts.attestation_id``; "one active checkout per handset" is a part
 unique index — the database decides between concurrent desks in any number of
 processes, and the loser gets a 409 naming what beat it.  Both changes append an
 audit entry in the same transaction.
+
+A checkout also needs the handset still paired with the card the attestation affirmed.
+It holds the handset's row lock (``lock_handset``) from that check to its commit, and
+pairing and unpairing take the same lock and refuse a checked-out handset, so neither
+can slip between the check and the checkout.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy.orm import Session
 from server import audit
 from server.context import Service
 from server.errors import Conflict, NotFound, ValidationError
-from server.store.models import Card, Handset, utcnow
+from server.store.models import Card, Handset, Pairing, utcnow
 from server.store.models_attestation import Attestation, Checkout
 
 MAX_USER_CHARS = 200
@@ -40,6 +45,11 @@ class AttestationTooOld(Conflict):
 class AlreadyCheckedOut(Conflict):
     slug = "already-checked-out"
     title = "Already checked out"
+
+
+class PairingChanged(Conflict):
+    slug = "pairing-changed"
+    title = "Handset no longer paired with the attested card"
 
 
 class AlreadyReturned(Conflict):
@@ -87,7 +97,15 @@ def check_user(user: str) -> str:
     return user
 
 
-def _active_for_handset(session: Session, handset_id: int) -> Checkout | None:
+def lock_handset(session: Session, handset_id: int) -> None:
+    """Hold the handset's row until the transaction ends (PostgreSQL; a SQLite write
+    transaction holds the whole database already).  ``NO KEY UPDATE``: attestations
+    referencing the handset are still inserted meanwhile."""
+    session.execute(select(Handset.id).where(Handset.id == handset_id)
+                    .with_for_update(key_share=True))
+
+
+def active_for_handset(session: Session, handset_id: int) -> Checkout | None:
     return session.scalar(select(Checkout).where(Checkout.handset_id == handset_id,
                                                  Checkout.returned_at.is_(None)))
 
@@ -104,11 +122,17 @@ def _refuse(session: Session, att: Attestation, max_age: float) -> None:
         raise AttestationTooOld(
             f"attestation {att.id} is {int(age)} s old; a checkout needs one younger than "
             f"{int(max_age)} s — attest the handset again", field="attestation_id")
+    paired_card = session.scalar(select(Pairing.card_id).where(
+        Pairing.handset_id == att.handset_id, Pairing.ended_at.is_(None)))
+    if att.card_id is None or paired_card != att.card_id:
+        raise PairingChanged(
+            f"handset {att.imei} is no longer paired with card {att.iccid}, the card it was "
+            "attested with — attest it again", field="attestation_id")
     used = session.scalar(select(Checkout.id).where(Checkout.attestation_id == att.id))
     if used is not None:
         raise AlreadyCheckedOut(f"attestation {att.id} already started checkout {used}",
                                 field="attestation_id")
-    active = _active_for_handset(session, att.handset_id)
+    active = active_for_handset(session, att.handset_id)
     if active is not None:
         raise AlreadyCheckedOut(
             f"handset {att.imei} is checked out to {active.user} (checkout {active.id}); "
@@ -124,6 +148,8 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
             if att is None:
                 raise NotFound(f"attestation {attestation_id} does not exist",
                                field="attestation_id")
+            if att.handset_id is not None:
+                lock_handset(session, att.handset_id)
             _refuse(session, att, svc.config.checkout_max_age)
             assert att.handset_id is not None
             checkout = Checkout(attestation_id=att.id, handset_id=att.handset_id,

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from attest.aka.milenage import opc_from_op
 from attest.textfile import os_reason
 from server import audit
+from server.attestation import known_profiles
 from server.context import Service
 from server.datadir import encode_kek, write_secret_file
 from server.errors import Conflict, ServiceError, ValidationError
@@ -143,6 +144,7 @@ class _RowChecker:
 
     def __init__(self, parsed: ParsedFile, transport_key: bytes | None) -> None:
         self.columns = set(parsed.columns)
+        self.profiles = sorted(known_profiles())
         self.header_op = parsed.header.get("op")
         # ECB: each 16-byte block is decrypted on its own (the vendor convention for
         # transport-key-encrypted Ki/OPc columns), so one decryptor serves every value.
@@ -196,8 +198,16 @@ class _RowChecker:
             pin1=self._code(row, "PIN1"), puk1=self._code(row, "PUK1"),
             adm1=self._code(row, "ADM1", hex_ok=True),
             impi=row.get("IMPI") or None, impu=row.get("IMPU") or None,
-            profile=row.get("PROFILE") or None,
+            profile=self._profile(row),
         )
+
+    def _profile(self, row: dict[str, str]) -> str | None:
+        # Every checkout of a card whose profile no card can match would be refused.
+        profile = row.get("PROFILE") or None
+        if profile is not None and profile not in self.profiles:
+            raise ValidationError(f"unknown profile; the known profiles are "
+                                  f"{', '.join(self.profiles)}", field="PROFILE")
+        return profile
 
 
 def _is_hex(value: str) -> bool:

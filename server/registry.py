@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from attest.aka.sqn import join_sqn, split_sqn
 from server import audit
+from server.checkout import AlreadyCheckedOut, active_for_handset, lock_handset
 from server.context import Service
 from server.errors import AlreadyExists, Conflict, NotFound, PairingConflict, ValidationError
 from server.identifiers import check_iccid, check_imei, check_imeisv
@@ -39,6 +40,7 @@ from server.store.models_attestation import Attestation
 
 VERIFICATION_STATES = ("unverified", "verified", "failed")
 MAX_PAGE = 500
+MAX_LABEL_CHARS = 200  # handsets.label is VARCHAR(200)
 
 
 # --- handsets -------------------------------------------------------------------------
@@ -64,11 +66,22 @@ def parse_device_key(pem: str, field: str = "public_key") -> tuple[str, str]:
     return normalised, algorithm
 
 
+def check_label(label: str) -> str:
+    """A handset label: none, or 1-200 printable characters (no control characters: labels
+    are shown on terminals, where an escape sequence would be obeyed)."""
+    label = label.strip()
+    if len(label) > MAX_LABEL_CHARS or not label.isprintable():
+        raise ValidationError(
+            f"expected 1-{MAX_LABEL_CHARS} printable characters, or none", field="label")
+    return label
+
+
 def add_handset(
     svc: Service, imei: str, public_key_pem: str, *, actor: str,
     imeisv: str | None = None, label: str = "",
 ) -> Handset:
     check_imei(imei)
+    label = check_label(label)
     if imeisv is not None:
         check_imeisv(imeisv)
         if imeisv[:14] != imei[:14]:
@@ -246,19 +259,38 @@ def _active_for(session: Session, *, handset_id: int | None = None,
     return session.scalar(query)
 
 
+def _locked_handset(session: Session, imei: str) -> Handset:
+    """The handset, its row locked against a concurrent checkout (``server.checkout``)."""
+    handset = session.scalar(select(Handset).where(Handset.imei == imei))
+    if handset is None:
+        raise NotFound(f"handset {imei} is not registered", field="imei")
+    lock_handset(session, handset.id)
+    return handset
+
+
+def _refuse_if_checked_out(session: Session, handset: Handset) -> None:
+    # The checkout went out with the pairing the desk saw attested: changing it while the
+    # handset is away would leave the record contradicting the card in the field.
+    active = active_for_handset(session, handset.id)
+    if active is not None:
+        raise AlreadyCheckedOut(
+            f"handset {handset.imei} is checked out to {active.user} (checkout {active.id}); "
+            "return it first", field="imei")
+
+
 def pair(svc: Service, imei: str, iccid: str, *, actor: str) -> Pairing:
     """Pair a handset with a card.  Refused (409 pairing-conflict) when either side
-    already has an active pairing — the partial unique indexes decide under a race."""
+    already has an active pairing — the partial unique indexes decide under a race —
+    and (409 already-checked-out) while the handset is checked out."""
     check_imei(imei)
     check_iccid(iccid)
     try:
         with svc.db.session() as session:
-            handset = session.scalar(select(Handset).where(Handset.imei == imei))
-            if handset is None:
-                raise NotFound(f"handset {imei} is not registered", field="imei")
+            handset = _locked_handset(session, imei)
             card = session.scalar(select(Card).where(Card.iccid == iccid))
             if card is None:
                 raise NotFound(f"card {iccid} is not in the pool", field="iccid")
+            _refuse_if_checked_out(session, handset)
             _refuse_if_paired(session, handset, card)
             pairing = Pairing(handset=handset, card=card)
             session.add(pairing)
@@ -268,10 +300,10 @@ def pair(svc: Service, imei: str, iccid: str, *, actor: str) -> Pairing:
     except IntegrityError:
         # Lost a race with another process; report the state that beat us.
         with svc.db.read_session() as session:
-            handset = session.scalar(select(Handset).where(Handset.imei == imei))
+            raced = session.scalar(select(Handset).where(Handset.imei == imei))
             card = session.scalar(select(Card).where(Card.iccid == iccid))
-            assert handset is not None and card is not None
-            _refuse_if_paired(session, handset, card)
+            assert raced is not None and card is not None
+            _refuse_if_paired(session, raced, card)
         raise PairingConflict("handset or card was paired concurrently", field="imei") from None
     return pairing
 
@@ -290,12 +322,12 @@ def _refuse_if_paired(session: Session, handset: Handset, card: Card) -> None:
 
 
 def unpair(svc: Service, imei: str, *, actor: str) -> Pairing:
-    """End the handset's active pairing (kept as history)."""
+    """End the handset's active pairing (kept as history); refused (409
+    already-checked-out) while the handset is checked out."""
     check_imei(imei)
     with svc.db.session() as session:
-        handset = session.scalar(select(Handset).where(Handset.imei == imei))
-        if handset is None:
-            raise NotFound(f"handset {imei} is not registered", field="imei")
+        handset = _locked_handset(session, imei)
+        _refuse_if_checked_out(session, handset)
         pairing_id = session.scalar(
             update(Pairing)
             .where(Pairing.handset_id == handset.id, Pairing.ended_at.is_(None))

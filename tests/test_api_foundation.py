@@ -100,6 +100,63 @@ def test_huge_body_is_413(client: FlaskClient, tokens: dict[str, dict[str, str]]
     assert body["detail"] == f"the body may be at most {service.config.max_body_bytes} bytes"
 
 
+def _deep(levels: int, inner: str = "1") -> str:
+    return '{"a":' * levels + inner + "}" * levels
+
+
+@pytest.mark.parametrize("path", ["/v1/attestations", "/v1/pairings",
+                                  "/v1/attestations/x/evidence"])
+@pytest.mark.parametrize("levels", [5000, 100])
+def test_deeply_nested_body_is_400(client: FlaskClient, tokens: dict[str, dict[str, str]],
+                                   caplog: pytest.LogCaptureFixture, path: str,
+                                   levels: int) -> None:
+    # 5000 levels exhaust the decoder's stack; 100 decode, deeper than any request.
+    caplog.set_level(logging.INFO)
+    body = _problem(client.post(path, headers=tokens["admin"], data=_deep(levels),
+                                content_type="application/json"), 400, "malformed-json")
+    assert "nested too deeply" in body["detail"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_deeply_nested_evidence_field_is_400(client: FlaskClient) -> None:
+    evidence = '{"evidence": {"ust": ' + "[" * 500 + "]" * 500 + '}, "signature": "x"}'
+    body = _problem(client.post("/v1/attestations/x/evidence", data=evidence,
+                                content_type="application/json"), 400, "malformed-json")
+    assert "nested too deeply" in body["detail"]
+
+
+def test_problem_responses_carry_one_content_type(
+        client: FlaskClient, tokens: dict[str, dict[str, str]], service: Service) -> None:
+    huge = b"x" * (service.config.max_body_bytes + 10)
+    answers = [
+        client.post("/v1/pairings", headers=tokens["admin"], data=huge,
+                    content_type="application/json"),
+        client.post("/v1/attestations", data=huge, content_type="application/json"),
+        client.post("/v1/attestations/x/evidence", data=huge, content_type="application/json"),
+        client.get("/v1/attestations"),
+        client.put("/v1/pairings", headers=tokens["admin"], json={}),
+        client.post("/v1/pairings", json={}),
+        client.post("/v1/pairings", headers=tokens["admin"], data="x", content_type="text/plain"),
+        client.post("/v1/attestations", data="x", content_type="text/plain"),
+        client.get("/nowhere"),
+    ]
+    for resp in answers:
+        assert resp.status_code >= 400
+        assert resp.headers.getlist("Content-Type") == [PROBLEM], resp.status_code
+        assert len(resp.headers.getlist("Content-Length")) == 1
+
+
+def test_bad_label_is_422_naming_it(client: FlaskClient,
+                                    tokens: dict[str, dict[str, str]]) -> None:
+    for label in ("x" * 5000, "unit\x1b]0;owned\x07"):
+        body = _problem(client.post("/v1/handsets", headers=tokens["provisioner"], json={
+            "imei": IMEI_A, "public_key": public_pem(), "label": label}), 422, "validation-error")
+        assert body["errors"][0]["field"] == "label"
+    resp = client.post("/v1/handsets", headers=tokens["provisioner"],
+                       json={"imei": IMEI_A, "public_key": public_pem()})
+    assert resp.status_code == 201 and resp.get_json()["label"] == ""
+
+
 def test_authentication_and_roles(client: FlaskClient,
                                   tokens: dict[str, dict[str, str]]) -> None:
     resp = client.get("/v1/handsets")

@@ -84,6 +84,13 @@ def test_bad_evidence_requests(client: FlaskClient, pool: Pool) -> None:
     resp = client.post(url, json={"evidence": dict(doc, ust="all"), "signature": sig})
     assert resp.status_code == 422
     assert "evidence.ust" in resp.get_json()["detail"]
+    missing = {k: v for k, v in doc.items() if k != "iccid"}
+    resp = client.post(url, json={"evidence": missing, "signature": sig})
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == [{"field": "evidence.iccid", "reason": "missing field"}]
+    resp = client.post(url, json={"evidence": dict(doc, outcome={"outcome": "x"}),
+                                  "signature": sig})
+    assert resp.get_json()["errors"][0]["field"] == "evidence.outcome.outcome"
     resp = client.post(url, json={"evidence": doc})
     assert resp.status_code == 422 and resp.get_json()["errors"][0]["field"] == "signature"
     resp = client.post("/v1/attestations/nope/evidence",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from server import audit
+from server import audit, registry
 from server.app import create_app
 from server.attestation import create_challenge, submit_evidence
 from server.checkout import (
@@ -18,6 +20,7 @@ from server.checkout import (
     AlreadyReturned,
     AttestationTooOld,
     NotAffirming,
+    PairingChanged,
     active_checkouts,
     return_checkout,
     start_checkout,
@@ -25,8 +28,10 @@ from server.checkout import (
 from server.context import Service
 from server.errors import NotFound, ValidationError
 from server.operators import create_token
+from server.store.models import Pairing
 from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool, TestCard, TestHandset
+from tests.test_registry_concurrency import _run
 
 
 def _attest(svc: Service, handset: TestHandset, card: TestCard) -> str:
@@ -128,3 +133,100 @@ def test_checkout_api_needs_the_desk_role(service: Service, pool: Pool) -> None:
     assert client.post(f"/v1/checkouts/{checkout_id}/return", headers=desk).status_code == 200
     gone = client.post(f"/v1/checkouts/{checkout_id}/return", headers=desk)
     assert gone.status_code == 409 and gone.mimetype == "application/problem+json"
+
+
+def test_refused_once_the_attested_pairing_has_ended(service: Service, pool: Pool) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    att = _attest(service, handset, card)
+    registry.unpair(service, handset.imei, actor="t")
+    with pytest.raises(PairingChanged, match=f"no longer paired with card {card.iccid}"):
+        start_checkout(service, att, "Jane", "desk")
+    # paired again, with another card: the attestation vouched for the old pair only
+    registry.unpair(service, pool.handsets[1].imei, actor="t")
+    registry.pair(service, handset.imei, pool.cards[1].iccid, actor="t")
+    with pytest.raises(PairingChanged, match="attest it again"):
+        start_checkout(service, att, "Jane", "desk")
+    # paired again with the attested card: the same handset and card as attested
+    registry.unpair(service, handset.imei, actor="t")
+    registry.pair(service, handset.imei, card.iccid, actor="t")
+    assert start_checkout(service, att, "Jane", "desk").iccid == card.iccid
+
+
+def test_pairing_cannot_change_while_checked_out(service: Service, pool: Pool) -> None:
+    handset, card = pool.handsets[0], pool.cards[0]
+    view = start_checkout(service, _attest(service, handset, card), "Jane", "desk")
+    with pytest.raises(AlreadyCheckedOut, match="checked out to Jane") as info:
+        registry.unpair(service, handset.imei, actor="t")
+    assert info.value.field == "imei"
+    active = registry.active_pairing_for_imei(service, handset.imei)
+    assert active is not None and active.card.iccid == card.iccid
+    # a handset checked out before pairings were guarded may have lost its pairing
+    with service.db.session() as session:
+        session.execute(update(Pairing).where(Pairing.id == active.id)
+                        .values(ended_at=dt.datetime.now(dt.UTC)))
+    registry.unpair(service, pool.handsets[1].imei, actor="t")
+    with pytest.raises(AlreadyCheckedOut, match="checked out to Jane"):
+        registry.pair(service, handset.imei, pool.cards[1].iccid, actor="t")
+    assert registry.active_pairing_for_imei(service, handset.imei) is None
+    return_checkout(service, view.id, "desk")
+    registry.pair(service, handset.imei, pool.cards[1].iccid, actor="t")
+
+
+def test_pairing_conflicts_over_http(service: Service, pool: Pool) -> None:
+    client: FlaskClient = create_app(service).test_client()
+    desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk')}"}
+    prov = {"Authorization": f"Bearer {create_token(service, 'provisioner', 'prov')}"}
+    first, second = pool.handsets[0], pool.handsets[1]
+    stale = _attest(service, first, pool.cards[0])
+    assert client.delete(f"/v1/handsets/{first.imei}/pairing", headers=prov).status_code == 200
+    resp = client.post("/v1/checkouts", json={"attestation_id": stale, "user": "Jane"},
+                       headers=desk)
+    assert resp.status_code == 409 and resp.mimetype == "application/problem+json"
+    assert resp.get_json()["type"].endswith("/pairing-changed")
+    assert "no longer paired" in resp.get_json()["detail"]
+    att = _attest(service, second, pool.cards[1])
+    assert client.post("/v1/checkouts", json={"attestation_id": att, "user": "John"},
+                       headers=desk).status_code == 201
+    for resp in (client.delete(f"/v1/handsets/{second.imei}/pairing", headers=prov),
+                 client.post("/v1/pairings", json={"imei": second.imei,
+                                                   "iccid": pool.cards[0].iccid},
+                             headers=prov)):
+        assert resp.status_code == 409 and resp.mimetype == "application/problem+json"
+        assert resp.get_json()["type"].endswith("/already-checked-out")
+        assert "checked out to John" in resp.get_json()["detail"]
+    assert client.post("/v1/pairings", json={"imei": first.imei, "iccid": pool.cards[0].iccid},
+                       headers=prov).status_code == 201
+
+
+def _race_worker(barrier: Barrier, queue: Any, data: str, url: str, kind: str,
+                 target: str) -> None:
+    """``kind`` "checkout" starts a checkout from attestation ``target``; "unpair"
+    unpairs handset ``target``."""
+    with Service.open(Path(data), url) as svc:
+        barrier.wait()
+        try:
+            if kind == "checkout":
+                start_checkout(svc, target, "Jane", "desk")
+            else:
+                registry.unpair(svc, target, actor="t")
+            queue.put((kind, target, "ok"))
+        except (PairingChanged, AlreadyCheckedOut):
+            queue.put((kind, target, "refused"))
+
+
+def test_checkout_raced_by_unpair_never_both(service: Service, db_url: str,
+                                            pool: Pool) -> None:
+    atts = [_attest(service, h, c) for h, c in zip(pool.handsets, pool.cards, strict=True)]
+    data = str(service.data_dir.path)
+    results = {(kind, target): outcome for kind, target, outcome in _run(
+        service, _race_worker,
+        [(data, db_url, "checkout", att) for att in atts]
+        + [(data, db_url, "unpair", h.imei) for h in pool.handsets])}
+    for att, handset in zip(atts, pool.handsets, strict=True):
+        checkout = results[("checkout", att)]
+        # exactly one of the two happened, and the other was refused
+        assert {checkout, results[("unpair", handset.imei)]} == {"ok", "refused"}
+        out = handset.imei in active_checkouts(service, [handset.imei])
+        paired = registry.active_pairing_for_imei(service, handset.imei) is not None
+        assert (out, paired) == ((True, True) if checkout == "ok" else (False, False))
+    assert audit.verify_chain(service).ok

@@ -53,13 +53,13 @@ def test_csv_with_op_column_converts_to_opc(service: Service) -> None:
     op = bytes.fromhex("cdc202d5123e20f62b6d676ac72cb318")  # TS 35.207 test set 1 OP
     k = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
     text = ("iccid;imsi;ki;op;pin1;profile;EXTRA\n"
-            f"89494400000000000005;001010000000001;{k.hex()};{op.hex()};1234;ps-usim;x\n")
+            f"89494400000000000005;001010000000001;{k.hex()};{op.hex()};1234;public-safety-usim-isim;x\n")
     report = import_batch(service, text, "op.csv", actor="t")
     assert report.imported == 1 and report.ignored_columns == ["EXTRA"]
     expected_opc = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")  # TS 35.207 set 1 OPc
     assert _secrets_of(service, "89494400000000000005") == (k, expected_opc)
     card = registry.get_card(service, "89494400000000000005")
-    assert card is not None and card.profile == "ps-usim"
+    assert card is not None and card.profile == "public-safety-usim-isim"
 
 
 def test_nineteen_digit_iccid_with_bcd_filler_is_stored_as_the_card_reads_it(
@@ -93,6 +93,25 @@ def test_broken_row_names_line_and_field_and_imports_nothing(service: Service) -
     assert rejected == [(data_start + 3, "ICCID"), (data_start + 4, "line")]
     assert "Luhn" in info.value.report.rejected[0].reason
     assert _count(service) == 0
+
+
+def test_unknown_profile_is_a_rejected_row(service: Service) -> None:
+    cards = synth_cards(3)
+    profiles = ["public-safety-usim-isim", "nosuchprofile", ""]
+    text = "ICCID,IMSI,KI,OPC,PROFILE\n" + "".join(
+        f"{c.iccid},{c.imsi},{c.k.hex()},{c.opc.hex()},{p}\n"
+        for c, p in zip(cards, profiles, strict=True))
+    with pytest.raises(ImportRejected) as info:
+        import_batch(service, text, "p.csv", actor="t")
+    (row,) = info.value.report.rejected
+    assert (row.line, row.field) == (3, "PROFILE")
+    assert "commercial-usim, public-safety-usim-isim" in row.reason
+    assert _count(service) == 0
+    report = import_batch(service, text, "p.csv", partial=True, actor="t")
+    assert report.imported == 2
+    stored = registry.get_card(service, cards[0].iccid)
+    assert stored is not None and stored.profile == "public-safety-usim-isim"
+    assert registry.get_card(service, cards[1].iccid) is None
 
 
 def test_partial_imports_the_good_rows(service: Service) -> None:

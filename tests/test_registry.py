@@ -51,6 +51,24 @@ def test_handset_keys_and_identifiers(service: Service) -> None:
         registry.add_handset(service, IMEI_B, public_pem(), actor="t", imeisv="4901542032375101")
 
 
+@pytest.mark.parametrize("label", ["x" * 201, "x" * 5000, "unit\x1b[31m 1", "unit\n1",
+                                   "tab\there", "\u202eevil"])
+def test_bad_labels_are_refused_and_nothing_is_stored(service: Service, label: str) -> None:
+    with pytest.raises(ValidationError, match="printable characters") as info:
+        registry.add_handset(service, IMEI_A, public_pem(), actor="t", label=label)
+    assert info.value.field == "label"
+    assert registry.get_handset(service, IMEI_A) is None
+
+
+def test_good_labels_are_stored(service: Service) -> None:
+    registry.add_handset(service, IMEI_A, public_pem(), actor="t", label=" Ünit 12 " + "x" * 190)
+    registry.add_handset(service, IMEI_B, public_pem(), actor="t")
+    handset_a = registry.get_handset(service, IMEI_A)
+    handset_b = registry.get_handset(service, IMEI_B)
+    assert handset_a is not None and handset_a.label == "Ünit 12 " + "x" * 190
+    assert handset_b is not None and handset_b.label == ""
+
+
 def test_pairing_one_active_per_side_with_history(service: Service, pool: list[str]) -> None:
     registry.pair(service, IMEI_A, pool[0], actor="t")
     with pytest.raises(PairingConflict, match=f"already paired with card {pool[0]}"):

@@ -25,6 +25,10 @@ class Field:
     nullable: bool = False
 
 
+# Deeper than any request the API takes (evidence is 4 levels): everything behind the
+# parser may then recurse over a body without running out of stack.
+MAX_DEPTH = 32
+
 _JSON_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number",
                dict: "object", list: "array"}
 
@@ -66,7 +70,31 @@ def parse_body(mimetype: str, raw: bytes, fields: dict[str, Field]) -> dict[str,
             exc, json.JSONDecodeError) else ""
         raise Problem(400, "malformed-json", "Malformed JSON",
                       f"the body is not valid JSON{where}") from None
+    except RecursionError:
+        # The decoder recurses once per level: a deep enough body exhausts the stack.
+        raise _too_deep() from None
+    if nested_deeper_than(data, MAX_DEPTH):
+        raise _too_deep()
     return check_object(data, fields)
+
+
+def _too_deep() -> Problem:
+    return Problem(400, "malformed-json", "Malformed JSON",
+                   f"the body is nested too deeply (at most {MAX_DEPTH} levels of "
+                   "arrays and objects)")
+
+
+def nested_deeper_than(value: Any, levels: int) -> bool:
+    """Whether ``value`` has more than ``levels`` levels of lists and dicts (walked level
+    by level, not recursively, so any depth can be measured)."""
+    level = [value]
+    for _ in range(levels + 1):
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            return False
+        level = [child for c in containers
+                 for child in (c.values() if isinstance(c, dict) else c)]
+    return True
 
 
 def check_object(data: Any, fields: dict[str, Field], where: str = "") -> dict[str, Any]:

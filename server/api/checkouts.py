@@ -55,8 +55,10 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {
                     "201": json_response("Checked out", ref("Checkout")), **_AUTH,
                     "404": problem_response("No such attestation"),
-                    "409": problem_response("Not affirming, too old, attestation already "
-                                            "used, or handset already checked out"),
+                    "409": problem_response("Not affirming, too old, handset no longer "
+                                            "paired with the attested card "
+                                            "(pairing-changed), attestation already used, "
+                                            "or handset already checked out"),
                     "422": problem_response("Invalid user")},
             }
         },

@@ -174,7 +174,9 @@ OPENAPI: dict[str, Any] | None = {
                 "summary": "End the handset's active pairing", "operationId": "unpair",
                 "security": BEARER, "parameters": [_IMEI],
                 "responses": {"200": json_response("The ended pairing", ref("Pairing")),
-                              **_ERRORS, "404": problem_response("No active pairing")},
+                              **_ERRORS, "404": problem_response("No active pairing"),
+                              "409": problem_response("Handset checked out "
+                                                      "(already-checked-out)")},
             }
         },
         "/v1/pairings": {
@@ -188,7 +190,8 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {"201": json_response("Paired", ref("Pairing")), **_ERRORS,
                               "404": problem_response("Unknown handset or card"),
                               "409": problem_response("Either side already paired "
-                                                      "(pairing-conflict)")},
+                                                      "(pairing-conflict), or the handset "
+                                                      "checked out (already-checked-out)")},
             }
         },
         "/v1/cards": {
