@@ -302,7 +302,9 @@ def pair(svc: Service, imei: str, iccid: str, *, actor: str) -> Pairing:
         with svc.db.read_session() as session:
             raced = session.scalar(select(Handset).where(Handset.imei == imei))
             card = session.scalar(select(Card).where(Card.iccid == iccid))
-            assert raced is not None and card is not None
+            if card is None:  # taken out of the pool meanwhile (remove_card)
+                raise NotFound(f"card {iccid} is not in the pool", field="iccid") from None
+            assert raced is not None  # handsets are never deleted
             _refuse_if_paired(session, raced, card)
         raise PairingConflict("handset or card was paired concurrently", field="imei") from None
     return pairing
