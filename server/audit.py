@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +30,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from attest.errors import InputError
 from server.store.models import AuditEntry, AuditHead, utcnow
 
 if TYPE_CHECKING:
@@ -142,32 +144,63 @@ def append(
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """An entry's seq and hash, written down outside the database (``SEQ:HEX``).
+
+    Whoever can write the database can also recompute every hash after an entry they
+    changed; a checkpoint kept where they cannot reach it (a ticket, a signed mail, a
+    WORM store) no longer matches such a rewritten history.
+    """
+
+    seq: int
+    hash: bytes
+
+    @property
+    def text(self) -> str:
+        return f"{self.seq}:{self.hash.hex()}"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        seq, _, digest = text.strip().partition(":")
+        try:
+            if not seq.isdigit() or int(seq) < 1 or len(digest) != 64:
+                raise ValueError
+            return cls(int(seq), bytes.fromhex(digest))
+        except ValueError:
+            raise InputError(f"checkpoint {text!r}: expected SEQ:HASH as 'audit verify' "
+                             "prints it (an entry number, a colon, 64 hex digits)") from None
+
+
+@dataclass(frozen=True)
 class ChainReport:
     entries: int
     ok: bool
     first_broken: int | None = None
     reason: str = ""
+    head: Checkpoint | None = None  # the last entry, when the chain is intact
 
     def to_json(self) -> dict[str, Any]:
         return {"entries": self.entries, "ok": self.ok,
-                "first_broken": self.first_broken, "reason": self.reason}
+                "first_broken": self.first_broken, "reason": self.reason,
+                "head": None if self.head is None else self.head.text}
 
 
-def verify_chain(svc: Service) -> ChainReport:
-    """Walk the whole chain; name the first entry whose link or hash is wrong.
+def verify_chain(svc: Service, checkpoints: Sequence[Checkpoint] = ()) -> ChainReport:
+    """Walk the whole chain; name the first entry whose link or hash is wrong, or that
+    differs from a ``checkpoint`` recorded earlier.
 
     A log the database cannot read (its tables dropped or altered) is not intact either:
     the report says so, with ``first_broken`` None and the database's reason.
     """
     try:
-        return _walk_chain(svc)
+        return _walk_chain(svc, {c.seq: c.hash for c in checkpoints})
     except (sa_exc.OperationalError, sa_exc.ProgrammingError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() \
             else exc.orig.__class__.__name__
         return ChainReport(0, False, None, f"audit log unreadable ({reason})")
 
 
-def _walk_chain(svc: Service) -> ChainReport:
+def _walk_chain(svc: Service, checkpoints: dict[int, bytes]) -> ChainReport:
     count = 0
     prev_seq, prev_hash = 0, GENESIS_HASH
     with svc.db.read_session() as session:
@@ -187,9 +220,19 @@ def _walk_chain(svc: Service) -> ChainReport:
             if not hmac.compare_digest(entry.hash, expected):
                 return ChainReport(count, False, entry.seq,
                                    "hash does not match the entry's content")
+            recorded = checkpoints.get(entry.seq)
+            if recorded is not None and not hmac.compare_digest(entry.hash, recorded):
+                return ChainReport(count, False, entry.seq,
+                                   "hash differs from the checkpoint recorded earlier: the "
+                                   "log was rewritten at or before this entry")
             prev_seq, prev_hash = entry.seq, entry.hash
         head = session.get(AuditHead, _HEAD_ID)
     if head is None or head.seq != prev_seq or not hmac.compare_digest(head.hash, prev_hash):
         return ChainReport(count, False, prev_seq + 1,
                            "chain head does not match the last entry (entries removed at the end?)")
-    return ChainReport(count, True)
+    beyond = [seq for seq in checkpoints if seq > prev_seq]
+    if beyond:
+        return ChainReport(count, False, prev_seq + 1,
+                           f"the log ends at entry {prev_seq}, before checkpoint {min(beyond)} "
+                           "recorded earlier: entries removed at the end")
+    return ChainReport(count, True, head=Checkpoint(prev_seq, prev_hash) if prev_seq else None)

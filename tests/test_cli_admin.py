@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from server import operators, registry
 from server.batchgen import csv_text, synth_cards
@@ -96,12 +96,59 @@ def test_audit_verify_exit_codes(service: Service, db_url: str,
     import_batch(service, csv_text(synth_cards(2)), "a.csv", actor="t")
     operators.create_token(service, "desk")
     assert main(["audit", "verify", "--json", *_store(service, db_url)]) == 0
-    assert json.loads(capsys.readouterr().out) == {
-        "entries": 2, "ok": True, "first_broken": None, "reason": ""}
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"entries": 2, "ok": True, "first_broken": None, "reason": "",
+                      "head": report["head"]}
+    assert report["head"].startswith("2:") and len(report["head"]) == 2 + 64
     with service.db.session() as session:
         session.execute(update(AuditEntry).where(AuditEntry.seq == 1).values(actor="x"))
     assert main(["audit", "verify", *_store(service, db_url)]) == 1
     assert "broken at entry 1" in capsys.readouterr().err
+
+
+def _rewrite_history(service: Service, seq: int, actor: str) -> None:
+    """What someone with write access to the database can do: change an entry and
+    recompute every hash after it, and the head."""
+    from server import audit
+    from server.store.models import AuditHead
+
+    with service.db.session() as session:
+        prev = audit.GENESIS_HASH
+        for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+            if entry.seq == seq:
+                entry.actor = actor
+            entry.prev_hash = prev
+            entry.hash = prev = audit.entry_hash(entry.seq, entry.at, entry.actor, entry.action,
+                                                 entry.subject, entry.details, prev)
+        head = session.scalars(select(AuditHead)).one()
+        head.hash = prev
+
+
+def test_a_checkpoint_catches_a_rewritten_history(
+        service: Service, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(3):
+        operators.create_token(service, "desk")
+    assert main(["audit", "verify", *_store(service, db_url)]) == 0
+    out = capsys.readouterr().out
+    (head,) = [line.split()[1] for line in out.splitlines() if line.startswith("head ")]
+    assert main(["audit", "verify", "--checkpoint", head, *_store(service, db_url)]) == 0
+    assert "1 matched" in capsys.readouterr().out
+    operators.create_token(service, "admin")  # the log grows: the checkpoint still holds
+    assert main(["audit", "verify", "--checkpoint", head, *_store(service, db_url)]) == 0
+    capsys.readouterr()
+
+    _rewrite_history(service, 2, "operator:9:mallory")
+    assert main(["audit", "verify", *_store(service, db_url)]) == 0  # the chain alone: fooled
+    capsys.readouterr()
+    assert main(["audit", "verify", "--checkpoint", head, *_store(service, db_url)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("audit log broken at entry 3: hash differs from the checkpoint")
+
+    assert main(["audit", "verify", "--checkpoint", "99:" + "0" * 64,
+                 *_store(service, db_url)]) == 1
+    assert "ends at entry 4, before checkpoint 99" in capsys.readouterr().err
+    assert main(["audit", "verify", "--checkpoint", "3:abc", *_store(service, db_url)]) == 2
+    assert "expected SEQ:HASH" in capsys.readouterr().err
 
 
 def test_wrong_kek_makes_commands_refuse(service: Service, db_url: str,
