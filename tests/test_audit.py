@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from server import audit
 from server.context import Service
@@ -17,10 +17,13 @@ def _append(svc: Service, count: int) -> None:
 
 def test_intact_chain_verifies(service: Service) -> None:
     assert audit.verify_chain(service).to_json() == {
-        "entries": 0, "ok": True, "first_broken": None, "reason": ""}
+        "entries": 0, "ok": True, "first_broken": None, "reason": "", "head": None}
     _append(service, 5)
-    assert audit.verify_chain(service).to_json() == {
-        "entries": 5, "ok": True, "first_broken": None, "reason": ""}
+    report = audit.verify_chain(service)
+    with service.db.read_session() as session:
+        last = session.scalars(select(AuditEntry).where(AuditEntry.seq == 5)).one()
+    assert report.to_json() == {"entries": 5, "ok": True, "first_broken": None, "reason": "",
+                                "head": f"5:{last.hash.hex()}"}
 
 
 def test_changed_details_name_the_entry(service: Service) -> None:
