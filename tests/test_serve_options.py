@@ -4,6 +4,7 @@ rate limits from the command line, and ``/metrics`` adding up every worker's sam
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,4 +67,18 @@ def test_a_bad_bind_address_is_refused_before_anything_starts(
 ) -> None:
     assert main(["serve", "--data", str(tmp_path / "data"), "--bind", bind]) == 2
     assert capsys.readouterr().err == f"simattest: --bind {bind!r}: {message}\n"
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_address_it_cannot_listen_on_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        bind = f"127.0.0.1:{taken.getsockname()[1]}"
+        assert main(["serve", "--data", str(tmp_path / "data"), "--bind", bind]) == 2
+    assert capsys.readouterr().err == \
+        f"simattest: --bind {bind}: cannot listen there (Address already in use)\n"
+    # 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this host.
+    assert main(["serve", "--data", str(tmp_path / "data"), "--bind", "192.0.2.1:8080"]) == 2
+    assert "cannot listen there (Cannot assign requested address)" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()

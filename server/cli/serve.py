@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import socket
 import tempfile
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError(f"--bind {args.bind!r}: expected HOST:PORT")
     if not 1 <= int(port) <= 65535:
         raise InputError(f"--bind {args.bind!r}: port must be 1 to 65535")
+    _check_can_listen(args.bind, host.strip("[]"), int(port))
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
     if min(args.rate_limit_per_imei or 0, args.rate_limit_per_client or 0) < 0:
@@ -66,6 +68,22 @@ def _serve(args: argparse.Namespace) -> int:
             return _run(args, host, port)
         finally:
             del os.environ[_METRICS_DIR]
+
+
+def _check_can_listen(bind: str, host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not listen on (in use, not this
+    host's, a privileged port): gunicorn would retry for seconds and log a traceback."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As gunicorn binds: a port left in TIME_WAIT is free, one with a listener not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as exc:
+        raise InputError(f"--bind {bind}: unknown host ({exc.strerror})") from None
+    except OSError as exc:
+        raise InputError(f"--bind {bind}: cannot listen there ({exc.strerror})") from None
 
 
 def _config(args: argparse.Namespace) -> ServiceConfig:
