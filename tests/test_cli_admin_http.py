@@ -110,6 +110,22 @@ def test_rejected_import_prints_every_row_and_exits_2(
     assert "nothing imported" in captured.err
 
 
+def test_a_file_rejected_wholesale_shows_the_first_rows(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli.pool import MAX_ROWS_SHOWN
+
+    cards = synth_cards(MAX_ROWS_SHOWN + 20, iccid_prefix="8949444444", imsi_prefix="00104")
+    batch = tmp_path / "swapped.csv"  # IMSI and ICCID columns swapped: every row is bad
+    batch.write_text("ICCID,IMSI,KI,OPC\n" + "".join(
+        f"{c.imsi},{c.iccid},{c.k.hex()},{c.opc.hex()}\n" for c in cards))
+    assert main(["pool", "import", str(batch)]) == 2
+    out = capsys.readouterr().out
+    assert f"… and {len(cards) - MAX_ROWS_SHOWN} more rejected rows (--json lists them all)" \
+        in out
+    assert main(["pool", "import", str(batch), "--json"]) == 2
+    assert len(json.loads(capsys.readouterr().out)["errors"]) == len(cards)
+
+
 def test_service_refusals_are_one_line_with_exit_2(
         env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = tmp_path / "k.pem"

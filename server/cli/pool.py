@@ -22,6 +22,7 @@ from server.cli.storeargs import add_store_args, open_service
 from server.client import ServiceRefused, add_server_options, client_from_args
 
 TRANSPORT_KEY_ENV = "SIMATTEST_TRANSPORT_KEY"
+MAX_ROWS_SHOWN = 50
 
 
 def register(subparsers: Any) -> None:
@@ -106,8 +107,13 @@ def _print_rows(args: argparse.Namespace, rows: list[dict[str, Any]],
     if args.json:
         print_json(whole)
     elif rows:
+        # A file rejected wholesale (a wrong column order, say) would fill the terminal
+        # with one reason many times over: the first rows show it, --json has them all.
+        shown = rows[:MAX_ROWS_SHOWN]
         print_table(("line", "field", "reason"),
-                    [(r["line"], r["field"], r["reason"]) for r in rows], title="rejected rows")
+                    [(r["line"], r["field"], r["reason"]) for r in shown], title="rejected rows")
+        if len(rows) > len(shown):
+            print(f"… and {len(rows) - len(shown)} more rejected rows (--json lists them all)")
 
 
 def _verify(args: argparse.Namespace) -> int:
