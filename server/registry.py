@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +77,21 @@ def check_label(label: str) -> str:
     return label
 
 
+def _refuse_a_shared_key(session: Session, pem: str) -> None:
+    """One key, one handset: the device signature is what tells the pooled handsets apart,
+    so two sharing a key (one key file copied to both) could stand in for each other."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two registrations of one key at once in two processes: the second waits here.
+        # (SQLite's write transactions are serialised already.)
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:pem, 0))"),
+                        {"pem": pem})
+    holder = session.scalar(select(Handset.imei).where(Handset.public_key_pem == pem))
+    if holder is not None:
+        raise AlreadyExists(f"this device key is already registered for handset {holder}; "
+                            "each handset needs a key of its own (simattest device keygen)",
+                            field="public_key")
+
+
 def add_handset(
     svc: Service, imei: str, public_key_pem: str, *, actor: str,
     imeisv: str | None = None, label: str = "",
@@ -90,15 +106,23 @@ def add_handset(
     pem, algorithm = parse_device_key(public_key_pem)
     try:
         with svc.db.session() as session:
+            # The IMEI first: registering a handset twice is the likelier mistake.
+            if session.scalar(select(Handset.id).where(Handset.imei == imei)) is not None:
+                raise _already_registered(imei)
+            _refuse_a_shared_key(session, pem)
             handset = Handset(imei=imei, imeisv=imeisv, label=label,
                               public_key_pem=pem, key_algorithm=algorithm)
             session.add(handset)
             session.flush()
             audit.append(session, actor, "handset.add", f"imei:{imei}",
                          {"imeisv": imeisv, "label": label, "key_algorithm": algorithm})
-    except IntegrityError:
-        raise AlreadyExists(f"handset {imei} is already registered", field="imei") from None
+    except IntegrityError:  # registered meanwhile by another process
+        raise _already_registered(imei) from None
     return handset
+
+
+def _already_registered(imei: str) -> AlreadyExists:
+    return AlreadyExists(f"handset {imei} is already registered", field="imei")
 
 
 def get_handset(svc: Service, imei: str) -> Handset | None:

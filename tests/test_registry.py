@@ -125,6 +125,20 @@ def test_a_never_used_card_can_be_removed_and_imported_again(service: Service) -
     assert chain.ok
 
 
+def test_one_device_key_one_handset(service: Service, pool: list[str]) -> None:
+    shared = public_pem()
+    registry.add_handset(service, "356938035643817", shared, actor="t")
+    with pytest.raises(AlreadyExists, match="already registered for handset 356938035643817") \
+            as info:
+        registry.add_handset(service, "356938035643825", shared, actor="t")
+    assert info.value.field == "public_key"
+    assert registry.get_handset(service, "356938035643825") is None
+    # The same handset again is named as such, whatever its key.
+    with pytest.raises(AlreadyExists, match="handset 356938035643817 is already registered"):
+        registry.add_handset(service, "356938035643817", public_pem(), actor="t")
+    assert audit.verify_chain(service).entries == 1 + 2 + 1  # import, 2 handsets, 1 more
+
+
 def test_pair_unknown_sides(service: Service, pool: list[str]) -> None:
     with pytest.raises(NotFound, match="handset"):
         registry.pair(service, "352099001761481", pool[0], actor="t")
