@@ -33,7 +33,7 @@ def print_table(
 ) -> None:
     table = Table(title=title)
     for col in columns:
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # never cut an ICCID or a hash short
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     _Console().print(table)
