@@ -17,9 +17,11 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from attest.errors import SimattestError
 from server.datadir import (
+    DB_FILE,
     DataDir,
     encode_kek,
     new_kek,
@@ -101,7 +103,7 @@ class Service:
         """``create=False``: the data directory (and its SQLite file) must exist already
         (``DataDir.ensure``) — for commands that only work on existing storage."""
         config = config or ServiceConfig()
-        ddir = DataDir.ensure(Path(data_dir), sqlite=db_url is None or db_url.startswith("sqlite"),
+        ddir = DataDir.ensure(Path(data_dir), sqlite=_in_data_dir(db_url, Path(data_dir)),
                               create=create)
         db = Database(db_url or ddir.sqlite_url)
         try:
@@ -234,6 +236,16 @@ def _open_signer(ddir: DataDir, db: Database) -> Signer:
             f"({settled.decode()}); copy the data directory's keys to this host"
         )
     return signer
+
+
+def _in_data_dir(db_url: str | None, data_dir: Path) -> bool:
+    """Whether the database is the data directory's own SQLite file (no ``--db``, or one
+    naming that file)."""
+    if db_url is None:
+        return True
+    url = make_url(db_url)
+    return url.get_backend_name() == "sqlite" and url.database is not None \
+        and Path(url.database).resolve() == (data_dir / DB_FILE).resolve()
 
 
 def _driver_reason(exc: sa_exc.OperationalError, password: str | None) -> str:

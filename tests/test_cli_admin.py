@@ -226,6 +226,15 @@ def test_a_data_directory_without_its_database_is_refused_not_filled(
     assert list((tmp_path / "empty").iterdir()) == []
 
 
+def test_a_database_kept_outside_the_data_directory_needs_no_file_in_it(
+        service: Service, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # The service fixture's SQLite file (or PostgreSQL) lives outside the data directory.
+    assert not (service.data_dir.path / "simattest.db").exists()
+    assert main(["audit", "verify", *_store(service, db_url)]) == 0
+    assert "intact" in capsys.readouterr().out
+    assert not (service.data_dir.path / "simattest.db").exists()
+
+
 @pytest.mark.parametrize("where", ["file/sub", "file"])
 def test_a_data_directory_that_cannot_be_created_is_one_line(
         tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]) -> None:
