@@ -4,6 +4,7 @@ requests (a restart), and a database host that never answers."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -72,6 +73,15 @@ def _end_backends(server: PostgresServer, database: str) -> None:
     with psycopg.connect(server.dsn(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                       " WHERE datname = %s", (database,))
+        # pg_terminate_backend only signals: wait until the backends have gone (their
+        # FATAL sent, their sockets closed), as they have once a restarted server is up.
+        for _ in range(1000):
+            row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                (database,)).fetchone()
+            if row is not None and row[0] == 0:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"the backends of {database} did not exit")
 
 
 def _allow_connections(server: PostgresServer, database: str, allow: bool) -> None:
