@@ -475,6 +475,17 @@ def latest_attestations(svc: Service, imeis: list[str]) -> dict[str, Attestation
         return {att.imei: _attestation_view(att) for att in rows}
 
 
+def latest_attestation(svc: Service, imei: str) -> AttestationView:
+    """The handset's newest appraised attestation: what the desk checks a handset out
+    from when it is handed the handset rather than an attestation id."""
+    check_imei(imei)
+    found = latest_attestations(svc, [imei]).get(imei)
+    if found is None:
+        raise NotFound(f"handset {imei} has no appraised attestation; run the checkout "
+                       "attestation on it first", field="imei")
+    return found
+
+
 def alerts(svc: Service, *, offset: int = 0, limit: int = 50) -> list[AttestationView]:
     """Contraindicated attestations, newest first (the desk's alert list)."""
     with svc.db.read_session() as session:

@@ -122,6 +122,9 @@ def test_checkout_api_needs_the_desk_role(service: Service, pool: Pool) -> None:
     prov = {"Authorization": f"Bearer {create_token(service, 'provisioner', 'prov')}"}
     att = _attest(service, pool.handsets[0], pool.cards[0])
     body: dict[str, Any] = {"attestation_id": att, "user": "Jane"}
+    latest = f"/v1/handsets/{pool.handsets[0].imei}/attestation"
+    assert client.get(latest, headers=prov).status_code == 403
+    assert client.get(latest, headers=desk).get_json()["id"] == att
     assert client.post("/v1/checkouts", json=body).status_code == 401
     assert client.post("/v1/checkouts", json=body, headers=prov).status_code == 403
     resp = client.post("/v1/checkouts", json=body, headers=desk)

@@ -35,3 +35,32 @@ def test_desk_checkout_and_return(api_server: ApiServer,
 
     assert main(["desk", "return", str(view["id"]), "--server", api_server.url]) == 2
     assert "give --token" in capsys.readouterr().err
+
+
+def test_desk_checkout_by_imei_takes_the_newest_attestation(
+        api_server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    svc = api_server.service
+    pool = build_pool(svc, size=2)
+    handset, card = pool.handsets[0], pool.cards[0]
+    base = ["--server", api_server.url, "--token", create_token(svc, "desk", "front desk")]
+    assert main(["desk", "checkout", "--imei", handset.imei, "--user", "Jane", *base]) == 2
+    assert "has no appraised attestation" in capsys.readouterr().err
+
+    def attest(with_card: object) -> str:
+        challenge = create_challenge(svc, handset.imei, "127.0.0.1").to_json()
+        doc, sig = handset.evidence(challenge, with_card)  # type: ignore[arg-type]
+        return submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
+
+    attest(card)
+    swapped = attest(pool.cards[1])  # newer, and contraindicated: another handset's card
+    assert main(["desk", "checkout", "--imei", handset.imei, "--user", "Jane", *base]) == 2
+    assert f"attestation {swapped}" in capsys.readouterr().err
+
+    genuine = attest(card)
+    assert main(["desk", "checkout", "--imei", handset.imei, "--user", "Jane", "--json",
+                 *base]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert (view["attestation_id"], view["user"]) == (genuine, "Jane")
+    with pytest.raises(SystemExit):  # one of the two, not both
+        main(["desk", "checkout", "--imei", handset.imei, "--attestation", genuine,
+              "--user", "Jane", *base])

@@ -24,6 +24,12 @@ def get(attestation_id: str) -> dict[str, Any]:
     return attestation.get_attestation(service(), attestation_id).to_json()
 
 
+@blueprint.get("/handsets/<imei>/attestation")
+@require_role("desk")
+def latest(imei: str) -> dict[str, Any]:
+    return attestation.latest_attestation(service(), imei).to_json()
+
+
 @blueprint.get("/alerts")
 @require_role("desk")
 def alerts() -> dict[str, Any]:
@@ -180,6 +186,18 @@ OPENAPI: dict[str, Any] | None = {
                               "401": problem_response("No or unknown token"),
                               "403": problem_response("Role not allowed"),
                               "404": problem_response("No such attestation")},
+            }
+        },
+        "/v1/handsets/{imei}/attestation": {
+            "get": {
+                "summary": "The handset's newest appraised attestation (the desk checks out "
+                           "from it)", "security": BEARER,
+                "operationId": "getLatestAttestation",
+                "parameters": [{"name": "imei", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9]{15}$"}}],
+                "responses": {"200": json_response("The attestation", ref("Attestation")),
+                              "404": problem_response("Unknown handset, or none appraised "
+                                                      "yet")},
             }
         },
         "/v1/alerts": {

@@ -1,13 +1,16 @@
 """``simattest desk checkout|return``: the checkout desk over the HTTP API.
 
 ``checkout --attestation ID --user U`` hands the attested handset to a user (only from
-an affirming, fresh attestation); ``return ID`` takes it back.  Needs a desk token.
+an affirming, fresh attestation); ``--imei IMEI`` instead takes the handset's newest
+attestation, as the desk page does when the IMEI is scanned; ``return ID`` takes it
+back.  Needs a desk token.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from attest.errors import InputError
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.client import add_server_options, client_from_args
 
@@ -16,8 +19,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("desk", help="check handsets out and back in (desk role)")
     sub = parser.add_subparsers(dest="desk_command", required=True, metavar="COMMAND")
     out = sub.add_parser("checkout", help="check a handset out from an affirming attestation")
-    out.add_argument("--attestation", required=True, metavar="ID",
-                     help="the attestation id the device agent printed")
+    which = out.add_mutually_exclusive_group(required=True)
+    which.add_argument("--attestation", metavar="ID",
+                       help="the attestation id the device agent printed")
+    which.add_argument("--imei", help="the handset: its newest attestation")
     out.add_argument("--user", required=True, help="who takes the handset")
     back = sub.add_parser("return", help="a checked-out handset came back")
     back.add_argument("checkout_id", type=int, metavar="ID", help="the checkout id")
@@ -37,8 +42,14 @@ def _show(view: dict[str, object], json: bool, title: str) -> int:
 
 
 def _checkout(args: argparse.Namespace) -> int:
-    view = client_from_args(args).post(
-        "/v1/checkouts", {"attestation_id": args.attestation, "user": args.user})
+    client = client_from_args(args)
+    attestation_id = args.attestation
+    if attestation_id is None:
+        if not (args.imei.isascii() and args.imei.isdigit()):
+            raise InputError("--imei must be digits")
+        attestation_id = client.request("GET", f"/v1/handsets/{args.imei}/attestation")["id"]
+    # The service applies the rules either way: affirming, fresh, still paired, not out.
+    view = client.post("/v1/checkouts", {"attestation_id": attestation_id, "user": args.user})
     return _show(view, args.json, "checked out")
 
 
