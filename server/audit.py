@@ -200,6 +200,11 @@ def verify_chain(svc: Service, checkpoints: Sequence[Checkpoint] = ()) -> ChainR
         return ChainReport(0, False, None, f"audit log unreadable ({reason})")
 
 
+def _what(entry: AuditEntry) -> str:
+    """What a broken entry says it records, so the reader knows what to look into."""
+    return f" ({entry.action} {entry.subject} by {entry.actor}, {entry.at:%Y-%m-%d %H:%M:%S})"
+
+
 def _walk_chain(svc: Service, checkpoints: dict[int, bytes]) -> ChainReport:
     count = 0
     prev_seq, prev_hash = 0, GENESIS_HASH
@@ -214,17 +219,18 @@ def _walk_chain(svc: Service, checkpoints: dict[int, bytes]) -> ChainReport:
                                    f"sequence gap: entry {prev_seq + 1} missing")
             if not hmac.compare_digest(entry.prev_hash, prev_hash):
                 return ChainReport(count, False, entry.seq,
-                                   "prev_hash does not match the previous entry's hash")
+                                   "prev_hash does not match the previous entry's hash"
+                                   + _what(entry))
             expected = entry_hash(entry.seq, entry.at, entry.actor, entry.action,
                                   entry.subject, entry.details, entry.prev_hash)
             if not hmac.compare_digest(entry.hash, expected):
                 return ChainReport(count, False, entry.seq,
-                                   "hash does not match the entry's content")
+                                   "hash does not match the entry's content" + _what(entry))
             recorded = checkpoints.get(entry.seq)
             if recorded is not None and not hmac.compare_digest(entry.hash, recorded):
                 return ChainReport(count, False, entry.seq,
                                    "hash differs from the checkpoint recorded earlier: the "
-                                   "log was rewritten at or before this entry")
+                                   "log was rewritten at or before this entry" + _what(entry))
             prev_seq, prev_hash = entry.seq, entry.hash
         head = session.get(AuditHead, _HEAD_ID)
     if head is None or head.seq != prev_seq or not hmac.compare_digest(head.hash, prev_hash):

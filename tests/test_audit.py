@@ -34,6 +34,8 @@ def test_changed_details_name_the_entry(service: Service) -> None:
     report = audit.verify_chain(service)
     assert (report.ok, report.first_broken) == (False, 3)
     assert "content" in report.reason
+    # It says what the entry records: something to look up in the other records.
+    assert "(test.event item:2 by tester, " in report.reason
 
 
 def test_rewritten_hash_breaks_the_next_link(service: Service) -> None:
