@@ -222,3 +222,18 @@ def test_unreadable_import_files_are_said_in_words(
         batch.write_bytes(content)
     assert main(["pool", "import", str(batch)]) == 2
     assert capsys.readouterr().err == f"simattest: {batch}: {message}\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["unpair", "--imei", "../handsets"], "simattest unpair: --imei: expected digits"),
+    (["desk", "checkout", "--imei", "1?x", "--user", "J"],
+     "simattest desk checkout: --imei: expected digits"),
+    (["pool", "remove", "8900101000000000019", "89/x"],
+     "simattest pool remove: ICCID: expected digits"),
+])
+def test_identifiers_that_go_into_a_path_are_digits(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--server", "http://127.0.0.1:9", "--token", "t"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == message + "\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from attest.errors import InputError
+from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.client import add_server_options, client_from_args
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which = out.add_mutually_exclusive_group(required=True)
     which.add_argument("--attestation", metavar="ID",
                        help="the attestation id the device agent printed")
-    which.add_argument("--imei", help="the handset: its newest attestation")
+    which.add_argument("--imei", type=digits("--imei"), help="the handset: its newest attestation")
     out.add_argument("--user", required=True, help="who takes the handset")
     back = sub.add_parser("return", help="a checked-out handset came back")
     back.add_argument("checkout_id", type=int, metavar="ID", help="the checkout id")
@@ -45,8 +45,6 @@ def _checkout(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     attestation_id = args.attestation
     if attestation_id is None:
-        if not (args.imei.isascii() and args.imei.isdigit()):
-            raise InputError("--imei must be digits")
         attestation_id = client.request("GET", f"/v1/handsets/{args.imei}/attestation")["id"]
     # The service applies the rules either way: affirming, fresh, still paired, not out.
     view = client.post("/v1/checkouts", {"attestation_id": attestation_id, "user": args.user})

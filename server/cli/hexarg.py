@@ -1,9 +1,12 @@
-"""Hex values on the command line: parsed and size-checked at the edge, bytes inside.
+"""Hex values (and digit strings) on the command line: checked at the edge, bytes inside.
 
 ``hex_bytes(name, size)`` is an argparse ``type=``: it turns ``"00ff…"`` into bytes or
 raises ``argparse.ArgumentTypeError`` with one line naming the option and the problem,
 for example ``--rand: expected 16 bytes (32 hex digits), got 15``. The value itself is
 never repeated in the message: it may be a key (K, OP, OPc).
+
+``digits(name)`` is the ``type=`` for an identifier typed as digits (an IMEI, an
+ICCID) that goes into a URL path: only ASCII digits pass.
 
 ``OneLineErrorParser`` is an argparse parser class (``add_subparsers(parser_class=…)``)
 whose usage errors are exactly one line on stderr with exit code 2, without the usage
@@ -56,6 +59,19 @@ def hex_bytes(name: str, size: int | tuple[int, ...] | None) -> Callable[[str], 
         return value
 
     parse.__name__ = f"hex value for {name}"
+    return parse
+
+
+def digits(name: str) -> Callable[[str], str]:
+    """An argparse ``type=`` accepting only ASCII decimal digits (the service checks the
+    length and the Luhn digit; this keeps anything else out of the request path)."""
+
+    def parse(text: str) -> str:
+        if not (text.isascii() and text.isdigit()):
+            raise argparse.ArgumentTypeError(f"{name}: expected digits")
+        return text
+
+    parse.__name__ = f"digits for {name}"
     return parse
 
 

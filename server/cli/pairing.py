@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from attest.errors import InputError
+from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.client import add_server_options, client_from_args
 
@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
     pair.set_defaults(func=_pair)
 
     unpair = subparsers.add_parser("unpair", help="end a handset's active pairing")
-    unpair.add_argument("--imei", required=True)
+    unpair.add_argument("--imei", required=True, type=digits("--imei"))
     add_server_options(unpair, token=True)
     add_json_flag(unpair)
     unpair.set_defaults(func=_unpair)
@@ -41,7 +41,5 @@ def _pair(args: argparse.Namespace) -> int:
 
 
 def _unpair(args: argparse.Namespace) -> int:
-    if not (args.imei.isascii() and args.imei.isdigit()):
-        raise InputError("--imei must be digits")
     pairing = client_from_args(args).request("DELETE", f"/v1/handsets/{args.imei}/pairing")
     return _show(args, pairing, "unpaired")

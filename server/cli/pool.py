@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attest.errors import InputError
 from attest.textfile import read_text
+from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
 from server.client import ServiceRefused, add_server_options, client_from_args
@@ -67,7 +68,7 @@ def register(subparsers: Any) -> None:
         "remove", help="take never-used cards out of the pool (e.g. imported under a wrong "
                        "transport key, to import them again)",
         description="A card that was ever paired or challenged keeps its record (refused).")
-    remove.add_argument("iccids", nargs="+", metavar="ICCID")
+    remove.add_argument("iccids", nargs="+", metavar="ICCID", type=digits("ICCID"))
     add_server_options(remove, token=True)
     add_json_flag(remove)
     remove.set_defaults(func=_remove)
@@ -165,8 +166,6 @@ def _remove(args: argparse.Namespace) -> int:
     # before it are out of the pool (each removal is its own audited change).
     removed = []
     for iccid in args.iccids:
-        if not (iccid.isascii() and iccid.isdigit()):
-            raise InputError(f"ICCID {iccid!r}: expected digits")
         removed.append(client.request("DELETE", f"/v1/cards/{iccid}"))
         if not args.json:
             print(f"removed card {iccid} from the pool")
