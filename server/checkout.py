@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from server import audit
 from server.context import Service
-from server.errors import Conflict, NotFound, ValidationError
+from server.errors import Conflict, NotFound
+from server.identifiers import check_text
 from server.store.models import Card, Handset, Pairing, utcnow
 from server.store.models_attestation import Attestation, Checkout
 
@@ -91,10 +92,7 @@ def _view(checkout: Checkout, imei: str, iccid: str | None) -> CheckoutView:
 
 def check_user(user: str) -> str:
     """The user identity typed at the desk: 1-200 printable characters."""
-    user = user.strip()
-    if not user or len(user) > MAX_USER_CHARS or not user.isprintable():
-        raise ValidationError(f"expected 1-{MAX_USER_CHARS} printable characters", field="user")
-    return user
+    return check_text(user, "user", max_chars=MAX_USER_CHARS, required=True)
 
 
 def lock_handset(session: Session, handset_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Checks of the identifiers the registry stores: IMEI, IMEISV, ICCID, IMSI.
+"""Checks of the identifiers the registry stores: IMEI, IMEISV, ICCID, IMSI — and of the
+free text typed beside them (a handset's label, the user at the desk).
 
 Luhn check digits: IMEI per 3GPP TS 23.003 clause 6.2.1 / Annex B (14 digits + check
 digit), ICCID per ITU-T E.118 (18–20 digits, the last a Luhn check digit over the rest).
@@ -59,4 +60,15 @@ def check_iccid(value: str, field: str = "iccid") -> str:
 def check_imsi(value: str, field: str = "imsi") -> str:
     if not (value.isascii() and value.isdigit() and 6 <= len(value) <= 15):
         raise ValidationError("IMSI must be 6 to 15 digits", field=field)
+    return value
+
+
+def check_text(value: str, field: str, *, max_chars: int, required: bool) -> str:
+    """Free text a person typed, trimmed: 1 to ``max_chars`` printable characters (none
+    at all too, unless ``required``).  No control characters: the text is shown on
+    terminals, where an escape sequence would be obeyed."""
+    value = value.strip()
+    if (required and not value) or len(value) > max_chars or not value.isprintable():
+        raise ValidationError(f"expected 1-{max_chars} printable characters"
+                              + ("" if required else ", or none"), field=field)
     return value

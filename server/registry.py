@@ -35,7 +35,7 @@ from server import audit
 from server.checkout import AlreadyCheckedOut, active_for_handset, lock_handset
 from server.context import Service
 from server.errors import AlreadyExists, Conflict, NotFound, PairingConflict, ValidationError
-from server.identifiers import check_iccid, check_imei, check_imeisv
+from server.identifiers import check_iccid, check_imei, check_imeisv, check_text
 from server.store.models import Card, Handset, Pairing, utcnow
 from server.store.models_attestation import Attestation
 
@@ -68,13 +68,8 @@ def parse_device_key(pem: str, field: str = "public_key") -> tuple[str, str]:
 
 
 def check_label(label: str) -> str:
-    """A handset label: none, or 1-200 printable characters (no control characters: labels
-    are shown on terminals, where an escape sequence would be obeyed)."""
-    label = label.strip()
-    if len(label) > MAX_LABEL_CHARS or not label.isprintable():
-        raise ValidationError(
-            f"expected 1-{MAX_LABEL_CHARS} printable characters, or none", field="label")
-    return label
+    """A handset label: none, or 1-200 printable characters."""
+    return check_text(label, "label", max_chars=MAX_LABEL_CHARS, required=False)
 
 
 def _refuse_a_shared_key(session: Session, pem: str) -> None:
