@@ -103,9 +103,14 @@ def lock_handset(session: Session, handset_id: int) -> None:
                     .with_for_update(key_share=True))
 
 
-def active_for_handset(session: Session, handset_id: int) -> Checkout | None:
-    return session.scalar(select(Checkout).where(Checkout.handset_id == handset_id,
-                                                 Checkout.returned_at.is_(None)))
+def refuse_if_checked_out(session: Session, handset_id: int, imei: str, field: str) -> None:
+    """409 already-checked-out, naming who has the handset, if it is out now."""
+    active = session.scalar(select(Checkout).where(Checkout.handset_id == handset_id,
+                                                   Checkout.returned_at.is_(None)))
+    if active is not None:
+        raise AlreadyCheckedOut(
+            f"handset {imei} is checked out to {active.user} (checkout {active.id}); "
+            "return it first", field=field)
 
 
 def _refuse(session: Session, att: Attestation, max_age: float) -> None:
@@ -130,11 +135,7 @@ def _refuse(session: Session, att: Attestation, max_age: float) -> None:
     if used is not None:
         raise AlreadyCheckedOut(f"attestation {att.id} already started checkout {used}",
                                 field="attestation_id")
-    active = active_for_handset(session, att.handset_id)
-    if active is not None:
-        raise AlreadyCheckedOut(
-            f"handset {att.imei} is checked out to {active.user} (checkout {active.id}); "
-            "return it first", field="attestation_id")
+    refuse_if_checked_out(session, att.handset_id, att.imei, "attestation_id")
 
 
 def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> CheckoutView:

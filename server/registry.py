@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from attest.aka.sqn import join_sqn, split_sqn
 from server import audit
-from server.checkout import AlreadyCheckedOut, active_for_handset, lock_handset
+from server.checkout import lock_handset, refuse_if_checked_out
 from server.context import Service
 from server.errors import AlreadyExists, Conflict, NotFound, PairingConflict, ValidationError
 from server.identifiers import check_iccid, check_imei, check_imeisv, check_text
@@ -287,16 +287,6 @@ def _locked_handset(session: Session, imei: str) -> Handset:
     return handset
 
 
-def _refuse_if_checked_out(session: Session, handset: Handset) -> None:
-    # The checkout went out with the pairing the desk saw attested: changing it while the
-    # handset is away would leave the record contradicting the card in the field.
-    active = active_for_handset(session, handset.id)
-    if active is not None:
-        raise AlreadyCheckedOut(
-            f"handset {handset.imei} is checked out to {active.user} (checkout {active.id}); "
-            "return it first", field="imei")
-
-
 def pair(svc: Service, imei: str, iccid: str, *, actor: str) -> Pairing:
     """Pair a handset with a card.  Refused (409 pairing-conflict) when either side
     already has an active pairing — the partial unique indexes decide under a race —
@@ -309,7 +299,8 @@ def pair(svc: Service, imei: str, iccid: str, *, actor: str) -> Pairing:
             card = session.scalar(select(Card).where(Card.iccid == iccid))
             if card is None:
                 raise NotFound(f"card {iccid} is not in the pool", field="iccid")
-            _refuse_if_checked_out(session, handset)
+            # The checkout went out with the pairing the desk saw attested.
+            refuse_if_checked_out(session, handset.id, imei, "imei")
             _refuse_if_paired(session, handset, card)
             pairing = Pairing(handset=handset, card=card)
             session.add(pairing)
@@ -348,7 +339,7 @@ def unpair(svc: Service, imei: str, *, actor: str) -> Pairing:
     check_imei(imei)
     with svc.db.session() as session:
         handset = _locked_handset(session, imei)
-        _refuse_if_checked_out(session, handset)
+        refuse_if_checked_out(session, handset.id, imei, "imei")
         pairing_id = session.scalar(
             update(Pairing)
             .where(Pairing.handset_id == handset.id, Pairing.ended_at.is_(None))
