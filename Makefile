@@ -2,10 +2,13 @@
 # Each one installs what it needs on a fresh Debian machine by itself.
 
 SHELL := /bin/bash
-PYTHON ?= python3
+# Debian's own interpreter where there is one: built with profile-guided and link-time
+# optimisation and libpython linked in, which a python3 first on PATH (a pyenv build,
+# say) may not be — the attestation service costs less CPU on it (bench/RESULTS.md).
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium chromium-driver
+DEB_PACKAGES := python3-venv pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium chromium-driver
 
 .PHONY: demo test
 
