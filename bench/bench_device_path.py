@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,7 @@ def _call(app: Any, request: bytes) -> tuple[int, Any]:
         status.append(line)
 
     body = b"".join(app(_environ(request), start_response))
-    return int(status[0][:3]), json.loads(body)
+    return int(status[0][:3]), orjson.loads(body)
 
 
 def main() -> int:

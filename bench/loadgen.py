@@ -37,7 +37,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
-import json
 import multiprocessing
 import re
 import select
@@ -47,6 +46,8 @@ import traceback
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import open_autn
@@ -131,7 +132,7 @@ class _Client:
         self.facts = {"iccid": spec.iccid, "imsi": spec.imsi, **PS_FACTS,
                       "isim": {"impi": f"{spec.imsi}@{IMS_DOMAIN}",
                                "impu": [f"sip:{spec.imsi}@{IMS_DOMAIN}"], "ist": [15]}}
-        body = json.dumps({"imei": spec.imei}).encode()
+        body = orjson.dumps({"imei": spec.imei})
         self.challenge_request = _HEAD % (b"/v1/attestations", self.host, len(body)) + body
         self.sock: socket.socket | None = None
         self.session: _Session | None = None
@@ -235,7 +236,7 @@ class _Loop:
             if answer is None:
                 request = next(client.session)
             else:
-                request = client.session.send((answer[0], json.loads(answer[1].decode())))
+                request = client.session.send((answer[0], orjson.loads(answer[1])))
             self.send(client, request)
             return
         except StopIteration as done:

@@ -42,6 +42,8 @@ _SEQ_JOIN = '","seq":'
 
 
 def _canonical(value: Any) -> str:
+    # The standard library's encoder (not orjson, as for evidence): every stored hash was
+    # computed with it, and ``details`` may hold any JSON value.
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -110,12 +110,29 @@ def _deep(levels: int, inner: str = "1") -> str:
 def test_deeply_nested_body_is_400(client: FlaskClient, tokens: dict[str, dict[str, str]],
                                    caplog: pytest.LogCaptureFixture, path: str,
                                    levels: int) -> None:
-    # 5000 levels exhaust the decoder's stack; 100 decode, deeper than any request.
+    # 5000 levels are past the decoder's own limit (1,024); 100 decode, deeper than any
+    # request.
     caplog.set_level(logging.INFO)
     body = _problem(client.post(path, headers=tokens["admin"], data=_deep(levels),
                                 content_type="application/json"), 400, "malformed-json")
     assert "nested too deeply" in body["detail"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("path", ["/v1/attestations", "/v1/pairings"])
+def test_body_is_utf8_json_a_byte_order_mark_allowed(
+        client: FlaskClient, tokens: dict[str, dict[str, str]], path: str) -> None:
+    # RFC 8259 clause 8.1: a leading UTF-8 byte order mark is ignored; the body is then
+    # read (here: refused for its unknown member, which means it was decoded).
+    body = _problem(client.post(path, headers=tokens["admin"],
+                                data=b"\xef\xbb\xbf" + b'{"colour": 1}',
+                                content_type="application/json"), 422, "validation-error")
+    assert body["detail"] == "colour: unknown field"
+    # JSON between systems is UTF-8 (clause 8.1): UTF-16 is not read as JSON.
+    body = _problem(client.post(path, headers=tokens["admin"],
+                                data='{"colour": 1}'.encode("utf-16"),
+                                content_type="application/json"), 400, "malformed-json")
+    assert body["detail"].startswith("the body is not valid JSON at line 1 column ")
 
 
 def test_deeply_nested_evidence_field_is_400(client: FlaskClient) -> None:

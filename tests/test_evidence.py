@@ -36,6 +36,16 @@ def test_canonical_json_is_sorted_compact_utf8() -> None:
     assert canonical_json({"b": 1, "a": ["é", True, None]}) == expected
 
 
+def test_canonical_json_matches_a_device_using_the_standard_library() -> None:
+    # A handset implementing "sorted keys, no spaces, UTF-8" with Python's json module
+    # signs the same bytes the service verifies, escapes and non-ASCII included.
+    doc = {**GOOD, "isim": {"impi": "ü\"\\/\u2028\U0001f4de\x7f@ims.example",
+                            "impu": ["sip:\x00\x1f\t\n@ims", "tel:+1"], "ist": []},
+           "imeisv": None, "Z": {"é": 1, "e": [], "E": {}}}
+    stdlib = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(doc) == stdlib.encode("utf-8")
+
+
 def test_good_evidence_round_trips_to_the_same_signed_bytes() -> None:
     ev = parse_evidence(GOOD)
     assert ev.outcome.res == bytes.fromhex("a54211d5e3ba50bf")

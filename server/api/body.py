@@ -7,10 +7,12 @@ the field for a missing, unknown or wrongly typed member.
 
 from __future__ import annotations
 
+import codecs
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from flask import request
 
 from server.api.problems import Problem, validation
@@ -63,16 +65,16 @@ def parse_body(mimetype: str, raw: bytes, fields: dict[str, Field]) -> dict[str,
     if not is_json(mimetype):
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       "send the body as application/json")
+    # A parser may ignore a byte order mark (RFC 8259 clause 8.1); orjson refuses one.
+    raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(
-            exc, json.JSONDecodeError) else ""
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if _exhausts_recursion(raw):
+            raise _too_deep() from None
         raise Problem(400, "malformed-json", "Malformed JSON",
-                      f"the body is not valid JSON{where}") from None
-    except RecursionError:
-        # The decoder recurses once per level: a deep enough body exhausts the stack.
-        raise _too_deep() from None
+                      f"the body is not valid JSON at line {exc.lineno} column {exc.colno}"
+                      ) from None
     if nested_deeper_than(data, MAX_DEPTH):
         raise _too_deep()
     return check_object(data, fields)
@@ -82,6 +84,19 @@ def _too_deep() -> Problem:
     return Problem(400, "malformed-json", "Malformed JSON",
                    f"the body is nested too deeply (at most {MAX_DEPTH} levels of "
                    "arrays and objects)")
+
+
+def _exhausts_recursion(raw: bytes) -> bool:
+    """Whether the standard library's decoder runs out of stack on ``raw`` (one frame per
+    level).  orjson refuses more than 1,024 levels as invalid JSON like any other
+    error; this tells a body that is only nested too deeply apart, on the error path."""
+    try:
+        json.loads(raw)
+    except RecursionError:
+        return True
+    except ValueError:  # malformed (UnicodeDecodeError is a ValueError too)
+        pass
+    return False
 
 
 def nested_deeper_than(value: Any, levels: int) -> bool:

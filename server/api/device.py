@@ -20,12 +20,13 @@ handset cannot pick the address it is counted under.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
+
+import orjson
 
 from server import attestation, ratelimit
 from server.api.body import Field, parse_body
@@ -127,7 +128,7 @@ class DeviceEndpoints:
             problem = for_exception(exc)
             status, payload, headers = problem.status, problem.to_json(), problem.headers
             media_type = MEDIA_TYPE
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = orjson.dumps(payload)
         start_response(f"{status} {HTTPStatus(status).phrase}", [
             ("Content-Type", media_type), ("Content-Length", str(len(body))),
             *headers.items()])

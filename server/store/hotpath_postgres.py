@@ -35,12 +35,12 @@ pool, on the next use.  Connections get the libpq timeouts of
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
@@ -114,6 +114,11 @@ _EXPIRE = audit.pg_append_sql(
 )
 _APPEND = audit.pg_append_sql()
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _json(value: Any) -> str:
+    """JSON text for a ``::json`` parameter."""
+    return orjson.dumps(value).decode()
 
 
 @dataclass(slots=True)
@@ -235,9 +240,9 @@ class PostgresStore:
                entry: audit.Entry, limits: dict[str, int] | None = None) -> bool:
         params = {
             "att_id": attestation_id, "at": at, "status": verdict.status,
-            "reasons": json.dumps(verdict.reasons), "ear": verdict.ear,
+            "reasons": _json(verdict.reasons), "ear": verdict.ear,
             "resync_id": verdict.resync_id, "iccid": verdict.iccid, "imsi": verdict.imsi,
-            "evidence": json.dumps(verdict.evidence), **entry.pg_params()}
+            "evidence": _json(verdict.evidence), **entry.pg_params()}
         claim = self._shares.claim(limits, time.time())
         if not claim.needed:
             return self._write(_RECORD, params)
@@ -247,7 +252,7 @@ class PostgresStore:
                ear: str, entry: audit.Entry) -> bool:
         return self._write(_EXPIRE, {
             "att_id": attestation_id, "at": at, "status": status,
-            "reasons": json.dumps(reasons), "ear": ear, **entry.pg_params()})
+            "reasons": _json(reasons), "ear": ear, **entry.pg_params()})
 
     def audit(self, entry: audit.Entry) -> None:
         self._write(_APPEND, entry.pg_params())
