@@ -9,6 +9,7 @@ shows only the answering process's counts (fine for one process, e.g. tests).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -48,10 +49,28 @@ RATE_LIMITED = Counter(
 )
 
 
+# The labelled series, looked up once per process and label value: ``labels()``
+# validates and locks on every call, and the values are few (statuses, reason codes,
+# the two device endpoints).
+@functools.cache
+def _by_status(status: str) -> Counter:
+    return ATTESTATIONS.labels(status=status)
+
+
+@functools.cache
+def _by_reason(reason: str) -> Counter:
+    return REASONS.labels(reason=reason)
+
+
+@functools.cache
+def _by_endpoint(endpoint: str) -> Histogram:
+    return REQUEST_SECONDS.labels(endpoint=endpoint)
+
+
 def count_outcome(status: str, reasons: list[str]) -> None:
-    ATTESTATIONS.labels(status=status).inc()
+    _by_status(status).inc()
     for reason in reasons:
-        REASONS.labels(reason=reason).inc()
+        _by_reason(reason).inc()
 
 
 @contextmanager
@@ -66,7 +85,7 @@ def request_timer(endpoint: str) -> Iterator[None]:
     try:
         yield
     finally:
-        REQUEST_SECONDS.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        _by_endpoint(endpoint).observe(time.perf_counter() - started)
 
 
 def exposition() -> tuple[bytes, str]:
