@@ -41,10 +41,10 @@ _HEAD_ID = 1
 _SEQ_JOIN = '","seq":'
 
 
-def _canonical(value: Any) -> str:
-    # The standard library's encoder (not orjson, as for evidence): every stored hash was
-    # computed with it, and ``details`` may hold any JSON value.
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# The standard library's encoder (not orjson, as for evidence): every stored hash was
+# computed with it, and ``details`` may hold any JSON value.  One instance: ``json.dumps``
+# with these options builds a new encoder per call.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +62,12 @@ class Entry:
     def canonical_parts(self) -> tuple[str, str]:
         """The canonical JSON is ``head + prev_hash.hex() + '","seq":' + str(seq) + tail``
         (keys in sorted order: action, actor, at, details, prev_hash, seq, subject)."""
+        return self._parts(_canonical(self.details))
+
+    def _parts(self, details: str) -> tuple[str, str]:
         head = (f'{{"action":{_canonical(self.action)},"actor":{_canonical(self.actor)},'
                 f'"at":{_canonical(self.at.astimezone(dt.UTC).isoformat(timespec="microseconds"))},'
-                f'"details":{_canonical(self.details)},"prev_hash":"')
+                f'"details":{details},"prev_hash":"')
         return head, f',"subject":{_canonical(self.subject)}}}'
 
     def digest(self, seq: int, prev_hash: bytes) -> bytes:
@@ -74,10 +77,11 @@ class Entry:
 
     def pg_params(self) -> dict[str, Any]:
         """Parameters of ``pg_append_sql`` (names prefixed ``audit_``)."""
-        head, tail = self.canonical_parts()
+        details = _canonical(self.details)
+        head, tail = self._parts(details)
         return {"audit_head": head, "audit_tail": tail, "audit_at": self.at,
                 "audit_actor": self.actor, "audit_action": self.action,
-                "audit_subject": self.subject, "audit_details": _canonical(self.details)}
+                "audit_subject": self.subject, "audit_details": details}
 
 
 def entry_hash(
