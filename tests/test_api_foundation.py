@@ -3,6 +3,7 @@ auth and roles, size limits, no key material anywhere, clean 503 without a datab
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
@@ -260,6 +261,22 @@ def test_one_structured_access_line_per_request(client: FlaskClient,
     assert (line["method"], line["path"], line["status"]) == ("GET", "/healthz", 200)
     assert line["duration_ms"] >= 0 and line["client"] == "127.0.0.1"
     assert "secret-in-query" not in json.dumps(line)
+
+
+def test_log_line_writes_any_value_as_json() -> None:
+    # Whatever a log call is given, its line is one JSON object: values JSON has no type
+    # for as their str(), and values the fast encoder refuses (an integer beyond 64 bits,
+    # a file name with an undecodable byte) still written.
+    when = dt.datetime(2026, 11, 23, 1, 2, 3, tzinfo=dt.UTC)
+    record = logging.makeLogRecord({
+        "name": "simattest.test", "levelname": "INFO", "msg": "imported %s", "args": ("ü",),
+        "where": Path("/data/batch.out"), "when": when, "counts": {1: 2}})
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["message"], line["where"], line["when"], line["counts"]) == (
+        "imported ü", "/data/batch.out", str(when), {"1": 2})
+    record.big, record.name_bytes = 2 ** 70, "batch-\udcff.out"
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["big"], line["name_bytes"]) == (2 ** 70, "batch-\udcff.out")
 
 
 @pytest.fixture
