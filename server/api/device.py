@@ -30,7 +30,7 @@ import orjson
 
 from server import attestation, ratelimit
 from server.api.body import Field, parse_body
-from server.api.problems import MEDIA_TYPE, Problem, for_exception
+from server.api.problems import MEDIA_TYPE, Problem, body_too_large, for_exception
 from server.context import Service
 from server.metrics import RATE_LIMITED, request_timer
 
@@ -46,11 +46,6 @@ _CHALLENGE_FIELDS = {"imei": Field(str)}
 _EVIDENCE_FIELDS = {"evidence": Field(dict), "signature": Field(str)}
 
 access_log = logging.getLogger("simattest.access")
-
-
-def _too_large(limit: int) -> Problem:
-    return Problem(413, "body-too-large", "Request body too large",
-                   f"the body may be at most {limit} bytes")
 
 
 def _too_many(exc: ratelimit.RateLimited) -> Problem:
@@ -142,10 +137,10 @@ class DeviceEndpoints:
         limit = self.svc.config.max_body_bytes
         length = environ.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > limit:
-            raise _too_large(limit)
+            raise body_too_large(limit)
         raw = environ["wsgi.input"].read(int(length) if length.isdigit() else limit + 1)
         if len(raw) > limit:
-            raise _too_large(limit)
+            raise body_too_large(limit)
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         return parse_body(mimetype, raw, fields)
 

@@ -95,10 +95,14 @@ def database_unavailable() -> Problem:
     return problem
 
 
+def body_too_large(limit: int) -> Problem:
+    """413 naming the limit (the Flask app's and ``server.api.device``'s own reading)."""
+    slug, title = _HTTP_SLUGS[413]
+    return Problem(413, slug, title, f"the body may be at most {limit} bytes")
+
+
 def _detail(exc: HTTPException) -> str:
     """Werkzeug's description, except where its stock text does not say what to do."""
-    if exc.code == 413 and has_request_context() and request.max_content_length:
-        return f"the body may be at most {request.max_content_length} bytes"
     if exc.code == 404 and exc.description == NotFound.description:
         return "no such path or resource (GET /openapi.json lists the API's paths)"
     return exc.description or ""
@@ -106,6 +110,8 @@ def _detail(exc: HTTPException) -> str:
 
 def _http_problem(exc: HTTPException) -> Problem:
     status = exc.code or 500
+    if status == 413 and has_request_context() and request.max_content_length:
+        return body_too_large(request.max_content_length)
     slug, title = _HTTP_SLUGS.get(status, ("http-error", exc.name))
     problem = Problem(status, slug, title, _detail(exc))
     if status == 405 and exc.response is None:
