@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from server import ratelimit
+from server import attestation, ratelimit
 from server.context import Service
 from server.store.hotpath import NewChallenge
 from server.store.hotpath_postgres import PostgresStore
 from server.store.models import utcnow
+from tests.fixtures_attestation import build_pool
 from tests.fixtures_db import PostgresServer
 
 UNKNOWN_IMEI = "490154203237518"  # not registered: a decoy challenge, counted all the same
@@ -112,3 +113,25 @@ def test_refusal_names_the_limit_and_when_the_window_turns(pg_service: Service) 
         assert 0 < refused.value.retry_after <= ratelimit.WINDOW_SECONDS
     finally:
         store.close()
+
+
+def test_checkouts_inside_a_share_are_attested_like_the_one_that_took_it(
+    pg_service: Service,
+) -> None:
+    # Inside a share the challenge is issued by a statement without the counters: it
+    # must still advance the card's SQN (else the card answers a sync failure) and store
+    # the challenge its evidence consumes.
+    pool = build_pool(pg_service, size=1)
+    handset, card = pool.handsets[0], pool.cards[0]
+    key, limit = "imei:" + handset.imei, 400
+    statuses = []
+    for _ in range(3):
+        challenge = attestation.create_challenge(pg_service, handset.imei, "test",
+                                                 {key: limit}).to_json()
+        evidence, signature = handset.evidence(challenge, card)
+        statuses.append(attestation.submit_evidence(
+            pg_service, challenge["id"], evidence, signature, "test", {key: limit},
+        ).to_json()["status"])
+    assert statuses == ["affirming"] * 3
+    # One share taken by the first challenge; the other five requests came out of it.
+    assert _count(pg_service, key) == limit // ratelimit.SHARE_DIVISOR
