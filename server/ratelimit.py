@@ -102,6 +102,9 @@ PG_COUNT_CTES = (
     " seen AS (SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts"
     " FROM counted c)"
 )
+# The condition a statement that starts with PG_COUNT_CTES puts on its own writes: no key
+# over its limit, so a refused request writes nothing but the counters.
+PG_NONE_OVER = "cardinality((SELECT keys FROM over)) = 0"
 
 # The largest share a process takes at once (requests).
 MAX_SHARE = 1000
