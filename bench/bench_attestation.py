@@ -152,7 +152,7 @@ def _postmaster(pg_data: Path) -> int | None:
 
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float,
-                   per_attestation: bool) -> Figures:
+                   per_attestation: bool, pin_workers: bool = False) -> Figures:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
@@ -163,6 +163,7 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
         [sys.executable, "-m", "server.cli.main", "serve", "--data", str(data_dir),
          *(["--db", db_url] if db_url else []), "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads),
+         *(["--pin-workers"] if pin_workers else []),
          "--rate-limit-per-imei", str(BENCH_LIMIT), "--rate-limit-per-client", str(BENCH_LIMIT)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -244,6 +245,8 @@ def main() -> int:
                         help="simattest serve --workers (default: serve's)")
     parser.add_argument("--threads", type=int, default=4,
                         help="simattest serve --threads (default: serve's)")
+    parser.add_argument("--pin-workers", action="store_true",
+                        help="simattest serve --pin-workers: each worker on one CPU")
     parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=1,
                         help="windows per database, each against a freshly started service "
@@ -282,7 +285,7 @@ def main() -> int:
                 specs = provision(root / "data", url, args.clients)
                 runs = [serve_and_load(label, root / "data", url, specs, args.seconds,
                                        args.workers, args.threads, args.warmup,
-                                       args.connection_per_attestation)
+                                       args.connection_per_attestation, args.pin_workers)
                         for _ in range(args.repeat)]
             results.extend(runs)
             if args.repeat > 1:
@@ -320,7 +323,9 @@ def main() -> int:
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             f"- machine: {machine.describe()} (load average around each window in the table)",
             f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
-            f" --workers {args.workers} --threads {args.threads} --repeat {args.repeat}"
+            f" --workers {args.workers} --threads {args.threads}"
+            + (" --pin-workers" if args.pin_workers else "")
+            + f" --repeat {args.repeat}"
             + (" --pg-async-commit" if args.pg_async_commit else "")
             + (" --connection-per-attestation" if args.connection_per_attestation else "")
             + " --write-results`",
@@ -328,7 +333,8 @@ def main() -> int:
             + ("a connection per attestation" if args.connection_per_attestation
                else "each on one kept-alive connection")
             + f") against `simattest serve --workers {args.workers} --threads "
-            f"{args.threads}` (gunicorn gthread, JSON access log, multi-process metrics), "
+            f"{args.threads}{' --pin-workers' if args.pin_workers else ''}` (gunicorn "
+            "gthread, JSON access log, multi-process metrics), "
             "load generator on the same 2 cores", *lines, "", *table,
         ]
         results_md = REPO / "bench" / "RESULTS.md"

@@ -1,10 +1,14 @@
 """``simattest serve`` options the benchmark relies on, against a real gunicorn process:
-rate limits from the command line, and ``/metrics`` adding up every worker's samples."""
+rate limits from the command line, ``/metrics`` adding up every worker's samples, and
+workers pinned to CPUs."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 import requests
 
 from server.cli.main import main
+from server.gunicorn_app import least_used_cpu
 from server.identifiers import luhn_digit
 from tests.processes import serve_process
 
@@ -82,3 +87,45 @@ def test_an_address_it_cannot_listen_on_is_one_line(
     assert main(["serve", "--data", str(tmp_path / "data"), "--bind", "192.0.2.1:8080"]) == 2
     assert "cannot listen there (Cannot assign requested address)" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
+
+
+def test_least_used_cpu_fills_empty_cpus_first_and_the_lowest_of_equals() -> None:
+    assert least_used_cpu([0, 1], []) == 0
+    assert least_used_cpu([0, 1], [0]) == 1
+    assert least_used_cpu([3, 1, 2], [1, 2]) == 3
+    assert least_used_cpu([0, 1], [0, 1, 0]) == 1  # more workers than CPUs: spread
+    assert least_used_cpu([5], [5, 5]) == 5
+
+
+def _pinned(log: Path, count: int) -> list[tuple[int, int]]:
+    """(worker pid, CPU) of the first ``count`` workers that logged their pinning."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [(int(pid), int(cpu)) for pid, cpu in
+                 re.findall(r"worker (\d+) pinned to CPU (\d+)", log.read_text())]
+        if len(found) >= count:
+            return found
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+def test_pin_workers_puts_each_worker_on_its_own_cpu_and_a_replacement_on_the_freed_one(
+    tmp_path: Path,
+) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    workers = min(len(allowed), 2)
+    log = tmp_path / "serve.log"
+    with serve_process(tmp_path / "data", log,
+                       ["--workers", str(workers), "--threads", "1", "--pin-workers"]) as url:
+        first = _pinned(log, workers)
+        # The kernel's view, not just the log line: each worker may run on its CPU only.
+        for pid, cpu in first:
+            assert os.sched_getaffinity(pid) == {cpu}
+        assert sorted(cpu for _pid, cpu in first) == allowed[:workers]
+        victim, freed = first[-1]
+        os.kill(victim, signal.SIGKILL)  # gunicorn's master starts a replacement
+        replacement, cpu = _pinned(log, workers + 1)[-1]
+        assert replacement != victim
+        assert cpu == freed
+        assert os.sched_getaffinity(replacement) == {freed}
+        assert requests.get(url + "/healthz", timeout=10).status_code == 200
