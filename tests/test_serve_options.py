@@ -75,6 +75,15 @@ def test_a_bad_bind_address_is_refused_before_anything_starts(
     assert not (tmp_path / "data").exists()
 
 
+def test_pin_workers_with_debug_is_refused_before_anything_is_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--data", str(tmp_path / "data"), "--debug", "--pin-workers"]) == 2
+    assert capsys.readouterr().err == \
+        "simattest: --pin-workers: there are no workers with --debug (one process)\n"
+    assert not (tmp_path / "data").exists()
+
+
 def test_an_address_it_cannot_listen_on_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

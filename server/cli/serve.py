@@ -61,6 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
     _check_can_listen(args.bind, host.strip("[]"), int(port))
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
+    if args.pin_workers and args.debug:
+        raise InputError("--pin-workers: there are no workers with --debug (one process)")
     if args.pin_workers and not hasattr(os, "sched_setaffinity"):
         raise InputError("--pin-workers: this operating system cannot pin a process to a CPU")
     if min(args.rate_limit_per_imei or 0, args.rate_limit_per_client or 0) < 0:
