@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, request
 
 from server import operators
-from server.api.problems import Problem
+from server.api.problems import Problem, http_problem
 from server.context import Service
 from server.store.models import Operator
 
@@ -35,7 +35,7 @@ def bearer_token() -> str | None:
 
 
 def _unauthorized(detail: str) -> Problem:
-    problem = Problem(401, "unauthorized", "Authentication required", detail)
+    problem = http_problem(401, detail)
     problem.headers["WWW-Authenticate"] = 'Bearer realm="simattest"'
     return problem
 
@@ -56,8 +56,8 @@ def require_role(*roles: str) -> Callable[[F], F]:
             if operator is None:
                 raise _unauthorized("the token is unknown or revoked")
             if not any(operators.grants(operator.role, role) for role in roles):
-                raise Problem(403, "forbidden", "Not allowed for this role",
-                              f"needs role {' or '.join(roles)}; the token has {operator.role}")
+                raise http_problem(403, f"needs role {' or '.join(roles)}; the token has "
+                                        f"{operator.role}")
             g.operator = operator
             return view(*args, **kwargs)
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from flask import request
 
-from server.api.problems import Problem, validation
+from server.api.problems import Problem, http_problem, validation
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,7 @@ def parse_body(mimetype: str, raw: bytes, fields: dict[str, Field]) -> dict[str,
     """A request body of media type ``mimetype`` (lower case, no parameters) as a JSON
     object checked against ``fields``; raises Problem otherwise."""
     if not is_json(mimetype):
-        raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                      "send the body as application/json")
+        raise http_problem(415, "send the body as application/json")
     # A parser may ignore a byte order mark (RFC 8259 clause 8.1); orjson refuses one.
     raw = raw.removeprefix(codecs.BOM_UTF8)
     try:

@@ -30,7 +30,14 @@ import orjson
 
 from server import attestation, ratelimit
 from server.api.body import Field, parse_body
-from server.api.problems import MEDIA_TYPE, Problem, body_too_large, for_exception
+from server.api.problems import (
+    MEDIA_TYPE,
+    Problem,
+    body_too_large,
+    for_exception,
+    http_problem,
+    too_many_requests,
+)
 from server.context import Service
 from server.metrics import RATE_LIMITED, request_timer
 
@@ -50,10 +57,7 @@ access_log = logging.getLogger("simattest.access")
 
 def _too_many(exc: ratelimit.RateLimited) -> Problem:
     RATE_LIMITED.labels(scope=exc.scope).inc()
-    problem = Problem(429, "rate-limited", "Too many requests",
-                      f"too many requests for this {exc.scope}; retry in {exc.retry_after} s")
-    problem.headers["Retry-After"] = str(exc.retry_after)
-    return problem
+    return too_many_requests(exc.scope, exc.retry_after)
 
 
 def _address(text: str) -> IPAddress | None:
@@ -107,8 +111,7 @@ class DeviceEndpoints:
         headers: dict[str, str] = {}
         try:
             if environ.get("REQUEST_METHOD") != "POST":
-                problem = Problem(405, "method-not-allowed", "Method not allowed",
-                                  "this endpoint accepts POST only")
+                problem = http_problem(405, "this endpoint accepts POST only")
                 problem.headers["Allow"] = "POST"
                 raise problem
             endpoint = "challenge" if attestation_id is None else "evidence"

@@ -95,10 +95,22 @@ def database_unavailable() -> Problem:
     return problem
 
 
+def http_problem(status: int, detail: str) -> Problem:
+    """A problem with the stable type and title of an HTTP status (``_HTTP_SLUGS``)."""
+    slug, title = _HTTP_SLUGS[status]
+    return Problem(status, slug, title, detail)
+
+
 def body_too_large(limit: int) -> Problem:
     """413 naming the limit (the Flask app's and ``server.api.device``'s own reading)."""
-    slug, title = _HTTP_SLUGS[413]
-    return Problem(413, slug, title, f"the body may be at most {limit} bytes")
+    return http_problem(413, f"the body may be at most {limit} bytes")
+
+
+def too_many_requests(scope: str, retry_after: int) -> Problem:
+    """429 naming the limit's scope, with ``Retry-After`` (``server.api.device``)."""
+    problem = http_problem(429, f"too many requests for this {scope}; retry in {retry_after} s")
+    problem.headers["Retry-After"] = str(retry_after)
+    return problem
 
 
 def _detail(exc: HTTPException) -> str:
