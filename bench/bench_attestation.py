@@ -10,7 +10,7 @@ PostgreSQL runs durable (``fsync=on``, ``synchronous_commit=on``: a verdict is o
 when it is answered); the ``--pg-async-commit`` variant shows what group commit without
 waiting for the WAL flush buys.  Also measured, in one process: the cryptography alone
 per attestation (K/OPc decryption and Milenage for the vector, again for XRES at the
-evidence — which only evidence read back from the database needs, ``server.issued`` —
+evidence — which only evidence read back from the database needs, ``server.attestation.copies`` —
 Ed25519 verification, ES256 EAR signature, audit SHA-256) and the ratio of the two.
 
     .venv/bin/python bench/bench_attestation.py --seconds 20 [--write-results]
@@ -45,10 +45,10 @@ from attest.aka.milenage import Milenage  # noqa: E402
 from attest.evidence import canonical_json  # noqa: E402
 from bench import machine  # noqa: E402
 from bench.loadgen import ClientSpec, run  # noqa: E402
-from server import provisioning, registry  # noqa: E402
-from server.batchgen import csv_text, synth_cards  # noqa: E402
-from server.context import Service  # noqa: E402
-from server.identifiers import luhn_digit  # noqa: E402
+from server.core.identifiers import luhn_digit  # noqa: E402
+from server.core.service import Service  # noqa: E402
+from server.demo.batchgen import csv_text, synth_cards  # noqa: E402
+from server.pool import provisioning, registry  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # Limits far above the load, so every request still pays for the counters.

@@ -1,7 +1,7 @@
 """CPU per attestation of the device path alone: the WSGI app called in this process.
 
 No HTTP server, no load generator process, one thread: ``POST /v1/attestations`` and
-``POST /v1/attestations/{id}/evidence`` go straight to ``server.app.create_app`` on a
+``POST /v1/attestations/{id}/evidence`` go straight to ``server.http.app.create_app`` on a
 durable throw-away PostgreSQL (32 paired cards, rate limits on, JSON access log to a
 file), and each simulated handset answers as ``bench/loadgen.py``'s clients do.  The
 figure is this process's CPU time per attestation (the device path plus the handset's
@@ -63,9 +63,9 @@ def main() -> int:
 
     from bench.bench_attestation import postgres, provision
     from bench.loadgen import _Client
-    from server import jsonlog
-    from server.app import create_app
-    from server.context import Service, ServiceConfig
+    from server.core.service import Service, ServiceConfig
+    from server.http import jsonlog
+    from server.http.app import create_app
 
     root = Path(tempfile.mkdtemp(prefix="simattest-devpath-"))
     root.chmod(0o777)  # the throw-away cluster runs as the postgres user

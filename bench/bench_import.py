@@ -2,7 +2,7 @@
 
 Generates a vendor output file (``var_out`` layout, Ki/OPc encrypted under a random
 transport key, KCV in the header) in a temporary directory, then times
-``server.provisioning.import_batch`` end to end — parse, transport-key decryption,
+``server.pool.provisioning.import_batch`` end to end — parse, transport-key decryption,
 validation (Luhn, duplicates in the file and against the pool), AES-GCM encryption of
 K/OPc/PIN1/PUK1 under the KEK, one bulk INSERT, the audit entry — into a fresh data
 directory.  PostgreSQL is a throw-away Debian PostgreSQL 15 cluster started here with
@@ -26,9 +26,9 @@ import machine  # bench/machine.py, beside this script
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.fixtures_db (the throw-away PostgreSQL cluster)
 
-from server.batchgen import synth_cards, vendor_out_text  # noqa: E402
-from server.context import Service  # noqa: E402
-from server.provisioning import import_batch  # noqa: E402
+from server.core.service import Service  # noqa: E402
+from server.demo.batchgen import synth_cards, vendor_out_text  # noqa: E402
+from server.pool.provisioning import import_batch  # noqa: E402
 from tests.fixtures_db import PostgresServer  # noqa: E402
 
 

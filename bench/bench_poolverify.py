@@ -3,7 +3,7 @@
 Real PC/SC: our own pcscd with 4 vpcd readers (``hw.sim.pcsc_stack.PcscStack``), each
 simulated card answering every APDU after 20 ms (``latency=0.02``, a slow real card).
 Rounds imitate an officer at a rack: insert a card in each reader, run
-``server.poolverify.verify_pool`` over the readers, take the cards out.  Only the
+``server.pool.verify.verify_pool`` over the readers, take the cards out.  Only the
 verify calls are timed (card swaps are the officer's time); one-reader and
 four-reader rounds alternate so both see the same machine load.  The same comparison is
 also run on ``sim:…?latency=0.02`` URIs (no pcscd).  Issue 4 target: ≥ 3.5× with 4.
@@ -27,10 +27,10 @@ import yaml
 from hw.cardfile import load_card_file
 from hw.sim.card import SimulatedCard
 from hw.sim.pcsc_stack import PcscStack
-from server.batchgen import SynthCard, csv_text, synth_cards
-from server.context import Service
-from server.poolverify import VERIFIED, verify_pool
-from server.provisioning import import_batch
+from server.core.service import Service
+from server.demo.batchgen import SynthCard, csv_text, synth_cards
+from server.pool.provisioning import import_batch
+from server.pool.verify import VERIFIED, verify_pool
 
 LATENCY = 0.02
 

@@ -38,10 +38,13 @@ from werkzeug.serving import make_server
 from attest import devicekey
 from attest.aka.milenage import Milenage
 from attest.evidence import canonical_json
-from server import attestation, checkout, operators, provisioning, registry
-from server.app import create_app
-from server.context import Service
-from server.identifiers import luhn_digit
+from server.attestation import evidence as attestation
+from server.checkout import desk as checkout
+from server.core import operators
+from server.core.identifiers import luhn_digit
+from server.core.service import Service
+from server.http.app import create_app
+from server.pool import provisioning, registry
 
 PS_FACTS = {"mnc_length": 2, "ust": [10, 12, 19, 20, 21, 27, 33, 68, 85, 95, 101, 109],
             "prose": True}
@@ -188,7 +191,7 @@ def run(svc: Service, args: argparse.Namespace) -> None:
 
 
 def attestation_id_of(svc: Service, imei: str) -> str:
-    from server.web import queries  # the desk's own lookup of the latest verdict
+    from server.http.web import queries  # the desk's own lookup of the latest verdict
 
     rows = queries.find_handsets(svc, imei)
     assert rows and rows[0].attestation_id is not None

@@ -21,10 +21,10 @@ from attest import devicekey
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import SqnArray, build_auts, open_autn
 from attest.evidence import canonical_json
-from server import provisioning, registry
-from server.attestation import b64url
-from server.context import Service
-from server.identifiers import luhn_digit
+from server.attestation.evidence import b64url
+from server.core.identifiers import luhn_digit
+from server.core.service import Service
+from server.pool import provisioning, registry
 
 PS_UST = [10, 12, 19, 20, 21, 27, 33, 68, 85, 95, 101, 109]
 PS_IST = [15]
@@ -145,7 +145,7 @@ class ApiServer:
 def api_server(service: Service) -> Iterator[ApiServer]:
     from werkzeug.serving import make_server
 
-    from server.app import create_app
+    from server.http.app import create_app
 
     server = make_server("127.0.0.1", 0, create_app(service), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -163,7 +163,7 @@ def provision_card_files(svc: Service, card_files: list[Path],
     """Import the card files' keys as a vendor batch; register each file's IMEI with a new
     device key and pair it with that card."""
     from hw.cardfile import load_card_file
-    from server.batchgen import SynthCard, csv_text
+    from server.demo.batchgen import SynthCard, csv_text
 
     files = [load_card_file(p) for p in card_files]
     # OPc from the algorithm: a card file may give OP instead (TS 35.206 clause 4.1)

@@ -23,9 +23,9 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from server import operators
-from server.app import create_app
-from server.context import Service, ServiceConfig
+from server.core import operators
+from server.core.service import Service, ServiceConfig
+from server.http.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -119,7 +119,7 @@ def screenshot(page: Page, name: str) -> None:
 
 @dataclass(frozen=True)
 class Tokens:
-    """One operator token per role, created through ``server.operators``."""
+    """One operator token per role, created through ``server.core.operators``."""
 
     desk: str
     provisioner: str

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from server.context import Service, ServiceConfig
+from server.core.service import Service, ServiceConfig
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 INSTALL_HINT = "apt-get install -y postgresql  (Debian's PostgreSQL 15)"

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import operators
-from server.app import create_app
-from server.batchgen import synth_cards, vendor_out_text
-from server.context import Service, ServiceConfig
-from server.jsonlog import JsonFormatter
+from server.core import operators
+from server.core.service import Service, ServiceConfig
+from server.demo.batchgen import synth_cards, vendor_out_text
+from server.http.app import create_app
+from server.http.jsonlog import JsonFormatter
 from tests.fixtures_db import PostgresServer
 from tests.test_registry import IMEI_A, IMEI_B, public_pem
 

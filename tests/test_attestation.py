@@ -13,10 +13,11 @@ from attest import devicekey, ear
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import join_sqn
 from attest.evidence import canonical_json
-from server import audit, registry
-from server.attestation import b64url, create_challenge, get_attestation, submit_evidence
-from server.context import Service
-from server.errors import NotFound, ValidationError
+from server.attestation.evidence import b64url, create_challenge, get_attestation, submit_evidence
+from server.core.errors import NotFound, ValidationError
+from server.core.service import Service
+from server.pool import registry
+from server.store import audit_chain as audit
 from server.store.models import AuditEntry
 from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool, TestHandset, make_imei

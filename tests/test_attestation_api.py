@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from server.app import create_app
-from server.context import Service, ServiceConfig
+from server.core.service import Service, ServiceConfig
+from server.http.app import create_app
 from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool
 
@@ -120,7 +120,7 @@ def test_rate_limit_per_imei(client: FlaskClient, service: Service, pool: Pool) 
 
 def test_desk_reads_attestations_and_alerts(client: FlaskClient, service: Service,
                                             pool: Pool) -> None:
-    from server.operators import create_token
+    from server.core.operators import create_token
     desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk 1')}"}
     handset = pool.handsets[0]
     challenge = _challenge(client, handset.imei)

@@ -12,9 +12,10 @@ from typing import Any, cast
 import psycopg
 import pytest
 
-from server import attestation, operators
-from server.app import create_app
-from server.context import Service, StartupError
+from server.attestation import evidence as attestation
+from server.core import operators
+from server.core.service import Service, StartupError
+from server.http.app import create_app
 from tests.fixtures_attestation import build_pool
 from tests.fixtures_db import PostgresServer
 

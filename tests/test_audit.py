@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 
-from server import audit
-from server.context import Service
+from server.core.service import Service
+from server.store import audit_chain as audit
 from server.store.models import AuditEntry
 
 

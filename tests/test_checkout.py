@@ -12,10 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from server import audit, registry
-from server.app import create_app
-from server.attestation import create_challenge, submit_evidence
-from server.checkout import (
+from server.attestation.evidence import create_challenge, submit_evidence
+from server.checkout.desk import (
     AlreadyCheckedOut,
     AlreadyReturned,
     AttestationTooOld,
@@ -25,9 +23,12 @@ from server.checkout import (
     return_checkout,
     start_checkout,
 )
-from server.context import Service
-from server.errors import NotFound, ValidationError
-from server.operators import create_token
+from server.core.errors import NotFound, ValidationError
+from server.core.operators import create_token
+from server.core.service import Service
+from server.http.app import create_app
+from server.pool import registry
+from server.store import audit_chain as audit
 from server.store.models import Pairing
 from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool, TestCard, TestHandset

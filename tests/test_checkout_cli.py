@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from server.attestation import create_challenge, submit_evidence
+from server.attestation.evidence import create_challenge, submit_evidence
 from server.cli.main import main
-from server.operators import create_token
+from server.core.operators import create_token
 from tests.fixtures_attestation import ApiServer, build_pool
 
 

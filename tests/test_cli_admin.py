@@ -16,11 +16,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text, update
 
-from server import operators, registry
-from server.batchgen import csv_text, synth_cards
 from server.cli.main import main
-from server.context import Service, ServiceConfig
-from server.provisioning import import_batch
+from server.core import operators
+from server.core.service import Service, ServiceConfig
+from server.demo.batchgen import csv_text, synth_cards
+from server.pool import registry
+from server.pool.provisioning import import_batch
 from server.store.models import AuditEntry
 
 
@@ -109,7 +110,7 @@ def test_audit_verify_exit_codes(service: Service, db_url: str,
 def _rewrite_history(service: Service, seq: int, actor: str) -> None:
     """What someone with write access to the database can do: change an entry and
     recompute every hash after it, and the head."""
-    from server import audit
+    from server.store import audit_chain as audit
     from server.store.models import AuditHead
 
     with service.db.session() as session:
@@ -305,7 +306,7 @@ def test_an_unexpected_os_error_is_one_line_naming_the_file(
     def disk_full(*_args: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/some/where")
 
-    monkeypatch.setattr("server.audit.verify_chain", disk_full)
+    monkeypatch.setattr("server.store.audit_chain.verify_chain", disk_full)
     assert main(["audit", "verify", "--data", str(tmp_path / "data")]) == 2
     assert capsys.readouterr().err == "simattest: /some/where: No space left on device\n"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from server import operators
-from server.batchgen import synth_cards, vendor_out_text
 from server.cli.main import main
-from server.context import Service
+from server.core import operators
+from server.core.service import Service
+from server.demo.batchgen import synth_cards, vendor_out_text
 from tests.fixtures_attestation import make_imei
 from tests.fixtures_db import free_port
 from tests.processes import serve_process

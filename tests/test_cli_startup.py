@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 # The device agent pulls in the card stack and the HTTP client; only `checkout` needs it.
-DEFERRED = ("server.agent",)
+DEFERRED = ("server.agent.checkout",)
 
 
 def test_building_the_parser_does_not_import_the_agent() -> None:

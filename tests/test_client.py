@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from attest.errors import TransportError
+from server.agent.client import RETRIES_AFTER_503, ServiceClient
 from server.cli.main import main
-from server.client import RETRIES_AFTER_503, ServiceClient
 
 PROBLEM = {"type": "https://simattest.dev/problems/database-unavailable",
            "title": "Database unavailable", "status": 503,

@@ -10,10 +10,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from server.api.device import client_address
-from server.app import create_app
 from server.cli.main import main
-from server.context import Service, ServiceConfig
+from server.core.service import Service, ServiceConfig
+from server.http.api.device import client_address
+from server.http.app import create_app
 from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool
 

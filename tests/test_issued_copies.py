@@ -1,5 +1,5 @@
 """Evidence that comes back to the process that issued its challenge is appraised from
-that process's copy (``server.issued``), on SQLite and PostgreSQL: one read less, and
+that process's copy (``server.attestation.copies``), on SQLite and PostgreSQL: one read less, and
 the database still decides — a copy out of date (consumed by another process, expired)
 gives the verdict the database holds; the rate limits are counted with the verdict.
 
@@ -19,11 +19,12 @@ import pytest
 from sqlalchemy import select
 
 from attest.appraisal import PooledCard
-from server import audit, ratelimit
-from server.attestation import create_challenge, get_attestation, submit_evidence
-from server.context import Service, ServiceConfig
-from server.issued import Issued, IssuedChallenges
-from server.store.hotpath import StoredChallenge
+from server.attestation.copies import Issued, IssuedChallenges
+from server.attestation.evidence import create_challenge, get_attestation, submit_evidence
+from server.core.service import Service, ServiceConfig
+from server.store import audit_chain as audit
+from server.store import rate_counters as ratelimit
+from server.store.attestations import StoredChallenge
 from server.store.models import AuditEntry, utcnow
 from tests.fixtures_attestation import Pool
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from server.api import device
-from server.app import create_app
-from server.context import Service
+from server.core.service import Service
+from server.http.api import device
+from server.http.app import create_app
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -123,7 +123,7 @@ def _probes(operation: dict[str, Any]) -> list[dict[str, Any]]:
 def test_every_answer_is_documented(service: Service) -> None:
     """Each documented operation, called right and wrong with and without a token, answers
     only with statuses its entry lists — every error as problem+json."""
-    from server import operators
+    from server.core import operators
 
     app = create_app(service)
     client = app.test_client()

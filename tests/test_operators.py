@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server import operators
-from server.context import Service
-from server.errors import ValidationError
+from server.core import operators
+from server.core.errors import ValidationError
+from server.core.service import Service
 from server.store.models import Operator
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hw.cardfile import load_card_file
 from hw.sim.pcsc_stack import PcscStack
-from server.demo import check_card
+from server.demo.scenario import check_card
 from tests.fixtures_pcsc import EXAMPLES
 
 

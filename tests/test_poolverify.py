@@ -12,12 +12,13 @@ import yaml
 from sqlalchemy import select, update
 
 from attest.aka.sqn import join_sqn, split_sqn
-from server import audit, registry
-from server.batchgen import SynthCard, csv_text, synth_cards
 from server.cli.main import main
-from server.context import Service
-from server.poolverify import expand_readers, verify_pool
-from server.provisioning import import_batch
+from server.core.service import Service
+from server.demo.batchgen import SynthCard, csv_text, synth_cards
+from server.pool import registry
+from server.pool.provisioning import import_batch
+from server.pool.verify import expand_readers, verify_pool
+from server.store import audit_chain as audit
 from server.store.models import Card
 from tests.fixtures_pcsc import CardSlots
 

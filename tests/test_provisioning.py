@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from attest.aka.milenage import opc_from_op
-from server import audit, registry
-from server.attestation import create_challenge, submit_evidence
-from server.batchgen import SynthCard, csv_text, synth_cards, vendor_out_text
-from server.context import Service
-from server.errors import KeyRotated, ValidationError
-from server.identifiers import luhn_digit
-from server.provisioning import ImportRejected, import_batch, rotate_kek
+from server.attestation.evidence import create_challenge, submit_evidence
+from server.core.errors import KeyRotated, ValidationError
+from server.core.identifiers import luhn_digit
+from server.core.service import Service
+from server.demo.batchgen import SynthCard, csv_text, synth_cards, vendor_out_text
+from server.pool import registry
+from server.pool.provisioning import ImportRejected, import_batch, rotate_kek
+from server.store import audit_chain as audit
 from server.store.models import Card
 from tests.fixtures_attestation import build_pool
 

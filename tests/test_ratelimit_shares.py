@@ -1,5 +1,5 @@
 """Rate limits on PostgreSQL: each process takes a key's allowance a share at a time
-(``server.ratelimit.Shares``), never letting more through than the limit.
+(``server.store.rate_counters.Shares``), never letting more through than the limit.
 
 Two ``PostgresStore`` objects on one database stand for two worker processes: each has
 its own shares, as each gunicorn worker has.  Real PostgreSQL, no mock.
@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from server import attestation, ratelimit
-from server.context import Service
-from server.store.hotpath import NewChallenge
-from server.store.hotpath_postgres import PostgresStore
+from server.attestation import evidence as attestation
+from server.core.service import Service
+from server.store import rate_counters as ratelimit
+from server.store.attestations import NewChallenge
+from server.store.attestations_pg import PostgresStore
 from server.store.models import utcnow
 from tests.fixtures_attestation import build_pool
 from tests.fixtures_db import PostgresServer

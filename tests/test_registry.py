@@ -7,11 +7,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from attest.aka.sqn import split_sqn
-from server import audit, registry
-from server.batchgen import csv_text, synth_cards
-from server.context import Service, ServiceConfig
-from server.errors import AlreadyExists, NotFound, PairingConflict, ValidationError
-from server.provisioning import import_batch
+from server.core.errors import AlreadyExists, NotFound, PairingConflict, ValidationError
+from server.core.service import Service, ServiceConfig
+from server.demo.batchgen import csv_text, synth_cards
+from server.pool import registry
+from server.pool.provisioning import import_batch
+from server.store import audit_chain as audit
 
 IMEI_A = "490154203237518"
 IMEI_B = "356938035643809"
@@ -91,8 +92,8 @@ def test_pairing_one_active_per_side_with_history(service: Service, pool: list[s
 
 
 def test_a_never_used_card_can_be_removed_and_imported_again(service: Service) -> None:
-    from server.app import create_app
-    from server.operators import create_token
+    from server.core.operators import create_token
+    from server.http.app import create_app
 
     cards = synth_cards(2)
     import_batch(service, csv_text(cards), "pool.csv", actor="t")

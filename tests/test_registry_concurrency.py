@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server import audit, registry
-from server.batchgen import csv_text, synth_cards
-from server.context import Service
-from server.errors import Conflict, PairingConflict
-from server.provisioning import ImportRejected, import_batch
+from server.core.errors import Conflict, PairingConflict
+from server.core.service import Service
+from server.demo.batchgen import csv_text, synth_cards
+from server.pool import registry
+from server.pool.provisioning import ImportRejected, import_batch
+from server.store import audit_chain as audit
 from server.store.models import Card
 from tests.test_registry import public_pem
 

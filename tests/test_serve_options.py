@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from server.cli.main import main
-from server.gunicorn_app import least_used_cpu
-from server.identifiers import luhn_digit
+from server.core.identifiers import luhn_digit
+from server.http.gunicorn_app import least_used_cpu
 from tests.processes import serve_process
 
 IMEI_BODY = "35693803000042"

@@ -10,10 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
 
-from server.batchgen import csv_text, synth_cards
-from server.context import KEK_ENV, Service, ServiceConfig, StartupError
-from server.datadir import DB_FILE, KEK_FILE, SIGNING_KEY_FILE
-from server.provisioning import import_batch
+from server.core.datadir import DB_FILE, KEK_FILE, SIGNING_KEY_FILE
+from server.core.service import KEK_ENV, Service, ServiceConfig, StartupError
+from server.demo.batchgen import csv_text, synth_cards
+from server.pool.provisioning import import_batch
 from server.store.models import Base
 
 FOUNDATION_TABLES = {"service_meta", "operators", "cards", "handsets", "pairings",

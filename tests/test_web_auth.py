@@ -17,9 +17,9 @@ from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, Page, expect
 
 from attest import devicekey
-from server import operators
-from server.app import create_app
-from server.context import Service
+from server.core import operators
+from server.core.service import Service
+from server.http.app import create_app
 from tests.fixtures_browser import LiveServer, Tokens, screenshot, serve, sign_in
 
 

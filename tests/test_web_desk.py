@@ -12,8 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from server import attestation
-from server.context import Service, ServiceConfig
+from server.attestation import evidence as attestation
+from server.core.service import Service, ServiceConfig
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
 from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
 

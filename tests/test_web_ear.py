@@ -6,9 +6,9 @@ import time
 
 from attest import ear
 from attest.appraisal import stale
-from server.context import Service
-from server.keystore import Signer
-from server.web.detail import decode_ear
+from server.core.keystore import Signer
+from server.core.service import Service
+from server.http.web.detail import decode_ear
 
 
 def _token(signer: Signer, kid: str) -> str:

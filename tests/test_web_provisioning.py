@@ -8,8 +8,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from attest import devicekey
-from server import registry
-from server.context import Service
+from server.core.service import Service
+from server.pool import registry
 from tests.fixtures_attestation import make_iccid, make_imei
 from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
 

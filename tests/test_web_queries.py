@@ -6,9 +6,10 @@ the pages show: newest verdict per handset, filters, keyset pages, alerts, check
 
 from __future__ import annotations
 
-from server import attestation, checkout
-from server.context import Service
-from server.web import queries
+from server.attestation import evidence as attestation
+from server.checkout import desk as checkout
+from server.core.service import Service
+from server.http.web import queries
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
-from server.roles import ROLES
+from server.core.roles import ROLES
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from server import operators  # the storage stack, only when the command runs
+    from server.core import operators  # the storage stack, only when the command runs
 
     with open_service(args, create=True) as svc:
         token = operators.create_token(svc, args.role, args.label, actor="cli:admin")
@@ -52,7 +52,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from server import operators
+    from server.core import operators
 
     with open_service(args, create=False) as svc:
         found = operators.list_operators(svc, include_revoked=args.all)
@@ -67,7 +67,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from server import operators
+    from server.core import operators
 
     with open_service(args, create=False) as svc:
         operators.revoke(svc, args.id, actor="cli:admin")

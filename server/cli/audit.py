@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from server import audit  # the storage stack, only when the command runs
+    from server.store import audit_chain as audit  # the storage stack, only when the command runs
 
     checkpoints = [audit.Checkpoint.parse(text) for text in args.checkpoint]
     with open_service(args, create=False) as svc:

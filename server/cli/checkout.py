@@ -11,8 +11,8 @@ from pathlib import Path
 
 from attest.devicekey import load_private_key
 from attest.errors import InputError
+from server.agent.client import add_server_options, client_from_args
 from server.cli.output import add_json_flag, print_fields, print_json
-from server.client import add_server_options, client_from_args
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     # Imported here, not at module level: the agent pulls the card stack (hw.identity,
     # hw.cardfile, the transports) into the process, and every other simattest command,
     # --help included, would pay for loading it.
-    from server.agent import run_checkout
+    from server.agent.checkout import run_checkout
 
     client = client_from_args(args)
     try:

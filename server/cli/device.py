@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from attest.errors import InputError
 from attest.textfile import os_reason, read_text
+from server.agent.client import add_server_options, client_from_args
 from server.cli.output import add_json_flag, print_fields, print_json
-from server.client import add_server_options, client_from_args
-from server.datadir import write_secret_file
+from server.core.datadir import write_secret_file
 
 
 def register(subparsers: Any) -> None:

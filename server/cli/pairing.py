@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from server.agent.client import add_server_options, client_from_args
 from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_fields, print_json
-from server.client import add_server_options, client_from_args
 
 
 def register(subparsers: Any) -> None:

@@ -17,10 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attest.errors import InputError
 from attest.textfile import read_text
+from server.agent.client import ServiceRefused, add_server_options, client_from_args
 from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
-from server.client import ServiceRefused, add_server_options, client_from_args
 
 TRANSPORT_KEY_ENV = "SIMATTEST_TRANSPORT_KEY"
 MAX_ROWS_SHOWN = 50
@@ -118,7 +118,9 @@ def _print_rows(args: argparse.Namespace, rows: list[dict[str, Any]],
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from server import poolverify  # the storage and card stacks, only when the command runs
+    from server.pool import (
+        verify as poolverify,  # the storage and card stacks, only when the command runs
+    )
 
     uris = poolverify.expand_readers(args.readers)
     with open_service(args, create=False) as svc, Progress(
@@ -145,7 +147,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    from server.provisioning import rotate_kek
+    from server.pool.provisioning import rotate_kek
 
     with open_service(args, create=False) as svc:
         report = rotate_kek(svc, actor="cli:rotate-key", new_key_file=args.new_kek_file)

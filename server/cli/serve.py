@@ -18,9 +18,9 @@ from attest.errors import InputError
 from server.cli.storeargs import add_store_args, open_service, service_config
 
 if TYPE_CHECKING:
-    from server.context import ServiceConfig
+    from server.core.service import ServiceConfig
 
-_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.metrics.MULTIPROC_ENV, without importing it
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, without importing it
 
 
 def register(subparsers: Any) -> None:
@@ -108,9 +108,9 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
 
 def _run(args: argparse.Namespace, host: str, port: str) -> int:
     # The service stack is imported here, not at start-up of every simattest command.
-    from server import jsonlog
-    from server.app import create_app
-    from server.gunicorn_app import GunicornService
+    from server.http import jsonlog
+    from server.http.app import create_app
+    from server.http.gunicorn_app import GunicornService
 
     config = _config(args)  # a bad option is refused before logging is set up
     jsonlog.configure()
@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     GunicornService(args.data, args.db, config, {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
-        "logger_class": "server.gunicorn_app.GunicornLogger",
+        "logger_class": "server.http.gunicorn_app.GunicornLogger",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),
         "timeout": 60, "graceful_timeout": 10,
         # The default control socket path is shared by every gunicorn of this user.

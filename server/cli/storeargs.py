@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from server.datadir import DEFAULT_DATA_DIR
+from server.core.datadir import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
-    from server.context import Service, ServiceConfig
+    from server.core.service import Service, ServiceConfig
 
 
 def add_store_args(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
 # The service stack (SQLAlchemy, Alembic, Flask) is imported only when a command uses it,
 # so that card commands such as `simattest read` start quickly.
 def service_config(args: argparse.Namespace) -> ServiceConfig:
-    from server.context import ServiceConfig
+    from server.core.service import ServiceConfig
 
     return ServiceConfig(kek_file=args.kek_file)
 
@@ -48,6 +48,6 @@ def open_service(args: argparse.Namespace, config: ServiceConfig | None = None, 
     """The service on ``--data``/``--db``.  ``create``: only the bootstrap commands
     (``serve``, ``admin token create``) may make a new data directory; for the others a
     missing one is a mistyped ``--data``, refused rather than filled with new keys."""
-    from server.context import Service
+    from server.core.service import Service
 
     return Service.open(args.data, args.db, config or service_config(args), create=create)

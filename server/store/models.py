@@ -1,7 +1,7 @@
 """The foundation's tables (SQLAlchemy 2 typed models).
 
 Secrets (K, OPc, PIN1, PUK1, ADM1) are stored only as AES-GCM blobs made by
-``server.keystore.KeyStore`` with the ICCID as associated data (the default object
+``server.core.keystore.KeyStore`` with the ICCID as associated data (the default object
 ``repr`` shows no column values).  Times are timezone-aware UTC everywhere (``UtcDateTime``).
 Partial unique indexes (SQLite and PostgreSQL both support ``WHERE`` on an index)
 make "at most one active pairing per handset and per card" a database guarantee.
@@ -90,7 +90,7 @@ class Card(Base):
 
     ``sqn_seq`` is the highest SEQ handed out in the service's own IND slot
     (TS 33.102 Annex C.1.1: SQN = SEQ || IND); it only ever moves forward through one
-    atomic UPDATE (``server.registry.reserve_sqn``/``resync_sqn``).
+    atomic UPDATE (``server.pool.registry.reserve_sqn``/``resync_sqn``).
     """
 
     __tablename__ = "cards"
@@ -161,7 +161,7 @@ class Pairing(Base):
 
 
 class AuditEntry(Base):
-    """One link of the hash chain (``server.audit``)."""
+    """One link of the hash chain (``server.store.audit_chain``)."""
 
     __tablename__ = "audit_entries"
 
@@ -176,7 +176,7 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The single chain-head row, which serialises appends (``server.audit``).
+    """The single chain-head row, which serialises appends (``server.store.audit_chain``).
 
     ``prev_hash`` is the hash before the last append (PostgreSQL's one-statement append
     returns it); None until the first append after migration 0003.

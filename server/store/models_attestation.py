@@ -2,7 +2,7 @@
 
 One ``Attestation`` row is one challenge (``POST /v1/attestations``) and, once evidence
 arrives, its verdict.  ``state`` moves ``pending`` → ``consumed`` or ``expired`` exactly
-once, by a conditional UPDATE (``server.attestation``).  XRES is kept only while the
+once, by a conditional UPDATE (``server.attestation.evidence``).  XRES is kept only while the
 challenge is pending, AES-GCM encrypted under the KEK with the attestation id as
 associated data, and wiped when the challenge is consumed.
 
@@ -95,7 +95,8 @@ class Checkout(Base):
 
 
 class RateCounter(Base):
-    """A fixed-window request counter shared by every server process (``server.ratelimit``)."""
+    """A fixed-window request counter shared by every server process
+    (``server.store.rate_counters``)."""
 
     __tablename__ = "rate_counters"
 

@@ -108,7 +108,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
     )
-    # The chain starts from seq 0 with an all-zero hash (server.audit.GENESIS_HASH).
+    # The chain starts from seq 0 with an all-zero hash (server.store.audit_chain.GENESIS_HASH).
     op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": bytes(32)}])
 
 

@@ -2,7 +2,7 @@
 fewer index writes per verdict.
 
 ``audit_head.prev_hash`` lets PostgreSQL append an audit entry in one statement
-(``server.audit``): the UPDATE that advances the head sets ``prev_hash = hash`` and
+(``server.store.audit_chain``): the UPDATE that advances the head sets ``prev_hash = hash`` and
 returns both, since PostgreSQL 15's RETURNING sees only the new row.
 
 PostgreSQL: ``rate_counters`` becomes UNLOGGED.  Its rows are counted on every device

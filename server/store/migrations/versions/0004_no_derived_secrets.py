@@ -4,7 +4,7 @@
 AUTN is sent to the device and not needed again; the evidence's RES is now checked
 against XRES = f2(K, RAND) computed again from the card's K and OPc (TS 33.102 clause
 6.3.2, f2 takes no SQN), so a challenge is stored in the same statement that reserves
-its SQN, before its vector exists (``server.store.hotpath``).  Challenges pending at
+its SQN, before its vector exists (``server.store.attestations``).  Challenges pending at
 the upgrade still appraise: their RAND and card are all the check needs.  A downgrade
 brings the columns back empty (``autn`` nullable): challenges issued since cannot be
 appraised by the older code and expire.

@@ -1,0 +1,160 @@
+"""JSON over HTTP to the simattest service, for the device agent and the CLI commands.
+
+Failures map to the CLI's exit codes: the service unreachable or answering 5xx (or
+something that is not JSON) → TransportError (3); a 4xx problem+json → InputError (2)
+carrying the problem's ``detail``.  ``--server``/``--token`` default to the
+environment variables ``SIMATTEST_SERVER`` and ``SIMATTEST_TOKEN``.
+
+A 503 from the service changed nothing (its database was unreachable,
+``server.http.api.problems.database_unavailable``), so the request is sent again after the
+``Retry-After`` it names — twice at most, waiting 30 s at most each time — and a
+database restart or failover does not fail a checkout at the desk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from attest.errors import InputError, TransportError
+
+DEFAULT_TIMEOUT = 30.0
+SERVER_ENV = "SIMATTEST_SERVER"
+TOKEN_ENV = "SIMATTEST_TOKEN"  # noqa: S105 (the variable's name, not a token)
+RETRIES_AFTER_503 = 2
+MAX_RETRY_AFTER = 30  # seconds
+
+log = logging.getLogger("simattest.client")
+
+
+def service_url(text: str) -> str:
+    """argparse ``type=`` for ``--server`` (and its environment default): an http(s) URL."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"--server: {text!r} is not an http:// or https:// URL "
+            "(e.g. http://127.0.0.1:8080)")
+    return text
+
+
+def timeout_seconds(text: str) -> float:
+    """argparse ``type=`` for ``--timeout``: seconds, more than zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    # requests refuses 0 and below only when it sends, with a traceback-worthy ValueError.
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"--timeout: expected a number of seconds greater than 0, got {text!r}")
+    return seconds
+
+
+def add_server_options(parser: argparse.ArgumentParser, *, token: bool) -> None:
+    """``--server`` (and ``--token``) with their environment defaults."""
+    parser.add_argument("--server", type=service_url, default=os.environ.get(SERVER_ENV),
+                        metavar="URL", help=f"service base URL (default ${SERVER_ENV})")
+    if token:
+        parser.add_argument("--token", default=os.environ.get(TOKEN_ENV), metavar="TOKEN",
+                            help=f"operator API token (default ${TOKEN_ENV})")
+    parser.add_argument("--timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT,
+                        metavar="S", help="HTTP timeout in seconds")
+
+
+def client_from_args(args: argparse.Namespace) -> ServiceClient:
+    if not args.server:
+        raise InputError(f"give --server URL (or set {SERVER_ENV})")
+    token = getattr(args, "token", None)
+    if hasattr(args, "token") and not token:
+        raise InputError(f"give --token (or set {TOKEN_ENV})")
+    return ServiceClient(args.server, args.timeout, token)
+
+
+class ServiceRefused(InputError):
+    """A 4xx answer; ``problem`` is its problem+json body (e.g. an import's rejected rows)."""
+
+    def __init__(self, message: str, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem
+
+    @property
+    def slug(self) -> str:
+        return str(self.problem.get("type", "")).rpartition("/")[2]
+
+
+@dataclass
+class ServiceClient:
+    """JSON over HTTP to the attestation service, errors mapped to exit codes."""
+
+    base_url: str
+    timeout: float = DEFAULT_TIMEOUT
+    token: str | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        for retry in range(RETRIES_AFTER_503, -1, -1):
+            resp = self._send(method, path, body)
+            wait = _retry_after(resp) if resp.status_code == 503 and retry else None
+            if wait is None:
+                break
+            log.warning("%s %s: the service's database is unavailable; trying again in %d s",
+                        method, path, wait)
+            time.sleep(wait)
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = None
+        detail = answer.get("detail") or answer.get("title") if isinstance(answer, dict) \
+            else None
+        if resp.status_code >= 500 or (resp.status_code < 400 and not isinstance(answer, dict)):
+            raise TransportError(f"{method} {path}: HTTP {resp.status_code} from the service"
+                                 + (f": {detail}" if detail else ""))
+        if resp.status_code >= 400:
+            problem = answer if isinstance(answer, dict) else {}
+            raise ServiceRefused(f"{method} {path}: HTTP {resp.status_code}: "
+                                 f"{_with_field(detail or resp.reason, problem)}",
+                                 resp.status_code, problem)
+        assert isinstance(answer, dict)
+        return answer
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> requests.Response:
+        url = self.base_url.rstrip("/") + path
+        headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        try:
+            return self.session.request(method, url, json=body, headers=headers,
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransportError(f"{self.base_url}: {type(exc).__name__}: cannot reach the "
+                                 "attestation service") from None
+
+
+def _with_field(detail: str, problem: dict[str, Any]) -> str:
+    """``detail`` prefixed with the field the problem names ("user: expected …"), unless
+    the detail already starts with it ("IMEI must be …" for field ``imei``)."""
+    errors = problem.get("errors")
+    fields = {e.get("field") for e in errors if isinstance(e, dict)} \
+        if isinstance(errors, list) else set()
+    field_name = problem.get("field") or (fields.pop() if len(fields) == 1 else None)
+    if not isinstance(field_name, str) or not field_name \
+            or detail.lower().startswith(field_name.lower()):
+        return detail
+    return f"{field_name}: {detail}"
+
+
+def _retry_after(resp: requests.Response) -> int | None:
+    """The seconds a 503 asks to wait (``Retry-After`` in seconds), if it asks reasonably."""
+    value = resp.headers.get("Retry-After", "")
+    return int(value) if value.isdigit() and int(value) <= MAX_RETRY_AFTER else None

@@ -1,0 +1,520 @@
+"""``make demo``: the card over a real PC/SC stack, then checkout attestations end to end.
+
+The whole PC/SC path runs for real: our own ``pcscd --foreground`` with vpcd readers
+(:class:`hw.sim.pcsc_stack.PcscStack`), the example card ``ps-001.yaml`` served into a
+reader by the vpcd bridge, and the same code ``simattest read`` / ``simattest auth --ki``
+use, over pyscard. The self-check is TS 33.102 clause 6.3 from the network side: AUTN
+built from the card file's K/OPc, RES/CK/IK compared in constant time.
+
+:func:`check_card` is the reusable part (the attestation demo builds on it).
+
+The attestation part (issue 4) starts the service (``simattest serve``: gunicorn) on
+SQLite in a fresh data directory, bootstraps operator tokens, imports a generated vendor
+output file, registers handsets with device keys and pairs them — all over the HTTP API — then runs
+the device agent against simulated cards behind the same pcscd (and one behind the
+simulated modem) for five cases: the genuine pair, a commercial SIM swapped in, a card
+taken from another pooled handset, a clone with the right ICCID/IMSI but another K,
+and a replayed evidence.  It prints the verdicts and one EAR as a relying party
+decodes it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``).
+Run interactively it then keeps the service up for the desk pages until Ctrl-C;
+with ``--once`` or without a terminal on stdin it stops at once.  The exit status is
+non-zero when any verdict differs from the expected one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.json import JSON
+from rich.panel import Panel
+from rich.table import Table
+
+from attest.devicekey import DeviceSigner
+from attest.devicekey import generate as generate_device_key
+from attest.errors import InputError, SimattestError, TransportError
+from hw.cardfile import PROFILES_DIR, load_card_file
+from hw.identity import Identities, read_identities
+from hw.selfcheck import SelfCheckResult, self_check
+from hw.sim.card import SimulatedCard
+from hw.sim.modem import SimulatedModem
+from hw.sim.pcsc_stack import PcscStack
+from hw.transport.base import open_transport
+from hw.transport.pcsc import PcscTransport
+from hw.uicc import ts_31_102, ts_31_103
+from server.agent.checkout import answer_challenge, card_facts, handset_identity, submit
+from server.agent.client import ServiceClient
+from server.core.identifiers import luhn_digit
+from server.core.operators import create_token
+from server.core.service import Service
+from server.demo.batchgen import SynthCard, synth_cards, vendor_out_text
+
+EXAMPLE_CARD = PROFILES_DIR / "examples" / "ps-001.yaml"
+
+# Services a public-safety desk looks for (TS 31.102 clause 4.2.8, TS 31.103 clause 4.2.7).
+_UST_NAMES = {
+    ts_31_102.SERVICE_GSM_ACCESS: "GSM access",
+    ts_31_102.SERVICE_GBA: "GBA",
+    ts_31_102.SERVICE_UICC_IMS: "UICC access to IMS",
+    ts_31_102.SERVICE_PROSE: "ProSe",
+    ts_31_102.SERVICE_MCPTT: "MCPTT",
+}
+_IST_NAMES = {ts_31_103.SERVICE_PCSCF: "P-CSCF address", ts_31_103.SERVICE_MCPTT: "MCPTT"}
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """What the demo learnt about one card over PC/SC."""
+
+    reader: str
+    atr: bytes
+    protocol: str
+    identities: Identities
+    result: SelfCheckResult
+    apdu_count: int  # read + self-check, GET RESPONSE included
+
+
+def check_card(stack: PcscStack, card_file: Path = EXAMPLE_CARD, slot: int = 0) -> CardCheck:
+    """Insert the card file's simulated card into reader ``slot``, read every identity
+    and self-check its AKA against the card file's keys, all over PC/SC."""
+    cardfile = load_card_file(card_file)
+    stack.attach(slot, SimulatedCard(cardfile))
+    reader = stack.reader_names[slot]
+    pin = cardfile.pin1 if cardfile.pin1_enabled else None
+    with PcscTransport(reader) as transport:
+        # PIN1 verified once, by the read, holds for the session's self-check too.
+        identities = read_identities(transport, pin=pin)
+        result = self_check(transport, cardfile.algorithm())
+        return CardCheck(
+            reader, transport.atr, transport.protocol, identities, result, transport.apdu_count
+        )
+
+
+def _services(numbers: tuple[int, ...], names: dict[int, str]) -> str:
+    named = [f"{n} {names[n]}" for n in sorted(numbers) if n in names]
+    others = [str(n) for n in sorted(numbers) if n not in names]
+    return ", ".join(named + (["others: " + " ".join(others)] if others else []))
+
+
+def identity_table(ids: Identities) -> Table:
+    """The card's identities as a person reads them."""
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    table.add_row("ICCID", ids.iccid)
+    mnc = f" (MNC of {ids.mnc_length} digits)" if ids.mnc_length else ""
+    table.add_row("IMSI", ids.imsi + mnc)
+    table.add_row("USIM services", _services(ids.ust, _UST_NAMES))
+    table.add_row("DF.ProSe", "present" if ids.prose else "absent")
+    if ids.isim is None:
+        table.add_row("ISIM", "absent")
+        return table
+    table.add_row("IMPI", ids.isim.impi)
+    table.add_row("home domain", ids.isim.domain)
+    for n, impu in enumerate(ids.isim.impu, start=1):
+        table.add_row(f"IMPU {n}", impu)
+    table.add_row("ISIM services", _services(ids.isim.ist, _IST_NAMES))
+    for n, pcscf in enumerate(ids.isim.pcscf, start=1):
+        table.add_row(f"P-CSCF {n}", pcscf)
+    return table
+
+
+def render(console: Console, check: CardCheck) -> None:
+    console.print(f"[green]✓[/] card in [bold]{check.reader}[/], {check.protocol}")
+    console.print(f"  ATR {check.atr.hex().upper()}")
+    console.print(
+        Panel(
+            identity_table(check.identities),
+            title="identities",
+            subtitle=f"{check.identities.apdu_count} APDUs",
+            expand=False,
+        )
+    )
+    result = check.result
+    if result.passed:
+        verdict = (
+            f"[bold green]PASS[/]  the USIM answers AKA as its K/OPc predict "
+            f"(RES, CK, IK match; SQN {result.sqn.hex()}, {result.attempts} attempt(s))"
+        )
+    else:
+        assert result.reason is not None
+        verdict = f"[bold red]FAIL[/]  {result.reason.value}"
+    console.print(Panel(verdict, title="self-check", expand=False))
+    console.print(f"[dim]{check.apdu_count} APDUs through pyscard → pcscd → vpcd → card[/]")
+
+
+
+# --- checkout attestation (issue 4) ---------------------------------------------------
+
+PS_PROFILE = "public-safety-usim-isim"
+IMS_DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
+COMMERCIAL_CARD = PROFILES_DIR / "examples" / "commercial-001.yaml"
+START_TIMEOUT = 60.0  # seconds for gunicorn to answer /healthz
+
+
+@dataclass(frozen=True)
+class DemoHandset:
+    label: str
+    imei: str
+    key: DeviceSigner
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: str
+    handset: str
+    card: str
+    expected: tuple[str, tuple[str, ...]]
+    status: str
+    reasons: tuple[str, ...]
+    ear: str
+
+    @property
+    def as_expected(self) -> bool:
+        return (self.status, self.reasons) == self.expected
+
+
+def demo_imei(n: int) -> str:
+    body = f"3569380356{n:04d}"
+    return body + luhn_digit(body)
+
+
+def write_card_file(directory: Path, name: str, card: SynthCard, imei: str) -> Path:
+    """A personalised public-safety card file for ``card`` (the simulator's input)."""
+    doc = {
+        "profile": PS_PROFILE, "iccid": card.iccid, "imsi": card.imsi,
+        "ki": card.k.hex(), "opc": card.opc.hex(), "imei": imei,
+        "isim": {"impi": f"{card.imsi}@{IMS_DOMAIN}", "domain": IMS_DOMAIN,
+                 "impu": [f"sip:{card.imsi}@{IMS_DOMAIN}"]},
+    }
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+class ServiceProcess:
+    """``simattest serve`` (gunicorn) on 127.0.0.1 and a free port, stopped by its PID."""
+
+    def __init__(self, data_dir: Path, log_path: Path, workers: int = 2) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        metrics_dir = self.data_dir.parent / "prometheus"
+        metrics_dir.mkdir(exist_ok=True)
+        # Every worker's metrics end up in one /metrics (server.http.metrics).
+        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "server.cli.main", "serve", "--data", str(self.data_dir),
+                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise TransportError(f"the service exited at start; see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise TransportError(f"the service did not answer in {START_TIMEOUT:g} s; "
+                                     f"see {self.log_path}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bootstrap_tokens(data_dir: Path) -> dict[str, str]:
+    """Operator tokens made on the data directory itself (like ``admin token create``)."""
+    with Service.open(data_dir) as svc:
+        return {role: create_token(svc, role, f"demo {role}", actor="demo")
+                for role in ("provisioner", "desk")}
+
+
+def _provision(client: ServiceClient, vendor_file: Path, pairs: list[tuple[DemoHandset, str]]
+               ) -> None:
+    report = client.post("/v1/pool/imports", {"filename": vendor_file.name,
+                                              "content": vendor_file.read_text()})
+    if report.get("imported") != len(pairs):
+        raise InputError(f"pool import: {report}")
+    for handset, iccid in pairs:
+        client.post("/v1/handsets", {"imei": handset.imei, "label": handset.label,
+                                     "public_key": handset.key.public_pem().decode("ascii")})
+        client.post("/v1/pairings", {"imei": handset.imei, "iccid": iccid})
+
+
+def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str | None
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One attestation by the device agent's own functions: (signed body, answer)."""
+    with open_transport(reader) as transport:
+        imei, imeisv = handset_identity(transport, imei)
+        facts = card_facts(transport, None)
+        challenge = client.post("/v1/attestations", {"imei": imei})
+        body = answer_challenge(transport, handset.key, imei, imeisv, facts, challenge)
+        return body, submit(client, body)
+
+
+def _case(name: str, handset: DemoHandset, card: str, expected: tuple[str, tuple[str, ...]],
+          answer: dict[str, Any]) -> CaseResult:
+    return CaseResult(name, handset.label, card, expected, answer["status"],
+                      tuple(answer.get("reasons", [])), answer.get("ear", ""))
+
+
+@dataclass(frozen=True)
+class Genuine:
+    """Unit 1 with its own card still in its reader, for fresh attestations at the desk."""
+
+    client: ServiceClient
+    reader: str
+    handset: DemoHandset
+    key_file: Path
+
+    def attest(self) -> CaseResult:
+        _, answer = _agent(self.client, self.reader, self.handset, self.handset.imei)
+        return _case("genuine pair, again", self.handset, "its own card-1", ("affirming", ()),
+                     answer)
+
+    def command(self, server: str, stack: PcscStack) -> str:
+        """The device agent's command line that does the same from another terminal."""
+        return (f"PCSCLITE_CSOCK_NAME={stack.socket_path} .venv/bin/simattest checkout "
+                f"--server {server} --reader '{self.reader}' --device-key {self.key_file} "
+                f"--imei {self.handset.imei}")
+
+
+def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
+              console: Console) -> tuple[list[CaseResult], Genuine]:
+    """Provision the pool and run the five checkout cases (and the modem one)."""
+    cards = synth_cards(4, iccid_prefix="8900101", imsi_prefix="00101", start=1)
+    handsets = [DemoHandset(f"unit {n}", demo_imei(n), generate_device_key())
+                for n in range(1, 5)]
+    vendor_file = workdir / "pool-batch.out"
+    vendor_file.write_text(vendor_out_text(cards))
+    vendor_file.chmod(0o600)
+    _provision(client, vendor_file, list(zip(handsets, (c.iccid for c in cards), strict=True)))
+    console.print(f"[green]✓[/] imported {len(cards)} cards from {vendor_file.name}, "
+                  f"registered and paired {len(handsets)} handsets (over the HTTP API)")
+
+    files = [write_card_file(workdir, f"card-{n}", c, h.imei)
+             for n, (c, h) in enumerate(zip(cards, handsets, strict=True), start=1)]
+    clone = SynthCard(cards[0].iccid, cards[0].imsi, secrets.token_bytes(16), cards[0].opc)
+    clone_file = write_card_file(workdir, "clone-of-card-1", clone, handsets[0].imei)
+    inserted = {"genuine": files[0], "commercial": COMMERCIAL_CARD, "moved": files[1],
+                "clone": clone_file}
+    readers = {}
+    for slot, (what, path) in enumerate(inserted.items()):
+        stack.attach(slot, SimulatedCard(load_card_file(path)))
+        readers[what] = stack.uri(slot)
+    unit1 = handsets[0]
+    imei = unit1.imei
+    results = []
+    body, answer = _agent(client, readers["genuine"], unit1, imei)
+    results.append(_case("genuine pair", unit1, "its own card-1", ("affirming", ()), answer))
+    _, answer = _agent(client, readers["commercial"], unit1, imei)
+    results.append(_case("commercial SIM swapped in", unit1, "commercial-001",
+                         ("contraindicated", ("COMMERCIAL_SIM",)), answer))
+    _, answer = _agent(client, readers["moved"], unit1, imei)
+    results.append(_case("card from another pooled handset", unit1, "card-2 (unit 2's)",
+                         ("contraindicated", ("SIM_SWAPPED",)), answer))
+    _, answer = _agent(client, readers["clone"], unit1, imei)
+    results.append(_case("clone: right ICCID/IMSI, wrong K", unit1, "clone of card-1",
+                         ("contraindicated", ("CLONED_SIM",)), answer))
+    answer = submit(client, body)
+    results.append(_case("replayed evidence", unit1, "card-1's evidence again",
+                         ("contraindicated", ("CHALLENGE_REUSED",)), answer))
+    modem = SimulatedModem(SimulatedCard(load_card_file(files[3])), imei=handsets[3].imei)
+    link = modem.start(workdir / "modem0")
+    try:
+        _, answer = _agent(client, f"modem:{link}", handsets[3], None)
+    finally:
+        modem.stop()
+    results.append(_case("genuine pair through a modem", handsets[3],
+                         "its own card-4 (IMEI via AT+CGSN)", ("affirming", ()), answer))
+    key_file = workdir / "unit-1-device-key.pem"
+    key_file.write_bytes(unit1.key.private_pem())
+    key_file.chmod(0o600)
+    return results, Genuine(client, readers["genuine"], unit1, key_file)
+
+
+def verdict_table(results: list[CaseResult]) -> Table:
+    table = Table(title="checkout attestations")
+    for col in ("case", "handset", "card"):
+        table.add_column(col)
+    for col in ("verdict", "reasons", ""):
+        table.add_column(col, no_wrap=True)
+    colours = {"affirming": "green", "warning": "yellow", "contraindicated": "red"}
+    for r in results:
+        colour = colours.get(r.status, "white")
+        table.add_row(r.case, r.handset, r.card, f"[{colour}]{r.status}[/]",
+                      ", ".join(r.reasons) or "—",
+                      "[green]✓[/]" if r.as_expected else "[red]✗ unexpected[/]")
+    return table
+
+
+def metrics_line(url: str) -> str:
+    """Attestations by status as ``/metrics`` reports them (summed over every worker)."""
+    counts: dict[str, float] = {}
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "simattest_attestations":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    status = sample.labels["status"]
+                    counts[status] = counts.get(status, 0) + sample.value
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(counts.items()))
+
+
+def decoded_ear(url: str, token: str) -> Panel:
+    """The EAR as a relying party sees it: key fetched from the JWKS by ``kid``."""
+    key = jwt.PyJWKClient(f"{url}/.well-known/jwks.json").get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, key, algorithms=["ES256"])
+    doc = {"header": jwt.get_unverified_header(token), "claims": claims}
+    return Panel(JSON(json.dumps(doc)), title="EAR of the genuine pair — signature verified "
+                 "with /.well-known/jwks.json", expand=False)
+
+
+def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bool) -> int:
+    data_dir = workdir / "data"
+    tokens = _bootstrap_tokens(data_dir)
+    service = ServiceProcess(data_dir, workdir / "server.log")
+    with console.status("starting the attestation service (gunicorn, SQLite)…"):
+        service.start()
+    try:
+        console.print(f"[green]✓[/] service at {service.url} (simattest serve: gunicorn, "
+                      f"{service.workers} workers, SQLite in {data_dir})")
+        provisioner = ServiceClient(service.url, token=tokens["provisioner"])
+        results, genuine = run_cases(provisioner, stack, workdir, console)
+        console.print(verdict_table(results))
+        console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}")
+        console.print(decoded_ear(service.url, results[0].ear))
+        ok = all(r.as_expected for r in results)
+        if not once and sys.stdin.isatty():
+            console.print(Panel(
+                f"desk pages: [bold]{service.url}/desk/[/]\n"
+                f"desk token: [bold]{tokens['desk']}[/]\n"
+                f"provisioner token: [bold]{tokens['provisioner']}[/]\n\n"
+                "A checkout needs an affirming attestation younger than 5 minutes.\n"
+                "[bold]Enter[/] attests unit 1 again with its own card; the device agent "
+                "does the same from another terminal:\n"
+                f"{genuine.command(service.url, stack)}\n\n"
+                "Ctrl-C stops the service", title="the service keeps running", expand=False))
+            with contextlib.suppress(KeyboardInterrupt):
+                _serve_the_desk(console, service, genuine)
+        return 0 if ok else 1
+    finally:
+        service.stop()
+
+
+def _serve_the_desk(console: Console, service: ServiceProcess, genuine: Genuine) -> None:
+    """Wait for Ctrl-C (or the service to end); each Enter makes a fresh attestation."""
+    while service.process is not None and service.process.poll() is None:
+        ready, _, _ = select.select([sys.stdin], [], [], 0.5)
+        if not ready:
+            continue
+        if not sys.stdin.readline():
+            return  # end of input: nothing more will be asked
+        result = genuine.attest()
+        console.print(f"unit 1: [bold]{result.status}[/] {' '.join(result.reasons)} "
+                      f"— check it out at {service.url}/desk/checkout")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server.demo.scenario", description=__doc__)
+    parser.add_argument("--once", action="store_true",
+                        help="exit after printing (default when stdin is not a terminal)")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="keep the data directory, card files and logs here "
+                             "(default: a temporary directory, removed at exit)")
+    return parser
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    # Once: a hung-up terminal may signal again, which must not cut the clean-up short.
+    for other in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(other, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) must stop the service and pcscd too,
+    # like Ctrl-C: they run in sessions of their own and would outlive the demo.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    console = Console()
+    console.rule("simattest demo: a public-safety USIM/ISIM over a real PC/SC stack")
+    with contextlib.ExitStack() as cleanup:
+        if args.workdir is None:
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix="simattest-demo-")))
+        else:
+            workdir = args.workdir
+            workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            with console.status("starting pcscd with vpcd readers…"):
+                stack = PcscStack(readers=4)
+                stack.start()
+            try:
+                console.print(f"[green]✓[/] pcscd running (PID {stack.pid}), readers: "
+                              + ", ".join(stack.reader_names))
+                check = check_card(stack)
+                render(console, check)
+                stack.detach(0)
+                console.rule("checkout attestation: service, pool, handsets, five cases")
+                code = attestation_demo(console, stack, workdir, args.once)
+            finally:
+                stack.stop()
+        except SimattestError as exc:
+            console.print(f"[bold red]demo failed:[/] {exc}")
+            return exc.exit_code
+    return code if check.result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

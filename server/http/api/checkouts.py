@@ -1,0 +1,95 @@
+"""Desk endpoints: start a checkout from an affirming attestation, return it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from server.checkout import desk as checkout
+from server.http.api.auth import current_actor, require_role, service
+from server.http.api.body import Field, json_body
+from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
+
+blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
+
+
+@blueprint.post("/checkouts")
+@require_role("desk")
+def start() -> tuple[dict[str, Any], int]:
+    body = json_body({"attestation_id": Field(str), "user": Field(str)})
+    view = checkout.start_checkout(service(), body["attestation_id"], body["user"],
+                                   current_actor())
+    return view.to_json(), 201
+
+
+@blueprint.post("/checkouts/<int:checkout_id>/return")
+@require_role("desk")
+def give_back(checkout_id: int) -> dict[str, Any]:
+    return checkout.return_checkout(service(), checkout_id, current_actor()).to_json()
+
+
+@blueprint.get("/checkouts/<int:checkout_id>")
+@require_role("desk")
+def get(checkout_id: int) -> dict[str, Any]:
+    return checkout.get_checkout(service(), checkout_id).to_json()
+
+
+_ID = {"name": "checkout_id", "in": "path", "required": True,
+       "schema": {"type": "integer", "minimum": 1}}
+_AUTH = {"401": problem_response("No or unknown token"),
+         "403": problem_response("Role not allowed")}
+
+OPENAPI: dict[str, Any] | None = {
+    "paths": {
+        "/v1/checkouts": {
+            "post": {
+                "summary": "Check a handset out to a user from an affirming attestation",
+                "operationId": "startCheckout", "security": BEARER,
+                "requestBody": json_request({
+                    "type": "object", "additionalProperties": False,
+                    "required": ["attestation_id", "user"],
+                    "properties": {"attestation_id": {"type": "string"},
+                                   "user": {"type": "string", "minLength": 1,
+                                            "maxLength": checkout.MAX_USER_CHARS}}}),
+                "responses": {
+                    "201": json_response("Checked out", ref("Checkout")), **_AUTH,
+                    "404": problem_response("No such attestation"),
+                    "409": problem_response("Not affirming, too old, handset no longer "
+                                            "paired with the attested card "
+                                            "(pairing-changed), attestation already used, "
+                                            "or handset already checked out"),
+                    "422": problem_response("Invalid user")},
+            }
+        },
+        "/v1/checkouts/{checkout_id}": {
+            "get": {
+                "summary": "One checkout", "operationId": "getCheckout", "security": BEARER,
+                "parameters": [_ID],
+                "responses": {"200": json_response("The checkout", ref("Checkout")), **_AUTH,
+                              "404": problem_response("No such checkout")},
+            }
+        },
+        "/v1/checkouts/{checkout_id}/return": {
+            "post": {
+                "summary": "Return a checked-out handset", "operationId": "returnCheckout",
+                "security": BEARER, "parameters": [_ID],
+                "responses": {"200": json_response("Returned", ref("Checkout")), **_AUTH,
+                              "404": problem_response("No such checkout"),
+                              "409": problem_response("Already returned")},
+            }
+        },
+    },
+    "components": {"schemas": {"Checkout": {
+        "type": "object",
+        "required": ["id", "attestation_id", "imei", "user", "started_at", "started_by"],
+        "properties": {
+            "id": {"type": "integer"}, "attestation_id": {"type": "string"},
+            "imei": {"type": "string"}, "iccid": {"type": ["string", "null"]},
+            "user": {"type": "string"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "started_by": {"type": "string"},
+            "returned_at": {"type": ["string", "null"], "format": "date-time"},
+            "returned_by": {"type": ["string", "null"]},
+        }}}},
+}

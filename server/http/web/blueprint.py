@@ -1,0 +1,71 @@
+"""The desk blueprint object and the request plumbing every desk page shares.
+
+Routes live in one module per page group (``auth``, ``pool``, ``alerts``, ``desk``,
+``provision``, ``detail``); they all hang off :data:`bp` defined here so that the
+package import order cannot matter.  CSRF is enforced here, for this blueprint only:
+the JSON API (Bearer tokens, no cookies) is never subject to it, whatever order the
+app factory registers blueprints in.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from flask_wtf.csrf import CSRFProtect
+
+from server.http.api.auth import service
+
+bp = Blueprint(
+    "web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/desk/static",
+)
+
+csrf = CSRFProtect()
+
+# A strict policy is possible because the pages carry no script and no inline style:
+# nothing may be loaded from anywhere but this server, and no one may frame the desk.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+# Endpoints that take a vendor batch file: their body may be as large as an import.
+UPLOAD_ENDPOINTS = frozenset({"web.provision_import"})
+
+
+@bp.before_request
+def _csrf_protect() -> None:
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        # Set before anything reads the form (the CSRF check below does).
+        request.max_content_length = service().config.max_import_bytes
+    # CSRFProtect is initialised with WTF_CSRF_CHECK_DEFAULT off (see setup.py), so this
+    # is the only place it checks: every state-changing request to a desk page.
+    csrf.protect()
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "web.static":
+        # Pages show identities and verdicts: keep them out of every cache.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def int_arg(name: str) -> int | None:
+    """A non-negative integer query parameter, or None when absent or malformed.
+
+    Page links are built by the pages themselves; a hand-edited bad value just means
+    "no value", never an error page.
+    """
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None

@@ -1,0 +1,88 @@
+"""WTForms classes for every desk form; each carries the CSRF token (Flask-WTF).
+
+The forms only check presence and length.  What a value must look like (IMEI Luhn,
+ICCID length, key type, user identity) is decided once, by the service function the
+form calls; its refusal names the field (``ServiceError.field``) and
+:func:`show_refusal` puts the message next to that field.
+"""
+
+from __future__ import annotations
+
+from flask import flash
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from server.core.errors import ServiceError
+
+
+def show_refusal(form: FlaskForm, what: str, exc: ServiceError) -> None:
+    """Flash "<what>: <detail>" and mark the field the service named, if the form has it."""
+    flash(f"{what}: {exc.detail}", "error")
+    field = form._fields.get(exc.field or "")
+    if field is not None and not isinstance(field, HiddenField):
+        field.errors = [*field.errors, exc.detail]
+
+
+class SignInForm(FlaskForm):
+    token = PasswordField(
+        "Operator token",
+        validators=[DataRequired(message="Enter your operator token."), Length(max=512)],
+    )
+
+
+class SignOutForm(FlaskForm):
+    """No fields: the CSRF token alone (sign-out must not be forgeable either)."""
+
+
+class CheckoutForm(FlaskForm):
+    attestation_id = HiddenField(validators=[DataRequired()])
+    confirmed = HiddenField()  # "yes" on the confirmation step
+    user = StringField(
+        "User identity",
+        description="Name, badge or staff number of the person taking the handset.",
+        validators=[DataRequired(message="Enter who is taking the handset."), Length(max=200)],
+    )
+
+
+class ReturnForm(FlaskForm):
+    checkout_id = IntegerField(validators=[DataRequired()])
+
+
+class ImportForm(FlaskForm):
+    batch = FileField("Vendor batch file", validators=[FileRequired("Choose the vendor file.")])
+    transport_key = StringField(
+        "Transport key (optional)",
+        description="Only if the vendor encrypted Ki/OPc: 32 hex digits.",
+        validators=[Optional(), Length(max=64)],
+    )
+    partial = BooleanField("Import the good rows even if some rows are rejected")
+
+
+class HandsetForm(FlaskForm):
+    imei = StringField("IMEI", validators=[DataRequired(), Length(max=15)])
+    imeisv = StringField("IMEISV (optional)", validators=[Optional(), Length(max=16)])
+    label = StringField("Label", description="What is written on the handset, e.g. “Unit 12”.",
+                        validators=[Length(max=200)])
+    public_key = TextAreaField(
+        "Device public key (PEM)",
+        description="Ed25519 or EC P-256, as printed by “simattest device keygen”.",
+        validators=[DataRequired(), Length(max=4096)],
+    )
+
+
+class PairForm(FlaskForm):
+    imei = StringField("Handset IMEI", validators=[DataRequired(), Length(max=15)])
+    iccid = StringField("Card ICCID", validators=[DataRequired(), Length(max=20)])
+
+
+class UnpairForm(FlaskForm):
+    imei = HiddenField(validators=[DataRequired()])

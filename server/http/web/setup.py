@@ -1,0 +1,59 @@
+"""App-level settings the desk pages need: cookie flags and CSRF.
+
+Applied once when the blueprint is registered (``bp.record_once``), so the app factory
+only lists the blueprint.  The session secret is the app's ``secret_key``, which
+``server.http.app.create_app`` derives from the data directory's key-encryption key: every
+gunicorn worker and every host sharing the keys signs cookies with the same key.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+
+from server.http.web.blueprint import csrf
+
+SECURE_COOKIES_ENV = "SIMATTEST_SECURE_COOKIES"
+DESK_PREFIX = "/desk/"
+# One desk shift: a session signed in at the start of a shift lasts until its end.
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+class TlsAwareSessionInterface(SecureCookieSessionInterface):
+    """Marks the cookie ``Secure`` when the request came over TLS, or always if configured.
+
+    The request tells when gunicorn sees TLS or a trusted proxy's
+    ``X-Forwarded-Proto: https`` (gunicorn's ``forwarded_allow_ips``);
+    ``SIMATTEST_SECURE_COOKIES=1`` forces the flag for any other TLS front end.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Only the desk pages have a session; the JSON API and the device endpoints (the
+        # hot path) authenticate per request and skip building the cookie serializer.
+        if request.path != "/" and not request.path.startswith(DESK_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
+def configure_app(app: Flask) -> None:
+    """Session and CSRF settings shared by every desk page."""
+    app.session_interface = TlsAwareSessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME="simattest_desk",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # Checked by the desk blueprint only (blueprint.py), never for the JSON API.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # The token lives as long as the session: a form left open all shift still posts.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.setdefault("SESSION_COOKIE_SECURE",
+                          os.environ.get(SECURE_COOKIES_ENV, "") == "1")
+    csrf.init_app(app)
