@@ -63,7 +63,8 @@ def main() -> int:
 
     from bench.bench_attestation import postgres, provision
     from bench.loadgen import _Client
-    from server.core.service import Service, ServiceConfig
+    from server.core.config import ServiceConfig
+    from server.core.service import Service
     from server.http import jsonlog
     from server.http.app import create_app
 

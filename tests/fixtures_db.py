@@ -25,7 +25,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 INSTALL_HINT = "apt-get install -y postgresql  (Debian's PostgreSQL 15)"

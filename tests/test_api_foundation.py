@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.core import operators
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from server.demo.batchgen import synth_cards, vendor_out_text
 from server.http.app import create_app
 from server.http.jsonlog import JsonFormatter

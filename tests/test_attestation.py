@@ -49,7 +49,7 @@ def test_genuine_pair_is_affirming_with_a_verifiable_ear(service: Service, pool:
         entry = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
         assert entry is not None
         assert (entry.action, entry.subject) == ("attestation", f"attestation:{challenge['id']}")
-    assert audit.verify_chain(service).ok
+    assert audit.verify_chain(service.db).ok
     assert get_attestation(service, challenge["id"]).evidence["outcome"] == {  # type: ignore[index]
         "outcome": "success"}
 

@@ -9,7 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from server.http.app import create_app
 from server.store.models_attestation import Attestation
 from tests.fixtures_attestation import Pool

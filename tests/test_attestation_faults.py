@@ -14,7 +14,8 @@ import pytest
 
 from server.attestation import evidence as attestation
 from server.core import operators
-from server.core.service import Service, StartupError
+from server.core.config import StartupError
+from server.core.service import Service
 from server.http.app import create_app
 from tests.fixtures_attestation import build_pool
 from tests.fixtures_db import PostgresServer

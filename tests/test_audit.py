@@ -16,10 +16,10 @@ def _append(svc: Service, count: int) -> None:
 
 
 def test_intact_chain_verifies(service: Service) -> None:
-    assert audit.verify_chain(service).to_json() == {
+    assert audit.verify_chain(service.db).to_json() == {
         "entries": 0, "ok": True, "first_broken": None, "reason": "", "head": None}
     _append(service, 5)
-    report = audit.verify_chain(service)
+    report = audit.verify_chain(service.db)
     with service.db.read_session() as session:
         last = session.scalars(select(AuditEntry).where(AuditEntry.seq == 5)).one()
     assert report.to_json() == {"entries": 5, "ok": True, "first_broken": None, "reason": "",
@@ -31,7 +31,7 @@ def test_changed_details_name_the_entry(service: Service) -> None:
     with service.db.session() as session:
         session.execute(update(AuditEntry).where(AuditEntry.seq == 3)
                         .values(details={"n": 99, "ok": True}))
-    report = audit.verify_chain(service)
+    report = audit.verify_chain(service.db)
     assert (report.ok, report.first_broken) == (False, 3)
     assert "content" in report.reason
     # It says what the entry records: something to look up in the other records.
@@ -43,7 +43,7 @@ def test_rewritten_hash_breaks_the_next_link(service: Service) -> None:
     with service.db.session() as session:
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2)
                         .values(actor="mallory", hash=bytes(32)))
-    report = audit.verify_chain(service)
+    report = audit.verify_chain(service.db)
     assert (report.ok, report.first_broken) == (False, 2)
 
 
@@ -51,12 +51,12 @@ def test_removed_entries_are_found(service: Service) -> None:
     _append(service, 5)
     with service.db.session() as session:
         session.execute(delete(AuditEntry).where(AuditEntry.seq == 3))
-    report = audit.verify_chain(service)
+    report = audit.verify_chain(service.db)
     assert (report.ok, report.first_broken) == (False, 4)
     assert "gap" in report.reason
     with service.db.session() as session:
         session.execute(delete(AuditEntry).where(AuditEntry.seq >= 3))
-    report = audit.verify_chain(service)
+    report = audit.verify_chain(service.db)
     assert (report.ok, report.first_broken) == (False, 3)
     assert "head" in report.reason
 
@@ -68,4 +68,4 @@ def test_failed_change_leaves_no_entry(service: Service) -> None:
             raise RuntimeError("the change failed")
     except RuntimeError:
         pass
-    assert audit.verify_chain(service).entries == 0
+    assert audit.verify_chain(service.db).entries == 0

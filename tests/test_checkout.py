@@ -55,7 +55,7 @@ def test_checkout_and_return(service: Service, pool: Pool) -> None:
         return_checkout(service, view.id, "operator:1:desk")
     # a new attestation may start the next checkout
     start_checkout(service, _attest(service, handset, pool.cards[0]), "J. Roe", "desk")
-    assert audit.verify_chain(service).ok
+    assert audit.verify_chain(service.db).ok
 
 
 def test_refused_for_a_contraindicated_attestation(service: Service, pool: Pool) -> None:
@@ -233,4 +233,4 @@ def test_checkout_raced_by_unpair_never_both(service: Service, db_url: str,
         out = handset.imei in active_checkouts(service, [handset.imei])
         paired = registry.active_pairing_for_imei(service, handset.imei) is not None
         assert (out, paired) == ((True, True) if checkout == "ok" else (False, False))
-    assert audit.verify_chain(service).ok
+    assert audit.verify_chain(service.db).ok

@@ -18,7 +18,8 @@ from sqlalchemy import select, text, update
 
 from server.cli.main import main
 from server.core import operators
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from server.demo.batchgen import csv_text, synth_cards
 from server.pool import registry
 from server.pool.provisioning import import_batch

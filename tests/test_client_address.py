@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from server.cli.main import main
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from server.http.api.device import client_address
 from server.http.app import create_app
 from server.store.models_attestation import Attestation

@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import select
 
 from attest.appraisal import PooledCard
-from server.attestation.copies import Issued, IssuedChallenges
+from server.attestation.copies import Issued, IssuedChallenges, copies_of
 from server.attestation.evidence import create_challenge, get_attestation, submit_evidence
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from server.store import audit_chain as audit
 from server.store import rate_counters as ratelimit
 from server.store.attestations import StoredChallenge
@@ -96,8 +97,8 @@ def test_evidence_back_at_the_issuing_process_is_not_read_back(
     second = _challenge(service, handset.imei)
     assert _submit(other_process, *handset.evidence(second, card))["status"] == "affirming"
     assert (here, there) == ([], [second["id"]])
-    assert len(service.issued) == 1  # the second's copy, until it expires
-    assert audit.verify_chain(service).ok
+    assert len(copies_of(service)) == 1  # the second's copy, until it expires
+    assert audit.verify_chain(service.db).ok
 
 
 def test_a_copy_consumed_meanwhile_by_another_process_is_a_reuse(
@@ -114,7 +115,7 @@ def test_a_copy_consumed_meanwhile_by_another_process_is_a_reuse(
     assert (view.state, view.status) == ("consumed", "affirming")  # the first verdict stands
     assert _audit_actions(service, doc["attestation_id"]) == [
         "attestation", "attestation.reused"]
-    assert audit.verify_chain(service).ok
+    assert audit.verify_chain(service.db).ok
 
 
 @pytest.mark.usefixtures("window_start")

@@ -65,7 +65,7 @@ def test_genuine_clone_and_stranger(service: Service, pool: list[SynthCard],
     assert _state(service, pool[0].iccid)[:2] == ("verified", "self-check AKA passed")
     assert _state(service, pool[1].iccid)[:2] == ("failed", "MAC_FAILURE")
     assert _state(service, pool[2].iccid)[:2] == ("unverified", None)
-    assert audit.verify_chain(service).ok
+    assert audit.verify_chain(service.db).ok
 
 
 def test_card_ahead_in_sqn_is_resynchronised(service: Service, pool: list[SynthCard],

@@ -7,8 +7,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from attest.aka.sqn import split_sqn
+from server.core.config import ServiceConfig
 from server.core.errors import AlreadyExists, NotFound, PairingConflict, ValidationError
-from server.core.service import Service, ServiceConfig
+from server.core.service import Service
 from server.demo.batchgen import csv_text, synth_cards
 from server.pool import registry
 from server.pool.provisioning import import_batch
@@ -87,7 +88,7 @@ def test_pairing_one_active_per_side_with_history(service: Service, pool: list[s
     history = registry.pairing_history(service, IMEI_A)
     assert [(p.card.iccid, p.ended_at is None) for p in history] == [
         (pool[1], True), (pool[0], False)]
-    chain = audit.verify_chain(service)
+    chain = audit.verify_chain(service.db)
     assert chain.ok and chain.entries == 1 + 2 + 3 + 1  # import, 2 handsets, 3 pairings, 1 unpair
 
 
@@ -122,7 +123,7 @@ def test_a_never_used_card_can_be_removed_and_imported_again(service: Service) -
     assert registry.get_card(service, cards[1].iccid) is not None
     with pytest.raises(ValidationError):
         registry.remove_card(service, "89xx", actor="t")
-    chain = audit.verify_chain(service)
+    chain = audit.verify_chain(service.db)
     assert chain.ok
 
 
@@ -137,7 +138,7 @@ def test_one_device_key_one_handset(service: Service, pool: list[str]) -> None:
     # The same handset again is named as such, whatever its key.
     with pytest.raises(AlreadyExists, match="handset 356938035643817 is already registered"):
         registry.add_handset(service, "356938035643817", public_pem(), actor="t")
-    assert audit.verify_chain(service).entries == 1 + 2 + 1  # import, 2 handsets, 1 more
+    assert audit.verify_chain(service.db).entries == 1 + 2 + 1  # import, 2 handsets, 1 more
 
 
 def test_pair_unknown_sides(service: Service, pool: list[str]) -> None:

@@ -67,7 +67,7 @@ def test_one_card_raced_by_four_handsets_pairs_once(service: Service, db_url: st
     assert sum(outcome == "conflict" for outcome, _ in results) == WORKERS - 1
     active = registry.active_pairing_for_iccid(service, card.iccid)
     assert active is not None and active.handset.imei == winners[0]
-    assert audit.verify_chain(service).ok
+    assert audit.verify_chain(service.db).ok
 
 
 def test_one_handset_raced_for_four_cards_pairs_once(service: Service, db_url: str) -> None:
@@ -115,7 +115,7 @@ def test_audit_chain_stays_valid_under_concurrent_appends(service: Service,
     per_worker = 15
     _run(service, _audit_worker, [(str(service.data_dir.path), db_url, f"w{i}", per_worker)
                          for i in range(WORKERS)])
-    report = audit.verify_chain(service)
+    report = audit.verify_chain(service.db)
     assert report.ok, report.reason
     assert report.entries == WORKERS * per_worker
 
@@ -162,4 +162,4 @@ def test_racing_imports_of_the_same_batch_store_it_once(service: Service,
     assert sorted(outcome for outcome, _ in results) == ["imported"] + ["refused"] * 3
     with service.db.read_session() as session:
         assert len(session.scalars(select(Card.iccid)).all()) == 50
-    assert audit.verify_chain(service).entries == 1
+    assert audit.verify_chain(service.db).entries == 1

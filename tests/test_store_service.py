@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
 
+from server.core.config import ServiceConfig, StartupError
 from server.core.datadir import DB_FILE, KEK_FILE, SIGNING_KEY_FILE
-from server.core.service import KEK_ENV, Service, ServiceConfig, StartupError
+from server.core.service import KEK_ENV, Service
 from server.demo.batchgen import csv_text, synth_cards
 from server.pool.provisioning import import_batch
 from server.store.models import Base

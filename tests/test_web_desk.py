@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from server.attestation import evidence as attestation
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
 from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
 

@@ -62,7 +62,7 @@ from attest.errors import FieldError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import CardProfile, classify
 from hw.cardfile import load_profiles
-from server.attestation.copies import Issued
+from server.attestation.copies import Issued, copies_of
 from server.core.errors import NotFound, ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
@@ -217,7 +217,7 @@ def _issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) 
         else join_sqn(cast(int, cast(PairedCard, found).sqn_seq), svc.config.ind_slot)
     vector = card_algorithm(svc, card).vector(stored.rand, sqn, AMF)
     if not decoy:
-        svc.issued.add(_copy(stored, cast(PairedCard, found), vector.res), now)
+        copies_of(svc).add(_copy(stored, cast(PairedCard, found), vector.res), now)
     return Challenge(id=stored.id, rand=stored.rand, autn=vector.autn, app=stored.app,
                      nonce=stored.nonce, expires_at=stored.expires_at)
 
@@ -338,7 +338,7 @@ def submit_evidence(
     with metrics.appraisal_timer():
         now = utcnow()
         outcome = None
-        issued = svc.issued.take(attestation_id, now)
+        issued = copies_of(svc).take(attestation_id, now)
         # Other cards and resynchronisations are rare: they are read back.
         if issued is not None and issued.challenge.iccid == parsed.iccid \
                 and parsed.outcome.auts is None:

@@ -27,11 +27,12 @@ def register(subparsers: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from server.store import audit_chain as audit  # the storage stack, only when the command runs
+    from server.core import audit  # the storage stack, only when the command runs
+    from server.store.audit_chain import Checkpoint
 
-    checkpoints = [audit.Checkpoint.parse(text) for text in args.checkpoint]
+    checkpoints = [Checkpoint.parse(text) for text in args.checkpoint]
     with open_service(args, create=False) as svc:
-        report = audit.verify_chain(svc, checkpoints)
+        report = audit.verify(svc, checkpoints)
     if args.json:
         print_json(report.to_json())
     elif report.ok:

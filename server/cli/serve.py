@@ -18,7 +18,7 @@ from attest.errors import InputError
 from server.cli.storeargs import add_store_args, open_service, service_config
 
 if TYPE_CHECKING:
-    from server.core.service import ServiceConfig
+    from server.core.config import ServiceConfig
 
 _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, without importing it
 

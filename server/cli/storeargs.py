@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from server.core.datadir import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
-    from server.core.service import Service, ServiceConfig
+    from server.core.config import ServiceConfig
+    from server.core.service import Service
 
 
 def add_store_args(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
 # The service stack (SQLAlchemy, Alembic, Flask) is imported only when a command uses it,
 # so that card commands such as `simattest read` start quickly.
 def service_config(args: argparse.Namespace) -> ServiceConfig:
-    from server.core.service import ServiceConfig
+    from server.core.config import ServiceConfig
 
     return ServiceConfig(kek_file=args.kek_file)
 

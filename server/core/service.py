@@ -10,17 +10,15 @@ silently creating new keys.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from attest.errors import SimattestError
-from server.attestation.copies import IssuedChallenges
+from server.core.config import ServiceConfig, StartupError
 from server.core.datadir import (
     DB_FILE,
     DataDir,
@@ -43,46 +41,7 @@ from server.store.models import Card
 KEK_ENV = "SIMATTEST_KEK"
 
 
-class StartupError(SimattestError):
-    """The service cannot start safely (wrong or missing keys, database unreachable)."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Tunables.  Times are in seconds.
-
-    ``ind_slot`` is the IND value (TS 33.102 Annex C.1.1.2, 5 bits) this service uses in
-    every SQN it generates, so it never competes with the operator's HSS for a slot.
-    """
-
-    ind_slot: int = 31
-    challenge_ttl: float = 60.0
-    checkout_max_age: float = 300.0
-    verifier_id: str = "simattest"
-    # Device-facing rate limits (requests per minute); 0 disables.
-    rate_limit_per_imei: int = 30
-    rate_limit_per_client: int = 600
-    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
-    trusted_proxies: tuple[str, ...] = ()
-    max_body_bytes: int = 1 << 20
-    max_import_bytes: int = 64 << 20
-    # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
-    kek_file: Path | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.ind_slot < 32:
-            raise StartupError(f"ind_slot: must be 0..31 (5-bit IND), got {self.ind_slot}")
-        for proxy in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(proxy, strict=False)
-            except ValueError:
-                raise StartupError(f"--trusted-proxy {proxy!r}: expected an IP address or "
-                                   "network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
-
-
-@dataclass
+@dataclass(eq=False)  # identity: features keep per-process state keyed by the service
 class Service:
     """Everything a request handler, CLI command or test needs."""
 
@@ -92,8 +51,6 @@ class Service:
     signer: Signer
     config: ServiceConfig
     store: AttestationStore  # the attestation hot path (server.store.attestations)
-    # Copies of the challenges this process issued (server.attestation.copies).
-    issued: IssuedChallenges = field(default_factory=IssuedChallenges)
 
     @classmethod
     def open(

@@ -16,7 +16,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from server.core.service import Service, ServiceConfig
+from server.core.config import ServiceConfig
+from server.core.service import Service
 from server.http import jsonlog
 from server.http.app import create_app
 

@@ -24,17 +24,15 @@ import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from attest.errors import InputError
+from server.store.db import Database
 from server.store.models import AuditEntry, AuditHead, utcnow
-
-if TYPE_CHECKING:
-    from server.core.service import Service
 
 GENESIS_HASH = bytes(32)
 _HEAD_ID = 1
@@ -191,7 +189,7 @@ class ChainReport:
                 "head": None if self.head is None else self.head.text}
 
 
-def verify_chain(svc: Service, checkpoints: Sequence[Checkpoint] = ()) -> ChainReport:
+def verify_chain(db: Database, checkpoints: Sequence[Checkpoint] = ()) -> ChainReport:
     """Walk the whole chain; name the first entry whose link or hash is wrong, or that
     differs from a ``checkpoint`` recorded earlier.
 
@@ -199,7 +197,7 @@ def verify_chain(svc: Service, checkpoints: Sequence[Checkpoint] = ()) -> ChainR
     the report says so, with ``first_broken`` None and the database's reason.
     """
     try:
-        return _walk_chain(svc, {c.seq: c.hash for c in checkpoints})
+        return _walk_chain(db, {c.seq: c.hash for c in checkpoints})
     except (sa_exc.OperationalError, sa_exc.ProgrammingError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() \
             else exc.orig.__class__.__name__
@@ -211,10 +209,10 @@ def _what(entry: AuditEntry) -> str:
     return f" ({entry.action} {entry.subject} by {entry.actor}, {entry.at:%Y-%m-%d %H:%M:%S})"
 
 
-def _walk_chain(svc: Service, checkpoints: dict[int, bytes]) -> ChainReport:
+def _walk_chain(db: Database, checkpoints: dict[int, bytes]) -> ChainReport:
     count = 0
     prev_seq, prev_hash = 0, GENESIS_HASH
-    with svc.db.read_session() as session:
+    with db.read_session() as session:
         rows = session.execute(
             select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
         ).scalars()

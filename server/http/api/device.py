@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from server.attestation import evidence as attestation
+from server.attestation.ratelimit import limits_for
 from server.core.service import Service
 from server.http.api.body import Field, parse_body
 from server.http.api.problems import (
@@ -40,7 +41,7 @@ from server.http.api.problems import (
     too_many_requests,
 )
 from server.http.metrics import RATE_LIMITED, request_timer
-from server.store import rate_counters as ratelimit
+from server.store.rate_counters import RateLimited
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,7 +57,7 @@ _EVIDENCE_FIELDS = {"evidence": Field(dict), "signature": Field(str)}
 access_log = logging.getLogger("simattest.access")
 
 
-def _too_many(exc: ratelimit.RateLimited) -> Problem:
+def _too_many(exc: RateLimited) -> Problem:
     RATE_LIMITED.labels(scope=exc.scope).inc()
     return too_many_requests(exc.scope, exc.retry_after)
 
@@ -119,7 +120,7 @@ class DeviceEndpoints:
             with request_timer(endpoint):
                 status, payload = self._handle(environ, attestation_id, client)
             media_type = "application/json"
-        except ratelimit.RateLimited as exc:
+        except RateLimited as exc:
             problem = _too_many(exc)
             status, payload, headers, media_type = 429, problem.to_json(), problem.headers, \
                 MEDIA_TYPE
@@ -152,18 +153,11 @@ class DeviceEndpoints:
                 ) -> tuple[int, dict[str, Any]]:
         if attestation_id is None:
             body = self._read(environ, _CHALLENGE_FIELDS)
-            challenge = attestation.create_challenge(self.svc, body["imei"], client,
-                                                     self._limits(body["imei"], client))
+            challenge = attestation.create_challenge(
+                self.svc, body["imei"], client, limits_for(self.svc.config, body["imei"], client))
             return 201, challenge.to_json()
         body = self._read(environ, _EVIDENCE_FIELDS)
         outcome = attestation.submit_evidence(
             self.svc, attestation_id, body["evidence"], body["signature"], client,
-            self._limits(body["evidence"].get("imei"), client))
+            limits_for(self.svc.config, body["evidence"].get("imei"), client))
         return 200, outcome.to_json()
-
-    def _limits(self, imei: Any, client: str) -> dict[str, int]:
-        config = self.svc.config
-        limits = {f"client:{client or '-'}": config.rate_limit_per_client}
-        if isinstance(imei, str) and imei.isdigit() and len(imei) == 15:
-            limits[f"imei:{imei}"] = config.rate_limit_per_imei
-        return limits

@@ -1,0 +1,51 @@
+"""The service's tunables (``ServiceConfig``), checked when they are made.
+
+Set by ``simattest serve`` and the storage commands' options (``server.cli.storeargs``)
+and by tests; read by every feature through ``Service.config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from attest.errors import SimattestError
+
+
+class StartupError(SimattestError):
+    """The service cannot start safely (wrong or missing keys, database unreachable)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Tunables.  Times are in seconds.
+
+    ``ind_slot`` is the IND value (TS 33.102 Annex C.1.1.2, 5 bits) this service uses in
+    every SQN it generates, so it never competes with the operator's HSS for a slot.
+    """
+
+    ind_slot: int = 31
+    challenge_ttl: float = 60.0
+    checkout_max_age: float = 300.0
+    # Device-facing rate limits (requests per minute); 0 disables.
+    rate_limit_per_imei: int = 30
+    rate_limit_per_client: int = 600
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = 1 << 20
+    max_import_bytes: int = 64 << 20
+    # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
+    kek_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ind_slot < 32:
+            raise StartupError(f"ind_slot: must be 0..31 (5-bit IND), got {self.ind_slot}")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise StartupError(f"--trusted-proxy {proxy!r}: expected an IP address or "
+                                   "network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
