@@ -18,8 +18,7 @@ from server.core.errors import NotFound, ValidationError
 from server.core.service import Service
 from server.pool import registry
 from server.store import audit_chain as audit
-from server.store.models import AuditEntry
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation, AuditEntry
 from tests.fixtures_attestation import Pool, TestHandset, make_imei
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from server.core.config import ServiceConfig
 from server.core.service import Service
 from server.http.app import create_app
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation
 from tests.fixtures_attestation import Pool
 
 PROBLEM = "application/problem+json"

@@ -14,7 +14,6 @@ from sqlalchemy import update
 
 from server.attestation.evidence import create_challenge, submit_evidence
 from server.checkout.desk import (
-    AlreadyCheckedOut,
     AlreadyReturned,
     AttestationTooOld,
     NotAffirming,
@@ -28,9 +27,9 @@ from server.core.operators import create_token
 from server.core.service import Service
 from server.http.app import create_app
 from server.pool import registry
+from server.pool.registry import AlreadyCheckedOut
 from server.store import audit_chain as audit
-from server.store.models import Pairing
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation, Pairing
 from tests.fixtures_attestation import Pool, TestCard, TestHandset
 from tests.test_registry_concurrency import _run
 

@@ -15,7 +15,7 @@ from server.core.config import ServiceConfig
 from server.core.service import Service
 from server.http.api.device import client_address
 from server.http.app import create_app
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation
 from tests.fixtures_attestation import Pool
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("fd00::1"))

@@ -48,30 +48,27 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from importlib import metadata
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import and_, func, select
 
 from attest import appraisal, ear
-from attest.aka.base import AkaAlgorithm
-from attest.aka.milenage import Milenage
 from attest.aka.sqn import AutsInvalid, join_sqn, resync
-from attest.aka.tuak import Tuak
 from attest.devicekey import DevicePublicKey, load_public_key
 from attest.errors import FieldError
 from attest.evidence import Evidence, canonical_json, parse_evidence
-from attest.profiles import CardProfile, classify
-from hw.cardfile import load_profiles
+from attest.profiles import classify
 from server.attestation.copies import Issued, copies_of
 from server.core.errors import NotFound, ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
 from server.http import metrics
 from server.pool import registry
+from server.pool.cardkeys import CardSecrets, card_algorithm
+from server.pool.profiles import known_profiles
 from server.store import audit_chain as audit
 from server.store.attestations import NewChallenge, PairedCard, StoredChallenge, Verdict
-from server.store.models import utcnow
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation, utcnow
 
 APP_USIM = "usim"
 # AMF with the separation bit set (TS 33.102 Annex F, TS 33.401 clause 6.1.1); the
@@ -139,24 +136,6 @@ def b64url_decode(text: str, field: str) -> bytes:
         raise ValidationError("expected base64url (bad length)", field=field) from None
 
 
-class CardSecrets(Protocol):
-    """What ``card_algorithm`` needs of a card (an ORM ``Card`` or a selected row)."""
-
-    iccid: str
-    algorithm: str
-    k_enc: bytes
-    opc_enc: bytes
-
-
-def card_algorithm(svc: Service, card: CardSecrets) -> AkaAlgorithm:
-    """The card's AKA algorithm with its K and OPc (TOPc for TUAK) decrypted."""
-    k = svc.decrypt_secret(card.iccid, card.k_enc)
-    opc = svc.decrypt_secret(card.iccid, card.opc_enc)
-    if card.algorithm == "tuak":
-        return Tuak(k, topc=opc)
-    return Milenage(k, opc=opc)
-
-
 _KINDS: dict[str, appraisal.CardKind] = {"public-safety": "public-safety",
                                          "commercial": "commercial"}
 
@@ -165,12 +144,6 @@ _KINDS: dict[str, appraisal.CardKind] = {"public-safety": "public-safety",
 def _device_key(pem: str) -> DevicePublicKey:
     """Parsed once per key and process (the registry normalised the PEM on the way in)."""
     return load_public_key(pem.encode("ascii"))
-
-
-@functools.cache
-def known_profiles() -> dict[str, CardProfile]:
-    """The card profiles in card_profiles/, by name (read once per process)."""
-    return load_profiles()
 
 
 @functools.cache

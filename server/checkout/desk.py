@@ -8,9 +8,9 @@ processes, and the loser gets a 409 naming what beat it.  Both changes append an
 audit entry in the same transaction.
 
 A checkout also needs the handset still paired with the card the attestation affirmed.
-It holds the handset's row lock (``lock_handset``) from that check to its commit, and
-pairing and unpairing take the same lock and refuse a checked-out handset, so neither
-can slip between the check and the checkout.
+It holds the handset's row lock (``server.pool.registry.lock_handset``) from that check
+to its commit, and pairing and unpairing take the same lock and refuse a checked-out
+handset, so neither can slip between the check and the checkout.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from server.core.errors import Conflict, NotFound
 from server.core.identifiers import check_text
 from server.core.service import Service
+from server.pool.registry import AlreadyCheckedOut, lock_handset, refuse_if_checked_out
 from server.store import audit_chain as audit
-from server.store.models import Card, Handset, Pairing, utcnow
-from server.store.models_attestation import Attestation, Checkout
+from server.store.models import Attestation, Card, Checkout, Handset, Pairing, utcnow
 
 MAX_USER_CHARS = 200
 
@@ -41,11 +41,6 @@ class NotAffirming(Conflict):
 class AttestationTooOld(Conflict):
     slug = "attestation-too-old"
     title = "Attestation is too old for a checkout"
-
-
-class AlreadyCheckedOut(Conflict):
-    slug = "already-checked-out"
-    title = "Already checked out"
 
 
 class PairingChanged(Conflict):
@@ -93,24 +88,6 @@ def _view(checkout: Checkout, imei: str, iccid: str | None) -> CheckoutView:
 def check_user(user: str) -> str:
     """The user identity typed at the desk: 1-200 printable characters."""
     return check_text(user, "user", max_chars=MAX_USER_CHARS, required=True)
-
-
-def lock_handset(session: Session, handset_id: int) -> None:
-    """Hold the handset's row until the transaction ends (PostgreSQL; a SQLite write
-    transaction holds the whole database already).  ``NO KEY UPDATE``: attestations
-    referencing the handset are still inserted meanwhile."""
-    session.execute(select(Handset.id).where(Handset.id == handset_id)
-                    .with_for_update(key_share=True))
-
-
-def refuse_if_checked_out(session: Session, handset_id: int, imei: str, field: str) -> None:
-    """409 already-checked-out, naming who has the handset, if it is out now."""
-    active = session.scalar(select(Checkout).where(Checkout.handset_id == handset_id,
-                                                   Checkout.returned_at.is_(None)))
-    if active is not None:
-        raise AlreadyCheckedOut(
-            f"handset {imei} is checked out to {active.user} (checkout {active.id}); "
-            "return it first", field=field)
 
 
 def _refuse(session: Session, att: Attestation, max_age: float) -> None:

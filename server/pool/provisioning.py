@@ -32,12 +32,12 @@ from sqlalchemy.exc import IntegrityError
 
 from attest.aka.milenage import opc_from_op
 from attest.textfile import os_reason
-from server.attestation.evidence import known_profiles
 from server.core.datadir import encode_kek, write_secret_file
 from server.core.errors import Conflict, ServiceError, ValidationError
 from server.core.identifiers import check_iccid, check_imsi
 from server.core.keystore import KeyStore
 from server.core.service import Service
+from server.pool.profiles import known_profiles
 from server.pool.vendorfile import ParsedFile, decode, parse
 from server.store import audit_chain as audit
 from server.store import metastore

@@ -31,13 +31,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attest.aka.sqn import join_sqn, split_sqn
-from server.checkout.desk import lock_handset, refuse_if_checked_out
 from server.core.errors import AlreadyExists, Conflict, NotFound, PairingConflict, ValidationError
 from server.core.identifiers import check_iccid, check_imei, check_imeisv, check_text
 from server.core.service import Service
 from server.store import audit_chain as audit
-from server.store.models import Card, Handset, Pairing, utcnow
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation, Card, Checkout, Handset, Pairing, utcnow
 
 VERIFICATION_STATES = ("unverified", "verified", "failed")
 MAX_PAGE = 500
@@ -45,6 +43,29 @@ MAX_LABEL_CHARS = 200  # handsets.label is VARCHAR(200)
 
 
 # --- handsets -------------------------------------------------------------------------
+
+class AlreadyCheckedOut(Conflict):
+    slug = "already-checked-out"
+    title = "Already checked out"
+
+
+def lock_handset(session: Session, handset_id: int) -> None:
+    """Hold the handset's row until the transaction ends (PostgreSQL; a SQLite write
+    transaction holds the whole database already).  ``NO KEY UPDATE``: attestations
+    referencing the handset are still inserted meanwhile."""
+    session.execute(select(Handset.id).where(Handset.id == handset_id)
+                    .with_for_update(key_share=True))
+
+
+def refuse_if_checked_out(session: Session, handset_id: int, imei: str, field: str) -> None:
+    """409 already-checked-out, naming who has the handset, if it is out now."""
+    active = session.scalar(select(Checkout).where(Checkout.handset_id == handset_id,
+                                                   Checkout.returned_at.is_(None)))
+    if active is not None:
+        raise AlreadyCheckedOut(
+            f"handset {imei} is checked out to {active.user} (checkout {active.id}); "
+            "return it first", field=field)
+
 
 def parse_device_key(pem: str, field: str = "public_key") -> tuple[str, str]:
     """Normalise a device public key (PEM SubjectPublicKeyInfo) → (pem, algorithm).

@@ -26,9 +26,9 @@ from attest.errors import InputError, SimattestError
 from hw.identity import read_identities
 from hw.selfcheck import self_check
 from hw.transport.base import open_transport
-from server.attestation.evidence import card_algorithm
 from server.core.service import Service
 from server.pool import registry
+from server.pool.cardkeys import card_algorithm
 from server.store.models import Card
 
 # Outcome states: the card's new verification state, or why none was recorded.

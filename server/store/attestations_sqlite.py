@@ -18,8 +18,7 @@ from server.store import audit_chain as audit
 from server.store import rate_counters as ratelimit
 from server.store.attestations import NewChallenge, PairedCard, StoredChallenge, Verdict
 from server.store.db import Database
-from server.store.models import Card, Handset, Pairing, UtcDateTime
-from server.store.models_attestation import Attestation
+from server.store.models import Attestation, Card, Handset, Pairing, UtcDateTime
 
 _ATT = cast(Table, Attestation.__table__)
 _CARDS = cast(Table, Card.__table__)

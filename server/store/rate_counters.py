@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
-from server.store.models_attestation import RateCounter
+from server.store.models import RateCounter
 
 WINDOW_SECONDS = 60
 _COUNTERS = cast(Table, RateCounter.__table__)

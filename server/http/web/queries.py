@@ -22,8 +22,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from server.core.service import Service
-from server.store.models import AuditEntry, Card, Handset, Pairing, utcnow
-from server.store.models_attestation import Attestation, Checkout
+from server.store.models import Attestation, AuditEntry, Card, Checkout, Handset, Pairing, utcnow
 
 AUDIT_PAGE = 50
 POOL_PAGE = 50

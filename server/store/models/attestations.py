@@ -1,13 +1,10 @@
-"""The attestation side's tables: challenges with their verdicts, checkouts, rate limits.
+"""Challenges with their verdicts, and the device endpoints' rate counters.
 
 One ``Attestation`` row is one challenge (``POST /v1/attestations``) and, once evidence
 arrives, its verdict.  ``state`` moves ``pending`` → ``consumed`` or ``expired`` exactly
-once, by a conditional UPDATE (``server.attestation.evidence``).  XRES is kept only while the
-challenge is pending, AES-GCM encrypted under the KEK with the attestation id as
-associated data, and wiped when the challenge is consumed.
-
-A partial unique index makes "one active checkout per handset" a database guarantee;
-a unique ``attestation_id`` makes "one checkout per attestation" one.
+once, by a conditional UPDATE (``server.store.attestations``).  Nothing derived from the
+card's keys is stored (migration 0004): the evidence's RES is checked against XRES
+computed again from the card's keys.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.store.models import Base, utcnow
+from server.store.models.base import Base, utcnow
 
 
 class Attestation(Base):
@@ -65,32 +62,6 @@ class Attestation(Base):
         Index("ix_attestations_alerts", "appraised_at",
               postgresql_where=text("status = 'contraindicated'"),
               sqlite_where=text("status = 'contraindicated'")),
-    )
-
-
-class Checkout(Base):
-    """A handset handed to a user at the desk, based on one affirming attestation."""
-
-    __tablename__ = "checkouts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    attestation_id: Mapped[str] = mapped_column(ForeignKey("attestations.id"), unique=True)
-    handset_id: Mapped[int] = mapped_column(ForeignKey("handsets.id"))
-    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), default=None)
-    user: Mapped[str] = mapped_column(String(200))
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    started_by: Mapped[str] = mapped_column(String(200))
-    returned_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    returned_by: Mapped[str | None] = mapped_column(String(200), default=None)
-
-    __table_args__ = (
-        Index(
-            "uq_checkouts_active_handset",
-            "handset_id",
-            unique=True,
-            sqlite_where=returned_at.is_(None),
-            postgresql_where=returned_at.is_(None),
-        ),
     )
 
 

@@ -1,0 +1,17 @@
+"""The database's tables (SQLAlchemy 2 typed models), one module per aggregate.
+
+Importing this package registers every table on ``Base.metadata`` (what Alembic's
+environment and the schema checks read); callers import the models from here.
+Times are timezone-aware UTC everywhere (``UtcDateTime``).
+"""
+
+from server.store.models.attestations import Attestation, RateCounter
+from server.store.models.audit import AuditEntry, AuditHead
+from server.store.models.base import Base, UtcDateTime, utcnow
+from server.store.models.checkouts import Checkout
+from server.store.models.meta import Meta
+from server.store.models.operators import Operator
+from server.store.models.pool import Card, Handset, Pairing
+
+__all__ = ["Attestation", "AuditEntry", "AuditHead", "Base", "Card", "Checkout", "Handset",
+           "Meta", "Operator", "Pairing", "RateCounter", "UtcDateTime", "utcnow"]
