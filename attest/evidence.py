@@ -30,6 +30,7 @@ SW 9862 (authentication error, incorrect MAC).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -139,6 +140,29 @@ class Evidence:
     def signed_bytes(self) -> bytes:
         """The exact bytes the device key signs."""
         return canonical_json(self.to_json())
+
+
+# What may be shown of a stored evidence document (the API's attestation view, the desk
+# pages) is an allow-list: the card's answer values (RES, AUTS), and whatever a later
+# version adds, stay out of every view unless named here.
+_SHOWN = ("attestation_id", "nonce", "imei", "imeisv", "iccid", "imsi", "mnc_length", "ust",
+          "prose")
+_SHOWN_ISIM = ("impi", "impu", "ist")
+
+
+def summary(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What the device reported (``Evidence.to_json`` as stored), without the card's
+    answer values: ``isim`` with its identities and services, ``outcome`` with only the
+    kind of answer (``{"outcome": "success"}``)."""
+    shown = {name: stored[name] for name in _SHOWN if name in stored}
+    if "isim" in stored:
+        isim = stored["isim"]
+        shown["isim"] = {name: isim[name] for name in _SHOWN_ISIM if name in isim} \
+            if isinstance(isim, dict) else None
+    outcome = stored.get("outcome")
+    if isinstance(outcome, dict) and "outcome" in outcome:
+        shown["outcome"] = {"outcome": outcome["outcome"]}
+    return shown
 
 
 def _str(obj: dict[str, Any], key: str, where: str) -> str:

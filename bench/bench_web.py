@@ -35,10 +35,11 @@ import requests
 from bench_attestation import postgres  # the same throw-away PostgreSQL cluster
 from werkzeug.serving import make_server
 
-from attest import devicekey
+from attest import b64url, devicekey
 from attest.aka.milenage import Milenage
 from attest.evidence import canonical_json
-from server.attestation import evidence as attestation
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import Outcome, submit_evidence
 from server.checkout import desk as checkout
 from server.core import operators
 from server.core.identifiers import luhn_digit
@@ -80,9 +81,9 @@ def build(svc: Service, n: int) -> list[Unit]:
     return units
 
 
-def attest(svc: Service, unit: Unit, card: Unit) -> attestation.Outcome:
+def attest(svc: Service, unit: Unit, card: Unit) -> Outcome:
     """One checkout check by ``unit`` with ``card``'s USIM inside."""
-    challenge = attestation.create_challenge(svc, unit.imei, client="bench")
+    challenge = create_challenge(svc, unit.imei, client="bench")
     alg = Milenage(card.k, opc=card.opc)
     res = alg.f2345(challenge.rand)[0] if card is unit else None
     outcome = {"outcome": "success", "res": res.hex()} if res else {"outcome": "mac_failure"}
@@ -93,8 +94,8 @@ def attest(svc: Service, unit: Unit, card: Unit) -> attestation.Outcome:
                  "ist": [15]},
         "outcome": outcome,
     }
-    signature = attestation.b64url(unit.key.sign(canonical_json(doc)))
-    return attestation.submit_evidence(svc, challenge.id, doc, signature, client="bench")
+    signature = b64url.encode(unit.key.sign(canonical_json(doc)))
+    return submit_evidence(svc, challenge.id, doc, signature, client="bench")
 
 
 def sign_in(base: str, token: str) -> requests.Session:

@@ -34,7 +34,6 @@ bytes the device key signed rather than serialising the evidence a second time.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gc
 import multiprocessing
@@ -49,6 +48,7 @@ from typing import Any
 
 import orjson
 
+from attest import b64url
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import open_autn
 from attest.devicekey import load_private_key
@@ -155,7 +155,7 @@ class _Client:
         evidence = {"attestation_id": challenge["id"], "nonce": challenge["nonce"],
                     "imei": self.spec.imei, "imeisv": None, **self.facts, "outcome": outcome}
         signed = canonical_json(evidence)
-        signature = base64.urlsafe_b64encode(self.signer.sign(signed)).rstrip(b"=")
+        signature = b64url.encode(self.signer.sign(signed)).encode()
         body = b'{"evidence":%s,"signature":"%s"}' % (signed, signature)
         path = f"/v1/attestations/{challenge['id']}/evidence".encode()
         status, verdict = yield _HEAD % (path, self.host, len(body)) + body

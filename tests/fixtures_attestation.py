@@ -20,8 +20,8 @@ import pytest
 from attest import devicekey
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import SqnArray, build_auts, open_autn
+from attest.b64url import encode as b64url
 from attest.evidence import canonical_json
-from server.attestation.evidence import b64url
 from server.core.identifiers import luhn_digit
 from server.core.service import Service
 from server.pool import provisioning, registry

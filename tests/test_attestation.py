@@ -12,8 +12,11 @@ from sqlalchemy import select, text, update
 from attest import devicekey, ear
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import join_sqn
+from attest.b64url import encode as b64url
 from attest.evidence import canonical_json
-from server.attestation.evidence import b64url, create_challenge, get_attestation, submit_evidence
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
+from server.attestation.views import get_attestation
 from server.core.errors import NotFound, ValidationError
 from server.core.service import Service
 from server.pool import registry

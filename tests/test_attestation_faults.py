@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from server.attestation import evidence as attestation
+from server.attestation.views import get_attestation
 from server.core import operators
 from server.core.config import StartupError
 from server.core.service import Service
@@ -64,7 +65,7 @@ def test_connections_killed_between_reading_and_recording(
     _allow_connections(postgres_server, database, True)
     # Nothing half-written: the challenge is still pending, the device may simply retry
     # (the pool replaced its dead connections).
-    assert attestation.get_attestation(pg_service, challenge["id"]).state == "pending"
+    assert get_attestation(pg_service, challenge["id"]).state == "pending"
     retry = client.post(url, json={"evidence": doc, "signature": sig}).get_json()
     assert (retry["status"], retry["reasons"]) == ("affirming", [])
 

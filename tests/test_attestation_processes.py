@@ -7,7 +7,8 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from server.attestation.evidence import create_challenge, submit_evidence
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.core.service import Service
 from tests.fixtures_attestation import Pool
 

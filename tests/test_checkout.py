@@ -12,7 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from server.attestation.evidence import create_challenge, submit_evidence
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.checkout.desk import (
     AlreadyReturned,
     AttestationTooOld,

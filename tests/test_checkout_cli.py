@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from server.attestation.evidence import create_challenge, submit_evidence
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.cli.main import main
 from server.core.operators import create_token
 from tests.fixtures_attestation import ApiServer, build_pool

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from attest import devicekey
+from attest import b64url, devicekey
 from attest.errors import FieldError, InputError
-from attest.evidence import canonical_json, parse_evidence
+from attest.evidence import canonical_json, parse_evidence, summary
 from server.cli.main import main
 from tests.fixtures_pcsc import EXAMPLES
 
@@ -56,7 +56,7 @@ def test_good_evidence_round_trips_to_the_same_signed_bytes() -> None:
 @pytest.mark.parametrize(
     ("outcome", "kind"),
     [
-        ({"outcome": "sync_failure", "auts": "00" * 14}, "sync_failure"),
+        ({"outcome": "sync_failure", "auts": "c7" * 14}, "sync_failure"),
         ({"outcome": "mac_failure"}, "mac_failure"),
     ],
 )
@@ -203,3 +203,33 @@ def test_impu_count_and_total_size_are_bounded() -> None:
     doc["isim"]["impu"] = ["sip:" + "é" * 251] * 254  # as many characters, twice the bytes
     with pytest.raises(InputError, match=r"evidence\.isim\.impu: 128524 bytes of UTF-8 in all"):
         parse_evidence(doc)
+
+
+def test_summary_shows_what_the_device_reported_but_never_the_card_answer() -> None:
+    stored = {**GOOD, "outcome": {"outcome": "success", "res": "5e" * 8},
+              "isim": {"impi": "001010123456789@ims.example", "impu": ["sip:a@ims.example"],
+                       "ist": [15], "secret_later": "x"},
+              "added_by_a_later_version": "x"}
+    shown = summary(stored)
+    assert shown["outcome"] == {"outcome": "success"}
+    assert shown["isim"] == {"impi": "001010123456789@ims.example",
+                             "impu": ["sip:a@ims.example"], "ist": [15]}
+    assert shown["iccid"] == stored["iccid"] and shown["imei"] == stored["imei"]
+    assert "added_by_a_later_version" not in shown
+    sync = summary({**stored, "outcome": {"outcome": "sync_failure", "auts": "c7" * 14}})
+    assert sync["outcome"] == {"outcome": "sync_failure"}
+    assert "5e5e" not in json.dumps(shown) and "c7c7" not in json.dumps(sync)
+
+
+@pytest.mark.parametrize(("text", "raw"), [("", b""), ("_-8", b"\xff\xef"),
+                                           ("AAE=", b"\x00\x01"), ("AAE", b"\x00\x01")])
+def test_b64url_round_trips_with_or_without_padding(text: str, raw: bytes) -> None:
+    assert b64url.decode(text) == raw
+    assert b64url.encode(raw) == text.rstrip("=")
+
+
+@pytest.mark.parametrize(("text", "reason"), [("AA+/", "outside"), ("AA AA", "outside"),
+                                              ("A", "bad length"), ("AA=A", "outside")])
+def test_b64url_refuses_what_the_standard_decoder_would_skip(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        b64url.decode(text)

@@ -19,8 +19,10 @@ import pytest
 from sqlalchemy import select
 
 from attest.appraisal import PooledCard
+from server.attestation.challenge import create_challenge
 from server.attestation.copies import Issued, IssuedChallenges, copies_of
-from server.attestation.evidence import create_challenge, get_attestation, submit_evidence
+from server.attestation.evidence import submit_evidence
+from server.attestation.views import get_attestation
 from server.core.config import ServiceConfig
 from server.core.service import Service
 from server.store import audit_chain as audit

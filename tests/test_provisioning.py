@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from attest.aka.milenage import opc_from_op
-from server.attestation.evidence import create_challenge, submit_evidence
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.core.errors import KeyRotated, ValidationError
 from server.core.identifiers import luhn_digit
 from server.core.service import Service

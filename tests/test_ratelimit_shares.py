@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from server.attestation import evidence as attestation
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.core.service import Service
 from server.store import rate_counters as ratelimit
 from server.store.attestations import NewChallenge
@@ -127,10 +128,10 @@ def test_checkouts_inside_a_share_are_attested_like_the_one_that_took_it(
     key, limit = "imei:" + handset.imei, 400
     statuses = []
     for _ in range(3):
-        challenge = attestation.create_challenge(pg_service, handset.imei, "test",
+        challenge = create_challenge(pg_service, handset.imei, "test",
                                                  {key: limit}).to_json()
         evidence, signature = handset.evidence(challenge, card)
-        statuses.append(attestation.submit_evidence(
+        statuses.append(submit_evidence(
             pg_service, challenge["id"], evidence, signature, "test", {key: limit},
         ).to_json()["status"])
     assert statuses == ["affirming"] * 3

@@ -12,7 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from server.attestation import evidence as attestation
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import Outcome, submit_evidence
 from server.core.config import ServiceConfig
 from server.core.service import Service
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
@@ -21,11 +22,11 @@ from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
 USER = "Officer J. Doe, badge 4411"
 
 
-def attest(svc: Service, handset: TestHandset, card: TestCard) -> attestation.Outcome:
+def attest(svc: Service, handset: TestHandset, card: TestCard) -> Outcome:
     """The handset runs the checkout check with ``card`` inserted."""
-    challenge = attestation.create_challenge(svc, handset.imei, client="127.0.0.1")
+    challenge = create_challenge(svc, handset.imei, client="127.0.0.1")
     evidence, signature = handset.evidence(challenge.to_json(), card)
-    return attestation.submit_evidence(svc, challenge.id, evidence, signature,
+    return submit_evidence(svc, challenge.id, evidence, signature,
                                        client="127.0.0.1")
 
 

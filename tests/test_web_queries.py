@@ -6,7 +6,8 @@ the pages show: newest verdict per handset, filters, keyset pages, alerts, check
 
 from __future__ import annotations
 
-from server.attestation import evidence as attestation
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.checkout import desk as checkout
 from server.core.service import Service
 from server.http.web import queries
@@ -14,9 +15,9 @@ from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
 
 
 def _attest(svc: Service, handset: TestHandset, card: TestCard) -> str:
-    challenge = attestation.create_challenge(svc, handset.imei, client="test")
+    challenge = create_challenge(svc, handset.imei, client="test")
     evidence, signature = handset.evidence(challenge.to_json(), card)
-    return attestation.submit_evidence(svc, challenge.id, evidence, signature,
+    return submit_evidence(svc, challenge.id, evidence, signature,
                                        client="test").attestation_id
 
 

@@ -17,10 +17,10 @@ context not supported) → CardError (exit 1).
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
+from attest import b64url
 from attest.devicekey import DeviceSigner
 from attest.errors import CardError, InputError, TransportError
 from attest.evidence import canonical_json
@@ -115,7 +115,7 @@ def answer_challenge(
                 "outcome": _outcome_json(outcome, transport.uri)}
     signature = signer.sign(canonical_json(evidence))
     return {"evidence": evidence,
-            "signature": base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")}
+            "signature": b64url.encode(signature)}
 
 
 def submit(client: ServiceClient, body: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ decrypt.  Blob layout: ``nonce(12) || ciphertext || tag(16)``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from attest import b64url
 from attest.errors import InputError
 
 KEK_SIZE = 32
@@ -103,4 +103,4 @@ def _thumbprint(jwk: dict[str, str]) -> str:
     members = {name: jwk[name] for name in ("crv", "kty", "x", "y")}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     digest = hashlib.sha256(canonical).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return b64url.encode(digest)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from server.attestation import evidence as attestation
+from server.attestation import views
 from server.http.api.auth import require_role, service
 from server.http.api.body import int_arg
 from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
@@ -21,22 +21,22 @@ _ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 @blueprint.get("/attestations/<attestation_id>")
 @require_role("desk")
 def get(attestation_id: str) -> dict[str, Any]:
-    return attestation.get_attestation(service(), attestation_id).to_json()
+    return views.get_attestation(service(), attestation_id).to_json()
 
 
 @blueprint.get("/handsets/<imei>/attestation")
 @require_role("desk")
 def latest(imei: str) -> dict[str, Any]:
-    return attestation.latest_attestation(service(), imei).to_json()
+    return views.latest_attestation(service(), imei).to_json()
 
 
 @blueprint.get("/alerts")
 @require_role("desk")
 def alerts() -> dict[str, Any]:
     svc = service()
-    items = attestation.alerts(svc, offset=int_arg("offset", 0),
+    items = views.alerts(svc, offset=int_arg("offset", 0),
                                limit=int_arg("limit", 50, 1, 500))
-    return {"items": [a.to_json() for a in items], "total": attestation.count_alerts(svc)}
+    return {"items": [a.to_json() for a in items], "total": views.count_alerts(svc)}
 
 
 # --- OpenAPI --------------------------------------------------------------------------

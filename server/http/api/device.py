@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from server.attestation import evidence as attestation
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.attestation.ratelimit import limits_for
 from server.core.service import Service
 from server.http.api.body import Field, parse_body
@@ -40,7 +41,7 @@ from server.http.api.problems import (
     http_problem,
     too_many_requests,
 )
-from server.http.metrics import RATE_LIMITED, request_timer
+from server.http.metrics import RATE_LIMITED, appraisal_timer, count_outcome, request_timer
 from server.store.rate_counters import RateLimited
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -153,11 +154,13 @@ class DeviceEndpoints:
                 ) -> tuple[int, dict[str, Any]]:
         if attestation_id is None:
             body = self._read(environ, _CHALLENGE_FIELDS)
-            challenge = attestation.create_challenge(
+            challenge = create_challenge(
                 self.svc, body["imei"], client, limits_for(self.svc.config, body["imei"], client))
             return 201, challenge.to_json()
         body = self._read(environ, _EVIDENCE_FIELDS)
-        outcome = attestation.submit_evidence(
-            self.svc, attestation_id, body["evidence"], body["signature"], client,
-            limits_for(self.svc.config, body["evidence"].get("imei"), client))
+        with appraisal_timer():
+            outcome = submit_evidence(
+                self.svc, attestation_id, body["evidence"], body["signature"], client,
+                limits_for(self.svc.config, body["evidence"].get("imei"), client))
+        count_outcome(outcome.status, outcome.reasons)
         return 200, outcome.to_json()

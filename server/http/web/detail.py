@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from attest import ear
 from attest.errors import InputError
-from server.attestation import evidence as attestation
+from server.attestation import views
 from server.core.errors import NotFound
 from server.http.api.auth import service
 from server.http.web import queries
@@ -52,7 +52,7 @@ def decode_ear(token: str, jwks: dict[str, Any]) -> DecodedEar:
 def attestation_detail(attestation_id: str) -> ResponseReturnValue:
     svc = service()
     try:
-        view = attestation.get_attestation(svc, attestation_id[:64])
+        view = views.get_attestation(svc, attestation_id[:64])
     except NotFound:
         abort(404)
     handset = registry.get_handset(svc, view.imei)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from attest.evidence import summary
 from server.core.service import Service
 from server.store.models import Attestation, AuditEntry, Card, Checkout, Handset, Pairing, utcnow
 
@@ -33,7 +34,8 @@ PROBLEM_STATUSES = ("warning", "contraindicated")
 # Evidence fields shown on the alerts page and the detail page.  An allow-list, so a
 # field added to the evidence later is not shown until someone decides it may be;
 # the card's answer is reduced to its kind (RES and AUTS values are never shown).
-EVIDENCE_SUMMARY_FIELDS = ("imei", "imeisv", "iccid", "imsi", "prose", "ust")
+# The reported facts the desk lists, in this order (from attest.evidence.summary).
+DESK_FACTS = ("imei", "imeisv", "iccid", "imsi", "prose", "ust")
 
 Status = Literal["affirming", "warning", "contraindicated", "none"]
 
@@ -225,17 +227,17 @@ class AlertRow:
 
 
 def evidence_summary(evidence: dict[str, Any] | None) -> dict[str, Any]:
-    """What the device reported, without the card's answer values (allow-list)."""
+    """What the device reported, as the desk lists it: the shown fields of
+    ``attest.evidence.summary`` (the one allow-list), flattened for a facts list."""
     if not evidence:
         return {}
-    summary = {name: evidence[name] for name in EVIDENCE_SUMMARY_FIELDS if name in evidence}
-    isim = evidence.get("isim")
-    if isinstance(isim, dict):
-        summary["impi"] = isim.get("impi")
-    outcome = evidence.get("outcome")
-    if isinstance(outcome, dict):
-        summary["card_answer"] = outcome.get("outcome")
-    return summary
+    shown = summary(evidence)
+    facts = {name: shown[name] for name in DESK_FACTS if name in shown}
+    if isinstance(shown.get("isim"), dict):
+        facts["impi"] = shown["isim"].get("impi")
+    if "outcome" in shown:
+        facts["card_answer"] = shown["outcome"]["outcome"]
+    return facts
 
 
 def _contraindicated() -> ColumnElement[bool]:
