@@ -2,7 +2,8 @@
 
 Each class carries the CLI exit code it maps to, so the CLI never guesses:
 0 success, 1 the card said no, 2 usage or input error, 3 reader/transport error.
-Messages are one line a person understands and never contain key material.
+Messages are one line a person understands (what, where, which byte or field) and never
+contain key material or secrets: no K, OPc, OP, PIN or ADM value.
 """
 
 

@@ -24,7 +24,8 @@ JSON shape (hex for byte strings, as everywhere at the edges)::
 
 The three outcomes are the answers of AUTHENTICATE in the 3G context (ETSI TS 131 102
 clause 7.1.2): ``DB`` success with RES, ``DC`` synchronisation failure with AUTS, and
-SW 9862 (authentication error, incorrect MAC).
+SW 9862 (authentication error, incorrect MAC).  A member missing from this shape, or one
+it does not name, is refused (``FieldError`` naming it).
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ A complete vector is every output of one challenge (f1, f1*, f2, f3, f4, f5, f5*
 RAND, which is what an HSS or the attestation service computes per AUTHENTICATE. RANDs
 are drawn before the clock starts so the figure is the algorithm's, not the RNG's.
 
-    .venv/bin/python bench/bench_aka.py [--seconds 3]
+    .venv/bin/python bench/bench_aka.py [--seconds 3] [--write-results]
 
-Prints one line per case and a Markdown block for bench/RESULTS.md. Issue 2 asks for
-Milenage ≥ 50,000 vectors/s.
+Prints one line per case and a Markdown block for bench/RESULTS.md (``--write-results``
+puts it there). Issue 2 asks for Milenage ≥ 50,000 vectors/s.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import machine  # bench/machine.py, beside this script
+import results  # bench/results.py, beside this script
 
 from attest.aka.base import AkaAlgorithm
 from attest.aka.keccak import STATE_BYTES, keccak_f1600
@@ -73,6 +74,8 @@ def _permutations(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per case (default 3)")
+    parser.add_argument("--write-results", action="store_true",
+                        help="replace the figures of 'AKA algorithms' in bench/RESULTS.md")
     args = parser.parse_args()
     pinned = _pin_to_one_core()
 
@@ -101,15 +104,16 @@ def main() -> None:
     verdict = "meets" if rates[0] >= MILENAGE_TARGET else "MISSES"
     print(f"Milenage {verdict} the {MILENAGE_TARGET:,}/s target")
 
+    figures = [
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {machine.describe()}; {pinned}",
+        f"- command: `.venv/bin/python bench/bench_aka.py --seconds {args.seconds:g}`",
+        "", "| case | best rate |", "| --- | --- |", *lines,
+    ]
     print("\n--- for bench/RESULTS.md ---")
-    print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(
-        f"- machine: {machine.describe()}"
-        f"; {pinned}"
-    )
-    print(f"- command: `.venv/bin/python bench/bench_aka.py --seconds {args.seconds:g}`\n")
-    print("| case | best rate |\n| --- | --- |")
-    print("\n".join(lines))
+    print("\n".join(figures))
+    if args.write_results:
+        results.replace_figures("AKA algorithms", figures)
 
 
 if __name__ == "__main__":

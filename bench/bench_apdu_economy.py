@@ -5,14 +5,21 @@ Counts raw APDUs on the wire (GET RESPONSE and 6Cxx resends included) through th
 in-process simulated transport, for every example card, under T=1 and T=0. Counts are
 deterministic; nothing here is timed.
 
-    .venv/bin/python bench/bench_apdu_economy.py [--markdown]
+    .venv/bin/python bench/bench_apdu_economy.py [--markdown] [--write-results]
+
+``--write-results`` puts the Markdown table, with date, machine and command, in
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
+
+import machine  # bench/machine.py, beside this script
+import results  # bench/results.py, beside this script
 
 from attest.aka.sqn import next_sqn, split_sqn
 from hw.cardfile import CardFile, load_card_file
@@ -60,6 +67,8 @@ def auth_count(card: Path, app: str, t0: bool) -> int | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--write-results", action="store_true",
+                        help="replace the figures of 'APDU economy' in bench/RESULTS.md")
     args = parser.parse_args()
     rows = []
     for card in sorted(EXAMPLES.glob("*.yaml")):
@@ -73,11 +82,16 @@ def main() -> None:
         "read T=0",
         *(f"AUTH {a} T={t}" for a in ("USIM", "ISIM") for t in (1, 0)),
     )
+    table = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
+             *("| " + " | ".join(row) + " |" for row in rows)]
+    if args.write_results:
+        results.replace_figures("APDU economy", [
+            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            f"- machine: {machine.describe()}",
+            "- command: `.venv/bin/python bench/bench_apdu_economy.py --markdown`", "", *table,
+        ])
     if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + " --- |" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        print("\n".join(table))
     else:
         widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
         for row in (header, *rows):

@@ -251,8 +251,8 @@ def main() -> int:
     parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=1,
                         help="windows per database, each against a freshly started service "
-                             "(this shared VM's speed drifts by ±15 %% from one minute to "
-                             "the next; the median is the figure)")
+                             "(a shared VM's speed drifts from one minute to the next; "
+                             "the median is the figure)")
     parser.add_argument("--connection-per-attestation", action="store_true",
                         help="each client opens a connection per attestation, as the device "
                              "agent does (default: one per client for the whole window)")

@@ -18,10 +18,11 @@ loop of its own: a client's attestation is a generator that yields each request 
 sent back the decoded answer; an event reads one socket, and when the answer is whole,
 the client computes and sends its next request there and then.  Measured in this
 benchmark (32 clients, the server keeping both cores busy), a thread per client with
-blocking sockets cost about 1.0 ms of CPU per attestation (the GIL handed over, a wake-up
-per ``recv``); asyncio, with its handles, futures and task steps per event, about 0.7 ms;
-this loop about 0.55 ms.  What remains is the cryptography and the JSON, the Python that
-drives them, and the kernel's share of two requests and about three wake-ups.
+blocking sockets cost the most CPU per attestation (the GIL handed over, a wake-up per
+``recv``), asyncio less (its handles, futures and task steps per event), this loop the
+least (bench/journal/2026-11-22-1620-attestation-hot-path.md).  What remains is the
+cryptography and the JSON, the Python that drives them, and the kernel's share of two
+requests and about three wake-ups.
 
 The HTTP client is minimal (request line, three headers, a ``Content-Length`` body; of
 the answer, its status, ``Content-Length`` and ``Connection``): ``http.client`` parses

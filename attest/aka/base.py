@@ -62,11 +62,16 @@ class AkaVector:
 
 
 class AkaAlgorithm(ABC):
-    """An algorithm set (Milenage, TUAK) bound to one subscriber's K and operator constant."""
+    """An algorithm set (Milenage, TUAK) bound to one subscriber's K and operator constant.
+
+    Instances may be shared between threads.
+    """
 
     @property
     def mac_size(self) -> int:
-        """Bytes of MAC-A and MAC-S: 8 unless the algorithm is configured otherwise."""
+        """Bytes of MAC-A and MAC-S: 8 unless the algorithm is configured otherwise.
+
+        AUTN is 8 + ``mac_size`` bytes long, AUTS 6 + ``mac_size``."""
         return 8
 
     @abstractmethod

@@ -7,7 +7,7 @@ configurable number of times to a state it lays out by hand.
 The state is 200 bytes; lane (x, y) is bytes 8·(x + 5y) .. +8 read little-endian, which
 is the byte/bit convention of FIPS 202 and of TS 35.231 (INOUT[i] is bit i mod 8 of byte
 i div 8). The round is unrolled over 25 local variables because this is pure Python and
-list indexing costs more than twice as much; the ρ offsets are FIPS 202 Table 2, the
+list indexing costs much more; the ρ offsets are FIPS 202 Table 2, the
 round constants are derived from their LFSR definition. The tests check the permutation
 against ``hashlib.sha3_256`` and ``hashlib.shake_128`` through a sponge.
 """

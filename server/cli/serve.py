@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--pin-workers", action="store_true",
                        help="keep each worker process on one CPU, workers spread evenly "
                             "over the CPUs this process may use (Linux); for a host that "
-                            "runs little else: 6-20 %% more attestations/s on a 2-core VM "
+                            "runs little else: more attestations/s on a 2-core VM "
                             "(bench/RESULTS.md)")
     serve.add_argument("--rate-limit-per-imei", type=int, default=None, metavar="N",
                        help="device-facing requests per minute per IMEI (0: off; default 30)")

@@ -26,7 +26,8 @@ class GunicornLogger(Logger):
     """gunicorn's logger without its access log: the app writes one JSON line per request
     itself (``server.http.app``, ``server.http.api.device``).  gunicorn formats its access-log
     fields whenever a logging config is given, whether the line is then dropped or not,
-    which cost ~5 % of a worker's CPU under load."""
+    which cost a share of a worker's CPU under load worth saving
+    (bench/journal/2026-11-22-1620-attestation-hot-path.md)."""
 
     def access(self, *_args: Any, **_kwargs: Any) -> None:
         return None
@@ -45,8 +46,8 @@ class WorkerPlacement:
     Why: a worker hands each request from its poller thread to a pool thread and back,
     and its threads pass the GIL to one another at every socket and database wait; on
     one core each hand-off is a plain switch, across cores a cross-CPU wake-up, which
-    costs most on a virtual machine (on the benchmarks' 2-core VM a thread-to-thread
-    round trip took 15 µs of CPU pinned, 61-67 µs unpinned).  The CPU is chosen in the
+    costs most on a virtual machine (measured on the benchmarks' 2-core VM:
+    bench/journal/2026-11-23-0337-pinned-workers.md).  The CPU is chosen in the
     master before the fork (``pre_fork``), among the CPUs the master may run on
     (``os.sched_getaffinity``, so a cpuset or ``taskset`` is respected), the least used by
     the live workers: a worker that replaces a dead one takes the CPU it left.

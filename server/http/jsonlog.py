@@ -13,7 +13,7 @@ import orjson
 # Attributes every LogRecord has; anything else passed via ``extra`` is a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Lines are encoded by orjson (every request writes one; the standard library's encoder
-# cost several times more), anything but JSON's own types written as ``str()`` gives it,
+# cost more), anything but JSON's own types written as ``str()`` gives it,
 # as the standard library's encoder does with ``default=str`` ...
 _OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
             | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
