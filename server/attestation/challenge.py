@@ -66,7 +66,8 @@ class Challenge:
 
 def create_challenge(svc: Service, imei: str, client: str,
                      limits: dict[str, int] | None = None) -> Challenge:
-    """A single-use challenge for the handset ``imei`` (see the module docstring).
+    """A single-use challenge for the handset ``imei`` (see the module docstring); a
+    malformed IMEI is refused (ValidationError, 422), never answered with a decoy.
 
     ``limits`` (``{counter key: per minute}``, ``server.attestation.ratelimit``) are
     counted first; ``server.store.rate_counters.RateLimited`` when one is exceeded

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -199,9 +199,3 @@ def active_checkouts(svc: Service, imeis: list[str]) -> dict[str, CheckoutView]:
             .where(Checkout.returned_at.is_(None))
         ).all()
     return {imei: _view(c, imei, iccid) for c, imei, iccid in rows}
-
-
-def count_active(svc: Service) -> int:
-    with svc.db.read_session() as session:
-        return session.scalar(select(func.count()).select_from(Checkout)
-                              .where(Checkout.returned_at.is_(None))) or 0

@@ -1,7 +1,11 @@
 """The ``simattest`` command: argument parsing and the one place errors become exit codes.
 
 Each command group lives in its own module under ``server/cli/`` with a
-``register(subparsers)`` function; commands parse, call one domain function, and format.
+``register(subparsers)`` function, listed in ``COMMAND_MODULES`` (one line per group);
+commands parse, call one domain function, format through ``server.cli.output``, and
+return their exit code.  Every subparser is a ``OneLineErrorParser``: a usage error is
+one line on stderr, exit 2.  Exceptions become exit codes here, from their class's
+``exit_code`` (``attest.errors``).
 Exit codes: 0 success, 1 the card said no, 2 usage or input error, 3 reader/transport error
 (130 interrupted, 141 standard output closed early, as after SIGPIPE).
 """

@@ -28,15 +28,17 @@ class ServiceConfig:
     """
 
     ind_slot: int = 31
-    challenge_ttl: float = 60.0
+    challenge_ttl: float = 60.0  # how long a challenge may be answered
+    # How old an affirming attestation may be to start a checkout; also the EAR's
+    # lifetime (``exp`` = ``iat`` + this).
     checkout_max_age: float = 300.0
     # Device-facing rate limits (requests per minute); 0 disables.
     rate_limit_per_imei: int = 30
     rate_limit_per_client: int = 600
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
     trusted_proxies: tuple[str, ...] = ()
-    max_body_bytes: int = 1 << 20
-    max_import_bytes: int = 64 << 20
+    max_body_bytes: int = 1 << 20  # any request body
+    max_import_bytes: int = 64 << 20  # a vendor batch file (``POST /v1/pool/imports``)
     # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
     kek_file: Path | None = None
 

@@ -112,6 +112,9 @@ def add_handset(
     svc: Service, imei: str, public_key_pem: str, *, actor: str,
     imeisv: str | None = None, label: str = "",
 ) -> Handset:
+    """Register a handset: IMEI (Luhn-checked), its device public key (``parse_device_key``),
+    optional IMEISV and label (``check_label``).  AlreadyExists (409) when the IMEI, or the
+    device key, is registered already: one key, one handset."""
     check_imei(imei)
     label = check_label(label)
     if imeisv is not None:

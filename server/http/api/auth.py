@@ -1,7 +1,7 @@
 """Bearer-token authentication for the JSON API (RFC 6750) and role checks.
 
 Roles: ``admin`` may do everything; ``provisioner`` and ``desk`` only their own
-endpoints (``server.core.operators.ROLE_GRANTS``).  The authenticated operator is kept in
+endpoints (``server.core.roles.grants``).  The authenticated operator is kept in
 ``flask.g.operator``; ``current_actor()`` names it for the audit log.
 """
 
