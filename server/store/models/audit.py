@@ -6,13 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Integer,
-    LargeBinary,
-    String,
-)
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.store.models.base import Base

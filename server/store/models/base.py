@@ -6,11 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import (
-    DateTime,
-    Dialect,
-    TypeDecorator,
-)
+from sqlalchemy import DateTime, Dialect, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 

@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-)
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.store.models.base import Base, utcnow

@@ -3,10 +3,7 @@ value, the EAR signing key id; ``server.store.metastore``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    LargeBinary,
-    String,
-)
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.store.models.base import Base

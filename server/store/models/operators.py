@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (
-    Integer,
-    LargeBinary,
-    String,
-)
+from sqlalchemy import Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.store.models.base import Base, utcnow
