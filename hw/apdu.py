@@ -1,7 +1,6 @@
-"""Command/response APDUs as bytes, status-word meanings, and T=0 response handling.
+"""Command/response APDUs as bytes and T=0 response handling.
 
-ISO/IEC 7816-4 clause 5 (command-response pairs), ETSI TS 102 221 clause 10.2.1
-(status conditions) and 3GPP TS 31.102 / 31.103 (AUTHENTICATE status words).
+ISO/IEC 7816-4 clause 5 (command-response pairs); the status words are in :mod:`hw.sw`.
 T=0 handling lives here once: ``61xx`` is answered with GET RESPONSE
 (``00 C0 00 00 xx``, repeated while more data is pending) and ``6Cxx`` by resending the
 command with Le = xx. ``9Fxx``, the GSM form of ``61xx`` (3GPP TS 51.011 clause 9.4.1)
@@ -15,72 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from attest.errors import CardError
-
-SW_OK = 0x9000
-
-# ETSI TS 102 221 table 10.7-10.16 and 3GPP TS 31.102 clause 7.3 (AUTHENTICATE).
-_SW_EXACT: dict[int, str] = {
-    0x9000: "normal ending of the command",
-    0x9862: "authentication error, incorrect MAC",
-    0x9863: "security session or association expired",
-    0x9864: "authentication error, security context not supported",
-    0x9865: "key freshness failure",
-    0x6200: "warning: no information given, state of non-volatile memory unchanged",
-    0x6281: "warning: part of returned data may be corrupted",
-    0x6282: "warning: end of file/record reached before reading Le bytes",
-    0x6283: "warning: selected file invalidated",
-    0x6285: "warning: selected file in termination state",
-    0x62F1: "warning: more data available",
-    0x62F2: "warning: more data available and proactive command pending",
-    0x6400: "execution error: no information given, memory unchanged",
-    0x6500: "execution error: no information given, memory changed",
-    0x6581: "memory problem",
-    0x6700: "wrong length",
-    0x6800: "function in CLA not supported",
-    0x6881: "logical channel not supported",
-    0x6882: "secure messaging not supported",
-    0x6900: "command not allowed, no information given",
-    0x6981: "command incompatible with file structure",
-    0x6982: "security status not satisfied (PIN needed)",
-    0x6983: "authentication/PIN method blocked",
-    0x6984: "referenced data invalidated",
-    0x6985: "conditions of use not satisfied",
-    0x6986: "command not allowed (no EF selected)",
-    0x6A80: "incorrect parameters in the data field",
-    0x6A81: "function not supported",
-    0x6A82: "file or application not found",
-    0x6A83: "record not found",
-    0x6A84: "not enough memory space",
-    0x6A86: "incorrect parameters P1 to P2",
-    0x6A87: "Lc inconsistent with P1 to P2",
-    0x6A88: "referenced data not found",
-    0x6B00: "wrong parameters P1-P2 (offset beyond end of file)",
-    0x6D00: "instruction code not supported or invalid",
-    0x6E00: "class not supported",
-    0x6F00: "technical problem, no precise diagnosis",
-}
-
-
-def sw_meaning(sw: int) -> str:
-    """One readable phrase for a status word (never raises)."""
-    if sw in _SW_EXACT:
-        return _SW_EXACT[sw]
-    sw1, sw2 = sw >> 8, sw & 0xFF
-    if sw1 == 0x61:
-        return f"{sw2} response bytes still available"
-    if sw1 == 0x6C:
-        return f"wrong Le, {sw2} bytes available"
-    if sw1 == 0x91:
-        return f"normal ending, proactive command of {sw2} bytes pending"
-    if sw1 == 0x9F:
-        return f"{sw2} response bytes available (GSM)"
-    if sw1 == 0x92 and sw2 >> 4 == 0:
-        return f"normal ending after {sw2 & 0x0F} internal retries"
-    if sw1 == 0x63 and sw2 >> 4 == 0xC:
-        return f"verification failed, {sw2 & 0x0F} retries left"
-    if sw1 == 0x6A:
-        return "wrong parameters"
-    return "unknown status word"
+from hw.sw import SW, SWFamily, sw_meaning
 
 
 @dataclass(frozen=True)
@@ -93,7 +27,11 @@ class Response:
     @property
     def ok(self) -> bool:
         # 91xx and 92 0x are successful endings too (TS 102 221 clause 10.2.1.1).
-        return self.sw == SW_OK or self.sw >> 8 == 0x91 or (self.sw >> 4) == 0x920
+        return (
+            self.sw == SW.OK
+            or SWFamily.PROACTIVE_PENDING.number(self.sw) is not None
+            or SWFamily.INTERNAL_RETRIES.number(self.sw) is not None
+        )
 
     @property
     def sw_hex(self) -> str:
@@ -168,8 +106,8 @@ def channel_of(cla: int) -> int:
 RawExchange = Callable[[bytes], bytes]
 
 _MAX_GET_RESPONSE = 64  # a card that keeps saying 61xx forever is broken, not patient
-# SW1 of "xx response bytes available": 61 (ISO/IEC 7816-4), 9F (TS 51.011 clause 9.4.1).
-_MORE_DATA = frozenset({0x61, 0x9F})
+# "xx response bytes available": 61xx (ISO/IEC 7816-4), 9Fxx (TS 51.011 clause 9.4.1).
+_MORE_DATA = (SWFamily.MORE_DATA, SWFamily.GSM_MORE_DATA)
 _CLA_GSM = 0xA0
 
 
@@ -186,13 +124,22 @@ def exchange(raw: RawExchange, apdu: bytes) -> Response:
     resp = _resend_on_6c(raw, apdu)
     data = resp.data
     rounds = 0
-    while resp.sw >> 8 in _MORE_DATA:
+    while (pending := _pending_bytes(resp.sw)) is not None:
         rounds += 1
         if rounds > _MAX_GET_RESPONSE:
             raise CardError("card kept answering 61xx to GET RESPONSE; giving up")
-        resp = _resend_on_6c(raw, _get_response(apdu[0], resp.sw & 0xFF))
+        resp = _resend_on_6c(raw, _get_response(apdu[0], pending))
         data += resp.data
     return Response(data, resp.sw)
+
+
+def _pending_bytes(sw: int) -> int | None:
+    """The count a 61xx / 9Fxx announces, None for any other status word."""
+    for family in _MORE_DATA:
+        n = family.number(sw)
+        if n is not None:
+            return n
+    return None
 
 
 def _get_response(cla: int, le: int) -> bytes:
@@ -207,8 +154,9 @@ def _get_response(cla: int, le: int) -> bytes:
 def _resend_on_6c(raw: RawExchange, apdu: bytes) -> Response:
     """One command; on ``6Cxx`` the same command once more with Le = xx."""
     resp = Response.from_bytes(raw(apdu))
-    if resp.sw >> 8 == 0x6C:
-        resp = Response.from_bytes(raw(_with_le(apdu, resp.sw & 0xFF)))
+    le = SWFamily.WRONG_LE.number(resp.sw)
+    if le is not None:
+        resp = Response.from_bytes(raw(_with_le(apdu, le)))
     return resp
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from attest.errors import CardError
+from hw.sw import SW
 from hw.transport.base import Channel, Transport
 from hw.uicc import ts_31_102 as usim
 from hw.uicc import ts_31_103 as isim
@@ -34,7 +35,6 @@ from hw.uicc.ts_102_221 import (
     AID_USIM_PREFIX,
     FID_ICCID,
     SFI_ICCID,
-    SW_FILE_DEACTIVATED,
     FileNotFoundOnCard,
     StatusWordError,
     Uicc,
@@ -163,7 +163,7 @@ def _active_df(uicc: Uicc, fid: bytes, channel: Channel) -> bool:
     except FileNotFoundOnCard:
         return False
     except StatusWordError as exc:
-        if exc.sw != SW_FILE_DEACTIVATED:
+        if exc.sw != SW.FILE_INVALIDATED:
             raise
         return False
     return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from attest.errors import CardError
-from hw.apdu import Response, build, channel_of, exchange, loggable, set_channel, sw_meaning
+from hw.apdu import Response, build, channel_of, exchange, loggable, set_channel
 
 
 class Wire:
@@ -145,21 +145,6 @@ def test_endless_61xx_is_an_error_not_a_hang() -> None:
 def test_answer_without_status_word_is_a_card_error() -> None:
     with pytest.raises(CardError, match="no status word"):
         exchange(Wire("90"), bytes.fromhex("00B0000000"))
-
-
-@pytest.mark.parametrize(
-    ("sw", "text"),
-    [
-        (0x9862, "incorrect MAC"),
-        (0x63C2, "2 retries left"),
-        (0x6A83, "record not found"),
-        (0x9863, "security session or association expired"),
-        (0x9F20, "32 response bytes available"),
-        (0x1234, "unknown status word"),
-    ],
-)
-def test_sw_meaning(sw: int, text: str) -> None:
-    assert text in sw_meaning(sw)
 
 
 def test_ok_includes_proactive_pending() -> None:

@@ -11,11 +11,7 @@ from __future__ import annotations
 from attest.aka import gsm
 from attest.aka.sqn import SqnArray, build_auts, open_autn
 from hw.cardfile import CardFile
-
-SW_OK = 0x9000
-SW_MAC_FAILURE = 0x9862
-SW_WRONG_LENGTH = 0x6700
-SW_BAD_DATA = 0x6A80
+from hw.sw import SW
 
 _GSM_ACCESS = 27  # UST service 27: GSM access (TS 31.102 clause 4.2.8)
 _GBA = 68  # UST service 68: GBA
@@ -41,11 +37,11 @@ class AkaResponder:
     def gsm_context(self, data: bytes) -> tuple[bytes, int]:
         """GSM context: ``10 RAND`` → ``04 SRES 08 Kc`` via c2/c3 (TS 31.102 7.1.2.1)."""
         if len(data) != 17:
-            return b"", SW_WRONG_LENGTH
+            return b"", SW.WRONG_LENGTH
         if data[0] != 0x10:
-            return b"", SW_BAD_DATA
+            return b"", SW.WRONG_DATA
         res, ck, ik, _ = self._alg.f2345(data[1:17])
-        return b"\x04" + gsm.c2(res) + b"\x08" + gsm.c3(ck, ik), SW_OK
+        return b"\x04" + gsm.c2(res) + b"\x08" + gsm.c3(ck, ik), SW.OK
 
     def umts_context(self, data: bytes, *, with_kc: bool, gba: bool = False) -> tuple[bytes, int]:
         """3G / IMS AKA (``10 RAND L AUTN``) or GBA bootstrapping (``DD 10 RAND L AUTN``).
@@ -55,27 +51,27 @@ class AkaResponder:
         """
         if gba:
             if not data or data[0] != 0xDD:
-                return b"", SW_BAD_DATA
+                return b"", SW.WRONG_DATA
             data = data[1:]
         # AUTN = SQN^AK (6) | AMF (2) | MAC-A (8, or TUAK's 16/32 bytes).
         autn_len = 8 + self._alg.mac_size
         if len(data) != 18 + autn_len:
-            return b"", SW_WRONG_LENGTH
+            return b"", SW.WRONG_LENGTH
         if data[0] != 0x10 or data[17] != autn_len:
-            return b"", SW_BAD_DATA
+            return b"", SW.WRONG_DATA
         rand, autn = data[1:17], data[18:]
         sqn, mac_ok = open_autn(self._alg, rand, autn)
         if not mac_ok:
-            return b"", SW_MAC_FAILURE
+            return b"", SW.AUTH_MAC_FAILURE
         if not self._sqn.accept(sqn):
-            return b"\xdc" + _lv(build_auts(self._alg, rand, self._sqn.sqn_ms)), SW_OK
+            return b"\xdc" + _lv(build_auts(self._alg, rand, self._sqn.sqn_ms)), SW.OK
         res, ck, ik, _ = self._alg.f2345(rand)
         if gba:
-            return b"\xdb" + _lv(res), SW_OK
+            return b"\xdb" + _lv(res), SW.OK
         answer = b"\xdb" + _lv(res) + _lv(ck) + _lv(ik)
         if with_kc and self.gsm_access:
             answer += _lv(gsm.c3(ck, ik))  # Kc when GSM access (service 27) is available
-        return answer, SW_OK
+        return answer, SW.OK
 
 
 def _lv(value: bytes) -> bytes:

@@ -29,8 +29,8 @@ from hw.sim.atr import ATR_T0, ATR_T0_T1, ATR_T1
 from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
 from hw.sim.layout import USIM_AID, Application, build_layout
 from hw.sim.pins import Pin1
+from hw.sw import SW, SWFamily
 
-SW_OK = 0x9000
 _MAX_CHANNEL = 19
 
 
@@ -65,7 +65,7 @@ class _Apdu:
 def _parse(raw: bytes) -> _Apdu:
     """Split a short command APDU into its parts (ISO/IEC 7816-3 clause 12.1.3)."""
     if len(raw) < 4:
-        raise _Reply(0x6700)
+        raise _Reply(SW.WRONG_LENGTH)
     cla, ins, p1, p2 = raw[:4]
     if len(raw) == 4:
         return _Apdu(cla, ins, p1, p2, None, None)
@@ -73,7 +73,7 @@ def _parse(raw: bytes) -> _Apdu:
         return _Apdu(cla, ins, p1, p2, None, raw[4])
     lc = raw[4]
     if lc == 0 or len(raw) not in (5 + lc, 6 + lc):
-        raise _Reply(0x6700)  # extended length is not supported; Lc must match the data
+        raise _Reply(SW.WRONG_LENGTH)  # extended length is not supported; Lc must match the data
     le = raw[5 + lc] if len(raw) == 6 + lc else None
     return _Apdu(cla, ins, p1, p2, bytes(raw[5 : 5 + lc]), le)
 
@@ -203,18 +203,18 @@ class SimulatedCard:
     def _command(self, apdu: _Apdu) -> tuple[bytes, int]:
         cla = apdu.cla
         if cla == 0xFF or (not cla & 0x40 and cla & 0x20):
-            raise _Reply(0x6E00)  # PPS / RFU bits: not a TS 102 221 class
+            raise _Reply(SW.CLA_NOT_SUPPORTED)  # PPS / RFU bits: not a TS 102 221 class
         if (cla & 0x0C if not cla & 0x40 else cla & 0x20):
-            raise _Reply(0x6882)  # secure messaging is not supported
+            raise _Reply(SW.SECURE_MESSAGING_NOT_SUPPORTED)
         method = _HANDLERS.get(apdu.ins)
         if method is None and apdu.ins != _INS_GET_RESPONSE:
-            raise _Reply(0x6D00)
+            raise _Reply(SW.INS_NOT_SUPPORTED)
         if bool(cla & 0x80) != (apdu.ins in _PROPRIETARY):
-            raise _Reply(0x6E00)  # TS 102 221 clause 10.1.2: '0X' or '8X' per command
+            raise _Reply(SW.CLA_NOT_SUPPORTED)  # TS 102 221 clause 10.1.2: '0X' or '8X' per command
         number = channel_of(cla)
         channel = self._channels.get(number)
         if channel is None:
-            raise _Reply(0x6881)
+            raise _Reply(SW.CHANNEL_NOT_SUPPORTED)
         pending, self._pending = self._pending, None
         if method is None:
             return self._get_response(number, apdu, pending)
@@ -222,7 +222,7 @@ class SimulatedCard:
         if data and self.t0 and not (apdu.data is None and apdu.le is not None):
             # Case 3/4 under T=0: the card announces the bytes, the terminal fetches them.
             self._pending = (number, data, sw)
-            return b"", 0x6100 | (len(data) & 0xFF)
+            return b"", SWFamily.MORE_DATA.sw(len(data) & 0xFF)
         return data, sw
 
     def _with_le(self, available: bytes, le: int | None) -> tuple[bytes, int]:
@@ -235,29 +235,29 @@ class SimulatedCard:
         n = len(data)
         if le is None or le == 0:
             if self.t0 and n != 256:
-                raise _Reply(0x6C00 | n)
-            return data, SW_OK
+                raise _Reply(SWFamily.WRONG_LE.sw(n))
+            return data, SW.OK
         if le <= n:
-            return data[:le], SW_OK
+            return data[:le], SW.OK
         if self.t0:
-            raise _Reply(0x6C00 | n)
-        return data, 0x6282  # end of file/record reached before reading Le bytes
+            raise _Reply(SWFamily.WRONG_LE.sw(n))
+        return data, SW.END_REACHED
 
     def _get_response(self, number: int, apdu: _Apdu,
                       pending: tuple[int, bytes, int] | None) -> tuple[bytes, int]:
         """GET RESPONSE (TS 102 221 clause 11.1.20): fetch what 61xx announced."""
         if apdu.p1 or apdu.p2:
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         if pending is None or pending[0] != number:
-            raise _Reply(0x6985)
+            raise _Reply(SW.CONDITIONS_NOT_SATISFIED)
         _, data, sw = pending
         le = 256 if not apdu.le else apdu.le
         if le > len(data):
             self._pending = pending
-            raise _Reply(0x6C00 | len(data))
+            raise _Reply(SWFamily.WRONG_LE.sw(len(data)))
         if le < len(data):
             self._pending = (number, data[le:], sw)
-            return data[:le], 0x6100 | (len(data) - le)
+            return data[:le], SWFamily.MORE_DATA.sw(len(data) - le)
         return data, sw
 
     # --- file selection ---------------------------------------------------------------
@@ -266,31 +266,31 @@ class SimulatedCard:
         data = apdu.data or b""
         terminate = apdu.p2 & 0x40
         if apdu.p2 & ~0x40 not in (0x04, 0x0C) or (terminate and apdu.p1 != 0x04):
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         if apdu.p1 == 0x00:
             if len(data) != 2:
-                raise _Reply(0x6700)
+                raise _Reply(SW.WRONG_LENGTH)
             node = self._by_fid(ch, int.from_bytes(data, "big"))
         elif apdu.p1 == 0x04:
             if not 1 <= len(data) <= 16:
-                raise _Reply(0x6700)
+                raise _Reply(SW.WRONG_LENGTH)
             app = next((a for a in self._layout.applications if a.aid.startswith(data)), None)
             if app is None:
-                raise _Reply(0x6A82)
+                raise _Reply(SW.FILE_NOT_FOUND)
             if terminate:
                 # Application session termination: back to the MF, no application.
                 ch.df, ch.ef, ch.app, ch.record = self._layout.mf, None, None, 0
-                return b"", SW_OK
+                return b"", SW.OK
             ch.app = app
             node = app.adf
         elif apdu.p1 in (0x08, 0x09):
             if not data or len(data) % 2:
-                raise _Reply(0x6700)
+                raise _Reply(SW.WRONG_LENGTH)
             node = self._by_path(ch, data, from_mf=apdu.p1 == 0x08)
         else:
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         if node is None:
-            raise _Reply(0x6A82)
+            raise _Reply(SW.FILE_NOT_FOUND)
         if isinstance(node, EF):
             ch.ef, ch.record = node, 0
             assert node.parent is not None
@@ -302,7 +302,7 @@ class SimulatedCard:
             if app is not None:
                 ch.app = app
             fcp = node.fcp(self._pin1.enabled)
-        return (fcp if apdu.p2 & 0x0C == 0x04 else b""), SW_OK
+        return (fcp if apdu.p2 & 0x0C == 0x04 else b""), SW.OK
 
     def _by_fid(self, ch: _Channel, fid: int) -> EF | DF | None:
         """Files selectable by FID from the current DF (TS 102 221 clause 8.4.1)."""
@@ -342,80 +342,80 @@ class SimulatedCard:
         """The EF a read addresses: the current EF (SFI 0) or the SFI in the current DF."""
         if sfi == 0:
             if ch.ef is None:
-                raise _Reply(0x6986)  # command not allowed: no EF selected
+                raise _Reply(SW.NO_EF_SELECTED)
             return ch.ef
         ef = ch.df.by_sfi(sfi)
         if ef is None:
-            raise _Reply(0x6A82)
+            raise _Reply(SW.FILE_NOT_FOUND)
         if ef is not ch.ef:
             ch.ef, ch.record = ef, 0  # reading by SFI selects the file (clause 8.4.3)
         return ef
 
     def _check_read(self, ef: EF) -> None:
         if ef.pin_protected and not self._pin1.satisfied:
-            raise _Reply(0x6982)
+            raise _Reply(SW.SECURITY_NOT_SATISFIED)
 
     def _read_binary(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """READ BINARY (TS 102 221 clause 11.1.3), with the SFI form P1 = 100xxxxx."""
         if apdu.data is not None:
-            raise _Reply(0x6700)
+            raise _Reply(SW.WRONG_LENGTH)
         if apdu.p1 & 0x80:
             if apdu.p1 & 0x60 or not apdu.p1 & 0x1F:
-                raise _Reply(0x6A86)
+                raise _Reply(SW.WRONG_P1P2)
             ef, offset = self._target(ch, apdu.p1 & 0x1F), apdu.p2
         else:
             ef, offset = self._target(ch, 0), (apdu.p1 << 8) | apdu.p2
         if ef.linear:
-            raise _Reply(0x6981)
+            raise _Reply(SW.INCOMPATIBLE_FILE_STRUCTURE)
         self._check_read(ef)
         if offset >= len(ef.data):
-            raise _Reply(0x6B00)
+            raise _Reply(SW.P1P2_OUT_OF_RANGE)
         return self._with_le(ef.data[offset:], apdu.le)
 
     def _read_record(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """READ RECORD (TS 102 221 clause 11.1.5): absolute/current, next, previous."""
         if apdu.data is not None:
-            raise _Reply(0x6700)
+            raise _Reply(SW.WRONG_LENGTH)
         sfi, mode = apdu.p2 >> 3, apdu.p2 & 0x07
         if sfi == 0x1F or mode not in (0x02, 0x03, 0x04):
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         ef = self._target(ch, sfi)
         if ef.records is None:
-            raise _Reply(0x6981)
+            raise _Reply(SW.INCOMPATIBLE_FILE_STRUCTURE)
         self._check_read(ef)
         count = len(ef.records)
         if mode == 0x04:
             number = apdu.p1 or ch.record  # P1 = 0: the current record
             if not 1 <= number <= count:
-                raise _Reply(0x6A83)
+                raise _Reply(SW.RECORD_NOT_FOUND)
         else:
             if apdu.p1:
-                raise _Reply(0x6A86)
+                raise _Reply(SW.WRONG_P1P2)
             # Next from no record is the first; previous from no record is the last.
             number = ch.record + 1 if mode == 0x02 else (ch.record - 1 if ch.record else count)
             if not 1 <= number <= count:
-                raise _Reply(0x6A83)
+                raise _Reply(SW.RECORD_NOT_FOUND)
             ch.record = number  # only next/previous move the record pointer
         return self._with_le(ef.records[number - 1], apdu.le)
 
     def _update(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """UPDATE BINARY/RECORD: every file here needs ADM1 to write, which is not offered."""
         del ch, apdu
-        raise _Reply(0x6982)
+        raise _Reply(SW.SECURITY_NOT_SATISFIED)
 
     def _status(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """STATUS (TS 102 221 clause 11.1.2): FCP of the current DF, or the AID."""
         if apdu.p1 > 0x02 or apdu.data is not None:
-            raise _Reply(0x6A86 if apdu.p1 > 0x02 else 0x6700)
+            raise _Reply(SW.WRONG_P1P2 if apdu.p1 > 0x02 else SW.WRONG_LENGTH)
         if apdu.p2 == 0x00:
             return self._with_le(ch.df.fcp(self._pin1.enabled), apdu.le)
         if apdu.p2 == 0x01:
             if ch.app is None:
-                raise _Reply(0x6A86)
+                raise _Reply(SW.WRONG_P1P2)
             return self._with_le(tlv(0x84, ch.app.aid), apdu.le)
         if apdu.p2 == 0x0C:
-            return b"", SW_OK
-        raise _Reply(0x6A86)
+            return b"", SW.OK
+        raise _Reply(SW.WRONG_P1P2)
 
     # --- PIN ----------------------------------------------------------------------------
     def _verify(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
@@ -423,7 +423,7 @@ class SimulatedCard:
         del ch
         self._pin_reference(apdu)
         if apdu.data is not None and len(apdu.data) != 8:
-            raise _Reply(0x6700)
+            raise _Reply(SW.WRONG_LENGTH)
         return b"", self._pin1.verify(apdu.data)
 
     def _unblock(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
@@ -433,37 +433,37 @@ class SimulatedCard:
         if apdu.data is None:
             return b"", self._pin1.unblock(None, None)
         if len(apdu.data) != 16:
-            raise _Reply(0x6700)
+            raise _Reply(SW.WRONG_LENGTH)
         return b"", self._pin1.unblock(apdu.data[:8], apdu.data[8:])
 
     @staticmethod
     def _pin_reference(apdu: _Apdu) -> None:
         if apdu.p1 != 0x00 or apdu.p2 & 0x60:
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         if apdu.p2 != 0x01:
-            raise _Reply(0x6A88)  # only PIN1 (key reference 01) exists on this card
+            raise _Reply(SW.REFERENCE_NOT_FOUND)  # only PIN1 (key reference 01) exists on this card
 
     # --- logical channels ---------------------------------------------------------------
     def _manage_channel(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """MANAGE CHANNEL (TS 102 221 clause 11.1.17): open (P1 00) or close (P1 80)."""
         if apdu.data is not None:
-            raise _Reply(0x6700)
+            raise _Reply(SW.WRONG_LENGTH)
         if apdu.p1 == 0x80:
             if not 1 <= apdu.p2 <= _MAX_CHANNEL:
-                raise _Reply(0x6A86)
+                raise _Reply(SW.WRONG_P1P2)
             if self._channels.pop(apdu.p2, None) is None:
-                raise _Reply(0x6A88)
-            return b"", SW_OK
+                raise _Reply(SW.REFERENCE_NOT_FOUND)
+            return b"", SW.OK
         if apdu.p1 != 0x00 or apdu.p2 > _MAX_CHANNEL:
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         if apdu.p2:
             if apdu.p2 in self._channels:
-                raise _Reply(0x6A86)
+                raise _Reply(SW.WRONG_P1P2)
             number = apdu.p2
         else:
             free = [n for n in range(1, _MAX_CHANNEL + 1) if n not in self._channels]
             if not free:
-                raise _Reply(0x6A81)
+                raise _Reply(SW.FUNCTION_NOT_SUPPORTED)
             number = free[0]
         # Opened from the basic channel: the MF is selected; from another channel (``ch``):
         # its current DF and application are inherited (clause 11.1.17.1).
@@ -471,7 +471,7 @@ class SimulatedCard:
             self._channels[number] = _Channel(self._layout.mf)
         else:
             self._channels[number] = _Channel(ch.df, None, ch.app)
-        return (bytes((number,)) if not apdu.p2 else b""), SW_OK
+        return (bytes((number,)) if not apdu.p2 else b""), SW.OK
 
     # --- AUTHENTICATE ------------------------------------------------------------------
     def _authenticate(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
@@ -481,9 +481,9 @@ class SimulatedCard:
         (ISIM), ``84`` GBA bootstrapping (USIM with service 68); others answer 9864.
         """
         if apdu.p1 != 0x00 or not apdu.p2 & 0x80:
-            raise _Reply(0x6A86)
+            raise _Reply(SW.WRONG_P1P2)
         if ch.app is None:
-            raise _Reply(0x6985)  # no application selected on this channel
+            raise _Reply(SW.CONDITIONS_NOT_SATISFIED)  # no application selected on this channel
         context = apdu.p2 & 0x7F
         usim = ch.app.aid == USIM_AID
         supported = {_CTX_3G}
@@ -492,9 +492,9 @@ class SimulatedCard:
         if usim and self._aka.gba:
             supported.add(_CTX_GBA)
         if context not in supported:
-            raise _Reply(0x9864)
+            raise _Reply(SW.AUTH_CONTEXT_NOT_SUPPORTED)
         if not self._pin1.satisfied:
-            raise _Reply(0x6982)
+            raise _Reply(SW.SECURITY_NOT_SATISFIED)
         data = apdu.data or b""
         if context == _CTX_GSM:
             return self._aka.gsm_context(data)

@@ -27,6 +27,7 @@ from typing import Protocol
 from attest.errors import CardRemovedError, InputError
 from hw import apdu as apdu_mod
 from hw.luhn import luhn_ok
+from hw.sw import SW
 from hw.transport.at import CME_ERRORS
 
 log = logging.getLogger(__name__)
@@ -351,7 +352,7 @@ class SimulatedModem:
                 if quirk in self.quirks and apdu[5:].startswith(prefix):
                     raise _Cme(3)
         raw = self._card(apdu)
-        if apdu[1] == 0x70 and raw[-2:] == b"\x90\x00":
+        if apdu[1] == 0x70 and apdu_mod.Response.from_bytes(raw).sw == SW.OK:
             if apdu[2] == 0x00:
                 self.csim_channels.add(apdu[3] or raw[0])
             elif apdu[2] == 0x80:
@@ -359,10 +360,10 @@ class SimulatedModem:
         return self._apdu_line("CSIM", raw)
 
     def _ccho(self, aid: bytes) -> str:
-        opened = self._card(bytes.fromhex("0070000001"))
-        if opened[-2:] != b"\x90\x00" or len(opened) != 3:
+        opened = apdu_mod.Response.from_bytes(self._card(bytes.fromhex("0070000001")))
+        if opened.sw != SW.OK or len(opened.data) != 1:
             raise _Cme(4)
-        channel = opened[0]
+        channel = opened.data[0]
         select_apdu = apdu_mod.build(0x00, 0xA4, 0x04, 0x04, aid, le=0)
         resp = apdu_mod.exchange(self._card, apdu_mod.set_channel(select_apdu, channel))
         if not resp.ok:

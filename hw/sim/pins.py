@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import hmac
 
-SW_OK = 0x9000
-SW_BLOCKED = 0x6983
-SW_DISABLED = 0x6984  # referenced data invalidated: a disabled PIN cannot be verified
-SW_NOT_FOUND = 0x6A88
+from hw.sw import SW, SWFamily
 
 PIN_TRIES = 3
 PUK_TRIES = 10
@@ -20,10 +17,6 @@ PUK_TRIES = 10
 def pin_block(digits: str) -> bytes:
     """The 8-byte PIN block: ASCII digits, FF padded (TS 102 221 clause 9.5.2)."""
     return digits.encode().ljust(8, b"\xff")
-
-
-def _retries(left: int) -> int:
-    return 0x63C0 | left
 
 
 class Pin1:
@@ -51,33 +44,35 @@ class Pin1:
         if block is None:
             # Real cards answer the query with 63CX whether the PIN is enabled or not;
             # only an already verified PIN answers 9000.
-            return SW_OK if self.enabled and self.verified else _retries(self.retries)
+            if self.enabled and self.verified:
+                return SW.OK
+            return SWFamily.RETRIES_LEFT.sw(self.retries)
         if self.retries == 0:
-            return SW_BLOCKED
+            return SW.PIN_BLOCKED
         if not self.enabled or self._pin is None:
-            return SW_DISABLED
+            return SW.REFERENCED_DATA_INVALIDATED  # a disabled PIN cannot be verified
         if hmac.compare_digest(block, self._pin):
             self.retries = PIN_TRIES
             self.verified = True
-            return SW_OK
+            return SW.OK
         self.retries -= 1
         self.verified = False
-        return _retries(self.retries)
+        return SWFamily.RETRIES_LEFT.sw(self.retries)
 
     def unblock(self, puk_block: bytes | None, new_pin: bytes | None) -> int:
         """UNBLOCK PIN with the PUK; ``None`` data is the PUK retry query (clause 11.1.13)."""
         if self._puk is None:
-            return SW_NOT_FOUND
+            return SW.REFERENCE_NOT_FOUND
         if puk_block is None or new_pin is None:
-            return _retries(self.puk_retries)
+            return SWFamily.RETRIES_LEFT.sw(self.puk_retries)
         if self.puk_retries == 0:
-            return SW_BLOCKED
+            return SW.PIN_BLOCKED
         if not hmac.compare_digest(puk_block, self._puk):
             self.puk_retries -= 1
-            return _retries(self.puk_retries)
+            return SWFamily.RETRIES_LEFT.sw(self.puk_retries)
         self._pin = new_pin
         self.retries = PIN_TRIES
         self.puk_retries = PUK_TRIES
         self.enabled = True  # clause 11.1.13.1.1: after unblocking the PIN is enabled
         self.verified = True
-        return SW_OK
+        return SW.OK

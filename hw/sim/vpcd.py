@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from attest.errors import CardRemovedError, SimattestError, TransportError
+from hw.sw import SW
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ CTRL_ON = 1
 CTRL_RESET = 2
 CTRL_ATR = 4
 
-# SW 6F00 "technical problem": what a real card answers when its own software fails.
-_SW_TECHNICAL_PROBLEM = b"\x6f\x00"
+# What a real card answers when its own software fails.
+_SW_TECHNICAL_PROBLEM = SW.TECHNICAL_PROBLEM.to_bytes(2, "big")
 _POLL = 0.1  # how often a blocked loop looks at the stop flag, in seconds
 
 

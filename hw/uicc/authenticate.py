@@ -13,6 +13,7 @@ from enum import Enum
 
 from attest.errors import CardError, InputError
 from hw import apdu
+from hw.sw import SW
 from hw.transport.base import Channel, Transport
 from hw.uicc.ts_102_221 import Uicc
 
@@ -85,9 +86,9 @@ AuthOutcome = (
 )
 
 _SW_OUTCOMES: dict[int, AuthOutcome] = {
-    0x9862: AuthMacFailure(),
-    0x9864: AuthContextNotSupported(),
-    0x6982: AuthPinNeeded(),
+    SW.AUTH_MAC_FAILURE: AuthMacFailure(),
+    SW.AUTH_CONTEXT_NOT_SUPPORTED: AuthContextNotSupported(),
+    SW.SECURITY_NOT_SATISFIED: AuthPinNeeded(),
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from attest.errors import CardError, InputError, SimattestError
 from hw import apdu
 from hw.apdu import Response
+from hw.sw import SW, SWFamily
 from hw.transport.base import Channel, Transport
 from hw.uicc.tlv import Tlv, find, parse_tlvs
 
@@ -32,23 +33,20 @@ SFI_ICCID = 0x02  # TS 102 221 clause 13.2
 PIN1 = 0x01  # key reference of the first application PIN, TS 102 221 table 9.3
 UNIVERSAL_PIN = 0x11  # key reference of the universal PIN, TS 102 221 table 9.3
 
-SW_RECORD_NOT_FOUND = 0x6A83
-SW_FILE_NOT_FOUND = 0x6A82
-SW_FILE_DEACTIVATED = 0x6283  # SELECT: the file exists and is selected, but deactivated
-SW_END_REACHED = 0x6282
-SW_OFFSET_BEYOND_END = 0x6B00
-SW_PIN_NEEDED = 0x6982
-SW_PIN_BLOCKED = 0x6983
-SW_PIN_DISABLED = 0x6984  # referenced data invalidated: VERIFY of a disabled PIN
-SW_WRONG_P1P2 = 0x6A86
-SW_REFERENCE_NOT_FOUND = 0x6A88
-
-# 6A82 file not found, 6981 incompatible with file structure, 6986 no EF selected.
-_NOT_HERE = frozenset({0x6A82, 0x6981, 0x6986})
-# How a card that cannot resolve a short file identifier (or will not take Le = 00) says
-# so: file not found, incompatible with the file, function not supported, wrong P1-P2,
-# no current EF, wrong length.
-_SFI_REFUSED = frozenset({0x6A82, 0x6981, 0x6A81, 0x6A86, 0x6B00, 0x6986, 0x6700})
+# How a read by SFI says the current DF holds no such file.
+_NOT_HERE = frozenset({SW.FILE_NOT_FOUND, SW.INCOMPATIBLE_FILE_STRUCTURE, SW.NO_EF_SELECTED})
+# How a card that cannot resolve a short file identifier (or will not take Le = 00) says so.
+_SFI_REFUSED = frozenset(
+    {
+        SW.FILE_NOT_FOUND,
+        SW.INCOMPATIBLE_FILE_STRUCTURE,
+        SW.FUNCTION_NOT_SUPPORTED,
+        SW.WRONG_P1P2,
+        SW.P1P2_OUT_OF_RANGE,
+        SW.NO_EF_SELECTED,
+        SW.WRONG_LENGTH,
+    }
+)
 
 _MAX_READ = 256  # a short Le of 00 asks for up to 256 bytes (TS 102 221 clause 11.1.3)
 
@@ -228,9 +226,9 @@ class Uicc:
     # --- plumbing -----------------------------------------------------------------------
     def _fail(self, what: str, resp: Response) -> StatusWordError:
         msg = f"{self.transport.uri}: {what}: {resp.describe()}"
-        if resp.sw == SW_FILE_NOT_FOUND:
+        if resp.sw == SW.FILE_NOT_FOUND:
             return FileNotFoundOnCard(msg, resp.sw)
-        if resp.sw == SW_PIN_NEEDED:
+        if resp.sw == SW.SECURITY_NOT_SATISFIED:
             return PinNeeded(msg + "; verify the PIN first (--pin)", resp.sw)
         return StatusWordError(msg, resp.sw)
 
@@ -246,7 +244,7 @@ class Uicc:
         parsed and returned."""
         command = apdu.build(0x00, 0xA4, p1, _select_p2(fcp), target, 0x00 if fcp else None)
         resp = self._send(channel, command)
-        if not fcp and resp.sw == SW_WRONG_P1P2:
+        if not fcp and resp.sw == SW.WRONG_P1P2:
             return self._select(p1, target, what, channel, True)
         if not resp.ok:
             raise self._fail(f"SELECT {what}", resp)
@@ -280,9 +278,9 @@ class Uicc:
     ) -> bytes | None:
         """One READ BINARY; None when the offset is at or past the end of the file."""
         resp = self._send(channel, apdu.build(0x00, 0xB0, p1, p2, le=le))
-        if resp.ok or resp.sw == SW_END_REACHED:
+        if resp.ok or resp.sw == SW.END_REACHED:
             return resp.data
-        if resp.sw == SW_OFFSET_BEYOND_END:
+        if resp.sw == SW.P1P2_OUT_OF_RANGE:
             return None
         raise self._fail(f"READ BINARY {what}", resp)
 
@@ -335,9 +333,9 @@ class Uicc:
         if not 1 <= number <= 254:
             raise InputError(f"record number {number} is outside 1-254")
         resp = self._send(channel, apdu.build(0x00, 0xB2, number, p2, le=le))
-        if resp.sw == SW_RECORD_NOT_FOUND:
+        if resp.sw == SW.RECORD_NOT_FOUND:
             return None
-        if not (resp.ok or resp.sw == SW_END_REACHED):
+        if not (resp.ok or resp.sw == SW.END_REACHED):
             raise self._fail(f"READ RECORD {number} of {what}", resp)
         return resp.data
 
@@ -429,7 +427,7 @@ class Uicc:
         raise FileNotFoundOnCard(
             f"{self.transport.uri}: EF.DIR lists no {app.upper()} application "
             f"(AID {prefix.hex().upper()}…)",
-            SW_FILE_NOT_FOUND,
+            SW.FILE_NOT_FOUND,
         )
 
     def _read_dir(self, wanted: list[bytes], first_try: bool) -> list[Application] | None:
@@ -501,11 +499,12 @@ class Uicc:
         or 6984 from cards that answer the query of a disabled PIN that way.
         """
         resp = self._send(channel, apdu.build(0x00, 0x20, 0x00, reference))
-        if resp.ok or resp.sw == SW_PIN_DISABLED:
+        if resp.ok or resp.sw == SW.REFERENCED_DATA_INVALIDATED:
             return None
-        if resp.sw >> 4 == 0x63C:
-            return resp.sw & 0x0F
-        if resp.sw == SW_PIN_BLOCKED:
+        left = SWFamily.RETRIES_LEFT.number(resp.sw)
+        if left is not None:
+            return left
+        if resp.sw == SW.PIN_BLOCKED:
             return 0
         raise self._fail(f"VERIFY PIN {reference:02X} (retry counter)", resp)
 
@@ -526,7 +525,7 @@ class Uicc:
             # An application that uses the universal PIN instead of its own PIN1 has no
             # key reference 01 (6A88, TS 102 221 clause 9.5.1): ask for the universal
             # PIN's counter instead (a query, nothing spent).
-            if reference != PIN1 or exc.sw != SW_REFERENCE_NOT_FOUND:
+            if reference != PIN1 or exc.sw != SW.REFERENCE_NOT_FOUND:
                 raise
             reference = UNIVERSAL_PIN
             retries = self.pin_retries(reference, channel)
@@ -541,10 +540,11 @@ class Uicc:
                 f"{self.transport.uri}: only one PIN attempt left; not spending it without --force"
             )
         resp = self._send(channel, apdu.build(0x00, 0x20, 0x00, reference, encoded))
-        if resp.ok or resp.sw == SW_PIN_DISABLED:
+        if resp.ok or resp.sw == SW.REFERENCED_DATA_INVALIDATED:
             return
-        if resp.sw >> 4 == 0x63C:
-            raise CardError(f"{self.transport.uri}: wrong PIN, {resp.sw & 0x0F} attempt(s) left")
+        left = SWFamily.RETRIES_LEFT.number(resp.sw)
+        if left is not None:
+            raise CardError(f"{self.transport.uri}: wrong PIN, {left} attempt(s) left")
         raise self._fail(f"VERIFY PIN {reference:02X}", resp)
 
 
