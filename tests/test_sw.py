@@ -11,41 +11,58 @@ import pytest
 
 from hw.sw import SW, SWFamily, sw_meaning
 
+# (name, the spec's SW1 SW2, words of the spec's meaning)
+SPEC_ROWS = [
+    (SW.OK, 0x9000, "normal ending of the command"),
+    (SW.WARNING, 0x6200, "no information given, state of non-volatile memory unchanged"),
+    (SW.DATA_MAY_BE_CORRUPTED, 0x6281, "part of returned data may be corrupted"),
+    (SW.END_REACHED, 0x6282, "end of file/record reached before reading Le bytes"),
+    (SW.FILE_INVALIDATED, 0x6283, "selected file invalidated"),
+    (SW.FILE_TERMINATED, 0x6285, "selected file in termination state"),
+    (SW.MORE_DATA_AVAILABLE, 0x62F1, "more data available"),
+    (SW.MORE_DATA_PROACTIVE, 0x62F2, "more data available and proactive command pending"),
+    (SW.MEMORY_UNCHANGED, 0x6400, "no information given, memory unchanged"),
+    (SW.MEMORY_CHANGED, 0x6500, "no information given, memory changed"),
+    (SW.MEMORY_PROBLEM, 0x6581, "memory problem"),
+    (SW.WRONG_LENGTH, 0x6700, "wrong length"),
+    (SW.CLA_FUNCTION_NOT_SUPPORTED, 0x6800, "function in CLA not supported"),
+    (SW.CHANNEL_NOT_SUPPORTED, 0x6881, "logical channel not supported"),
+    (SW.SECURE_MESSAGING_NOT_SUPPORTED, 0x6882, "secure messaging not supported"),
+    (SW.NOT_ALLOWED, 0x6900, "command not allowed, no information given"),
+    (SW.INCOMPATIBLE_FILE_STRUCTURE, 0x6981, "command incompatible with file structure"),
+    (SW.SECURITY_NOT_SATISFIED, 0x6982, "security status not satisfied"),
+    (SW.PIN_BLOCKED, 0x6983, "authentication/PIN method blocked"),
+    (SW.REFERENCED_DATA_INVALIDATED, 0x6984, "referenced data invalidated"),
+    (SW.CONDITIONS_NOT_SATISFIED, 0x6985, "conditions of use not satisfied"),
+    (SW.NO_EF_SELECTED, 0x6986, "no EF selected"),
+    (SW.WRONG_DATA, 0x6A80, "incorrect parameters in the data field"),
+    (SW.FUNCTION_NOT_SUPPORTED, 0x6A81, "function not supported"),
+    (SW.FILE_NOT_FOUND, 0x6A82, "file or application not found"),
+    (SW.RECORD_NOT_FOUND, 0x6A83, "record not found"),
+    (SW.NOT_ENOUGH_MEMORY, 0x6A84, "not enough memory space"),
+    (SW.WRONG_P1P2, 0x6A86, "incorrect parameters P1 to P2"),
+    (SW.LC_INCONSISTENT, 0x6A87, "Lc inconsistent with P1 to P2"),
+    (SW.REFERENCE_NOT_FOUND, 0x6A88, "referenced data not found"),
+    (SW.P1P2_OUT_OF_RANGE, 0x6B00, "wrong parameters P1-P2"),
+    (SW.INS_NOT_SUPPORTED, 0x6D00, "instruction code not supported or invalid"),
+    (SW.CLA_NOT_SUPPORTED, 0x6E00, "class not supported"),
+    (SW.TECHNICAL_PROBLEM, 0x6F00, "technical problem, no precise diagnosis"),
+    (SW.AUTH_MAC_FAILURE, 0x9862, "authentication error, incorrect MAC"),
+    (SW.SECURITY_SESSION_EXPIRED, 0x9863, "security session or association expired"),
+    (SW.AUTH_CONTEXT_NOT_SUPPORTED, 0x9864, "security context not supported"),
+    (SW.KEY_FRESHNESS_FAILURE, 0x9865, "key freshness failure"),
+]
 
-@pytest.mark.parametrize(
-    ("member", "value", "phrase"),
-    [
-        (SW.OK, 0x9000, "normal ending of the command"),
-        (SW.END_REACHED, 0x6282, "end of file/record reached before reading Le bytes"),
-        (SW.FILE_INVALIDATED, 0x6283, "selected file invalidated"),
-        (SW.WRONG_LENGTH, 0x6700, "wrong length"),
-        (SW.CHANNEL_NOT_SUPPORTED, 0x6881, "logical channel not supported"),
-        (SW.SECURE_MESSAGING_NOT_SUPPORTED, 0x6882, "secure messaging not supported"),
-        (SW.INCOMPATIBLE_FILE_STRUCTURE, 0x6981, "command incompatible with file structure"),
-        (SW.SECURITY_NOT_SATISFIED, 0x6982, "security status not satisfied"),
-        (SW.PIN_BLOCKED, 0x6983, "authentication/PIN method blocked"),
-        (SW.REFERENCED_DATA_INVALIDATED, 0x6984, "referenced data invalidated"),
-        (SW.CONDITIONS_NOT_SATISFIED, 0x6985, "conditions of use not satisfied"),
-        (SW.NO_EF_SELECTED, 0x6986, "no EF selected"),
-        (SW.WRONG_DATA, 0x6A80, "incorrect parameters in the data field"),
-        (SW.FUNCTION_NOT_SUPPORTED, 0x6A81, "function not supported"),
-        (SW.FILE_NOT_FOUND, 0x6A82, "file or application not found"),
-        (SW.RECORD_NOT_FOUND, 0x6A83, "record not found"),
-        (SW.WRONG_P1P2, 0x6A86, "incorrect parameters P1 to P2"),
-        (SW.REFERENCE_NOT_FOUND, 0x6A88, "referenced data not found"),
-        (SW.P1P2_OUT_OF_RANGE, 0x6B00, "wrong parameters P1-P2"),
-        (SW.INS_NOT_SUPPORTED, 0x6D00, "instruction code not supported or invalid"),
-        (SW.CLA_NOT_SUPPORTED, 0x6E00, "class not supported"),
-        (SW.TECHNICAL_PROBLEM, 0x6F00, "technical problem, no precise diagnosis"),
-        (SW.AUTH_MAC_FAILURE, 0x9862, "authentication error, incorrect MAC"),
-        (SW.SECURITY_SESSION_EXPIRED, 0x9863, "security session or association expired"),
-        (SW.AUTH_CONTEXT_NOT_SUPPORTED, 0x9864, "security context not supported"),
-    ],
-)
+
+@pytest.mark.parametrize(("member", "value", "phrase"), SPEC_ROWS)
 def test_status_word_value_and_meaning(member: SW, value: int, phrase: str) -> None:
     assert member == value
     assert phrase in member.meaning
     assert sw_meaning(value) == member.meaning
+
+
+def test_every_status_word_of_the_table_is_checked_against_the_spec() -> None:
+    assert sorted(row[0] for row in SPEC_ROWS) == sorted(SW)
 
 
 def test_a_status_word_on_the_wire_compares_equal_to_its_name() -> None:
