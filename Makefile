@@ -16,7 +16,8 @@ demo: $(VENV)/.installed
 	$(PY) -m server.demo
 
 test: $(VENV)/.installed
-	$(VENV)/bin/ruff check hw attest server tests bench
+	$(VENV)/bin/ruff check hw attest server tests bench vulture_whitelist.py
+	$(VENV)/bin/vulture
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q

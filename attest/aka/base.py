@@ -16,7 +16,6 @@ from attest.errors import InputError
 RAND_SIZE = 16
 SQN_SIZE = 6
 AMF_SIZE = 2
-AK_SIZE = 6
 
 
 def check_size(name: str, value: bytes, *sizes: int) -> bytes:

@@ -78,7 +78,6 @@ class Fcp:
     fid: bytes | None = None  # tag 83
     df_name: bytes | None = None  # tag 84 (the AID of an ADF)
     file_size: int | None = None  # tag 80: bytes of data in an EF
-    total_size: int | None = None  # tag 81
     sfi: int | None = None  # tag 88; None when absent or empty (no SFI)
     life_cycle: int | None = None  # tag 8A
     pins: dict[int, bool] = field(default_factory=dict)  # tag C6: key reference -> enabled
@@ -132,7 +131,6 @@ def parse_fcp(data: bytes, where: str = "FCP") -> Fcp:
         fid=_exact(inner, 0x83, 2, where),
         df_name=_value(inner, 0x84),
         file_size=_int(inner, 0x80),
-        total_size=_int(inner, 0x81),
         sfi=_sfi(inner, where),
         life_cycle=_int(inner, 0x8A),
         pins=_pin_status(inner, where),
