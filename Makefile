@@ -1,5 +1,7 @@
 # The two targets a newcomer needs: `make demo` and `make test`.
 # Each one installs what it needs on a fresh Debian machine by itself.
+# `make screenshots` refreshes docs/screenshots (the tests write theirs to a temporary
+# directory, so `make test` leaves the tree clean).
 
 SHELL := /bin/bash
 # Debian's own interpreter where there is one: built with profile-guided and link-time
@@ -10,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := python3-venv pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium chromium-driver
 
-.PHONY: demo test
+.PHONY: demo test screenshots
 
 demo: $(VENV)/.installed
 	$(PY) -m server.demo
@@ -21,6 +23,12 @@ test: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
+
+# The browser tests that take the desk screenshots the README shows.
+SCREENSHOT_TESTS := tests/test_web_auth.py tests/test_web_desk.py tests/test_web_provisioning.py tests/test_web_access.py
+
+screenshots: $(VENV)/.installed
+	SIMATTEST_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q $(SCREENSHOT_TESTS)
 
 .debian-packages: Makefile
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \

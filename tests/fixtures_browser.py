@@ -12,9 +12,10 @@ without a second process to start and tear down for every test.  (gunicorn is wh
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 UI_WAIT_MS = 20_000
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Where the screenshots go instead of a temporary directory: ``make screenshots`` points
+# it at docs/screenshots to refresh the images the README shows.
+SCREENSHOTS_ENV = "SIMATTEST_SCREENSHOTS"
 
 
 @pytest.fixture(scope="session")
@@ -112,10 +115,29 @@ def page(chromium: Browser, live_server: LiveServer) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Save the whole page as docs/screenshots/<name>.png (linked from the README)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+Screenshot = Callable[[Page, str], None]
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``$SIMATTEST_SCREENSHOTS`` if set, else a temporary directory of this run: a test
+    run never rewrites the committed docs/screenshots."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    if not chosen:
+        return tmp_path_factory.mktemp("screenshots")
+    directory = Path(chosen)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def screenshot(screenshot_dir: Path) -> Screenshot:
+    """``screenshot(page, name)`` saves the whole page as ``<name>.png``."""
+
+    def save(page: Page, name: str) -> None:
+        page.screenshot(path=str(screenshot_dir / f"{name}.png"), full_page=True)
+
+    return save
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.fixtures_attestation import Pool, build_pool
-from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
+from tests.fixtures_browser import LiveServer, Screenshot, Tokens, sign_in
 
 PAGES = ("/desk/pool", "/desk/alerts", "/desk/checkout", "/desk/returns", "/desk/audit",
          "/desk/provision/", "/desk/provision/import", "/desk/provision/handsets",
@@ -46,7 +46,7 @@ def test_every_form_field_has_a_label_and_nothing_loads_from_elsewhere(
 
 
 def test_pool_fits_a_tablet_screen(
-    chromium: Browser, live_server: LiveServer, tokens: Tokens
+    chromium: Browser, live_server: LiveServer, tokens: Tokens, screenshot: Screenshot
 ) -> None:
     pool: Pool = build_pool(live_server.service, size=3)
     context = chromium.new_context(base_url=live_server.url,

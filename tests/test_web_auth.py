@@ -20,11 +20,11 @@ from attest import devicekey
 from server.core import operators
 from server.core.service import Service
 from server.http.app import create_app
-from tests.fixtures_browser import LiveServer, Tokens, screenshot, serve, sign_in
+from tests.fixtures_browser import LiveServer, Screenshot, Tokens, serve, sign_in
 
 
 def test_sign_in_shows_pool_and_sign_out_ends_the_session(
-    page: Page, live_server: LiveServer, tokens: Tokens
+    page: Page, live_server: LiveServer, tokens: Tokens, screenshot: Screenshot
 ) -> None:
     page.goto("/desk/pool")
     expect(page).to_have_url(re.compile(r"/desk/sign-in\?next=/desk/pool$"))

@@ -17,7 +17,7 @@ from server.attestation.evidence import Outcome, submit_evidence
 from server.core.config import ServiceConfig
 from server.core.service import Service
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
-from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
+from tests.fixtures_browser import LiveServer, Screenshot, Tokens, sign_in
 
 USER = "Officer J. Doe, badge 4411"
 
@@ -44,7 +44,7 @@ def pool(web_service: Service) -> Pool:
 
 
 def test_pool_lists_every_handset_with_card_verdict_and_search(
-    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool
+    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool, screenshot: Screenshot
 ) -> None:
     sign_in(page, tokens.desk)
     rows = page.locator("#pool tbody tr")
@@ -80,7 +80,7 @@ def test_pool_lists_every_handset_with_card_verdict_and_search(
 
 
 def test_swapped_sim_raises_an_alert_with_evidence_and_audit_link(
-    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool
+    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool, screenshot: Screenshot
 ) -> None:
     sign_in(page, tokens.desk)
     badge = page.get_by_role("navigation", name="Main").locator(".badge")
@@ -109,7 +109,7 @@ def test_swapped_sim_raises_an_alert_with_evidence_and_audit_link(
 
 
 def test_checkout_and_return_from_an_affirming_attestation(
-    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool
+    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool, screenshot: Screenshot
 ) -> None:
     sign_in(page, tokens.desk)
     page.get_by_role("link", name="Check out").click()
@@ -195,7 +195,7 @@ def test_server_refuses_a_stale_attestation_even_if_the_button_is_forced(
 
 
 def test_attestation_detail_decodes_the_ear_and_verifies_it(
-    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool
+    page: Page, live_server: LiveServer, tokens: Tokens, pool: Pool, screenshot: Screenshot
 ) -> None:
     sign_in(page, tokens.desk)
     unit1 = page.locator(f'#pool tr[data-imei="{pool.handsets[0].imei}"]')

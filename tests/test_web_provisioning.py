@@ -11,7 +11,7 @@ from attest import devicekey
 from server.core.service import Service
 from server.pool import registry
 from tests.fixtures_attestation import make_iccid, make_imei
-from tests.fixtures_browser import LiveServer, Tokens, screenshot, sign_in
+from tests.fixtures_browser import LiveServer, Screenshot, Tokens, sign_in
 
 
 def vendor_csv(iccids: list[str]) -> str:
@@ -30,7 +30,7 @@ def upload(page: Page, path: Path, partial: bool = False) -> None:
 
 
 def test_import_with_a_broken_row_shows_the_report_and_imports_nothing(
-    page: Page, live_server: LiveServer, tokens: Tokens, tmp_path: Path
+    page: Page, live_server: LiveServer, tokens: Tokens, tmp_path: Path, screenshot: Screenshot
 ) -> None:
     good = [make_iccid("8900101", 1), make_iccid("8900101", 2)]
     broken = good[1][:-1] + str((int(good[1][-1]) + 1) % 10)  # wrong Luhn check digit
@@ -130,7 +130,8 @@ def test_register_pair_and_unpair_a_handset(
 
 
 def test_cards_page_shows_the_verification_state(
-    page: Page, live_server: LiveServer, tokens: Tokens, web_service: Service, tmp_path: Path
+    page: Page, live_server: LiveServer, tokens: Tokens, web_service: Service, tmp_path: Path,
+    screenshot: Screenshot,
 ) -> None:
     iccids = [make_iccid("8900101", n) for n in (1, 2, 3)]
     path = tmp_path / "three.csv"
