@@ -14,6 +14,18 @@ evidence — which only evidence read back from the database needs, ``server.att
 Ed25519 verification, ES256 EAR signature, audit SHA-256) and the ratio of the two.
 
     .venv/bin/python bench/bench_attestation.py --seconds 20 [--write-results]
+
+Before and after a change, on durable PostgreSQL: ``--baseline-tree DIR`` (a checkout of
+the earlier commit, ``git worktree add DIR <commit>``) runs ``--pairs N`` pairs of
+windows, the server of each window freshly started from DIR (before), then from this
+tree (after), all on one provisioned database, so that the machine's drift hits both
+sides; it prints every window, the median of each side and the ratio after/before.
+Both trees' servers run on this interpreter (``python -m server.cli.main serve`` with
+the tree as working directory and ``PYTHONPATH``) and must share the schema's migrations.
+
+    git worktree add /tmp/simattest-before 0bbcd16
+    .venv/bin/python bench/bench_attestation.py --baseline-tree /tmp/simattest-before \
+        --pairs 5 --seconds 20 [--write-results]
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +56,7 @@ sys.path.insert(0, str(REPO))
 from attest import appraisal, devicekey, ear  # noqa: E402
 from attest.aka.milenage import Milenage  # noqa: E402
 from attest.evidence import canonical_json  # noqa: E402
-from bench import machine  # noqa: E402
+from bench import machine, results  # noqa: E402
 from bench.loadgen import ClientSpec, run  # noqa: E402
 from server.core.identifiers import luhn_digit  # noqa: E402
 from server.core.service import Service  # noqa: E402
@@ -152,9 +165,12 @@ def _postmaster(pg_data: Path) -> int | None:
 
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float,
-                   per_attestation: bool, pin_workers: bool = False) -> Figures:
+                   per_attestation: bool, pin_workers: bool = False,
+                   tree: Path = REPO) -> Figures:
+    """One window: start ``simattest serve`` from the checkout ``tree`` (this one, or an
+    earlier commit's to compare with), warm it up, load it for ``seconds``, stop it."""
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(tree))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
     log = (data_dir.parent / f"serve-{label.split()[0]}.log").open("ab")
     # The product as deployed: `simattest serve` (gunicorn, JSON logs, multi-process
@@ -165,7 +181,7 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
          "--workers", str(workers), "--threads", str(threads),
          *(["--pin-workers"] if pin_workers else []),
          "--rate-limit-per-imei", str(BENCH_LIMIT), "--rate-limit-per-client", str(BENCH_LIMIT)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -175,7 +191,9 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"simattest serve did not start; see {log.name}")
+                log.flush()
+                tail = Path(log.name).read_text(errors="replace")[-2000:]
+                raise SystemExit(f"simattest serve (from {tree}) did not start:\n{tail}")
             time.sleep(0.2)
         if warmup:
             run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation)
@@ -235,7 +253,113 @@ def crypto_only(seconds: float = 3.0) -> float:
         return (time.perf_counter() - start) / done
 
 
-def main() -> int:
+TABLE_HEAD = [
+    "| database | attestations/s | p50 | p99 | per client (fewest–most) | verdicts | errors | "
+    "CPU per attestation (service / database / load generator) | crypto share | "
+    "load average before → after |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def table_row(r: Figures, per_attestation: float) -> str:
+    """One window's line of the table (``per_attestation``: the crypto alone, seconds)."""
+    crypto_rate = 1 / per_attestation
+    return (f"| {r.label} | {r.rate:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms | "
+            f"{r.per_client[0]}–{r.per_client[1]} | {r.statuses} | {r.errors} | "
+            f"{r.cpu_ms['service']:.1f} / "
+            f"{r.cpu_ms['database']:.1f} / {r.cpu_ms['load generator']:.1f} ms | "
+            f"{r.rate * per_attestation:.2f} core-s/s "
+            f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) | "
+            f"{r.load[0]:.2f} → {r.load[1]:.2f} |")
+
+
+def median_rate(runs: list[Figures]) -> float:
+    return statistics.median(r.rate for r in runs)
+
+
+def median_line(label: str, runs: list[Figures]) -> str:
+    rates = sorted(r.rate for r in runs)
+    return (f"- {label}: median {median_rate(runs):,.0f} attestations/s over {len(rates)} "
+            f"windows (lowest {rates[0]:,.0f}, highest {rates[-1]:,.0f})")
+
+
+@contextmanager
+def provisioned(db: str, async_commit: bool, clients: int
+                ) -> Iterator[tuple[Path, str | None, list[ClientSpec]]]:
+    """A data directory with a provisioned pool on a fresh database: the data directory,
+    the database URL (None: SQLite in the data directory) and the clients."""
+    root = Path(tempfile.mkdtemp(prefix="simattest-bench-"))
+    try:
+        with ExitStack() as stack:
+            url = None if db == "sqlite" else stack.enter_context(postgres(root, async_commit))
+            yield root / "data", url, provision(root / "data", url, clients)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def tree_version(tree: Path) -> str:
+    """The commit checked out in ``tree`` (``-dirty`` with uncommitted changes), or its
+    path when it is not a git checkout."""
+    described = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"],
+                               capture_output=True, text=True, check=False)
+    return described.stdout.strip() if described.returncode == 0 else str(tree)
+
+
+def alternate(args: argparse.Namespace, per_attestation: float) -> tuple[list[str], list[str]]:
+    """``args.pairs`` pairs of windows on one durable PostgreSQL database, the server of
+    each window started from the baseline tree (before), then from this one (after), so
+    that the machine's drift from one minute to the next hits both sides.  Prints each
+    window as it ends; returns the summary lines and the table."""
+    trees = {"before": args.baseline_tree, "after": REPO}
+    labels = {side: f"{side} ({tree_version(tree)})" for side, tree in trees.items()}
+    runs: dict[str, list[Figures]] = {"before": [], "after": []}
+    table = list(TABLE_HEAD)
+    print("\n".join(table), flush=True)
+    with provisioned("postgresql", False, args.clients) as (data_dir, url, specs):
+        for _ in range(args.pairs):
+            for side in ("before", "after"):
+                figures = serve_and_load(labels[side], data_dir, url, specs, args.seconds,
+                                         args.workers, args.threads, args.warmup,
+                                         args.connection_per_attestation, args.pin_workers,
+                                         tree=trees[side])
+                runs[side].append(figures)
+                table.append(table_row(figures, per_attestation))
+                print(table[-1], flush=True)
+    before, after = median_rate(runs["before"]), median_rate(runs["after"])
+    lines = [median_line(f"postgresql (durable), {labels[side]}", runs[side])
+             for side in ("before", "after")]
+    lines.append(f"- after/before: {after / before if before else float('nan'):.3f} "
+                 "(median after over median before)")
+    return lines, table
+
+
+def compare_each(args: argparse.Namespace, per_attestation: float
+                 ) -> tuple[list[str], list[str]]:
+    """``args.repeat`` windows on each database asked for; returns the summary lines
+    (medians, with more than one window) and the table."""
+    results: list[Figures] = []
+    medians: list[str] = []
+    variants: list[tuple[str, bool]] = []
+    if args.db in ("postgresql", "both"):
+        variants.append(("postgresql", False))
+        if args.pg_async_commit:
+            variants.append(("postgresql", True))
+    if args.db in ("sqlite", "both"):
+        variants.append(("sqlite", False))
+    for db, async_commit in variants:
+        label = db if db == "sqlite" else (
+            "postgresql (synchronous_commit=off)" if async_commit else "postgresql (durable)")
+        with provisioned(db, async_commit, args.clients) as (data_dir, url, specs):
+            runs = [serve_and_load(label, data_dir, url, specs, args.seconds,
+                                   args.workers, args.threads, args.warmup,
+                                   args.connection_per_attestation, args.pin_workers)
+                    for _ in range(args.repeat)]
+        results.extend(runs)
+        if args.repeat > 1:
+            medians.append(median_line(label, runs))
+    return medians, [*TABLE_HEAD, *(table_row(r, per_attestation) for r in results)]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -248,11 +372,19 @@ def main() -> int:
                              "the most attestations/s on 2 cores; serve's own default is 4)")
     parser.add_argument("--pin-workers", action=argparse.BooleanOptionalAction, default=True,
                         help="simattest serve --pin-workers: each worker on one CPU (default: on)")
-    parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument("--db", choices=["postgresql", "sqlite", "both"], default=None,
+                        help="the databases to measure (default: both)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="windows per database, each against a freshly started service "
                              "(a shared VM's speed drifts from one minute to the next; "
                              "the median is the figure)")
+    parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
+                        help="compare with the code checked out in DIR (e.g. `git worktree "
+                             "add DIR <commit>`): alternated windows on durable PostgreSQL, "
+                             "the server started from DIR (before), then from this tree "
+                             "(after); prints the medians and their ratio")
+    parser.add_argument("--pairs", type=int, default=None, metavar="N",
+                        help="with --baseline-tree: before/after window pairs (default 5)")
     parser.add_argument("--connection-per-attestation", action="store_true",
                         help="each client opens a connection per attestation, as the device "
                              "agent does (default: one per client for the whole window)")
@@ -263,101 +395,71 @@ def main() -> int:
                              "of bench/RESULTS.md (its head down to its table; the notes "
                              "after the table stay)")
     args = parser.parse_args()
+    if args.baseline_tree is None:
+        if args.pairs is not None:
+            parser.error("--pairs needs --baseline-tree DIR")
+        args.db = args.db or "both"
+        return args
+    if not (args.baseline_tree / "server" / "cli" / "main.py").is_file():
+        parser.error(f"--baseline-tree {args.baseline_tree}: not a simattest checkout "
+                     "(no server/cli/main.py there)")
+    if args.db not in (None, "postgresql") or args.pg_async_commit or args.repeat != 1:
+        parser.error("--baseline-tree compares on durable PostgreSQL in --pairs of windows; "
+                     "drop --db, --pg-async-commit and --repeat")
+    args.baseline_tree = args.baseline_tree.resolve()
+    args.pairs = 5 if args.pairs is None else args.pairs
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    return args
 
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run, for bench/RESULTS.md."""
+    options = [f"--seconds {args.seconds:g}", f"--workers {args.workers}",
+               f"--threads {args.threads}",
+               "--pin-workers" if args.pin_workers else "--no-pin-workers"]
+    if args.baseline_tree is not None:
+        options.append(f"--baseline-tree DIR --pairs {args.pairs}")
+    else:
+        options.append(f"--repeat {args.repeat}")
+    if args.pg_async_commit:
+        options.append("--pg-async-commit")
+    if args.connection_per_attestation:
+        options.append("--connection-per-attestation")
+    return f".venv/bin/python bench/bench_attestation.py {' '.join(options)} --write-results"
+
+
+def main() -> int:
+    args = parse_args()
     per_attestation = crypto_only()
-    results: list[Figures] = []
-    medians: list[str] = []
-    variants: list[tuple[str, bool]] = []
-    if args.db in ("postgresql", "both"):
-        variants.append(("postgresql", False))
-        if args.pg_async_commit:
-            variants.append(("postgresql", True))
-    if args.db in ("sqlite", "both"):
-        variants.append(("sqlite", False))
-    for db, async_commit in variants:
-        root = Path(tempfile.mkdtemp(prefix="simattest-bench-"))
-        try:
-            label = db if db == "sqlite" else (
-                "postgresql (synchronous_commit=off)" if async_commit
-                else "postgresql (durable)")
-            with ExitStack() as stack:
-                url = None if db == "sqlite" else stack.enter_context(
-                    postgres(root, async_commit))
-                specs = provision(root / "data", url, args.clients)
-                runs = [serve_and_load(label, root / "data", url, specs, args.seconds,
-                                       args.workers, args.threads, args.warmup,
-                                       args.connection_per_attestation, args.pin_workers)
-                        for _ in range(args.repeat)]
-            results.extend(runs)
-            if args.repeat > 1:
-                rates = sorted(r.rate for r in runs)
-                medians.append(f"- {label}: median {statistics.median(rates):,.0f} "
-                               f"attestations/s over {len(rates)} windows (lowest "
-                               f"{rates[0]:,.0f}, highest {rates[-1]:,.0f})")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-
-    crypto_rate = 1 / per_attestation
-    lines = [
-        f"- crypto alone: {per_attestation * 1e6:,.0f} µs per attestation "
-        f"= {crypto_rate:,.0f} attestations/s on one core",
-    ]
-    table = ["| database | attestations/s | p50 | p99 | per client (fewest–most) | verdicts | "
-             "errors | CPU per attestation (service / database / load generator) | "
-             "crypto share | load average before → after |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in results:
-        share = r.rate * per_attestation
-        table.append(
-            f"| {r.label} | {r.rate:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms | "
-            f"{r.per_client[0]}–{r.per_client[1]} | {r.statuses} | {r.errors} | "
-            f"{r.cpu_ms['service']:.1f} / "
-            f"{r.cpu_ms['database']:.1f} / {r.cpu_ms['load generator']:.1f} ms | "
-            f"{share:.2f} core-s/s "
-            f"(crypto/full = 1 : {crypto_rate / r.rate if r.rate else 0:.1f}) | "
-            f"{r.load[0]:.2f} → {r.load[1]:.2f} |")
-    lines += medians
-    print("\n".join([*lines, "", *table]))
+    crypto = (f"- crypto alone: {per_attestation * 1e6:,.0f} µs per attestation "
+              f"= {1 / per_attestation:,.0f} attestations/s on one core")
+    if args.baseline_tree is not None:
+        summary, table = alternate(args, per_attestation)
+        print("\n".join(["", crypto, *summary]))
+    else:
+        summary, table = compare_each(args, per_attestation)
+        print("\n".join([crypto, *summary, "", *table]))
     if args.write_results:
-        section = [
-            "## Attestation throughput", "",
+        setup = [f"- command: `{command_line(args)}`"]
+        if args.baseline_tree is not None:
+            setup.append(f"- before: the server from a checkout of "
+                         f"{tree_version(args.baseline_tree)} (`--baseline-tree`), after: "
+                         f"from {tree_version(REPO)}, alternated window by window on one "
+                         "durable PostgreSQL database")
+        results.replace_figures("Attestation throughput", [
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             f"- machine: {machine.describe()} (load average around each window in the table)",
-            f"- command: `.venv/bin/python bench/bench_attestation.py --seconds {args.seconds:g}"
-            f" --workers {args.workers} --threads {args.threads}"
-            + (" --pin-workers" if args.pin_workers else " --no-pin-workers")
-            + f" --repeat {args.repeat}"
-            + (" --pg-async-commit" if args.pg_async_commit else "")
-            + (" --connection-per-attestation" if args.connection_per_attestation else "")
-            + " --write-results`",
+            *setup,
             f"- {args.clients} concurrent clients ("
             + ("a connection per attestation" if args.connection_per_attestation
                else "each on one kept-alive connection")
             + f") against `simattest serve --workers {args.workers} --threads "
             f"{args.threads}{' --pin-workers' if args.pin_workers else ''}` (gunicorn "
             "gthread, JSON access log, multi-process metrics), "
-            "load generator on the same 2 cores", *lines, "", *table,
-        ]
-        results_md = REPO / "bench" / "RESULTS.md"
-        text = results_md.read_text()
-        start = text.find("## Attestation throughput")
-        if start < 0:
-            text = text.rstrip("\n") + "\n\n"
-            start = end = len(text)
-        else:
-            following = text.find("\n## ", start + 1)
-            end = len(text) if following < 0 else following + 1
-        # The figures end with their table; what follows it in the section (the notes
-        # written by hand about earlier runs and changes) is kept.
-        notes = ""
-        table_at = text.find("\n|", start, end)
-        if table_at >= 0:
-            after = table_at + 1
-            while after < end and text.startswith("|", after):
-                after = text.find("\n", after, end) + 1 or end
-            notes = text[after:end]
-        results_md.write_text(text[:start] + "\n".join(section) + "\n" + (notes or "\n")
-                              + text[end:])
+            "load generator on the same 2 cores",
+            crypto, *summary, "", *table,
+        ])
     return 0
 
 

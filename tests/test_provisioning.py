@@ -16,7 +16,8 @@ from server.core.identifiers import luhn_digit
 from server.core.service import Service
 from server.demo.batchgen import SynthCard, csv_text, synth_cards, vendor_out_text
 from server.pool import registry
-from server.pool.provisioning import ImportRejected, import_batch, rotate_kek
+from server.pool.keyrotation import rotate_kek
+from server.pool.provisioning import ImportRejected, import_batch
 from server.store import audit_chain as audit
 from server.store.models import Card
 from tests.fixtures_attestation import build_pool

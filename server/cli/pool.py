@@ -147,7 +147,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    from server.pool.provisioning import rotate_kek
+    from server.pool.keyrotation import rotate_kek
 
     with open_service(args, create=False) as svc:
         report = rotate_kek(svc, actor="cli:rotate-key", new_key_file=args.new_kek_file)

@@ -1,4 +1,4 @@
-"""Importing SIM vendor batch files into the pool, and re-encrypting it under a new KEK.
+"""Importing SIM vendor batch files into the pool.
 
 Import (``import_batch``): parse (``server.pool.vendorfile``), decrypt secret columns with
 the transport key if given (AES-128 ECB per 16-byte block), validate every row,
@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from attest.aka.milenage import opc_from_op
-from attest.textfile import os_reason
-from server.core.datadir import encode_kek, write_secret_file
 from server.core.errors import Conflict, ServiceError, ValidationError
 from server.core.identifiers import check_iccid, check_imsi
 from server.core.keystore import KeyStore
@@ -41,9 +38,8 @@ from server.pool.profiles import known_profiles
 from server.pool.vendorfile import ParsedFile, decode, parse
 from server.store import audit_chain as audit
 from server.store import metastore
-from server.store.models import Card, Meta, utcnow
+from server.store.models import Card, utcnow
 
-SECRET_COLUMNS = ("KI", "OPC", "OP")
 KNOWN_COLUMNS = ("ICCID", "IMSI", "KI", "OPC", "OP", "ADM1", "PIN1", "PUK1", "IMPI", "IMPU",
                  "PROFILE")
 _LOOKUP_CHUNK = 2000
@@ -261,13 +257,43 @@ def import_batch(
     svc: Service, data: bytes | str, filename: str, transport_key: bytes | None = None,
     partial: bool = False, *, actor: str,
 ) -> ImportReport:
-    """Import a vendor batch file.  Raises ``ImportRejected`` (nothing written) when a row
-    is bad and ``partial`` is false; otherwise returns the report."""
+    """Import a vendor batch file: parse it, check every row, drop the cards already in
+    the pool, insert the others and audit the import.  Raises ``ImportRejected`` (nothing
+    written) when a row is bad and ``partial`` is false; otherwise returns the report."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    parsed = _parse(raw, transport_key)
+    report = _new_report(parsed, raw, filename, transport_key)
+    cards = _check(parsed, transport_key, report)
+    try:
+        with svc.db.session() as session:
+            fresh = _drop_existing(session, cards, report)
+            report.rejected.sort(key=lambda r: r.line)
+            if report.rejected and not partial:
+                raise ImportRejected(report)
+            _insert(svc, session, fresh, filename)
+            report.imported = len(fresh)
+            audit.append(session, actor, "pool.import", f"batch:{filename}",
+                         {"format": report.format, "sha256": report.sha256,
+                          "rows": report.rows, "imported": report.imported,
+                          "rejected": len(report.rejected), "partial": partial})
+    except IntegrityError:
+        raise Conflict("another import added some of these cards at the same time; "
+                       "nothing imported, retry to see which", field="ICCID") from None
+    return report
+
+
+def _parse(raw: bytes, transport_key: bytes | None) -> ParsedFile:
+    """The file's header, columns and rows, or a refusal that concerns the whole file."""
     if transport_key is not None and len(transport_key) != 16:
         raise ValidationError("transport key must be 16 bytes (AES-128)", field="transport_key")
     parsed = parse(decode(raw))
     _check_file_level(parsed, transport_key)
+    return parsed
+
+
+def _new_report(parsed: ParsedFile, raw: bytes, filename: str,
+                transport_key: bytes | None) -> ImportReport:
+    """The report of the parsed file, naming the lines the parser could not read."""
     report = ImportReport(
         filename=filename, format=parsed.format, rows=len(parsed.rows) + len(parsed.malformed),
         ignored_columns=sorted(set(parsed.columns) - set(KNOWN_COLUMNS)),
@@ -275,7 +301,13 @@ def import_batch(
         transport_key_unchecked=transport_key is not None and "kcv" not in parsed.header,
     )
     report.rejected.extend(RowError(line, "line", reason) for line, reason in parsed.malformed)
+    return report
 
+
+def _check(parsed: ParsedFile, transport_key: bytes | None, report: ImportReport
+           ) -> list[_Card]:
+    """The rows that are valid and not a repeat of an earlier line's ICCID or IMSI; the
+    others go into ``report``."""
     checker = _RowChecker(parsed, transport_key)
     cards: list[_Card] = []
     seen_iccid: dict[str, int] = {}
@@ -296,40 +328,27 @@ def import_batch(
             continue
         seen_iccid[card.iccid] = seen_imsi[card.imsi] = row.line
         cards.append(card)
-
-    try:
-        with svc.db.session() as session:
-            existing_iccids, existing_imsis = _existing(session, cards)
-            fresh: list[_Card] = []
-            for card in cards:
-                if card.iccid in existing_iccids:
-                    report.rejected.append(RowError(card.line, "ICCID", "already in the pool"))
-                elif card.imsi in existing_imsis:
-                    report.rejected.append(RowError(card.line, "IMSI",
-                                                    "already in the pool (another ICCID)"))
-                else:
-                    fresh.append(card)
-            report.rejected.sort(key=lambda r: r.line)
-            if report.rejected and not partial:
-                raise ImportRejected(report)
-            if fresh:
-                # The KEK the database names, locked against a concurrent rotation, and
-                # adopted if another process rotated it since this one started.
-                svc.reload_keys(metastore.locked(session, metastore.KEK_CHECK,
-                                                 exclusive=False))
-                session.execute(insert(Card), _encrypted_rows(svc.keys, fresh, filename))
-            report.imported = len(fresh)
-            audit.append(session, actor, "pool.import", f"batch:{filename}",
-                         {"format": report.format, "sha256": report.sha256,
-                          "rows": report.rows, "imported": report.imported,
-                          "rejected": len(report.rejected), "partial": partial})
-    except IntegrityError:
-        raise Conflict("another import added some of these cards at the same time; "
-                       "nothing imported, retry to see which", field="ICCID") from None
-    return report
+    return cards
 
 
-def _existing(session: Any, cards: list[_Card]) -> tuple[set[str], set[str]]:
+def _drop_existing(session: Session, cards: list[_Card], report: ImportReport
+                   ) -> list[_Card]:
+    """The cards whose ICCID and IMSI are not in the pool yet; the others go into
+    ``report``."""
+    existing_iccids, existing_imsis = _existing(session, cards)
+    fresh: list[_Card] = []
+    for card in cards:
+        if card.iccid in existing_iccids:
+            report.rejected.append(RowError(card.line, "ICCID", "already in the pool"))
+        elif card.imsi in existing_imsis:
+            report.rejected.append(RowError(card.line, "IMSI",
+                                            "already in the pool (another ICCID)"))
+        else:
+            fresh.append(card)
+    return fresh
+
+
+def _existing(session: Session, cards: list[_Card]) -> tuple[set[str], set[str]]:
     iccids: set[str] = set()
     imsis: set[str] = set()
     for i in range(0, len(cards), _LOOKUP_CHUNK):
@@ -339,6 +358,16 @@ def _existing(session: Any, cards: list[_Card]) -> tuple[set[str], set[str]]:
         imsis.update(session.scalars(
             select(Card.imsi).where(Card.imsi.in_([c.imsi for c in chunk]))))
     return iccids, imsis
+
+
+def _insert(svc: Service, session: Session, cards: list[_Card], batch: str) -> None:
+    """Insert ``cards`` with their secrets encrypted under the KEK, in one bulk INSERT."""
+    if not cards:
+        return
+    # The KEK the database names, locked against a concurrent rotation, and adopted if
+    # another process rotated it since this one started.
+    svc.reload_keys(metastore.locked(session, metastore.KEK_CHECK, exclusive=False))
+    session.execute(insert(Card), _encrypted_rows(svc.keys, cards, batch))
 
 
 def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str) -> list[dict[str, Any]]:
@@ -357,87 +386,3 @@ def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str) -> list[dict
          "sqn_seq": 0}
         for c in cards
     ]
-
-
-# --- KEK rotation ---------------------------------------------------------------------
-
-_SECRET_FIELDS = ("k_enc", "opc_enc", "pin1_enc", "puk1_enc", "adm1_enc")
-
-
-@dataclass(frozen=True)
-class RotationReport:
-    cards: int
-    new_key_file: str
-    retired_key_file: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"cards": self.cards, "new_key_file": self.new_key_file,
-                "retired_key_file": self.retired_key_file}
-
-
-def _write_new_kek(path: Path, content: bytes, current: tuple[Path | None, ...]) -> None:
-    """Write the new key file, or refuse in one line; nothing is written or changed then."""
-    if any(c is not None and path.resolve() == c.resolve() for c in current):
-        raise ValidationError(f"{path} holds the current key-encryption key; give a new "
-                              "file for the new key", field="new_key_file")
-    if not path.parent.is_dir():
-        raise ValidationError(f"{path}: directory {path.parent} does not exist",
-                              field="new_key_file")
-    try:
-        write_secret_file(path, content)
-    except FileExistsError:
-        raise ValidationError(f"{path}: exists; refusing to overwrite a key file (an earlier "
-                              "rotation's? move it away or give another file)",
-                              field="new_key_file") from None
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot write the new key ({os_reason(exc)})",
-                              field="new_key_file") from None
-
-
-def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
-               new_kek: bytes | None = None) -> RotationReport:
-    """Re-encrypt every card's secrets under a new KEK in one transaction.
-
-    The new key is written first (``kek.key.new`` in the data directory, or
-    ``new_key_file`` when the KEK is kept outside it), then the database is
-    re-encrypted and its KEK check value replaced in one transaction; then the old
-    ``kek.key`` is kept as ``kek.key.retired-<UTC time>`` and the new one takes its
-    name.  Challenges hold nothing encrypted (XRES is computed from the card's keys at
-    appraisal), so pending ones appraise across the rotation.  Running server
-    processes adopt the new key by themselves when a stored secret no longer decrypts
-    under theirs or when they next import (``Service.reload_keys``), provided they find
-    it where they found the old one (the data directory, ``--kek-file``).
-    """
-    kek = new_kek if new_kek is not None else os.urandom(32)
-    new_keys = KeyStore(kek)
-    kek_path = svc.data_dir.kek_path
-    staged = new_key_file if new_key_file is not None else kek_path.with_name("kek.key.new")
-    _write_new_kek(staged, encode_kek(kek), current=(kek_path, svc.config.kek_file))
-    with svc.db.session() as session:
-        # Imports wait (their encryption must use the key the database names) and so do
-        # other rotations.
-        stored = metastore.locked(session, metastore.KEK_CHECK, exclusive=True)
-        svc.reload_keys(stored)
-        secrets = [getattr(Card, name) for name in _SECRET_FIELDS]
-        updates: list[dict[str, Any]] = []
-        for row in session.execute(select(Card.id, Card.iccid, *secrets)):
-            values: dict[str, Any] = {"id": row.id}
-            for name in _SECRET_FIELDS:
-                blob = getattr(row, name)
-                values[name] = None if blob is None else new_keys.encrypt_secret(
-                    row.iccid, svc.keys.decrypt_secret(row.iccid, blob))
-            updates.append(values)
-        if updates:
-            session.execute(update(Card), updates)
-        session.execute(update(Meta).where(Meta.name == metastore.KEK_CHECK)
-                        .values(value=new_keys.check_value))
-        audit.append(session, actor, "pool.rotate-kek", "kek", {"cards": len(updates)})
-    svc.keys = new_keys
-    if new_key_file is not None:
-        return RotationReport(len(updates), str(new_key_file), None)
-    retired: Path | None = None
-    if kek_path.exists():
-        retired = kek_path.with_name(f"kek.key.retired-{utcnow():%Y%m%dT%H%M%SZ}")
-        os.rename(kek_path, retired)
-    os.rename(staged, kek_path)
-    return RotationReport(len(updates), str(kek_path), None if retired is None else str(retired))

@@ -1,24 +1,24 @@
 """The attestation hot path on PostgreSQL, on the psycopg driver directly.
 
-Why not SQLAlchemy here: under load its execution layer cost more CPU per statement
-than PostgreSQL spent running it.  Why not psycopg's pipeline mode: measured here, it
-costs more client CPU than the round trips it saves (187 µs for one statement against
-79 µs without).  So each round trip is one statement — data-modifying CTEs where
-a step has several writes — prepared by psycopg after its fifth use on a connection,
-each its own transaction (the connection is in autocommit mode), three per attestation:
+Not SQLAlchemy here: under load its execution layer cost more CPU per statement than
+PostgreSQL spent running it.  Not psycopg's pipeline mode either: it cost more client
+CPU than the round trips it saves (the measurements are in ``bench/RESULTS.md`` and its
+journal).  So each round trip is one statement — data-modifying CTEs where a step has
+several writes — prepared by psycopg after its fifth use on a connection, each its own
+transaction (the connection is in autocommit mode), three per attestation.  The
+statements are in ``server.store.attestations_pg_sql``, each written out whole:
 
 1. rate counters (where this process needs a new share, ``server.store.rate_counters.Shares``)
    + card lookup + SQN reservation + challenge insert (the last two skipped when a
-   limit is exceeded);
+   limit is exceeded): ``RESERVE_SQN_AND_ISSUE[_COUNTED]``;
 2. rate counters + the challenge with everything the appraisal needs — skipped when
    the evidence comes back to the process that issued the challenge (it has a copy,
-   ``server.attestation.copies``);
+   ``server.attestation.copies``): ``LOAD_CHALLENGE_COUNTED``;
 3. verdict + audit entry (``server.store.audit_chain``), with the rate counters when 2 was
-   skipped.
+   skipped: ``CONSUME_CHALLENGE[_COUNTED]`` (or ``EXPIRE_CHALLENGE``).
 
 The counters are an unlogged table (migration 0003), so statement 2 commits without a
-disk flush, and 1 does not wait for its flush (``_NO_FLUSH``): one flush per
-attestation.
+disk flush, and 1 does not wait for its flush: one flush per attestation.
 
 Connections come from a small pool of this store's own, opened on first use with the
 engine's URL and kept for the next request: checking a connection out of SQLAlchemy's
@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -45,6 +46,7 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
+from server.store import attestations_pg_sql as sql
 from server.store import audit_chain as audit
 from server.store import rate_counters as ratelimit
 from server.store.attestations import (
@@ -55,77 +57,6 @@ from server.store.attestations import (
 )
 from server.store.db import dropped_by_server, pg_connect_defaults
 
-# The challenge's statement commits without waiting for the WAL flush: set_config
-# with is_local = true sets synchronous_commit for the statement's own transaction
-# only.  What a crash can lose is a challenge (its evidence then gets 404, the device
-# starts over) and its SQN (re-issued: the card answers a sync failure and the AUTS
-# re-synchronises it, TS 33.102 clause 6.3.5).  Verdicts and audit entries wait for the
-# flush, which also covers every challenge committed before them.
-_NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true))"
-
-
-def _issue_sql(counted: bool) -> str:
-    """Statement 1.  ``counted``: with the rate counters first, the SQN and the challenge
-    written only if no key is over its limit; the first two columns are then the keys
-    over and the counts.  Without: for a request this process's shares already cover
-    (``ratelimit.Shares``), where the counters' empty INSERT and aggregates were ~100 µs
-    of a ~700 µs statement, measured one at a time on an idle server."""
-    return (
-        f"WITH{' ' + ratelimit.PG_COUNT_CTES + ',' if counted else ''}"  # noqa: S608
-        " hc AS (SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid,"
-        " c.imsi, c.profile, c.algorithm, c.k_enc, c.opc_enc FROM handsets h"
-        " LEFT JOIN pairings p ON p.handset_id = h.id AND p.ended_at IS NULL"
-        " LEFT JOIN cards c ON c.id = p.card_id"
-        " WHERE h.imei = %(imei)s),"
-        " sqn AS (UPDATE cards SET sqn_seq = cards.sqn_seq + 1 FROM hc"
-        f" WHERE cards.id = hc.card_id{' AND ' + ratelimit.PG_NONE_OVER if counted else ''}"
-        " RETURNING cards.sqn_seq),"
-        " ins AS (INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, nonce,"
-        " client, created_at, expires_at, state) SELECT %(id)s, %(imei)s, hc.handset_id,"
-        " hc.card_id, %(app)s, %(rand)s, %(nonce)s, %(client)s, %(created_at)s,"
-        " %(expires_at)s, 'pending' FROM (SELECT 1) one LEFT JOIN hc ON true"
-        f"{' WHERE ' + ratelimit.PG_NONE_OVER if counted else ''})"
-        f" SELECT {'(SELECT keys FROM over), (SELECT counts FROM seen), ' if counted else ''}"
-        "hc.handset_id, hc.public_key_pem, hc.card_id, hc.iccid, hc.imsi, hc.profile,"
-        f" hc.algorithm, hc.k_enc, hc.opc_enc, sqn.sqn_seq FROM {_NO_FLUSH} one"
-        " LEFT JOIN hc ON true LEFT JOIN sqn ON true"
-    )
-
-
-_ISSUE = _issue_sql(counted=True)
-_ISSUE_UNCOUNTED = _issue_sql(counted=False)
-_COUNT_LOAD = (
-    f"WITH {ratelimit.PG_COUNT_CTES}"  # noqa: S608 (constant SQL, bound values)
-    " SELECT (SELECT keys FROM over), (SELECT counts FROM seen), a.id, a.imei, a.rand,"
-    " a.nonce, a.state,"
-    " a.expires_at > %(now)s, h.public_key_pem, c.iccid, c.imsi, c.profile, c.algorithm,"
-    " c.k_enc, c.opc_enc, e.iccid, e.imsi, eh.imei"
-    " FROM (SELECT 1) one"
-    " LEFT JOIN attestations a ON a.id = %(att_id)s"
-    " LEFT JOIN handsets h ON h.id = a.handset_id"
-    " LEFT JOIN cards c ON c.id = a.card_id"
-    " LEFT JOIN cards e ON e.iccid = %(iccid)s AND a.id IS NOT NULL"
-    " LEFT JOIN pairings ep ON ep.card_id = e.id AND ep.ended_at IS NULL"
-    " LEFT JOIN handsets eh ON eh.id = ep.handset_id"
-)
-_CONSUME = (
-    "done AS (UPDATE attestations SET state = 'consumed', appraised_at = %(at)s,"
-    " status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s,"
-    " resync_id = %(resync_id)s, iccid = %(iccid)s, imsi = %(imsi)s,"
-    " evidence = %(evidence)s::json WHERE id = %(att_id)s AND state = 'pending'"
-    " AND expires_at > %(at)s{} RETURNING id)"
-)
-_RECORD = audit.pg_append_sql(_CONSUME.format(""))
-_COUNT_RECORD = audit.pg_append_sql(
-    f"{ratelimit.PG_COUNT_CTES}, "
-    + _CONSUME.format(f" AND {ratelimit.PG_NONE_OVER}"),
-    "SELECT (SELECT keys FROM over), (SELECT counts FROM seen), (SELECT seq FROM appended)")
-_EXPIRE = audit.pg_append_sql(
-    "done AS (UPDATE attestations SET state = 'expired', appraised_at = %(at)s,"
-    " status = %(status)s, reasons = %(reasons)s::json, ear = %(ear)s"
-    " WHERE id = %(att_id)s AND state = 'pending' RETURNING id)"
-)
-_APPEND = audit.pg_append_sql()
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -138,17 +69,17 @@ def _json(value: Any) -> str:
 class _Pooled:
     """A connection of the pool, with one cursor per statement: psycopg keeps a cursor's
     type adapters only while it runs the same query again, and looking them up anew
-    for every statement was a third of psycopg's time per statement."""
+    for every statement was a large part of psycopg's own time per statement."""
 
     conn: psycopg.Connection[Any]
     generation: int
     cursors: dict[str, psycopg.Cursor[Any]] = field(default_factory=dict)
 
-    def execute(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        cur = self.cursors.get(sql)
+    def execute(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        cur = self.cursors.get(query)
         if cur is None:
-            cur = self.cursors[sql] = self.conn.cursor()
-        return cur.execute(sql, params).fetchone()
+            cur = self.cursors[query] = self.conn.cursor()
+        return cur.execute(query, params).fetchone()
 
 
 class PostgresStore:
@@ -193,7 +124,7 @@ class PostgresStore:
             self._open.discard(conn)
         conn.close()
 
-    def _execute(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    def _execute(self, query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """One statement (its own transaction) on a pooled connection; its first row."""
         try:
             pooled = self._checkout()
@@ -201,7 +132,7 @@ class PostgresStore:
             self._lost()
             raise sa_exc.OperationalError(None, None, exc) from None
         try:
-            return pooled.execute(sql, params)
+            return pooled.execute(query, params)
         except _DISCONNECTED as exc:
             if pooled.conn.broken:  # not e.g. a cancelled statement
                 self._lost()
@@ -209,9 +140,9 @@ class PostgresStore:
         finally:
             self._checkin(pooled)
 
-    def _one_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    def _one_row(self, query: str, params: dict[str, Any]) -> tuple[Any, ...]:
         """The row of a statement that selects from ``(SELECT 1) one``: always exactly one."""
-        return cast(tuple[Any, ...], self._execute(sql, params))
+        return cast(tuple[Any, ...], self._execute(query, params))
 
     def _lost(self) -> None:
         self._generation += 1
@@ -226,11 +157,11 @@ class PostgresStore:
         for conn in conns:
             conn.close()
 
-    def _counted(self, sql: str, params: dict[str, Any], claim: ratelimit.Claim
+    def _counted(self, query: str, params: dict[str, Any], claim: ratelimit.Claim
                  ) -> list[Any]:
-        """A statement that starts with ``ratelimit.PG_COUNT_CTES``: counts ``claim``
+        """A ``_COUNTED`` statement of ``attestations_pg_sql``: counts ``claim``
         (``ratelimit.RateLimited``), then its own columns of the one row."""
-        over, counts, *row = self._one_row(sql, {**claim.pg_params(), **params})
+        over, counts, *row = self._one_row(query, {**claim.pg_params(), **params})
         self._shares.settle(claim, counts)
         ratelimit.refuse(over, claim.clock)
         return row
@@ -238,18 +169,22 @@ class PostgresStore:
     def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
               ) -> PairedCard | None:
         claim = self._shares.claim(limits, time.time())
-        row = self._counted(_ISSUE, challenge.values(), claim) if claim.needed \
-            else self._one_row(_ISSUE_UNCOUNTED, challenge.values())
+        row: Sequence[Any]
+        if claim.needed:
+            row = self._counted(sql.RESERVE_SQN_AND_ISSUE_COUNTED, challenge.values(), claim)
+        else:
+            row = self._one_row(sql.RESERVE_SQN_AND_ISSUE, challenge.values())
         return None if row[0] is None else PairedCard(*row)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:
-        row = self._counted(_COUNT_LOAD, {"att_id": attestation_id, "iccid": evidence_iccid,
-                                          "now": now}, self._shares.claim(limits, time.time()))
+        row = self._counted(sql.LOAD_CHALLENGE_COUNTED,
+                            {"att_id": attestation_id, "iccid": evidence_iccid, "now": now},
+                            self._shares.claim(limits, time.time()))
         return None if row[0] is None else StoredChallenge.from_row(row)
 
-    def _write(self, sql: str, params: dict[str, Any]) -> bool:
-        return self._execute(sql, params) is not None
+    def _write(self, query: str, params: dict[str, Any]) -> bool:
+        return self._execute(query, params) is not None
 
     def record(self, attestation_id: str, at: dt.datetime, verdict: Verdict,
                entry: audit.Entry, limits: dict[str, int] | None = None) -> bool:
@@ -260,14 +195,14 @@ class PostgresStore:
             "evidence": _json(verdict.evidence), **entry.pg_params()}
         claim = self._shares.claim(limits, time.time())
         if not claim.needed:
-            return self._write(_RECORD, params)
-        return self._counted(_COUNT_RECORD, params, claim)[0] is not None
+            return self._write(sql.CONSUME_CHALLENGE, params)
+        return self._counted(sql.CONSUME_CHALLENGE_COUNTED, params, claim)[0] is not None
 
     def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],
                ear: str, entry: audit.Entry) -> bool:
-        return self._write(_EXPIRE, {
+        return self._write(sql.EXPIRE_CHALLENGE, {
             "att_id": attestation_id, "at": at, "status": status,
             "reasons": _json(reasons), "ear": ear, **entry.pg_params()})
 
     def audit(self, entry: audit.Entry) -> None:
-        self._write(_APPEND, entry.pg_params())
+        self._write(sql.APPEND_AUDIT, entry.pg_params())

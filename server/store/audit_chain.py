@@ -5,9 +5,10 @@ of ``{seq, at, actor, action, subject, details, prev_hash}``, where ``prev_hash`
 the previous entry's hash (all zero for the first).  Changing, removing or reordering
 any entry breaks every hash after it.
 
-Appends serialise on the single ``audit_head`` row.  PostgreSQL appends in one
-statement (``pg_append_sql``): the UPDATE of the head row computes the new hash in SQL
-(``sha256`` over the canonical JSON, of which Python supplies everything but the
+Appends serialise on the single ``audit_head`` row (id 1).  PostgreSQL appends in one
+statement (``APPEND_AUDIT`` and the attestation statements that end with an append, in
+``server.store.attestations_pg_sql``): the UPDATE of the head row computes the new hash
+in SQL (``sha256`` over the canonical JSON, of which Python supplies everything but the
 previous hash and the sequence number, see ``Entry.canonical_parts``) and the entry is
 inserted from its RETURNING row — the head row is locked from that statement to the
 commit, not across a round trip.  SQLite computes the hash in Python; its write
@@ -31,11 +32,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from attest.errors import InputError
+from server.store.attestations_pg_sql import APPEND_AUDIT
 from server.store.db import Database
 from server.store.models import AuditEntry, AuditHead, utcnow
 
 GENESIS_HASH = bytes(32)
 _HEAD_ID = 1
+# What joins the previous hash and the seq in the canonical JSON; the PostgreSQL
+# statements that append an entry write it out too.
 _SEQ_JOIN = '","seq":'
 
 
@@ -74,7 +78,8 @@ class Entry:
             f"{head}{prev_hash.hex()}{_SEQ_JOIN}{seq}{tail}".encode()).digest()
 
     def pg_params(self) -> dict[str, Any]:
-        """Parameters of ``pg_append_sql`` (names prefixed ``audit_``)."""
+        """Parameters of the PostgreSQL statements that append an entry (names prefixed
+        ``audit_``)."""
         details = _canonical(self.details)
         head, tail = self._parts(details)
         return {"audit_head": head, "audit_tail": tail, "audit_at": self.at,
@@ -89,30 +94,6 @@ def entry_hash(
     return Entry(actor, action, subject, details, at).digest(seq, prev_hash)
 
 
-def pg_append_sql(only_after: str | None = None, answer: str | None = None) -> str:
-    """PostgreSQL: append one entry (``Entry.pg_params``) in one statement; returns its
-    seq.  ``only_after`` is CTEs, the last a data-modifying one named ``done`` (the
-    change being recorded): the entry is appended only if ``done`` returned a row.
-    ``answer``: the statement's SELECT instead, with the seq in CTE ``appended``."""
-    condition = " AND EXISTS (SELECT 1 FROM done)" if only_after else ""
-    insert = (
-        " INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash,"
-        " hash) SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s,"
-        " %(audit_subject)s, %(audit_details)s::json, prev_hash, hash FROM head"
-        " RETURNING seq"
-    )
-    # Only the caller's constant SQL is spliced in; every value is a bound parameter.
-    return (
-        f"WITH {only_after + ', ' if only_after else ''}head AS ("  # noqa: S608
-        " UPDATE audit_head SET seq = seq + 1, prev_hash = hash,"
-        " hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || "
-        f"'{_SEQ_JOIN}' || (seq + 1)::text || %(audit_tail)s, 'UTF8'))"
-        f" WHERE id = {_HEAD_ID}{condition} RETURNING seq, prev_hash, hash)"
-        + (insert if answer is None else f", appended AS ({insert}) {answer}")
-    )
-
-
-_PG_APPEND = pg_append_sql()
 # SQLite (and any other database): statements built once, the hash computed in Python.
 _HEAD = cast(Table, AuditHead.__table__)
 _ENTRIES = cast(Table, AuditEntry.__table__)
@@ -127,7 +108,7 @@ def append_entry(session: Session | Connection, entry: Entry) -> int:
     """Append ``entry`` in ``session``'s transaction; returns its ``seq``."""
     conn = session if isinstance(session, Connection) else session.connection()
     if conn.dialect.name == "postgresql":
-        return int(conn.exec_driver_sql(_PG_APPEND, entry.pg_params()).scalar_one())
+        return int(conn.exec_driver_sql(APPEND_AUDIT, entry.pg_params()).scalar_one())
     head = conn.execute(_READ_HEAD).one()
     seq = head.seq + 1
     digest = entry.digest(seq, head.hash)

@@ -7,19 +7,20 @@ start, before any of its work is done, with an upsert (``INSERT … ON CONFLICT 
 … RETURNING``, on SQLite ≥ 3.35 and PostgreSQL), so an over-limit client costs the
 service one statement.
 
-On PostgreSQL (``server.store.attestations_pg``) the count is a CTE of the request's
-first statement, whose transaction commits without waiting for a disk flush (the
-counters are an unlogged table, migration 0003), and a refused request counts too.  A
-process takes a key's allowance a share at a time (``Shares``): the upsert adds a
-share of several requests, which the process then hands out to its own requests
-without asking the database again.  A share is a sixteenth of what the key had left
+On PostgreSQL (``server.store.attestations_pg``) CTEs at the start of the request's
+first statement count it (the ``_COUNTED`` statements of
+``server.store.attestations_pg_sql``), whose transaction commits without waiting for a
+disk flush (the counters are an unlogged table, migration 0003), and a refused request
+counts too.  A process takes a key's allowance a share at a time (``Shares``): the
+upsert adds a share of several requests, which the process then hands out to its own
+requests without asking the database again.  A share is a sixteenth of what the key had left
 when it was taken, at most ``MAX_SHARE``; a limit under 32 a minute (the per-IMEI one,
 30 by default) is therefore counted request by request, exactly.  The limit is never
 exceeded; what a process still holds when its traffic stops is not used by another,
 so a client can be refused when it has used all but about one share per process —
 a small fraction of a large limit, the price of counting once per share instead of
-once per request (a shared address's counter row was locked by every request: at
-several hundred requests a second that row was where they queued).
+once per request (a shared address's counter row was locked by every request: under
+load that row was where they queued).
 
 On SQLite the count is part of the request's write transaction, one per request,
 which a refusal rolls back.
@@ -85,27 +86,6 @@ def _upsert(keys: int) -> Any:
     ).returning(_COUNTERS.c.key, _COUNTERS.c.count)
 
 
-# PostgreSQL, on the driver (``server.store.attestations_pg``): CTEs that add
-# ``%(shares)s`` (int[]) to the counters of ``%(keys)s`` (text[], in key order, so two
-# requests lock the rows in the same order), name the keys whose count had already
-# reached its ``%(limits)s`` (int[]) before this share in ``over.keys`` and return the
-# new counts, in key order, in ``seen.counts``; the request's own statement follows them.
-PG_COUNT_CTES = (
-    'counted AS (INSERT INTO rate_counters (key, "window", count)'
-    " SELECT k, %(now_window)s, n FROM unnest(%(keys)s::text[], %(shares)s::int[]) AS r(k, n)"
-    ' ORDER BY k ON CONFLICT (key) DO UPDATE SET count = CASE WHEN rate_counters."window"'
-    ' = excluded."window" THEN rate_counters.count + excluded.count ELSE excluded.count'
-    ' END, "window" = excluded."window" RETURNING key, count),'
-    " over AS (SELECT coalesce(array_agg(c.key ORDER BY c.key), '{}') AS keys FROM counted c"
-    " JOIN unnest(%(keys)s::text[], %(shares)s::int[], %(limits)s::int[]) AS l(key, n, lim)"
-    " ON l.key = c.key WHERE c.count - l.n >= l.lim),"
-    " seen AS (SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts"
-    " FROM counted c)"
-)
-# The condition a statement that starts with PG_COUNT_CTES puts on its own writes: no key
-# over its limit, so a refused request writes nothing but the counters.
-PG_NONE_OVER = "cardinality((SELECT keys FROM over)) = 0"
-
 # The largest share a process takes at once (requests).
 MAX_SHARE = 1000
 # A share is this fraction of what is left of the key's allowance.
@@ -130,7 +110,7 @@ class Claim:
     limits: dict[str, int] = field(default_factory=dict)  # of the needed keys
 
     def pg_params(self) -> dict[str, Any]:
-        """The parameters of ``PG_COUNT_CTES``."""
+        """The parameters of the counting CTEs of ``server.store.attestations_pg_sql``."""
         return {"keys": list(self.needed), "shares": list(self.needed.values()),
                 "limits": list(self.limits.values()), "now_window": self.window}
 
