@@ -38,6 +38,8 @@ used.session_interface
 used.permanent
 used.isolation_level
 used._srcfile
+# pytest reads a test module's marks from this name.
+used.pytestmark
 used.logThreads
 used.logProcesses
 used.logMultiprocessing
