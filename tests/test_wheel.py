@@ -90,7 +90,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     (wheel,) = (tmp / "dist").glob("simattest-*.whl")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    _pip("--python", str(venv / "bin" / "python"), "install", "-q", "--no-index",
+    _pip("--python", str(venv / "bin" / "python"), "install", "-q", "--no-compile", "--no-index",
          "--find-links", str(WHEELHOUSE), str(wheel))
     cwd = tmp / "elsewhere"
     cwd.mkdir()
