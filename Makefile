@@ -17,7 +17,7 @@ DEB_PACKAGES := python3-venv pcscd vsmartcard-vpcd libpcsclite-dev swig postgres
 demo: $(VENV)/.installed
 	$(PY) -m server.demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed .wheelhouse/.built
 	$(VENV)/bin/ruff check hw attest server tests bench vulture_whitelist.py
 	$(VENV)/bin/vulture
 	$(VENV)/bin/mypy
@@ -42,6 +42,14 @@ screenshots: $(VENV)/.installed
 	    exit 1; \
 	  fi; \
 	fi
+	@touch $@
+
+# The dependencies as wheels, for tests/test_wheel.py to install offline into a fresh
+# virtualenv beside the wheel it builds.
+.wheelhouse/.built: pyproject.toml $(VENV)/.installed
+	mkdir -p .wheelhouse
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > .wheelhouse/requirements.txt
+	$(PY) -m pip wheel -q -w .wheelhouse -r .wheelhouse/requirements.txt
 	@touch $@
 
 $(VENV)/.installed: pyproject.toml .debian-packages

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import machine  # bench/machine.py, beside this script
 
 from attest.aka.sqn import build_autn, join_sqn
-from hw.cardfile import PROFILES_DIR, CardFile, load_card_file
+from hw.cardfile import CardFile, load_card_file
 from hw.identity import read_identities
 from hw.sim.card import SimulatedCard
 from hw.sim.pcsc_stack import PcscStack
@@ -34,7 +35,7 @@ from hw.transport.simulated import SimulatedTransport
 from hw.uicc.authenticate import AuthSuccess, authenticate
 from hw.uicc.ts_102_221 import Uicc
 
-CARD = PROFILES_DIR / "examples" / "ps-001.yaml"
+CARD = Path(__file__).resolve().parent.parent / "card_profiles" / "examples" / "ps-001.yaml"
 AMF = bytes.fromhex("8000")
 
 

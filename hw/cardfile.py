@@ -9,12 +9,19 @@ modem), ``mnc_length`` (2 or 3; default from the profile PLMN the IMSI starts wi
 ``isim: {impi, domain, impu: [...], pcscf: [...]}`` exactly when the profile has an ISIM.
 
 Every error is one line naming the file and the key, never a secret's value.
+
+The ``profile`` key names a card profile: one of those installed with the package (the
+``card_profiles`` data package, read with ``importlib.resources``) or of the extra
+profile directories in ``SIMATTEST_PROFILES`` (``simattest --profiles DIR`` adds to it).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +31,8 @@ from attest.profiles import CardProfile, parse_profile, parse_yaml
 from attest.textfile import read_text
 from hw.luhn import luhn_ok
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "card_profiles"
+# Extra profile directories, os.pathsep-separated, after the packaged ones.
+PROFILES_ENV = "SIMATTEST_PROFILES"
 
 _KEYS = {
     "profile", "iccid", "imsi", "ki", "opc", "op", "algorithm", "top", "topc",
@@ -97,15 +105,37 @@ class CardFile:
         return Milenage(self.ki, opc=self.opc, op=self.op)
 
 
-def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, CardProfile]:
-    """Every ``*.yaml`` profile in ``directory``, by name (the name must be the file stem)."""
+def extra_profile_dirs(environ: Mapping[str, str] = os.environ) -> tuple[Path, ...]:
+    """The profile directories named in ``SIMATTEST_PROFILES`` (empty entries ignored)."""
+    return tuple(Path(d) for d in environ.get(PROFILES_ENV, "").split(os.pathsep) if d)
+
+
+def load_profiles(extra_dirs: Iterable[Path] | None = None) -> dict[str, CardProfile]:
+    """The packaged card profiles and every ``*.yaml`` profile in ``extra_dirs`` (default:
+    :func:`extra_profile_dirs`), by name.
+
+    A profile's name must be its file's stem and may be defined only once: an extra
+    profile does not replace a packaged one. A missing directory or a bad file is one
+    ``InputError`` naming it.
+    """
+    dirs = extra_profile_dirs() if extra_dirs is None else tuple(extra_dirs)
+    for directory in dirs:
+        if not directory.is_dir():
+            problem = "is not a directory" if directory.exists() else "does not exist"
+            raise InputError(f"profile directory {directory} {problem}")
     profiles: dict[str, CardProfile] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        profile = parse_profile(read_text(path), str(path))
-        if profile.name != path.stem:
-            raise InputError(f"{path}: key 'name' is {profile.name!r} but the file is named "
-                             f"{path.stem!r}; they must agree")
-        profiles[profile.name] = profile
+    sources: dict[str, Path] = {}
+    with resources.as_file(resources.files("card_profiles")) as packaged:
+        for path in (p for d in (packaged, *dirs) for p in sorted(d.glob("*.yaml"))):
+            profile = parse_profile(read_text(path), str(path))
+            if profile.name != path.stem:
+                raise InputError(f"{path}: key 'name' is {profile.name!r} but the file is "
+                                 f"named {path.stem!r}; they must agree")
+            if profile.name in sources:
+                raise InputError(f"{path}: profile {profile.name!r} is already defined by "
+                                 f"{sources[profile.name]}")
+            profiles[profile.name] = profile
+            sources[profile.name] = path
     return profiles
 
 

@@ -2,7 +2,8 @@
 
 :data:`KNOWN_MODEMS` is the one table of models simattest knows: USB VID:PID and the USB
 interface number of the primary AT port (from ModemManager's per-vendor port-type
-rules). ``udev/60-simattest.rules`` matches the same udev properties
+rules). ``udev/60-simattest.rules`` (the ``udev`` data package, installed with simattest
+and read with ``importlib.resources``) matches the same udev properties
 (``ID_VENDOR_ID``, ``ID_MODEL_ID``, ``ID_USB_INTERFACE_NUM``, set by systemd's usb_id
 builtin), and a test holds the two together.
 
@@ -20,6 +21,8 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from attest.errors import InputError, TransportError
 
 log = logging.getLogger(__name__)
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "udev" / "60-simattest.rules"
+RULES_FILE = resources.files("udev") / "60-simattest.rules"
 RULES_TARGET = Path("/etc/udev/rules.d")
 LINK_DIR = "/dev/simattest"
 # USB serial drivers that carry modems' AT ports; other USB ttys (FTDI...) are not modems.
@@ -227,7 +230,7 @@ RELOAD_COMMANDS: tuple[tuple[str, ...], ...] = (
 class InstallPlan:
     """What ``simattest udev install`` does: copy the rules file, then reload udev."""
 
-    source: Path
+    source: Traversable
     destination: Path
     commands: tuple[tuple[str, ...], ...]
 

@@ -20,8 +20,10 @@ SERVE_START_TIMEOUT = 60.0  # a bound against a hang, not a timed assertion
 
 @contextlib.contextmanager
 def serve_process(data: Path, log_path: Path, extra: Sequence[str] = (),
-                  env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """``simattest serve`` (gunicorn) on 127.0.0.1 and a free port; yields its base URL.
+                  env: Mapping[str, str] | None = None,
+                  global_options: Sequence[str] = ()) -> Iterator[str]:
+    """``simattest [global_options] serve [extra]`` (gunicorn) on 127.0.0.1 and a free
+    port; yields its base URL.
 
     Waits until ``/healthz`` answers 200, and stops the whole process group afterwards.
     """
@@ -29,7 +31,7 @@ def serve_process(data: Path, log_path: Path, extra: Sequence[str] = (),
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli.main", "serve", "--data", str(data),
+            [sys.executable, "-m", "server.cli.main", *global_options, "serve", "--data", str(data),
              "--bind", f"127.0.0.1:{port}", *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env=None if env is None else dict(env))

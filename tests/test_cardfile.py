@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from attest.errors import InputError
-from hw.cardfile import PROFILES_DIR, load_card_file
+from hw.cardfile import load_card_file
+from tests.fixtures_pcsc import EXAMPLES
 
-EXAMPLES = PROFILES_DIR / "examples"
 KI = "465b5ce8b199b49faa5f0a2ee238a6bc"
 OPC = "cd63cb71954a9f4e48a5994e37a02baf"
 

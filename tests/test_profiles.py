@@ -1,14 +1,20 @@
-"""Card profiles: parsing errors name the key and the source; classification outcomes."""
+"""Card profiles: parsing errors name the key and the source; classification outcomes;
+the packaged profiles plus extra directories (``SIMATTEST_PROFILES``)."""
 
 from __future__ import annotations
 
+import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from attest.errors import InputError
 from attest.profiles import classify, parse_profile
-from hw.cardfile import PROFILES_DIR, load_profiles
+from hw.cardfile import load_profiles
+from server.pool.profiles import known_profiles
+
+REPO_PROFILES = Path(__file__).resolve().parent.parent / "card_profiles"
 
 PS_FACTS = {
     "iccid": "8900101000000000019",
@@ -48,7 +54,8 @@ def test_repository_profiles_load_with_their_names(profiles):
     assert ps.isim is not None and 15 in ps.isim.required_services
     commercial = profiles["commercial-usim"]
     assert commercial.isim is None and 101 not in commercial.usim.services
-    assert PROFILES_DIR.name == "card_profiles"
+    # Exactly the repository's card_profiles/*.yaml, read through the package.
+    assert set(profiles) == {p.stem for p in REPO_PROFILES.glob("*.yaml")}
 
 
 def test_plmn_forms_are_normalised():
@@ -143,7 +150,51 @@ def test_mnc_length_disambiguates_plmn(profiles):
 def test_profile_name_must_match_file_name(tmp_path):
     (tmp_path / "other.yaml").write_text(textwrap.dedent(MINIMAL))
     with pytest.raises(InputError, match=r"other.yaml: key 'name' is 'test-ps' but the file"):
-        load_profiles(tmp_path)
+        load_profiles([tmp_path])
+
+
+def test_extra_directories_from_the_environment_add_their_profiles(tmp_path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "test-ps.yaml").write_text(MINIMAL)
+    (second / "other-ps.yaml").write_text(MINIMAL.replace("name: test-ps", "name: other-ps"))
+    (second / "notes.txt").write_text("not a profile")
+    # Empty entries (a leading or doubled separator) are ignored, as in PATH-like lists.
+    monkeypatch.setenv("SIMATTEST_PROFILES", os.pathsep.join(["", str(first), "", str(second)]))
+    for found in (load_profiles(), known_profiles()):
+        assert set(found) == {"public-safety-usim-isim", "commercial-usim", "test-ps",
+                              "other-ps"}
+    assert load_profiles()["test-ps"].plmns == ("00101",)
+    monkeypatch.delenv("SIMATTEST_PROFILES")
+    assert "test-ps" not in known_profiles()
+
+
+def test_a_missing_extra_directory_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMATTEST_PROFILES", str(tmp_path / "nowhere"))
+    with pytest.raises(InputError) as err:
+        load_profiles()
+    assert str(err.value) == f"profile directory {tmp_path / 'nowhere'} does not exist"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError) as err:
+        load_profiles([tmp_path / "file"])
+    assert str(err.value) == f"profile directory {tmp_path / 'file'} is not a directory"
+
+
+def test_a_bad_extra_profile_names_file_and_key(tmp_path):
+    (tmp_path / "test-ps.yaml").write_text(MINIMAL.replace('"001-01"', '"0010"'))
+    with pytest.raises(InputError) as err:
+        load_profiles([tmp_path])
+    assert str(err.value).startswith(f"{tmp_path / 'test-ps.yaml'}: key 'plmns': '0010' is not")
+
+
+def test_an_extra_profile_does_not_replace_a_packaged_one(tmp_path):
+    name = "commercial-usim"
+    (tmp_path / f"{name}.yaml").write_text(MINIMAL.replace("test-ps", name))
+    with pytest.raises(InputError) as err:
+        load_profiles([tmp_path])
+    assert str(err.value) == (f"{tmp_path / f'{name}.yaml'}: profile '{name}' is already "
+                              f"defined by {REPO_PROFILES / f'{name}.yaml'}")
 
 
 def test_bad_facts_are_input_errors(profiles):

@@ -1,9 +1,11 @@
 """``simattest serve`` options the benchmark relies on, against a real gunicorn process:
 rate limits from the command line, ``/metrics`` adding up every worker's samples, and
-workers pinned to CPUs."""
+workers pinned to CPUs; and extra card profiles (``simattest --profiles DIR serve``)
+reaching the workers."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,9 +18,13 @@ import pytest
 import requests
 
 from server.cli.main import main
+from server.core import operators
 from server.core.identifiers import luhn_digit
+from server.core.service import Service
+from server.demo.batchgen import csv_text, synth_cards
 from server.http.gunicorn_app import least_used_cpu
 from tests.processes import serve_process
+from tests.test_profiles import MINIMAL
 
 IMEI_BODY = "35693803000042"
 IMEI = IMEI_BODY + luhn_digit(IMEI_BODY)
@@ -95,6 +101,42 @@ def test_an_address_it_cannot_listen_on_is_one_line(
     # 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this host.
     assert main(["serve", "--data", str(tmp_path / "data"), "--bind", "192.0.2.1:8080"]) == 2
     assert "cannot listen there (Cannot assign requested address)" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_extra_profiles_reach_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "test-ps.yaml").write_text(MINIMAL)
+    data = tmp_path / "data"
+    with Service.open(data) as svc:
+        token = operators.create_token(svc, "provisioner", "profiles test")
+    # A vendor batch naming the extra profile, imported through the gunicorn workers.
+    (card,) = synth_cards(1, iccid_prefix="8900101")
+    lines = csv_text([card]).splitlines()
+    batch = tmp_path / "batch.csv"
+    batch.write_text(f"{lines[0]},PROFILE\n{lines[1]},test-ps\n")
+    monkeypatch.setenv("SIMATTEST_TOKEN", token)
+    monkeypatch.delenv("SIMATTEST_PROFILES", raising=False)
+    with serve_process(data, tmp_path / "serve.log", ["--workers", "2"],
+                       global_options=["--profiles", str(profiles)]) as url:
+        monkeypatch.setenv("SIMATTEST_SERVER", url)
+        assert main(["pool", "import", str(batch), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["imported"] == 1
+    with serve_process(data, tmp_path / "serve2.log", ["--workers", "2"]) as url:
+        monkeypatch.setenv("SIMATTEST_SERVER", url)
+        assert main(["pool", "import", str(batch), "--json"]) == 2
+        assert "unknown profile" in capsys.readouterr().out
+
+
+def test_a_missing_profile_directory_is_refused_before_anything_is_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["--profiles", str(missing), "serve", "--data", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err == f"simattest: profile directory {missing} does not exist\n"
     assert not (tmp_path / "data").exists()
 
 

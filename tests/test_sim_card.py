@@ -16,12 +16,12 @@ import pytest
 from attest.aka.sqn import build_autn, resync
 from attest.errors import CardRemovedError, InputError, TransportError
 from hw.apdu import set_channel
-from hw.cardfile import PROFILES_DIR, load_card_file
+from hw.cardfile import load_card_file
 from hw.sim.card import SimulatedCard
 from hw.transport.base import open_transport
 from tests.aka_vectors import all_sets, operator_key, params, tuak_lengths
+from tests.fixtures_pcsc import EXAMPLES
 
-EXAMPLES = PROFILES_DIR / "examples"
 USIM_AID = "A0000000871002FFFFFFFF8907090000"
 ISIM_AID = "A0000000871004FFFFFFFF8907090000"
 

@@ -51,7 +51,7 @@ from rich.table import Table
 from attest.devicekey import DeviceSigner
 from attest.devicekey import generate as generate_device_key
 from attest.errors import InputError, SimattestError, TransportError
-from hw.cardfile import PROFILES_DIR, load_card_file
+from hw.cardfile import load_card_file
 from hw.identity import Identities, read_identities
 from hw.selfcheck import SelfCheckResult, self_check
 from hw.sim.card import SimulatedCard
@@ -67,7 +67,9 @@ from server.core.operators import create_token
 from server.core.service import Service
 from server.demo.batchgen import SynthCard, synth_cards, vendor_out_text
 
-EXAMPLE_CARD = PROFILES_DIR / "examples" / "ps-001.yaml"
+# The example cards are in the repository, not installed: the demo runs from a checkout.
+EXAMPLES = Path(__file__).resolve().parents[2] / "card_profiles" / "examples"
+EXAMPLE_CARD = EXAMPLES / "ps-001.yaml"
 
 # Services a public-safety desk looks for (TS 31.102 clause 4.2.8, TS 31.103 clause 4.2.7).
 _UST_NAMES = {
@@ -166,7 +168,7 @@ def render(console: Console, check: CardCheck) -> None:
 
 PS_PROFILE = "public-safety-usim-isim"
 IMS_DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
-COMMERCIAL_CARD = PROFILES_DIR / "examples" / "commercial-001.yaml"
+COMMERCIAL_CARD = EXAMPLES / "commercial-001.yaml"
 START_TIMEOUT = 60.0  # seconds for gunicorn to answer /healthz
 
 
