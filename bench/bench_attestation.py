@@ -24,7 +24,7 @@ Both trees' servers run on this interpreter (``python -m server.cli.main serve``
 the tree as working directory and ``PYTHONPATH``) and must share the schema's migrations.
 
     git worktree add /tmp/simattest-before 0bbcd16
-    .venv/bin/python bench/bench_attestation.py --baseline-tree /tmp/simattest-before \
+    .venv/bin/python bench/bench_attestation.py --baseline-tree /tmp/simattest-before \\
         --pairs 5 --seconds 20 [--write-results]
 """
 
