@@ -4,17 +4,18 @@ Run once per release, by a developer, with a checkout of that release on ``PYTHO
 (``tests/data/releases/README.md`` gives the commands).  Everything below runs on the
 release's own code: its ``Service`` creates a data directory (KEK, EAR signing key) and
 two databases — a SQLite file and a PostgreSQL database on a throw-away server — and in
-each its functions create operator tokens, import the example cards as a vendor output
+each its functions create operator tokens, import four example cards as a vendor output
 file with Ki/OPc under a transport key, register and pair handsets, self-check two
 cards (``pool verify`` on the simulated card), run checkout attestations through the
 device agent against the app served over HTTP (so the device endpoints count their rate
-limits), and check one handset out at the desk and back in.  It then writes into the
-output directory:
+limits), and check two handsets out at the desk, one of them back in.  It then writes
+into the output directory:
 
-- ``sqlite.sql``: the SQLite database as SQL text (``sqlite3``'s ``iterdump``, the same
-  statements as the shell's ``.dump``);
+- ``sqlite.sql``: the SQLite database as SQL text (``sqlite3``'s ``iterdump``: statements like
+  the shell's ``.dump``);
 - ``postgresql.sql``: ``pg_dump --no-owner --no-privileges``, plain SQL (with ``COPY``
-  blocks and, from PostgreSQL 15.14 on, ``\\restrict`` lines: load it with ``psql``);
+  blocks and, from recent minor releases such as 15.18, ``\\restrict`` lines: load it
+  with ``psql``);
 - ``test-only-keys/``: the data directory's KEK and EAR signing key, the handsets'
   device keys and the operator tokens, all generated for this fixture and protecting
   nothing else;
@@ -32,11 +33,12 @@ import argparse
 import json
 import logging
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,7 @@ from server.batchgen import SynthCard, vendor_out_text
 from server.checkout import get_checkout, return_checkout, start_checkout
 from server.client import ServiceClient
 from server.context import Service
+from server.datadir import DB_FILE, KEK_FILE, SIGNING_KEY_FILE
 from server.operators import create_token, list_operators
 from server.poolverify import verify_card
 from server.provisioning import import_batch
@@ -85,9 +88,9 @@ POOLED = ["ps-001.yaml", "ps-002.yaml", "ps-003.yaml"]
 SPARE = "ps-pcscf.yaml"
 # Not in the pool: put into a pooled handset (a swapped SIM) and into an unknown one.
 COMMERCIAL = "commercial-001.yaml"
-# The vendor's transport key for this fixture's batch file (TEST-ONLY, like its cards).
 # The SQN_MS of the third pooled card's copy that is ahead of the service (IND 31).
 AHEAD_SQN_MS = join_sqn(9000, 31)
+# The vendor's transport key for this fixture's batch file (TEST-ONLY, like its cards).
 TRANSPORT_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 
 
@@ -157,14 +160,14 @@ def populate(svc: Service, signers: dict[str, devicekey.DeviceSigner], work: Pat
     with _served(svc) as client:
         def attest(case: str, reader: str, imei: str | None) -> str:
             assert imei is not None
-            verdict = run_checkout(client, reader, signers.get(imei)
-                                         or devicekey.generate(), imei=imei)
+            signer = signers.get(imei) or devicekey.generate()  # unknown: a key of its own
+            verdict = run_checkout(client, reader, signer, imei=imei)
             attestations[case] = verdict.attestation_id
             if verdict.resyncs:
                 with svc.db.read_session() as session:
-                    attestations[f"{case}-resync"] = session.scalar(
+                    attestations[f"{case}-resync"] = session.scalars(
                         select(Attestation.id)
-                        .where(Attestation.resync_id == verdict.attestation_id))
+                        .where(Attestation.resync_id == verdict.attestation_id)).one()
             return verdict.status
 
         assert attest("genuine", _reader(POOLED[0]), first.imei) == "affirming"
@@ -219,8 +222,6 @@ def _attestation_json(svc: Service, attestation_id: str) -> dict[str, Any]:
 
 
 def _dump_sqlite(db_file: Path, out: Path) -> None:
-    import sqlite3
-
     conn = sqlite3.connect(db_file)
     try:
         out.write_text("\n".join(conn.iterdump()) + "\n")
@@ -241,7 +242,7 @@ def _release_commit(tree: Path) -> str:
 def _write_keys(keys: Path, data: Path, signers: dict[str, devicekey.DeviceSigner],
                 tokens: dict[str, dict[str, str]], release: str) -> dict[str, Any]:
     keys.mkdir()
-    for name in ("kek.key", "ear-signing-key.pem"):
+    for name in (KEK_FILE, SIGNING_KEY_FILE):
         shutil.copyfile(data / name, keys / name)
     device_keys = {}
     for imei, signer in signers.items():
@@ -252,7 +253,7 @@ def _write_keys(keys: Path, data: Path, signers: dict[str, devicekey.DeviceSigne
         f"TEST-ONLY keys, generated by make_release_fixture.py for the {release} upgrade\n"
         "fixture beside this directory. They protect nothing but that fixture's test data:\n"
         "never use them, or anything encrypted or signed with them, anywhere else.\n")
-    return {"data_dir": ["kek.key", "ear-signing-key.pem"], "device_keys": device_keys,
+    return {"data_dir": [KEK_FILE, SIGNING_KEY_FILE], "device_keys": device_keys,
             "operator_tokens": "operator-tokens.json"}
 
 
@@ -261,38 +262,35 @@ def make_fixture(release: str, out: Path) -> None:
     signers = {c.imei: devicekey.generate() for c in (_card_file(n) for n in [*POOLED, SPARE])
                if c.imei is not None}
     work = Path(tempfile.mkdtemp(prefix="simattest-release-"))
-    out.mkdir(parents=True)
+    data, made_dir = work / "data", work / "fixture"
+    made_dir.mkdir()
     pg = PostgresServer.create()
     try:
         pg.start()
-        data = work / "data"
+        pg_database = pg.create_database()
         databases: dict[str, Any] = {}
         tokens: dict[str, dict[str, str]] = {}
-        targets: list[tuple[str, str | None, Callable[[Path], None]]] = [
-            ("sqlite", None, lambda dump: _dump_sqlite(data / "simattest.db", dump)),
-        ]
-        pg_database = pg.create_database()
-        targets.append(("postgresql", pg.url(pg_database),
-                        lambda dump: _dump_postgresql(pg, pg_database, dump)))
-        for dialect, url, dump in targets:
+        # One data directory (so one KEK and EAR key) for both databases.
+        for dialect, url in (("sqlite", None), ("postgresql", pg.url(pg_database))):
             with Service.open(data, url) as svc:
                 made = populate(svc, signers, work)
                 databases[dialect] = {"dump": f"{dialect}.sql", **describe(svc, made)}
             tokens[dialect] = made["tokens"]
-            dump(out / f"{dialect}.sql")
-        files = _write_keys(out / "test-only-keys", data, signers, tokens, release)
+        _dump_sqlite(data / DB_FILE, made_dir / "sqlite.sql")
+        _dump_postgresql(pg, pg_database, made_dir / "postgresql.sql")
+        files = _write_keys(made_dir / "test-only-keys", data, signers, tokens, release)
         manifest = {
             "release": release,
             "commit": _release_commit(tree),
             "keys": {"directory": "test-only-keys", **files},
-            "card_files": {c.iccid: str((EXAMPLES / n).relative_to(tree))
-                           for n in [*POOLED, SPARE, COMMERCIAL]
-                           for c in [_card_file(n)]},
-            # The third card's copy was ahead of the service: SEQ 9000 in IND slot 31.
+            "card_files": {_card_file(n).iccid: str((EXAMPLES / n).relative_to(tree))
+                           for n in [*POOLED, SPARE, COMMERCIAL]},
             "card_sqn_ms": {_card_file(POOLED[2]).iccid: AHEAD_SQN_MS.hex()},
             "databases": databases,
         }
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        (made_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(made_dir, out)  # whole, or not at all
     finally:
         pg.destroy()
         shutil.rmtree(work, ignore_errors=True)
