@@ -379,10 +379,8 @@ def parse_args() -> argparse.Namespace:
                              "(a shared VM's speed drifts from one minute to the next; "
                              "the median is the figure)")
     parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
-                        help="compare with the code checked out in DIR (e.g. `git worktree "
-                             "add DIR <commit>`): alternated windows on durable PostgreSQL, "
-                             "the server started from DIR (before), then from this tree "
-                             "(after); prints the medians and their ratio")
+                        help="before/after: alternate windows of the code checked out in DIR "
+                             "and of this tree on durable PostgreSQL (see above)")
     parser.add_argument("--pairs", type=int, default=None, metavar="N",
                         help="with --baseline-tree: before/after window pairs (default 5)")
     parser.add_argument("--connection-per-attestation", action="store_true",

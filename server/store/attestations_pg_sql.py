@@ -1,14 +1,14 @@
-"""Every SQL statement of the PostgreSQL attestation store, each written out whole.
+"""Every SQL statement of the PostgreSQL attestation store.
 
 ``server.store.attestations_pg`` runs them on the psycopg driver, one statement per
 round trip and per transaction; ``server.store.audit_chain`` appends its entries on
 PostgreSQL with ``APPEND_AUDIT``.  Values are always bound parameters (``%(name)s``);
-nothing is spliced into these texts, so each is the statement psycopg prepares.
+nothing is spliced in at run time: each statement is one constant, the text psycopg
+prepares (``print(attestations_pg_sql.CONSUME_CHALLENGE)`` shows it whole).  Two jobs
+recur in them, so each is written once, as CTEs the statements are made of:
 
-Variants repeat their common parts on purpose: each statement reads on its own.
-
-``_COUNTED`` statements begin with three CTEs that count one request against rate limits
-(``server.store.rate_counters``; parameters from ``Claim.pg_params``):
+``COUNT_REQUEST`` counts one request against rate limits (``server.store.rate_counters``;
+parameters from ``Claim.pg_params``):
 
 - ``counted`` adds ``%(shares)s`` (int[]) to the counters of ``%(keys)s`` (text[], in key
   order, so that two requests lock the counter rows in the same order) in the window
@@ -17,31 +17,22 @@ Variants repeat their common parts on purpose: each statement reads on its own.
   (int[]) before this share;
 - ``seen`` returns the new counts, in key order, in ``counts``.
 
-The statement's own writes then happen only if ``over`` is empty, so a refused request
-writes nothing but the counters, and its first two columns are ``over.keys`` and
-``seen.counts``.
+A statement that counts returns ``over.keys`` and ``seen.counts`` as its first two
+columns and does its own writes only if ``over`` is empty, so a refused request writes
+nothing but the counters.  When this process's shares already cover a request
+(``Shares.claim``), the arrays are empty: nothing is counted and nothing is over.
 
-Statements ending with an audit entry (``server.store.audit_chain``, parameters
-``Entry.pg_params``) append it by updating the single ``audit_head`` row, which computes
-the new hash as SHA-256 over the canonical JSON — Python's parts around the previous hash
-and the new sequence number, joined with ``'","seq":'`` exactly as ``Entry.digest``
-does — and inserting the entry from that UPDATE's RETURNING row.  The head row stays
-locked from that statement to its commit, never across a round trip.
+``APPEND_AUDIT_AFTER_DONE`` appends an audit entry (``server.store.audit_chain``,
+parameters ``Entry.pg_params``) if the statement's ``done`` CTE returned a row: ``head``
+updates the single ``audit_head`` row, computing the new hash as SHA-256 over the
+canonical JSON — Python's parts around the previous hash and the new sequence number,
+joined with ``'","seq":'`` exactly as ``Entry.digest`` does — and ``appended`` inserts
+the entry from that UPDATE's RETURNING row.  The head row stays locked from that
+statement to its commit, never across a round trip.
 """
 
-# Statement 1 of an attestation, when this process needs a new share of a rate limit.
-# Must: count the request (the three counting CTEs); find the handset with
-# %(imei)s and the card it is paired with now; if no key is over its limit, add one to
-# that card's SQN sequence number (cards.sqn_seq) and return the new value, and store the
-# challenge as 'pending' for that handset and card (a decoy, with no handset or card,
-# when the IMEI is not registered).  It always returns one row: the keys over, the
-# counts, then the handset and card found (NULLs when unknown) and the reserved
-# sqn_seq (NULL when nothing was reserved).  The transaction commits without waiting
-# for the WAL flush (set_config(..., true) is local to it): a crash can lose the
-# challenge, whose evidence then finds nothing, and its SQN, re-issued later and
-# re-synchronised by the card's AUTS (TS 33.102 clause 6.3.5).
-RESERVE_SQN_AND_ISSUE_COUNTED = """
-WITH counted AS (
+COUNT_REQUEST = """
+counted AS (
     INSERT INTO rate_counters (key, "window", count)
     SELECT k, %(now_window)s, n
     FROM unnest(%(keys)s::text[], %(shares)s::int[]) AS r(k, n)
@@ -61,7 +52,36 @@ WITH counted AS (
 ), seen AS (
     SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts
     FROM counted c
-), hc AS (
+)"""
+
+APPEND_AUDIT_AFTER_DONE = """
+head AS (
+    UPDATE audit_head SET
+        seq = seq + 1,
+        prev_hash = hash,
+        hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || '","seq":'
+                                 || (seq + 1)::text || %(audit_tail)s, 'UTF8'))
+    WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
+    RETURNING seq, prev_hash, hash
+), appended AS (
+    INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash, hash)
+    SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s, %(audit_subject)s,
+           %(audit_details)s::json, prev_hash, hash
+    FROM head
+    RETURNING seq
+)"""
+
+# Statement 1 of an attestation.  Must: count the request; find the handset with
+# %(imei)s and the card it is paired with now; if no key is over its limit, add one to
+# that card's SQN sequence number (cards.sqn_seq) and return the new value, and store the
+# challenge as 'pending' for that handset and card (a decoy, with no handset or card,
+# when the IMEI is not registered).  It always returns one row: the keys over, the
+# counts, then the handset and card found (NULLs when unknown) and the reserved
+# sqn_seq (NULL when nothing was reserved).  The transaction commits without waiting
+# for the WAL flush (set_config(..., true) is local to it): a crash can lose the
+# challenge, whose evidence then finds nothing, and its SQN, re-issued later and
+# re-synchronised by the card's AUTS (TS 33.102 clause 6.3.5).
+RESERVE_SQN_AND_ISSUE = "WITH" + COUNT_REQUEST + """, hc AS (
     SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid, c.imsi,
            c.profile, c.algorithm, c.k_enc, c.opc_enc
     FROM handsets h
@@ -90,37 +110,6 @@ LEFT JOIN hc ON true
 LEFT JOIN sqn ON true
 """
 
-# Statement 1 of an attestation when the shares this process holds already cover the
-# request: RESERVE_SQN_AND_ISSUE_COUNTED without the counting — it always reserves the
-# SQN and stores the challenge, and its row starts with the handset's columns.
-RESERVE_SQN_AND_ISSUE = """
-WITH hc AS (
-    SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid, c.imsi,
-           c.profile, c.algorithm, c.k_enc, c.opc_enc
-    FROM handsets h
-    LEFT JOIN pairings p ON p.handset_id = h.id AND p.ended_at IS NULL
-    LEFT JOIN cards c ON c.id = p.card_id
-    WHERE h.imei = %(imei)s
-), sqn AS (
-    UPDATE cards SET sqn_seq = cards.sqn_seq + 1
-    FROM hc
-    WHERE cards.id = hc.card_id
-    RETURNING cards.sqn_seq
-), ins AS (
-    INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, nonce, client,
-                              created_at, expires_at, state)
-    SELECT %(id)s, %(imei)s, hc.handset_id, hc.card_id, %(app)s, %(rand)s, %(nonce)s,
-           %(client)s, %(created_at)s, %(expires_at)s, 'pending'
-    FROM (SELECT 1) one
-    LEFT JOIN hc ON true
-)
-SELECT hc.handset_id, hc.public_key_pem, hc.card_id, hc.iccid, hc.imsi, hc.profile,
-       hc.algorithm, hc.k_enc, hc.opc_enc, sqn.sqn_seq
-FROM (SELECT set_config('synchronous_commit', 'off', true)) one
-LEFT JOIN hc ON true
-LEFT JOIN sqn ON true
-"""
-
 # Statement 2 of an attestation, when the evidence reaches a process without a copy of
 # the challenge.  Must: count the request (it reads, so a refusal writes nothing else
 # anyway), and return one row: the keys over, the counts, then challenge %(att_id)s
@@ -128,28 +117,7 @@ LEFT JOIN sqn ON true
 # public key and its card (iccid, imsi, profile, algorithm, encrypted keys), then the
 # pool's record of the card %(iccid)s the evidence names: its ICCID, IMSI and the IMEI
 # it is paired with now — in the column order of StoredChallenge.from_row.
-LOAD_CHALLENGE_COUNTED = """
-WITH counted AS (
-    INSERT INTO rate_counters (key, "window", count)
-    SELECT k, %(now_window)s, n
-    FROM unnest(%(keys)s::text[], %(shares)s::int[]) AS r(k, n)
-    ORDER BY k
-    ON CONFLICT (key) DO UPDATE SET
-        count = CASE WHEN rate_counters."window" = excluded."window"
-                     THEN rate_counters.count + excluded.count
-                     ELSE excluded.count END,
-        "window" = excluded."window"
-    RETURNING key, count
-), over AS (
-    SELECT coalesce(array_agg(c.key ORDER BY c.key), '{}') AS keys
-    FROM counted c
-    JOIN unnest(%(keys)s::text[], %(shares)s::int[], %(limits)s::int[]) AS l(key, n, lim)
-        ON l.key = c.key
-    WHERE c.count - l.n >= l.lim
-), seen AS (
-    SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts
-    FROM counted c
-)
+LOAD_CHALLENGE = "WITH" + COUNT_REQUEST + """
 SELECT (SELECT keys FROM over), (SELECT counts FROM seen),
        a.id, a.imei, a.rand, a.nonce, a.state, a.expires_at > %(now)s,
        h.public_key_pem, c.iccid, c.imsi, c.profile, c.algorithm, c.k_enc, c.opc_enc,
@@ -163,62 +131,12 @@ LEFT JOIN pairings ep ON ep.card_id = e.id AND ep.ended_at IS NULL
 LEFT JOIN handsets eh ON eh.id = ep.handset_id
 """
 
-# Statement 3 of an attestation, when this process's shares cover the request.  Must:
+# Statement 3 of an attestation.  Must: count the request; if no key is over its limit,
 # consume challenge %(att_id)s — only if it is still 'pending' and unexpired at %(at)s,
 # so that of two submissions exactly one does — writing its verdict, EAR and evidence,
-# and in the same statement append the audit entry; return the entry's seq, or no row
-# (nothing written) when the challenge was not consumed.
-CONSUME_CHALLENGE = """
-WITH done AS (
-    UPDATE attestations SET
-        state = 'consumed', appraised_at = %(at)s, status = %(status)s,
-        reasons = %(reasons)s::json, ear = %(ear)s, resync_id = %(resync_id)s,
-        iccid = %(iccid)s, imsi = %(imsi)s, evidence = %(evidence)s::json
-    WHERE id = %(att_id)s AND state = 'pending' AND expires_at > %(at)s
-    RETURNING id
-), head AS (
-    UPDATE audit_head SET
-        seq = seq + 1,
-        prev_hash = hash,
-        hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || '","seq":'
-                                 || (seq + 1)::text || %(audit_tail)s, 'UTF8'))
-    WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
-    RETURNING seq, prev_hash, hash
-)
-INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash, hash)
-SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s, %(audit_subject)s,
-       %(audit_details)s::json, prev_hash, hash
-FROM head
-RETURNING seq
-"""
-
-# Statement 3 of an attestation, when this process needs a new share of a rate limit
-# (statement 2 was skipped: this process kept a copy of the challenge).  Must: count
-# the request, then do what CONSUME_CHALLENGE does only if no key is over its limit;
-# it always returns one row: the keys over, the counts, and the audit entry's seq
-# (NULL when the challenge was not consumed).
-CONSUME_CHALLENGE_COUNTED = """
-WITH counted AS (
-    INSERT INTO rate_counters (key, "window", count)
-    SELECT k, %(now_window)s, n
-    FROM unnest(%(keys)s::text[], %(shares)s::int[]) AS r(k, n)
-    ORDER BY k
-    ON CONFLICT (key) DO UPDATE SET
-        count = CASE WHEN rate_counters."window" = excluded."window"
-                     THEN rate_counters.count + excluded.count
-                     ELSE excluded.count END,
-        "window" = excluded."window"
-    RETURNING key, count
-), over AS (
-    SELECT coalesce(array_agg(c.key ORDER BY c.key), '{}') AS keys
-    FROM counted c
-    JOIN unnest(%(keys)s::text[], %(shares)s::int[], %(limits)s::int[]) AS l(key, n, lim)
-        ON l.key = c.key
-    WHERE c.count - l.n >= l.lim
-), seen AS (
-    SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts
-    FROM counted c
-), done AS (
+# and append the audit entry; it always returns one row: the keys over, the counts and
+# the audit entry's seq (NULL when the challenge was not consumed: nothing written).
+CONSUME_CHALLENGE = "WITH" + COUNT_REQUEST + """, done AS (
     UPDATE attestations SET
         state = 'consumed', appraised_at = %(at)s, status = %(status)s,
         reasons = %(reasons)s::json, ear = %(ear)s, resync_id = %(resync_id)s,
@@ -226,28 +144,14 @@ WITH counted AS (
     WHERE id = %(att_id)s AND state = 'pending' AND expires_at > %(at)s
       AND cardinality((SELECT keys FROM over)) = 0
     RETURNING id
-), head AS (
-    UPDATE audit_head SET
-        seq = seq + 1,
-        prev_hash = hash,
-        hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || '","seq":'
-                                 || (seq + 1)::text || %(audit_tail)s, 'UTF8'))
-    WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
-    RETURNING seq, prev_hash, hash
-), appended AS (
-    INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash, hash)
-    SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s, %(audit_subject)s,
-           %(audit_details)s::json, prev_hash, hash
-    FROM head
-    RETURNING seq
-)
+),""" + APPEND_AUDIT_AFTER_DONE + """
 SELECT (SELECT keys FROM over), (SELECT counts FROM seen), (SELECT seq FROM appended)
 """
 
 # Evidence that came back after its challenge expired.  Must: mark challenge
-# %(att_id)s 'expired' with its verdict and EAR — only if it is still 'pending' — and in
-# the same statement append the audit entry; return the entry's seq, or no row
-# (nothing written) when the challenge was not pending any more.
+# %(att_id)s 'expired' with its verdict and EAR — only if it is still 'pending' — and
+# append the audit entry; return the entry's seq, or no row (nothing written) when the
+# challenge was not pending any more.
 EXPIRE_CHALLENGE = """
 WITH done AS (
     UPDATE attestations SET
@@ -255,37 +159,13 @@ WITH done AS (
         reasons = %(reasons)s::json, ear = %(ear)s
     WHERE id = %(att_id)s AND state = 'pending'
     RETURNING id
-), head AS (
-    UPDATE audit_head SET
-        seq = seq + 1,
-        prev_hash = hash,
-        hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || '","seq":'
-                                 || (seq + 1)::text || %(audit_tail)s, 'UTF8'))
-    WHERE id = 1 AND EXISTS (SELECT 1 FROM done)
-    RETURNING seq, prev_hash, hash
-)
-INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash, hash)
-SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s, %(audit_subject)s,
-       %(audit_details)s::json, prev_hash, hash
-FROM head
-RETURNING seq
+),""" + APPEND_AUDIT_AFTER_DONE + """
+SELECT seq FROM appended
 """
 
 # An audit entry on its own.  Must: append it after the chain's head — its prev_hash is
 # the head's hash, its seq the head's plus one — move the head to it, and return its seq.
 APPEND_AUDIT = """
-WITH head AS (
-    UPDATE audit_head SET
-        seq = seq + 1,
-        prev_hash = hash,
-        hash = sha256(convert_to(%(audit_head)s || encode(hash, 'hex') || '","seq":'
-                                 || (seq + 1)::text || %(audit_tail)s, 'UTF8'))
-    WHERE id = 1
-    RETURNING seq, prev_hash, hash
-)
-INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash, hash)
-SELECT seq, %(audit_at)s, %(audit_actor)s, %(audit_action)s, %(audit_subject)s,
-       %(audit_details)s::json, prev_hash, hash
-FROM head
-RETURNING seq
+WITH done AS (SELECT 1),""" + APPEND_AUDIT_AFTER_DONE + """
+SELECT seq FROM appended
 """

@@ -11,9 +11,9 @@ device agent against the app served over HTTP (so the device endpoints count the
 limits), and check two handsets out at the desk, one of them back in.  It then writes
 into the output directory:
 
-- ``sqlite.sql``: the SQLite database as SQL text (``sqlite3``'s ``iterdump``: statements like
+- ``sqlite.dump``: the SQLite database as SQL text (``sqlite3``'s ``iterdump``: statements like
   the shell's ``.dump``);
-- ``postgresql.sql``: ``pg_dump --no-owner --no-privileges``, plain SQL (with ``COPY``
+- ``postgresql.dump``: ``pg_dump --no-owner --no-privileges``, plain SQL (with ``COPY``
   blocks and, from recent minor releases such as 15.18, ``\\restrict`` lines: load it
   with ``psql``);
 - ``test-only-keys/``: the data directory's KEK and EAR signing key, the handsets'
@@ -274,10 +274,10 @@ def make_fixture(release: str, out: Path) -> None:
         for dialect, url in (("sqlite", None), ("postgresql", pg.url(pg_database))):
             with Service.open(data, url) as svc:
                 made = populate(svc, signers, work)
-                databases[dialect] = {"dump": f"{dialect}.sql", **describe(svc, made)}
+                databases[dialect] = {"dump": f"{dialect}.dump", **describe(svc, made)}
             tokens[dialect] = made["tokens"]
-        _dump_sqlite(data / DB_FILE, made_dir / "sqlite.sql")
-        _dump_postgresql(pg, pg_database, made_dir / "postgresql.sql")
+        _dump_sqlite(data / DB_FILE, made_dir / "sqlite.dump")
+        _dump_postgresql(pg, pg_database, made_dir / "postgresql.dump")
         files = _write_keys(made_dir / "test-only-keys", data, signers, tokens, release)
         manifest = {
             "release": release,
