@@ -73,12 +73,6 @@ def _counting(service: Service, imei: str, now: float | None = None) -> dict[str
     return Shares().claim(limits, time.time() if now is None else now).pg_params()
 
 
-def _covered() -> dict[str, Any]:
-    """The counting CTEs' parameters when this process's shares already cover the
-    request: nothing to count."""
-    return Shares().claim(None, time.time()).pg_params()
-
-
 def _one(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]
          ) -> tuple[Any, ...] | None:
     return conn.execute(query, params).fetchone()
@@ -108,7 +102,7 @@ def _audit_count(conn: psycopg.Connection[Any]) -> int:
 
 def _issue(conn: psycopg.Connection[Any], imei: str) -> str:
     challenge = _challenge(imei)
-    _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **challenge})
+    _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
     return str(challenge["id"])
 
 
@@ -120,14 +114,12 @@ def test_reserve_gives_the_next_sqn_and_stores_a_pending_challenge(
     card, handset = pool.cards[0], pool.handsets[0]
     before = _sqn(conn, card.iccid)
     first, second = _challenge(handset.imei), _challenge(handset.imei)
-    row1 = _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **first})
-    row2 = _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **second})
+    row1 = _one(conn, sql.RESERVE_SQN_AND_ISSUE, first)
+    row2 = _one(conn, sql.RESERVE_SQN_AND_ISSUE, second)
     assert row1 is not None and row2 is not None
-    assert row1[:2] == ([], [])  # over, counts: nothing counted
     assert (row1[-1], row2[-1]) == (before + 1, before + 2)
     assert _sqn(conn, card.iccid) == before + 2
-    assert row1[5] == card.iccid and row1[6] == card.imsi
-    assert _counters(conn) == {}
+    assert row1[3] == card.iccid and row1[4] == card.imsi
     stored = conn.execute(
         "SELECT a.state, c.iccid, a.rand FROM attestations a JOIN cards c ON c.id = a.card_id"
         " WHERE a.id = %s", (first["id"],)).fetchone()
@@ -138,9 +130,8 @@ def test_reserve_for_an_unknown_imei_stores_a_decoy_and_reserves_nothing(
         conn: psycopg.Connection[Any], pool: Pool) -> None:
     before = _sqn(conn, pool.cards[0].iccid)
     challenge = _challenge(make_imei(999))
-    row = _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **challenge})
-    assert row is not None and row[:2] == ([], [])
-    assert all(value is None for value in row[2:])
+    row = _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
+    assert row is not None and all(value is None for value in row)
     assert conn.execute("SELECT state, handset_id, card_id FROM attestations WHERE id = %s",
                         (challenge["id"],)).fetchone() == ("pending", None, None)
     assert _sqn(conn, pool.cards[0].iccid) == before
@@ -154,14 +145,13 @@ def test_concurrent_reservations_never_share_an_sqn(
     before = _sqn(conn, card.iccid)
     got: list[int] = []
     with psycopg.connect(dsn) as first:  # a transaction left open
-        row = _one(first, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **_challenge(imei)})
+        row = _one(first, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei))
         assert row is not None
         got.append(row[-1])
 
         def second() -> None:
             with psycopg.connect(dsn, autocommit=True) as other:
-                other_row = _one(other, sql.RESERVE_SQN_AND_ISSUE,
-                                 {**_covered(), **_challenge(imei)})
+                other_row = _one(other, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei))
                 assert other_row is not None
                 got.append(other_row[-1])
 
@@ -188,7 +178,7 @@ def test_many_reservations_on_two_connections_are_distinct_and_consecutive(
     def reserve() -> None:
         with psycopg.connect(dsn, autocommit=True) as mine:
             for _ in range(25):
-                row = _one(mine, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **_challenge(imei)})
+                row = _one(mine, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei))
                 assert row is not None
                 got.append(row[-1])
 
@@ -206,14 +196,14 @@ def test_counted_reserve_counts_within_the_limit_and_refuses_over_it(
     before = _sqn(conn, card.iccid)
     imei_key, client_key = f"imei:{imei}", f"client:{CLIENT}"
     for n in range(1, PER_IMEI + 1):
-        row = _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_counting(service, imei),
+        row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei),
                                                             **_challenge(imei)})
         assert row is not None
         assert row[0] == [] and row[1] == [n, n]  # over, counts (client, imei)
         assert row[-1] == before + n
         assert _counters(conn) == {client_key: n, imei_key: n}
     refused = _challenge(imei)
-    row = _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_counting(service, imei), **refused})
+    row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei), **refused})
     assert row is not None
     assert row[0] == [imei_key]
     assert row[-1] is None  # no SQN reserved
@@ -228,10 +218,10 @@ def test_counters_start_again_in_the_next_window(
     imei = pool.handsets[0].imei
     now = time.time()
     for _ in range(PER_IMEI + 1):
-        _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_counting(service, imei, now),
+        _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei, now),
                                                       **_challenge(imei)})
     later = now + 60
-    row = _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_counting(service, imei, later),
+    row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei, later),
                                                         **_challenge(imei)})
     assert row is not None and row[0] == [] and row[-1] is not None
     assert set(conn.execute("SELECT \"window\", count FROM rate_counters").fetchall()) \
@@ -245,9 +235,9 @@ def test_load_counts_and_reads_the_challenge_with_the_evidence_card(
         conn: psycopg.Connection[Any], service: Service, pool: Pool) -> None:
     card, handset = pool.cards[0], pool.handsets[0]
     challenge = _challenge(handset.imei)
-    _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **challenge})
+    _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
     params = {"att_id": challenge["id"], "iccid": card.iccid, "now": utcnow()}
-    row = _one(conn, sql.LOAD_CHALLENGE, {**_counting(service, handset.imei), **params})
+    row = _one(conn, sql.LOAD_CHALLENGE_COUNTED, {**_counting(service, handset.imei), **params})
     assert row is not None
     over, counts, att_id, imei, rand, nonce, state, fresh, pem, iccid, imsi = row[:11]
     assert (over, counts) == ([], [1, 1])
@@ -257,7 +247,7 @@ def test_load_counts_and_reads_the_challenge_with_the_evidence_card(
     assert (iccid, imsi) == (card.iccid, card.imsi)
     assert row[-3:] == (card.iccid, card.imsi, handset.imei)  # the evidence card, paired
     later = {**params, "now": challenge["expires_at"]}
-    row = _one(conn, sql.LOAD_CHALLENGE, {**_counting(service, handset.imei), **later})
+    row = _one(conn, sql.LOAD_CHALLENGE_COUNTED, {**_counting(service, handset.imei), **later})
     assert row is not None and row[7] is False  # expired by then
 
 
@@ -265,7 +255,7 @@ def test_load_of_an_unknown_challenge_counts_and_finds_nothing(
         conn: psycopg.Connection[Any], service: Service, pool: Pool) -> None:
     imei = pool.handsets[0].imei
     params = {"att_id": secrets.token_hex(16), "iccid": pool.cards[0].iccid, "now": utcnow()}
-    row = _one(conn, sql.LOAD_CHALLENGE, {**_counting(service, imei), **params})
+    row = _one(conn, sql.LOAD_CHALLENGE_COUNTED, {**_counting(service, imei), **params})
     assert row is not None
     assert row[:2] == ([], [1, 1])
     assert all(value is None for value in row[2:])
@@ -278,25 +268,22 @@ def test_a_challenge_is_consumed_exactly_once(conn: psycopg.Connection[Any], ser
                                              pool: Pool) -> None:
     att_id = _issue(conn, pool.handsets[0].imei)
     entries = _audit_count(conn)
-    assert _one(conn, sql.CONSUME_CHALLENGE, {**_covered(), **_verdict(att_id)}) \
-        == ([], [], entries + 1)  # over, counts: nothing counted; the entry's seq
+    row = _one(conn, sql.CONSUME_CHALLENGE, _verdict(att_id))
+    assert row is not None and row[0] == entries + 1
     assert conn.execute("SELECT state, status, ear FROM attestations WHERE id = %s",
                         (att_id,)).fetchone() == ("consumed", "affirming", "ear-token")
-    assert _one(conn, sql.CONSUME_CHALLENGE, {**_covered(), **_verdict(att_id)}) \
-        == ([], [], None)
+    assert _one(conn, sql.CONSUME_CHALLENGE, _verdict(att_id)) is None
     assert _audit_count(conn) == entries + 1
-    assert _counters(conn) == {}
     assert verify_chain(service.db).ok
 
 
 def test_an_expired_challenge_is_not_consumed(conn: psycopg.Connection[Any],
                                               pool: Pool) -> None:
     challenge = _challenge(pool.handsets[0].imei)
-    _one(conn, sql.RESERVE_SQN_AND_ISSUE, {**_covered(), **challenge})
+    _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
     entries = _audit_count(conn)
-    assert _one(conn, sql.CONSUME_CHALLENGE, {
-        **_covered(), **_verdict(challenge["id"], at=challenge["expires_at"])}) \
-        == ([], [], None)
+    assert _one(conn, sql.CONSUME_CHALLENGE,
+                _verdict(challenge["id"], at=challenge["expires_at"])) is None
     assert _state(conn, challenge["id"]) == "pending"
     assert _audit_count(conn) == entries
 
@@ -308,7 +295,7 @@ def test_counted_consume_counts_consumes_once_and_refuses_over_the_limit(
     entries = _audit_count(conn)
 
     def consume(att_id: str) -> tuple[Any, ...] | None:
-        return _one(conn, sql.CONSUME_CHALLENGE,
+        return _one(conn, sql.CONSUME_CHALLENGE_COUNTED,
                     {**_counting(service, imei), **_verdict(att_id)})
 
     # over, counts (client, IMEI), the audit entry's seq
@@ -333,8 +320,7 @@ def test_a_pending_challenge_expires_once(conn: psycopg.Connection[Any], service
     assert row is not None and row[0] == entries + 1
     assert _state(conn, att_id) == "expired"
     assert _one(conn, sql.EXPIRE_CHALLENGE, params) is None
-    assert _one(conn, sql.CONSUME_CHALLENGE, {**_covered(), **_verdict(att_id)}) \
-        == ([], [], None)
+    assert _one(conn, sql.CONSUME_CHALLENGE, _verdict(att_id)) is None
     assert _audit_count(conn) == entries + 1
     assert verify_chain(service.db).ok
 

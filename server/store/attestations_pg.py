@@ -10,12 +10,12 @@ statements are in ``server.store.attestations_pg_sql``:
 
 1. rate counters (where this process needs a new share, ``server.store.rate_counters.Shares``)
    + card lookup + SQN reservation + challenge insert (the last two skipped when a
-   limit is exceeded): ``RESERVE_SQN_AND_ISSUE``;
+   limit is exceeded): ``RESERVE_SQN_AND_ISSUE[_COUNTED]``;
 2. rate counters + the challenge with everything the appraisal needs — skipped when
    the evidence comes back to the process that issued the challenge (it has a copy,
-   ``server.attestation.copies``): ``LOAD_CHALLENGE``;
+   ``server.attestation.copies``): ``LOAD_CHALLENGE_COUNTED``;
 3. verdict + audit entry (``server.store.audit_chain``), with the rate counters when 2 was
-   skipped: ``CONSUME_CHALLENGE`` (or ``EXPIRE_CHALLENGE``).
+   skipped: ``CONSUME_CHALLENGE[_COUNTED]`` (or ``EXPIRE_CHALLENGE``).
 
 The counters are an unlogged table (migration 0003), so statement 2 commits without a
 disk flush, and 1 does not wait for its flush: one flush per attestation.
@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -158,7 +159,7 @@ class PostgresStore:
 
     def _counted(self, query: str, params: dict[str, Any], claim: ratelimit.Claim
                  ) -> list[Any]:
-        """A statement of ``attestations_pg_sql`` that counts: counts ``claim``
+        """A ``_COUNTED`` statement of ``attestations_pg_sql``: counts ``claim``
         (``ratelimit.RateLimited``), then its own columns of the one row."""
         over, counts, *row = self._one_row(query, {**claim.pg_params(), **params})
         self._shares.settle(claim, counts)
@@ -167,13 +168,17 @@ class PostgresStore:
 
     def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
               ) -> PairedCard | None:
-        row = self._counted(sql.RESERVE_SQN_AND_ISSUE, challenge.values(),
-                            self._shares.claim(limits, time.time()))
+        claim = self._shares.claim(limits, time.time())
+        row: Sequence[Any]
+        if claim.needed:
+            row = self._counted(sql.RESERVE_SQN_AND_ISSUE_COUNTED, challenge.values(), claim)
+        else:
+            row = self._one_row(sql.RESERVE_SQN_AND_ISSUE, challenge.values())
         return None if row[0] is None else PairedCard(*row)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:
-        row = self._counted(sql.LOAD_CHALLENGE,
+        row = self._counted(sql.LOAD_CHALLENGE_COUNTED,
                             {"att_id": attestation_id, "iccid": evidence_iccid, "now": now},
                             self._shares.claim(limits, time.time()))
         return None if row[0] is None else StoredChallenge.from_row(row)
@@ -189,7 +194,9 @@ class PostgresStore:
             "resync_id": verdict.resync_id, "iccid": verdict.iccid, "imsi": verdict.imsi,
             "evidence": _json(verdict.evidence), **entry.pg_params()}
         claim = self._shares.claim(limits, time.time())
-        return self._counted(sql.CONSUME_CHALLENGE, params, claim)[0] is not None
+        if not claim.needed:
+            return self._write(sql.CONSUME_CHALLENGE, params)
+        return self._counted(sql.CONSUME_CHALLENGE_COUNTED, params, claim)[0] is not None
 
     def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],
                ear: str, entry: audit.Entry) -> bool:

@@ -5,7 +5,9 @@ round trip and per transaction; ``server.store.audit_chain`` appends its entries
 PostgreSQL with ``APPEND_AUDIT``.  Values are always bound parameters (``%(name)s``);
 nothing is spliced in at run time: each statement is one constant, the text psycopg
 prepares (``print(attestations_pg_sql.CONSUME_CHALLENGE)`` shows it whole).  Two jobs
-recur in them, so each is written once, as CTEs the statements are made of:
+recur in them, so each is written once, as CTEs the statements are made of; the
+attestation's own writes are written once too, each gated on a CTE ``allowed`` (one
+row when the request may go ahead) that every statement defines first:
 
 ``COUNT_REQUEST`` counts one request against rate limits (``server.store.rate_counters``;
 parameters from ``Claim.pg_params``):
@@ -17,10 +19,11 @@ parameters from ``Claim.pg_params``):
   (int[]) before this share;
 - ``seen`` returns the new counts, in key order, in ``counts``.
 
-A statement that counts returns ``over.keys`` and ``seen.counts`` as its first two
-columns and does its own writes only if ``over`` is empty, so a refused request writes
-nothing but the counters.  When this process's shares already cover a request
-(``Shares.claim``), the arrays are empty: nothing is counted and nothing is over.
+A ``_COUNTED`` statement returns ``over.keys`` and ``seen.counts`` as its first two
+columns and is ``allowed`` only if ``over`` is empty (``ALLOWED_IF_NONE_OVER``), so a
+refused request writes nothing but the counters.  When this process's shares already
+cover a request (``Shares.claim``), the statement without the suffix runs: nothing to
+count, always ``allowed`` (``ALWAYS_ALLOWED``).
 
 ``APPEND_AUDIT_AFTER_DONE`` appends an audit entry (``server.store.audit_chain``,
 parameters ``Entry.pg_params``) if the statement's ``done`` CTE returned a row: ``head``
@@ -54,6 +57,52 @@ counted AS (
     FROM counted c
 )"""
 
+ALLOWED_IF_NONE_OVER = """
+allowed AS (SELECT 1 WHERE cardinality((SELECT keys FROM over)) = 0)"""
+
+ALWAYS_ALLOWED = """
+allowed AS (SELECT 1)"""
+
+# Must: find the handset with %(imei)s and the card it is paired with now (hc); if
+# allowed, add one to that card's SQN sequence number (cards.sqn_seq), returning the new
+# value (sqn), and store the challenge as 'pending' for that handset and card — a decoy,
+# with no handset or card, when the IMEI is not registered.
+RESERVE_SQN_AND_STORE = """
+hc AS (
+    SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid, c.imsi,
+           c.profile, c.algorithm, c.k_enc, c.opc_enc
+    FROM handsets h
+    LEFT JOIN pairings p ON p.handset_id = h.id AND p.ended_at IS NULL
+    LEFT JOIN cards c ON c.id = p.card_id
+    WHERE h.imei = %(imei)s
+), sqn AS (
+    UPDATE cards SET sqn_seq = cards.sqn_seq + 1
+    FROM hc
+    WHERE cards.id = hc.card_id AND EXISTS (SELECT 1 FROM allowed)
+    RETURNING cards.sqn_seq
+), ins AS (
+    INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, nonce, client,
+                              created_at, expires_at, state)
+    SELECT %(id)s, %(imei)s, hc.handset_id, hc.card_id, %(app)s, %(rand)s, %(nonce)s,
+           %(client)s, %(created_at)s, %(expires_at)s, 'pending'
+    FROM allowed
+    LEFT JOIN hc ON true
+)"""
+
+# Must: if allowed, consume challenge %(att_id)s — only if it is still 'pending' and
+# unexpired at %(at)s, so that of two submissions exactly one does — writing its
+# verdict, EAR and evidence (done: its id, or no row).
+CONSUME_IF_PENDING = """
+done AS (
+    UPDATE attestations SET
+        state = 'consumed', appraised_at = %(at)s, status = %(status)s,
+        reasons = %(reasons)s::json, ear = %(ear)s, resync_id = %(resync_id)s,
+        iccid = %(iccid)s, imsi = %(imsi)s, evidence = %(evidence)s::json
+    WHERE id = %(att_id)s AND state = 'pending' AND expires_at > %(at)s
+      AND EXISTS (SELECT 1 FROM allowed)
+    RETURNING id
+)"""
+
 APPEND_AUDIT_AFTER_DONE = """
 head AS (
     UPDATE audit_head SET
@@ -71,40 +120,25 @@ head AS (
     RETURNING seq
 )"""
 
-# Statement 1 of an attestation.  Must: count the request; find the handset with
-# %(imei)s and the card it is paired with now; if no key is over its limit, add one to
-# that card's SQN sequence number (cards.sqn_seq) and return the new value, and store the
-# challenge as 'pending' for that handset and card (a decoy, with no handset or card,
-# when the IMEI is not registered).  It always returns one row: the keys over, the
-# counts, then the handset and card found (NULLs when unknown) and the reserved
-# sqn_seq (NULL when nothing was reserved).  The transaction commits without waiting
-# for the WAL flush (set_config(..., true) is local to it): a crash can lose the
-# challenge, whose evidence then finds nothing, and its SQN, re-issued later and
-# re-synchronised by the card's AUTS (TS 33.102 clause 6.3.5).
-RESERVE_SQN_AND_ISSUE = "WITH" + COUNT_REQUEST + """, hc AS (
-    SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid, c.imsi,
-           c.profile, c.algorithm, c.k_enc, c.opc_enc
-    FROM handsets h
-    LEFT JOIN pairings p ON p.handset_id = h.id AND p.ended_at IS NULL
-    LEFT JOIN cards c ON c.id = p.card_id
-    WHERE h.imei = %(imei)s
-), sqn AS (
-    UPDATE cards SET sqn_seq = cards.sqn_seq + 1
-    FROM hc
-    WHERE cards.id = hc.card_id AND cardinality((SELECT keys FROM over)) = 0
-    RETURNING cards.sqn_seq
-), ins AS (
-    INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, nonce, client,
-                              created_at, expires_at, state)
-    SELECT %(id)s, %(imei)s, hc.handset_id, hc.card_id, %(app)s, %(rand)s, %(nonce)s,
-           %(client)s, %(created_at)s, %(expires_at)s, 'pending'
-    FROM (SELECT 1) one
-    LEFT JOIN hc ON true
-    WHERE cardinality((SELECT keys FROM over)) = 0
-)
-SELECT (SELECT keys FROM over), (SELECT counts FROM seen),
-       hc.handset_id, hc.public_key_pem, hc.card_id, hc.iccid, hc.imsi, hc.profile,
-       hc.algorithm, hc.k_enc, hc.opc_enc, sqn.sqn_seq
+# Statement 1 of an attestation, when this process needs a new share of a rate limit.
+# Must: count the request and RESERVE_SQN_AND_STORE if no key is over its limit.  It
+# always returns one row: the keys over, the counts, then the handset and card found
+# (NULLs when unknown) and the reserved sqn_seq (NULL when nothing was reserved).  The
+# transaction commits without waiting for the WAL flush (set_config(..., true) is local
+# to it): a crash can lose the challenge, whose evidence then finds nothing, and its
+# SQN, re-issued later and re-synchronised by the card's AUTS (TS 33.102 clause 6.3.5).
+RESERVE_SQN_AND_ISSUE_COUNTED = ("WITH" + COUNT_REQUEST + "," + ALLOWED_IF_NONE_OVER + ","
+                                 + RESERVE_SQN_AND_STORE + """
+SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.*, sqn.sqn_seq
+FROM (SELECT set_config('synchronous_commit', 'off', true)) one
+LEFT JOIN hc ON true
+LEFT JOIN sqn ON true
+""")
+
+# Statement 1 when the shares this process holds already cover the request:
+# RESERVE_SQN_AND_STORE, always; its row starts with the handset's columns.
+RESERVE_SQN_AND_ISSUE = "WITH" + ALWAYS_ALLOWED + "," + RESERVE_SQN_AND_STORE + """
+SELECT hc.*, sqn.sqn_seq
 FROM (SELECT set_config('synchronous_commit', 'off', true)) one
 LEFT JOIN hc ON true
 LEFT JOIN sqn ON true
@@ -117,7 +151,7 @@ LEFT JOIN sqn ON true
 # public key and its card (iccid, imsi, profile, algorithm, encrypted keys), then the
 # pool's record of the card %(iccid)s the evidence names: its ICCID, IMSI and the IMEI
 # it is paired with now — in the column order of StoredChallenge.from_row.
-LOAD_CHALLENGE = "WITH" + COUNT_REQUEST + """
+LOAD_CHALLENGE_COUNTED = "WITH" + COUNT_REQUEST + """
 SELECT (SELECT keys FROM over), (SELECT counts FROM seen),
        a.id, a.imei, a.rand, a.nonce, a.state, a.expires_at > %(now)s,
        h.public_key_pem, c.iccid, c.imsi, c.profile, c.algorithm, c.k_enc, c.opc_enc,
@@ -131,22 +165,23 @@ LEFT JOIN pairings ep ON ep.card_id = e.id AND ep.ended_at IS NULL
 LEFT JOIN handsets eh ON eh.id = ep.handset_id
 """
 
-# Statement 3 of an attestation.  Must: count the request; if no key is over its limit,
-# consume challenge %(att_id)s — only if it is still 'pending' and unexpired at %(at)s,
-# so that of two submissions exactly one does — writing its verdict, EAR and evidence,
-# and append the audit entry; it always returns one row: the keys over, the counts and
-# the audit entry's seq (NULL when the challenge was not consumed: nothing written).
-CONSUME_CHALLENGE = "WITH" + COUNT_REQUEST + """, done AS (
-    UPDATE attestations SET
-        state = 'consumed', appraised_at = %(at)s, status = %(status)s,
-        reasons = %(reasons)s::json, ear = %(ear)s, resync_id = %(resync_id)s,
-        iccid = %(iccid)s, imsi = %(imsi)s, evidence = %(evidence)s::json
-    WHERE id = %(att_id)s AND state = 'pending' AND expires_at > %(at)s
-      AND cardinality((SELECT keys FROM over)) = 0
-    RETURNING id
-),""" + APPEND_AUDIT_AFTER_DONE + """
+# Statement 3 of an attestation, when this process needs a new share of a rate limit
+# (statement 2 was skipped: this process kept a copy of the challenge).  Must: count the
+# request, CONSUME_IF_PENDING if no key is over its limit, and append the audit entry
+# when it did; it always returns one row: the keys over, the counts, and the audit
+# entry's seq (NULL when the challenge was not consumed: nothing written).
+CONSUME_CHALLENGE_COUNTED = ("WITH" + COUNT_REQUEST + "," + ALLOWED_IF_NONE_OVER + ","
+                             + CONSUME_IF_PENDING + "," + APPEND_AUDIT_AFTER_DONE + """
 SELECT (SELECT keys FROM over), (SELECT counts FROM seen), (SELECT seq FROM appended)
-"""
+""")
+
+# Statement 3 when this process's shares cover the request: CONSUME_IF_PENDING and the
+# audit entry; returns the entry's seq, or no row (nothing written) when the challenge
+# was not consumed.
+CONSUME_CHALLENGE = ("WITH" + ALWAYS_ALLOWED + "," + CONSUME_IF_PENDING + ","
+                     + APPEND_AUDIT_AFTER_DONE + """
+SELECT seq FROM appended
+""")
 
 # Evidence that came back after its challenge expired.  Must: mark challenge
 # %(att_id)s 'expired' with its verdict and EAR — only if it is still 'pending' — and
@@ -165,7 +200,6 @@ SELECT seq FROM appended
 
 # An audit entry on its own.  Must: append it after the chain's head — its prev_hash is
 # the head's hash, its seq the head's plus one — move the head to it, and return its seq.
-APPEND_AUDIT = """
-WITH done AS (SELECT 1),""" + APPEND_AUDIT_AFTER_DONE + """
+APPEND_AUDIT = "WITH done AS (SELECT 1)," + APPEND_AUDIT_AFTER_DONE + """
 SELECT seq FROM appended
 """
