@@ -3,6 +3,9 @@
 Listed in ``server.http.app.BLUEPRINTS``; registering :data:`blueprint` also applies the
 session and CSRF settings (``setup.configure_app``).  Each page group is one module
 below; importing them attaches their routes to the blueprint.
+
+May import: the feature packages, core, store (the desk's read-only queries), attest,
+Flask and Flask-WTF; never cli, demo or agent.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Importing this package registers every table on ``Base.metadata`` (what Alembic's
 environment and the schema checks read); callers import the models from here.
 Times are timezone-aware UTC everywhere (``UtcDateTime``).
+
+May import: SQLAlchemy only.
 """
 
 from server.store.models.attestations import Attestation, RateCounter
