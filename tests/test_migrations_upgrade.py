@@ -2,15 +2,16 @@
 
 Each directory under ``tests/data/releases/`` holds one release's SQLite and PostgreSQL
 databases as SQL dumps, made by that release's own code
-(``tests/data/releases/make_release_fixture.py``), its data directory's test-only keys,
-and a manifest of what the release's views showed.  For each release and database this
-restores the dump into a fresh database, opens the current ``Service`` on it (which
-upgrades the schema through Alembic, as every start-up does) and reads everything back
-through the current code: the schema is the current head and matches the models; cards,
-handsets, pairings, operators, attestations, checkouts and the audit chain are what the
-release recorded; the cards' keys still decrypt under the release's KEK and still match
-the simulated cards they were imported from (``pool verify``); and a new checkout
-attestation runs on the upgraded database, its SQN after the release's.
+(``tests/data/releases/make_release_fixture.py``) with keys derived by
+``tests/data/releases/fixture_keys.py``, and a manifest of what the release's views
+showed. For each release and database this restores the dump into a fresh database,
+opens the current ``Service`` on it (which upgrades the schema through Alembic, as every
+start-up does) and reads everything back through the current code: the schema is the
+current head and matches the models; cards, handsets, pairings, operators, attestations,
+checkouts and the audit chain are what the release recorded; the cards' keys still
+decrypt under the release's KEK and still match the simulated cards they were imported
+from (``pool verify``); and a new checkout attestation runs on the upgraded database,
+its SQN after the release's.
 
 The PostgreSQL dump is loaded with ``psql``, the client it was written for: it holds
 ``COPY … FROM stdin`` data blocks and (pg_dump 15.18 writes them) ``\\restrict`` lines,
@@ -20,7 +21,6 @@ which are psql's own syntax and not SQL a driver could execute.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -53,6 +53,7 @@ from server.pool.verify import VERIFIED, verify_card
 from server.store.audit_chain import Checkpoint
 from server.store.migrate import alembic_config
 from server.store.models import Base, RateCounter
+from tests.data.releases import fixture_keys
 from tests.fixtures_db import PG_BIN, PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,12 +78,8 @@ class Upgraded:
     revision_before: str | None  # the restored database's Alembic revision
     svc: Service
 
-    def key_file(self, name: str) -> Path:
-        return self.release / str(self.manifest["keys"]["directory"]) / name
-
     def device_key(self, imei: str) -> DeviceSigner:
-        return load_private_key(self.key_file(self.manifest["keys"]["device_keys"][imei])
-                                .read_bytes())
+        return load_private_key(fixture_keys.device_key_pem(self.release.name, imei))
 
     def card_file(self, iccid: str) -> Path:
         return REPO / str(self.manifest["card_files"][iccid])
@@ -137,10 +134,7 @@ def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Upgrade
     manifest = json.loads((release / "manifest.json").read_text())
     recorded = manifest["databases"][dialect]
     data = tmp_path / "data"  # the release's data directory: its keys, and SQLite file
-    data.mkdir(mode=0o700)
-    for name in manifest["keys"]["data_dir"]:
-        shutil.copyfile(release / manifest["keys"]["directory"] / name, data / name)
-        (data / name).chmod(0o600)
+    fixture_keys.write_data_dir_keys(release.name, data)
     with _restored(request, dialect, release / recorded["dump"], data) as url:
         before = _revision(url)
         with Service.open(data, url) as svc:  # upgrades, as every start-up does
@@ -181,12 +175,12 @@ def test_pool_and_operators_read_back(upgraded: Upgraded) -> None:
 
 
 def test_operator_tokens_still_authenticate(upgraded: Upgraded) -> None:
-    tokens_file = upgraded.key_file(upgraded.manifest["keys"]["operator_tokens"])
-    tokens: dict[str, str] = json.loads(tokens_file.read_text())[upgraded.dialect]
+    roles = upgraded.manifest["operator_roles"]
     # Compared by role only: a failure must not print a token.
-    roles = {role: getattr(authenticate(upgraded.svc, token), "role", None)
-             for role, token in tokens.items()}
-    assert roles == {role: role for role in tokens}
+    authenticated = {role: getattr(authenticate(
+        upgraded.svc, fixture_keys.operator_token(upgraded.release.name, role)), "role", None)
+        for role in roles}
+    assert authenticated == {role: role for role in roles}
 
 
 def test_attestations_checkouts_and_counters_read_back(upgraded: Upgraded) -> None:

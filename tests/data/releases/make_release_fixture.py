@@ -1,24 +1,22 @@
 """Make the upgrade test's fixture for one released version of simattest.
 
 Run once per release, by a developer, with a checkout of that release on ``PYTHONPATH``
-(``tests/data/releases/README.md`` gives the commands).  Everything below runs on the
-release's own code: its ``Service`` creates a data directory (KEK, EAR signing key) and
-two databases — a SQLite file and a PostgreSQL database on a throw-away server — and in
-each its functions create operator tokens, import four example cards as a vendor output
-file with Ki/OPc under a transport key, register and pair handsets, self-check two
-cards (``pool verify`` on the simulated card), run checkout attestations through the
-device agent against the app served over HTTP (so the device endpoints count their rate
-limits), and check two handsets out at the desk, one of them back in.  It then writes
-into the output directory:
+(``tests/data/releases/README.md`` gives the commands). Everything below runs on the
+release's own code, on a data directory holding the KEK and EAR signing key of
+``fixture_keys`` (derived, never stored), with two databases — a SQLite file and a
+PostgreSQL database on a throw-away server — and in each its functions create operator
+tokens (``fixture_keys``'s), import four example cards as a vendor output file with
+Ki/OPc under a transport key, register and pair handsets (device keys from
+``fixture_keys``), self-check two cards (``pool verify`` on the simulated card), run
+checkout attestations through the device agent against the app served over HTTP (so the
+device endpoints count their rate limits), and check two handsets out at the desk, one
+of them back in. It then writes into the output directory:
 
 - ``sqlite.dump``: the SQLite database as SQL text (``sqlite3``'s ``iterdump``: statements like
   the shell's ``.dump``);
 - ``postgresql.dump``: ``pg_dump --no-owner --no-privileges``, plain SQL (with ``COPY``
   blocks and, from recent minor releases such as 15.18, ``\\restrict`` lines: load it
   with ``psql``);
-- ``test-only-keys/``: the data directory's KEK and EAR signing key, the handsets'
-  device keys and the operator tokens, all generated for this fixture and protecting
-  nothing else;
 - ``manifest.json``: what the databases hold, as the release's own JSON views show it
   (cards, handsets, pairings, operators, attestations, checkouts, the audit chain's
   head), for the test to compare with what the current code reads back.
@@ -42,14 +40,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+# Beside this script, run as one: cryptography only, so it imports beside any release.
+import fixture_keys
 from sqlalchemy import func, select, text
 from werkzeug.serving import make_server
 
 from attest import devicekey
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import join_sqn
-from hw.cardfile import PROFILES_DIR, CardFile, load_card_file
+from hw.cardfile import CardFile, load_card_file
 
 # --- RELEASE API: the released version's names (0.1.0's) --------------------------------
 from server.agent import run_checkout
@@ -60,8 +61,8 @@ from server.batchgen import SynthCard, vendor_out_text
 from server.checkout import get_checkout, return_checkout, start_checkout
 from server.client import ServiceClient
 from server.context import Service
-from server.datadir import DB_FILE, KEK_FILE, SIGNING_KEY_FILE
-from server.operators import create_token, list_operators
+from server.datadir import DB_FILE
+from server.operators import TOKEN_PREFIX, create_token, list_operators
 from server.poolverify import verify_card
 from server.provisioning import import_batch
 from server.registry import (
@@ -82,7 +83,9 @@ from server.store.models_attestation import Attestation, RateCounter
 from tests.fixtures_db import PG_BIN, PostgresServer
 
 ACTOR = "make_release_fixture"
-EXAMPLES = PROFILES_DIR / "examples"
+# The release's checkout, whose example cards the scenario uses.
+RELEASE_TREE = Path(sys.modules["server"].__file__ or "").resolve().parent.parent
+EXAMPLES = RELEASE_TREE / "card_profiles" / "examples"
 # Pooled cards: paired with the handset their card file names, except the spare.
 POOLED = ["ps-001.yaml", "ps-002.yaml", "ps-003.yaml"]
 SPARE = "ps-pcscf.yaml"
@@ -129,11 +132,20 @@ def _served(svc: Service) -> Iterator[ServiceClient]:
         thread.join()
 
 
-def populate(svc: Service, signers: dict[str, devicekey.DeviceSigner], work: Path
-             ) -> dict[str, Any]:
-    """Run the scenario on ``svc``; what it made that the manifest names (tokens, ids)."""
-    tokens = {role: create_token(svc, role, f"fixture {role}", actor=ACTOR)
-              for role in ROLES}
+def _create_tokens(svc: Service, release: str) -> None:
+    """One operator per role, through the release's ``create_token``, each handed the
+    token ``fixture_keys`` derives instead of a random one."""
+    assert TOKEN_PREFIX == fixture_keys.TOKEN_PREFIX
+    for role in ROLES:
+        derived = fixture_keys.operator_token(release, role)
+        with mock.patch("secrets.token_urlsafe", return_value=derived[len(TOKEN_PREFIX):]):
+            assert create_token(svc, role, f"fixture {role}", actor=ACTOR) == derived
+
+
+def populate(svc: Service, release: str, signers: dict[str, devicekey.DeviceSigner],
+             work: Path) -> dict[str, Any]:
+    """Run the scenario on ``svc``; what it made that the manifest names (ids)."""
+    _create_tokens(svc, release)
     pooled = [_card_file(name) for name in [*POOLED, SPARE]]
     report = import_batch(svc, _vendor_batch(pooled), "fixture-batch.out",
                           transport_key=TRANSPORT_KEY, actor=ACTOR)
@@ -183,7 +195,7 @@ def populate(svc: Service, signers: dict[str, devicekey.DeviceSigner], work: Pat
     returned = start_checkout(svc, attestations["genuine"], "officer 0001", ACTOR)
     return_checkout(svc, returned.id, ACTOR)
     active = start_checkout(svc, attestations["genuine-2"], "officer 0002", ACTOR)
-    return {"tokens": tokens, "attestations": attestations,
+    return {"attestations": attestations,
             "checkouts": {"returned": returned.id, "active": active.id}}
 
 
@@ -239,28 +251,9 @@ def _release_commit(tree: Path) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def _write_keys(keys: Path, data: Path, signers: dict[str, devicekey.DeviceSigner],
-                tokens: dict[str, dict[str, str]], release: str) -> dict[str, Any]:
-    keys.mkdir()
-    for name in (KEK_FILE, SIGNING_KEY_FILE):
-        shutil.copyfile(data / name, keys / name)
-    device_keys = {}
-    for imei, signer in signers.items():
-        device_keys[imei] = f"device-{imei}.pem"
-        (keys / device_keys[imei]).write_bytes(signer.private_pem())
-    (keys / "operator-tokens.json").write_text(json.dumps(tokens, indent=1) + "\n")
-    (keys / "README").write_text(
-        f"TEST-ONLY keys, generated by make_release_fixture.py for the {release} upgrade\n"
-        "fixture beside this directory. They protect nothing but that fixture's test data:\n"
-        "never use them, or anything encrypted or signed with them, anywhere else.\n")
-    return {"data_dir": [KEK_FILE, SIGNING_KEY_FILE], "device_keys": device_keys,
-            "operator_tokens": "operator-tokens.json"}
-
-
 def make_fixture(release: str, out: Path) -> None:
-    tree = Path(sys.modules["server"].__file__ or "").resolve().parent.parent
-    signers = {c.imei: devicekey.generate() for c in (_card_file(n) for n in [*POOLED, SPARE])
-               if c.imei is not None}
+    signers = {c.imei: devicekey.load_private_key(fixture_keys.device_key_pem(release, c.imei))
+               for c in (_card_file(n) for n in [*POOLED, SPARE]) if c.imei is not None}
     work = Path(tempfile.mkdtemp(prefix="simattest-release-"))
     data, made_dir = work / "data", work / "fixture"
     made_dir.mkdir()
@@ -269,21 +262,19 @@ def make_fixture(release: str, out: Path) -> None:
         pg.start()
         pg_database = pg.create_database()
         databases: dict[str, Any] = {}
-        tokens: dict[str, dict[str, str]] = {}
         # One data directory (so one KEK and EAR key) for both databases.
+        fixture_keys.write_data_dir_keys(release, data)
         for dialect, url in (("sqlite", None), ("postgresql", pg.url(pg_database))):
             with Service.open(data, url) as svc:
-                made = populate(svc, signers, work)
+                made = populate(svc, release, signers, work)
                 databases[dialect] = {"dump": f"{dialect}.dump", **describe(svc, made)}
-            tokens[dialect] = made["tokens"]
         _dump_sqlite(data / DB_FILE, made_dir / "sqlite.dump")
         _dump_postgresql(pg, pg_database, made_dir / "postgresql.dump")
-        files = _write_keys(made_dir / "test-only-keys", data, signers, tokens, release)
         manifest = {
             "release": release,
-            "commit": _release_commit(tree),
-            "keys": {"directory": "test-only-keys", **files},
-            "card_files": {_card_file(n).iccid: str((EXAMPLES / n).relative_to(tree))
+            "commit": _release_commit(RELEASE_TREE),
+            "operator_roles": list(ROLES),
+            "card_files": {_card_file(n).iccid: str((EXAMPLES / n).relative_to(RELEASE_TREE))
                            for n in [*POOLED, SPARE, COMMERCIAL]},
             "card_sqn_ms": {_card_file(POOLED[2]).iccid: AHEAD_SQN_MS.hex()},
             "databases": databases,

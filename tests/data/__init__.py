@@ -1,0 +1,1 @@
+"""Test data: udev samples, 3GPP vectors, release fixtures."""
