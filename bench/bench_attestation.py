@@ -336,7 +336,7 @@ def compare_each(args: argparse.Namespace, per_attestation: float
                  ) -> tuple[list[str], list[str]]:
     """``args.repeat`` windows on each database asked for; returns the summary lines
     (medians, with more than one window) and the table."""
-    results: list[Figures] = []
+    windows: list[Figures] = []
     medians: list[str] = []
     variants: list[tuple[str, bool]] = []
     if args.db in ("postgresql", "both"):
@@ -353,10 +353,10 @@ def compare_each(args: argparse.Namespace, per_attestation: float
                                    args.workers, args.threads, args.warmup,
                                    args.connection_per_attestation, args.pin_workers)
                     for _ in range(args.repeat)]
-        results.extend(runs)
+        windows.extend(runs)
         if args.repeat > 1:
             medians.append(median_line(label, runs))
-    return medians, [*TABLE_HEAD, *(table_row(r, per_attestation) for r in results)]
+    return medians, [*TABLE_HEAD, *(table_row(r, per_attestation) for r in windows)]
 
 
 def parse_args() -> argparse.Namespace:
