@@ -20,11 +20,12 @@ import pytest
 
 from attest.aka.gsm import c2, c3
 from attest.aka.milenage import Milenage
-from attest.aka.sqn import join_sqn
+from attest.aka.sqn import join_sqn, resync
 from attest.aka.tuak import Tuak
 from server.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
+SIMATTEST = ROOT / ".venv" / "bin" / "simattest"
 EXAMPLES = ROOT / "card_profiles" / "examples"
 PS = f"sim:{EXAMPLES / 'ps-001.yaml'}"
 KI = "465b5ce8b199b49faa5f0a2ee238a6bc"
@@ -160,14 +161,22 @@ def test_auth_gsm_context(capsys: pytest.CaptureFixture[str]) -> None:
     }
 
 
-def test_auth_sync_failure_returns_auts(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys, "auth", "--reader", PS, "--rand", RAND.hex(), "--autn", autn(0), "--json"
-    )
-    doc = json.loads(out)
-    assert code == 0
-    assert doc["outcome"] == "sync_failure"
-    assert len(bytes.fromhex(doc["auts"])) == 14
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "table"])
+def test_auth_sync_failure_prints_auts_and_exits_1(as_json: bool) -> None:
+    # Through the installed console script, as a shell script runs it: a stale AUTN (SEQ 0
+    # while the card holds 0) is refused; the exit code says so, the AUTS is printed.
+    argv = ["auth", "--reader", PS, "--rand", RAND.hex(), "--autn", autn(0)]
+    proc = subprocess.run([str(SIMATTEST), *argv, *(["--json"] if as_json else [])],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (1, "")
+    if as_json:
+        doc = json.loads(proc.stdout)
+        assert set(doc) == {"outcome", "auts"} and doc["outcome"] == "sync_failure"
+        auts = bytes.fromhex(doc["auts"])
+    else:
+        assert "sync_failure" in proc.stdout
+        auts = bytes.fromhex(proc.stdout.split("AUTS")[1].split()[1])
+    assert resync(ALG, RAND, auts) == join_sqn(0, 0)  # MAC-S verifies: SQN_MS of a new card
 
 
 def test_auth_mac_failure_exits_1(capsys: pytest.CaptureFixture[str]) -> None:

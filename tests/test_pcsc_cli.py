@@ -122,7 +122,7 @@ def test_auth_replayed_challenge_gives_the_same_auts(
     assert _json(capsys, *args, "--reader", inserted.uri)[0] == 0
     # The card now holds SEQ 5; the same AUTN again is stale: sync failure with AUTS.
     code, via_pcsc = _json(capsys, *args, "--reader", inserted.uri)
-    assert code == 0
+    assert code == 1
     assert isinstance(via_pcsc, dict) and via_pcsc["outcome"] == "sync_failure"
     assert len(bytes.fromhex(via_pcsc["auts"])) == 14
 

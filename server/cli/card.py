@@ -195,7 +195,9 @@ def outcome_json(outcome: AuthOutcome) -> tuple[dict[str, Any], int]:
     if isinstance(outcome, AuthGsmSuccess):
         return {"outcome": "success", "sres": outcome.sres.hex(), "kc": outcome.kc.hex()}, 0
     if isinstance(outcome, AuthSyncFailure):
-        return {"outcome": "sync_failure", "auts": outcome.auts.hex()}, 0
+        # The card refused the AUTN: a failed AUTHENTICATE for a script (exit 1), with the
+        # AUTS it needs for resynchronisation printed.
+        return {"outcome": "sync_failure", "auts": outcome.auts.hex()}, 1
     names = {
         AuthMacFailure: "mac_failure",
         AuthContextNotSupported: "context_not_supported",
