@@ -1,11 +1,18 @@
 """A simulated cellular modem on a pty: AT commands in front of a simulated UICC.
 
 It answers the TS 27.007 commands simattest uses (``AT``, ``ATE0/1``, ``AT+CMEE``,
-``AT+CSIM``, ``AT+CCHO``, ``AT+CGLA``, ``AT+CCHC``, ``AT+CGSN[=n]``, ``AT+GSN``) with V.250
-framing (``\\r\\n<line>\\r\\n``), and can imitate the habits of real modules (:data:`QUIRKS`).
-Test commands (``=?``) are answered ``ERROR``, as some modules do. Like a module, it
-resolves T=0 ``61xx`` itself inside ``AT+CCHO`` (the SELECT it sends), and passes every
-other answer through unchanged.
+``AT+CSIM``, ``AT+CCHO``, ``AT+CGLA``, ``AT+CCHC``, ``AT+CGSN[=n]``, ``AT+GSN``) and those
+other tools open a modem with (``ATZ``, ``ATI``, ``AT+GMI/GMM/GMR``, ``AT+CGMI/CGMM/CGMR``,
+``AT+CPIN?`` and the test commands ``=?``) with V.250 framing (``\\r\\n<line>\\r\\n``), and
+can imitate the habits of real modules (:data:`QUIRKS`; ``no-test-cmds`` refuses every
+``=?``, as some modules do). Like a module, it resolves T=0 ``61xx`` itself inside
+``AT+CCHO`` (the SELECT it sends), and passes every other answer through unchanged.
+
+Bad input gets what a module answers, and changes nothing: an unknown command ``ERROR``;
+a command line longer than :data:`MAX_LINE` characters ``ERROR`` once it is terminated
+(ITU-T V.250 clause 5.2.1), its characters discarded; a ``+CSIM``/``+CGLA`` whose length
+disagrees with its hex, or whose hex is not an APDU, ``+CME ERROR: 50`` (incorrect
+parameters, TS 27.007 clause 9.2.1) without reaching the card.
 
 A client opens the pty's slave side (or the symlink) with pyserial like a real port.
 """
@@ -13,6 +20,7 @@ A client opens the pty's slave side (or the symlink) with pyserial like a real p
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
 import os
 import re
@@ -24,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from attest.errors import CardRemovedError, InputError
+from attest.errors import CardError, CardRemovedError, InputError
 from hw import apdu as apdu_mod
 from hw.luhn import luhn_ok
-from hw.sw import SW
+from hw.sw import SW, SWFamily
 from hw.transport.at import CME_ERRORS
+from hw.uicc.ts_102_221 import FID_MF, PIN1, parse_fcp
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +57,39 @@ QUIRKS: dict[str, str] = {
     "cme-text": "+CME ERROR with text instead of numbers whatever AT+CMEE says",
     "cgsn-prefix": "AT+CGSN answers '+CGSN: \"<imei>\"'",
     "no-cgsn": "AT+CGSN refused (ERROR); the IMEI only through AT+GSN",
+    "no-test-cmds": "every test command (AT...=?) refused with ERROR",
 }
 
 # 3GPP TS 23.003 annex B example IMEI (Luhn-valid), used when no IMEI is configured.
 TEST_IMEI = "490154203237518"
 TEST_SVN = "01"
 SLOW_DELAY = 1.0
+MAX_LINE = 2048  # characters of one command line the modem buffers (V.250 clause 5.2.1)
+MANUFACTURER = "simattest"
+MODEL = "simulated modem"
+_CME_INCORRECT_PARAMETERS = 50  # TS 27.007 clause 9.2.1
 ISIM_AID_PREFIX = bytes.fromhex("A0000000871004")
 USIM_AID_PREFIX = bytes.fromhex("A0000000871002")
 _SESSION_BASE = 0xA0  # session ids 161, 162 ... (hex A1, A2 ...): both forms unambiguous
 _URC_LINES = ("+QUSIM: 1", "+CPIN: READY", "PB DONE", "SMS DONE", '+QIND: "csq",20,99', "RDY")
 _NOISE = b"\x00\xfe\x1b[0m\x7f\xa5~~\x13"
 
-_CSIM = re.compile(r'^AT\+CSIM=(\d+),"([^"]*)"$', re.IGNORECASE)
-_CGLA = re.compile(r'^AT\+CGLA=(\d+),(\d+),"([^"]*)"$', re.IGNORECASE)
-_CCHO = re.compile(r'^AT\+CCHO="([0-9A-Fa-f]+)"$', re.IGNORECASE)
-_CCHC = re.compile(r"^AT\+CCHC=(\d+)$", re.IGNORECASE)
-_CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
-             13: "SIM failure", 21: "invalid index"}
+_CSIM = re.compile(r'^(\d{1,4}),"([^"]*)"$')
+_CGLA = re.compile(r'^(\d{1,3}),(\d{1,4}),"([^"]*)"$')
+_CCHO = re.compile(r'^"([0-9A-Fa-f]{10,32})"$')  # an AID: RID + PIX, 5..16 bytes
+_CCHC = re.compile(r"^(\d{1,3})$")
+_MAX_APDU = 4 + 1 + 255 + 1  # a short APDU: header, Lc, 255 data bytes, Le
+
+# Test commands (=?) and their information text, as TS 27.007 (and V.250 for +G...)
+# gives it: the generic SIM access commands answer OK alone (clauses 8.17, 8.45, 8.43,
+# 8.46), +CMEE and +CGSN list their parameter values (clauses 9.1, 5.4).
+_TEST_ANSWERS: dict[str, list[str]] = {
+    "AT+CSIM=?": [], "AT+CCHO=?": [], "AT+CGLA=?": [], "AT+CCHC=?": [],
+    "AT+CMEE=?": ["+CMEE: (0-2)"], "AT+CGSN=?": ["+CGSN: (0-2)"], "AT+GSN=?": [],
+    "AT+CPIN=?": [], "AT+CGMI=?": [], "AT+CGMM=?": [], "AT+CGMR=?": [],
+    "AT+GMI=?": [], "AT+GMM=?": [], "AT+GMR=?": [],
+}
+_NATIVE_CHANNEL_COMMANDS = ("AT+CCHO", "AT+CGLA", "AT+CCHC")
 
 
 class Card(Protocol):
@@ -95,6 +119,21 @@ class Faults:
 class _Cme(Exception):
     def __init__(self, code: int | None) -> None:
         self.code = code
+
+
+def _parameters(pattern: re.Pattern[str], text: str) -> re.Match[str]:
+    """The parameters of a command the modem knows, or +CME ERROR: 50 when malformed."""
+    m = pattern.match(text)
+    if m is None:
+        raise _Cme(_CME_INCORRECT_PARAMETERS)
+    return m
+
+
+def _revision() -> str:
+    try:
+        return importlib.metadata.version("simattest")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def parse_quirks(text: str | Iterable[str]) -> frozenset[str]:
@@ -177,6 +216,7 @@ class SimulatedModem:
     def serve(self) -> None:
         """Answer commands until :meth:`stop` (or a ``vanish`` fault)."""
         pending = bytearray()
+        overflow = False  # the current line went past MAX_LINE: dropped until its end
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master, self._wake_r], [], [])
             if self._wake_r in ready or self._stop.is_set():
@@ -189,9 +229,16 @@ class SimulatedModem:
             while True:
                 cut = next((i for i, b in enumerate(pending) if b in (0x0D, 0x0A)), -1)
                 if cut < 0:
+                    if len(pending) > MAX_LINE:
+                        pending.clear()
+                        overflow = True
                     break
                 raw = bytes(pending[:cut])
                 del pending[: cut + 1]
+                if overflow or len(raw) > MAX_LINE:
+                    overflow = False
+                    self._send_line("ERROR")
+                    continue
                 line = raw.decode("ascii", errors="replace").strip()
                 if line and not self._on_line(line):
                     return
@@ -287,19 +334,36 @@ class SimulatedModem:
     def _answer(self, line: str) -> list[str]:
         upper = line.upper()
         if upper.endswith("=?"):
-            raise _Cme(None)  # test commands refused, as on several real modules
+            return self._test_command(upper)
         if upper == "AT":
+            return []
+        if upper in ("ATZ", "ATZ0"):
+            # V.250 clause 6.1.1: back to the default settings (echo on, numeric-free
+            # errors); the SIM and its channels are not the modem's settings.
+            self._echo, self._cmee = True, 0
             return []
         if upper in ("ATE0", "ATE1"):
             self._echo = upper == "ATE1" or "echo" in self.quirks
             return []
+        if upper in ("ATI", "ATI0"):
+            return [MANUFACTURER, MODEL, f"Revision: {_revision()}"]
+        if upper in ("AT+CGMI", "AT+GMI"):
+            return [MANUFACTURER]
+        if upper in ("AT+CGMM", "AT+GMM"):
+            return [MODEL]
+        if upper in ("AT+CGMR", "AT+GMR"):
+            return [_revision()]
+        if upper == "AT+CPIN?":
+            return [f"+CPIN: {self._pin_state()}"]
+        if upper == "AT+CMEE?":
+            return [f"+CMEE: {self._cmee}"]
         if upper.startswith("AT+CMEE="):
             value = upper[8:]
             if value not in ("0", "1", "2"):
                 raise _Cme(None)
             self._cmee = int(value)
             return []
-        if upper in ("AT+CGSN", "AT+CGSN=1", "AT+CGSN=2"):
+        if upper in ("AT+CGSN", "AT+CGSN=0", "AT+CGSN=1", "AT+CGSN=2"):
             if "no-cgsn" in self.quirks:
                 raise _Cme(None)
             if upper.endswith("=2"):
@@ -307,19 +371,63 @@ class SimulatedModem:
             return [f'+CGSN: "{self.imei}"' if "cgsn-prefix" in self.quirks else self.imei]
         if upper == "AT+GSN":
             return [self.imei]
-        if m := _CSIM.match(line):
+        if upper.startswith("AT+CSIM="):
+            m = _parameters(_CSIM, line[8:])
             return [self._csim(int(m.group(1)), m.group(2))]
-        native = (_CCHO.match(line), _CGLA.match(line), _CCHC.match(line))
-        if any(native) and "no-cgla" in self.quirks:
-            raise _Cme(None)
-        if m := native[0]:
-            return [self._ccho(bytes.fromhex(m.group(1)))]
-        if m := native[1]:
-            return [self._cgla(int(m.group(1)), int(m.group(2)), m.group(3))]
-        if m := native[2]:
-            self._cchc(int(m.group(1)))
+        if upper.startswith(_NATIVE_CHANNEL_COMMANDS) and upper[7:8] == "=":
+            if "no-cgla" in self.quirks:
+                raise _Cme(None)
+            verb, arguments = upper[:7], line[8:]
+            if verb == "AT+CCHO":
+                return [self._ccho(bytes.fromhex(_parameters(_CCHO, arguments).group(1)))]
+            if verb == "AT+CGLA":
+                m = _parameters(_CGLA, arguments)
+                return [self._cgla(int(m.group(1)), int(m.group(2)), m.group(3))]
+            self._cchc(int(_parameters(_CCHC, arguments).group(1)))
             return []
         raise _Cme(None)
+
+    def _test_command(self, upper: str) -> list[str]:
+        """The answer to ``AT+XXX=?``: what the command accepts, or ERROR if not offered."""
+        answer = _TEST_ANSWERS.get(upper)
+        refused = (
+            answer is None
+            or "no-test-cmds" in self.quirks
+            or ("no-cgla" in self.quirks and upper.startswith(_NATIVE_CHANNEL_COMMANDS))
+            or ("no-cgsn" in self.quirks and upper == "AT+CGSN=?")
+        )
+        if refused:
+            raise _Cme(None)
+        return list(answer or ())
+
+    def _pin_state(self) -> str:
+        """``+CPIN:`` value (TS 27.007 clause 8.3), found as a module finds it: PIN1's
+        enabled flag from the MF's FCP (PIN status template, TS 102 221 clause 9.5.2),
+        read on a logical channel of its own so the client's selections stay as they
+        are, then the retry query VERIFY without data (clause 11.1.9)."""
+        opened = apdu_mod.Response.from_bytes(self._card(bytes.fromhex("0070000001")))
+        if opened.sw != SW.OK or len(opened.data) != 1:
+            raise _Cme(14)  # SIM busy: every channel taken
+        channel = opened.data[0]
+        try:
+            select_mf = apdu_mod.build(0x00, 0xA4, 0x00, 0x04, FID_MF, le=0)
+            resp = apdu_mod.exchange(self._card, apdu_mod.set_channel(select_mf, channel))
+        finally:
+            self._card(apdu_mod.build(0x00, 0x70, 0x80, channel))
+        if not resp.ok:
+            raise _Cme(13)
+        try:
+            enabled = parse_fcp(resp.data).pins.get(PIN1, False)
+        except CardError:
+            raise _Cme(13) from None
+        if not enabled:
+            return "READY"
+        query = apdu_mod.Response.from_bytes(self._card(apdu_mod.build(0x00, 0x20, 0x00, PIN1)))
+        if query.sw == SW.OK:
+            return "READY"
+        if query.sw in (SW.PIN_BLOCKED, SWFamily.RETRIES_LEFT.sw(0)):
+            return "SIM PUK"
+        return "SIM PIN"
 
     def _card(self, apdu: bytes) -> bytes:
         if "no-sim" in self.quirks or self._removed:
@@ -332,12 +440,15 @@ class SimulatedModem:
 
     @staticmethod
     def _apdu(length: int, text: str) -> bytes:
-        if length != len(text) or len(text) % 2 or len(text) < 8:
-            raise _Cme(None)
+        """The APDU of a +CSIM/+CGLA: ``length`` counts its hex characters (TS 27.007
+        clause 8.17); a disagreeing length, odd or non-hex text, or something that is not
+        a short APDU is refused before it reaches the card."""
+        if length != len(text) or len(text) % 2 or not 8 <= len(text) <= 2 * _MAX_APDU:
+            raise _Cme(_CME_INCORRECT_PARAMETERS)
         try:
             return bytes.fromhex(text)
         except ValueError:
-            raise _Cme(None) from None
+            raise _Cme(_CME_INCORRECT_PARAMETERS) from None
 
     def _apdu_line(self, name: str, raw: bytes) -> str:
         text = raw.hex() if "lower-hex" in self.quirks else raw.hex().upper()

@@ -50,6 +50,7 @@ CME_ERRORS: dict[int, str] = {
     23: "memory failure",
     30: "no network service",
     31: "network timeout",
+    50: "incorrect parameters",
     100: "unknown",
 }
 _CME_BY_TEXT = {text.lower(): code for code, text in CME_ERRORS.items()}
