@@ -486,9 +486,10 @@ class SimulatedModem:
         return f"+CCHO: {shown}" if "ccho-prefix" in self.quirks else shown
 
     def _cgla(self, sid: int, length: int, text: str) -> str:
+        apdu = self._apdu(length, text)  # parameters are checked before the session
         if sid not in self.sessions:
             raise _Cme(21)
-        apdu = apdu_mod.set_channel(self._apdu(length, text), self.sessions[sid])
+        apdu = apdu_mod.set_channel(apdu, self.sessions[sid])
         return self._apdu_line("CGLA", self._card(apdu))
 
     def _cchc(self, sid: int) -> None:
