@@ -28,7 +28,7 @@ from hw.transport.modem import ModemTransport, SessionChannel, parse_apdu_answer
 from hw.uicc.authenticate import AuthSuccess, authenticate_app
 from tests.fixtures_modem import PS_CARD, StartModem
 
-SELECT_MF = bytes.fromhex("00A40004023F00")
+SELECT_MF = bytes.fromhex("00A4000C023F00")  # case 3, no data back: one AT command
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -42,7 +42,7 @@ def test_port_disappears_mid_command(sim_modem: StartModem) -> None:
     transport = open_modem(modem.link)
     assert transport.transmit(SELECT_MF).ok
     with pytest.raises(TransportError, match=rf"^modem {re.escape(str(modem.link))}: port "
-                       r"disappeared during AT\+CSIM \(APDU 00A40004023F00\)"):
+                       r"disappeared during AT\+CSIM \(APDU 00A4000C023F00\)"):
         transport.transmit(SELECT_MF)
     transport.close()  # closing a vanished port is quiet
     assert not transport.at.is_open
@@ -58,7 +58,7 @@ def test_modem_that_never_answers_names_port_and_command(sim_modem: StartModem) 
 def test_modem_that_stops_answering_mid_session(sim_modem: StartModem) -> None:
     modem = sim_modem(faults=Faults(mute_from=4))
     with open_modem(modem.link, timeout=0.5) as transport, \
-            pytest.raises(TransportError, match=r"no answer to AT\+CSIM \(APDU 00A40004023F00\) "
+            pytest.raises(TransportError, match=r"no answer to AT\+CSIM \(APDU 00A4000C023F00\) "
                           r"within 0.5 s$"):
         transport.transmit(SELECT_MF)
 

@@ -234,3 +234,23 @@ def test_one_at_command_per_apdu(sim_modem: StartModem) -> None:
     assert lines - apdus == 2  # only AT+CCHO and AT+CCHC around the ISIM carry no APDU
     sent = modem.commands[3:]
     assert sum(c.startswith(("AT+CSIM=", "AT+CGLA=")) for c in sent) == apdus
+
+
+def test_csim_and_cgla_pass_61xx_through_for_a_command_without_le(sim_modem: StartModem) -> None:
+    """+CSIM and +CGLA carry the card's own answer (TS 27.007 clauses 8.17, 8.43): a case-3
+    SELECT answers 61xx there too, and the TE fetches the data with GET RESPONSE."""
+    modem = sim_modem()
+    answer = re.compile(r"^\+(CSIM|CGLA): ")
+    with ModemTransport(str(modem.link), timeout=2) as transport:
+        at = transport.at
+        assert at.command('AT+CSIM=14,"00A40004023F00"', timeout=2,
+                          answer=answer).lines == ('+CSIM: 4,"611F"',)
+        (fcp,) = at.command('AT+CSIM=10,"00C000001F"', timeout=2, answer=answer).lines
+        assert fcp.startswith('+CSIM: 66,"621D') and fcp.endswith('9000"')
+        (session,) = at.command('AT+CCHO="A0000000871002"', timeout=2,
+                                answer=re.compile(r"^\d+$")).lines
+        sid = int(session)
+        assert at.command(f'AT+CGLA={sid},10,"80F2000000"', timeout=2,
+                          answer=answer).lines[0].endswith('9000"')
+        assert at.command(f'AT+CGLA={sid},8,"80F20000"', timeout=2,
+                          answer=answer).lines[0].startswith('+CGLA: 4,"61')

@@ -367,7 +367,7 @@ def _keys(v: dict[str, Any], name: str = "milenage") -> str:
 def test_milenage_3g_and_ims_aka_match_ts_35_208(tmp_path, v):
     c = _card_with(tmp_path, _keys(v) + f"sqn_ms: '{_sqn_before(v['sqn'])}'\n")
     autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
-    command = "0088 0081 22 10" + v["rand"] + "10" + autn
+    command = "0088 0081 22 10" + v["rand"] + "10" + autn + "00"  # case 4: Le 00
     ok(c, "00A4040C 07 A0000000871002")
     answer = ok(c, command)
     expected = ("DB08" + v["res"] + "10" + v["ck"] + "10" + v["ik"] + "08"
@@ -390,7 +390,8 @@ def test_gsm_context_matches_ts_55_205(tmp_path):
     v = next(v for v in MILENAGE if "sres" in v)  # tests/data has some at least
     c = _card_with(tmp_path, _keys(v))
     ok(c, "00A4040C 07 A0000000871002")
-    assert ok(c, "0088 0080 11 10" + v["rand"]) == ("04" + v["sres"] + "08" + v["kc"]).upper()
+    expected = ("04" + v["sres"] + "08" + v["kc"]).upper()
+    assert ok(c, "0088 0080 11 10" + v["rand"] + "00") == expected
     ok(c, "00A4040C 07 A0000000871004")
     assert send(c, "0088 0080 11 10" + v["rand"]) == ("", "9864")  # no GSM context on ISIM
 
@@ -401,8 +402,9 @@ def test_gba_bootstrap_context(tmp_path):
     autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
     ok(c, "00A4040C 07 A0000000871002")
     # TS 31.102 clause 7.1.2: DD 10 RAND 10 AUTN -> DB L RES (Ks = CK||IK stays on the card)
-    assert ok(c, "0088 0084 23 DD10" + v["rand"] + "10" + autn) == ("DB08" + v["res"]).upper()
-    assert ok(c, "0088 0084 23 DD10" + v["rand"] + "10" + autn).startswith("DC0E")
+    command = "0088 0084 23 DD10" + v["rand"] + "10" + autn + "00"
+    assert ok(c, command) == ("DB08" + v["res"]).upper()
+    assert ok(c, command).startswith("DC0E")
     ok(c, "00A4040C 07 A0000000871004")
     assert send(c, "0088 0084 23 DD10" + v["rand"] + "10" + autn) == ("", "9864")
 
@@ -417,7 +419,7 @@ def test_tuak_3g_matches_ts_35_233(tmp_path, v):
     autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
     ok(c, "00A4040C 07 A0000000871002")
     data = "10" + v["rand"] + f"{len(autn) // 2:02X}" + autn
-    answer = ok(c, f"0088 0081 {len(data) // 2:02X}" + data)
+    answer = ok(c, f"0088 0081 {len(data) // 2:02X}" + data + "00")
     expected = "DB" + "".join(f"{len(v[k]) // 2:02X}" + v[k] for k in ("res", "ck", "ik"))
     if lengths["ck_len"] == lengths["ik_len"] == 128:
         expected += "08" + _kc(v["ck"], v["ik"])  # c3 is defined for 128-bit CK and IK only
@@ -450,7 +452,7 @@ def test_sqn_array_freshness_per_ind_and_delta(tmp_path):
 
     def auth(sqn: int) -> str:
         autn = build_autn(alg, rand, sqn.to_bytes(6, "big"), b"\x80\x00")
-        return ok(c, "0088 0081 22 10" + rand.hex() + "10" + autn.hex())
+        return ok(c, "0088 0081 22 10" + rand.hex() + "10" + autn.hex() + "00")
 
     # sqn_ms 0xC80 = SEQ 100, IND 0. SEQ 50 in IND 3 is fresh for that slot (Annex C.2).
     assert auth((50 << 5) | 3).startswith("DB")
@@ -560,7 +562,7 @@ def test_power_cycle_keeps_counters_and_sqn_but_not_the_session(tmp_path):
                    "pin1: '1234'\n")
     autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
     ok(c, "00A4040C 07 A0000000871002")
-    assert ok(c, "0088 0081 22 10" + v["rand"] + "10" + autn).startswith("DB08")
+    assert ok(c, "0088 0081 22 10" + v["rand"] + "10" + autn + "00").startswith("DB08")
     assert send(c, "0020 0001 08 39393939FFFFFFFF") == ("", "6984")  # PIN1 disabled here
     assert ok(c, "0070 0000 01") == "01"
     c.power_off()
@@ -570,4 +572,84 @@ def test_power_cycle_keeps_counters_and_sqn_but_not_the_session(tmp_path):
     assert c.open_channels == [0]
     assert c.sqn_ms.hex() == v["sqn"]
     ok(c, "00A4040C 07 A0000000871002")
-    assert ok(c, "0088 0081 22 10" + v["rand"] + "10" + autn).startswith("DC0E")  # still stale
+    stale = ok(c, "0088 0081 22 10" + v["rand"] + "10" + autn + "00")
+    assert stale.startswith("DC0E")  # still stale
+
+
+# --- ISO/IEC 7816 command cases (7816-3 clause 12.2, 7816-4 clause 5.1.3) -----------------
+
+# FCP of the MF as written out in test_mf_fcp_has_pin_status_template (31 bytes).
+MF_FCP = "621D82027821" "83023F00" "A503800171" "8A0105" "8B032F0601" "C606900100830101"
+
+
+@pytest.mark.parametrize("t0", [False, True])
+def test_select_without_le_announces_the_fcp_on_both_protocols(t0):
+    # wpa_supplicant's first APDU, with a 3-byte answer buffer: SW1 61 and nothing else.
+    c = card(t0=t0)
+    assert send(c, "00A40004 02 3F00") == ("", "611F")
+    assert send(c, "00C0 0000 1F") == (MF_FCP, "9000")
+    assert send(c, "00A4000C 02 3F00") == ("", "9000")  # P2 0C: no data whatever Le says
+    assert send(c, "00A4000C 02 3F00 00") == ("", "9000")
+
+
+def test_select_with_le_answers_at_once_on_t1_and_61xx_on_t0():
+    assert send(card(), "00A40004 02 3F00 00") == (MF_FCP, "9000")
+    assert send(card(t0=True), "00A40004 02 3F00 00") == ("", "611F")  # case 4 on T=0
+    # Le shorter than the FCP: that much now, the rest announced for GET RESPONSE.
+    c = card()
+    assert send(c, "00A40004 02 3F00 10") == (MF_FCP[:32], "610F")
+    assert send(c, "00C0 0000 0F") == (MF_FCP[32:], "9000")
+
+
+@pytest.mark.parametrize("t0", [False, True])
+def test_case_1_status_and_reads_never_return_data(t0):
+    c = card(t0=t0)
+    ok(c, "00A4040C 07 A0000000871002")
+    data, sw = send(c, "80F2 0000")  # pySim's STATUS: no Le
+    assert (data, sw[:2]) == ("", "61")
+    fcp, last = send(c, f"00C0 0000 {sw[2:]}")
+    assert last == "9000" and fcp.startswith("62") and "83027FF0" in fcp
+    # READ BINARY of EF.AD by SFI 03 and READ RECORD of EF.DIR without Le.
+    assert send(c, "00B0 8300") == ("", "6104")
+    assert send(c, "00C0 0000 04") == ("00000002", "9000")
+    ok(c, "00A4000C 02 3F00")
+    assert send(c, "00B2 01 F4") == ("", "6120")
+    assert send(c, "00C0 0000 20")[0].startswith("61184F10" + USIM_AID)
+
+
+@pytest.mark.parametrize("t0", [False, True])
+def test_authenticate_without_le_is_fetched_with_get_response(tmp_path, t0):
+    v = MILENAGE[0]
+    c = _card_with(tmp_path, _keys(v) + f"sqn_ms: '{_sqn_before(v['sqn'])}'\n", t0=t0)
+    autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
+    ok(c, "00A4040C 07 A0000000871002")
+    assert send(c, "0088 0081 22 10" + v["rand"] + "10" + autn) == ("", "6135")
+    answer = ok(c, "00C0 0000 35")
+    assert answer.startswith("DB08" + v["res"].upper())
+
+
+def test_authenticate_with_a_short_le_on_t1_keeps_the_rest(tmp_path):
+    v = MILENAGE[0]
+    c = _card_with(tmp_path, _keys(v) + f"sqn_ms: '{_sqn_before(v['sqn'])}'\n")
+    autn = _xor(v["sqn"], v["ak"]) + v["amf"] + v["mac_a"]
+    ok(c, "00A4040C 07 A0000000871002")
+    head, sw = send(c, "0088 0081 22 10" + v["rand"] + "10" + autn + "0A")
+    assert (head, sw) == (("DB08" + v["res"]).upper(), "612B")
+    tail = ok(c, "00C0 0000 2B")
+    assert tail.startswith("10" + v["ck"].upper())
+
+
+def test_get_response_rules():
+    c = card()
+    assert send(c, "00A40004 02 3F00") == ("", "611F")
+    assert send(c, "00C0 0000") == ("", "6700")  # no Le: refused, the data stays pending
+    assert send(c, "00C0 0000 00") == (MF_FCP, "9000")  # T=1: Le 00 takes all there is
+    assert send(c, "00C0 0000 00") == ("", "6985")
+    t0 = card(t0=True)
+    assert send(t0, "00A40004 02 3F00") == ("", "611F")
+    assert send(t0, "00C0 0000 00") == ("", "6C1F")  # T=0: Le must be exact
+    assert send(t0, "00C0 0000 1F") == (MF_FCP, "9000")
+    # Any other command in between drops what was pending.
+    assert send(t0, "00A40004 02 3F00") == ("", "611F")
+    ok(t0, "00A4000C 02 3F00")
+    assert send(t0, "00C0 0000 1F") == ("", "6985")

@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from smartcard import scard
 
 from attest.errors import CardRemovedError, TransportError
 from hw.apdu import build
@@ -161,3 +162,30 @@ def test_second_card_in_an_occupied_slot_is_reported(pcsc_cards: CardSlots) -> N
     ]
     # The first card is still the one pcscd talks to.
     assert _state(inserted.reader) == (True, inserted.card.atr.hex())
+
+
+@pytest.mark.parametrize("t0", [False, True])
+def test_raw_case_3_select_through_pcscd_answers_61xx(
+    pcsc_stack: PcscStack, pcsc_cards: CardSlots, t0: bool
+) -> None:
+    """What wpa_supplicant's PC/SC code sends, raw through pcscd and vpcd (no GET RESPONSE
+    done for it): SELECT MF without Le gets SW 611F alone on T=1 as on T=0."""
+    inserted = pcsc_cards.insert(PS_001, t0=t0)
+    protocol = scard.SCARD_PROTOCOL_T0 if t0 else scard.SCARD_PROTOCOL_T1
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+    try:
+        hresult, handle, active = scard.SCardConnect(
+            ctx, inserted.reader, scard.SCARD_SHARE_SHARED, protocol)
+        assert (hresult, active) == (scard.SCARD_S_SUCCESS, protocol)
+        hresult, answer = scard.SCardTransmit(handle, protocol, list(bytes.fromhex(
+            "00A4000402 3F00")))
+        assert (hresult, bytes(answer).hex().upper()) == (scard.SCARD_S_SUCCESS, "611F")
+        hresult, answer = scard.SCardTransmit(handle, protocol, list(bytes.fromhex(
+            "00C000001F")))
+        assert hresult == scard.SCARD_S_SUCCESS
+        assert len(answer) == 33 and bytes(answer[:2]) == b"\x62\x1d"
+        assert bytes(answer[-2:]) == b"\x90\x00"
+        scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
+    finally:
+        scard.SCardReleaseContext(ctx)

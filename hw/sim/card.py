@@ -7,9 +7,17 @@ simulated modem). State that outlives a reset, as on a real card: PIN/PUK counte
 the SQN array (TS 33.102 Annex C). State per session: verified PIN, logical channels,
 selected files.
 
-T=0 (``t0=True``): a case-4 answer (SELECT with FCP, AUTHENTICATE) is announced with
-``61xx`` and fetched with GET RESPONSE; a case-2 command whose Le differs from the bytes
-available gets ``6Cxx``. Under T=1 data comes back at once; Le = 00 means "up to 256".
+Response data and the ISO/IEC 7816 command cases (ISO/IEC 7816-3 clause 12.2, ISO/IEC
+7816-4 clause 5.1.3), the same for every command and transport:
+
+- a command without Le (case 1 or 3) never carries data back: when it has some (SELECT
+  with P2 04, STATUS, a read), the card answers ``61xx`` on T=0 and on T=1 alike and
+  GET RESPONSE fetches it (what wpa_supplicant and pySim expect);
+- with Le the card returns at most Le bytes (Le = 00: up to 256); more data than Le is
+  announced with ``61xx`` for GET RESPONSE;
+- T=0 (``t0=True``): a case-4 command (SELECT with FCP, AUTHENTICATE) carries no Le in its
+  TPDU, so its answer is always announced with ``61xx``; a case-2 command whose Le
+  differs from the bytes available gets ``6Cxx`` with the exact count.
 
 Thread-safe: the PC/SC bridge and the simulated modem call it from their own threads.
 """
@@ -219,21 +227,34 @@ class SimulatedCard:
         if method is None:
             return self._get_response(number, apdu, pending)
         data, sw = method(self, channel, apdu)
-        if data and self.t0 and not (apdu.data is None and apdu.le is not None):
-            # Case 3/4 under T=0: the card announces the bytes, the terminal fetches them.
-            self._pending = (number, data, sw)
-            return b"", SWFamily.MORE_DATA.sw(len(data) & 0xFF)
+        if not data:
+            return data, sw
+        if apdu.le is None or (self.t0 and apdu.data is not None):
+            # No Le (case 1/3), or case 4 under T=0: announce the bytes for GET RESPONSE.
+            return self._announce(number, data, sw)
+        le = apdu.le or 256
+        if len(data) > le:
+            return data[:le], self._announce(number, data[le:], sw)[1]
         return data, sw
+
+    def _announce(self, number: int, data: bytes, sw: int) -> tuple[bytes, int]:
+        """Keep ``data`` for GET RESPONSE on channel ``number`` and say ``61xx``."""
+        self._pending = (number, data, sw)
+        return b"", SWFamily.MORE_DATA.sw(len(data) & 0xFF)  # 00 stands for 256
 
     def _with_le(self, available: bytes, le: int | None) -> tuple[bytes, int]:
         """Answer a case-2 read (READ BINARY/RECORD, STATUS) for the Le the terminal sent.
 
         TS 102 221 clause 11.1.3: Le = 00 reads to the end of the file, up to 256 bytes.
         Under T=0 a wrong Le is answered ``6Cxx`` with the exact count (ISO/IEC 7816-3).
+        Without Le, everything available (up to 256) goes to :meth:`_command`, which
+        announces it with ``61xx``.
         """
         data = available[:256]
         n = len(data)
-        if le is None or le == 0:
+        if le is None:
+            return data, SW.OK
+        if le == 0:
             if self.t0 and n != 256:
                 raise _Reply(SWFamily.WRONG_LE.sw(n))
             return data, SW.OK
@@ -251,13 +272,16 @@ class SimulatedCard:
         if pending is None or pending[0] != number:
             raise _Reply(SW.CONDITIONS_NOT_SATISFIED)
         _, data, sw = pending
-        le = 256 if not apdu.le else apdu.le
-        if le > len(data):
+        if apdu.le is None or apdu.data is not None:
+            self._pending = pending  # a malformed GET RESPONSE loses nothing
+            raise _Reply(SW.WRONG_LENGTH)
+        le = apdu.le or 256
+        if le > len(data) and self.t0:
             self._pending = pending
             raise _Reply(SWFamily.WRONG_LE.sw(len(data)))
         if le < len(data):
             self._pending = (number, data[le:], sw)
-            return data[:le], SWFamily.MORE_DATA.sw(len(data) - le)
+            return data[:le], SWFamily.MORE_DATA.sw((len(data) - le) & 0xFF)
         return data, sw
 
     # --- file selection ---------------------------------------------------------------
