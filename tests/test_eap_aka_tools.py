@@ -27,6 +27,7 @@ SECRET = "radius-test-secret"
 REALM = "wlan.mnc001.mcc001.3gppnetwork.org"
 START_TIMEOUT = 20.0  # a bound against a hang, not a timed assertion
 APT_LINE = "apt-get install -y eapoltest hostapd"
+SENT, RECEIVED = "SCARD: scard_transmit: send -", "SCARD: scard_transmit: recv -"
 DELTA = 2**28  # the card's SQN Δ limit (TS 33.102 annex C.2.2)
 
 
@@ -116,7 +117,13 @@ def test_eap_aka_success(
     inserted = pcsc_cards.insert(PS_001, t0=t0)
     run = eapol_test(eap_server, inserted.reader, card.imsi, tmp_path)
     assert (run.code, run.verdict) == (0, "SUCCESS"), "\n".join(run.scard)
-    assert "SCARD: card=" in "\n".join(run.scard)  # the card was really used over PC/SC
+    protocol = "T0" if t0 else "T1"
+    assert any(line.endswith(f"active_protocol={int(not t0) + 1} ({protocol})")
+               for line in run.scard), "\n".join(run.scard)  # really this card, over PC/SC
+    # Its SELECT carries no Le: on either protocol the card says 61xx and the data comes
+    # with GET RESPONSE (ISO/IEC 7816-4, SW1 61; wpa_supplicant accepts nothing else).
+    select_mf = run.scard.index(f"{SENT} hexdump(len=7): 00 a4 00 04 02 3f 00")
+    assert run.scard[select_mf + 1].startswith(f"{RECEIVED} hexdump(len=2): 61 ")
     assert eap_server.auc.requests == [f"AKA-REQ-AUTH {card.imsi}"]  # one vector, no resync
 
 
