@@ -36,7 +36,7 @@ name: test-ps
 classification: public-safety
 plmns: ["001-01"]
 iccid_prefixes: ["8900101"]
-usim: {services: [101, 109], required_services: [101]}
+usim: {services: [101, 109], required_services: [101], df_prose: true}
 """
 
 
@@ -163,8 +163,8 @@ def test_extra_directories_from_the_environment_add_their_profiles(tmp_path, mon
     # Empty entries (a leading or doubled separator) are ignored, as in PATH-like lists.
     monkeypatch.setenv("SIMATTEST_PROFILES", os.pathsep.join(["", str(first), "", str(second)]))
     for found in (load_profiles(), known_profiles()):
-        assert set(found) == {"public-safety-usim-isim", "commercial-usim", "test-ps",
-                              "other-ps"}
+        assert set(found) == {"public-safety-usim-isim", "commercial-usim",
+                              "legacy-commercial-usim", "test-ps", "other-ps"}
     assert load_profiles()["test-ps"].plmns == ("00101",)
     monkeypatch.delenv("SIMATTEST_PROFILES")
     assert "test-ps" not in known_profiles()

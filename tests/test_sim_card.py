@@ -8,6 +8,7 @@ encoders.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ ISIM_AID = "A0000000871004FFFFFFFF8907090000"
 
 def card(name: str = "ps-001", **options: object) -> SimulatedCard:
     return SimulatedCard(load_card_file(EXAMPLES / f"{name}.yaml"), **options)  # type: ignore[arg-type]
+
+
+def card_without_gsm() -> SimulatedCard:
+    """ps-001 on a profile without DF.GSM and the GSM class."""
+    cardfile = load_card_file(EXAMPLES / "ps-001.yaml")
+    usim = replace(cardfile.profile.usim, df_gsm=False)
+    return SimulatedCard(replace(cardfile, profile=replace(cardfile.profile, usim=usim)))
 
 
 def send(c: SimulatedCard, hexapdu: str) -> tuple[str, str]:
@@ -128,9 +136,11 @@ def test_usim_by_partial_aid_and_its_files():
     assert ok(c, "00B0 83 00 00") == "00000002"  # EF.AD: MNC length 2
     # EF.UST: services 10 12 19 20 21 27 33 68 85 95 101 109
     assert ok(c, "00B0 84 00 00") == "000A1C0401000000080010401010"
-    assert ok(c, "00B0 85 00 00") == "00"  # EF.EST
+    # EF.EST exists only with service 2, 6, 34 or 35 (TS 31.102 clause 4.2.47): all off.
+    assert send(c, "00B0 85 00 00") == ("", "6A82")
     imsi_fcp = ok(c, "00A40004 02 6F07 00")
-    assert imsi_fcp == "6217" "82024121" "83026F07" "8A0105" "8B032F0602" "80020009" "880138"
+    # Tag 8B: rule 2 of the ADF's own EF.ARR 6F06.
+    assert imsi_fcp == "6217" "82024121" "83026F07" "8A0105" "8B036F0602" "80020009" "880138"
 
 
 def test_df_prose_present_on_public_safety_only():
@@ -238,7 +248,8 @@ def test_status_and_unknown_commands():
     assert send(c, "80F2 00 0C") == ("", "9000")
     assert send(c, "00F2 00 00 00") == ("", "6E00")  # STATUS is an '8X' command
     assert send(c, "80A4 000C 02 3F00") == ("", "6E00")
-    assert send(c, "A0A4 0000 02 3F00") == ("", "6E00")  # GSM class
+    assert send(c, "A0A4 0000 02 3F00") == ("", "9F16")  # GSM class: the profile has it
+    assert send(card_without_gsm(), "A0A4 0000 02 3F00") == ("", "6E00")
     assert send(c, "0012 0000 00") == ("", "6D00")
     assert send(c, "0CB0 0000 00") == ("", "6882")  # secure messaging
     assert send(c, "00D6 0000 01 00") == ("", "6982")  # UPDATE needs ADM
