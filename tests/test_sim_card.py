@@ -695,6 +695,7 @@ def test_mandatory_usim_files_hold_what_a_fresh_card_holds():
         "8B036F0602" "80020010" "8800"
     ok(c, "00A4000C 02 3F00")
     assert _read_sfi(c, 0x05) == "656EFFFF"  # EF.PL at the MF (TS 102 221 clause 13.3)
+    assert _read_sfi(c, 0x08) == "3205000000"  # EF.UMPC: 50 mA, 5 s (clause 13.5)
 
 
 def test_access_class_follows_the_last_imsi_digit(tmp_path):
@@ -777,10 +778,10 @@ def gsm_select(c: SimulatedCard, fid: str) -> str:
 def test_gsm_class_reads_df_gsm_like_pysim_read():
     c = card()
     # MF: RFU, no free memory, 3F00, type 01 (MF), RFU, 9 bytes: characteristics 81 (CHV1
-    # disabled, clock stop allowed), 2 DFs (TELECOM, GSM), 4 EFs (DIR, ICCID, PL, ARR),
+    # disabled, clock stop allowed), 2 DFs (TELECOM, GSM), 5 EFs (DIR, ICCID, PL, ARR, UMPC),
     # 4 codes, RFU, CHV1 3 tries, UNBLOCK CHV1 10 tries, no CHV2 (TS 51.011 clause 9.2.1).
     assert gsm_select(c, "3F00") == "00000000" "3F00" "01" "0000000000" "09" \
-        "81" "02" "04" "04" "00" "83" "8A" "0000"
+        "81" "02" "05" "04" "00" "83" "8A" "0000"
     gsm_select(c, "7F20")
     # EF.IMSI: 9 bytes, 6F07, EF, read CHV1 / update ADM, status 01, transparent.
     assert gsm_select(c, "6F07") == "0000" "0009" "6F07" "04" "00" "1AFFAA" "01" "02" "0000"

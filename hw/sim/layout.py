@@ -1,8 +1,9 @@
 """Build the simulated UICC's file tree from a card file (profile + personalisation).
 
 The MF level is ETSI TS 102 221 clause 13 (EF.DIR 2F00 SFI 1E, EF.ICCID 2FE2 SFI 02,
-EF.PL 2F05 SFI 05, EF.ARR 2F06 SFI 06) with DF.TELECOM 7F10 (TS 31.102 clause 4.4) and,
-when the profile has them, DF.MCS 5F3D in it (clause 4.6) and DF.GSM 7F20 (TS 51.011).
+EF.PL 2F05 SFI 05, EF.ARR 2F06 SFI 06, EF.UMPC 2F08 SFI 08) with DF.TELECOM 7F10
+(TS 31.102 clause 4.4) and, when the profile has them, DF.MCS 5F3D in it (clause 4.6)
+and DF.GSM 7F20 (TS 51.011).
 The applications' files come from the catalogs :data:`hw.sim.ts_31_102.USIM_FILES` and
 :data:`hw.sim.ts_31_103.ISIM_FILES`: mandatory files always, a service's files when the
 profile switches it on and lists them (checked by
@@ -81,6 +82,9 @@ def build_layout(card: CardFile) -> Layout:
         EF(0x2FE2, "EF.ICCID", sfi=0x02, data=swapped_bcd(card.iccid).ljust(10, b"\xff")),
         EF(0x2F05, "EF.PL", sfi=0x05, data=LANGUAGE(card)),  # type: ignore[arg-type]
         EF(0x2F06, "EF.ARR", sfi=0x06, records=[padded(r, 32) for r in ARR_RECORDS]),
+        # EF.UMPC (TS 102 221 clause 13.5): at most 50 mA, 5 s operator timeout, no
+        # additional information, 2 bytes RFU.
+        EF(0x2F08, "EF.UMPC", sfi=0x08, data=bytes.fromhex("3205000000")),
         telecom,
     )
     if profile.usim.df_gsm:

@@ -45,6 +45,8 @@ GSM_FILES: tuple[FileDef, ...] = (
     FileDef("EF.FPLMN", 0x6F7B, content=usim.FPLMN, arr=ARR_PIN1),
     FileDef("EF.LOCI", 0x6F7E, content=usim.LOCI, arr=ARR_PIN1),
     FileDef("EF.AD", 0x6FAD, content=usim.AD),
+    # EF.ECC (clause 10.3.27): 112 and 911, three BCD bytes each.
+    FileDef("EF.ECC", 0x6FB7, content=lambda card: bytes.fromhex("11F2FF19F1FF")),
     FileDef("EF.Phase", 0x6FAE, content=lambda card: b"\x03"),  # phase 2+ (clause 10.3.19)
     FileDef("EF.KcGPRS", 0x6F52, content=usim.KC, arr=ARR_PIN1, service=_GPRS),
     FileDef("EF.LOCIGPRS", 0x6F53, content=usim.PSLOCI, arr=ARR_PIN1, service=_GPRS),
