@@ -19,7 +19,10 @@ from attest.errors import CardRemovedError, InputError, TransportError
 from hw.apdu import set_channel
 from hw.cardfile import load_card_file
 from hw.sim.card import SimulatedCard
+from hw.sim.filesystem import DF, EF
 from hw.transport.base import open_transport
+from hw.uicc.tlv import find, parse_tlvs
+from hw.uicc.ts_102_221 import parse_fcp
 from tests.aka_vectors import all_sets, operator_key, params, tuak_lengths
 from tests.fixtures_pcsc import EXAMPLES
 
@@ -909,3 +912,67 @@ def test_random_commands_never_break_the_card():
         assert len(answer) >= 2 and answer[-2] in (0x61, 0x62, 0x63, 0x67, 0x68, 0x69, 0x6A,
                                                    0x6B, 0x6C, 0x6D, 0x6E, 0x90, 0x94, 0x98,
                                                    0x9F), apdu.hex()
+
+
+def _walk(df: DF) -> list[EF | DF]:
+    nodes: list[EF | DF] = [df]
+    for child in df.children:
+        nodes += _walk(child) if isinstance(child, DF) else [child]
+    return nodes
+
+
+def _path_to(node: EF | DF) -> list[EF | DF]:
+    chain = [node]
+    while chain[-1].parent is not None:
+        chain.append(chain[-1].parent)  # type: ignore[arg-type]
+    return chain[::-1]
+
+
+@pytest.mark.parametrize("name", ["ps-001", "ps-pcscf", "commercial-001", "legacy-001"])
+def test_every_fcp_agrees_with_its_file(name):
+    """Each file's FCP, as SELECT returns it: life cycle activated (8A 05), a security
+    attribute reference (8B) to an EF.ARR record that exists in the file's DF or an
+    ancestor (TS 102 221 clause 9.2.7), and a size (80) / record layout (82) that the
+    reads agree with."""
+    c = card(name)
+    roots = [c.layout.mf] + [app.adf for app in c.layout.applications]
+    checked = 0
+    for root in roots:
+        for node in _walk(root):
+            chain = _path_to(node)
+            adf = next((n for n in chain if isinstance(n, DF) and n.aid is not None), None)
+            ok(c, "00A4000C 02 3F00")
+            if adf is not None:
+                ok(c, "00A4040C 10 " + adf.aid.hex())  # type: ignore[union-attr]
+            for step in chain[chain.index(adf) + 1 if adf else 1 :]:
+                ok(c, f"00A4000C 02 {step.fid:04X}")
+            if node.fid == 0x3F00 or node is adf:
+                fcp_hex = ok(c, "80F2 0000 00")  # STATUS: the current DF's FCP
+            else:
+                fcp_hex = ok(c, f"00A40004 02 {node.fid:04X} 00")
+            fcp = parse_fcp(bytes.fromhex(fcp_hex))
+            assert fcp.life_cycle == 0x05, node.name
+            ref = find(parse_tlvs(parse_tlvs(bytes.fromhex(fcp_hex), "FCP")[0].value, "FCP"), 0x8B)
+            assert ref is not None and len(ref.value) == 3, node.name
+            arr_fid, record = int.from_bytes(ref.value[:2], "big"), ref.value[2]
+            holders = [d for d in _path_to(node if isinstance(node, DF) else node.parent)
+                       if isinstance(d, DF)]  # type: ignore[arg-type]
+            arr = next(f for d in reversed(holders) for f in d.children
+                       if isinstance(f, EF) and f.fid == arr_fid)
+            assert arr.records is not None and 1 <= record <= len(arr.records), node.name
+            if isinstance(node, EF):
+                if node.records is None:
+                    assert fcp.structure == "transparent" and fcp.file_size == len(node.data)
+                    last = f"{(fcp.file_size - 1) >> 8:02X}{(fcp.file_size - 1) & 0xFF:02X}"
+                    assert send(c, f"00B0 {last} 01")[1] == "9000", node.name
+                    end = f"{fcp.file_size >> 8:02X}{fcp.file_size & 0xFF:02X}"
+                    assert send(c, f"00B0 {end} 01") == ("", "6B00"), node.name
+                else:
+                    assert fcp.structure == "linear_fixed", node.name
+                    assert fcp.record_count == len(node.records)
+                    assert fcp.file_size == fcp.record_length * fcp.record_count  # type: ignore[operator]
+                    n = fcp.record_count
+                    assert send(c, f"00B2 {n:02X} 04 {fcp.record_length:02X}")[1] == "9000"
+                    assert send(c, f"00B2 {n + 1:02X} 04 {fcp.record_length:02X}") == ("", "6A83")
+            checked += 1
+    assert checked > 40

@@ -36,7 +36,7 @@ from hw.sim import ts_51_011 as gsm
 from hw.sim.aka_app import AkaResponder
 from hw.sim.atr import ATR_T0, ATR_T0_T1, ATR_T1
 from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
-from hw.sim.layout import DF_GSM_FID, USIM_AID, Application, build_layout
+from hw.sim.layout import DF_GSM_FID, USIM_AID, Application, Layout, build_layout
 from hw.sim.pins import Pin1
 from hw.sw import SW, SWFamily
 
@@ -202,6 +202,11 @@ class SimulatedCard:
     @property
     def open_channels(self) -> list[int]:
         return sorted(self._channels)
+
+    @property
+    def layout(self) -> Layout:
+        """The card's file tree (read it, never change it)."""
+        return self._layout
 
     # --- dispatch ---------------------------------------------------------------------
     def _new_session(self) -> None:
