@@ -44,6 +44,8 @@ class UsimSpec:
     required_services: frozenset[int]
     df_prose: bool
     df_mcs: bool
+    df_gsm: bool = False  # DF.GSM 7F20 and the GSM class (TS 51.011)
+    files: frozenset[str] = frozenset()  # optional files present, e.g. "EF.SMS"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class IsimSpec:
     services: frozenset[int]
     required_services: frozenset[int]
     impi_realm: re.Pattern[str] | None
+    files: frozenset[str] = frozenset()  # optional files present, e.g. "EF.GBABP"
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,8 @@ class Classification:
 
 _PROFILE_KEYS = {"name", "description", "classification", "plmns", "iccid_prefixes", "usim",
                  "isim"}
-_USIM_KEYS = {"services", "required_services", "df_prose", "df_mcs"}
-_ISIM_KEYS = {"services", "required_services", "impi_realm"}
+_USIM_KEYS = {"services", "required_services", "df_prose", "df_mcs", "df_gsm", "files"}
+_ISIM_KEYS = {"services", "required_services", "impi_realm", "files"}
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -146,7 +149,9 @@ def _usim(node: object, source: str) -> UsimSpec:
     required = _services(usim.get("required_services", []), source, "usim.required_services")
     _subset(required, services, source, "usim")
     return UsimSpec(services, required, _bool(usim.get("df_prose", False), source,
-                    "usim.df_prose"), _bool(usim.get("df_mcs", False), source, "usim.df_mcs"))
+                    "usim.df_prose"), _bool(usim.get("df_mcs", False), source, "usim.df_mcs"),
+                    _bool(usim.get("df_gsm", False), source, "usim.df_gsm"),
+                    _files(usim.get("files", []), source, "usim.files"))
 
 
 def _isim(node: object, source: str) -> IsimSpec:
@@ -163,7 +168,8 @@ def _isim(node: object, source: str) -> IsimSpec:
         except re.error as exc:
             raise InputError(f"{source}: key 'isim.impi_realm' is not a valid regular "
                              f"expression ({exc})") from None
-    return IsimSpec(services, required, pattern)
+    return IsimSpec(services, required, pattern, _files(isim.get("files", []), source,
+                                                         "isim.files"))
 
 
 def _mapping(node: object, source: str, what: str, allowed: set[str],
@@ -179,6 +185,17 @@ def _mapping(node: object, source: str, what: str, allowed: set[str],
     if missing:
         raise InputError(f"{source}: missing key '{prefix}{missing[0]}'")
     return node
+
+
+def _files(value: object, source: str, key: str) -> frozenset[str]:
+    """File names such as ``EF.SMS``; which exist is checked against the services by the
+    card side (:func:`hw.sim.layout.check_profile`)."""
+    names = _list(value, source, key)
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(r"(EF|DF)\.[A-Za-z0-9_-]+", name):
+            raise InputError(f"{source}: key '{key}': {name!r} is not a file name like "
+                             "EF.SMS or DF.ProSe")
+    return frozenset(str(n) for n in names)
 
 
 def _string(value: object, source: str, key: str) -> str:

@@ -30,6 +30,7 @@ from attest.errors import InputError
 from attest.profiles import CardProfile, parse_profile, parse_yaml
 from attest.textfile import read_text
 from hw.luhn import luhn_ok
+from hw.sim.profile_check import check_profile
 
 # Extra profile directories, os.pathsep-separated, after the packaged ones.
 PROFILES_ENV = "SIMATTEST_PROFILES"
@@ -134,6 +135,9 @@ def load_profiles(extra_dirs: Iterable[Path] | None = None) -> dict[str, CardPro
             if profile.name in sources:
                 raise InputError(f"{path}: profile {profile.name!r} is already defined by "
                                  f"{sources[profile.name]}")
+            inconsistent = check_profile(profile)
+            if inconsistent is not None:
+                raise InputError(f"{path}: {inconsistent}")
             profiles[profile.name] = profile
             sources[profile.name] = path
     return profiles

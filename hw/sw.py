@@ -71,6 +71,12 @@ class SW(IntEnum):
     SECURITY_SESSION_EXPIRED = 0x9863, "security session or association expired"
     AUTH_CONTEXT_NOT_SUPPORTED = 0x9864, "authentication error, security context not supported"
     KEY_FRESHNESS_FAILURE = 0x9865, "key freshness failure"
+    # The GSM class's own errors (TS 51.011 clause 9.4).
+    GSM_NO_EF_SELECTED = 0x9400, "no EF selected (GSM)"
+    GSM_OUT_OF_RANGE = 0x9402, "out of range, invalid address (GSM)"
+    GSM_FILE_NOT_FOUND = 0x9404, "file ID not found (GSM)"
+    GSM_FILE_INCONSISTENT = 0x9408, "file inconsistent with the command (GSM)"
+    GSM_ACCESS_NOT_FULFILLED = 0x9804, "access condition not fulfilled (GSM)"
 
 
 class SWFamily(Enum):

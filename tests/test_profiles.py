@@ -36,7 +36,7 @@ name: test-ps
 classification: public-safety
 plmns: ["001-01"]
 iccid_prefixes: ["8900101"]
-usim: {services: [101, 109], required_services: [101]}
+usim: {services: [101, 109], required_services: [101], df_prose: true}
 """
 
 
@@ -163,8 +163,8 @@ def test_extra_directories_from_the_environment_add_their_profiles(tmp_path, mon
     # Empty entries (a leading or doubled separator) are ignored, as in PATH-like lists.
     monkeypatch.setenv("SIMATTEST_PROFILES", os.pathsep.join(["", str(first), "", str(second)]))
     for found in (load_profiles(), known_profiles()):
-        assert set(found) == {"public-safety-usim-isim", "commercial-usim", "test-ps",
-                              "other-ps"}
+        assert set(found) == {"public-safety-usim-isim", "commercial-usim",
+                              "legacy-commercial-usim", "test-ps", "other-ps"}
     assert load_profiles()["test-ps"].plmns == ("00101",)
     monkeypatch.delenv("SIMATTEST_PROFILES")
     assert "test-ps" not in known_profiles()
@@ -200,3 +200,55 @@ def test_an_extra_profile_does_not_replace_a_packaged_one(tmp_path):
 def test_bad_facts_are_input_errors(profiles):
     with pytest.raises(InputError, match="card facts: key 'imsi' must be a string"):
         classify({"iccid": "89"}, profiles)
+
+
+# --- services and files agree (TS 31.102 clause 4.2.8, TS 31.103 clause 4.2.7) --------------
+
+
+@pytest.mark.parametrize(
+    ("usim", "message"),
+    [
+        ("{services: [10, 101], df_prose: true, files: [EF.SMS]}",
+         "usim.services: service 10 is on but its file EF.SMSS is missing from usim.files"),
+        ("{services: [101, 109]}",
+         "usim.services: service 101 is on but its file DF.ProSe is missing from usim.files"),
+        ("{services: [27], files: []}", "service 27 is on but its file DF.GSM-ACCESS is missing"),
+        ("{services: [101], df_prose: true, files: [EF.EST]}",
+         "usim.files: EF.EST is listed but service 2 or 6 or 34 or 35 is off"),
+        ("{services: [101], df_prose: true, files: [EF.GBABP]}",
+         "usim.files: EF.GBABP is listed but service 68 is off"),
+        ("{services: [101], df_prose: true, files: [EF.NOSUCH]}",
+         "usim.files: EF.NOSUCH is not an optional file of this application"),
+        ("{services: [101], df_prose: true, files: [SMS]}",
+         "key 'usim.files': 'SMS' is not a file name like EF.SMS"),
+    ],
+)
+def test_a_profile_whose_services_and_files_disagree_is_refused(tmp_path, usim, message):
+    text = MINIMAL.replace("usim: {services: [101, 109], required_services: [101], "
+                           "df_prose: true}", f"usim: {usim}")
+    (tmp_path / "test-ps.yaml").write_text(text)
+    with pytest.raises(InputError) as err:
+        load_profiles([tmp_path])
+    assert str(err.value).startswith(f"{tmp_path / 'test-ps.yaml'}: ")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_isim_files_follow_the_ist(tmp_path):
+    base = MINIMAL + "isim: {services: [15], files: [EF.GBABP]}\n"
+    (tmp_path / "test-ps.yaml").write_text(base)
+    with pytest.raises(InputError, match=r"isim\.files: EF\.GBABP is listed but service 2 is off"):
+        load_profiles([tmp_path])
+    (tmp_path / "test-ps.yaml").write_text(MINIMAL + "isim: {services: [2, 15], files: "
+                                           "[EF.GBABP, EF.GBANL, EF.NAFKCA, EF.GBAUAPI]}\n")
+    assert load_profiles([tmp_path])["test-ps"].isim.files == {  # type: ignore[union-attr]
+        "EF.GBABP", "EF.GBANL", "EF.NAFKCA", "EF.GBAUAPI"}
+
+
+def test_shipped_profiles_have_the_gsm_class_and_list_their_files(profiles):
+    ps = profiles["public-safety-usim-isim"]
+    assert ps.usim.df_gsm and profiles["commercial-usim"].usim.df_gsm
+    assert {"EF.SMS", "EF.SMSS", "EF.SMSP", "EF.SPN", "EF.PLMNwAcT", "EF.MSISDN",
+            "DF.GSM-ACCESS", "EF.GBABP", "EF.GBANL", "EF.GBAUAPI", "EF.EPSLOCI",
+            "EF.EPSNSC"} == ps.usim.files
+    legacy = profiles["legacy-commercial-usim"]
+    assert legacy.usim.df_gsm and legacy.isim is None and 85 not in legacy.usim.services

@@ -8,6 +8,7 @@ encoders.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ from attest.errors import CardRemovedError, InputError, TransportError
 from hw.apdu import set_channel
 from hw.cardfile import load_card_file
 from hw.sim.card import SimulatedCard
+from hw.sim.filesystem import DF, EF
 from hw.transport.base import open_transport
+from hw.uicc.tlv import find, parse_tlvs
+from hw.uicc.ts_102_221 import parse_fcp
 from tests.aka_vectors import all_sets, operator_key, params, tuak_lengths
 from tests.fixtures_pcsc import EXAMPLES
 
@@ -28,6 +32,13 @@ ISIM_AID = "A0000000871004FFFFFFFF8907090000"
 
 def card(name: str = "ps-001", **options: object) -> SimulatedCard:
     return SimulatedCard(load_card_file(EXAMPLES / f"{name}.yaml"), **options)  # type: ignore[arg-type]
+
+
+def card_without_gsm() -> SimulatedCard:
+    """ps-001 on a profile without DF.GSM and the GSM class."""
+    cardfile = load_card_file(EXAMPLES / "ps-001.yaml")
+    usim = replace(cardfile.profile.usim, df_gsm=False)
+    return SimulatedCard(replace(cardfile, profile=replace(cardfile.profile, usim=usim)))
 
 
 def send(c: SimulatedCard, hexapdu: str) -> tuple[str, str]:
@@ -128,9 +139,11 @@ def test_usim_by_partial_aid_and_its_files():
     assert ok(c, "00B0 83 00 00") == "00000002"  # EF.AD: MNC length 2
     # EF.UST: services 10 12 19 20 21 27 33 68 85 95 101 109
     assert ok(c, "00B0 84 00 00") == "000A1C0401000000080010401010"
-    assert ok(c, "00B0 85 00 00") == "00"  # EF.EST
+    # EF.EST exists only with service 2, 6, 34 or 35 (TS 31.102 clause 4.2.47): all off.
+    assert send(c, "00B0 85 00 00") == ("", "6A82")
     imsi_fcp = ok(c, "00A40004 02 6F07 00")
-    assert imsi_fcp == "6217" "82024121" "83026F07" "8A0105" "8B032F0602" "80020009" "880138"
+    # Tag 8B: rule 2 of the ADF's own EF.ARR 6F06.
+    assert imsi_fcp == "6217" "82024121" "83026F07" "8A0105" "8B036F0602" "80020009" "880138"
 
 
 def test_df_prose_present_on_public_safety_only():
@@ -238,7 +251,8 @@ def test_status_and_unknown_commands():
     assert send(c, "80F2 00 0C") == ("", "9000")
     assert send(c, "00F2 00 00 00") == ("", "6E00")  # STATUS is an '8X' command
     assert send(c, "80A4 000C 02 3F00") == ("", "6E00")
-    assert send(c, "A0A4 0000 02 3F00") == ("", "6E00")  # GSM class
+    assert send(c, "A0A4 0000 02 3F00") == ("", "9F16")  # GSM class: the profile has it
+    assert send(card_without_gsm(), "A0A4 0000 02 3F00") == ("", "6E00")
     assert send(c, "0012 0000 00") == ("", "6D00")
     assert send(c, "0CB0 0000 00") == ("", "6882")  # secure messaging
     assert send(c, "00D6 0000 01 00") == ("", "6982")  # UPDATE needs ADM
@@ -653,3 +667,312 @@ def test_get_response_rules():
     assert send(t0, "00A40004 02 3F00") == ("", "611F")
     ok(t0, "00A4000C 02 3F00")
     assert send(t0, "00C0 0000 1F") == ("", "6985")
+
+
+# --- the file system of TS 31.102 / 31.103 / 102 221 (mandatory files, services' files) ---
+
+
+def _read_sfi(c: SimulatedCard, sfi: int) -> str:
+    return ok(c, f"00B0 {0x80 | sfi:02X} 00 00")
+
+
+def test_mandatory_usim_files_hold_what_a_fresh_card_holds():
+    c = card()  # IMSI 001010000000001: access class 1
+    ok(c, "00A4040C 07 A0000000871002")
+    assert _read_sfi(c, 0x02) == "656EFFFF"  # EF.LI: "en" (clause 4.2.3)
+    assert _read_sfi(c, 0x08) == "07" + "FF" * 32  # EF.Keys: KSI 07, no CK/IK
+    assert _read_sfi(c, 0x09) == "07" + "FF" * 32  # EF.KeysPS
+    assert _read_sfi(c, 0x12) == "0A"  # EF.HPPLMN
+    assert _read_sfi(c, 0x06) == "0002"  # EF.ACC: class 1 is byte 2 b2 (clause 4.2.15)
+    assert _read_sfi(c, 0x0D) == "FF" * 12  # EF.FPLMN: empty
+    assert _read_sfi(c, 0x0B) == "FFFFFFFF" "FFFFFF" "FFFE" "00" "01"  # EF.LOCI: not updated
+    assert _read_sfi(c, 0x0C) == "FFFFFFFF" "FFFFFF" "FFFFFF" "FFFE" "FF" "01"  # EF.PSLOCI
+    assert _read_sfi(c, 0x0F) == "F00000F00000"  # EF.START-HFN
+    assert _read_sfi(c, 0x10) == "FFFFFF"  # EF.THRESHOLD
+    assert ok(c, "00B2 01 0C 00") == "11F2FF00"  # EF.ECC (SFI 01): 112
+    assert ok(c, "00B2 02 0C 00") == "19F1FF00"  # 911
+    # EF.ARR 6F06 (SFI 17) holds the rules the FCPs reference: 2 = read PIN1, update ADM1.
+    assert ok(c, "00B2 02 BC 00").startswith("800101A406830101950108" "800102A40683010A950108")
+    # EF.NETPAR: no SFI (an empty tag 88 says so).
+    assert ok(c, "00A40004 02 6FC4 00") == "6216" "82024121" "83026FC4" "8A0105" \
+        "8B036F0602" "80020010" "8800"
+    ok(c, "00A4000C 02 3F00")
+    assert _read_sfi(c, 0x05) == "656EFFFF"  # EF.PL at the MF (TS 102 221 clause 13.3)
+    assert _read_sfi(c, 0x08) == "3205000000"  # EF.UMPC: 50 mA, 5 s (clause 13.5)
+
+
+def test_access_class_follows_the_last_imsi_digit(tmp_path):
+    # Classes 8 and 9 are in byte 1 (TS 31.102 clause 4.2.15).
+    path = tmp_path / "card.yaml"
+    path.write_text((EXAMPLES / "commercial-001.yaml").read_text().replace(
+        "999700000000001", "999700000000009"))
+    c = SimulatedCard(load_card_file(path))
+    ok(c, "00A4040C 07 A0000000871002")
+    assert _read_sfi(c, 0x06) == "0200"
+
+
+def _exists(c: SimulatedCard, fid: str) -> bool:
+    return send(c, f"00A4000C 02 {fid}")[1] == "9000"
+
+
+# FIDs in ADF.USIM by service (TS 31.102 clause 4.2): SMS, SMSS, SMSP, SPN, PLMNwAcT,
+# MSISDN, DF.GSM-ACCESS, GBABP, GBANL, GBAUAPI, EPSLOCI, EPSNSC, DF.ProSe, EST.
+_SERVICE_FIDS = {10: ["6F3C", "6F43"], 12: ["6F42"], 19: ["6F46"], 20: ["6F60"], 21: ["6F40"],
+                 27: ["5F3B"], 68: ["6FD6", "6FDA", "6F0A"], 85: ["6FE3", "6FE4"],
+                 101: ["5F90"], 2: ["6F56"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "on"),
+    [("ps-001", {10, 12, 19, 20, 21, 27, 68, 85, 101}),
+     ("commercial-001", {10, 12, 19, 20, 21, 27, 85}),
+     ("legacy-001", {10, 12, 19, 21, 27})],
+)
+def test_a_service_on_has_its_files_and_one_off_has_none(name, on):
+    c = card(name)
+    ok(c, "00A4040C 07 A0000000871002")
+    for service, fids in _SERVICE_FIDS.items():
+        for fid in fids:
+            assert _exists(c, fid) == (service in on), f"{name}: service {service}, {fid}"
+            ok(c, "00A4000C 02 7FFF")  # back to the ADF for the next one
+
+
+def test_service_files_as_a_fresh_card_has_them():
+    c = card()
+    ok(c, "00A4040C 07 A0000000871002")
+    # EF.SMS: 10 records of 176 bytes (linear fixed), each free (status 00).
+    assert ok(c, "00A40004 02 6F3C 00").startswith("6219" "8205422100B00A")
+    assert ok(c, "00B2 01 04 00") == "00" + "FF" * 175
+    assert _read_sfi(c, 0x1E) == "FF" * 12 + "FFFFFFFFFE" + "01"  # EF.EPSLOCI: not updated
+    assert _read_sfi(c, 0x0A) == "FFFFFF0000" * 8  # EF.PLMNwAcT: empty entries
+    ok(c, "00A4000C 02 5F3B")  # DF.GSM-ACCESS
+    assert _read_sfi(c, 0x01) == "FF" * 8 + "07"  # EF.Kc: no key, CKSN 07
+    assert _read_sfi(c, 0x02) == "FF" * 8 + "07"  # EF.KcGPRS
+    ok(c, "00A4000C 02 7FFF")
+    ok(c, "00A4000C 02 5F90")  # DF.ProSe has all its EFs, 4F01-4F09 and 4F10-4F14
+    for fid in [f"4F0{n}" for n in range(1, 10)] + [f"4F1{n}" for n in range(5)]:
+        assert _exists(c, fid), fid
+
+
+def test_isim_has_its_mandatory_files_and_no_gba_files_without_service_2():
+    c = card()
+    ok(c, "00A4040C 07 A0000000871004")
+    assert ok(c, "00B2 01 34 00").startswith("8001019000")  # EF.ARR (SFI 06), rule 1
+    assert ok(c, "00A40004 02 6F07 00").endswith("8B036F0602" "80020002" "880138")  # EF.IST
+    for fid in ("6FD5", "6FD7", "6FDD", "6F0A", "6F09"):
+        assert not _exists(c, fid)
+
+
+def test_mcs_service_table_is_two_bytes():
+    c = card()
+    ok(c, "00A4080C 04 7F10 5F3D")
+    assert ok(c, "00B0 81 00 00") == "0100"  # EF.MST: service 1 (TS 31.102 clause 4.6.2)
+
+
+# --- the GSM class and DF.GSM (TS 51.011) --------------------------------------------------
+
+
+def gsm_select(c: SimulatedCard, fid: str) -> str:
+    data, sw = send(c, f"A0A4 0000 02 {fid}")
+    assert data == "" and sw.startswith("9F"), f"{fid}: {sw}"
+    return ok(c, f"A0C0 0000 {sw[2:]}")
+
+
+def test_gsm_class_reads_df_gsm_like_pysim_read():
+    c = card()
+    # MF: RFU, no free memory, 3F00, type 01 (MF), RFU, 9 bytes: characteristics 81 (CHV1
+    # disabled, clock stop allowed), 2 DFs (TELECOM, GSM), 5 EFs (DIR, ICCID, PL, ARR, UMPC),
+    # 4 codes, RFU, CHV1 3 tries, UNBLOCK CHV1 10 tries, no CHV2 (TS 51.011 clause 9.2.1).
+    assert gsm_select(c, "3F00") == "00000000" "3F00" "01" "0000000000" "09" \
+        "81" "02" "05" "04" "00" "83" "8A" "0000"
+    gsm_select(c, "7F20")
+    # EF.IMSI: 9 bytes, 6F07, EF, read CHV1 / update ADM, status 01, transparent.
+    assert gsm_select(c, "6F07") == "0000" "0009" "6F07" "04" "00" "1AFFAA" "01" "02" "0000"
+    assert ok(c, "A0B0 0000 09") == "080910100000000010"
+    gsm_select(c, "6FAD")
+    assert ok(c, "A0B0 0000 04") == "00000002"
+    gsm_select(c, "6F78")
+    assert ok(c, "A0B0 0000 02") == "0002"  # EF.ACC as in the USIM
+    gsm_select(c, "6F38")
+    # EF.SST: SIM services 4 (SMS), 9 (MSISDN), 12 (SMSP), 17 (SPN), 38 (GPRS), 43
+    # (PLMNwAcT) allocated and activated, two bits each (TS 51.011 clause 10.3.7).
+    assert ok(c, "A0B0 0000 0B") == "C000C30003000000000C30"
+    gsm_select(c, "6F46")
+    assert ok(c, "A0B0 0000 11") == "00" + "FF" * 16  # EF.SPN
+    gsm_select(c, "7F10")
+    assert gsm_select(c, "6F40").endswith("01" "02" "0118")  # EF.MSISDN: records of 24
+    assert ok(c, "A0B2 01 04 18") == "FF" * 24
+    assert send(c, "A0F2 0000 16")[1] == "9000"  # STATUS: DF.TELECOM's response
+    assert send(c, "A0F2 0000 16")[0][8:12] == "7F10"
+
+
+def test_run_gsm_algorithm_matches_ts_55_205(tmp_path):
+    v = next(v for v in MILENAGE if "sres" in v)
+    c = _card_with(tmp_path, _keys(v))
+    assert send(c, "A088 0000 10" + v["rand"]) == ("", "9408")  # DF.GSM not selected
+    gsm_select(c, "7F20")
+    assert send(c, "A088 0000 10" + v["rand"]) == ("", "9F0C")
+    assert ok(c, "A0C0 0000 0C") == (v["sres"] + v["kc"]).upper()
+
+
+def test_gsm_class_errors_are_gsm_status_words():
+    c = card()
+    assert send(c, "A0A4 0000 02 7FFF") == ("", "9404")  # no ADF in the GSM class
+    assert send(c, "A0A4 0000 02 6F99") == ("", "9404")
+    assert send(c, "A0A4 0400 02 3F00") == ("", "6B00")
+    assert send(c, "A0B0 0000 01") == ("", "9400")  # no EF selected
+    gsm_select(c, "7F20")
+    gsm_select(c, "6F07")
+    assert send(c, "A0B0 0000 0A") == ("", "9402")  # beyond the end of the file
+    assert send(c, "A0B2 01 04 09") == ("", "9408")  # not a record file
+    assert send(c, "A0D6 0000 01 00") == ("", "9804")  # UPDATE needs ADM
+    assert send(c, "A012 0000 00") == ("", "6D00")
+    assert ok(c, "A0B0 0000 09") == "080910100000000010"  # nothing changed
+    pin = card("ps-pin")
+    gsm_select(pin, "7F20")
+    gsm_select(pin, "6F07")
+    assert send(pin, "A0B0 0000 09") == ("", "9804")  # CHV1 enabled, not verified
+
+
+# --- ATR and channels agree (ISO/IEC 7816-4 clause 8.1.1.2.7) -------------------------------
+
+
+def _capabilities(atr: bytes) -> bytes:
+    """The card capabilities (compact-TLV tag 7) of the historical bytes."""
+    t0 = atr[1]
+    i, y = 1, t0 >> 4
+    while True:
+        i += bin(y & 0x7).count("1")
+        if not y & 0x8:
+            break
+        i += 1
+        y = atr[i] >> 4
+    historical = atr[i + 1 : i + 1 + (t0 & 0x0F)]
+    assert historical[0] == 0x80
+    j = 1
+    while j < len(historical):
+        tag, length = historical[j] >> 4, historical[j] & 0x0F
+        if tag == 0x7:
+            return historical[j + 1 : j + 1 + length]
+        j += 1 + length
+    raise AssertionError("no card capabilities in the historical bytes")
+
+
+@pytest.mark.parametrize("options", [{"t0": False}, {"t0": True}])
+def test_atr_states_the_channels_the_card_has(options):
+    c = card(**options)
+    third = _capabilities(c.atr)[2]
+    assert third & 0x18 == 0x18  # channel numbers assigned by the card and the terminal
+    assert third & 0x07 == 0x07  # 8 or more channels
+    assert send(c, "0070 0013") == ("", "9000")  # the terminal assigns 19, the highest
+    assert send(c, "0070 0014") == ("", "6A86")  # 20 is beyond TS 102 221's 19
+    assigned = [ok(c, "0070 0000 01") for _ in range(18)]
+    assert assigned == [f"{n:02X}" for n in range(1, 19)]
+    assert send(c, "0070 0000 01") == ("", "6A81")  # all taken
+
+
+# --- bad input: a real card's status word, nothing changed ---------------------------------
+
+
+def test_bad_commands_get_status_words_and_change_nothing():
+    c = card()
+    ok(c, "00A4040C 07 A0000000871002")
+    ok(c, "00A4000C 02 6F3C")  # EF.SMS, 10 records
+    bad = [
+        ("FFA4 000C 02 3F00", "6E00"),  # PPS class
+        ("00E0 0000 00", "6D00"),  # CREATE FILE: not offered
+        ("0044 0000", "6D00"),  # ACTIVATE FILE: not offered
+        ("00A4 0010 02 3F00", "6A86"),  # SELECT P2 not in TS 102 221 table 11.2
+        ("00A4 0300 02 3F00", "6A86"),  # SELECT P1 03
+        ("00B2 01 05 00", "6A86"),  # READ RECORD mode 05
+        ("00B2 0B 04 00", "6A83"),  # record 11 of 10
+        ("00A4 000C 05 3F00", "6700"),  # Lc longer than the data
+        ("00A4 000C 01 3F00", "6700"),  # Lc shorter than the data
+        ("00B0 0000 00 0101", "6700"),  # extended Le (257): not a short APDU
+        ("00A4", "6700"),  # no P1-P2
+        ("00DC 01 04 B0" + "00" * 176, "6982"),  # UPDATE RECORD: ADM1 only
+        ("0020 0001 04 31323334", "6700"),  # VERIFY with 4 bytes: no attempt spent
+        ("00A4 000C 02 6F99", "6A82"),  # no such file: the selection stays
+    ]
+    for apdu, sw in bad:
+        assert send(c, apdu) == ("", sw), apdu
+    assert c.pin1_retries == 3
+    assert ok(c, "00B2 0A 04 00") == "00" + "FF" * 175  # EF.SMS still current
+
+
+def test_random_commands_never_break_the_card():
+    import random
+
+    rng = random.Random(16)  # fixed seed: the same 3000 commands every run
+    c = card("ps-pin", t0=True)
+    for _ in range(3000):
+        cla = rng.choice((0x00, 0x80, 0xA0, 0x01, 0x40, 0xFF))
+        apdu = bytes((cla,)) + bytes(rng.randrange(256) for _ in range(rng.randrange(3, 24)))
+        answer = c.process(apdu)
+        assert len(answer) >= 2 and answer[-2] in (0x61, 0x62, 0x63, 0x67, 0x68, 0x69, 0x6A,
+                                                   0x6B, 0x6C, 0x6D, 0x6E, 0x90, 0x94, 0x98,
+                                                   0x9F), apdu.hex()
+
+
+def _walk(df: DF) -> list[EF | DF]:
+    nodes: list[EF | DF] = [df]
+    for child in df.children:
+        nodes += _walk(child) if isinstance(child, DF) else [child]
+    return nodes
+
+
+def _path_to(node: EF | DF) -> list[EF | DF]:
+    chain = [node]
+    while chain[-1].parent is not None:
+        chain.append(chain[-1].parent)  # type: ignore[arg-type]
+    return chain[::-1]
+
+
+@pytest.mark.parametrize("name", ["ps-001", "ps-pcscf", "commercial-001", "legacy-001"])
+def test_every_fcp_agrees_with_its_file(name):
+    """Each file's FCP, as SELECT returns it: life cycle activated (8A 05), a security
+    attribute reference (8B) to an EF.ARR record that exists in the file's DF or an
+    ancestor (TS 102 221 clause 9.2.7), and a size (80) / record layout (82) that the
+    reads agree with."""
+    c = card(name)
+    roots = [c.layout.mf] + [app.adf for app in c.layout.applications]
+    checked = 0
+    for root in roots:
+        for node in _walk(root):
+            chain = _path_to(node)
+            adf = next((n for n in chain if isinstance(n, DF) and n.aid is not None), None)
+            ok(c, "00A4000C 02 3F00")
+            if adf is not None:
+                ok(c, "00A4040C 10 " + adf.aid.hex())  # type: ignore[union-attr]
+            for step in chain[chain.index(adf) + 1 if adf else 1 :]:
+                ok(c, f"00A4000C 02 {step.fid:04X}")
+            if node.fid == 0x3F00 or node is adf:
+                fcp_hex = ok(c, "80F2 0000 00")  # STATUS: the current DF's FCP
+            else:
+                fcp_hex = ok(c, f"00A40004 02 {node.fid:04X} 00")
+            fcp = parse_fcp(bytes.fromhex(fcp_hex))
+            assert fcp.life_cycle == 0x05, node.name
+            ref = find(parse_tlvs(parse_tlvs(bytes.fromhex(fcp_hex), "FCP")[0].value, "FCP"), 0x8B)
+            assert ref is not None and len(ref.value) == 3, node.name
+            arr_fid, record = int.from_bytes(ref.value[:2], "big"), ref.value[2]
+            holders = [d for d in _path_to(node if isinstance(node, DF) else node.parent)
+                       if isinstance(d, DF)]  # type: ignore[arg-type]
+            arr = next(f for d in reversed(holders) for f in d.children
+                       if isinstance(f, EF) and f.fid == arr_fid)
+            assert arr.records is not None and 1 <= record <= len(arr.records), node.name
+            if isinstance(node, EF):
+                if node.records is None:
+                    assert fcp.structure == "transparent" and fcp.file_size == len(node.data)
+                    last = f"{(fcp.file_size - 1) >> 8:02X}{(fcp.file_size - 1) & 0xFF:02X}"
+                    assert send(c, f"00B0 {last} 01")[1] == "9000", node.name
+                    end = f"{fcp.file_size >> 8:02X}{fcp.file_size & 0xFF:02X}"
+                    assert send(c, f"00B0 {end} 01") == ("", "6B00"), node.name
+                else:
+                    assert fcp.structure == "linear_fixed", node.name
+                    assert fcp.record_count == len(node.records)
+                    assert fcp.file_size == fcp.record_length * fcp.record_count  # type: ignore[operator]
+                    n = fcp.record_count
+                    assert send(c, f"00B2 {n:02X} 04 {fcp.record_length:02X}")[1] == "9000"
+                    assert send(c, f"00B2 {n + 1:02X} 04 {fcp.record_length:02X}") == ("", "6A83")
+            checked += 1
+    assert checked > 40

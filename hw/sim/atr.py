@@ -11,9 +11,12 @@ from __future__ import annotations
 
 # Compact-TLV historical bytes (ISO/IEC 7816-4 clause 8.1.1): category 80, card service
 # data 31 E0 (selection by full/partial DF name, EF.DIR present), card capabilities
-# 73 FE 21 13 (selection methods, data coding, 4 logical channels assigned by the card
-# and the terminal), pre-issuing data 63 53 49 4D ("SIM"), status 83 00 90 00.
-_HISTORICAL = bytes.fromhex("80 31E0 73FE2113 6353494D 83009000")
+# 73 FE 21 1F (selection methods, data coding; third software function table 1F: no
+# chaining, no extended lengths, logical channel numbers assigned by the card (b5) and by
+# the terminal (b4), 8 or more channels (b3-b1 = 111): the card takes MANAGE CHANNEL with
+# P2 00 or a number, and channels 1-19 (ETSI TS 102 221 clause 11.1.17 allows up to 19),
+# pre-issuing data 63 53 49 4D ("SIM"), status 83 00 90 00.
+_HISTORICAL = bytes.fromhex("80 31E0 73FE211F 6353494D 83009000")
 
 
 def _with_tck(atr: bytes) -> bytes:

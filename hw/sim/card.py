@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from attest.errors import CardRemovedError, TransportError
 from hw.apdu import channel_of
 from hw.cardfile import CardFile
+from hw.sim import ts_51_011 as gsm
 from hw.sim.aka_app import AkaResponder
 from hw.sim.atr import ATR_T0, ATR_T0_T1, ATR_T1
 from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
-from hw.sim.layout import USIM_AID, Application, build_layout
+from hw.sim.layout import DF_GSM_FID, USIM_AID, Application, Layout, build_layout
 from hw.sim.pins import Pin1
 from hw.sw import SW, SWFamily
 
@@ -202,6 +203,11 @@ class SimulatedCard:
     def open_channels(self) -> list[int]:
         return sorted(self._channels)
 
+    @property
+    def layout(self) -> Layout:
+        """The card's file tree (read it, never change it)."""
+        return self._layout
+
     # --- dispatch ---------------------------------------------------------------------
     def _new_session(self) -> None:
         self._channels = {0: _Channel(self._layout.mf)}
@@ -210,6 +216,8 @@ class SimulatedCard:
 
     def _command(self, apdu: _Apdu) -> tuple[bytes, int]:
         cla = apdu.cla
+        if cla == _CLA_GSM and self._layout.gsm:
+            return self._gsm_command(apdu)
         if cla == 0xFF or (not cla & 0x40 and cla & 0x20):
             raise _Reply(SW.CLA_NOT_SUPPORTED)  # PPS / RFU bits: not a TS 102 221 class
         if (cla & 0x0C if not cla & 0x40 else cla & 0x20):
@@ -237,10 +245,33 @@ class SimulatedCard:
             return data[:le], self._announce(number, data[le:], sw)[1]
         return data, sw
 
-    def _announce(self, number: int, data: bytes, sw: int) -> tuple[bytes, int]:
-        """Keep ``data`` for GET RESPONSE on channel ``number`` and say ``61xx``."""
+    def _announce(self, number: int, data: bytes, sw: int,
+                  family: SWFamily = SWFamily.MORE_DATA) -> tuple[bytes, int]:
+        """Keep ``data`` for GET RESPONSE on channel ``number`` and say ``61xx`` (``9Fxx``
+        in the GSM class)."""
         self._pending = (number, data, sw)
-        return b"", SWFamily.MORE_DATA.sw(len(data) & 0xFF)  # 00 stands for 256
+        return b"", family.sw(len(data) & 0xFF)  # 00 stands for 256
+
+    def _gsm_command(self, apdu: _Apdu) -> tuple[bytes, int]:
+        """A command of the GSM class A0 (TS 51.011 clause 9), on the basic channel.
+
+        Case 2 commands (READ, STATUS, GET RESPONSE) carry their length in P3; SELECT and
+        RUN GSM ALGORITHM announce their answer with ``9Fxx`` for GET RESPONSE.
+        """
+        pending, self._pending = self._pending, None
+        channel = self._channels[0]
+        if apdu.ins == _INS_GET_RESPONSE:
+            if apdu.p1 or apdu.p2:
+                self._pending = pending
+                raise _Reply(SW.P1P2_OUT_OF_RANGE)
+            return self._get_response(0, apdu, pending)
+        method = _GSM_HANDLERS.get(apdu.ins)
+        if method is None:
+            raise _Reply(SW.INS_NOT_SUPPORTED)
+        data, sw = method(self, channel, apdu)
+        if data and apdu.le is None:
+            return self._announce(0, data, sw, SWFamily.GSM_MORE_DATA)
+        return data, sw
 
     def _with_le(self, available: bytes, le: int | None) -> tuple[bytes, int]:
         """Answer a case-2 read (READ BINARY/RECORD, STATUS) for the Le the terminal sent.
@@ -268,8 +299,10 @@ class SimulatedCard:
                       pending: tuple[int, bytes, int] | None) -> tuple[bytes, int]:
         """GET RESPONSE (TS 102 221 clause 11.1.20): fetch what 61xx announced."""
         if apdu.p1 or apdu.p2:
+            self._pending = pending
             raise _Reply(SW.WRONG_P1P2)
         if pending is None or pending[0] != number:
+            self._pending = pending
             raise _Reply(SW.CONDITIONS_NOT_SATISFIED)
         _, data, sw = pending
         if apdu.le is None or apdu.data is not None:
@@ -497,6 +530,95 @@ class SimulatedCard:
             self._channels[number] = _Channel(ch.df, None, ch.app)
         return (bytes((number,)) if not apdu.p2 else b""), SW.OK
 
+    # --- the GSM class (TS 51.011 clause 9.2) -----------------------------------------
+    def _gsm_response(self, node: EF | DF) -> bytes:
+        return gsm.select_response(node, (self._pin1.enabled, self._pin1.retries),
+                                   self._pin1.puk_retries)
+
+    def _gsm_select(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """SELECT by file ID only (clause 9.2.1); ADFs are not reachable in this class."""
+        if apdu.p1 or apdu.p2:
+            raise _Reply(SW.P1P2_OUT_OF_RANGE)
+        if apdu.data is None or len(apdu.data) != 2:
+            raise _Reply(SW.WRONG_LENGTH)
+        fid = int.from_bytes(apdu.data, "big")
+        node = None if fid == CURRENT_ADF_FID else self._by_fid(ch, fid)
+        if node is None or (isinstance(node, DF) and node.aid is not None):
+            raise _Reply(SW.GSM_FILE_NOT_FOUND)
+        if isinstance(node, EF):
+            assert node.parent is not None
+            ch.df, ch.ef, ch.record = node.parent, node, 0
+        else:
+            ch.df, ch.ef, ch.record, ch.app = node, None, 0, None
+        return self._gsm_response(node), SW.OK
+
+    def _gsm_status(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """STATUS (clause 9.2.2): the current directory's SELECT response, P3 bytes of it."""
+        if apdu.p1 or apdu.p2:
+            raise _Reply(SW.P1P2_OUT_OF_RANGE)
+        if apdu.data is not None:
+            raise _Reply(SW.WRONG_LENGTH)
+        data = self._gsm_response(ch.df)
+        return (data if apdu.le is None else data[: apdu.le or 256]), SW.OK
+
+    def _gsm_ef(self, ch: _Channel, *, linear: bool, apdu: _Apdu) -> EF:
+        """The current EF for a GSM read, checked for structure, access and P3."""
+        if apdu.data is not None or apdu.le is None:
+            raise _Reply(SW.WRONG_LENGTH)  # a read has P3 and no data
+        if ch.ef is None:
+            raise _Reply(SW.GSM_NO_EF_SELECTED)
+        if ch.ef.linear != linear:
+            raise _Reply(SW.GSM_FILE_INCONSISTENT)
+        if ch.ef.pin_protected and not self._pin1.satisfied:
+            raise _Reply(SW.GSM_ACCESS_NOT_FULFILLED)
+        return ch.ef
+
+    def _gsm_read_binary(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """READ BINARY (clause 9.2.3): P1-P2 the offset, P3 the length."""
+        ef = self._gsm_ef(ch, linear=False, apdu=apdu)
+        offset, length = (apdu.p1 << 8) | apdu.p2, apdu.le or 256
+        if apdu.p1 & 0x80 or offset + length > len(ef.data):
+            raise _Reply(SW.GSM_OUT_OF_RANGE)
+        return ef.data[offset : offset + length], SW.OK
+
+    def _gsm_read_record(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """READ RECORD (clause 9.2.5): next (02), previous (03), absolute/current (04)."""
+        ef = self._gsm_ef(ch, linear=True, apdu=apdu)
+        assert ef.records is not None
+        if apdu.p2 not in (0x02, 0x03, 0x04) or (apdu.p2 != 0x04 and apdu.p1):
+            raise _Reply(SW.P1P2_OUT_OF_RANGE)
+        if (apdu.le or 256) != ef.record_length:
+            raise _Reply(SW.WRONG_LENGTH)
+        count = len(ef.records)
+        if apdu.p2 == 0x04:
+            number = apdu.p1 or ch.record
+        else:
+            number = ch.record + 1 if apdu.p2 == 0x02 else (ch.record - 1 if ch.record else count)
+        if not 1 <= number <= count:
+            raise _Reply(SW.GSM_OUT_OF_RANGE)
+        if apdu.p2 != 0x04:
+            ch.record = number  # only next/previous move the record pointer
+        return ef.records[number - 1], SW.OK
+
+    def _gsm_update(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """UPDATE BINARY/RECORD: every file needs ADM to write, which is not offered."""
+        del ch, apdu
+        raise _Reply(SW.GSM_ACCESS_NOT_FULFILLED)
+
+    def _run_gsm_algorithm(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """RUN GSM ALGORITHM (clause 9.2.16): RAND in, SRES (4) + Kc (8) out, with DF.GSM
+        the current directory and CHV1 satisfied."""
+        if apdu.p1 or apdu.p2:
+            raise _Reply(SW.P1P2_OUT_OF_RANGE)
+        if apdu.data is None or len(apdu.data) != 16:
+            raise _Reply(SW.WRONG_LENGTH)
+        if ch.df.fid != DF_GSM_FID or not self._aka.gsm_access:
+            raise _Reply(SW.GSM_FILE_INCONSISTENT)
+        if not self._pin1.satisfied:
+            raise _Reply(SW.GSM_ACCESS_NOT_FULFILLED)
+        answer, sw = self._aka.gsm_context(b"\x10" + apdu.data)
+        return answer[1:5] + answer[6:14], sw
+
     # --- AUTHENTICATE ------------------------------------------------------------------
     def _authenticate(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """AUTHENTICATE (TS 31.102 clause 7.1.2 / TS 31.103 clause 7.1.2).
@@ -528,6 +650,7 @@ class SimulatedCard:
 # AUTHENTICATE contexts: P2 b3-b1 (TS 31.102 clause 7.1.2.1).
 _CTX_GSM, _CTX_3G, _CTX_GBA = 0x00, 0x01, 0x04
 _INS_GET_RESPONSE = 0xC0
+_CLA_GSM = 0xA0  # TS 51.011 clause 9.1: the class byte of every GSM command
 # Commands sent with the proprietary class '8X' (TS 102 221 table 10.5); the rest use '0X'.
 _PROPRIETARY = frozenset({0xF2})
 _HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int]]] = {
@@ -541,4 +664,14 @@ _HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int
     0x2C: SimulatedCard._unblock,
     0x70: SimulatedCard._manage_channel,
     0x88: SimulatedCard._authenticate,
+}
+# The GSM class (CLA A0, TS 51.011 clause 9.2); GET RESPONSE is handled before these.
+_GSM_HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int]]] = {
+    0xA4: SimulatedCard._gsm_select,
+    0xF2: SimulatedCard._gsm_status,
+    0xB0: SimulatedCard._gsm_read_binary,
+    0xB2: SimulatedCard._gsm_read_record,
+    0xD6: SimulatedCard._gsm_update,
+    0xDC: SimulatedCard._gsm_update,
+    0x88: SimulatedCard._run_gsm_algorithm,
 }

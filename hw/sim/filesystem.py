@@ -14,8 +14,9 @@ from osmocom.tlv import bertlv_encode_len
 MF_FID = 0x3F00
 CURRENT_ADF_FID = 0x7FFF  # TS 102 221 clause 8.3: the current application's ADF
 
-# ARR records in EF.ARR 2F06 (TS 102 221 clause 9.2.5, expanded format), referenced by
-# tag 8B in each FCP: 1 = read always / update ADM1, 2 = read PIN1 / update ADM1.
+# ARR records (TS 102 221 clause 9.2.5, expanded format) of EF.ARR in the MF (2F06) and
+# in each ADF (6F06, TS 31.102 clause 4.2.50 / TS 31.103 clause 4.2.6), referenced by tag
+# 8B in each FCP: 1 = read always / update ADM1, 2 = read PIN1 / update ADM1.
 ARR_ALWAYS = 1
 ARR_PIN1 = 2
 ARR_RECORDS = (
@@ -30,6 +31,20 @@ _FD_DF = 0x78
 _DATA_CODING = 0x21  # TS 102 221 clause 11.1.1.4.3: data coding byte of a UICC
 _LCSI_ACTIVATED = 0x05  # TS 102 221 clause 11.1.1.4.9: operational state, activated
 _KEY_PIN1 = 0x01  # TS 102 221 clause 9.5.1: PIN Appl 1
+_ARR_MF = b"\x2f\x06"
+_ARR_ADF = b"\x6f\x06"
+
+
+def swapped_bcd(digits: str) -> bytes:
+    """Digits two per byte, low nibble first, padded with F (TS 102 221 clause 13.2)."""
+    padded_digits = digits + "F" * (len(digits) % 2)
+    return bytes(int(padded_digits[i + 1] + padded_digits[i], 16)
+                 for i in range(0, len(padded_digits), 2))
+
+
+def padded(value: bytes, size: int) -> bytes:
+    """``value`` filled up to ``size`` bytes with FF, the erased state of card memory."""
+    return value + b"\xff" * (size - len(value))
 
 
 def tlv(tag: int, value: bytes) -> bytes:
@@ -62,6 +77,16 @@ class EF:
     def record_length(self) -> int:
         return len(self.records[0]) if self.records else 0
 
+    def _arr_file(self) -> bytes:
+        """The EF.ARR the rule reference points into: the ADF's own within an application,
+        else the MF's (TS 102 221 clause 9.2.7 "referenced to expanded format")."""
+        node = self.parent
+        while node is not None:
+            if node.aid is not None:
+                return _ARR_ADF
+            node = node.parent
+        return _ARR_MF
+
     def fcp(self) -> bytes:
         """FCP template (tag 62) for this EF: 82, 83, 8A, 8B, 80, 88."""
         if self.records is not None:
@@ -78,7 +103,7 @@ class EF:
             tlv(0x82, descriptor)
             + tlv(0x83, self.fid.to_bytes(2, "big"))
             + tlv(0x8A, bytes((_LCSI_ACTIVATED,)))
-            + tlv(0x8B, bytes.fromhex("2F06") + bytes((self.arr,)))
+            + tlv(0x8B, self._arr_file() + bytes((self.arr,)))
             + tlv(0x80, size.to_bytes(2, "big"))
             # Tag 88: SFI in b8-b4; empty = the file has no SFI (clause 11.1.1.4.8).
             + tlv(0x88, b"" if self.sfi is None else bytes((self.sfi << 3,)))
