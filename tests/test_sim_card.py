@@ -763,10 +763,24 @@ def test_isim_has_its_mandatory_files_and_no_gba_files_without_service_2():
         assert not _exists(c, fid)
 
 
-def test_mcs_service_table_is_two_bytes():
+def test_mcs_service_table_and_configuration_file():
     c = card()
     ok(c, "00A4080C 04 7F10 5F3D")
     assert ok(c, "00B0 81 00 00") == "0100"  # EF.MST: service 1 (TS 31.102 clause 4.6.2)
+    # EF.MCS_CONFIG 4F02 (clause 4.6.3): BER-TLV (descriptor 79), 512 bytes reserved, SFI 02.
+    assert ok(c, "00A40004 02 4F02 00") == "6217" "82027921" "83024F02" "8A0105" \
+        "8B032F0602" "80020200" "880110"
+    # RETRIEVE DATA (TS 102 221 clause 11.3.1): the list of tags (5C) is empty on a fresh
+    # card; an absent object is 6A88; a read or SET DATA is refused.
+    assert send(c, "80CB 0080 01 5C") == ("", "6102")
+    assert ok(c, "00C0 0000 02") == "5C00"
+    assert send(c, "80CB 0080 01 80 00") == ("", "6A88")
+    assert send(c, "80CB 0000 00") == ("", "6985")
+    assert send(c, "00CB 0080 01 5C 00") == ("", "6E00")
+    assert send(c, "00B0 0000 01") == ("", "6981")
+    assert send(c, "80DB 0080 03 800100") == ("", "6982")
+    ok(c, "00A4000C 02 4F01")
+    assert send(c, "80CB 0080 01 5C 00") == ("", "6981")  # EF.MST is transparent
 
 
 # --- the GSM class and DF.GSM (TS 51.011) --------------------------------------------------
@@ -961,7 +975,10 @@ def test_every_fcp_agrees_with_its_file(name):
                        if isinstance(f, EF) and f.fid == arr_fid)
             assert arr.records is not None and 1 <= record <= len(arr.records), node.name
             if isinstance(node, EF):
-                if node.records is None:
+                if node.objects is not None:
+                    assert fcp.structure == "ber_tlv", node.name
+                    assert ok(c, "80CB 0080 01 5C 00") == "5C00"  # no data objects yet
+                elif node.records is None:
                     assert fcp.structure == "transparent" and fcp.file_size == len(node.data)
                     last = f"{(fcp.file_size - 1) >> 8:02X}{(fcp.file_size - 1) & 0xFF:02X}"
                     assert send(c, f"00B0 {last} 01")[1] == "9000", node.name

@@ -1,7 +1,8 @@
 """The status-word table against the numbers and wording of the specifications.
 
 Every value below is written out from ETSI TS 102 221 clause 10.2.1 (tables 10.7-10.15),
-3GPP TS 31.102 clause 7.3 (AUTHENTICATE) and ISO/IEC 7816-4 clause 5.1.3, not taken
+3GPP TS 31.102 clause 7.3 (AUTHENTICATE), TS 51.011 clause 9.4 (the GSM class) and
+ISO/IEC 7816-4 clause 5.1.3, not taken
 from the code under test.
 """
 
@@ -51,6 +52,12 @@ SPEC_ROWS = [
     (SW.SECURITY_SESSION_EXPIRED, 0x9863, "security session or association expired"),
     (SW.AUTH_CONTEXT_NOT_SUPPORTED, 0x9864, "security context not supported"),
     (SW.KEY_FRESHNESS_FAILURE, 0x9865, "key freshness failure"),
+    # The GSM class (3GPP TS 51.011 clause 9.4).
+    (SW.GSM_NO_EF_SELECTED, 0x9400, "no EF selected"),
+    (SW.GSM_OUT_OF_RANGE, 0x9402, "out of range, invalid address"),
+    (SW.GSM_FILE_NOT_FOUND, 0x9404, "file ID not found"),
+    (SW.GSM_FILE_INCONSISTENT, 0x9408, "file inconsistent with the command"),
+    (SW.GSM_ACCESS_NOT_FULFILLED, 0x9804, "access condition not fulfilled"),
 ]
 
 

@@ -422,7 +422,7 @@ class SimulatedCard:
             ef, offset = self._target(ch, apdu.p1 & 0x1F), apdu.p2
         else:
             ef, offset = self._target(ch, 0), (apdu.p1 << 8) | apdu.p2
-        if ef.linear:
+        if ef.linear or ef.objects is not None:
             raise _Reply(SW.INCOMPATIBLE_FILE_STRUCTURE)
         self._check_read(ef)
         if offset >= len(ef.data):
@@ -456,7 +456,8 @@ class SimulatedCard:
         return self._with_le(ef.records[number - 1], apdu.le)
 
     def _update(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
-        """UPDATE BINARY/RECORD: every file here needs ADM1 to write, which is not offered."""
+        """UPDATE BINARY/RECORD, SET DATA: every file here needs ADM1 to write, which is
+        not offered."""
         del ch, apdu
         raise _Reply(SW.SECURITY_NOT_SATISFIED)
 
@@ -473,6 +474,27 @@ class SimulatedCard:
         if apdu.p2 == 0x0C:
             return b"", SW.OK
         raise _Reply(SW.WRONG_P1P2)
+
+    def _retrieve_data(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """RETRIEVE DATA (TS 102 221 clause 11.3.1) from the current BER-TLV EF: P2 80 and
+        a tag for the first block (tag 5C: the list of tags present). Every object fits
+        one block, so there is never a next block (P2 00) to ask for."""
+        if apdu.p1 != 0x00 or apdu.p2 not in (0x00, 0x80):
+            raise _Reply(SW.WRONG_P1P2)
+        if apdu.p2 == 0x00:
+            raise _Reply(SW.CONDITIONS_NOT_SATISFIED)  # no retrieval in progress
+        if apdu.data is None or len(apdu.data) != 1:
+            raise _Reply(SW.WRONG_LENGTH)  # every tag of this card's files is one byte
+        ef = self._target(ch, 0)
+        if ef.objects is None:
+            raise _Reply(SW.INCOMPATIBLE_FILE_STRUCTURE)
+        self._check_read(ef)
+        tag = apdu.data[0]
+        if tag == _TAG_LIST:
+            return tlv(_TAG_LIST, bytes(sorted(ef.objects))), SW.OK
+        if tag not in ef.objects:
+            raise _Reply(SW.REFERENCE_NOT_FOUND)
+        return tlv(tag, ef.objects[tag]), SW.OK
 
     # --- PIN ----------------------------------------------------------------------------
     def _verify(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
@@ -567,7 +589,7 @@ class SimulatedCard:
             raise _Reply(SW.WRONG_LENGTH)  # a read has P3 and no data
         if ch.ef is None:
             raise _Reply(SW.GSM_NO_EF_SELECTED)
-        if ch.ef.linear != linear:
+        if ch.ef.linear != linear or ch.ef.objects is not None:
             raise _Reply(SW.GSM_FILE_INCONSISTENT)
         if ch.ef.pin_protected and not self._pin1.satisfied:
             raise _Reply(SW.GSM_ACCESS_NOT_FULFILLED)
@@ -652,7 +674,8 @@ _CTX_GSM, _CTX_3G, _CTX_GBA = 0x00, 0x01, 0x04
 _INS_GET_RESPONSE = 0xC0
 _CLA_GSM = 0xA0  # TS 51.011 clause 9.1: the class byte of every GSM command
 # Commands sent with the proprietary class '8X' (TS 102 221 table 10.5); the rest use '0X'.
-_PROPRIETARY = frozenset({0xF2})
+_PROPRIETARY = frozenset({0xF2, 0xCB, 0xDB})
+_TAG_LIST = 0x5C  # RETRIEVE DATA: "the list of tags in the file" (TS 102 221 clause 11.3.1)
 _HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int]]] = {
     0xA4: SimulatedCard._select,
     0xB0: SimulatedCard._read_binary,
@@ -660,6 +683,8 @@ _HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int
     0xD6: SimulatedCard._update,
     0xDC: SimulatedCard._update,
     0xF2: SimulatedCard._status,
+    0xCB: SimulatedCard._retrieve_data,
+    0xDB: SimulatedCard._update,  # SET DATA: ADM1 only, like UPDATE
     0x20: SimulatedCard._verify,
     0x2C: SimulatedCard._unblock,
     0x70: SimulatedCard._manage_channel,

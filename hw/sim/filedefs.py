@@ -4,7 +4,7 @@ holds in it, and which service of a service table (EF.UST, EF.IST) it belongs to
 The simulated card's tree (:mod:`hw.sim.layout`) is built from these definitions and the
 card profile: a mandatory file always, a service's file when the profile switches the
 service on and lists the file. :func:`check_files` is the consistency check of a profile
-(ETSI TS 102 221 clause 5, 3GPP TS 31.102 clause 4.2.8: a service on in the table has its
+(3GPP TS 31.102 clause 4.2.8, TS 31.103 clause 4.2.7: a service on in the table has its
 files; a file present belongs to a service that is on).
 """
 

@@ -27,6 +27,8 @@ ARR_RECORDS = (
 # File descriptor bytes (TS 102 221 clause 11.1.1.4.3): shareable (b7) + type/structure.
 _FD_TRANSPARENT = 0x41
 _FD_LINEAR_FIXED = 0x42
+_FD_BER_TLV = 0x79
+_BER_TLV_SPACE = 512
 _FD_DF = 0x78
 _DATA_CODING = 0x21  # TS 102 221 clause 11.1.1.4.3: data coding byte of a UICC
 _LCSI_ACTIVATED = 0x05  # TS 102 221 clause 11.1.1.4.9: operational state, activated
@@ -54,7 +56,8 @@ def tlv(tag: int, value: bytes) -> bytes:
 
 @dataclass(eq=False)
 class EF:
-    """An elementary file. ``records`` set means linear fixed, otherwise transparent."""
+    """An elementary file. ``records`` set means linear fixed, ``objects`` set BER-TLV
+    structured (data objects by tag, TS 102 221 clause 8.2.4), otherwise transparent."""
 
     fid: int
     name: str
@@ -63,6 +66,7 @@ class EF:
     records: list[bytes] | None = None
     arr: int = ARR_ALWAYS
     parent: DF | None = field(default=None, repr=False)
+    objects: dict[int, bytes] | None = None
 
     @property
     def linear(self) -> bool:
@@ -89,7 +93,10 @@ class EF:
 
     def fcp(self) -> bytes:
         """FCP template (tag 62) for this EF: 82, 83, 8A, 8B, 80, 88."""
-        if self.records is not None:
+        if self.objects is not None:
+            descriptor = bytes((_FD_BER_TLV, _DATA_CODING))
+            size = _BER_TLV_SPACE  # clause 11.1.1.4.1: the space reserved for the objects
+        elif self.records is not None:
             descriptor = (
                 bytes((_FD_LINEAR_FIXED, _DATA_CODING))
                 + self.record_length.to_bytes(2, "big")

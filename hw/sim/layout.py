@@ -59,9 +59,12 @@ def build_layout(card: CardFile) -> Layout:
     mf = DF(MF_FID, "MF")
     telecom = DF(0x7F10, "DF.TELECOM")
     if profile.usim.df_mcs:
-        telecom.add(DF(0x5F3D, "DF.MCS").add(EF(
-            0x4F01, "EF.MST", sfi=0x01, data=service_table(_MCS_SERVICES, _MST_SIZE),
-            arr=ARR_PIN1)))
+        telecom.add(DF(0x5F3D, "DF.MCS").add(
+            EF(0x4F01, "EF.MST", sfi=0x01, data=service_table(_MCS_SERVICES, _MST_SIZE),
+               arr=ARR_PIN1),
+            # EF.MCS_CONFIG (clause 4.6.3): BER-TLV, no configuration data on a fresh card.
+            EF(0x4F02, "EF.MCS_CONFIG", sfi=0x02, objects={}, arr=ARR_PIN1),
+        ))
     if profile.usim.df_gsm:
         telecom.add(*gsm.gsm_files(gsm.GSM_TELECOM_FILES, card))
 
