@@ -88,8 +88,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     _add_card_options(auth)
-    auth.add_argument("--app", choices=("usim", "isim"), default="usim")
-    auth.add_argument("--context", choices=tuple(_CONTEXTS), default="3g")
+    auth.add_argument("--app", choices=("usim", "isim"), default="usim",
+                      help="the application to authenticate on (default usim)")
+    auth.add_argument("--context", choices=tuple(_CONTEXTS), default="3g",
+                      help="security context: 3g (UMTS AKA, default) or gsm (RUN GSM ALGORITHM)")
     auth.add_argument("--rand", type=hex_bytes("--rand", 16), help="RAND (16 bytes)")
     auth.add_argument(
         "--autn",
@@ -97,7 +99,8 @@ def register(subparsers: Any) -> None:
         help="AUTN (16 bytes; 24 or 40 with TUAK's 128/256-bit MAC)",
     )
     auth.add_argument(
-        "--ki", type=hex_bytes("--ki", (16, 32)), help="self-check: the card's K (32 bytes: TUAK)"
+        "--ki", "--k", dest="ki", type=hex_bytes("--ki", (16, 32)),
+        help="self-check: the card's key K, also called Ki (32 bytes: TUAK)"
     )
     operator = auth.add_mutually_exclusive_group()
     operator.add_argument("--opc", type=hex_bytes("--opc", 16), help="self-check: Milenage OPc")

@@ -78,9 +78,12 @@ def digits(name: str) -> Callable[[str], str]:
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse parser that reports a usage error as one line and exits 2."""
 
-    # hex_bytes names the option itself; argparse would prefix "argument --x: " again.
-    _DUPLICATE_NAME = re.compile(r"^argument (\S+): (?=\1: )")
+    # hex_bytes names the option itself; argparse would prefix "argument --x: " (or
+    # "argument --k/--ki: ") again.
+    _NAMED_TWICE = re.compile(r"^argument (\S+): (\S+): ")
 
     def error(self, message: str) -> NoReturn:
-        message = self._DUPLICATE_NAME.sub("", message)
+        named = self._NAMED_TWICE.match(message)
+        if named and named.group(2) in named.group(1).split("/"):
+            message = message[len(f"argument {named.group(1)}: "):]
         self.exit(2, f"{self.prog}: {message}\n")

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
     sub = group.add_subparsers(dest="pool_command", required=True, metavar="COMMAND")
 
     imp = sub.add_parser("import", help="import a vendor batch file (CSV or vendor .out)")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="the vendor's batch file")
     imp.add_argument("--transport-key", metavar="HEX", default=os.environ.get(TRANSPORT_KEY_ENV),
                      help=f"AES-128 key the Ki/OPc columns are encrypted with (32 hex "
                           f"digits; env {TRANSPORT_KEY_ENV})")
@@ -68,7 +68,8 @@ def register(subparsers: Any) -> None:
         "remove", help="take never-used cards out of the pool (e.g. imported under a wrong "
                        "transport key, to import them again)",
         description="A card that was ever paired or challenged keeps its record (refused).")
-    remove.add_argument("iccids", nargs="+", metavar="ICCID", type=digits("ICCID"))
+    remove.add_argument("iccids", nargs="+", metavar="ICCID", type=digits("ICCID"),
+                        help="the cards' ICCIDs")
     add_server_options(remove, token=True)
     add_json_flag(remove)
     remove.set_defaults(func=_remove)
