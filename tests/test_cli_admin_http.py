@@ -135,7 +135,7 @@ def test_service_refusals_are_one_line_with_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "HTTP" not in err and "Luhn" in err
     assert main(["pair", "--imei", IMEI_B, "--iccid", "89494400000000000005"]) == 2
-    assert "is not in the pool" in capsys.readouterr().err
+    assert f"handset {IMEI_B} is not registered" in capsys.readouterr().err
     # -v adds the request and its HTTP status, for whoever debugs.
     assert main(["pair", "-v", "--imei", IMEI_B, "--iccid", "89494400000000000005"]) == 2
     assert "POST /v1/pairings: HTTP 404" in capsys.readouterr().err

@@ -129,9 +129,12 @@ class ServiceClient:
                 + (f" ({detail})" if detail else "; its log says why"))
         if resp.status_code >= 400:
             problem = answer if isinstance(answer, dict) else {}
-            raise ServiceRefused(_with_field(detail or _STATUS_WORDS.get(
-                resp.status_code, "the service refused the request"), problem),
-                resp.status_code, problem)
+            words = detail or _STATUS_WORDS.get(resp.status_code,
+                                                "the service refused the request")
+            # The field matters for a value the user typed wrong (422), not for a conflict.
+            if resp.status_code == 422:
+                words = _with_field(words, problem)
+            raise ServiceRefused(words, resp.status_code, problem)
         assert isinstance(answer, dict)
         return answer
 

@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from attest.errors import SimattestError
 from attest.textfile import os_reason
@@ -50,6 +51,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.device",
     "server.cli.pairing",
     "server.cli.audit",
+    "server.cli.lists",
     "server.cli.completion",
 )
 
@@ -163,15 +165,27 @@ def _run(argv: Sequence[str] | None) -> int:
         return 2
 
 
-_LOG_HANDLER = logging.StreamHandler()
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (the tests replace it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+_LOG_HANDLER = _StderrHandler()
 _LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
 
 def _log_to_stderr(level: int) -> None:
-    """Log records at ``level`` and above to the current standard error. Not
-    ``logging.basicConfig``: main may run again in this process (the tests do), with
-    another -v and another sys.stderr, and other handlers may already be there."""
-    _LOG_HANDLER.setStream(sys.stderr)
+    """Log records at ``level`` and above to standard error. Not ``logging.basicConfig``:
+    main may run again in this process (the tests do), with another -v, and other
+    handlers may already be there."""
+    _LOG_HANDLER.setLevel(level)  # also for loggers with a level of their own (werkzeug's)
     root = logging.getLogger()
     if _LOG_HANDLER not in root.handlers:
         root.addHandler(_LOG_HANDLER)

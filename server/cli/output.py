@@ -48,10 +48,12 @@ class _Console(Console):
         raise BrokenPipeError
 
 
-def console(stderr: bool = False) -> Console:
+def console() -> Console:
     """A rich console honouring ``--no-color`` and ``NO_COLOR``."""
-    no_color = not _settings.color or bool(os.environ.get("NO_COLOR"))
-    return _Console(stderr=stderr, no_color=no_color, highlight=not no_color)
+    if not _settings.color or os.environ.get("NO_COLOR"):
+        # No escape sequences at all (rich's no_color would still send bold and italic).
+        return _Console(color_system=None, highlight=False)
+    return _Console()
 
 
 def add_json_flag(parser: Any) -> None:
