@@ -365,7 +365,7 @@ def test_application_on_the_universal_pin(scripted: Script) -> None:
 
 def test_pin_reference_missing_altogether_is_an_error(scripted: Script) -> None:
     card = scripted([("00200001", "6A88"), ("00200011", "6A88")])
-    with pytest.raises(CardError, match=r"VERIFY PIN 11 \(retry counter\): SW 6A88"):
+    with pytest.raises(CardError, match=r"VERIFY universal PIN \(retry counter\): SW 6A88"):
         Uicc(card).verify_pin("1234")
     assert card.done()
 
@@ -394,7 +394,7 @@ def test_wrong_pin_reports_attempts_left_and_is_not_retried(scripted: Script) ->
 
 def test_blocked_pin_is_not_tried(scripted: Script) -> None:
     card = scripted([("00200001", "6983")])
-    with pytest.raises(CardError, match=r"PIN 01 is blocked"):
+    with pytest.raises(CardError, match=r"PIN1 is blocked"):
         Uicc(card).verify_pin("1234", force=True)
     assert card.sent == ["00200001"]
 
