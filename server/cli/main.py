@@ -43,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.readers",
     "server.cli.sim",
     "server.cli.card",
+    "server.cli.pin",
     "server.cli.checkout",
     "server.cli.desk",
     "server.cli.serve",
