@@ -53,7 +53,8 @@ def test_read_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "read", "--reader", PS, "--json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
-    assert set(doc) == {"iccid", "imsi", "mnc_length", "ust", "prose", "isim", "apdu_count"}
+    assert set(doc) == {"iccid", "imsi", "mnc_length", "ust", "ust_names", "prose", "isim",
+                        "apdu_count"}
     assert doc["iccid"] == "8900101000000000019"
     assert doc["imsi"] == "001010000000001"
     assert doc["isim"]["impu"][1] == "tel:+15550100001"

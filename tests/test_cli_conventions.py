@@ -6,6 +6,7 @@ on a terminal, and shell completion generated from the parser."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -125,3 +126,18 @@ def test_bash_completion_from_the_parser(tmp_path: Path,
     installed = tmp_path / "data" / "bash-completion" / "completions" / "simattest"
     assert done.returncode == 0 and str(installed) in done.stdout
     assert installed.read_text() == script
+
+
+def test_service_numbers_come_with_their_spec_names(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "read", "--reader", PS)
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0
+    assert ["UST", "27 GSM Access"] in rows and ["UST", "109 MCPTT"] in rows
+    assert ["UST", "68 Generic Bootstrapping Architecture (GBA)"] in rows
+    assert ["IST", "15 MCPTT"] in rows
+    code, out, _ = _run(capsys, "read", "--reader", PS, "--json")
+    doc = json.loads(out)
+    assert 101 in doc["ust"] and doc["ust_names"]["101"] == "ProSe"
+    assert list(doc["ust_names"]) == [str(n) for n in doc["ust"]]
+    assert doc["isim"]["ist"] == [15] and doc["isim"]["ist_names"] == {"15": "MCPTT"}
