@@ -27,7 +27,6 @@ from hw.uicc.ts_102_221 import (
 )
 
 REFERENCES = {"pin1": PIN1, "pin2": PIN2, "universal": UNIVERSAL_PIN}
-ACTIONS = ("verify", "change", "enable", "disable", "unblock")
 
 
 def status_json(status: PinStatus) -> dict[str, Any]:
@@ -82,7 +81,7 @@ class PinCommandFailed(CardError):
 def run_pin_command(transport: Transport, action: str, reference: int, *,
                     values: Callable[[PinStatus], tuple[str, ...]],
                     force: bool = False) -> PinChange:
-    """Run ``action`` (one of ACTIONS) on the PIN ``reference``.
+    """Run ``action`` (verify, change, enable, disable, unblock) on the PIN ``reference``.
 
     ``values`` gets the PIN's status first and returns what the command presents: the
     PIN (verify, enable, disable), old and new PIN (change), PUK and new PIN (unblock);
