@@ -36,6 +36,9 @@ def test_bare_simattest_prints_the_usage(capsys: pytest.CaptureFixture[str]) -> 
     code, out, err = _run(capsys)
     assert (code, out) == (2, "")
     assert err.startswith("usage: simattest") and "handsets" in err and "pin" in err
+    code, out, err = _run(capsys, "pin")  # a group without its command: its own usage
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: simattest pin") and "unblock" in err
 
 
 def test_every_option_and_command_has_help() -> None:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from attest.errors import InputError
 from attest.textfile import read_text
 from server.agent.client import ServiceRefused, add_server_options, client_from_args
+from server.cli import output
 from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
@@ -99,7 +100,7 @@ def _import(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"imported {report['imported']} of {report['rows']} cards from "
               f"{report['filename']} ({report['format']})")
-        for warning in report.get("warnings", []):
+        for warning in [] if output.quiet() else report.get("warnings", []):
             print(f"simattest: warning: {warning}", file=sys.stderr)
     return 0
 
@@ -127,7 +128,7 @@ def _verify(args: argparse.Namespace) -> int:
     with open_service(args, create=False) as svc, Progress(
         TextColumn("[bold]pool verify"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
-        disable=args.json or not sys.stderr.isatty(), transient=True,
+        disable=args.json or output.quiet() or not sys.stderr.isatty(), transient=True,
     ) as progress:
         task = progress.add_task("verify", total=len(uris), last="")
 

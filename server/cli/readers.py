@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from hw.transport.pcsc import list_readers, watch_readers
+from server.cli import output
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.stopsignals import stop_on_sigint_or_sigterm
 
@@ -39,7 +40,8 @@ def cmd_readers(args: argparse.Namespace) -> int:
         print_json(readers)
     elif not readers:
         # A note for people, not data: stdout stays empty, as for `modems` with no port.
-        print("no PC/SC readers (pcscd is running but reports none)", file=sys.stderr)
+        if not output.quiet():
+            print("no PC/SC readers (pcscd is running but reports none)", file=sys.stderr)
     else:
         rows = [
             (r["index"], r["name"], "yes" if r["card_present"] else "no", r["atr"] or "")
