@@ -16,7 +16,7 @@ import pytest
 from tests.fixtures_pcsc import EXAMPLES, REPO, CardSlots, CliRun, InsertedCard, run_cli
 
 PIN, PUK, PIN2, PUK2, NEW = "2580", "24681357", "7531", "97531864", "13579"
-SECRETS = (PIN, PUK, PIN2, PUK2, NEW, "9999", "0000")
+SECRETS = (PIN, PUK, PIN2, PUK2, NEW, "9999", "0000", "7777")
 
 
 def _card_file(tmp_path: Path, *, pin1_retries: int = 3) -> Path:
@@ -131,6 +131,28 @@ def test_pin2_and_a_pin_the_card_lacks(
     run = _pin(capsys, monkeypatch, card, "verify", "--pin-ref", "universal",
                SIMATTEST_PIN=PIN)
     assert run.code == 1 and run.err.endswith("the card has no universal PIN\n")
+
+
+def test_universal_pin_disabled_then_enabled(
+        pcsc_cards: CardSlots, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _card_file(tmp_path)
+    path.write_text(path.read_text() + 'universal_pin: {pin: "7777", puk_retries: 4}\n')
+    card = pcsc_cards.insert(path)
+    run = _pin(capsys, monkeypatch, card, "status", "--json")
+    universal = next(p for p in json.loads(run.out) if p["pin"] == "universal PIN")
+    assert (universal["key_reference"], universal["enabled"], universal["attempts_left"],
+            universal["puk_attempts_left"]) == ("11", False, 3, None)
+    run = _pin(capsys, monkeypatch, card, "verify", "--pin-ref", "universal")
+    assert (run.code, run.out) == (
+        0, "universal PIN is disabled: the card does not ask for it; nothing was sent\n")
+    run = _pin(capsys, monkeypatch, card, "enable", "--pin-ref", "universal",
+               SIMATTEST_PIN="7777")
+    assert run.code == 0 and _table(run.out)["enabled"] == ["no", "yes"]
+    run = _pin(capsys, monkeypatch, card, "unblock", "--pin-ref", "universal",
+               SIMATTEST_PUK=PUK, SIMATTEST_NEW_PIN=NEW)
+    assert run.code == 1 and run.err.endswith(
+        "the card has no unblocking PIN (PUK) for universal PIN\n")
 
 
 def test_bad_values_and_no_source_are_refused_before_the_card(

@@ -5,11 +5,11 @@ SIGTERM and Ctrl-C (SIGINT) end it with exit 0 and nothing on stderr."""
 from __future__ import annotations
 
 import json
-import selectors
+import queue
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,17 +26,21 @@ class _Watch:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli.main", "readers", "--watch", *argv],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Lines are read by a thread: several may arrive in one read, so waiting on the
+        # pipe itself could wait for a line already taken into the reader's buffer.
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
         assert self.proc.stdout is not None
-        self._out = self.proc.stdout
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._out, selectors.EVENT_READ)
+        for line in self.proc.stdout:
+            self._lines.put(line)
 
     def line(self) -> str:
-        deadline = time.monotonic() + LINE_DEADLINE
-        while time.monotonic() < deadline:
-            if self._selector.select(timeout=deadline - time.monotonic()):
-                return self._out.readline()
-        raise AssertionError("readers --watch printed nothing more")
+        try:
+            return self._lines.get(timeout=LINE_DEADLINE)
+        except queue.Empty:
+            raise AssertionError("readers --watch printed nothing more") from None
 
     def event(self) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(self.line())
@@ -44,8 +48,9 @@ class _Watch:
 
     def stop(self, signum: int) -> tuple[int, str]:
         self.proc.send_signal(signum)
-        _, err = self.proc.communicate(timeout=30)
-        return self.proc.returncode, err
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read()
+        return self.proc.wait(timeout=30), err
 
 
 @pytest.fixture

@@ -507,15 +507,19 @@ class Uicc:
         None means no verification is needed (PIN disabled or already verified): 9000,
         or 6984 from cards that answer the query of a disabled PIN that way.
         """
-        resp = self._send(channel, apdu.build(0x00, INS_VERIFY, 0x00, reference))
-        if resp.ok or resp.sw == SW.REFERENCED_DATA_INVALIDATED:
+        return self._retries(self._send(channel, apdu.build(0x00, INS_VERIFY, 0x00, reference)),
+                             reference)
+
+    def _retries(self, query: Response, reference: int) -> int | None:
+        """The attempts left that an empty VERIFY's answer says (see ``pin_retries``)."""
+        if query.ok or query.sw == SW.REFERENCED_DATA_INVALIDATED:
             return None
-        left = SWFamily.RETRIES_LEFT.number(resp.sw)
+        left = SWFamily.RETRIES_LEFT.number(query.sw)
         if left is not None:
             return left
-        if resp.sw == SW.PIN_BLOCKED:
+        if query.sw == SW.PIN_BLOCKED:
             return 0
-        raise self._fail(f"VERIFY {_pin_name(reference)} (retry counter)", resp)
+        raise self._fail(f"VERIFY {_pin_name(reference)} (retry counter)", query)
 
     def puk_retries(self, reference: int = PIN1, channel: Channel | None = None) -> int | None:
         """Remaining attempts of the PIN's unblocking PIN, read with an empty UNBLOCK PIN
@@ -537,7 +541,7 @@ class Uicc:
         query = self._send(channel, apdu.build(0x00, INS_VERIFY, 0x00, reference))
         if query.sw == SW.REFERENCE_NOT_FOUND:
             return None
-        retries = self.pin_retries(reference, channel)
+        retries = self._retries(query, reference)
         fcp = self.status_fcp(channel)
         return PinStatus(reference, fcp.pins.get(reference), retries, query.ok,
                          self.puk_retries(reference, channel))
@@ -608,12 +612,7 @@ class Uicc:
     def _guarded(self, ins: int, command: str, reference: int, data: bytes, force: bool,
                  channel: Channel | None) -> None:
         """Send a command presenting the PIN, its counter read (and heeded) first."""
-        query = self._send(channel, apdu.build(0x00, INS_VERIFY, 0x00, reference))
-        left = SWFamily.RETRIES_LEFT.number(query.sw)
-        if query.sw == SW.PIN_BLOCKED:
-            left = 0
-        elif left is None and not query.ok:
-            raise self._pin_refused(command, reference, query)
+        left = self.pin_retries(reference, channel)
         resp = self._present(ins, reference, data, left, force, channel)
         if not resp.ok:
             raise self._pin_refused(command, reference, resp)
