@@ -57,6 +57,10 @@ def test_aka_help_is_prose_not_a_docstring(capsys: pytest.CaptureFixture[str]) -
     code, out, _ = _run(capsys, "aka", "--help")
     assert code == 0 and "Milenage" in out
     assert "``" not in out and ":func:" not in out and "Hex is parsed" not in out
+    # No command's help carries reST markup.
+    marked = [parser.prog for _, parser in _all_parsers(build_parser())
+              if any(mark in parser.format_help() for mark in ("``", ":func:", ":class:"))]
+    assert marked == []
 
 
 def test_verbosity_and_quiet_anywhere_on_the_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -129,7 +129,7 @@ LISTINGS = (
 
 def register(subparsers: Any) -> None:
     for listing in LISTINGS:
-        group = subparsers.add_parser(listing.group, help=f"{listing.group}: list",
+        group = subparsers.add_parser(listing.group, help=f"list {listing.help}",
                                       description=f"List {listing.help}.")
         sub = group.add_subparsers(dest=f"{listing.group}_command", required=True,
                                    metavar="COMMAND")
