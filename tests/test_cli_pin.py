@@ -108,8 +108,9 @@ def test_change_disable_enable_with_files_and_stdin(
                           timeout=60)
     assert done.returncode == 0 and not any(s in done.stdout + done.stderr for s in SECRETS)
 
-    run = _pin(capsys, monkeypatch, card, "disable", SIMATTEST_PIN=PIN)
+    run = _pin(capsys, monkeypatch, card, "disable", "-vv", SIMATTEST_PIN=PIN)
     assert run.code == 0 and _table(run.out)["enabled"] == ["yes", "no"]
+    assert "> 00260001 (data hidden)" in run.err  # every APDU logged, the PIN not
     run = _pin(capsys, monkeypatch, card, "disable")  # nothing asked, nothing sent
     assert (run.code, run.out) == (0, "PIN1 is disabled already; nothing was sent\n")
     run = _pin(capsys, monkeypatch, card, "change", SIMATTEST_PIN=PIN, SIMATTEST_NEW_PIN=NEW)
