@@ -73,7 +73,10 @@ def test_wrong_pins_then_the_last_attempt_is_kept_then_unblock(
     run = _pin(capsys, monkeypatch, card, "verify", SIMATTEST_PIN="9999")
     assert run.code == 1 and run.err.endswith("PIN1: wrong PIN, 2 attempt(s) left\n")
     assert _table(run.out)["attempts left"] == ["3", "2"]
-    assert _pin(capsys, monkeypatch, card, "verify", SIMATTEST_PIN="9999").code == 1
+    run = _pin(capsys, monkeypatch, card, "verify", "--json", SIMATTEST_PIN="9999")
+    doc = json.loads(run.out)  # a refusal has its counters in JSON too
+    assert run.code == 1 and doc["done"] is False
+    assert (doc["before"]["attempts_left"], doc["after"]["attempts_left"]) == (2, 1)
     # One attempt left: kept unless --force, even with the right PIN.
     run = _pin(capsys, monkeypatch, card, "verify", SIMATTEST_PIN=PIN)
     assert run.code == 1 and "only one PIN attempt left; not spending it without --force" \

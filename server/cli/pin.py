@@ -19,7 +19,6 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,18 +196,16 @@ _DONE = {"verify": "verified", "change": "changed", "enable": "enabled",
          "disable": "disabled", "unblock": "unblocked (and set to the new value)"}
 
 
-def _show(args: argparse.Namespace, action: str, before: Any, after: Any, *,
+def _show(args: argparse.Namespace, action: str, before: PinStatus, after: PinStatus, *,
           done: bool) -> None:
+    """The PIN before and after the command (also after a refusal, with its error)."""
     old, new = status_json(before), status_json(after)
     if args.json:
-        if done:  # a refusal's JSON would mix with the error; the table goes to stdout
-            print_json({"action": action, "done": True, "before": old, "after": new})
+        print_json({"action": action, "done": done, "before": old, "after": new})
         return
-    fields: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-        ("enabled", lambda d: _status_row(d)[1]), ("verified", lambda d: _status_row(d)[2]),
-        ("attempts left", lambda d: _status_row(d)[3]),
-        ("PUK attempts left", lambda d: _status_row(d)[4])]
-    print_table(("", "before", "after"), [(label, get(old), get(new)) for label, get in fields],
+    labels = ("enabled", "verified", "attempts left", "PUK attempts left")
+    print_table(("", "before", "after"),
+                zip(labels, _status_row(old)[1:], _status_row(new)[1:], strict=True),
                 title=f"{old['pin']} on {args.reader}")
     if done:
         print(f"{old['pin']} {_DONE[action]}")
