@@ -4,7 +4,10 @@ Keys: ``profile``, ``iccid``, ``imsi``, ``ki``, ``opc`` or ``op`` (Milenage), op
 ``algorithm`` (``milenage`` default, or ``tuak`` with ``top``/``topc`` and optional
 ``keccak_iterations``, ``res_len``, ``mac_len``, ``ck_len``, ``ik_len`` in bits, TS 35.231),
 ``sqn_ms`` (hex, the highest SQN the card has accepted; default zero), ``pin1`` (4-8
-digits), ``pin1_enabled`` (default false), ``puk1`` (8 digits), ``imei`` (for the simulated
+digits), ``pin1_enabled`` (default false), ``puk1`` (8 digits), ``pin1_retries`` (0-3,
+default 3) and ``puk1_retries`` (0-10, default 10) — the attempts left —, ``pin2`` and
+``universal_pin`` (each a mapping ``{pin, puk, enabled, retries, puk_retries}``; PIN2 is
+enabled unless it says otherwise, the universal PIN disabled), ``imei`` (for the simulated
 modem), ``mnc_length`` (2 or 3; default from the profile PLMN the IMSI starts with), and
 ``isim: {impi, domain, impu: [...], pcscf: [...]}`` exactly when the profile has an ISIM.
 
@@ -38,8 +41,12 @@ PROFILES_ENV = "SIMATTEST_PROFILES"
 _KEYS = {
     "profile", "iccid", "imsi", "ki", "opc", "op", "algorithm", "top", "topc",
     "keccak_iterations", "res_len", "mac_len", "ck_len", "ik_len", "sqn_ms", "pin1",
-    "pin1_enabled", "puk1", "imei", "mnc_length", "isim",
+    "pin1_enabled", "puk1", "pin1_retries", "puk1_retries", "pin2", "universal_pin", "imei",
+    "mnc_length", "isim",
 }
+_PIN_KEYS = {"pin", "puk", "enabled", "retries", "puk_retries"}
+PIN_TRIES = 3  # a PIN's attempts, and an UNBLOCK PIN's (TS 102 221 clauses 11.1.9, 11.1.13)
+PUK_TRIES = 10
 _ISIM_KEYS = {"impi", "domain", "impu", "pcscf"}
 _TUAK_ONLY = ("top", "topc", "keccak_iterations", "res_len", "mac_len", "ck_len", "ik_len")
 # Allowed output sizes in bits (TS 35.231 clause 6).
@@ -70,6 +77,17 @@ class IsimData:
 
 
 @dataclass(frozen=True)
+class PinData:
+    """A PIN of the card file: its value, its unblocking PIN and the attempts left."""
+
+    pin: str | None = field(repr=False)
+    enabled: bool
+    puk: str | None = field(repr=False)
+    retries: int = PIN_TRIES
+    puk_retries: int = PUK_TRIES
+
+
+@dataclass(frozen=True)
 class CardFile:
     """One personalised card. Key material and PINs never appear in ``repr``."""
 
@@ -89,6 +107,10 @@ class CardFile:
     pin1: str | None = field(default=None, repr=False)
     pin1_enabled: bool = False
     puk1: str | None = field(default=None, repr=False)
+    pin1_retries: int = PIN_TRIES
+    puk1_retries: int = PUK_TRIES
+    pin2: PinData | None = None
+    universal_pin: PinData | None = None
     imei: str | None = None
     isim: IsimData | None = None
 
@@ -207,6 +229,10 @@ class _CardFileParser:
             pin1=pin1,
             pin1_enabled=pin1_enabled,
             puk1=self.pin("puk1", 8, 8),
+            pin1_retries=self.counter(self.doc, "pin1_retries", PIN_TRIES),
+            puk1_retries=self.counter(self.doc, "puk1_retries", PUK_TRIES),
+            pin2=self.more_pin("pin2", enabled=True),
+            universal_pin=self.more_pin("universal_pin", enabled=False),
             imei=imei,
             isim=self.isim(profile),
             **keys,
@@ -279,16 +305,43 @@ class _CardFileParser:
             return self.hex(first, sizes), None
         return None, self.hex(second, sizes)
 
-    def pin(self, key: str, low: int, high: int) -> str | None:
-        if key not in self.doc:
+    def counter(self, doc: dict[str, Any], key: str, most: int, where: str = "") -> int:
+        value = doc.get(key, most)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+            raise self.fail(where + key, f"must be a number from 0 to {most}")
+        return value
+
+    def more_pin(self, key: str, *, enabled: bool) -> PinData | None:
+        """``pin2`` / ``universal_pin``: ``{pin, puk, enabled, retries, puk_retries}``."""
+        node = self.doc.get(key)
+        if node is None:
             return None
-        value = self.doc[key]
+        if not isinstance(node, dict) or "pin" not in node:
+            raise self.fail(key, "must be a mapping with pin (and puk, enabled, retries, "
+                                 "puk_retries)")
+        unknown = sorted(set(node) - _PIN_KEYS)
+        if unknown:
+            raise self.fail(key, f"unknown key '{unknown[0]}'")
+        state = node.get("enabled", enabled)
+        if not isinstance(state, bool):
+            raise self.fail(f"{key}.enabled", "must be true or false")
+        return PinData(self.pin("pin", 4, 8, node, f"{key}."), state,
+                       self.pin("puk", 8, 8, node, f"{key}."),
+                       self.counter(node, "retries", PIN_TRIES, f"{key}."),
+                       self.counter(node, "puk_retries", PUK_TRIES, f"{key}."))
+
+    def pin(self, key: str, low: int, high: int, doc: dict[str, Any] | None = None,
+            where: str = "") -> str | None:
+        doc = self.doc if doc is None else doc
+        if key not in doc:
+            return None
+        value = doc[key]
         if not isinstance(value, str) or not value.isascii() or not value.isdigit() or not (
             low <= len(value) <= high
         ):
             span = f"{low}" if low == high else f"{low}-{high}"
             # The value is secret: say what is wrong with it, never what it is.
-            raise self.fail(key, f"must be a quoted string of {span} digits")
+            raise self.fail(where + key, f"must be a quoted string of {span} digits")
         return value
 
     def mnc_length(self, profile: CardProfile, imsi: str) -> int:

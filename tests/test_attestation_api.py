@@ -136,6 +136,31 @@ def test_desk_reads_attestations_and_alerts(client: FlaskClient, service: Servic
     assert alerts["total"] == 1 and alerts["items"][0]["id"] == challenge["id"]
 
 
+def test_desk_lists_attestations_and_checkouts(client: FlaskClient, service: Service,
+                                               pool: Pool) -> None:
+    from server.core.operators import create_token
+    desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk 1')}"}
+    handset = pool.handsets[0]
+    challenge = _challenge(client, handset.imei)
+    assert client.get("/v1/attestations").status_code == 401
+    page = client.get(f"/v1/attestations?imei={handset.imei}&status=none",
+                      headers=desk).get_json()
+    assert (page["total"], [a["id"] for a in page["items"]]) == (1, [challenge["id"]])
+    assert client.get("/v1/attestations?status=affirming", headers=desk).get_json()[
+        "items"] == []
+    resp = client.get("/v1/attestations?status=fine", headers=desk)
+    assert resp.status_code == 422 and resp.mimetype == PROBLEM
+    assert resp.get_json()["errors"][0]["field"] == "status"
+    resp = client.get("/v1/attestations?imei=356938035640012", headers=desk)
+    assert resp.status_code == 422 and "Luhn" in resp.get_json()["detail"]
+    assert client.get("/v1/attestations?limit=501", headers=desk).status_code == 422
+    # The device layer still answers anything but GET and POST on the collection.
+    resp = client.put("/v1/attestations", json={})
+    assert resp.status_code == 405 and resp.headers["Allow"] == "GET, POST"
+    out = client.get("/v1/checkouts?open=true", headers=desk).get_json()
+    assert (out["items"], out["total"]) == ([], 0)
+
+
 def test_openapi_documents_the_attestation_endpoints(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
     for path in ("/v1/attestations", "/v1/attestations/{attestation_id}/evidence",

@@ -97,6 +97,16 @@ def test_repr_hides_secrets(tmp_path):
         ("isim:", "imei: \"356938035640012\"\nisim:",
          "key 'imei': 356938035640012 fails the Luhn check digit"),
         ("isim:", "mnc_length: 4\nisim:", "key 'mnc_length': must be 2 or 3"),
+        ("isim:", "pin1_retries: 4\nisim:", "key 'pin1_retries': must be a number from 0 to 3"),
+        ("isim:", "puk1_retries: yes\nisim:",
+         "key 'puk1_retries': must be a number from 0 to 10"),
+        ("isim:", "pin2: \"1234\"\nisim:", "key 'pin2': must be a mapping with pin"),
+        ("isim:", "pin2: {pin: \"12\"}\nisim:",
+         "key 'pin2.pin': must be a quoted string of 4-8 digits"),
+        ("isim:", "universal_pin: {pin: \"1234\", colour: red}\nisim:",
+         "key 'universal_pin': unknown key 'colour'"),
+        ("isim:", "universal_pin: {pin: \"1234\", puk_retries: 11}\nisim:",
+         "key 'universal_pin.puk_retries': must be a number from 0 to 10"),
     ],
 )
 def test_each_bad_key_is_one_line_naming_key_and_file(tmp_path, old, new, message):

@@ -17,6 +17,7 @@ from server.attestation.evidence import submit_evidence
 from server.checkout.desk import (
     AlreadyReturned,
     AttestationTooOld,
+    AttestationUsed,
     NotAffirming,
     PairingChanged,
     active_checkouts,
@@ -78,11 +79,17 @@ def test_one_checkout_per_attestation_and_per_handset(service: Service, pool: Po
     handset, card = pool.handsets[0], pool.cards[0]
     first = _attest(service, handset, card)
     second = _attest(service, handset, card)
-    start_checkout(service, first, "Jane", "desk")
-    with pytest.raises(AlreadyCheckedOut, match="already started checkout"):
+    out = start_checkout(service, first, "Jane", "desk")
+    # The handset is out: who has it says more than which attestation started it.
+    with pytest.raises(AlreadyCheckedOut, match="checked out to Jane"):
         start_checkout(service, first, "John", "desk")
     with pytest.raises(AlreadyCheckedOut, match="checked out to Jane"):
         start_checkout(service, second, "John", "desk")
+    # Back at the desk: the used attestation cannot start another checkout.
+    return_checkout(service, out.id, "desk")
+    with pytest.raises(AttestationUsed, match=f"was used for checkout {out.id}, which has "
+                                              "been returned.*attest the handset again"):
+        start_checkout(service, first, "John", "desk")
 
 
 def test_concurrent_desks_exactly_one_checkout(service: Service, pool: Pool) -> None:

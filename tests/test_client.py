@@ -79,15 +79,16 @@ def test_a_503_is_tried_again_after_retry_after(flaky: _Flaky) -> None:
 def test_a_lasting_503_names_the_services_reason(flaky: _Flaky) -> None:
     with pytest.raises(TransportError) as err:
         _client(flaky).post("/v1/attestations", {"imei": "490154203237518"})
-    assert str(err.value) == ("POST /v1/attestations: HTTP 503 from the service: the "
-                              "database cannot be reached; nothing was changed, retry later")
+    assert str(err.value) == (f"{_client(flaky).base_url}: the attestation service failed to "
+                              "answer (the database cannot be reached; nothing was changed, "
+                              "retry later)")
     assert len(flaky.bodies) == RETRIES_AFTER_503 + 1
 
 
 @pytest.mark.parametrize("flaky", [(1, "3600"), (1, "Wed, 21 Oct 2026 07:28:00 GMT")],
                          indirect=True)
 def test_an_unreasonable_retry_after_is_not_waited_for(flaky: _Flaky) -> None:
-    with pytest.raises(TransportError, match="HTTP 503"):
+    with pytest.raises(TransportError, match="failed to answer"):
         _client(flaky).post("/v1/attestations", {"imei": "490154203237518"})
     assert len(flaky.bodies) == 1
 

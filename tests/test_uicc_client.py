@@ -8,6 +8,7 @@ part of what is checked, since every APDU costs time on a real reader.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -365,7 +366,7 @@ def test_application_on_the_universal_pin(scripted: Script) -> None:
 
 def test_pin_reference_missing_altogether_is_an_error(scripted: Script) -> None:
     card = scripted([("00200001", "6A88"), ("00200011", "6A88")])
-    with pytest.raises(CardError, match=r"VERIFY PIN 11 \(retry counter\): SW 6A88"):
+    with pytest.raises(CardError, match=r"VERIFY universal PIN \(retry counter\): SW 6A88"):
         Uicc(card).verify_pin("1234")
     assert card.done()
 
@@ -394,7 +395,7 @@ def test_wrong_pin_reports_attempts_left_and_is_not_retried(scripted: Script) ->
 
 def test_blocked_pin_is_not_tried(scripted: Script) -> None:
     card = scripted([("00200001", "6983")])
-    with pytest.raises(CardError, match=r"PIN 01 is blocked"):
+    with pytest.raises(CardError, match=r"PIN1 is blocked"):
         Uicc(card).verify_pin("1234", force=True)
     assert card.sent == ["00200001"]
 
@@ -490,3 +491,62 @@ def test_le_00_refused_is_read_by_fid_and_size(scripted: Script) -> None:
         ]
     )
     assert Uicc(card).read_ef(3, bytes.fromhex("6FAD"), "EF.AD") == bytes.fromhex("00000002")
+
+
+# --- PIN management (TS 102 221 clauses 11.1.10 to 11.1.13) -----------------------------
+
+def test_last_puk_attempt_not_spent_without_force(scripted: Script) -> None:
+    card = scripted([("002C0001", "63C1")])
+    with pytest.raises(CardError, match=r"the PUK of PIN1: only one PUK attempt left"):
+        Uicc(card).unblock_pin("12345678", "4321")
+    assert card.sent == ["002C0001"]  # neither the PUK nor the new PIN went to the card
+    card = scripted([("002C0001", "63C1"),
+                     ("002C000110313233343536373834333231FFFFFFFF", "9000")])
+    Uicc(card).unblock_pin("12345678", "4321", force=True)
+    assert card.done()
+
+
+def test_blocked_puk_and_missing_puk_are_not_tried(scripted: Script) -> None:
+    card = scripted([("002C0081", "6983")])
+    with pytest.raises(CardError, match=r"the PUK of PIN2 is blocked; the card cannot "
+                                        r"unblock this PIN any more"):
+        Uicc(card).unblock_pin("12345678", "4321", reference=0x81, force=True)
+    card = scripted([("002C0011", "6A88")])
+    with pytest.raises(CardError, match=r"no unblocking PIN \(PUK\) for universal PIN"):
+        Uicc(card).unblock_pin("12345678", "4321", reference=0x11)
+    assert card.done()
+
+
+def test_change_disable_enable_send_the_spec_apdus(scripted: Script) -> None:
+    old, new = "31323334FFFFFFFF", "35363738FFFFFFFF"
+    card = scripted([("00200001", "63C3"), (f"0024000110{old}{new}", "9000"),
+                     ("00200001", "9000"), (f"0026000108{new}", "9000"),
+                     ("00200001", "63C3"), (f"0028000108{new}", "9000")])
+    uicc = Uicc(card)
+    uicc.change_pin("1234", "5678")
+    uicc.disable_pin("5678")
+    uicc.enable_pin("5678")
+    assert card.done()
+
+
+@pytest.mark.parametrize(("sw", "message"), [
+    ("6984", "PIN1 is disabled (enable it first)"),
+    ("6985", "PIN1 is already enabled"),
+    ("63C2", "PIN1: wrong PIN, 2 attempt(s) left"),
+])
+def test_pin_command_refusals_in_words(scripted: Script, sw: str, message: str) -> None:
+    card = scripted([("00200001", "63C3"), ("002800010831323334FFFFFFFF", sw)])
+    with pytest.raises(CardError, match=re.escape(message)):
+        Uicc(card).enable_pin("1234")
+
+
+def test_pin_status_spends_nothing(scripted: Script) -> None:
+    # VERIFY and UNBLOCK without data, and STATUS for the FCP's PIN status template.
+    fcp = "621B8202782183027FF08A01058B032F0601C609900140830101830181"
+    card = scripted([("00200081", "63C2"), ("80F2000000", fcp + "9000"),
+                     ("002C0081", "63C9")])
+    status = Uicc(card).pin_status(0x81)
+    assert status is not None
+    assert (status.name, status.enabled, status.retries, status.verified,
+            status.puk_retries) == ("PIN2", True, 2, False, 9)
+    assert Uicc(scripted([("00200011", "6A88")])).pin_status(0x11) is None

@@ -37,7 +37,7 @@ from hw.sim.aka_app import AkaResponder
 from hw.sim.atr import ATR_T0, ATR_T0_T1, ATR_T1
 from hw.sim.filesystem import CURRENT_ADF_FID, DF, EF, MF_FID, tlv
 from hw.sim.layout import DF_GSM_FID, USIM_AID, Application, Layout, build_layout
-from hw.sim.pins import Pin1
+from hw.sim.pins import Pin, Pins
 from hw.sw import SW, SWFamily
 
 _MAX_CHANNEL = 19
@@ -108,7 +108,8 @@ class SimulatedCard:
         self._lock = threading.RLock()
         self._layout = build_layout(cardfile)
         self._aka = AkaResponder(cardfile)
-        self._pin1 = Pin1(cardfile.pin1, cardfile.pin1_enabled, cardfile.puk1)
+        self._pins = Pins(cardfile)
+        self._pin1 = self._pins.pin1
         self._count = 0
         self._removed = False
         self._powered = True
@@ -212,7 +213,7 @@ class SimulatedCard:
     def _new_session(self) -> None:
         self._channels = {0: _Channel(self._layout.mf)}
         self._pending = None
-        self._pin1.end_session()
+        self._pins.end_session()
 
     def _command(self, apdu: _Apdu) -> tuple[bytes, int]:
         cla = apdu.cla
@@ -358,7 +359,7 @@ class SimulatedCard:
             app = next((a for a in self._layout.applications if a.adf is node), None)
             if app is not None:
                 ch.app = app
-            fcp = node.fcp(self._pin1.enabled)
+            fcp = node.fcp(self._pins.status())
         return (fcp if apdu.p2 & 0x0C == 0x04 else b""), SW.OK
 
     def _by_fid(self, ch: _Channel, fid: int) -> EF | DF | None:
@@ -466,7 +467,7 @@ class SimulatedCard:
         if apdu.p1 > 0x02 or apdu.data is not None:
             raise _Reply(SW.WRONG_P1P2 if apdu.p1 > 0x02 else SW.WRONG_LENGTH)
         if apdu.p2 == 0x00:
-            return self._with_le(ch.df.fcp(self._pin1.enabled), apdu.le)
+            return self._with_le(ch.df.fcp(self._pins.status()), apdu.le)
         if apdu.p2 == 0x01:
             if ch.app is None:
                 raise _Reply(SW.WRONG_P1P2)
@@ -500,27 +501,51 @@ class SimulatedCard:
     def _verify(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """VERIFY PIN (TS 102 221 clause 11.1.9); empty data queries the retry counter."""
         del ch
-        self._pin_reference(apdu)
+        pin = self._pin_reference(apdu)
         if apdu.data is not None and len(apdu.data) != 8:
             raise _Reply(SW.WRONG_LENGTH)
-        return b"", self._pin1.verify(apdu.data)
+        return b"", pin.verify(apdu.data)
+
+    def _change_pin(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """CHANGE PIN (TS 102 221 clause 11.1.10): old PIN (8) + new PIN (8)."""
+        del ch
+        pin = self._pin_reference(apdu)
+        data = self._pin_data(apdu, 16)
+        return b"", pin.change(data[:8], data[8:])
+
+    def _disable_pin(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """DISABLE PIN (TS 102 221 clause 11.1.11): the PIN (8)."""
+        del ch
+        return b"", self._pin_reference(apdu).disable(self._pin_data(apdu, 8))
+
+    def _enable_pin(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
+        """ENABLE PIN (TS 102 221 clause 11.1.12): the PIN (8)."""
+        del ch
+        return b"", self._pin_reference(apdu).enable(self._pin_data(apdu, 8))
 
     def _unblock(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
         """UNBLOCK PIN (TS 102 221 clause 11.1.13): PUK (8) + new PIN (8), or a query."""
         del ch
-        self._pin_reference(apdu)
+        pin = self._pin_reference(apdu)
         if apdu.data is None:
-            return b"", self._pin1.unblock(None, None)
-        if len(apdu.data) != 16:
-            raise _Reply(SW.WRONG_LENGTH)
-        return b"", self._pin1.unblock(apdu.data[:8], apdu.data[8:])
+            return b"", pin.unblock(None, None)
+        data = self._pin_data(apdu, 16)
+        return b"", pin.unblock(data[:8], data[8:])
 
-    @staticmethod
-    def _pin_reference(apdu: _Apdu) -> None:
+    def _pin_reference(self, apdu: _Apdu) -> Pin:
+        """The PIN P2 names (TS 102 221 table 11.15); 6A88 for one this card lacks."""
         if apdu.p1 != 0x00 or apdu.p2 & 0x60:
             raise _Reply(SW.WRONG_P1P2)
-        if apdu.p2 != 0x01:
-            raise _Reply(SW.REFERENCE_NOT_FOUND)  # only PIN1 (key reference 01) exists on this card
+        pin = self._pins.get(apdu.p2)
+        if pin is None:
+            raise _Reply(SW.REFERENCE_NOT_FOUND)
+        return pin
+
+    @staticmethod
+    def _pin_data(apdu: _Apdu, size: int) -> bytes:
+        if apdu.data is None or len(apdu.data) != size:
+            raise _Reply(SW.WRONG_LENGTH)
+        return apdu.data
 
     # --- logical channels ---------------------------------------------------------------
     def _manage_channel(self, ch: _Channel, apdu: _Apdu) -> tuple[bytes, int]:
@@ -686,6 +711,9 @@ _HANDLERS: dict[int, Callable[[SimulatedCard, _Channel, _Apdu], tuple[bytes, int
     0xCB: SimulatedCard._retrieve_data,
     0xDB: SimulatedCard._update,  # SET DATA: ADM1 only, like UPDATE
     0x20: SimulatedCard._verify,
+    0x24: SimulatedCard._change_pin,
+    0x26: SimulatedCard._disable_pin,
+    0x28: SimulatedCard._enable_pin,
     0x2C: SimulatedCard._unblock,
     0x70: SimulatedCard._manage_channel,
     0x88: SimulatedCard._authenticate,

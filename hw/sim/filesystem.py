@@ -7,6 +7,7 @@ answers to SELECT is built here so the command layer never hand-assembles TLVs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from osmocom.tlv import bertlv_encode_len
@@ -32,7 +33,6 @@ _BER_TLV_SPACE = 512
 _FD_DF = 0x78
 _DATA_CODING = 0x21  # TS 102 221 clause 11.1.1.4.3: data coding byte of a UICC
 _LCSI_ACTIVATED = 0x05  # TS 102 221 clause 11.1.1.4.9: operational state, activated
-_KEY_PIN1 = 0x01  # TS 102 221 clause 9.5.1: PIN Appl 1
 _ARR_MF = b"\x2f\x06"
 _ARR_ADF = b"\x6f\x06"
 
@@ -140,11 +140,12 @@ class DF:
     def by_sfi(self, sfi: int) -> EF | None:
         return next((c for c in self.children if isinstance(c, EF) and c.sfi == sfi), None)
 
-    def fcp(self, pin1_enabled: bool) -> bytes:
+    def fcp(self, pins: Iterable[tuple[int, bool]]) -> bytes:
         """FCP template (tag 62) for a DF/ADF: 82, 83, 84 (ADF), A5 (MF), 8A, 8B, C6.
 
-        C6 is the PIN status template DO (clause 9.5.2): PS_DO tag 90 has b8 set when the
-        first listed key reference (83 01 01, PIN1) is enabled.
+        C6 is the PIN status template DO (clause 9.5.2): one key reference (83) per PIN in
+        ``pins`` (key reference, enabled), and the PS_DO (90) with, from its most
+        significant bit on, one bit per reference in that order, set when it is enabled.
         """
         body = tlv(0x82, bytes((_FD_DF, _DATA_CODING)))
         body += tlv(0x83, self.fid.to_bytes(2, "big"))
@@ -156,7 +157,9 @@ class DF:
             body += tlv(0xA5, tlv(0x80, b"\x71"))
         body += tlv(0x8A, bytes((_LCSI_ACTIVATED,)))
         body += tlv(0x8B, bytes.fromhex("2F06") + bytes((ARR_ALWAYS,)))
-        status = 0x80 if pin1_enabled else 0x00
-        body += tlv(0xC6, tlv(0x90, bytes((status,))) + tlv(0x83, bytes((_KEY_PIN1,))))
+        listed = list(pins)
+        status = sum(0x80 >> i for i, (_, enabled) in enumerate(listed) if enabled)
+        body += tlv(0xC6, tlv(0x90, bytes((status,)))
+                    + b"".join(tlv(0x83, bytes((reference,))) for reference, _ in listed))
         return tlv(0x62, body)
 

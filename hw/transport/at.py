@@ -15,6 +15,7 @@ it is released on every exit path, a killed process included.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import select
 import time
@@ -273,5 +274,9 @@ class AtPort:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return text.split(": ", 1)[-1] if text.startswith("[Errno") else text
+    # pyserial folds the OS error into its own message ("could not open port X: [Errno 2]
+    # No such file or directory: 'X'"); its errno gives the operating system's words alone.
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code)
+    return str(exc)

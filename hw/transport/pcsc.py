@@ -24,9 +24,11 @@ reads the variable once per process, at the first PC/SC call.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +153,74 @@ class PcscContext:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@dataclass(frozen=True)
+class ReaderEvent:
+    """A change ``watch_readers`` saw: ``kind`` is one of the EVENT_* words."""
+
+    at: dt.datetime
+    reader: str
+    kind: str
+    atr: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(timespec="milliseconds"), "reader": self.reader,
+                "event": self.kind, "atr": None if self.atr is None else self.atr.hex().upper()}
+
+
+EVENT_PRESENT, EVENT_EMPTY = "card present", "no card"  # the state when the watch starts
+EVENT_INSERTED, EVENT_REMOVED = "card inserted", "card removed"
+EVENT_READER_ADDED, EVENT_READER_REMOVED = "reader added", "reader removed"
+_WATCH_WAIT_MS = 500  # one SCardGetStatusChange wait; also how soon a new reader is seen
+
+
+def watch_readers() -> Iterator[ReaderEvent]:
+    """Card insertions and removals, readers plugged in and out, as pcsc_scan reports
+    them: first each reader's state, then every change, until the caller stops.
+
+    ``SCardGetStatusChange`` blocks until a reader's state differs from the one given
+    (PC/SC part 5, clause 3.1.3); it returns after ``_WATCH_WAIT_MS`` at the latest, so
+    the reader list is read again and a signal is handled between two waits.
+    """
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    with PcscContext() as ctx:
+        known: dict[str, int] = {}  # reader -> the state pcscd last reported
+        first = True
+        while True:
+            names = ctx.reader_names()
+            for gone in [n for n in known if n not in names]:
+                del known[gone]
+                yield ReaderEvent(now(), gone, EVENT_READER_REMOVED)
+            for name in names:
+                if name not in known:
+                    present, atr = ctx.card_state(name)
+                    known[name] = scard.SCARD_STATE_PRESENT if present else scard.SCARD_STATE_EMPTY
+                    if not first:
+                        yield ReaderEvent(now(), name, EVENT_READER_ADDED)
+                    yield ReaderEvent(now(), name, EVENT_PRESENT if present else EVENT_EMPTY,
+                                      atr)
+            first = False
+            if not known:
+                time.sleep(_WATCH_WAIT_MS / 1000)
+                continue
+            hresult, states = scard.SCardGetStatusChange(
+                ctx.handle, _WATCH_WAIT_MS, [(n, s) for n, s in known.items()])
+            if _u32(hresult) in (_u32(scard.SCARD_E_TIMEOUT),
+                                 _u32(scard.SCARD_E_UNKNOWN_READER)):
+                continue  # nothing happened, or a reader went away: the list tells
+            _check(hresult, None, "watching the readers")
+            for name, event, atr in states:
+                if not event & scard.SCARD_STATE_CHANGED:
+                    continue
+                was_present = bool(known[name] & scard.SCARD_STATE_PRESENT)
+                known[name] = event & ~scard.SCARD_STATE_CHANGED
+                present = bool(event & scard.SCARD_STATE_PRESENT)
+                if present != was_present and not event & scard.SCARD_STATE_UNKNOWN:
+                    yield ReaderEvent(now(), name, EVENT_INSERTED if present else EVENT_REMOVED,
+                                      bytes(atr) if present and atr else None)
 
 
 def list_readers() -> list[ReaderInfo]:

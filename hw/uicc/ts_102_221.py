@@ -1,9 +1,15 @@
 """The UICC as ETSI TS 102 221 describes it: FCP, SELECT, READ, EF.DIR, channels, PIN.
 
 Everything here is bytes in, bytes out over a :class:`hw.transport.base.Transport`.
-Clause references are to TS 102 221 V17: FCP 11.1.1.3, SELECT 11.1.1, READ BINARY
-11.1.3, READ RECORD 11.1.5, VERIFY PIN 11.1.9, MANAGE CHANNEL 11.1.17, EF.DIR 13.1,
-logical channels 10.1.1. Errors name the reader, the file and the status word.
+Clause references are to TS 102 221 V17: FCP 11.1.1.3, SELECT 11.1.1, STATUS 11.1.2,
+READ BINARY 11.1.3, READ RECORD 11.1.5, VERIFY PIN 11.1.9, CHANGE PIN 11.1.10, DISABLE
+PIN 11.1.11, ENABLE PIN 11.1.12, UNBLOCK PIN 11.1.13, MANAGE CHANNEL 11.1.17, EF.DIR
+13.1, logical channels 10.1.1. Errors name the reader, the file and the status word.
+
+Every command that presents a PIN or PUK reads its retry counter first (a query spends
+nothing) and refuses to spend the last attempt unless ``force`` is set: a blocked PIN
+needs the PUK, and a blocked PUK makes the card useless. PIN values are never part of
+an error message.
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ SFI_DIR = 0x1E  # TS 102 221 clause 13.1
 SFI_ICCID = 0x02  # TS 102 221 clause 13.2
 
 PIN1 = 0x01  # key reference of the first application PIN, TS 102 221 table 9.3
+PIN2 = 0x81  # the second application PIN (a local, level 2 key reference), table 9.3
 UNIVERSAL_PIN = 0x11  # key reference of the universal PIN, TS 102 221 table 9.3
+PIN_NAMES = {PIN1: "PIN1", PIN2: "PIN2", UNIVERSAL_PIN: "universal PIN"}
+
+# INS of the PIN commands (TS 102 221 table 10.5).
+INS_VERIFY, INS_CHANGE, INS_DISABLE, INS_ENABLE, INS_UNBLOCK = 0x20, 0x24, 0x26, 0x28, 0x2C
 
 # How a read by SFI says the current DF holds no such file.
 _NOT_HERE = frozenset({SW.FILE_NOT_FOUND, SW.INCOMPATIBLE_FILE_STRUCTURE, SW.NO_EF_SELECTED})
@@ -489,22 +500,58 @@ class Uicc:
             self.select_aid(aid, channel)
             yield channel
 
-    # --- PIN (clause 11.1.9) -------------------------------------------------------------
+    # --- PIN (clauses 11.1.9 to 11.1.13) -------------------------------------------------
     def pin_retries(self, reference: int = PIN1, channel: Channel | None = None) -> int | None:
         """Remaining PIN attempts, read with an empty VERIFY (spends nothing).
 
         None means no verification is needed (PIN disabled or already verified): 9000,
         or 6984 from cards that answer the query of a disabled PIN that way.
         """
-        resp = self._send(channel, apdu.build(0x00, 0x20, 0x00, reference))
-        if resp.ok or resp.sw == SW.REFERENCED_DATA_INVALIDATED:
+        return self._retries(self._send(channel, apdu.build(0x00, INS_VERIFY, 0x00, reference)),
+                             reference)
+
+    def _retries(self, query: Response, reference: int) -> int | None:
+        """The attempts left that an empty VERIFY's answer says (see ``pin_retries``)."""
+        if query.ok or query.sw == SW.REFERENCED_DATA_INVALIDATED:
             return None
+        left = SWFamily.RETRIES_LEFT.number(query.sw)
+        if left is not None:
+            return left
+        if query.sw == SW.PIN_BLOCKED:
+            return 0
+        raise self._fail(f"VERIFY {_pin_name(reference)} (retry counter)", query)
+
+    def puk_retries(self, reference: int = PIN1, channel: Channel | None = None) -> int | None:
+        """Remaining attempts of the PIN's unblocking PIN, read with an empty UNBLOCK PIN
+        (clause 11.1.13.1.2; spends nothing); None when the card has none for it."""
+        resp = self._send(channel, apdu.build(0x00, INS_UNBLOCK, 0x00, reference))
         left = SWFamily.RETRIES_LEFT.number(resp.sw)
         if left is not None:
             return left
         if resp.sw == SW.PIN_BLOCKED:
             return 0
-        raise self._fail(f"VERIFY PIN {reference:02X} (retry counter)", resp)
+        if resp.sw == SW.REFERENCE_NOT_FOUND:
+            return None
+        raise self._fail(f"UNBLOCK {_pin_name(reference)} (retry counter)", resp)
+
+    def pin_status(self, reference: int, channel: Channel | None = None) -> PinStatus | None:
+        """What the card says of one PIN without spending anything; None when it has no
+        PIN with that key reference (6A88). Whether it is enabled comes from the PIN
+        status template of the current DF's FCP (STATUS, clause 11.1.2)."""
+        query = self._send(channel, apdu.build(0x00, INS_VERIFY, 0x00, reference))
+        if query.sw == SW.REFERENCE_NOT_FOUND:
+            return None
+        retries = self._retries(query, reference)
+        fcp = self.status_fcp(channel)
+        return PinStatus(reference, fcp.pins.get(reference), retries, query.ok,
+                         self.puk_retries(reference, channel))
+
+    def status_fcp(self, channel: Channel | None = None) -> Fcp:
+        """STATUS with P2 00: the FCP of the current DF or ADF (clause 11.1.2)."""
+        resp = self._send(channel, apdu.build(0x80, 0xF2, 0x00, 0x00, le=0x00))
+        if not resp.ok:
+            raise self._fail("STATUS", resp)
+        return parse_fcp(resp.data, f"{self.transport.uri}: FCP from STATUS")
 
     def verify_pin(
         self, pin: str, reference: int = PIN1, channel: Channel | None = None, force: bool = False
@@ -529,21 +576,97 @@ class Uicc:
             retries = self.pin_retries(reference, channel)
         if retries is None:
             return
-        if retries == 0:
-            raise CardError(
-                f"{self.transport.uri}: PIN {reference:02X} is blocked (unblock with the PUK)"
-            )
-        if retries == 1 and not force:
-            raise CardError(
-                f"{self.transport.uri}: only one PIN attempt left; not spending it without --force"
-            )
-        resp = self._send(channel, apdu.build(0x00, 0x20, 0x00, reference, encoded))
-        if resp.ok or resp.sw == SW.REFERENCED_DATA_INVALIDATED:
-            return
+        resp = self._present(INS_VERIFY, reference, encoded, retries, force, channel)
+        if not (resp.ok or resp.sw == SW.REFERENCED_DATA_INVALIDATED):
+            raise self._pin_refused("VERIFY", reference, resp)
+
+    def change_pin(self, old: str, new: str, reference: int = PIN1,
+                   channel: Channel | None = None, force: bool = False) -> None:
+        """CHANGE PIN: old and new value; the PIN must be enabled (clause 11.1.10)."""
+        data = encode_pin(old) + encode_pin(new)
+        self._guarded(INS_CHANGE, "CHANGE", reference, data, force, channel)
+
+    def disable_pin(self, pin: str, reference: int = PIN1, channel: Channel | None = None,
+                    force: bool = False) -> None:
+        """DISABLE PIN (clause 11.1.11), P1 00: no replacement by the universal PIN."""
+        self._guarded(INS_DISABLE, "DISABLE", reference, encode_pin(pin), force, channel)
+
+    def enable_pin(self, pin: str, reference: int = PIN1, channel: Channel | None = None,
+                   force: bool = False) -> None:
+        """ENABLE PIN (clause 11.1.12)."""
+        self._guarded(INS_ENABLE, "ENABLE", reference, encode_pin(pin), force, channel)
+
+    def unblock_pin(self, puk: str, new: str, reference: int = PIN1,
+                    channel: Channel | None = None, force: bool = False) -> None:
+        """UNBLOCK PIN with the PUK, setting a new PIN (clause 11.1.13); the PUK's own
+        counter is the one guarded: spending its last attempt blocks the PUK for good."""
+        data = encode_puk(puk) + encode_pin(new)
+        left = self.puk_retries(reference, channel)
+        if left is None:
+            raise CardError(f"{self.transport.uri}: the card has no unblocking PIN (PUK) for "
+                            f"{_pin_name(reference)}")
+        resp = self._present(INS_UNBLOCK, reference, data, left, force, channel, what="PUK")
+        if not resp.ok:
+            raise self._pin_refused("UNBLOCK", reference, resp, what="PUK")
+
+    def _guarded(self, ins: int, command: str, reference: int, data: bytes, force: bool,
+                 channel: Channel | None) -> None:
+        """Send a command presenting the PIN, its counter read (and heeded) first."""
+        left = self.pin_retries(reference, channel)
+        resp = self._present(ins, reference, data, left, force, channel)
+        if not resp.ok:
+            raise self._pin_refused(command, reference, resp)
+
+    def _present(self, ins: int, reference: int, data: bytes, left: int | None, force: bool,
+                 channel: Channel | None, what: str = "PIN") -> Response:
+        """Send ``ins`` with a PIN (or PUK) in ``data`` unless ``left`` forbids it: none
+        left (blocked), or the last one without ``force``."""
+        name = _pin_name(reference) if what == "PIN" else f"the PUK of {_pin_name(reference)}"
+        if left == 0:
+            hint = " (unblock it with the PUK)" if what == "PIN" else "; the card cannot " \
+                "unblock this PIN any more"
+            raise CardError(f"{self.transport.uri}: {name} is blocked{hint}")
+        if left == 1 and not force:
+            raise CardError(f"{self.transport.uri}: {name}: only one {what} attempt left; "
+                            "not spending it without --force")
+        return self._send(channel, apdu.build(0x00, ins, 0x00, reference, data))
+
+    def _pin_refused(self, command: str, reference: int, resp: Response,
+                     what: str = "PIN") -> CardError:
+        """A PIN command's refusal in words."""
+        name = _pin_name(reference)
+        uri = self.transport.uri
         left = SWFamily.RETRIES_LEFT.number(resp.sw)
         if left is not None:
-            raise CardError(f"{self.transport.uri}: wrong PIN, {left} attempt(s) left")
-        raise self._fail(f"VERIFY PIN {reference:02X}", resp)
+            return CardError(f"{uri}: {name}: wrong {what}, {left} attempt(s) left")
+        if resp.sw == SW.PIN_BLOCKED:
+            return CardError(f"{uri}: {name if what == 'PIN' else 'the PUK'} is blocked")
+        if resp.sw == SW.REFERENCED_DATA_INVALIDATED:
+            return CardError(f"{uri}: {name} is disabled (enable it first)")
+        if resp.sw == SW.CONDITIONS_NOT_SATISFIED:
+            return CardError(f"{uri}: {name} is already enabled")
+        if resp.sw == SW.REFERENCE_NOT_FOUND:
+            return CardError(f"{uri}: the card has no {name}")
+        return self._fail(f"{command} {name}", resp)
+
+
+def _pin_name(reference: int) -> str:
+    return PIN_NAMES.get(reference, f"PIN {reference:02X}")
+
+
+@dataclass(frozen=True)
+class PinStatus:
+    """One PIN as the card reports it (nothing spent to learn it)."""
+
+    reference: int
+    enabled: bool | None  # None: the PIN status template does not list it
+    retries: int | None  # attempts left; None: nothing to verify (disabled or verified)
+    verified: bool  # verified in this card session
+    puk_retries: int | None  # the PUK's attempts left; None: no PUK for this PIN
+
+    @property
+    def name(self) -> str:
+        return _pin_name(self.reference)
 
 
 @contextmanager
@@ -564,6 +687,13 @@ def encode_pin(pin: str) -> bytes:
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
         raise InputError("PIN must be 4 to 8 decimal digits")
     return pin.encode("ascii").ljust(8, b"\xff")
+
+
+def encode_puk(puk: str) -> bytes:
+    """An UNBLOCK PIN: 8 ASCII digits (TS 102 221 clause 9.5.1)."""
+    if not (puk.isascii() and puk.isdigit() and len(puk) == 8):
+        raise InputError("PUK must be 8 decimal digits")
+    return puk.encode("ascii")
 
 
 def _check_sfi(sfi: int) -> int:

@@ -22,6 +22,31 @@ FID_PCSCF = bytes.fromhex("6F09")  # no SFI: selected by FID
 SERVICE_PCSCF = 1
 SERVICE_MCPTT = 15
 
+# The services of EF.IST by number, as TS 31.103 clause 4.2.7 names them (V17).
+ISIM_SERVICE_NAMES: dict[int, str] = {
+    1: "P-CSCF address",
+    2: "Generic Bootstrapping Architecture (GBA)",
+    3: "HTTP Digest",
+    4: "GBA-based Local Key Establishment Mechanism",
+    5: "Support of P-CSCF discovery for IMS Local Break Out",
+    6: "Short Message Storage (SMS)",
+    7: "Short Message Status Reports (SMSR)",
+    8: "Support for SM-over-IP including data download via SMS-PP as defined in TS 31.111",
+    9: "Communication Control for IMS by ISIM",
+    10: "Support of UICC access to IMS",
+    11: "URI support by UICC",
+    12: "Media Type support",
+    13: "IMS call disconnection cause",
+    14: "URI support for MO SHORT MESSAGE CONTROL",
+    15: "MCPTT",
+    16: "URI support for SMS-PP DOWNLOAD as defined in 3GPP TS 31.111",
+    17: "From Preferred",
+    18: "IMS configuration data",
+    19: "XCAP Configuration Data",
+    20: "WebRTC URI",
+    21: "MuD and MiD configuration data",
+}
+
 _FQDN, _IPV4, _IPV6 = 0x00, 0x01, 0x02
 
 

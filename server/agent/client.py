@@ -2,8 +2,10 @@
 
 Failures map to the CLI's exit codes: the service unreachable or answering 5xx (or
 something that is not JSON) → TransportError (3); a 4xx problem+json → InputError (2)
-carrying the problem's ``detail``.  ``--server``/``--token`` default to the
-environment variables ``SIMATTEST_SERVER`` and ``SIMATTEST_TOKEN``.
+carrying the problem's ``detail``.  Errors say what happened in words; the request's
+method, path and HTTP status are logged at INFO (``simattest -v``).
+``--server``/``--token`` default to the environment variables ``SIMATTEST_SERVER`` and
+``SIMATTEST_TOKEN``.
 
 A 503 from the service changed nothing (its database was unreachable,
 ``server.http.api.problems.database_unavailable``), so the request is sent again after the
@@ -119,14 +121,20 @@ class ServiceClient:
             answer = None
         detail = answer.get("detail") or answer.get("title") if isinstance(answer, dict) \
             else None
+        # The method, path and status are for whoever debugs (-v); the error says it in words.
+        log.info("%s %s: HTTP %d %s", method, path, resp.status_code, resp.reason)
         if resp.status_code >= 500 or (resp.status_code < 400 and not isinstance(answer, dict)):
-            raise TransportError(f"{method} {path}: HTTP {resp.status_code} from the service"
-                                 + (f": {detail}" if detail else ""))
+            raise TransportError(
+                f"{self.base_url}: the attestation service failed to answer"
+                + (f" ({detail})" if detail else "; its log says why"))
         if resp.status_code >= 400:
             problem = answer if isinstance(answer, dict) else {}
-            raise ServiceRefused(f"{method} {path}: HTTP {resp.status_code}: "
-                                 f"{_with_field(detail or resp.reason, problem)}",
-                                 resp.status_code, problem)
+            words = detail or _STATUS_WORDS.get(resp.status_code,
+                                                "the service refused the request")
+            # The field matters for a value the user typed wrong (422), not for a conflict.
+            if resp.status_code == 422:
+                words = _with_field(words, problem)
+            raise ServiceRefused(words, resp.status_code, problem)
         assert isinstance(answer, dict)
         return answer
 
@@ -137,8 +145,28 @@ class ServiceClient:
             return self.session.request(method, url, json=body, headers=headers,
                                         timeout=self.timeout)
         except requests.RequestException as exc:
-            raise TransportError(f"{self.base_url}: {type(exc).__name__}: cannot reach the "
-                                 "attestation service") from None
+            log.info("%s %s: %r", method, path, exc)
+            raise TransportError(f"cannot reach the attestation service at {self.base_url} "
+                                 f"({_unreachable_reason(exc, self.timeout)})") from None
+
+
+# Said when a 4xx answer carries no problem+json detail (a proxy's error page, say).
+_STATUS_WORDS = {
+    401: "the service does not know this token (--token / SIMATTEST_TOKEN)",
+    403: "this token's role may not do that",
+    404: "not found on the service (is --server the attestation service?)",
+}
+
+
+def _unreachable_reason(exc: requests.RequestException, timeout: float) -> str:
+    """Why a request got no answer, in words (never the exception's class name)."""
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused or host unreachable; is `simattest serve` running there?"
+    return "the request could not be sent"
 
 
 def _with_field(detail: str, problem: dict[str, Any]) -> str:

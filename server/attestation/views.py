@@ -4,6 +4,7 @@ handset's newest, and the alerts (contraindicated verdicts, newest first).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from attest.evidence import summary
-from server.core.errors import NotFound
+from server.core.errors import NotFound, ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
+from server.pool.registry import Page, paginate
 from server.store.models import Attestation
 
 
@@ -84,6 +86,29 @@ def latest_attestation(svc: Service, imei: str) -> AttestationView:
         raise NotFound(f"handset {imei} has no appraised attestation; run the checkout "
                        "attestation on it first", field="imei")
     return found
+
+
+# What ``list_attestations`` filters on: a verdict, or "none" for not appraised (yet).
+STATUS_FILTERS = ("affirming", "warning", "contraindicated", "none")
+
+
+def list_attestations(svc: Service, *, imei: str | None = None, status: str | None = None,
+                      offset: int = 0, limit: int = 50) -> Page:
+    """Attestations newest first (items: AttestationView), optionally one handset's and
+    only those with one verdict (``STATUS_FILTERS``)."""
+    query = select(Attestation).order_by(Attestation.created_at.desc(), Attestation.id.desc())
+    if imei is not None:
+        query = query.where(Attestation.imei == check_imei(imei))
+    if status == "none":
+        query = query.where(Attestation.status.is_(None))
+    elif status is not None:
+        if status not in STATUS_FILTERS:
+            raise ValidationError(f"status must be one of {', '.join(STATUS_FILTERS)}",
+                                  field="status")
+        query = query.where(Attestation.status == status)
+    with svc.db.read_session() as session:
+        page = paginate(session, query, offset, limit)
+        return dataclasses.replace(page, items=[_attestation_view(a) for a in page.items])
 
 
 def alerts(svc: Service, *, offset: int = 0, limit: int = 50) -> list[AttestationView]:

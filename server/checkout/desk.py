@@ -15,6 +15,7 @@ handset, so neither can slip between the check and the checkout.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.core.errors import Conflict, NotFound
-from server.core.identifiers import check_text
+from server.core.identifiers import check_imei, check_text
 from server.core.service import Service
-from server.pool.registry import AlreadyCheckedOut, lock_handset, refuse_if_checked_out
+from server.pool.registry import (
+    AlreadyCheckedOut,
+    Page,
+    lock_handset,
+    paginate,
+    refuse_if_checked_out,
+)
 from server.store import audit_chain as audit
 from server.store.models import Attestation, Card, Checkout, Handset, Pairing, utcnow
 
@@ -46,6 +53,11 @@ class AttestationTooOld(Conflict):
 class PairingChanged(Conflict):
     slug = "pairing-changed"
     title = "Handset no longer paired with the attested card"
+
+
+class AttestationUsed(Conflict):
+    slug = "attestation-used"
+    title = "Attestation already used for a checkout"
 
 
 class AlreadyReturned(Conflict):
@@ -108,11 +120,14 @@ def _refuse(session: Session, att: Attestation, max_age: float) -> None:
         raise PairingChanged(
             f"handset {att.imei} is no longer paired with card {att.iccid}, the card it was "
             "attested with — attest it again", field="attestation_id")
+    # Out now: who has it says more than which attestation started it.
+    refuse_if_checked_out(session, att.handset_id, att.imei, "attestation_id")
     used = session.scalar(select(Checkout.id).where(Checkout.attestation_id == att.id))
     if used is not None:
-        raise AlreadyCheckedOut(f"attestation {att.id} already started checkout {used}",
-                                field="attestation_id")
-    refuse_if_checked_out(session, att.handset_id, att.imei, "attestation_id")
+        raise AttestationUsed(
+            f"attestation {att.id} was used for checkout {used}, which has been returned; "
+            "each attestation is good for one checkout — attest the handset again",
+            field="attestation_id")
 
 
 def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> CheckoutView:
@@ -185,6 +200,23 @@ def get_checkout(svc: Service, checkout_id: int) -> CheckoutView:
     if row is None:
         raise NotFound(f"checkout {checkout_id} does not exist", field="checkout_id")
     return _view(*row)
+
+
+def list_checkouts(svc: Service, *, open_only: bool = False, imei: str | None = None,
+                   offset: int = 0, limit: int = 50) -> Page:
+    """Checkouts newest first (items: CheckoutView), optionally only those not returned
+    yet and only one handset's."""
+    query = (select(Checkout, Handset.imei, Card.iccid)
+             .join(Handset, Handset.id == Checkout.handset_id)
+             .outerjoin(Card, Card.id == Checkout.card_id)
+             .order_by(Checkout.started_at.desc(), Checkout.id.desc()))
+    if open_only:
+        query = query.where(Checkout.returned_at.is_(None))
+    if imei is not None:
+        query = query.where(Handset.imei == check_imei(imei))
+    with svc.db.read_session() as session:
+        page = paginate(session, query, offset, limit)
+    return dataclasses.replace(page, items=[_view(*row) for row in page.items])
 
 
 def active_checkouts(svc: Service, imeis: list[str]) -> dict[str, CheckoutView]:

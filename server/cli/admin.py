@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
         "create", help="create an operator token (printed once; only its hash is stored)",
         description="Works on the data directory / database directly, so the first admin "
                     "token can be made before any token exists.")
-    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--role", required=True, choices=ROLES,
+                        help="admin: everything; provisioner: pool, handsets, pairings; "
+                             "desk: checkouts, attestations, alerts")
     create.add_argument("--label", default="", help="who holds it (shown in the audit log)")
     add_store_args(create)
     add_json_flag(create)
@@ -34,7 +36,7 @@ def register(subparsers: Any) -> None:
     revoke = token_sub.add_parser(
         "revoke", help="revoke a token by its id (from 'admin token list'): refused from the "
                        "next request on, its desk sessions end")
-    revoke.add_argument("id", type=int, metavar="ID")
+    revoke.add_argument("id", type=int, metavar="ID", help="the token's id")
     add_store_args(revoke)
     revoke.set_defaults(func=_revoke)
 

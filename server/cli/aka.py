@@ -39,7 +39,8 @@ def _add_challenge(parser: argparse.ArgumentParser, k_size: int | tuple[int, ...
     sizes = (k_size,) if isinstance(k_size, int) else k_size
     k_help = " or ".join(str(8 * s) for s in sizes)
     parser.add_argument(
-        "--k", required=True, type=hex_bytes("--k", k_size), help=f"key K ({k_help} bits)"
+        "--k", "--ki", dest="k", required=True, type=hex_bytes("--k", k_size),
+        help=f"the subscriber key K, also called Ki ({k_help} bits)"
     )
     parser.add_argument(
         "--rand", required=True, type=hex_bytes("--rand", 16), help="RAND (16 bytes)"
@@ -57,8 +58,11 @@ def _add_challenge(parser: argparse.ArgumentParser, k_size: int | tuple[int, ...
 def register(subparsers: Any) -> None:
     """Add ``aka milenage`` and ``aka tuak`` to the ``simattest`` parser."""
     aka = subparsers.add_parser(
-        "aka", help="compute AKA vectors from keys (Milenage, TUAK)", description=__doc__
-    )
+        "aka", help="compute AKA vectors from keys (Milenage, TUAK)",
+        description="Print every output of Milenage or TUAK for one RAND, SQN and AMF "
+                    "(TS 33.102 clause 6.3): check a card, an HSS or another tool against "
+                    "known keys. With --auts, also the SQN_MS a card's re-synchronisation "
+                    "token carries (clause 6.3.5). Keys and values are hex.")
     algorithms = aka.add_subparsers(
         dest="algorithm", required=True, metavar="ALGORITHM", parser_class=OneLineErrorParser
     )

@@ -34,6 +34,8 @@ from hw.uicc.authenticate import (
     AuthSyncFailure,
     authenticate_app,
 )
+from hw.uicc.ts_31_102 import USIM_SERVICE_NAMES, service_name
+from hw.uicc.ts_31_103 import ISIM_SERVICE_NAMES
 from server.cli.aka import LABELS, add_tuak_options, tuak_from_args, tuak_options_given
 from server.cli.hexarg import hex_bytes
 from server.cli.output import add_json_flag, print_fields, print_json
@@ -88,8 +90,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     _add_card_options(auth)
-    auth.add_argument("--app", choices=("usim", "isim"), default="usim")
-    auth.add_argument("--context", choices=tuple(_CONTEXTS), default="3g")
+    auth.add_argument("--app", choices=("usim", "isim"), default="usim",
+                      help="the application to authenticate on (default usim)")
+    auth.add_argument("--context", choices=tuple(_CONTEXTS), default="3g",
+                      help="security context: 3g (UMTS AKA, default) or gsm (RUN GSM ALGORITHM)")
     auth.add_argument("--rand", type=hex_bytes("--rand", 16), help="RAND (16 bytes)")
     auth.add_argument(
         "--autn",
@@ -97,7 +101,8 @@ def register(subparsers: Any) -> None:
         help="AUTN (16 bytes; 24 or 40 with TUAK's 128/256-bit MAC)",
     )
     auth.add_argument(
-        "--ki", type=hex_bytes("--ki", (16, 32)), help="self-check: the card's K (32 bytes: TUAK)"
+        "--ki", "--k", dest="ki", type=hex_bytes("--ki", (16, 32)),
+        help="self-check: the card's key K, also called Ki (32 bytes: TUAK)"
     )
     operator = auth.add_mutually_exclusive_group()
     operator.add_argument("--opc", type=hex_bytes("--opc", 16), help="self-check: Milenage OPc")
@@ -122,11 +127,27 @@ def cmd_read(args: argparse.Namespace) -> int:
             transport.handset_identity().to_json() if isinstance(transport, ModemTransport) else {}
         )
     if args.json:
-        print_json(ids.to_json() | handset)
+        print_json(_with_service_names(ids.to_json()) | handset)
     else:
         rows = _identity_rows(ids) + [(key.upper(), value) for key, value in handset.items()]
         print_fields(rows, title=f"card in {args.reader}")
     return 0
+
+
+def _with_service_names(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``read --json`` document: the service numbers, and beside them their names
+    (``ust_names``, ``isim.ist_names``: number as a string → name)."""
+    doc["ust_names"] = {str(n): service_name(n) for n in doc["ust"]}
+    if doc["isim"] is not None:
+        doc["isim"]["ist_names"] = {str(n): service_name(n, ISIM_SERVICE_NAMES)
+                                    for n in doc["isim"]["ist"]}
+    return doc
+
+
+def _service_rows(label: str, numbers: list[int], names: dict[int, str]
+                  ) -> list[tuple[str, Any]]:
+    """One row per service, its number and its spec name; one row saying none."""
+    return [(label, f"{n} {service_name(n, names)}") for n in numbers] or [(label, "none")]
 
 
 def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
@@ -135,7 +156,7 @@ def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
         ("ICCID", doc["iccid"]),
         ("IMSI", doc["imsi"]),
         ("MNC length", "not stated (EF.AD)" if doc["mnc_length"] is None else doc["mnc_length"]),
-        ("UST services", ", ".join(map(str, doc["ust"]))),
+        *_service_rows("UST", doc["ust"], USIM_SERVICE_NAMES),
         ("DF.ProSe", "present" if doc["prose"] else "absent"),
     ]
     isim = doc["isim"]
@@ -145,7 +166,7 @@ def _identity_rows(ids: Identities) -> list[tuple[str, Any]]:
         unset = "(not personalised)"
         rows += [("IMPI", isim["impi"] or unset), ("DOMAIN", isim["domain"] or unset)]
         rows += [(f"IMPU {n}", uri) for n, uri in enumerate(isim["impu"], start=1)]
-        rows.append(("IST services", ", ".join(map(str, isim["ist"]))))
+        rows += _service_rows("IST", isim["ist"], ISIM_SERVICE_NAMES)
         rows += [(f"P-CSCF {n}", a) for n, a in enumerate(isim["pcscf"], start=1)]
     rows.append(("APDUs", doc["apdu_count"]))
     return rows

@@ -2,14 +2,15 @@
 
 ``checkout --attestation ID --user U`` hands the attested handset to a user (only from
 an affirming, fresh attestation); ``--imei IMEI`` instead takes the handset's newest
-attestation, as the desk page does when the IMEI is scanned; ``return ID`` takes it
-back.  Needs a desk token.
+attestation, as the desk page does when the IMEI is scanned; ``return ID`` (or
+``return --imei IMEI``, the handset's open checkout) takes it back.  Needs a desk token.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from attest.errors import InputError
 from server.agent.client import add_server_options, client_from_args
 from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_fields, print_json
@@ -25,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which.add_argument("--imei", type=digits("--imei"), help="the handset: its newest attestation")
     out.add_argument("--user", required=True, help="who takes the handset")
     back = sub.add_parser("return", help="a checked-out handset came back")
-    back.add_argument("checkout_id", type=int, metavar="ID", help="the checkout id")
+    returned = back.add_mutually_exclusive_group(required=True)
+    returned.add_argument("checkout_id", type=int, metavar="ID", nargs="?",
+                          help="the checkout id (from `checkouts list --open`)")
+    returned.add_argument("--imei", type=digits("--imei"),
+                          help="the handset that came back: its open checkout")
     for p in (out, back):
         add_server_options(p, token=True)
         add_json_flag(p)
@@ -52,5 +57,12 @@ def _checkout(args: argparse.Namespace) -> int:
 
 
 def _return(args: argparse.Namespace) -> int:
-    view = client_from_args(args).post(f"/v1/checkouts/{args.checkout_id}/return")
+    client = client_from_args(args)
+    checkout_id = args.checkout_id
+    if checkout_id is None:
+        out = client.request("GET", f"/v1/checkouts?open=true&imei={args.imei}&limit=1")
+        if not out["items"]:
+            raise InputError(f"handset {args.imei} is not checked out")
+        checkout_id = out["items"][0]["id"]
+    view = client.post(f"/v1/checkouts/{checkout_id}/return")
     return _show(view, args.json, "returned")

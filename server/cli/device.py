@@ -21,19 +21,22 @@ def register(subparsers: Any) -> None:
     sub = group.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
 
     add = sub.add_parser("add", help="register a handset and its device public key")
-    add.add_argument("--imei", required=True)
+    add.add_argument("--imei", required=True, help="the handset's IMEI (15 digits)")
     add.add_argument("--key", required=True, type=Path, metavar="PEM",
                      help="the device's public key (PEM; Ed25519 or EC P-256)")
-    add.add_argument("--imeisv")
-    add.add_argument("--label", default="")
+    add.add_argument("--imeisv", help="the handset's IMEISV (16 digits), if known")
+    add.add_argument("--label", default="",
+                     help="a name people know the handset by (e.g. its asset tag)")
     add_server_options(add, token=True)
     add_json_flag(add)
     add.set_defaults(func=_add)
 
     keygen = sub.add_parser("keygen", help="write a device private key (0600) and its "
                                            "public key beside it (.pub.pem)")
-    keygen.add_argument("--out", required=True, type=Path, metavar="KEY.pem")
-    keygen.add_argument("--type", choices=("ed25519", "p256"), default="ed25519")
+    keygen.add_argument("--out", required=True, type=Path, metavar="KEY.pem",
+                        help="where to write the private key")
+    keygen.add_argument("--type", choices=("ed25519", "p256"), default="ed25519",
+                        help="key type (default ed25519; p256 for EC P-256)")
     add_json_flag(keygen)
     keygen.set_defaults(func=_keygen)
 

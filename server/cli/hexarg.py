@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import re
 import string
+import sys
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -76,11 +77,24 @@ def digits(name: str) -> Callable[[str], str]:
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse parser that reports a usage error as one line and exits 2."""
+    """argparse parser that reports a usage error as one line and exits 2 (a command
+    group given without its subcommand prints its usage instead)."""
 
-    # hex_bytes names the option itself; argparse would prefix "argument --x: " again.
-    _DUPLICATE_NAME = re.compile(r"^argument (\S+): (?=\1: )")
+    def _missing_subcommand(self, message: str) -> bool:
+        groups = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        return any(message == f"the following arguments are required: {a.metavar or a.dest}"
+                   for a in groups)
+
+    # hex_bytes names the option itself; argparse would prefix "argument --x: " (or
+    # "argument --k/--ki: ") again.
+    _NAMED_TWICE = re.compile(r"^argument (\S+): (\S+): ")
 
     def error(self, message: str) -> NoReturn:
-        message = self._DUPLICATE_NAME.sub("", message)
+        if self._missing_subcommand(message):
+            # `simattest desk` alone: what it can do, rather than "COMMAND is required".
+            self.print_help(sys.stderr)
+            self.exit(2)
+        named = self._NAMED_TWICE.match(message)
+        if named and named.group(2) in named.group(1).split("/"):
+            message = message[len(f"argument {named.group(1)}: "):]
         self.exit(2, f"{self.prog}: {message}\n")

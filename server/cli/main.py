@@ -9,10 +9,12 @@ one line on stderr, exit 2.  Exceptions become exit codes here, from their class
 Exit codes: 0 success, 1 the card said no, 2 usage or input error, 3 reader/transport error
 (130 interrupted, 141 standard output closed early, as after SIGPIPE).
 
-Global options, before the command: ``--version``, ``-v``, and ``--profiles DIR``
-(repeatable), which puts DIR before the directories of ``SIMATTEST_PROFILES`` for this
+``-v``/``-vv``, ``-q`` and ``--no-color`` are accepted anywhere on the line (every
+parser has them); ``--version`` and ``--profiles DIR`` (repeatable) come before the
+command. ``--profiles`` puts DIR before the directories of ``SIMATTEST_PROFILES`` for this
 command and every process it starts (``serve``'s workers). When extra profile directories
-are set, their profiles are checked before the command runs.
+are set, their profiles are checked before the command runs. Bare ``simattest`` prints the
+usage.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from attest.errors import SimattestError
 from attest.textfile import os_reason
 from hw.cardfile import PROFILES_ENV, extra_profile_dirs, load_profiles
+from server.cli import output
 from server.cli.hexarg import OneLineErrorParser
 
 # One line per command group; each module defines register(subparsers).
@@ -39,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.readers",
     "server.cli.sim",
     "server.cli.card",
+    "server.cli.pin",
     "server.cli.checkout",
     "server.cli.desk",
     "server.cli.serve",
@@ -47,6 +52,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.device",
     "server.cli.pairing",
     "server.cli.audit",
+    "server.cli.lists",
+    "server.cli.completion",
 )
 
 
@@ -55,19 +62,55 @@ def build_parser() -> argparse.ArgumentParser:
         prog="simattest",
         description="USIM/ISIM card access and handset-SIM attestation for public-safety pools",
     )
-    parser.add_argument("--version", action="version", version=f"simattest {_version()}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: APDUs)")
+    parser.add_argument("--version", action="version", version=f"simattest {_version()}",
+                        help="print the version and exit")
     parser.add_argument(
         "--profiles", action="append", default=[], metavar="DIR",
         help=f"a directory of extra card profiles (*.yaml), repeatable; read before those "
              f"in {PROFILES_ENV} (directories separated by {os.pathsep!r})",
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser
+        dest="command", metavar="COMMAND", parser_class=OneLineErrorParser
     )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for depth, each in _all_parsers(parser):
+        _add_output_options(each, depth)
     return parser
+
+
+def _all_parsers(
+    parser: argparse.ArgumentParser, depth: int = 0
+) -> Iterator[tuple[int, argparse.ArgumentParser]]:
+    """Every parser of the tree with its depth (0: ``simattest`` itself), each once."""
+    yield depth, parser
+    seen: set[int] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if id(child) not in seen:  # an alias names the same parser again
+                    seen.add(id(child))
+                    yield from _all_parsers(child, depth + 1)
+
+
+# A subcommand's parser fills a namespace of its own that is then copied over its
+# parent's, so each level counts -v into a field of its own and _run adds them up.
+_VERBOSE_PREFIX = "verbose_"
+
+
+def _add_output_options(parser: argparse.ArgumentParser, depth: int) -> None:
+    """-v/-q/--no-color on this parser: only the top one has defaults, so a subcommand
+    that did not see the option leaves what an earlier level read."""
+    unset = argparse.SUPPRESS if depth else None
+    group = parser.add_argument_group("output options")
+    group.add_argument("-v", "--verbose", action="count", dest=f"{_VERBOSE_PREFIX}{depth}",
+                       default=unset if depth else 0,
+                       help="say more: -v the steps and the service's HTTP answers, "
+                            "-vv also every APDU")
+    group.add_argument("-q", "--quiet", action="store_true", default=unset or False,
+                       help="only errors on stderr (no warnings or progress)")
+    group.add_argument("--no-color", action="store_true", default=unset or False,
+                       help="no colours in tables (also when NO_COLOR is set)")
 
 
 def _version() -> str:
@@ -100,10 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    if args.command is None:
+        # Bare `simattest`: what it can do, not one line about a missing argument.
+        parser.print_help(sys.stderr)
+        return 2
+    verbose = sum(v for k, v in vars(args).items() if k.startswith(_VERBOSE_PREFIX))
+    level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(verbose, 2)
+    _log_to_stderr(level)
+    output.configure(color=not args.no_color, quiet=args.quiet)
     try:
         with _extra_profiles(args.profiles):
             return int(args.func(args) or 0)
@@ -117,6 +164,33 @@ def _run(argv: Sequence[str] | None) -> int:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         print(f"simattest: {where}{os_reason(exc)}", file=sys.stderr)
         return 2
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (the tests replace it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+_LOG_HANDLER = _StderrHandler()
+_LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+
+def _log_to_stderr(level: int) -> None:
+    """Log records at ``level`` and above to standard error. Not ``logging.basicConfig``:
+    main may run again in this process (the tests do), with another -v, and other
+    handlers may already be there."""
+    _LOG_HANDLER.setLevel(level)  # also for loggers with a level of their own (werkzeug's)
+    root = logging.getLogger()
+    if _LOG_HANDLER not in root.handlers:
+        root.addHandler(_LOG_HANDLER)
+    root.setLevel(level)
 
 
 @contextlib.contextmanager

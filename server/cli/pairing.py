@@ -12,14 +12,15 @@ from server.cli.output import add_json_flag, print_fields, print_json
 
 def register(subparsers: Any) -> None:
     pair = subparsers.add_parser("pair", help="pair a handset with a pooled card")
-    pair.add_argument("--imei", required=True)
-    pair.add_argument("--iccid", required=True)
+    pair.add_argument("--imei", required=True, help="the handset's IMEI")
+    pair.add_argument("--iccid", required=True, help="the pooled card's ICCID")
     add_server_options(pair, token=True)
     add_json_flag(pair)
     pair.set_defaults(func=_pair)
 
     unpair = subparsers.add_parser("unpair", help="end a handset's active pairing")
-    unpair.add_argument("--imei", required=True, type=digits("--imei"))
+    unpair.add_argument("--imei", required=True, type=digits("--imei"),
+                        help="the handset's IMEI")
     add_server_options(unpair, token=True)
     add_json_flag(unpair)
     unpair.set_defaults(func=_unpair)

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from attest.errors import InputError
 from attest.textfile import read_text
 from server.agent.client import ServiceRefused, add_server_options, client_from_args
+from server.cli import output
 from server.cli.hexarg import digits
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
     sub = group.add_subparsers(dest="pool_command", required=True, metavar="COMMAND")
 
     imp = sub.add_parser("import", help="import a vendor batch file (CSV or vendor .out)")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="the vendor's batch file")
     imp.add_argument("--transport-key", metavar="HEX", default=os.environ.get(TRANSPORT_KEY_ENV),
                      help=f"AES-128 key the Ki/OPc columns are encrypted with (32 hex "
                           f"digits; env {TRANSPORT_KEY_ENV})")
@@ -68,7 +69,8 @@ def register(subparsers: Any) -> None:
         "remove", help="take never-used cards out of the pool (e.g. imported under a wrong "
                        "transport key, to import them again)",
         description="A card that was ever paired or challenged keeps its record (refused).")
-    remove.add_argument("iccids", nargs="+", metavar="ICCID", type=digits("ICCID"))
+    remove.add_argument("iccids", nargs="+", metavar="ICCID", type=digits("ICCID"),
+                        help="the cards' ICCIDs")
     add_server_options(remove, token=True)
     add_json_flag(remove)
     remove.set_defaults(func=_remove)
@@ -98,7 +100,7 @@ def _import(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"imported {report['imported']} of {report['rows']} cards from "
               f"{report['filename']} ({report['format']})")
-        for warning in report.get("warnings", []):
+        for warning in [] if output.quiet() else report.get("warnings", []):
             print(f"simattest: warning: {warning}", file=sys.stderr)
     return 0
 
@@ -126,7 +128,7 @@ def _verify(args: argparse.Namespace) -> int:
     with open_service(args, create=False) as svc, Progress(
         TextColumn("[bold]pool verify"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(),
-        disable=args.json or not sys.stderr.isatty(), transient=True,
+        disable=args.json or output.quiet() or not sys.stderr.isatty(), transient=True,
     ) as progress:
         task = progress.add_task("verify", total=len(uris), last="")
 

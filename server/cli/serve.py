@@ -26,7 +26,8 @@ _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, 
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the attestation service (gunicorn)")
     add_store_args(serve)
-    serve.add_argument("--bind", default="127.0.0.1:8080", metavar="HOST:PORT")
+    serve.add_argument("--bind", default="127.0.0.1:8080", metavar="HOST:PORT",
+                       help="address to listen on (default 127.0.0.1:8080, this host only)")
     serve.add_argument("--workers", type=int, default=2, metavar="N",
                        help="worker processes (several need --db postgresql+psycopg://… "
                             "to scale; SQLite serialises writes)")

@@ -159,10 +159,14 @@ class Page:
     limit: int
 
 
-def _page(session: Session, query: Select[Any], offset: int, limit: int) -> Page:
+def paginate(session: Session, query: Select, offset: int, limit: int) -> Page:
+    """One page of ``query`` (``limit`` bounded by MAX_PAGE) and the count of all its
+    rows; items are entities when it selects one, row tuples when it selects several."""
     limit = max(1, min(limit, MAX_PAGE))
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    items = list(session.scalars(query.offset(max(0, offset)).limit(limit)))
+    bounded = query.offset(max(0, offset)).limit(limit)
+    items = list(session.scalars(bounded) if len(query.column_descriptions) == 1
+                 else session.execute(bounded))
     return Page(items, total or 0, max(0, offset), limit)
 
 
@@ -173,7 +177,7 @@ def list_handsets(svc: Service, *, search: str = "", offset: int = 0, limit: int
         query = query.where(or_(Handset.imei.startswith(search, autoescape=True),
                                 Handset.label.contains(search, autoescape=True)))
     with svc.db.read_session() as session:
-        return _page(session, query, offset, limit)
+        return paginate(session, query, offset, limit)
 
 
 # --- cards ----------------------------------------------------------------------------
@@ -194,7 +198,7 @@ def list_cards(
     if verification is not None:
         query = query.where(Card.verification == verification)
     with svc.db.read_session() as session:
-        return _page(session, query, offset, limit)
+        return paginate(session, query, offset, limit)
 
 
 def set_card_verification(

@@ -6,16 +6,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from server.attestation import views
 from server.http.api.auth import require_role, service
 from server.http.api.body import int_arg
-from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
+from server.http.api.openapi import (
+    BEARER,
+    PAGING,
+    json_request,
+    json_response,
+    page_of,
+    problem_response,
+    ref,
+)
+from server.http.api.problems import validation
+from server.http.api.registry import page_json
+from server.pool.registry import MAX_PAGE
 
 blueprint = Blueprint("attestations", __name__, url_prefix="/v1")
 
 _ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+
+@blueprint.get("/attestations")
+@require_role("desk")
+def listing() -> dict[str, Any]:
+    status = request.args.get("status")
+    if status is not None and status not in views.STATUS_FILTERS:
+        raise validation("status", f"must be one of {', '.join(views.STATUS_FILTERS)}")
+    page = views.list_attestations(service(), imei=request.args.get("imei"), status=status,
+                                   offset=int_arg("offset", 0),
+                                   limit=int_arg("limit", 50, 1, MAX_PAGE))
+    return page_json(page, views.AttestationView.to_json)
 
 
 @blueprint.get("/attestations/<attestation_id>")
@@ -165,7 +188,22 @@ OPENAPI: dict[str, Any] | None = {
                 "requestBody": json_request(ref("ChallengeRequest")),
                 "responses": {"201": json_response("The challenge", ref("Challenge")),
                               **_DEVICE_ERRORS},
-            }
+            },
+            "get": {
+                "summary": "Attestations, newest first (desk)", "security": BEARER,
+                "operationId": "listAttestations",
+                "parameters": [
+                    *PAGING[1:],
+                    {"name": "imei", "in": "query", "schema": {"type": "string"},
+                     "description": "only this handset's"},
+                    {"name": "status", "in": "query",
+                     "schema": {"enum": list(views.STATUS_FILTERS)},
+                     "description": "only this verdict (none: not appraised)"}],
+                "responses": {"200": json_response("A page", page_of("Attestation")),
+                              "401": problem_response("No or unknown token"),
+                              "403": problem_response("Role not allowed"),
+                              "422": problem_response("Invalid IMEI or status")},
+            },
         },
         "/v1/attestations/{attestation_id}/evidence": {
             "post": {

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from server.checkout import desk as checkout
 from server.http.api.auth import current_actor, require_role, service
-from server.http.api.body import Field, json_body
-from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
+from server.http.api.body import Field, int_arg, json_body
+from server.http.api.openapi import (
+    BEARER,
+    PAGING,
+    json_request,
+    json_response,
+    page_of,
+    problem_response,
+    ref,
+)
+from server.http.api.registry import page_json
+from server.pool.registry import MAX_PAGE
 
 blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 
@@ -21,6 +31,16 @@ def start() -> tuple[dict[str, Any], int]:
     view = checkout.start_checkout(service(), body["attestation_id"], body["user"],
                                    current_actor())
     return view.to_json(), 201
+
+
+@blueprint.get("/checkouts")
+@require_role("desk")
+def listing() -> dict[str, Any]:
+    page = checkout.list_checkouts(service(), open_only=request.args.get("open") == "true",
+                                   imei=request.args.get("imei"),
+                                   offset=int_arg("offset", 0),
+                                   limit=int_arg("limit", 50, 1, MAX_PAGE))
+    return page_json(page, checkout.CheckoutView.to_json)
 
 
 @blueprint.post("/checkouts/<int:checkout_id>/return")
@@ -60,7 +80,19 @@ OPENAPI: dict[str, Any] | None = {
                                             "(pairing-changed), attestation already used, "
                                             "or handset already checked out"),
                     "422": problem_response("Invalid user")},
-            }
+            },
+            "get": {
+                "summary": "Checkouts, newest first", "operationId": "listCheckouts",
+                "security": BEARER,
+                "parameters": [
+                    *PAGING[1:],
+                    {"name": "open", "in": "query", "schema": {"enum": ["true", "false"]},
+                     "description": "true: only those not returned yet"},
+                    {"name": "imei", "in": "query", "schema": {"type": "string"},
+                     "description": "only this handset's"}],
+                "responses": {"200": json_response("A page", page_of("Checkout")), **_AUTH,
+                              "422": problem_response("Invalid IMEI")},
+            },
         },
         "/v1/checkouts/{checkout_id}": {
             "get": {

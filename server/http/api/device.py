@@ -100,7 +100,8 @@ class DeviceEndpoints:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
-        if path == _CHALLENGE_PATH:
+        method = environ.get("REQUEST_METHOD")
+        if path == _CHALLENGE_PATH and method != "GET":  # GET lists them (desk, in Flask)
             attestation_id = None
         elif path.startswith(_PREFIX) and path.endswith(_SUFFIX) \
                 and "/" not in path[len(_PREFIX):-len(_SUFFIX)] \
@@ -113,9 +114,9 @@ class DeviceEndpoints:
                                 environ.get("HTTP_X_FORWARDED_FOR"), self.proxies)
         headers: dict[str, str] = {}
         try:
-            if environ.get("REQUEST_METHOD") != "POST":
+            if method != "POST":
                 problem = http_problem(405, "this endpoint accepts POST only")
-                problem.headers["Allow"] = "POST"
+                problem.headers["Allow"] = "POST" if attestation_id else "GET, POST"
                 raise problem
             endpoint = "challenge" if attestation_id is None else "evidence"
             with request_timer(endpoint):
@@ -134,7 +135,7 @@ class DeviceEndpoints:
             ("Content-Type", media_type), ("Content-Length", str(len(body))),
             *headers.items()])
         access_log.info("request", extra={
-            "method": environ.get("REQUEST_METHOD"), "path": path, "status": status,
+            "method": method, "path": path, "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "client": client or None})
         return [body]

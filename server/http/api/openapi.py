@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from server.http.api.problems import MEDIA_TYPE, PROBLEM_BASE
+from server.pool.registry import MAX_PAGE
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -39,6 +40,21 @@ def ref(name: str) -> dict[str, str]:
 
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+# Query parameters of the list endpoints.
+PAGING: list[dict[str, Any]] = [
+    {"name": "search", "in": "query", "schema": {"type": "string"}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                 "maximum": MAX_PAGE}},
+]
+
+
+def page_of(schema: str) -> dict[str, Any]:
+    """A list endpoint's answer: one page of ``schema`` items and the total."""
+    return {"type": "object", "properties": {
+        "items": {"type": "array", "items": ref(schema)}, "total": {"type": "integer"},
+        "offset": {"type": "integer"}, "limit": {"type": "integer"}}}
 
 _BASE_COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -9,7 +9,15 @@ from flask import Blueprint, request
 from server.core.errors import NotFound
 from server.http.api.auth import current_actor, require_role, service
 from server.http.api.body import Field, int_arg, json_body
-from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
+from server.http.api.openapi import (
+    BEARER,
+    PAGING,
+    json_request,
+    json_response,
+    page_of,
+    problem_response,
+    ref,
+)
 from server.http.api.problems import validation
 from server.pool import registry
 
@@ -18,7 +26,8 @@ blueprint = Blueprint("registry", __name__, url_prefix="/v1")
 READERS = ("provisioner", "desk")
 
 
-def _page_json(page: registry.Page, render: Any) -> dict[str, Any]:
+def page_json(page: registry.Page, render: Any) -> dict[str, Any]:
+    """A page as the list endpoints answer it (``openapi.page_of``)."""
     return {"items": [render(x) for x in page.items], "total": page.total,
             "offset": page.offset, "limit": page.limit}
 
@@ -41,7 +50,7 @@ def list_handsets() -> dict[str, Any]:
     page = registry.list_handsets(service(), search=request.args.get("search", ""),
                                   offset=int_arg("offset", 0),
                                   limit=int_arg("limit", 50, 1, registry.MAX_PAGE))
-    return _page_json(page, registry.handset_json)
+    return page_json(page, registry.handset_json)
 
 
 @blueprint.get("/handsets/<imei>")
@@ -88,7 +97,7 @@ def list_cards() -> dict[str, Any]:
     page = registry.list_cards(service(), search=request.args.get("search", ""),
                                verification=verification, offset=int_arg("offset", 0),
                                limit=int_arg("limit", 50, 1, registry.MAX_PAGE))
-    return _page_json(page, registry.card_json)
+    return page_json(page, registry.card_json)
 
 
 @blueprint.get("/cards/<iccid>")
@@ -113,23 +122,11 @@ def remove_card(iccid: str) -> dict[str, Any]:
 
 _ERRORS = {"401": problem_response("No or unknown token"),
            "403": problem_response("Role not allowed")}
-_PAGING = [
-    {"name": "search", "in": "query", "schema": {"type": "string"}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-    {"name": "limit", "in": "query",
-     "schema": {"type": "integer", "minimum": 1, "maximum": registry.MAX_PAGE}},
-]
 
 
 def _param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description,
             "schema": {"type": "string", "pattern": "^[0-9]+$"}}
-
-
-def _list_of(schema: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {
-        "items": {"type": "array", "items": ref(schema)}, "total": {"type": "integer"},
-        "offset": {"type": "integer"}, "limit": {"type": "integer"}}}
 
 
 _IMEI = _param("imei", "15-digit IMEI (Luhn)")
@@ -148,8 +145,8 @@ OPENAPI: dict[str, Any] | None = {
             },
             "get": {
                 "summary": "List handsets", "operationId": "listHandsets", "security": BEARER,
-                "parameters": _PAGING,
-                "responses": {"200": json_response("A page", _list_of("Handset")), **_ERRORS},
+                "parameters": PAGING,
+                "responses": {"200": json_response("A page", page_of("Handset")), **_ERRORS},
             },
         },
         "/v1/handsets/{imei}": {
@@ -198,9 +195,9 @@ OPENAPI: dict[str, Any] | None = {
             "get": {
                 "summary": "List pooled cards (never key material)", "operationId": "listCards",
                 "security": BEARER,
-                "parameters": [*_PAGING, {"name": "verification", "in": "query", "schema": {
+                "parameters": [*PAGING, {"name": "verification", "in": "query", "schema": {
                     "enum": list(registry.VERIFICATION_STATES)}}],
-                "responses": {"200": json_response("A page", _list_of("Card")), **_ERRORS},
+                "responses": {"200": json_response("A page", page_of("Card")), **_ERRORS},
             }
         },
         "/v1/cards/{iccid}": {
