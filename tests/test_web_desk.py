@@ -139,7 +139,8 @@ def test_checkout_and_return_from_an_affirming_attestation(
     expect(out.first).to_contain_text(USER)
     screenshot(page, "return")
     out.first.get_by_role("button", name=re.compile("^Return")).click()
-    expect(page.get_by_text(f"returned by {USER}")).to_be_visible()
+    # The message names the desk operator who took the handset back, not the officer.
+    expect(page.get_by_text(f"(out to {USER}) taken back by Dana at desk 1")).to_be_visible()
     expect(out).to_have_text(["No handset is checked out."])
 
     # The attestation was spent on that checkout: handing it out again needs a new one.

@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.sim",
     "server.cli.card",
     "server.cli.checkout",
+    "server.cli.explain",
     "server.cli.desk",
     "server.cli.serve",
     "server.cli.admin",

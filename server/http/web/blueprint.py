@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from flask_wtf.csrf import CSRFProtect
 
+from attest import reasons
 from server.http.api.auth import service
 
 bp = Blueprint(
@@ -23,6 +24,13 @@ bp = Blueprint(
 )
 
 csrf = CSRFProtect()
+
+# What verdicts mean, for every page that shows one (attest.reasons is the one table).
+bp.add_app_template_global(reasons.explain, "explain_reason")
+bp.add_app_template_global(reasons.trust_meaning, "trust_meaning")
+bp.add_app_template_global(reasons.CLAIM_SUBJECT, "claim_subject")
+bp.add_app_template_global(reasons.STATUS_MEANING, "status_meaning")
+bp.add_app_template_global(reasons.CARD_ANSWERS, "card_answers")
 
 # A strict policy is possible because the pages carry no script and no inline style:
 # nothing may be loaded from anywhere but this server, and no one may frame the desk.

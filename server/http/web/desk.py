@@ -121,7 +121,10 @@ def returns() -> ResponseReturnValue:
                 flash(f"Not returned: {exc.detail}", "error")
                 status = exc.status
             else:
-                flash(f"Checkout {done.id} returned by {done.user}.", "ok")
+                # Who took it back is the desk operator (recorded as returned_by);
+                # the user it was out to is named too, so the line identifies it.
+                flash(f"Checkout {done.id} (out to {done.user}) taken back by "
+                      f"{g.operator.label or g.operator.actor}.", "ok")
                 return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                                 else url_for("web.returns"))
         else:
