@@ -16,17 +16,23 @@ handset, so neither can slip between the check and the checkout.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.core.config import CardVerificationPolicy
 from server.core.errors import Conflict, NotFound
 from server.core.identifiers import check_text
 from server.core.service import Service
-from server.pool.registry import AlreadyCheckedOut, lock_handset, refuse_if_checked_out
+from server.pool.registry import (
+    UNVERIFIED,
+    AlreadyCheckedOut,
+    lock_handset,
+    refuse_if_checked_out,
+)
 from server.store import audit_chain as audit
 from server.store.models import Attestation, Card, Checkout, Handset, Pairing, utcnow
 
@@ -48,6 +54,46 @@ class PairingChanged(Conflict):
     title = "Handset no longer paired with the attested card"
 
 
+class CardNotVerified(Conflict):
+    slug = "card-not-verified"
+    title = "The card must pass pool verify first"
+
+
+@dataclass(frozen=True, slots=True)
+class CardCheck:
+    """What the checkout policy (``ServiceConfig.card_verification``) says of a card."""
+
+    allowed: bool
+    message: str | None  # the refusal, or the warning that goes with the checkout
+
+
+# The policy in a sentence, for the pages that show a card's verification.
+POLICY_TEXT: dict[CardVerificationPolicy, str] = {
+    "off": "this service does not enforce card verification (simattest serve "
+           "--card-verification off).",
+    "warn": "a card never verified is checked out with a warning; a card imported under an "
+            "unchecked transport key, or one that failed, is refused until pool verify "
+            "passes (simattest serve --card-verification warn, the default).",
+    "require": "only verified cards are checked out (simattest serve --card-verification "
+               "require).",
+}
+
+
+def card_check(iccid: str | None, verification: str | None,
+               policy: CardVerificationPolicy) -> CardCheck:
+    """The card-verification part of the checkout policy (``server.core.config``)."""
+    if verification is None or verification == "verified" or policy == "off":
+        return CardCheck(True, None)
+    if verification == UNVERIFIED and policy == "warn":
+        return CardCheck(True, f"card {iccid} has never been checked by simattest pool "
+                               "verify; run it when the card is next at the bench")
+    why = {"failed": "failed simattest pool verify (it does not hold the pool's keys)",
+           UNVERIFIED: "has never been checked by simattest pool verify"}.get(
+        verification, "was imported under a transport key that could not be checked")
+    return CardCheck(False, f"card {iccid} {why}; the checkout needs simattest pool verify "
+                            "to pass on it first")
+
+
 class AlreadyReturned(Conflict):
     slug = "already-returned"
     title = "Already returned"
@@ -66,6 +112,7 @@ class CheckoutView:
     started_by: str
     returned_at: dt.datetime | None
     returned_by: str | None
+    warnings: tuple[str, ...] = ()  # what the desk should know of this checkout
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,7 +122,7 @@ class CheckoutView:
             "started_by": self.started_by,
             "returned_at": None if self.returned_at is None
             else self.returned_at.isoformat(timespec="seconds"),
-            "returned_by": self.returned_by,
+            "returned_by": self.returned_by, "warnings": list(self.warnings),
         }
 
 
@@ -90,8 +137,10 @@ def check_user(user: str) -> str:
     return check_text(user, "user", max_chars=MAX_USER_CHARS, required=True)
 
 
-def _refuse(session: Session, att: Attestation, max_age: float) -> None:
-    """Raise the 409 that says why this attestation cannot start a checkout."""
+def _refuse(session: Session, att: Attestation, max_age: float,
+            policy: CardVerificationPolicy) -> CardCheck:
+    """Raise the 409 that says why this attestation cannot start a checkout; else say
+    what the card's verification adds to it."""
     if att.status != "affirming" or att.handset_id is None:
         reasons = ", ".join(att.reasons or []) or "no verdict yet"
         raise NotAffirming(f"attestation {att.id} is {att.status or att.state} ({reasons})",
@@ -113,6 +162,11 @@ def _refuse(session: Session, att: Attestation, max_age: float) -> None:
         raise AlreadyCheckedOut(f"attestation {att.id} already started checkout {used}",
                                 field="attestation_id")
     refuse_if_checked_out(session, att.handset_id, att.imei, "attestation_id")
+    check = card_check(att.iccid, session.scalar(select(Card.verification).where(
+        Card.id == att.card_id)), policy)
+    if not check.allowed:
+        raise CardNotVerified(cast(str, check.message), field="attestation_id")
+    return check
 
 
 def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> CheckoutView:
@@ -126,7 +180,8 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
                                field="attestation_id")
             if att.handset_id is not None:
                 lock_handset(session, att.handset_id)
-            _refuse(session, att, svc.config.checkout_max_age)
+            check = _refuse(session, att, svc.config.checkout_max_age,
+                            svc.config.card_verification)
             assert att.handset_id is not None
             checkout = Checkout(attestation_id=att.id, handset_id=att.handset_id,
                                 card_id=att.card_id, user=user, started_by=actor,
@@ -135,14 +190,16 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
             session.flush()
             audit.append(session, actor, "checkout.start", f"imei:{att.imei}",
                          {"checkout_id": checkout.id, "attestation_id": att.id,
-                          "iccid": att.iccid, "user": user})
-            return _view(checkout, att.imei, att.iccid)
+                          "iccid": att.iccid, "user": user,
+                          **({"warning": check.message} if check.message else {})})
+            return replace(_view(checkout, att.imei, att.iccid),
+                           warnings=(check.message,) if check.message else ())
     except IntegrityError:
         # A concurrent desk won the unique index; say what beat us.
         with svc.db.read_session() as session:
             att = session.get(Attestation, attestation_id)
             assert att is not None
-            _refuse(session, att, svc.config.checkout_max_age)
+            _refuse(session, att, svc.config.checkout_max_age, svc.config.card_verification)
         raise AlreadyCheckedOut("checked out concurrently by another desk",
                                 field="attestation_id") from None
 

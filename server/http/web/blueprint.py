@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from attest import reasons
 from server.http.api.auth import service
+from server.pool.registry import VERIFICATION_MEANING
 
 bp = Blueprint(
     "web",
@@ -25,12 +26,16 @@ bp = Blueprint(
 
 csrf = CSRFProtect()
 
-# What verdicts mean, for every page that shows one (attest.reasons is the one table).
-bp.add_app_template_global(reasons.explain, "explain_reason")
-bp.add_app_template_global(reasons.trust_meaning, "trust_meaning")
-bp.add_app_template_global(reasons.CLAIM_SUBJECT, "claim_subject")
-bp.add_app_template_global(reasons.STATUS_MEANING, "status_meaning")
-bp.add_app_template_global(reasons.CARD_ANSWERS, "card_answers")
+
+
+@bp.context_processor
+def _meanings() -> dict[str, object]:
+    """What verdicts and card states mean, for every page that shows one
+    (``attest.reasons`` is the one table of reasons)."""
+    return {"explain_reason": reasons.explain, "trust_meaning": reasons.trust_meaning,
+            "claim_subject": reasons.CLAIM_SUBJECT, "status_meaning": reasons.STATUS_MEANING,
+            "card_answers": reasons.CARD_ANSWERS,
+            "verification_meaning": VERIFICATION_MEANING}
 
 # A strict policy is possible because the pages carry no script and no inline style:
 # nothing may be loaded from anywhere but this server, and no one may frame the desk.

@@ -348,7 +348,7 @@ HISTORY_ATTESTATIONS = 20
 @dataclass(frozen=True)
 class HistoryAttestation:
     attestation_id: str
-    at: dt.datetime  # appraised, or issued when no verdict came
+    appraised_at: dt.datetime
     state: str
     status: str | None
     reasons: list[str]
@@ -364,8 +364,9 @@ def handset_attestations(svc: Service, imei: str, limit: int = HISTORY_ATTESTATI
              .where(Attestation.imei == imei, Attestation.appraised_at.is_not(None))
              .order_by(Attestation.appraised_at.desc(), Attestation.id.desc()).limit(limit))
     with svc.db.read_session() as db:
-        return [HistoryAttestation(i, at, state, status, list(reasons or []))
-                for i, at, state, status, reasons in db.execute(query)]
+        rows = list(db.execute(query))
+    return [HistoryAttestation(i, at, state, status, list(reasons or []))
+            for i, at, state, status, reasons in rows if at is not None]
 
 
 # --- audit ------------------------------------------------------------------------------
