@@ -10,6 +10,7 @@ app factory registers blueprints in.
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFProtect
 
 from attest import reasons
@@ -28,14 +29,15 @@ csrf = CSRFProtect()
 
 
 
-@bp.context_processor
-def _meanings() -> dict[str, object]:
-    """What verdicts and card states mean, for every page that shows one
-    (``attest.reasons`` is the one table of reasons)."""
-    return {"explain_reason": reasons.explain, "trust_meaning": reasons.trust_meaning,
-            "claim_subject": reasons.CLAIM_SUBJECT, "status_meaning": reasons.STATUS_MEANING,
-            "card_answers": reasons.CARD_ANSWERS,
-            "verification_meaning": VERIFICATION_MEANING}
+@bp.record_once
+def _meanings(state: BlueprintSetupState) -> None:
+    """What verdicts and card states mean, for every page and macro that shows one
+    (``attest.reasons`` is the one table of reasons): template globals, which imported
+    macros see too."""
+    state.app.jinja_env.globals.update(
+        explain_reason=reasons.explain, trust_meaning=reasons.trust_meaning,
+        claim_subject=reasons.CLAIM_SUBJECT, status_meaning=reasons.STATUS_MEANING,
+        card_answers=reasons.CARD_ANSWERS, verification_meaning=VERIFICATION_MEANING)
 
 # A strict policy is possible because the pages carry no script and no inline style:
 # nothing may be loaded from anywhere but this server, and no one may frame the desk.

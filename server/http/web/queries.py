@@ -22,8 +22,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from attest.evidence import summary
-from server.core.service import Service
 from server.attestation.alerts import Acknowledgement, view
+from server.core.service import Service
 from server.store.models import (
     AlertAcknowledgement,
     Attestation,

@@ -15,5 +15,6 @@ from server.store.models.meta import Meta
 from server.store.models.operators import Operator
 from server.store.models.pool import Card, Handset, Pairing
 
-__all__ = ["AlertAcknowledgement", "Attestation", "AuditEntry", "AuditHead", "Base", "Card", "Checkout", "Handset",
-           "Meta", "Operator", "Pairing", "RateCounter", "UtcDateTime", "utcnow"]
+__all__ = ["AlertAcknowledgement", "Attestation", "AuditEntry", "AuditHead", "Base", "Card",
+           "Checkout", "Handset", "Meta", "Operator", "Pairing", "RateCounter", "UtcDateTime",
+           "utcnow"]
