@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,6 +88,12 @@ def test_explain_one_code_and_all(capsys: pytest.CaptureFixture[str],
     assert main(["explain", "CLONED"]) == 2
     err = capsys.readouterr().err
     assert "CLONED: not a reason code" in err and "CLONED_SIM" in err
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """The document does not depend on the database: SQLite only."""
+    return f"sqlite:///{tmp_path / 'openapi.db'}"
 
 
 def test_openapi_describes_every_reason(service: Service) -> None:

@@ -11,13 +11,16 @@ A checkout also needs the handset still paired with the card the attestation aff
 It holds the handset's row lock (``server.pool.registry.lock_handset``) from that check
 to its commit, and pairing and unpairing take the same lock and refuse a checked-out
 handset, so neither can slip between the check and the checkout.
+
+The card's ``pool verify`` state is weighed last, as ``ServiceConfig.card_verification``
+says (``card_check``): a refusal, a warning that goes with the checkout, or nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -63,8 +66,8 @@ class CardNotVerified(Conflict):
 class CardCheck:
     """What the checkout policy (``ServiceConfig.card_verification``) says of a card."""
 
-    allowed: bool
-    message: str | None  # the refusal, or the warning that goes with the checkout
+    refusal: str | None = None  # why the checkout may not happen
+    warning: str | None = None  # what goes with a checkout that may
 
 
 # The policy in a sentence, for the pages that show a card's verification.
@@ -83,15 +86,15 @@ def card_check(iccid: str | None, verification: str | None,
                policy: CardVerificationPolicy) -> CardCheck:
     """The card-verification part of the checkout policy (``server.core.config``)."""
     if verification is None or verification == "verified" or policy == "off":
-        return CardCheck(True, None)
+        return CardCheck()
     if verification == UNVERIFIED and policy == "warn":
-        return CardCheck(True, f"card {iccid} has never been checked by simattest pool "
-                               "verify; run it when the card is next at the bench")
+        return CardCheck(warning=f"card {iccid} has never been checked by simattest pool "
+                                 "verify; run it when the card is next at the bench")
     why = {"failed": "failed simattest pool verify (it does not hold the pool's keys)",
            UNVERIFIED: "has never been checked by simattest pool verify"}.get(
         verification, "was imported under a transport key that could not be checked")
-    return CardCheck(False, f"card {iccid} {why}; the checkout needs simattest pool verify "
-                            "to pass on it first")
+    return CardCheck(refusal=f"card {iccid} {why}; the checkout needs simattest pool "
+                             "verify to pass on it first")
 
 
 class AlreadyReturned(Conflict):
@@ -164,8 +167,8 @@ def _refuse(session: Session, att: Attestation, max_age: float,
     refuse_if_checked_out(session, att.handset_id, att.imei, "attestation_id")
     check = card_check(att.iccid, session.scalar(select(Card.verification).where(
         Card.id == att.card_id)), policy)
-    if not check.allowed:
-        raise CardNotVerified(cast(str, check.message), field="attestation_id")
+    if check.refusal is not None:
+        raise CardNotVerified(check.refusal, field="attestation_id")
     return check
 
 
@@ -191,9 +194,9 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
             audit.append(session, actor, "checkout.start", f"imei:{att.imei}",
                          {"checkout_id": checkout.id, "attestation_id": att.id,
                           "iccid": att.iccid, "user": user,
-                          **({"warning": check.message} if check.message else {})})
+                          **({"warning": check.warning} if check.warning else {})})
             return replace(_view(checkout, att.imei, att.iccid),
-                           warnings=(check.message,) if check.message else ())
+                           warnings=(check.warning,) if check.warning else ())
     except IntegrityError:
         # A concurrent desk won the unique index; say what beat us.
         with svc.db.read_session() as session:

@@ -14,8 +14,12 @@ output file, registers handsets with device keys and pairs them — all over the
 the device agent against simulated cards behind the same pcscd (and one behind the
 simulated modem) for five cases: the genuine pair, a commercial SIM swapped in, a card
 taken from another pooled handset, a clone with the right ICCID/IMSI but another K,
-and a replayed evidence.  It prints the verdicts and one EAR as a relying party
-decodes it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``).
+and a replayed evidence.  It prints one line per case (it fits 80 columns), what the
+reasons mean (``attest.reasons``) and a summary of one EAR as a relying party decodes
+it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``; the whole
+token with ``--verbose``).  Before it starts it says what it runs on the host: its
+pcscd without USB drivers where the host allows (``PcscStack(hide_usb_readers=True)``),
+vpcd listening on all interfaces, the service on loopback.
 Run interactively it then keeps the service up for the desk pages until Ctrl-C;
 with ``--once`` or without a terminal on stdin it stops at once.  The exit status is
 non-zero when any verdict differs from the expected one.

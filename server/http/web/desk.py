@@ -53,9 +53,9 @@ def eligibility(row: queries.PoolRow, used_by_checkout: int | None, max_age: flo
         return Eligibility(False, "The latest attestation was already used for a checkout. "
                                   "Run the check on the handset again, then reload this page.")
     card = checkouts.card_check(row.iccid, row.verification, policy)
-    if not card.allowed:
-        return Eligibility(False, f"Not allowed: {card.message}. Take the card to the bench.")
-    warning = f" Warning: {card.message}." if card.message else ""
+    if card.refusal is not None:
+        return Eligibility(False, f"Not allowed: {card.refusal}. Take the card to the bench.")
+    warning = f" Warning: {card.warning}." if card.warning else ""
     return Eligibility(True, f"Affirming attestation from {_minutes(age)} ago.{warning}")
 
 
