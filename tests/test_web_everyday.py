@@ -230,6 +230,13 @@ def test_card_verification_is_explained_and_the_checkout_policy_applies(
     expect(page.get_by_role("status").filter(has_text="Warning")).to_contain_text(
         "has never been checked by simattest pool verify")
 
+    page.goto("/desk/pool")
+    unit1 = page.locator(f'#pool tr[data-imei="{pool.handsets[0].imei}"]')
+    expect(unit1).to_contain_text("unverified")
+    page.get_by_text("What the card check means").click()
+    expect(page.locator("#card-check-legend")).to_contain_text(
+        "Never checked by simattest pool verify")
+
     page.goto("/desk/provision/cards")
     legend = page.locator("#verification-legend")
     for state in registry.VERIFICATION_STATES:
@@ -252,3 +259,12 @@ def test_the_import_form_never_shows_the_transport_key_back(
     expect(page.get_by_role("alert")).to_contain_text("key check value")
     expect(page.get_by_label("Transport key (optional)")).to_have_value("")
     assert wrong not in page.content().lower()
+
+    # The same batch twice: the second time there is nothing to do, and it says so.
+    plain = vendor_out_text(synth_cards(2, iccid_prefix="8949448888", imsi_prefix="00108"))
+    for _ in range(2):
+        page.get_by_label("Vendor batch file").set_input_files(
+            files=[{"name": "p.out", "mimeType": "text/plain", "buffer": plain.encode()}])
+        page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("status").filter(has_text="Nothing imported")).to_contain_text(
+        "all 2 cards are already in the pool; nothing to do")

@@ -48,10 +48,10 @@ VERIFICATION_MEANING = {
     UNCHECKED_KEY: "imported under a transport key the vendor file gave no check value "
                    "for, so its keys may be wrong: simattest pool verify must pass before "
                    "it is checked out",
-    "verified": "simattest pool verify ran AKA on the card with the pool's keys, and the "
-                "card answered correctly",
-    "failed": "simattest pool verify found that the card does not hold the pool's keys: "
-              "do not use it",
+    "verified": "the self-check AKA of simattest pool verify passed: the card answered as "
+                "the pool's keys for it predict",
+    "failed": "the self-check AKA of simattest pool verify failed: the card does not hold "
+              "the pool's keys for it; do not use it",
 }
 MAX_PAGE = 500
 MAX_LABEL_CHARS = 200  # handsets.label is VARCHAR(200)

@@ -41,6 +41,8 @@ ALERTS_PAGE = 25
 ALERT_WINDOW = dt.timedelta(hours=24)
 VERDICTS = ("affirming", "warning", "contraindicated")
 PROBLEM_STATUSES = ("warning", "contraindicated")
+# Card states that stop a checkout until ``pool verify`` passes (server.checkout.desk).
+CARD_PROBLEMS = ("failed", "unchecked-key")
 # Evidence fields shown on the alerts page and the detail page.  An allow-list, so a
 # field added to the evidence later is not shown until someone decides it may be;
 # the card's answer is reduced to its kind (RES and AUTS values are never shown).
@@ -82,7 +84,7 @@ class PoolRow:
     @property
     def problem(self) -> bool:
         return (self.status in PROBLEM_STATUSES or self.iccid is None
-                or self.verification == "failed")
+                or self.verification in CARD_PROBLEMS)
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def _pool_conditions(flt: PoolFilter) -> tuple[list[ColumnElement[bool]], _Joins
         conditions.append(Checkout.id.is_(None))
     if flt.problems_only:
         conditions.append(or_(latest_status.in_(PROBLEM_STATUSES), Card.id.is_(None),
-                              Card.verification == "failed"))
+                              Card.verification.in_(CARD_PROBLEMS)))
     term = flt.search.strip()
     if term:
         matches = [Handset.label.icontains(term, autoescape=True)]
