@@ -165,6 +165,8 @@ def test_check_out_is_disabled_for_a_contraindicated_handset(
     expect(page.get_by_role("heading", name="Check out unit 2")).to_be_visible()
     expect(page.locator("#latest-status")).to_have_text("contraindicated")
     expect(page.get_by_text("SIM_SWAPPED")).to_be_visible()
+    # what it means, and what to do, beside it
+    expect(page.locator("#reason-legend")).to_contain_text("paired with another handset")
     expect(page.get_by_role("button", name="Check out")).to_be_disabled()
     expect(page.locator("#eligibility")).to_contain_text("do not hand this handset out")
 
