@@ -1,9 +1,10 @@
 """A real PC/SC stack for tests: pyscard → our own pcscd → vpcd → simulated cards.
 
 ``pcsc_stack`` (session): one ``pcscd --foreground`` with four vpcd readers, on a
-private socket, stopped by PID at the end. ``pcsc_cards`` (per test): inserts simulated
-cards into free readers and takes them out afterwards. When pcscd or the vpcd driver is
-missing the fixture fails with the apt-get line; it never skips.
+private socket, without USB drivers where the host allows it, stopped by PID at the end.
+``pcsc_cards`` (per test): inserts simulated cards into free readers and takes them out
+afterwards. When pcscd or the vpcd driver is missing the fixture fails with the apt-get
+line; it never skips.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from attest.errors import TransportError
-from hw.sim.pcsc_stack import SOCKET_ENV, PcscStack, process_socket_path
+from hw.sim.pcsc_stack import SOCKET_ENV, PcscStack, can_hide_usb_readers, process_socket_path
 from server.cli.main import main
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def pcsc_stack() -> Iterator[PcscStack]:
-    stack = PcscStack(readers=READERS)
+    # As the demo does: a bench host's USB readers stay with its own pcscd.
+    stack = PcscStack(readers=READERS, hide_usb_readers=can_hide_usb_readers())
     try:
         stack.start()
     except TransportError as exc:

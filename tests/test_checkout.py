@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from multiprocessing.synchronize import Barrier
@@ -18,6 +19,7 @@ from server.checkout.desk import (
     AlreadyReturned,
     AttestationTooOld,
     AttestationUsed,
+    CardNotVerified,
     NotAffirming,
     PairingChanged,
     active_checkouts,
@@ -31,7 +33,7 @@ from server.http.app import create_app
 from server.pool import registry
 from server.pool.registry import AlreadyCheckedOut
 from server.store import audit_chain as audit
-from server.store.models import Attestation, Pairing
+from server.store.models import Attestation, Card, Pairing
 from tests.fixtures_attestation import Pool, TestCard, TestHandset
 from tests.test_registry_concurrency import _run
 
@@ -241,3 +243,31 @@ def test_checkout_raced_by_unpair_never_both(service: Service, db_url: str,
         paired = registry.active_pairing_for_imei(service, handset.imei) is not None
         assert (out, paired) == ((True, True) if checkout == "ok" else (False, False))
     assert audit.verify_chain(service.db).ok
+
+
+@pytest.mark.parametrize(("policy", "verification", "outcome"), [
+    ("warn", "unverified", "warning"), ("warn", "unchecked-key", "refused"),
+    ("warn", "failed", "refused"), ("warn", "verified", "clean"),
+    ("require", "unverified", "refused"), ("require", "verified", "clean"),
+    ("off", "unchecked-key", "clean"),
+])
+def test_card_verification_policy_at_checkout(service: Service, pool: Pool, policy: str,
+                                              verification: str, outcome: str) -> None:
+    svc = service
+    svc.config = dataclasses.replace(svc.config, card_verification=policy)  # type: ignore[arg-type]
+    card = pool.cards[0]
+    with svc.db.session() as db:
+        db.execute(update(Card).where(Card.iccid == card.iccid).values(verification=verification))
+    att = _attest(svc, pool.handsets[0], card)
+    if outcome == "refused":
+        with pytest.raises(CardNotVerified, match=f"card {card.iccid} .*pool verify"):
+            start_checkout(svc, att, "J. Roe", "desk")
+        assert active_checkouts(svc, [pool.handsets[0].imei]) == {}
+        return
+    view = start_checkout(svc, att, "J. Roe", "desk")
+    if outcome == "warning":
+        assert view.warnings == (f"card {card.iccid} has never been checked by simattest pool "
+                                 "verify; run it when the card is next at the bench",)
+        assert view.to_json()["warnings"] == list(view.warnings)
+    else:
+        assert view.warnings == ()

@@ -96,6 +96,48 @@ def test_a_batch_under_an_unchecked_wrong_key_is_removed_and_imported_again(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_batch_already_imported_says_there_is_nothing_to_do(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(2, iccid_prefix="8949445555", imsi_prefix="00105")
+    batch = tmp_path / "again.out"
+    batch.write_text(vendor_out_text(cards))
+    assert main(["pool", "import", str(batch)]) == 0
+    capsys.readouterr()
+    assert main(["pool", "import", str(batch)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "all 2 cards are already in the pool; nothing to do"
+    assert "--partial" not in captured.out + captured.err
+
+
+def test_a_file_cut_short_is_refused_naming_both_numbers(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(3, iccid_prefix="8949446666", imsi_prefix="00106")
+    batch = tmp_path / "cut.out"
+    batch.write_text("\n".join(vendor_out_text(cards).splitlines()[:-1]) + "\n")  # Quantity: 3
+    assert main(["pool", "import", str(batch), "--partial"]) == 2
+    err = capsys.readouterr().err
+    assert "the header says Quantity: 3 but the file has 2 card lines" in err
+    assert "nothing imported" in err and len(err.strip().splitlines()) == 1
+    # nothing of it was imported: the two whole rows import once the file is complete
+    batch.write_text(vendor_out_text(cards))
+    assert main(["pool", "import", str(batch)]) == 0
+    assert "imported 3 of 3" in capsys.readouterr().out
+
+
+def test_partial_is_suggested_only_when_there_are_good_rows(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cards = synth_cards(3, iccid_prefix="8949447777", imsi_prefix="00107")
+    batch = tmp_path / "one-bad.csv"
+    rows = [f"{c.iccid},{c.imsi},{c.k.hex()},{c.opc.hex()}" for c in cards]
+    batch.write_text("ICCID,IMSI,KI,OPC\n" + "\n".join([rows[0], rows[1], "1,2,3,4"]) + "\n")
+    assert main(["pool", "import", str(batch)]) == 2
+    assert "run again with --partial to import the 2 good rows" in capsys.readouterr().err
+    batch.write_text("ICCID,IMSI,KI,OPC\n1,2,3,4\n5,6,7,8\n")
+    assert main(["pool", "import", str(batch)]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 2 rows rejected" in err and "--partial" not in err
+
+
 def test_rejected_import_prints_every_row_and_exits_2(
         env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cards = synth_cards(3, iccid_prefix="8949442222", imsi_prefix="00102")
@@ -201,10 +243,9 @@ def test_partial_import_that_imports_nothing_fails(
     captured = capsys.readouterr()
     assert captured.out.count("IMSI must be 6 to 15 digits") == 2
     assert captured.err == f"simattest: {batch}: all 2 rows rejected; nothing imported\n"
-    # Without --partial the refusal says how to take the good rows, in the CLI's terms.
+    # Without --partial: no advice to import "the good rows" when there are none.
     assert main(["pool", "import", str(batch)]) == 2
-    assert capsys.readouterr().err == ("simattest: 2 of 2 rows rejected; nothing imported "
-                                       "(run again with --partial to import the good rows)\n")
+    assert capsys.readouterr().err == "simattest: 2 of 2 rows rejected; nothing imported\n"
 
 
 def test_a_file_without_card_rows_is_an_input_error(

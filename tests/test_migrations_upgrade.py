@@ -189,6 +189,10 @@ def test_attestations_checkouts_and_counters_read_back(upgraded: Upgraded) -> No
                     for case, rec in recorded["attestations"].items()}
     assert attestations == recorded["attestations"]
     assert count_alerts(svc) == recorded["alerts"]
+    # 0005_i19desk_alerts_ack: every alert of the release starts unacknowledged
+    assert count_alerts(svc, unacknowledged=True) == recorded["alerts"]
+    assert all(get_attestation(svc, rec["id"]).acknowledgement is None
+               for rec in recorded["attestations"].values())
     checkouts = {case: _holds(get_checkout(svc, rec["id"]).to_json(), rec)
                  for case, rec in recorded["checkouts"].items()}
     assert checkouts == recorded["checkouts"]

@@ -162,6 +162,9 @@ def test_a_transport_key_without_a_check_value_is_imported_with_a_warning(
                      if not line.upper().startswith("KCV"))
     report = import_batch(service, text, "b.out", bytes(16), actor="t")  # the wrong key
     assert report.imported == 2 and report.transport_key_unchecked
+    # told apart from other unverified cards: checkout waits for pool verify
+    with service.db.read_session() as db:
+        assert set(db.scalars(select(Card.verification))) == {"unchecked-key"}
     assert "could not be checked" in report.warnings[0] and "pool verify" in report.warnings[0]
     assert report.to_json()["warnings"] == report.warnings
     with_kcv = import_batch(service, vendor_out_text(synth_cards(1, start=5), TK), "c.out", TK,

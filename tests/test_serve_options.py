@@ -180,3 +180,11 @@ def test_pin_workers_puts_each_worker_on_its_own_cpu_and_a_replacement_on_the_fr
         assert cpu == freed
         assert os.sched_getaffinity(replacement) == {freed}
         assert requests.get(url + "/healthz", timeout=10).status_code == 200
+
+
+def test_card_verification_policy_option_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--card-verification", "sometimes"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--card-verification" in err and "off, warn, require" in err.replace("'", "")

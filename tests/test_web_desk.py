@@ -139,7 +139,8 @@ def test_checkout_and_return_from_an_affirming_attestation(
     expect(out.first).to_contain_text(USER)
     screenshot(page, "return")
     out.first.get_by_role("button", name=re.compile("^Return")).click()
-    expect(page.get_by_text(f"returned by {USER}")).to_be_visible()
+    # The message names the desk operator who took the handset back, not the officer.
+    expect(page.get_by_text(f"(out to {USER}) taken back by Dana at desk 1")).to_be_visible()
     expect(out).to_have_text(["No handset is checked out."])
 
     # The attestation was spent on that checkout: handing it out again needs a new one.
@@ -164,6 +165,8 @@ def test_check_out_is_disabled_for_a_contraindicated_handset(
     expect(page.get_by_role("heading", name="Check out unit 2")).to_be_visible()
     expect(page.locator("#latest-status")).to_have_text("contraindicated")
     expect(page.get_by_text("SIM_SWAPPED")).to_be_visible()
+    # what it means, and what to do, beside it
+    expect(page.locator("#reason-legend")).to_contain_text("paired with another handset")
     expect(page.get_by_role("button", name="Check out")).to_be_disabled()
     expect(page.locator("#eligibility")).to_contain_text("do not hand this handset out")
 

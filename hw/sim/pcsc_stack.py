@@ -24,7 +24,14 @@ further entry loads its own copy of the library.
 
 Side effects on the machine: pcscd still writes and, at exit, removes
 ``/run/pcscd/pcscd.pid`` (harmless to a running system pcscd except ``pcscd --hotplug``),
-and it would also pick up real USB CCID readers through libudev.
+and it would also pick up real USB CCID readers through libudev — unless started with
+``hide_usb_readers=True``: pcscd then runs in a user and mount namespace of its own
+(``unshare``) in which its USB driver directory (``usbdropdir``, compiled in: Debian's
+``/usr/lib/pcsc/drivers``) is an empty directory, so it finds no driver for any USB
+reader and leaves them to the system's pcscd.  Where the kernel refuses unprivileged
+user namespaces (:func:`can_hide_usb_readers` says so) that is an error.
+vpcd listens on its TCP ports on every interface: the driver binds INADDR_ANY and
+has no setting for the address.
 
 libpcsclite reads ``PCSCLITE_CSOCK_NAME`` once per process, so a process can talk to one
 socket path in its lifetime: the stack's socket path is fixed per process, and only one
@@ -47,6 +54,10 @@ from hw.sim.vpcd import DEFAULT_HOST, VirtualCard, VpcdBridge
 from hw.transport.pcsc import PcscContext
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+USB_DROPDIR = Path("/usr/lib/pcsc/drivers")  # pcscd --version: usbdropdir=
+# Mount an empty directory over pcscd's USB drivers, then become pcscd (same PID).
+_HIDE_USB = 'mount --bind "$1" "$2" || exit 70; shift 2; exec "$@"'
+_UNSHARE = ("unshare", "--user", "--map-root-user", "--mount")
 FRIENDLY_NAME = "Virtual PCD"
 SLOTS_PER_ENTRY = 2  # vpcd's compiled-in slot count (VPCDSLOTS)
 APT_LINE = "apt-get install -y pcscd vsmartcard-vpcd"
@@ -70,6 +81,22 @@ def _free_port_pair() -> int:
             continue
         return port
     raise TransportError("could not find two adjacent free TCP ports for vpcd")
+
+
+def can_hide_usb_readers() -> bool:
+    """Whether this machine lets ``PcscStack(hide_usb_readers=True)`` start: unshare is
+    installed and the kernel gives this user a user and mount namespace (some
+    distributions refuse unprivileged user namespaces)."""
+    if shutil.which(_UNSHARE[0]) is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="simattest-probe-") as scratch:
+        try:
+            probe = subprocess.run([*_UNSHARE, "/bin/sh", "-c", _HIDE_USB, "sh", scratch,
+                                    scratch, "true"], capture_output=True, timeout=10,
+                                   check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    return probe.returncode == 0
 
 
 def process_socket_path() -> Path:
@@ -96,9 +123,11 @@ class PcscStack:
         pcscd: str = "pcscd",
         debug: bool = False,
         name: str = FRIENDLY_NAME,
+        hide_usb_readers: bool = False,
     ) -> None:
         """``name``: the readers' FRIENDLYNAME (pcscd appends `` 00 00``, `` 00 01``), e.g.
-        a real reader's name, brackets and all."""
+        a real reader's name, brackets and all.  ``hide_usb_readers``: see the module
+        docstring."""
         if readers < 0:
             raise ValueError("a PcscStack cannot have a negative number of readers")
         self.entries = -(-readers // SLOTS_PER_ENTRY)
@@ -107,6 +136,7 @@ class PcscStack:
         self.pcscd = pcscd
         self.debug = debug
         self.name = name
+        self.hide_usb_readers = hide_usb_readers
         self.socket_path = process_socket_path()
         self.reader_names: list[str] = []
         self.ports: list[int] = []
@@ -220,7 +250,9 @@ class PcscStack:
         for k in range(self.entries):
             port = _free_port_pair()
             driver = VPCD_DRIVER
-            if k > 0:  # a private copy: vpcd's slot state is global per loaded library
+            # A private copy: vpcd's slot state is global per loaded library; and with
+            # the USB readers hidden, the system's copy is hidden too.
+            if k > 0 or self.hide_usb_readers:
                 driver = self.workdir / f"libifdvpcd-{k}.so"
                 shutil.copyfile(VPCD_DRIVER, driver)
             # pcscd numbers every vpcd entry "00", so further entries need their own name.
@@ -245,6 +277,11 @@ class PcscStack:
             args = [self._pcscd_path, "--foreground", "-c", str(self.workdir / "reader.conf.d")]
             if self.debug:
                 args += ["--debug", "--apdu"]
+            if self.hide_usb_readers:
+                empty = self.workdir / "no-usb-drivers"
+                empty.mkdir(exist_ok=True)
+                args = [*_UNSHARE, "/bin/sh", "-c", _HIDE_USB, "sh", str(empty),
+                        str(USB_DROPDIR), *args]
             # The socket arrives as stdin; sh moves it to fd 3 and sets LISTEN_PID to its
             # own PID, which exec hands on to pcscd: what sd_listen_fds() checks.
             script = 'exec 3<&0 </dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'

@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from attest.evidence import summary
+from server.attestation.alerts import Acknowledgement, view
 from server.core.errors import NotFound, ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
 from server.pool.registry import Page, paginate
-from server.store.models import Attestation
+from server.store.models import AlertAcknowledgement, Attestation
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class AttestationView:
     appraised_at: dt.datetime | None
     evidence: dict[str, Any] | None
     ear: str | None
+    acknowledgement: Acknowledgement | None = None  # of a contraindicated verdict
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,13 +46,17 @@ class AttestationView:
             "appraised_at": None if self.appraised_at is None
             else self.appraised_at.isoformat(timespec="seconds"),
             "evidence": self.evidence, "ear": self.ear,
+            "acknowledgement": None if self.acknowledgement is None
+            else self.acknowledgement.to_json(),
         }
 
 
-def _attestation_view(att: Attestation) -> AttestationView:
+def _attestation_view(att: Attestation, ack: AlertAcknowledgement | None = None
+                      ) -> AttestationView:
     return AttestationView(att.id, att.imei, att.state, att.status, list(att.reasons or []),
                            att.iccid, att.imsi, att.created_at, att.appraised_at,
-                           None if att.evidence is None else summary(att.evidence), att.ear)
+                           None if att.evidence is None else summary(att.evidence), att.ear,
+                           None if ack is None else view(ack))
 
 
 def get_attestation(svc: Service, attestation_id: str) -> AttestationView:
@@ -59,7 +65,7 @@ def get_attestation(svc: Service, attestation_id: str) -> AttestationView:
         if att is None:
             raise NotFound(f"attestation {attestation_id} does not exist",
                            field="attestation_id")
-        return _attestation_view(att)
+        return _attestation_view(att, session.get(AlertAcknowledgement, attestation_id))
 
 
 def latest_attestations(svc: Service, imeis: list[str]) -> dict[str, AttestationView]:
@@ -114,15 +120,23 @@ def list_attestations(svc: Service, *, imei: str | None = None, status: str | No
 def alerts(svc: Service, *, offset: int = 0, limit: int = 50) -> list[AttestationView]:
     """Contraindicated attestations, newest first (the desk's alert list)."""
     with svc.db.read_session() as session:
-        rows = session.scalars(
-            select(Attestation).where(Attestation.status == "contraindicated")
+        rows = session.execute(
+            select(Attestation, AlertAcknowledgement)
+            .outerjoin(AlertAcknowledgement,
+                       AlertAcknowledgement.attestation_id == Attestation.id)
+            .where(Attestation.status == "contraindicated")
             .order_by(Attestation.appraised_at.desc(), Attestation.id)
             .offset(max(0, offset)).limit(max(1, min(limit, 500)))
         ).all()
-        return [_attestation_view(att) for att in rows]
+        return [_attestation_view(att, ack) for att, ack in rows]
 
 
-def count_alerts(svc: Service) -> int:
+def count_alerts(svc: Service, *, unacknowledged: bool = False) -> int:
+    """Contraindicated attestations (only those nobody acknowledged, if asked)."""
+    query = select(func.count()).select_from(Attestation).where(
+        Attestation.status == "contraindicated")
+    if unacknowledged:
+        query = query.where(~select(AlertAcknowledgement.attestation_id).where(
+            AlertAcknowledgement.attestation_id == Attestation.id).exists())
     with svc.db.read_session() as session:
-        return session.scalar(select(func.count()).select_from(Attestation)
-                              .where(Attestation.status == "contraindicated")) or 0
+        return session.scalar(query) or 0

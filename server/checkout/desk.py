@@ -11,23 +11,28 @@ A checkout also needs the handset still paired with the card the attestation aff
 It holds the handset's row lock (``server.pool.registry.lock_handset``) from that check
 to its commit, and pairing and unpairing take the same lock and refuse a checked-out
 handset, so neither can slip between the check and the checkout.
+
+The card's ``pool verify`` state is weighed last, as ``ServiceConfig.card_verification``
+says (``card_check``): a refusal, a warning that goes with the checkout, or nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.core.config import CardVerificationPolicy
 from server.core.errors import Conflict, NotFound
 from server.core.identifiers import check_imei, check_text
 from server.core.service import Service
 from server.pool.registry import (
+    UNVERIFIED,
     AlreadyCheckedOut,
     Page,
     lock_handset,
@@ -60,6 +65,46 @@ class AttestationUsed(Conflict):
     title = "Attestation already used for a checkout"
 
 
+class CardNotVerified(Conflict):
+    slug = "card-not-verified"
+    title = "The card must pass pool verify first"
+
+
+@dataclass(frozen=True, slots=True)
+class CardCheck:
+    """What the checkout policy (``ServiceConfig.card_verification``) says of a card."""
+
+    refusal: str | None = None  # why the checkout may not happen
+    warning: str | None = None  # what goes with a checkout that may
+
+
+# The policy in a sentence, for the pages that show a card's verification.
+POLICY_TEXT: dict[CardVerificationPolicy, str] = {
+    "off": "this service does not enforce card verification (simattest serve "
+           "--card-verification off).",
+    "warn": "a card never verified is checked out with a warning; a card imported under an "
+            "unchecked transport key, or one that failed, is refused until pool verify "
+            "passes (simattest serve --card-verification warn, the default).",
+    "require": "only verified cards are checked out (simattest serve --card-verification "
+               "require).",
+}
+
+
+def card_check(iccid: str | None, verification: str | None,
+               policy: CardVerificationPolicy) -> CardCheck:
+    """The card-verification part of the checkout policy (``server.core.config``)."""
+    if verification is None or verification == "verified" or policy == "off":
+        return CardCheck()
+    if verification == UNVERIFIED and policy == "warn":
+        return CardCheck(warning=f"card {iccid} has never been checked by simattest pool "
+                                 "verify; run it when the card is next at the bench")
+    why = {"failed": "failed simattest pool verify (it does not hold the pool's keys)",
+           UNVERIFIED: "has never been checked by simattest pool verify"}.get(
+        verification, "was imported under a transport key that could not be checked")
+    return CardCheck(refusal=f"card {iccid} {why}; the checkout needs simattest pool "
+                             "verify to pass on it first")
+
+
 class AlreadyReturned(Conflict):
     slug = "already-returned"
     title = "Already returned"
@@ -78,6 +123,7 @@ class CheckoutView:
     started_by: str
     returned_at: dt.datetime | None
     returned_by: str | None
+    warnings: tuple[str, ...] = ()  # what the desk should know of this checkout
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,7 +133,7 @@ class CheckoutView:
             "started_by": self.started_by,
             "returned_at": None if self.returned_at is None
             else self.returned_at.isoformat(timespec="seconds"),
-            "returned_by": self.returned_by,
+            "returned_by": self.returned_by, "warnings": list(self.warnings),
         }
 
 
@@ -102,8 +148,10 @@ def check_user(user: str) -> str:
     return check_text(user, "user", max_chars=MAX_USER_CHARS, required=True)
 
 
-def _refuse(session: Session, att: Attestation, max_age: float) -> None:
-    """Raise the 409 that says why this attestation cannot start a checkout."""
+def _refuse(session: Session, att: Attestation, max_age: float,
+            policy: CardVerificationPolicy) -> CardCheck:
+    """Raise the 409 that says why this attestation cannot start a checkout; else say
+    what the card's verification adds to it."""
     if att.status != "affirming" or att.handset_id is None:
         reasons = ", ".join(att.reasons or []) or "no verdict yet"
         raise NotAffirming(f"attestation {att.id} is {att.status or att.state} ({reasons})",
@@ -128,6 +176,11 @@ def _refuse(session: Session, att: Attestation, max_age: float) -> None:
             f"attestation {att.id} was used for checkout {used}, which has been returned; "
             "each attestation is good for one checkout — attest the handset again",
             field="attestation_id")
+    check = card_check(att.iccid, session.scalar(select(Card.verification).where(
+        Card.id == att.card_id)), policy)
+    if check.refusal is not None:
+        raise CardNotVerified(check.refusal, field="attestation_id")
+    return check
 
 
 def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> CheckoutView:
@@ -141,7 +194,8 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
                                field="attestation_id")
             if att.handset_id is not None:
                 lock_handset(session, att.handset_id)
-            _refuse(session, att, svc.config.checkout_max_age)
+            check = _refuse(session, att, svc.config.checkout_max_age,
+                            svc.config.card_verification)
             assert att.handset_id is not None
             checkout = Checkout(attestation_id=att.id, handset_id=att.handset_id,
                                 card_id=att.card_id, user=user, started_by=actor,
@@ -150,14 +204,16 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
             session.flush()
             audit.append(session, actor, "checkout.start", f"imei:{att.imei}",
                          {"checkout_id": checkout.id, "attestation_id": att.id,
-                          "iccid": att.iccid, "user": user})
-            return _view(checkout, att.imei, att.iccid)
+                          "iccid": att.iccid, "user": user,
+                          **({"warning": check.warning} if check.warning else {})})
+            return replace(_view(checkout, att.imei, att.iccid),
+                           warnings=(check.warning,) if check.warning else ())
     except IntegrityError:
         # A concurrent desk won the unique index; say what beat us.
         with svc.db.read_session() as session:
             att = session.get(Attestation, attestation_id)
             assert att is not None
-            _refuse(session, att, svc.config.checkout_max_age)
+            _refuse(session, att, svc.config.checkout_max_age, svc.config.card_verification)
         raise AlreadyCheckedOut("checked out concurrently by another desk",
                                 field="attestation_id") from None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from attest.devicekey import load_private_key
 from attest.errors import InputError
 from server.agent.client import add_server_options, client_from_args
+from server.cli.explain import reason_text
 from server.cli.output import add_json_flag, print_fields, print_json
 
 
@@ -54,4 +55,7 @@ def _run(args: argparse.Namespace) -> int:
                       ("attestation", verdict.attestation_id),
                       ("imei", verdict.imei), ("iccid", verdict.iccid),
                       ("resyncs", verdict.resyncs)], title="checkout attestation")
+        # Under the table, not in it: sentences read better unwrapped by a cell.
+        for code in verdict.reasons:
+            print(reason_text(code))
     return 0 if verdict.affirming else 1

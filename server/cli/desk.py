@@ -42,7 +42,11 @@ def _show(view: dict[str, object], json: bool, title: str) -> int:
     if json:
         print_json(view)
     else:
-        print_fields([(k, v) for k, v in view.items() if v is not None], title=title)
+        warnings = view.get("warnings") or []
+        print_fields([(k, v) for k, v in view.items() if v is not None and k != "warnings"],
+                     title=title)
+        for warning in warnings if isinstance(warnings, list) else []:
+            print(f"warning: {warning}")
     return 0
 
 

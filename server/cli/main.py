@@ -45,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.card",
     "server.cli.pin",
     "server.cli.checkout",
+    "server.cli.explain",
     "server.cli.desk",
     "server.cli.serve",
     "server.cli.admin",

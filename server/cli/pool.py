@@ -85,11 +85,19 @@ def _import(args: argparse.Namespace) -> int:
     try:
         report = client_from_args(args).request("POST", "/v1/pool/imports", body)
     except ServiceRefused as exc:
+        if exc.slug == "already-in-pool":
+            # A batch imported before: nothing is wrong, and nothing was changed.
+            if args.json:
+                print_json(exc.problem)
+            else:
+                print(exc.problem.get("detail"))
+            return 0
         if exc.slug != "import-rejected":
             raise
         _print_rows(args, exc.problem.get("errors", []), exc.problem)
-        print(f"simattest: {exc.problem.get('detail')} (run again with --partial to import "
-              "the good rows)", file=sys.stderr)
+        good = exc.problem.get("good_rows", 0)
+        hint = f" (run again with --partial to import the {good} good rows)" if good else ""
+        print(f"simattest: {exc.problem.get('detail')}{hint}", file=sys.stderr)
         return 2
     _print_rows(args, report["rejected"], report)
     # Nothing imported is a failed import, even when --partial let the service answer 200.

@@ -48,6 +48,13 @@ def register(subparsers: Any) -> None:
                        help="a reverse proxy (IP address or network, repeatable) whose "
                             "X-Forwarded-For header names the client address that the "
                             "per-client rate limit counts; others' headers are ignored")
+    serve.add_argument("--card-verification", choices=("off", "warn", "require"),
+                       default="warn",
+                       help="what a checkout asks of the card's 'pool verify' state. warn "
+                            "(default): a never-verified card is checked out with a "
+                            "warning, a card imported under an unchecked transport key or "
+                            "one that failed is refused; require: verified cards only; "
+                            "off: never enforced")
     serve.add_argument("--debug", action="store_true",
                        help="Flask's development server, one process (never in production)")
     serve.set_defaults(func=_serve)
@@ -104,7 +111,7 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         else args.rate_limit_per_imei,
         rate_limit_per_client=config.rate_limit_per_client if args.rate_limit_per_client is None
         else args.rate_limit_per_client,
-        trusted_proxies=tuple(args.trusted_proxy))
+        trusted_proxies=tuple(args.trusted_proxy), card_verification=args.card_verification)
 
 
 def _run(args: argparse.Namespace, host: str, port: str) -> int:

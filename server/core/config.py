@@ -9,8 +9,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from attest.errors import SimattestError
+
+# What a checkout asks of the card's verification (``simattest pool verify``):
+# - "warn" (default): a card never verified is checked out with a warning; a card
+#   imported under a transport key that could not be checked (``unchecked-key``), or
+#   one that failed verification, is refused until ``pool verify`` passes;
+# - "require": only verified cards are checked out;
+# - "off": verification is shown, never enforced (a bench with cards known good).
+CardVerificationPolicy = Literal["off", "warn", "require"]
+CARD_VERIFICATION_POLICIES: tuple[CardVerificationPolicy, ...] = ("off", "warn", "require")
 
 
 class StartupError(SimattestError):
@@ -41,10 +51,15 @@ class ServiceConfig:
     max_import_bytes: int = 64 << 20  # a vendor batch file (``POST /v1/pool/imports``)
     # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
     kek_file: Path | None = None
+    card_verification: CardVerificationPolicy = "warn"  # see CardVerificationPolicy
 
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:
             raise StartupError(f"ind_slot: must be 0..31 (5-bit IND), got {self.ind_slot}")
+        if self.card_verification not in CARD_VERIFICATION_POLICIES:
+            raise StartupError(f"card_verification: must be one of "
+                               f"{', '.join(CARD_VERIFICATION_POLICIES)}, got "
+                               f"{self.card_verification!r}")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

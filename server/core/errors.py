@@ -29,6 +29,8 @@ class ServiceError(InputError):
         # Per-item problems (e.g. every rejected line of an import); default: the field.
         self.errors = errors if errors is not None else (
             [{"field": field, "reason": detail}] if field is not None else [])
+        # Further problem members a client may act on (e.g. an import's counts).
+        self.extra: dict[str, Any] = {}
 
 
 class ValidationError(ServiceError):

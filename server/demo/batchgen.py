@@ -40,8 +40,10 @@ def synth_cards(
     return cards
 
 
-def vendor_out_text(cards: list[SynthCard], transport_key: bytes | None = None) -> str:
-    """A vendor output file for ``cards`` (Ki/OPC encrypted when ``transport_key``)."""
+def vendor_out_text(cards: list[SynthCard], transport_key: bytes | None = None,
+                    profile: str | None = None) -> str:
+    """A vendor output file for ``cards`` (Ki/OPC encrypted when ``transport_key``;
+    with a PROFILE column, after the others, when ``profile``)."""
     ecb = (Cipher(algorithms.AES(transport_key), modes.ECB()).encryptor()  # noqa: S305
            if transport_key is not None else None)
 
@@ -52,9 +54,10 @@ def vendor_out_text(cards: list[SynthCard], transport_key: bytes | None = None) 
               "Transport_key": "0" if transport_key is None else "1"}
     if transport_key is not None:
         header["KCV"] = key_check_value(transport_key).hex().upper()
+    columns = ["ICCID", "IMSI", "PIN1", "PUK1", "KI", "OPC", *(["PROFILE"] if profile else [])]
     rows = [{"ICCID": c.iccid, "IMSI": c.imsi, "PIN1": "1234", "PUK1": "12345678",
-             "KI": col(c.k), "OPC": col(c.opc)} for c in cards]
-    return format_vendor_out(["ICCID", "IMSI", "PIN1", "PUK1", "KI", "OPC"], rows, header)
+             "KI": col(c.k), "OPC": col(c.opc), "PROFILE": profile or ""} for c in cards]
+    return format_vendor_out(columns, rows, header)
 
 
 def csv_text(cards: list[SynthCard]) -> str:

@@ -14,8 +14,12 @@ output file, registers handsets with device keys and pairs them — all over the
 the device agent against simulated cards behind the same pcscd (and one behind the
 simulated modem) for five cases: the genuine pair, a commercial SIM swapped in, a card
 taken from another pooled handset, a clone with the right ICCID/IMSI but another K,
-and a replayed evidence.  It prints the verdicts and one EAR as a relying party
-decodes it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``).
+and a replayed evidence.  It prints one line per case (it fits 80 columns), what the
+reasons mean (``attest.reasons``) and a summary of one EAR as a relying party decodes
+it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``; the whole
+token with ``--verbose``).  Before it starts it says what it runs on the host: its
+pcscd without USB drivers where the host allows (``PcscStack(hide_usb_readers=True)``),
+vpcd listening on all interfaces, the service on loopback.
 Run interactively it then keeps the service up for the desk pages until Ctrl-C;
 with ``--once`` or without a terminal on stdin it stops at once.  The exit status is
 non-zero when any verdict differs from the expected one.
@@ -34,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +56,13 @@ from rich.table import Table
 from attest.devicekey import DeviceSigner
 from attest.devicekey import generate as generate_device_key
 from attest.errors import InputError, SimattestError, TransportError
+from attest.reasons import explain
 from hw.cardfile import load_card_file
 from hw.identity import Identities, read_identities
 from hw.selfcheck import SelfCheckResult, self_check
 from hw.sim.card import SimulatedCard
 from hw.sim.modem import SimulatedModem
-from hw.sim.pcsc_stack import PcscStack
+from hw.sim.pcsc_stack import PcscStack, can_hide_usb_readers
 from hw.transport.base import open_transport
 from hw.transport.pcsc import PcscTransport
 from hw.uicc import ts_31_102, ts_31_103
@@ -181,9 +187,8 @@ class DemoHandset:
 
 @dataclass(frozen=True)
 class CaseResult:
-    case: str
+    case: str  # what is in the handset, in a few words
     handset: str
-    card: str
     expected: tuple[str, tuple[str, ...]]
     status: str
     reasons: tuple[str, ...]
@@ -192,6 +197,23 @@ class CaseResult:
     @property
     def as_expected(self) -> bool:
         return (self.status, self.reasons) == self.expected
+
+    def line(self) -> str:
+        """The case on one line of 80 columns: unit, case, expected, got, ✓."""
+        got = _verdict_text(self.status, self.reasons)
+        got = got if len(got) <= _GOT_WIDTH else got[:_GOT_WIDTH - 1] + "…"
+        return (f"{self.handset:<7} {self.case:<33} "
+                f"{_verdict_text(*self.expected):<16} {got:<{_GOT_WIDTH}} "
+                f"{'✓' if self.as_expected else '✗'}")
+
+
+_GOT_WIDTH = 16
+CASE_HEADER = f"{'unit':<7} {'case':<33} {'expected':<16} {'got':<{_GOT_WIDTH}}"
+
+
+def _verdict_text(status: str, reasons: tuple[str, ...]) -> str:
+    """A verdict in one word: its reasons when it has any (they imply the status)."""
+    return ",".join(reasons) or status
 
 
 def demo_imei(n: int) -> str:
@@ -296,9 +318,9 @@ def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str |
         return body, submit(client, body)
 
 
-def _case(name: str, handset: DemoHandset, card: str, expected: tuple[str, tuple[str, ...]],
+def _case(name: str, handset: DemoHandset, expected: tuple[str, tuple[str, ...]],
           answer: dict[str, Any]) -> CaseResult:
-    return CaseResult(name, handset.label, card, expected, answer["status"],
+    return CaseResult(name, handset.label, expected, answer["status"],
                       tuple(answer.get("reasons", [])), answer.get("ear", ""))
 
 
@@ -313,14 +335,16 @@ class Genuine:
 
     def attest(self) -> CaseResult:
         _, answer = _agent(self.client, self.reader, self.handset, self.handset.imei)
-        return _case("genuine pair, again", self.handset, "its own card-1", ("affirming", ()),
-                     answer)
+        return _case("its own card, again", self.handset, ("affirming", ()), answer)
 
     def command(self, server: str, stack: PcscStack) -> str:
-        """The device agent's command line that does the same from another terminal."""
-        return (f"PCSCLITE_CSOCK_NAME={stack.socket_path} .venv/bin/simattest checkout "
-                f"--server {server} --reader '{self.reader}' --device-key {self.key_file} "
-                f"--imei {self.handset.imei}")
+        """The device agent's command line that does the same from another terminal, one
+        option a line (a shell reads the backslashes as one line), so that it can be
+        copied from an 80-column terminal."""
+        return " \\\n  ".join([
+            f"PCSCLITE_CSOCK_NAME={stack.socket_path}", ".venv/bin/simattest checkout",
+            f"--server {server} --reader '{self.reader}'",
+            f"--device-key {self.key_file}", f"--imei {self.handset.imei}"])
 
 
 def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
@@ -330,11 +354,11 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
     handsets = [DemoHandset(f"unit {n}", demo_imei(n), generate_device_key())
                 for n in range(1, 5)]
     vendor_file = workdir / "pool-batch.out"
-    vendor_file.write_text(vendor_out_text(cards))
+    vendor_file.write_text(vendor_out_text(cards, profile=PS_PROFILE))
     vendor_file.chmod(0o600)
     _provision(client, vendor_file, list(zip(handsets, (c.iccid for c in cards), strict=True)))
-    console.print(f"[green]✓[/] imported {len(cards)} cards from {vendor_file.name}, "
-                  f"registered and paired {len(handsets)} handsets (over the HTTP API)")
+    console.print(f"[green]✓[/] pool: {len(cards)} cards imported ({PS_PROFILE}), "
+                  f"{len(handsets)} handsets paired", highlight=False)
 
     files = [write_card_file(workdir, f"card-{n}", c, h.imei)
              for n, (c, h) in enumerate(zip(cards, handsets, strict=True), start=1)]
@@ -350,18 +374,18 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
     imei = unit1.imei
     results = []
     body, answer = _agent(client, readers["genuine"], unit1, imei)
-    results.append(_case("genuine pair", unit1, "its own card-1", ("affirming", ()), answer))
+    results.append(_case("its own card (genuine pair)", unit1, ("affirming", ()), answer))
     _, answer = _agent(client, readers["commercial"], unit1, imei)
-    results.append(_case("commercial SIM swapped in", unit1, "commercial-001",
+    results.append(_case("a commercial SIM swapped in", unit1,
                          ("contraindicated", ("COMMERCIAL_SIM",)), answer))
     _, answer = _agent(client, readers["moved"], unit1, imei)
-    results.append(_case("card from another pooled handset", unit1, "card-2 (unit 2's)",
-                         ("contraindicated", ("SIM_SWAPPED",)), answer))
+    results.append(_case("unit 2's card", unit1, ("contraindicated", ("SIM_SWAPPED",)),
+                         answer))
     _, answer = _agent(client, readers["clone"], unit1, imei)
-    results.append(_case("clone: right ICCID/IMSI, wrong K", unit1, "clone of card-1",
+    results.append(_case("a clone: its ICCID/IMSI, wrong K", unit1,
                          ("contraindicated", ("CLONED_SIM",)), answer))
     answer = submit(client, body)
-    results.append(_case("replayed evidence", unit1, "card-1's evidence again",
+    results.append(_case("its first evidence, replayed", unit1,
                          ("contraindicated", ("CHALLENGE_REUSED",)), answer))
     modem = SimulatedModem(SimulatedCard(load_card_file(files[3])), imei=handsets[3].imei)
     link = modem.start(workdir / "modem0")
@@ -369,27 +393,33 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
         _, answer = _agent(client, f"modem:{link}", handsets[3], None)
     finally:
         modem.stop()
-    results.append(_case("genuine pair through a modem", handsets[3],
-                         "its own card-4 (IMEI via AT+CGSN)", ("affirming", ()), answer))
+    results.append(_case("its own card, via a modem", handsets[3], ("affirming", ()),
+                         answer))
     key_file = workdir / "unit-1-device-key.pem"
     key_file.write_bytes(unit1.key.private_pem())
     key_file.chmod(0o600)
     return results, Genuine(client, readers["genuine"], unit1, key_file)
 
 
-def verdict_table(results: list[CaseResult]) -> Table:
-    table = Table(title="checkout attestations")
-    for col in ("case", "handset", "card"):
-        table.add_column(col)
-    for col in ("verdict", "reasons", ""):
-        table.add_column(col, no_wrap=True)
+def say(console: Console, text: str, indent: int = 0) -> None:
+    """Prose wrapped to the terminal, continuation lines indented under the first."""
+    lines = textwrap.wrap(text, console.width, initial_indent=" " * indent,
+                          subsequent_indent=" " * (indent + 2))
+    for line in lines:
+        console.out(line, highlight=False)
+
+
+def print_cases(console: Console, results: list[CaseResult]) -> None:
+    """What the reasons mean, then one line per case (fits 80 columns)."""
+    for code in dict.fromkeys(c for r in results for c in r.reasons):
+        found = explain(code)
+        if found is not None:
+            say(console, f"{code}: {found.meaning}")
+    console.print(CASE_HEADER.rstrip(), style="bold", highlight=False)
     colours = {"affirming": "green", "warning": "yellow", "contraindicated": "red"}
     for r in results:
-        colour = colours.get(r.status, "white")
-        table.add_row(r.case, r.handset, r.card, f"[{colour}]{r.status}[/]",
-                      ", ".join(r.reasons) or "—",
-                      "[green]✓[/]" if r.as_expected else "[red]✗ unexpected[/]")
-    return table
+        console.print(r.line(), style=colours.get(r.status, ""), highlight=False,
+                      markup=False)
 
 
 def metrics_line(url: str) -> str:
@@ -405,45 +435,78 @@ def metrics_line(url: str) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in sorted(counts.items()))
 
 
-def decoded_ear(url: str, token: str) -> Panel:
-    """The EAR as a relying party sees it: key fetched from the JWKS by ``kid``."""
+def _verified_ear(url: str, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The EAR's header and claims as a relying party reads them: signature checked with
+    the key the service's JWKS names by ``kid``."""
     key = jwt.PyJWKClient(f"{url}/.well-known/jwks.json").get_signing_key_from_jwt(token)
-    claims = jwt.decode(token, key, algorithms=["ES256"])
-    doc = {"header": jwt.get_unverified_header(token), "claims": claims}
-    return Panel(JSON(json.dumps(doc)), title="EAR of the genuine pair — signature verified "
-                 "with /.well-known/jwks.json", expand=False)
+    return jwt.get_unverified_header(token), jwt.decode(token, key, algorithms=["ES256"])
 
 
-def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bool) -> int:
+def ear_summary(url: str, token: str) -> list[str]:
+    """The genuine pair's EAR in a few lines (the whole of it: ``--verbose``)."""
+    header, claims = _verified_ear(url, token)
+    stamp = "%H:%M:%S"
+    issued = time.strftime(stamp, time.gmtime(claims["iat"]))
+    expires = time.strftime(stamp, time.gmtime(claims["exp"]))
+    return [
+        f"EAR of the genuine pair ({header['alg']} JWT, {len(token)} characters): signature "
+        "verified with the service's /.well-known/jwks.json",
+        ", ".join(f"{name} {sub['ear_status']}" for name, sub in claims["submods"].items()),
+        f"issued {issued} UTC, expires {expires} UTC; the whole token: --verbose",
+    ]
+
+
+def decoded_ear(url: str, token: str) -> Panel:
+    """The whole EAR, decoded (``--verbose``)."""
+    header, claims = _verified_ear(url, token)
+    return Panel(JSON(json.dumps({"header": header, "claims": claims})),
+                 title="EAR of the genuine pair, signature verified", expand=False)
+
+
+def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bool,
+                     verbose: bool) -> int:
     data_dir = workdir / "data"
     tokens = _bootstrap_tokens(data_dir)
     service = ServiceProcess(data_dir, workdir / "server.log")
     with console.status("starting the attestation service (gunicorn, SQLite)…"):
         service.start()
     try:
-        console.print(f"[green]✓[/] service at {service.url} (simattest serve: gunicorn, "
-                      f"{service.workers} workers, SQLite in {data_dir})")
+        console.print(f"[green]✓[/] service at {service.url} (gunicorn, {service.workers} "
+                      "workers, SQLite; loopback only)", highlight=False)
         provisioner = ServiceClient(service.url, token=tokens["provisioner"])
         results, genuine = run_cases(provisioner, stack, workdir, console)
-        console.print(verdict_table(results))
-        console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}")
-        console.print(decoded_ear(service.url, results[0].ear))
+        # The verdicts last: on an 80x24 terminal they stay on screen above the desk's
+        # lines; the EAR and what the reasons mean scroll away first.
+        for n, line in enumerate(ear_summary(service.url, results[0].ear)):
+            say(console, line, indent=2 if n else 0)
+        if verbose:
+            console.print(decoded_ear(service.url, results[0].ear))
+            console.out(results[0].ear, highlight=False)
+        console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}",
+                      highlight=False)
+        print_cases(console, results)
         ok = all(r.as_expected for r in results)
         if not once and sys.stdin.isatty():
-            console.print(Panel(
-                f"desk pages: [bold]{service.url}/desk/[/]\n"
-                f"desk token: [bold]{tokens['desk']}[/]\n"
-                f"provisioner token: [bold]{tokens['provisioner']}[/]\n\n"
-                "A checkout needs an affirming attestation younger than 5 minutes.\n"
-                "[bold]Enter[/] attests unit 1 again with its own card; the device agent "
-                "does the same from another terminal:\n"
-                f"{genuine.command(service.url, stack)}\n\n"
-                "Ctrl-C stops the service", title="the service keeps running", expand=False))
+            _print_desk_help(console, service.url, tokens, genuine.command(service.url, stack))
             with contextlib.suppress(KeyboardInterrupt):
                 _serve_the_desk(console, service, genuine)
         return 0 if ok else 1
     finally:
         service.stop()
+
+
+def _print_desk_help(console: Console, url: str, tokens: dict[str, str], command: str) -> None:
+    """What to do while the service keeps running: plain lines, no box, so that the URL,
+    the tokens and the command can be copied from the terminal as they are."""
+    console.rule("the service keeps running: the desk pages")
+    for line in (f"desk pages:        {url}/desk/", f"desk token:        {tokens['desk']}",
+                 f"provisioner token: {tokens['provisioner']}"):
+        console.out(line, highlight=False)
+    say(console, "A checkout needs an affirming attestation under 5 minutes old: Enter "
+                 "attests unit 1 again, as does this from another terminal:")
+    # print, not rich: rich would wrap the command where a shell cannot follow
+    print(command, flush=True)
+    console.out("Ctrl-C stops the service.", highlight=False)
 
 
 def _serve_the_desk(console: Console, service: ServiceProcess, genuine: Genuine) -> None:
@@ -455,8 +518,9 @@ def _serve_the_desk(console: Console, service: ServiceProcess, genuine: Genuine)
         if not sys.stdin.readline():
             return  # end of input: nothing more will be asked
         result = genuine.attest()
-        console.print(f"unit 1: [bold]{result.status}[/] {' '.join(result.reasons)} "
-                      f"— check it out at {service.url}/desk/checkout")
+        reasons = f" {', '.join(result.reasons)}" if result.reasons else ""
+        console.print(f"unit 1: [bold]{result.status}[/]{reasons} — check it out at "
+                      f"{service.url}/desk/checkout")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -466,7 +530,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="keep the data directory, card files and logs here "
                              "(default: a temporary directory, removed at exit)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print the whole EAR (decoded, and the token itself)")
     return parser
+
+
+def host_notes(hide_usb: bool) -> list[str]:
+    """What the demo runs on this host that a bench engineer should know first."""
+    usb = ("USB smart-card readers stay with the system's pcscd: the demo's pcscd runs "
+           "without USB drivers (a mount namespace of its own)." if hide_usb else
+           "Note: this system refuses the demo's pcscd a namespace without USB drivers, "
+           "so it would also take any USB smart-card reader plugged in: unplug them "
+           "first, or stop the system's pcscd users meanwhile.")
+    return [usb,
+            "Its virtual readers' driver, vpcd, listens on TCP on all interfaces (vpcd "
+            "binds no single address); the service listens on 127.0.0.1 only."]
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -499,17 +577,21 @@ def _run(args: argparse.Namespace) -> int:
             workdir = args.workdir
             workdir.mkdir(parents=True, exist_ok=True)
         try:
+            hide_usb = can_hide_usb_readers()
+            for note in host_notes(hide_usb):
+                say(console, note)
             with console.status("starting pcscd with vpcd readers…"):
-                stack = PcscStack(readers=4)
+                stack = PcscStack(readers=4, hide_usb_readers=hide_usb)
                 stack.start()
             try:
-                console.print(f"[green]✓[/] pcscd running (PID {stack.pid}), readers: "
-                              + ", ".join(stack.reader_names))
+                console.print(f"[green]✓[/] pcscd (PID {stack.pid}), {len(stack.ports)} vpcd "
+                              f"readers on TCP ports {', '.join(map(str, stack.ports))}",
+                              highlight=False)
                 check = check_card(stack)
                 render(console, check)
                 stack.detach(0)
-                console.rule("checkout attestation: service, pool, handsets, five cases")
-                code = attestation_demo(console, stack, workdir, args.once)
+                console.rule("checkout attestation: service, pool, handsets, six cases")
+                code = attestation_demo(console, stack, workdir, args.once, args.verbose)
             finally:
                 stack.stop()
         except SimattestError as exc:

@@ -35,6 +35,7 @@ from server.core.identifiers import check_iccid, check_imsi
 from server.core.keystore import KeyStore
 from server.core.service import Service
 from server.pool.profiles import known_profiles
+from server.pool.registry import UNCHECKED_KEY, UNVERIFIED
 from server.pool.vendorfile import ParsedFile, decode, parse
 from server.store import audit_chain as audit
 from server.store import metastore
@@ -43,6 +44,7 @@ from server.store.models import Card, utcnow
 KNOWN_COLUMNS = ("ICCID", "IMSI", "KI", "OPC", "OP", "ADM1", "PIN1", "PUK1", "IMPI", "IMPU",
                  "PROFILE")
 _LOOKUP_CHUNK = 2000
+ALREADY_IN_POOL = "already in the pool"
 
 
 class ImportRejected(ServiceError):
@@ -60,6 +62,23 @@ class ImportRejected(ServiceError):
             errors=[r.to_json() for r in report.rejected],
         )
         self.report = report
+        # Whether importing "the good rows" (``partial``) would import anything.
+        self.extra = {"rows": report.rows, "good_rows": report.rows - len(report.rejected)}
+
+
+class AlreadyInPool(Conflict):
+    """Every card of the file is in the pool already: a batch imported before."""
+
+    slug = "already-in-pool"
+    title = "Already in the pool"
+
+
+class QuantityMismatch(ValidationError):
+    """The file's header says how many cards it holds, and its rows disagree (a file
+    cut short, or two files joined): nothing is imported."""
+
+    slug = "quantity-mismatch"
+    title = "Header quantity disagrees with the rows"
 
 
 @dataclass(frozen=True)
@@ -91,9 +110,10 @@ class ImportReport:
         found = []
         if self.transport_key_unchecked:
             found.append("the file has no key check value (kcv), so the transport key could "
-                         "not be checked: run 'simattest pool verify' on these cards before "
-                         "pairing them (cards imported under a wrong key can be removed while "
-                         "never paired, and imported again)")
+                         "not be checked: these cards are marked unchecked-key and cannot be "
+                         "checked out until 'simattest pool verify' passes on them (cards "
+                         "imported under a wrong key can be removed while never paired, and "
+                         "imported again)")
         if self.ignored_columns:
             found.append(f"columns ignored (not known to simattest): "
                          f"{', '.join(self.ignored_columns)}")
@@ -242,11 +262,28 @@ def _check_file_level(parsed: ParsedFile, transport_key: bytes | None) -> None:
         if not encrypted and transport_key is not None:
             raise ValidationError("the file says its keys are not encrypted, but a transport "
                                   "key was given", field="transport_key")
+    _check_quantity(parsed)
     kcv = parsed.header.get("kcv")
     if (kcv is not None and transport_key is not None and not hmac.compare_digest(
             kcv.strip().lower(), key_check_value(transport_key).hex())):
         raise ValidationError("transport key does not match the file's key check value "
                                   "(kcv)", field="transport_key")
+
+
+def _check_quantity(parsed: ParsedFile) -> None:
+    """The header's ``quantity`` (vendor output files) must be the number of card lines."""
+    stated = parsed.header.get("quantity")
+    if stated is None:
+        return
+    found = len(parsed.rows) + len(parsed.malformed)
+    if not (stated.strip().isascii() and stated.strip().isdigit()):
+        raise QuantityMismatch(f"the header's Quantity {stated.strip()!r} is not a number; "
+                               "nothing imported", field="quantity")
+    if int(stated) != found:
+        raise QuantityMismatch(
+            f"the header says Quantity: {int(stated)} but the file has {found} card "
+            f"line{'s' if found != 1 else ''} (cut short, or joined with another file?); "
+            "nothing imported", field="quantity")
 
 
 def parse_transport_key(hex_value: str) -> bytes:
@@ -268,9 +305,15 @@ def import_batch(
         with svc.db.session() as session:
             fresh = _drop_existing(session, cards, report)
             report.rejected.sort(key=lambda r: r.line)
+            if report.rows and all(r.reason == ALREADY_IN_POOL for r in report.rejected) \
+                    and len(report.rejected) == report.rows:
+                # every row is good and already imported: nothing is wrong, nothing to do
+                raise AlreadyInPool(f"all {report.rows} cards are already in the pool; "
+                                    "nothing to do", field="ICCID")
             if report.rejected and not partial:
                 raise ImportRejected(report)
-            _insert(svc, session, fresh, filename)
+            _insert(svc, session, fresh, filename,
+                    UNCHECKED_KEY if report.transport_key_unchecked else UNVERIFIED)
             report.imported = len(fresh)
             audit.append(session, actor, "pool.import", f"batch:{filename}",
                          {"format": report.format, "sha256": report.sha256,
@@ -339,7 +382,7 @@ def _drop_existing(session: Session, cards: list[_Card], report: ImportReport
     fresh: list[_Card] = []
     for card in cards:
         if card.iccid in existing_iccids:
-            report.rejected.append(RowError(card.line, "ICCID", "already in the pool"))
+            report.rejected.append(RowError(card.line, "ICCID", ALREADY_IN_POOL))
         elif card.imsi in existing_imsis:
             report.rejected.append(RowError(card.line, "IMSI",
                                             "already in the pool (another ICCID)"))
@@ -360,17 +403,19 @@ def _existing(session: Session, cards: list[_Card]) -> tuple[set[str], set[str]]
     return iccids, imsis
 
 
-def _insert(svc: Service, session: Session, cards: list[_Card], batch: str) -> None:
+def _insert(svc: Service, session: Session, cards: list[_Card], batch: str,
+            verification: str) -> None:
     """Insert ``cards`` with their secrets encrypted under the KEK, in one bulk INSERT."""
     if not cards:
         return
     # The KEK the database names, locked against a concurrent rotation, and adopted if
     # another process rotated it since this one started.
     svc.reload_keys(metastore.locked(session, metastore.KEK_CHECK, exclusive=False))
-    session.execute(insert(Card), _encrypted_rows(svc.keys, cards, batch))
+    session.execute(insert(Card), _encrypted_rows(svc.keys, cards, batch, verification))
 
 
-def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str) -> list[dict[str, Any]]:
+def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str, verification: str
+                    ) -> list[dict[str, Any]]:
     now = utcnow()
 
     def enc(iccid: str, value: bytes | None) -> bytes | None:
@@ -382,7 +427,7 @@ def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str) -> list[dict
          "opc_enc": keys.encrypt_secret(c.iccid, c.opc),
          "pin1_enc": enc(c.iccid, c.pin1), "puk1_enc": enc(c.iccid, c.puk1),
          "adm1_enc": enc(c.iccid, c.adm1), "impi": c.impi, "impu": c.impu,
-         "batch": batch[:255], "imported_at": now, "verification": "unverified",
+         "batch": batch[:255], "imported_at": now, "verification": verification,
          "sqn_seq": 0}
         for c in cards
     ]

@@ -37,7 +37,22 @@ from server.core.service import Service
 from server.store import audit_chain as audit
 from server.store.models import Attestation, Card, Checkout, Handset, Pairing, utcnow
 
-VERIFICATION_STATES = ("unverified", "verified", "failed")
+# A card's verification state: set to one of the first two by the import, to one of the
+# last two by ``simattest pool verify`` (``server.pool.verify``).
+UNVERIFIED, UNCHECKED_KEY = "unverified", "unchecked-key"
+VERIFICATION_STATES = (UNVERIFIED, UNCHECKED_KEY, "verified", "failed")
+# What each state tells an operator (the desk shows it beside the state).
+VERIFICATION_MEANING = {
+    UNVERIFIED: "never checked by simattest pool verify: its keys are the vendor file's, "
+                "not yet proven by the card itself",
+    UNCHECKED_KEY: "imported under a transport key the vendor file gave no check value "
+                   "for, so its keys may be wrong: simattest pool verify must pass before "
+                   "it is checked out",
+    "verified": "the self-check AKA of simattest pool verify passed: the card answered as "
+                "the pool's keys for it predict",
+    "failed": "the self-check AKA of simattest pool verify failed: the card does not hold "
+              "the pool's keys for it; do not use it",
+}
 MAX_PAGE = 500
 MAX_LABEL_CHARS = 200  # handsets.label is VARCHAR(200)
 

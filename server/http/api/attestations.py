@@ -8,9 +8,11 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from attest.reasons import REASONS
+from server.attestation import alerts as alert_acks
 from server.attestation import views
-from server.http.api.auth import require_role, service
-from server.http.api.body import int_arg
+from server.http.api.auth import current_actor, require_role, service
+from server.http.api.body import Field, int_arg, json_body
 from server.http.api.openapi import (
     BEARER,
     PAGING,
@@ -59,7 +61,16 @@ def alerts() -> dict[str, Any]:
     svc = service()
     items = views.alerts(svc, offset=int_arg("offset", 0),
                                limit=int_arg("limit", 50, 1, 500))
-    return {"items": [a.to_json() for a in items], "total": views.count_alerts(svc)}
+    return {"items": [a.to_json() for a in items], "total": views.count_alerts(svc),
+            "unacknowledged": views.count_alerts(svc, unacknowledged=True)}
+
+
+@blueprint.post("/alerts/<attestation_id>/acknowledgement")
+@require_role("desk", "provisioner")
+def acknowledge(attestation_id: str) -> tuple[dict[str, Any], int]:
+    body = json_body({"note": Field(str)})
+    ack = alert_acks.acknowledge(service(), attestation_id[:64], body["note"], current_actor())
+    return ack.to_json(), 201
 
 
 # --- OpenAPI --------------------------------------------------------------------------
@@ -77,6 +88,12 @@ _DEVICE_ERRORS = {
     "503": problem_response("Database unavailable; nothing was changed"),
 }
 _SCHEMAS: dict[str, Any] = {
+    "Reason": {
+        "enum": list(REASONS),
+        "description": "Why a verdict is not affirming (simattest explain CODE):\n\n"
+                       + "\n".join(f"- `{r.code}`: {r.meaning}. Next: {r.next_step}."
+                                    for r in REASONS.values()),
+    },
     "ChallengeRequest": {
         "type": "object", "additionalProperties": False, "required": ["imei"],
         "properties": {"imei": {"type": "string", "pattern": "^[0-9]{15}$",
@@ -154,10 +171,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "attestation_id": {"type": "string"},
             "status": {"enum": ["affirming", "warning", "contraindicated", "resync"]},
-            "reasons": {"type": "array", "items": {"enum": [
-                "CHALLENGE_EXPIRED", "CHALLENGE_REUSED", "NONCE_MISMATCH", "IMEI_MISMATCH",
-                "ME_UNKNOWN", "ME_SIGNATURE_INVALID", "COMMERCIAL_SIM", "CLONED_SIM",
-                "SIM_SWAPPED", "HANDSET_NOT_PAIRED", "PROFILE_MISMATCH"]}},
+            "reasons": {"type": "array", "items": ref("Reason")},
             "ear": {"type": "string"},
             "challenge": ref("Challenge"),
         },
@@ -168,13 +182,23 @@ _SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"}, "imei": {"type": "string"},
             "state": {"enum": ["pending", "consumed", "expired"]},
             "status": {"type": ["string", "null"]},
-            "reasons": {"type": "array", "items": {"type": "string"}},
+            "reasons": {"type": "array", "items": ref("Reason")},
             "iccid": {"type": ["string", "null"]}, "imsi": {"type": ["string", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "appraised_at": {"type": ["string", "null"], "format": "date-time"},
             "evidence": {"type": ["object", "null"],
                          "description": "The evidence without RES/AUTS"},
             "ear": {"type": ["string", "null"]},
+            "acknowledgement": {"oneOf": [{"type": "null"}, ref("Acknowledgement")]},
+        },
+    },
+    "Acknowledgement": {
+        "type": "object",
+        "required": ["attestation_id", "acknowledged_at", "acknowledged_by", "note"],
+        "properties": {
+            "attestation_id": {"type": "string"},
+            "acknowledged_at": {"type": "string", "format": "date-time"},
+            "acknowledged_by": {"type": "string"}, "note": {"type": "string"},
         },
     },
 }
@@ -249,9 +273,33 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {"200": json_response("Alerts", {
                     "type": "object", "properties": {
                         "items": {"type": "array", "items": ref("Attestation")},
-                        "total": {"type": "integer"}}}),
+                        "total": {"type": "integer"},
+                        "unacknowledged": {"type": "integer",
+                                           "description": "of total, those nobody has "
+                                                          "acknowledged"}}}),
                     "401": problem_response("No or unknown token"),
                     "403": problem_response("Role not allowed")},
+            }
+        },
+        "/v1/alerts/{attestation_id}/acknowledgement": {
+            "post": {
+                "summary": "Acknowledge an alert: it stays listed, and leaves the desk's "
+                           "badge (who and when are recorded, with the note; audited)",
+                "security": BEARER, "operationId": "acknowledgeAlert", "parameters": [_ID],
+                "requestBody": json_request({
+                    "type": "object", "additionalProperties": False, "required": ["note"],
+                    "properties": {"note": {
+                        "type": "string", "minLength": 1,
+                        "maxLength": alert_acks.MAX_NOTE_CHARS,
+                        "description": "why the alert needs no further action"}}}),
+                "responses": {
+                    "201": json_response("Acknowledged", ref("Acknowledgement")),
+                    "401": problem_response("No or unknown token"),
+                    "403": problem_response("Role not allowed"),
+                    "404": problem_response("No such attestation"),
+                    "409": problem_response("Not contraindicated (not-an-alert), or "
+                                            "already acknowledged (already-acknowledged)"),
+                    "422": problem_response("Invalid note")},
             }
         },
     },

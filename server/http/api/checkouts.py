@@ -78,7 +78,9 @@ OPENAPI: dict[str, Any] | None = {
                     "409": problem_response("Not affirming, too old, handset no longer "
                                             "paired with the attested card "
                                             "(pairing-changed), attestation already used, "
-                                            "or handset already checked out"),
+                                            "handset already checked out, or the card "
+                                            "must pass pool verify first "
+                                            "(card-not-verified)"),
                     "422": problem_response("Invalid user")},
             },
             "get": {
@@ -123,5 +125,8 @@ OPENAPI: dict[str, Any] | None = {
             "started_by": {"type": "string"},
             "returned_at": {"type": ["string", "null"], "format": "date-time"},
             "returned_by": {"type": ["string", "null"]},
+            "warnings": {"type": "array", "items": {"type": "string"}, "description":
+                         "what the desk should know, e.g. a card never checked by pool "
+                         "verify (the service's card-verification policy)"},
         }}}},
 }

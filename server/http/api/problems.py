@@ -73,7 +73,7 @@ class Problem(Exception):
     @classmethod
     def from_service_error(cls, exc: ServiceError) -> Problem:
         extra: dict[str, Any] = {"errors": exc.errors} if exc.errors else {}
-        return cls(exc.status, exc.slug, exc.title, exc.detail, **extra)
+        return cls(exc.status, exc.slug, exc.title, exc.detail, **extra, **exc.extra)
 
 
 def validation(field: str, reason: str) -> Problem:

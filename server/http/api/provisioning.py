@@ -55,10 +55,15 @@ OPENAPI: dict[str, Any] | None = {
                     "201": json_response("Imported", ref("ImportReport")),
                     "401": problem_response("No or unknown token"),
                     "403": problem_response("Role not allowed"),
-                    "409": problem_response("Concurrent import of the same cards"),
+                    "409": problem_response("Every card of the file is already in the pool "
+                                            "(already-in-pool: nothing to do), or a "
+                                            "concurrent import of the same cards"),
                     "413": problem_response("File too large"),
-                    "422": problem_response("Rows rejected (import-rejected, errors lists "
-                                            "every rejected line) or invalid file"),
+                    "422": problem_response("Rows rejected (import-rejected: errors lists "
+                                            "every rejected line; rows and good_rows say "
+                                            "whether partial would import any), the "
+                                            "header's quantity disagrees with the rows "
+                                            "(quantity-mismatch), or invalid file"),
                 },
             }
         }

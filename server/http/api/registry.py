@@ -93,7 +93,8 @@ def pair() -> tuple[dict[str, Any], int]:
 def list_cards() -> dict[str, Any]:
     verification = request.args.get("verification")
     if verification is not None and verification not in registry.VERIFICATION_STATES:
-        raise validation("verification", "must be unverified, verified or failed")
+        raise validation("verification",
+                         f"must be one of {', '.join(registry.VERIFICATION_STATES)}")
     page = registry.list_cards(service(), search=request.args.get("search", ""),
                                verification=verification, offset=int_arg("offset", 0),
                                limit=int_arg("limit", 50, 1, registry.MAX_PAGE))

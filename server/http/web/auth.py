@@ -9,6 +9,7 @@ what ``desk`` and ``provisioner`` may.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from server.http.api.auth import service
 from server.http.web import queries
 from server.http.web.blueprint import bp
 from server.http.web.forms import SignInForm, SignOutForm
+from server.http.web.setup import SESSION_LIFETIME
 from server.store.models import Operator
 
 P = ParamSpec("P")
@@ -42,12 +44,26 @@ def _load_operator() -> Operator | None:
     operator_id = session.get("operator_id")
     if not isinstance(operator_id, int):
         return None
+    signed_in_at = session.get("signed_in_at")
+    if not isinstance(signed_in_at, (int, float)) \
+            or time.time() - signed_in_at > SESSION_LIFETIME.total_seconds():
+        _end_session(f"Your session ended: sessions last "
+                     f"{int(SESSION_LIFETIME.total_seconds() // 3600)} hours (one shift). "
+                     "Sign in again.")
+        return None
     with service().db.read_session() as db:
         operator = db.get(Operator, operator_id)
     if operator is None or operator.revoked_at is not None:
-        session.clear()
+        _end_session("Your session ended: your operator token has been revoked. Sign in "
+                     "with a current token, or ask an administrator for one.")
         return None
     return operator
+
+
+def _end_session(why: str) -> None:
+    """Forget the operator, and say why on the sign-in page the request is sent to."""
+    session.clear()
+    flash(why, "error")
 
 
 def require_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
@@ -94,6 +110,7 @@ def sign_in() -> ResponseReturnValue:
             session.clear()
             session.permanent = True
             session["operator_id"] = operator.id
+            session["signed_in_at"] = int(time.time())
             flash(f"Signed in as {operator.label or 'operator ' + str(operator.id)} "
                   f"({operator.role}).", "ok")
             return redirect(safe_next(request.args.get("next")))

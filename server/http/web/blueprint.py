@@ -10,9 +10,12 @@ app factory registers blueprints in.
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFProtect
 
+from attest import reasons
 from server.http.api.auth import service
+from server.pool.registry import VERIFICATION_MEANING
 
 bp = Blueprint(
     "web",
@@ -23,6 +26,18 @@ bp = Blueprint(
 )
 
 csrf = CSRFProtect()
+
+
+
+@bp.record_once
+def _meanings(state: BlueprintSetupState) -> None:
+    """What verdicts and card states mean, for every page and macro that shows one
+    (``attest.reasons`` is the one table of reasons): template globals, which imported
+    macros see too."""
+    state.app.jinja_env.globals.update(
+        explain_reason=reasons.explain, trust_meaning=reasons.trust_meaning,
+        claim_subject=reasons.CLAIM_SUBJECT, status_meaning=reasons.STATUS_MEANING,
+        card_answers=reasons.CARD_ANSWERS, verification_meaning=VERIFICATION_MEANING)
 
 # A strict policy is possible because the pages carry no script and no inline style:
 # nothing may be loaded from anywhere but this server, and no one may frame the desk.

@@ -16,6 +16,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from server.checkout import desk as checkouts
+from server.core.config import CardVerificationPolicy
 from server.core.errors import ServiceError
 from server.http.api.auth import service
 from server.http.web import queries
@@ -32,7 +33,7 @@ class Eligibility:
 
 
 def eligibility(row: queries.PoolRow, used_by_checkout: int | None, max_age: float,
-                now: dt.datetime) -> Eligibility:
+                now: dt.datetime, policy: CardVerificationPolicy) -> Eligibility:
     """Whether the desk may hand this handset out now, and why (or why not)."""
     if row.checkout_id is not None:
         return Eligibility(False, f"Already checked out to {row.checked_out_to}. "
@@ -51,7 +52,11 @@ def eligibility(row: queries.PoolRow, used_by_checkout: int | None, max_age: flo
     if used_by_checkout is not None:
         return Eligibility(False, "The latest attestation was already used for a checkout. "
                                   "Run the check on the handset again, then reload this page.")
-    return Eligibility(True, f"Affirming attestation from {_minutes(age)} ago.")
+    card = checkouts.card_check(row.iccid, row.verification, policy)
+    if card.refusal is not None:
+        return Eligibility(False, f"Not allowed: {card.refusal}. Take the card to the bench.")
+    warning = f" Warning: {card.warning}." if card.warning else ""
+    return Eligibility(True, f"Affirming attestation from {_minutes(age)} ago.{warning}")
 
 
 def _minutes(seconds: float) -> str:
@@ -93,11 +98,14 @@ def checkout(handset_id: int) -> ResponseReturnValue:
             status = exc.status
         else:
             flash(f"{row.label or row.imei} checked out to {done.user}.", "ok")
+            for warning in done.warnings:
+                flash(f"Warning: {warning}.", "info")
             return redirect(url_for("web.checkout", handset_id=handset_id))
     elif form.errors:
         status = 422
     used_by = queries.checkout_of(svc, row.attestation_id) if row.attestation_id else None
-    verdict = eligibility(row, used_by, svc.config.checkout_max_age, utcnow())
+    verdict = eligibility(row, used_by, svc.config.checkout_max_age, utcnow(),
+                          svc.config.card_verification)
     # A fresh check by the device would change the answer (not so for a verdict that
     # is simply bad, or a handset that is out).
     attestation_needed = row.checkout_id is None and row.status in (None, "affirming")
@@ -121,7 +129,10 @@ def returns() -> ResponseReturnValue:
                 flash(f"Not returned: {exc.detail}", "error")
                 status = exc.status
             else:
-                flash(f"Checkout {done.id} returned by {done.user}.", "ok")
+                # Who took it back is the desk operator (recorded as returned_by);
+                # the user it was out to is named too, so the line identifies it.
+                flash(f"Checkout {done.id} (out to {done.user}) taken back by "
+                      f"{g.operator.label or g.operator.actor}.", "ok")
                 return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                                 else url_for("web.returns"))
         else:

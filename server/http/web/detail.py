@@ -69,9 +69,15 @@ def attestation_detail(attestation_id: str) -> ResponseReturnValue:
 @bp.get("/desk/audit")
 @require_role(*ANY_ROLE)
 def audit() -> ResponseReturnValue:
+    svc = service()
     subject = request.args.get("subject", "")[:200] or None
-    entries = queries.audit_entries(service(), subject, int_arg("before"))
+    entries = queries.audit_entries(svc, subject, int_arg("before"))
     more = len(entries) == queries.AUDIT_PAGE
-    return render_template("audit.html", entries=entries, subject=subject,
+    # A handset's history: its verdicts too (their audit entries name the attestation).
+    imei = subject.removeprefix("imei:") if subject and subject.startswith("imei:") else None
+    attestations = queries.handset_attestations(svc, imei) if imei else []
+    return render_template("audit.html", entries=entries, subject=subject, imei=imei,
+                           attestations=attestations,
+                           history_limit=queries.HISTORY_ATTESTATIONS,
                            next_before=entries[-1].seq if more else None,
                            compact=lambda value: json.dumps(value, sort_keys=True))

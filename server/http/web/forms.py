@@ -57,9 +57,20 @@ class ReturnForm(FlaskForm):
     checkout_id = IntegerField(validators=[DataRequired()])
 
 
+class AcknowledgeForm(FlaskForm):
+    note = StringField(
+        "Note",
+        description="Why this alert needs nothing more, e.g. “typo on the bench, "
+                    "handset re-checked”.",
+        validators=[DataRequired(message="Say why the alert needs nothing more."),
+                    Length(max=500)])
+
+
 class ImportForm(FlaskForm):
     batch = FileField("Vendor batch file", validators=[FileRequired("Choose the vendor file.")])
-    transport_key = StringField(
+    # A PasswordField: the key is never written back into the page (a refused import
+    # shows the form again; the key must not travel back in clear text).
+    transport_key = PasswordField(
         "Transport key (optional)",
         description="Only if the vendor encrypted Ki/OPc: 32 hex digits.",
         validators=[Optional(), Length(max=64)],

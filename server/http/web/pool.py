@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
+from server.checkout.desk import POLICY_TEXT
 from server.http.api.auth import service
 from server.http.web import queries
 from server.http.web.auth import ANY_ROLE, require_role
 from server.http.web.blueprint import bp, int_arg
+from server.pool.registry import VERIFICATION_STATES
 
 STATUS_CHOICES: dict[str, queries.Status] = {
     "affirming": "affirming", "warning": "warning", "contraindicated": "contraindicated",
@@ -32,5 +34,8 @@ def pool() -> ResponseReturnValue:
     flt = _filter_from_args()
     page = queries.pool_page(service(), flt, after=int_arg("after"), before=int_arg("before"))
     args = {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
+    svc = service()
     return render_template("pool.html", page=page, flt=flt, args=args,
-                           statuses=STATUS_CHOICES, out=queries.checked_out_count(service()))
+                           statuses=STATUS_CHOICES, out=queries.checked_out_count(svc),
+                           card_states=VERIFICATION_STATES,
+                           checkout_policy=POLICY_TEXT[svc.config.card_verification])

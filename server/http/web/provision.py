@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from server.checkout.desk import POLICY_TEXT
 from server.core.errors import ServiceError
 from server.http.api.auth import service
 from server.http.web.auth import PROVISIONER, require_role
@@ -46,6 +47,8 @@ def provision_import() -> ResponseReturnValue:
         except provisioning.ImportRejected as exc:
             report, status = exc.report, exc.status
             flash(f"Import refused: {exc.detail}.", "error")
+        except provisioning.AlreadyInPool as exc:
+            flash(f"Nothing imported: {exc.detail}.", "info")
         except ServiceError as exc:
             show_refusal(form, "Nothing imported", exc)
             status = exc.status
@@ -125,7 +128,9 @@ def provision_cards() -> ResponseReturnValue:
     if verification not in (None, *registry.VERIFICATION_STATES):
         verification = None
     offset = int_arg("offset") or 0
-    page = registry.list_cards(service(), search=search, verification=verification,
+    svc = service()
+    page = registry.list_cards(svc, search=search, verification=verification,
                                offset=offset, limit=CARDS_PER_PAGE)
     return render_template("provision/cards.html", page=page, q=search,
-                           verification=verification, states=registry.VERIFICATION_STATES)
+                           verification=verification, states=registry.VERIFICATION_STATES,
+                           checkout_policy=POLICY_TEXT[svc.config.card_verification])

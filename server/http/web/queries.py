@@ -22,8 +22,18 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from attest.evidence import summary
+from server.attestation.alerts import Acknowledgement, view
 from server.core.service import Service
-from server.store.models import Attestation, AuditEntry, Card, Checkout, Handset, Pairing, utcnow
+from server.store.models import (
+    AlertAcknowledgement,
+    Attestation,
+    AuditEntry,
+    Card,
+    Checkout,
+    Handset,
+    Pairing,
+    utcnow,
+)
 
 AUDIT_PAGE = 50
 POOL_PAGE = 50
@@ -31,6 +41,8 @@ ALERTS_PAGE = 25
 ALERT_WINDOW = dt.timedelta(hours=24)
 VERDICTS = ("affirming", "warning", "contraindicated")
 PROBLEM_STATUSES = ("warning", "contraindicated")
+# Card states that stop a checkout until ``pool verify`` passes (server.checkout.desk).
+CARD_PROBLEMS = ("failed", "unchecked-key")
 # Evidence fields shown on the alerts page and the detail page.  An allow-list, so a
 # field added to the evidence later is not shown until someone decides it may be;
 # the card's answer is reduced to its kind (RES and AUTS values are never shown).
@@ -72,7 +84,7 @@ class PoolRow:
     @property
     def problem(self) -> bool:
         return (self.status in PROBLEM_STATUSES or self.iccid is None
-                or self.verification == "failed")
+                or self.verification in CARD_PROBLEMS)
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,7 @@ def _pool_conditions(flt: PoolFilter) -> tuple[list[ColumnElement[bool]], _Joins
         conditions.append(Checkout.id.is_(None))
     if flt.problems_only:
         conditions.append(or_(latest_status.in_(PROBLEM_STATUSES), Card.id.is_(None),
-                              Card.verification == "failed"))
+                              Card.verification.in_(CARD_PROBLEMS)))
     term = flt.search.strip()
     if term:
         matches = [Handset.label.icontains(term, autoescape=True)]
@@ -224,6 +236,7 @@ class AlertRow:
     registered_iccid: str | None  # the card the challenge was computed for (paired card)
     reasons: list[str]
     evidence: dict[str, Any]
+    acknowledgement: Acknowledgement | None
 
 
 def evidence_summary(evidence: dict[str, Any] | None) -> dict[str, Any]:
@@ -249,9 +262,11 @@ def alerts_page(svc: Service, *, before: str | None = None, limit: int = ALERTS_
     """Contraindicated attestations, newest first; returns the rows and the next cursor."""
     paired_card = aliased(Card)
     query = (
-        select(Attestation, Handset.label, paired_card.iccid)
+        select(Attestation, Handset.label, paired_card.iccid, AlertAcknowledgement)
         .outerjoin(Handset, Handset.id == Attestation.handset_id)
         .outerjoin(paired_card, paired_card.id == Attestation.card_id)
+        .outerjoin(AlertAcknowledgement,
+                   AlertAcknowledgement.attestation_id == Attestation.id)
         .where(_contraindicated())
         .order_by(Attestation.appraised_at.desc(), Attestation.id.desc())
         .limit(limit + 1)
@@ -266,16 +281,19 @@ def alerts_page(svc: Service, *, before: str | None = None, limit: int = ALERTS_
         raw = list(db.execute(query))
     rows = [
         AlertRow(a.id, a.appraised_at, a.imei, label, iccid, list(a.reasons or []),
-                 evidence_summary(a.evidence))
-        for a, label, iccid in raw[:limit]
+                 evidence_summary(a.evidence), None if ack is None else view(ack))
+        for a, label, iccid, ack in raw[:limit]
         if a.appraised_at is not None
     ]
     return rows, rows[-1].attestation_id if len(raw) > limit and rows else None
 
 
 def recent_alert_count(svc: Service, window: dt.timedelta = ALERT_WINDOW) -> int:
-    """Contraindicated attestations in the last ``window`` (the badge on every page)."""
-    query = select(func.count()).where(_contraindicated(),
+    """Contraindicated attestations in the last ``window`` that nobody acknowledged
+    (the badge on every page)."""
+    acknowledged = select(AlertAcknowledgement.attestation_id).where(
+        AlertAcknowledgement.attestation_id == Attestation.id).exists()
+    query = select(func.count()).where(_contraindicated(), ~acknowledged,
                                        Attestation.appraised_at >= utcnow() - window)
     with svc.db.read_session() as db:
         return db.scalar(query) or 0
@@ -322,6 +340,35 @@ def open_checkouts(svc: Service, search: str = "", limit: int = 200) -> list[Poo
     with svc.db.read_session() as db:
         raw = list(db.execute(query.order_by(Checkout.started_at, Checkout.id).limit(limit)))
     return [_pool_row(r) for r in raw]
+
+
+# --- handset history --------------------------------------------------------------------
+
+HISTORY_ATTESTATIONS = 20
+
+
+@dataclass(frozen=True)
+class HistoryAttestation:
+    attestation_id: str
+    appraised_at: dt.datetime
+    state: str
+    status: str | None
+    reasons: list[str]
+
+
+def handset_attestations(svc: Service, imei: str, limit: int = HISTORY_ATTESTATIONS
+                         ) -> list[HistoryAttestation]:
+    """A handset's newest attestations (index ``ix_attestations_imei_appraised``);
+    challenges that never got evidence are left out, as they say nothing of the
+    handset."""
+    query = (select(Attestation.id, Attestation.appraised_at, Attestation.state,
+                    Attestation.status, Attestation.reasons)
+             .where(Attestation.imei == imei, Attestation.appraised_at.is_not(None))
+             .order_by(Attestation.appraised_at.desc(), Attestation.id.desc()).limit(limit))
+    with svc.db.read_session() as db:
+        rows = list(db.execute(query))
+    return [HistoryAttestation(i, at, state, status, list(reasons or []))
+            for i, at, state, status, reasons in rows if at is not None]
 
 
 # --- audit ------------------------------------------------------------------------------

@@ -18,8 +18,12 @@ from server.http.web.blueprint import csrf
 
 SECURE_COOKIES_ENV = "SIMATTEST_SECURE_COOKIES"
 DESK_PREFIX = "/desk/"
-# One desk shift: a session signed in at the start of a shift lasts until its end.
+# One desk shift: a session signed in at the start of a shift lasts until its end
+# (``server.http.web.auth`` checks the sign-in time on every request).
 SESSION_LIFETIME = timedelta(hours=12)
+# The cookie outlives the session by a day, so that a request after the end of the
+# session still carries it and the sign-in page can say the session ended, and why.
+COOKIE_LIFETIME = SESSION_LIFETIME + timedelta(days=1)
 
 
 class TlsAwareSessionInterface(SecureCookieSessionInterface):
@@ -48,7 +52,7 @@ def configure_app(app: Flask) -> None:
         SESSION_COOKIE_NAME="simattest_desk",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        PERMANENT_SESSION_LIFETIME=COOKIE_LIFETIME,
         # Checked by the desk blueprint only (blueprint.py), never for the JSON API.
         WTF_CSRF_CHECK_DEFAULT=False,
         # The token lives as long as the session: a form left open all shift still posts.

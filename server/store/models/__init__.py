@@ -7,7 +7,7 @@ Times are timezone-aware UTC everywhere (``UtcDateTime``).
 May import: SQLAlchemy only.
 """
 
-from server.store.models.attestations import Attestation, RateCounter
+from server.store.models.attestations import AlertAcknowledgement, Attestation, RateCounter
 from server.store.models.audit import AuditEntry, AuditHead
 from server.store.models.base import Base, UtcDateTime, utcnow
 from server.store.models.checkouts import Checkout
@@ -15,5 +15,6 @@ from server.store.models.meta import Meta
 from server.store.models.operators import Operator
 from server.store.models.pool import Card, Handset, Pairing
 
-__all__ = ["Attestation", "AuditEntry", "AuditHead", "Base", "Card", "Checkout", "Handset",
-           "Meta", "Operator", "Pairing", "RateCounter", "UtcDateTime", "utcnow"]
+__all__ = ["AlertAcknowledgement", "Attestation", "AuditEntry", "AuditHead", "Base", "Card",
+           "Checkout", "Handset", "Meta", "Operator", "Pairing", "RateCounter", "UtcDateTime",
+           "utcnow"]

@@ -64,3 +64,17 @@ class RateCounter(Base):
     key: Mapped[str] = mapped_column(String(96), primary_key=True)
     window: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class AlertAcknowledgement(Base):
+    """A contraindicated attestation someone looked at: who, when and why it needs no
+    further action (e.g. a bench engineer's typo).  The alert stays listed; it no longer
+    counts on the desk's badge.  A table of its own: the hot path never writes it."""
+
+    __tablename__ = "alert_acknowledgements"
+
+    attestation_id: Mapped[str] = mapped_column(ForeignKey("attestations.id"),
+                                                primary_key=True)
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    acknowledged_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text)
