@@ -33,6 +33,7 @@ class AttestationView:
     appraised_at: dt.datetime | None
     evidence: dict[str, Any] | None
     ear: str | None
+    device_certificate: str | None  # SHA-256 (hex) of the handset's TLS certificate
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,13 +43,15 @@ class AttestationView:
             "appraised_at": None if self.appraised_at is None
             else self.appraised_at.isoformat(timespec="seconds"),
             "evidence": self.evidence, "ear": self.ear,
+            "device_certificate": self.device_certificate,
         }
 
 
 def _attestation_view(att: Attestation) -> AttestationView:
     return AttestationView(att.id, att.imei, att.state, att.status, list(att.reasons or []),
                            att.iccid, att.imsi, att.created_at, att.appraised_at,
-                           None if att.evidence is None else summary(att.evidence), att.ear)
+                           None if att.evidence is None else summary(att.evidence), att.ear,
+                           att.device_certificate)
 
 
 def get_attestation(svc: Service, attestation_id: str) -> AttestationView:

@@ -1,0 +1,82 @@
+"""TLS in the service itself (``simattest serve --tls-cert/--tls-key [--client-ca]``).
+
+**The listener.**  gunicorn terminates TLS with the options ``certfile``, ``keyfile``,
+``ca_certs`` and ``cert_reqs``; its ``ssl_context`` hook (``ServerContext``) sets what
+those cannot: TLS 1.2 at least (1.3 is then negotiated with every client that has it,
+OpenSSL choosing the highest version both sides speak), TLS 1.2 only with ephemeral
+ECDHE and AEAD ciphers (forward secrecy), and one context per worker process rather
+than gunicorn's default of a new context — reading and parsing the key and
+certificate files again — for every connection (``bench/RESULTS.md``, TLS cost).
+Replacing the certificate files therefore takes a restart (or SIGHUP, which starts
+fresh workers).
+
+**Client certificates.**  With ``--client-ca`` the listener asks every client for a
+certificate but does not require one (``CERT_OPTIONAL``): TLS knows nothing of URL
+paths, and the desk and the operator API must keep working for browsers and tokens
+without one.  A certificate that is offered is verified during the handshake (chain to
+the client CA, validity period), and a handshake with a bad one fails; so a certificate
+the request has is a verified one.  The device endpoints then refuse a request that has
+none, or one that is not the handset's (``server.pool.devicecerts``).
+
+**Getting the certificate to the endpoint.**  gunicorn puts no peer certificate into the
+WSGI environ, but it does put the connection's socket there, as ``gunicorn.socket`` —
+the ``ssl.SSLSocket`` once TLS is on, whose handshake gunicorn's gthread worker has
+completed before it parses the request.  ``peer_certificate`` reads the certificate
+from it, only when a device endpoint needs it.  The alternatives are worse: a
+``pre_request`` hook sees the request but not the connection, and a custom worker class
+would have to copy gunicorn's request handling to add one environ key.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+# TLS 1.2 suites with ephemeral keys and authenticated encryption only; TLS 1.3's suites
+# all are, and OpenSSL configures them separately.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+PEER_SOCKET = "gunicorn.socket"
+
+
+class ServerContext:
+    """gunicorn's ``ssl_context`` hook: the worker's one server context (module
+    docstring), made on its first connection."""
+
+    def __init__(self) -> None:
+        self._context: ssl.SSLContext | None = None
+
+    def __call__(self, _conf: Any, default_factory: Callable[[], ssl.SSLContext]
+                 ) -> ssl.SSLContext:
+        if self._context is None:
+            context = default_factory()  # gunicorn's: cert, key, client CA, cert_reqs
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_ciphers(TLS12_CIPHERS)
+            self._context = context
+        return self._context
+
+
+def gunicorn_options(cert: str, key: str, client_ca: str | None) -> dict[str, Any]:
+    """The gunicorn settings for TLS with ``cert``/``key``, asking for client
+    certificates signed by ``client_ca`` if given."""
+    options: dict[str, Any] = {"certfile": cert, "keyfile": key,
+                               "ssl_context": ServerContext()}
+    if client_ca is not None:
+        options |= {"ca_certs": client_ca, "cert_reqs": ssl.CERT_OPTIONAL}
+    return options
+
+
+def check_files(cert: str, key: str, client_ca: str | None) -> None:
+    """Load the files as each worker will, so that a wrong path, a key that is not the
+    certificate's or a client CA file that holds no certificate is refused at start-up
+    (ssl.SSLError or OSError), not at the first connection."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+
+
+def peer_certificate(environ: dict[str, Any]) -> bytes | None:
+    """The verified client certificate (DER) of the request's TLS connection, if any."""
+    sock = environ.get(PEER_SOCKET)
+    return sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
