@@ -146,10 +146,6 @@ class ServiceClient:
     ca: str | None = None  # the CA to verify the service with (None: the system's)
     cert: tuple[str, str] | None = None  # TLS client certificate and key files
 
-    def __post_init__(self) -> None:
-        self.session.verify = self.ca or True
-        self.session.cert = self.cert
-
     def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("POST", path, body)
 
@@ -184,8 +180,11 @@ class ServiceClient:
         url = self.base_url.rstrip("/") + path
         headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
         try:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
+            # session's own setting.
             return self.session.request(method, url, json=body, headers=headers,
-                                        timeout=self.timeout)
+                                        timeout=self.timeout, verify=self.ca or True,
+                                        cert=self.cert)
         except requests.RequestException as exc:
             refused = _tls_refusal(exc)
             if refused is not None:
@@ -215,8 +214,8 @@ def _retry_after(resp: requests.Response) -> int | None:
 
 def _tls_refusal(exc: BaseException) -> str | None:
     """The reason of the TLS failure behind a requests exception, if one is: OpenSSL's
-    verification message for the service's certificate, else the alert or error
-    (e.g. the service refused our client certificate)."""
+    verification message for the service's certificate, else the alert the service
+    ended the handshake with (e.g. it refused our client certificate)."""
     seen: set[int] = set()
     pending: list[object] = [exc]
     while pending:
@@ -228,8 +227,11 @@ def _tls_refusal(exc: BaseException) -> str | None:
             return (f"the service's certificate: {current.verify_message} "
                     "(--ca FILE names the CA that signed it)")
         if isinstance(current, ssl.SSLError):
-            reason = current.reason or current.strerror or str(current)
-            return f"{str(reason).lower().replace('_', ' ')} ({current.library or 'SSL'})"
+            reason = str(current.reason or current).lower().replace("_", " ")
+            if "alert" in reason:
+                return (f"the service ended the handshake: {reason} (it checks the client "
+                        "certificate --cert against its --client-ca, and its validity)")
+            return reason
         pending.extend([current.__cause__, current.__context__, *current.args,
                         getattr(current, "reason", None)])
     return None

@@ -118,12 +118,7 @@ def _check_tls(args: argparse.Namespace) -> None:
         raise InputError("--tls-cert: not with --debug (Flask's development server)")
     from server.http.tls import check_files
 
-    try:
-        check_files(args.tls_cert, args.tls_key, args.client_ca)
-    except OSError as exc:  # ssl.SSLError is one: reason is e.g. KEY_VALUES_MISMATCH
-        where = f"{exc.filename}: " if exc.filename else ""
-        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
-        raise InputError(f"--tls-cert/--tls-key/--client-ca: {where}{reason}") from None
+    check_files(args.tls_cert, args.tls_key, args.client_ca)
 
 
 def _config(args: argparse.Namespace) -> ServiceConfig:

@@ -31,7 +31,11 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from attest.errors import InputError
+from attest.textfile import os_reason
 
 # TLS 1.2 suites with ephemeral keys and authenticated encryption only; TLS 1.3's suites
 # all are, and OpenSSL configures them separately.
@@ -67,13 +71,30 @@ def gunicorn_options(cert: str, key: str, client_ca: str | None) -> dict[str, An
 
 
 def check_files(cert: str, key: str, client_ca: str | None) -> None:
-    """Load the files as each worker will, so that a wrong path, a key that is not the
+    """Load the files as each worker will, so that a missing file, a key that is not the
     certificate's or a client CA file that holds no certificate is refused at start-up
-    (ssl.SSLError or OSError), not at the first connection."""
+    in one line (InputError), not at the first connection."""
+    for option, path in (("--tls-cert", cert), ("--tls-key", key), ("--client-ca", client_ca)):
+        if path is None:
+            continue
+        try:
+            Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{option} {path}: cannot read it ({os_reason(exc)})") from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        reason = "the key is not the certificate's" if exc.reason == "KEY_VALUES_MISMATCH" \
+            else "not a PEM certificate and its unencrypted private key" \
+            + (f" ({exc.reason})" if exc.reason else "")
+        raise InputError(f"--tls-cert {cert} --tls-key {key}: {reason}") from None
     if client_ca is not None:
-        context.load_verify_locations(cafile=client_ca)
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as exc:
+            raise InputError(f"--client-ca {client_ca}: holds no PEM certificate "
+                             f"({exc.reason})") from None
 
 
 def peer_certificate(environ: dict[str, Any]) -> bytes | None:
