@@ -188,6 +188,11 @@ def test_attestations_checkouts_and_counters_read_back(upgraded: Upgraded) -> No
     attestations = {case: _holds(get_attestation(svc, rec["id"]).to_json(), rec)
                     for case, rec in recorded["attestations"].items()}
     assert attestations == recorded["attestations"]
+    # 0005_i17tls_device_certificate: no attestation of the release came with a device
+    # certificate (the release had no TLS of its own).
+    assert {case: get_attestation(svc, rec["id"]).to_json()["device_certificate"]
+            for case, rec in recorded["attestations"].items()} \
+        == {case: None for case in recorded["attestations"]}
     assert count_alerts(svc) == recorded["alerts"]
     checkouts = {case: _holds(get_checkout(svc, rec["id"]).to_json(), rec)
                  for case, rec in recorded["checkouts"].items()}
