@@ -180,6 +180,24 @@ def test_the_desk_and_operator_api_need_no_client_certificate(tls_service: TlsSe
     assert handsets.status_code == 200
 
 
+def test_idle_tls_connections_do_not_stall_the_service(tls_service: TlsService) -> None:
+    # As many handshaken-but-silent connections as the fixture's one worker has threads
+    # (serve's default, 4): each holds a thread until its time for a first request runs
+    # out; without that limit the next request would never be answered.
+    context = ssl.create_default_context(cafile=str(tls_service.ca))
+    idle = [context.wrap_socket(socket.create_connection(("127.0.0.1", tls_service.port)),
+                                server_hostname="localhost") for _ in range(4)]
+    try:
+        answer = requests.get(f"{tls_service.url}/healthz", verify=str(tls_service.ca),
+                              timeout=SERVE_START_TIMEOUT)
+        assert answer.status_code == 200
+        idle[0].settimeout(SERVE_START_TIMEOUT)
+        assert idle[0].recv(1) == b""  # the service closed it
+    finally:
+        for conn in idle:
+            conn.close()
+
+
 # --- refusals -------------------------------------------------------------------------
 
 def test_device_endpoints_refuse_a_request_without_a_client_certificate(

@@ -1,14 +1,14 @@
 """TLS in the service itself (``simattest serve --tls-cert/--tls-key [--client-ca]``).
 
 **The listener.**  gunicorn terminates TLS with the options ``certfile``, ``keyfile``,
-``ca_certs`` and ``cert_reqs``; its ``ssl_context`` hook (``ServerContext``) sets what
-those cannot: TLS 1.2 at least (1.3 is then negotiated with every client that has it,
-OpenSSL choosing the highest version both sides speak), TLS 1.2 only with ephemeral
-ECDHE and AEAD ciphers (forward secrecy), and one context per worker process rather
-than gunicorn's default of a new context — reading and parsing the key and
-certificate files again — for every connection (``bench/RESULTS.md``, TLS cost).
-Replacing the certificate files therefore takes a restart (or SIGHUP, which starts
-fresh workers).
+``ca_certs`` and ``cert_reqs``; its ``ssl_context`` hook (``ServerContext``) adds what
+those cannot: a time limit on the handshake and first request; TLS 1.2 at least (1.3 is
+then negotiated with every client that has it, OpenSSL choosing the highest version
+both sides speak); TLS 1.2 only with ephemeral ECDHE and AEAD ciphers (forward secrecy);
+and one context per worker process rather than gunicorn's default of a new context —
+reading and parsing the key and certificate files again — for every connection
+(``bench/RESULTS.md``, TLS cost).  Replacing the certificate files therefore takes a
+restart (or SIGHUP, which starts fresh workers).
 
 **Client certificates.**  With ``--client-ca`` the listener asks every client for a
 certificate but does not require one (``CERT_OPTIONAL``): TLS knows nothing of URL
@@ -41,19 +41,42 @@ from attest.textfile import os_reason
 # all are, and OpenSSL configures them separately.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 PEER_SOCKET = "gunicorn.socket"
+# A client's time for its TLS handshake and first request (``ServerContext``).
+HANDSHAKE_SECONDS = 10.0
+
+
+class _BoundedContext(ssl.SSLContext):
+    """A server context whose connections get a time limit before their handshake."""
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        sock.settimeout(HANDSHAKE_SECONDS)  # the TLS socket takes it over
+        return super().wrap_socket(sock, *args, **kwargs)
 
 
 class ServerContext:
     """gunicorn's ``ssl_context`` hook: the worker's one server context (module
-    docstring), made on its first connection."""
+    docstring), made on its first connection from gunicorn's settings.
+
+    Made here rather than by gunicorn's factory so that it is a ``_BoundedContext``:
+    gunicorn's gthread worker handshakes in one of its threads and then reads the first
+    request there, blocking and without a time limit, so a client that completes a
+    handshake and sends nothing would hold that thread for ever, and as many such
+    clients as the workers have threads would stall the service.  The limit bounds the
+    handshake and the first request (gunicorn clears it when a kept-alive connection's
+    next request arrives); a connection that runs out of it is closed.
+    """
 
     def __init__(self) -> None:
         self._context: ssl.SSLContext | None = None
 
-    def __call__(self, _conf: Any, default_factory: Callable[[], ssl.SSLContext]
+    def __call__(self, conf: Any, _default_factory: Callable[[], ssl.SSLContext]
                  ) -> ssl.SSLContext:
         if self._context is None:
-            context = default_factory()  # gunicorn's: cert, key, client CA, cert_reqs
+            context = _BoundedContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(conf.certfile, conf.keyfile)
+            if conf.ca_certs:
+                context.load_verify_locations(cafile=conf.ca_certs)
+            context.verify_mode = conf.cert_reqs
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.set_ciphers(TLS12_CIPHERS)
             self._context = context
