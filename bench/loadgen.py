@@ -361,8 +361,8 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
     loop = _Loop([_Client(host, port, s, tls) for s in specs], stop, per_attestation)
     time.sleep(max(0.0, start - CONNECT_LEAD - time.time()))
     # Not with TLS: gunicorn's gthread worker handshakes in one of its threads and that
-    # thread then waits for the request, so idle TLS connections would hold every
-    # thread and the next handshake would wait for ever.
+    # thread then waits for the first request (up to server.http.tls.HANDSHAKE_SECONDS),
+    # so idle TLS connections would hold every thread and stall the others' handshakes.
     for client in loop.clients if tls is None else ():
         with contextlib.suppress(OSError):  # else the first request connects (or fails)
             loop.connect(client)
