@@ -15,7 +15,7 @@ import datetime as dt
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from attest.certificates import CertificateKey, read_device_certificate
 from attest.errors import InputError
@@ -26,10 +26,14 @@ from server.core.service import Service
 from server.pool.registry import parse_device_key
 from server.store.models import Handset
 
+# Built once: on both device endpoints at every request, where building the statement
+# cost as much as running it.
+_REGISTERED_KEY = select(Handset.public_key_pem).where(Handset.imei == bindparam("imei"))
+
 
 def _registered_key(svc: Service, imei: str) -> str | None:
     with svc.db.read_session() as session:
-        return session.scalar(select(Handset.public_key_pem).where(Handset.imei == imei))
+        return session.execute(_REGISTERED_KEY, {"imei": imei}).scalar()
 
 
 def issue_device_certificate(svc: Service, ca: LabCA, imei: str, public_key_pem: str,
