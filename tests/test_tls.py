@@ -430,3 +430,11 @@ def test_plain_http_off_loopback_is_refused_unless_insecure(
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_checkout_refuses_a_key_without_its_certificate(
+        tls_service: TlsService, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = _checkout(tls_service, capsys, "--ca", str(tls_service.ca),
+                                "--key", str(tls_service.key_file))
+    assert code == 2
+    assert "--key is the key of --cert" in _one_line(err)
