@@ -26,11 +26,20 @@ the tree as working directory and ``PYTHONPATH``) and must share the schema's mi
     git worktree add /tmp/simattest-before 0bbcd16
     .venv/bin/python bench/bench_attestation.py --baseline-tree /tmp/simattest-before \\
         --pairs 5 --seconds 20 [--write-results]
+
+The cost of TLS (``--tls``): on one durable PostgreSQL database, rounds of four windows —
+plain HTTP and HTTPS with mutual TLS (``serve --tls-cert --tls-key --client-ca``, a lab
+CA from ``server.core.labca``, each handset presenting its device certificate), each
+kept-alive and with a connection (for HTTPS a full handshake) per attestation — the
+median of each over ``--pairs N`` rounds, and each against plain HTTP kept-alive.
+
+    .venv/bin/python bench/bench_attestation.py --tls --pairs 3 --seconds 20 [--write-results]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pwd
 import shutil
@@ -57,11 +66,14 @@ from attest import appraisal, devicekey, ear  # noqa: E402
 from attest.aka.milenage import Milenage  # noqa: E402
 from attest.evidence import canonical_json  # noqa: E402
 from bench import machine, results  # noqa: E402
-from bench.loadgen import ClientSpec, run  # noqa: E402
+from bench.loadgen import ClientSpec, TlsOptions, run  # noqa: E402
+from server.core.datadir import write_secret_file  # noqa: E402
 from server.core.identifiers import luhn_digit  # noqa: E402
+from server.core.labca import CA_CERT, SERVER_CERT, SERVER_KEY, LabCA  # noqa: E402
 from server.core.service import Service  # noqa: E402
 from server.demo.batchgen import csv_text, synth_cards  # noqa: E402
 from server.pool import provisioning, registry  # noqa: E402
+from server.store.models import utcnow  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # Limits far above the load, so every request still pays for the counters.
@@ -166,10 +178,16 @@ def _postmaster(pg_data: Path) -> int | None:
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float,
                    per_attestation: bool, pin_workers: bool = False,
-                   tree: Path = REPO) -> Figures:
+                   tree: Path = REPO, tls: Path | None = None) -> Figures:
     """One window: start ``simattest serve`` from the checkout ``tree`` (this one, or an
-    earlier commit's to compare with), warm it up, load it for ``seconds``, stop it."""
+    earlier commit's to compare with), warm it up, load it for ``seconds``, stop it.
+    ``tls``: the lab CA directory (``tls_lab``) to serve HTTPS with mutual TLS from."""
     port = _free_port()
+    tls_options = [] if tls is None else [
+        "--tls-cert", str(tls / SERVER_CERT), "--tls-key", str(tls / SERVER_KEY),
+        "--client-ca", str(tls / CA_CERT)]
+    client_tls = None if tls is None else TlsOptions(str(tls / CA_CERT))
+    scheme = "http" if tls is None else "https"
     env = dict(os.environ, PYTHONPATH=str(tree))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
     log = (data_dir.parent / f"serve-{label.split()[0]}.log").open("ab")
@@ -180,13 +198,15 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
          *(["--db", db_url] if db_url else []), "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads),
          *(["--pin-workers"] if pin_workers else []),
-         "--rate-limit-per-imei", str(BENCH_LIMIT), "--rate-limit-per-client", str(BENCH_LIMIT)],
+         "--rate-limit-per-imei", str(BENCH_LIMIT), "--rate-limit-per-client", str(BENCH_LIMIT),
+         *tls_options],
         cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
+                if requests.get(f"{scheme}://127.0.0.1:{port}/healthz", timeout=2,
+                                verify=True if tls is None else str(tls / CA_CERT)).ok:
                     break
             except requests.RequestException:
                 pass
@@ -196,12 +216,13 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
                 raise SystemExit(f"simattest serve (from {tree}) did not start:\n{tail}")
             time.sleep(0.2)
         if warmup:
-            run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation)
+            run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation,
+                tls=client_tls)
         postmaster = _postmaster(data_dir.parent / "pg") if db_url else None
         load_before = os.getloadavg()[0]
         before = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         tally, window = run("127.0.0.1", port, specs, seconds,
-                            per_attestation=per_attestation)
+                            per_attestation=per_attestation, tls=client_tls)
         after = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         load_after = os.getloadavg()[0]
     finally:
@@ -332,6 +353,54 @@ def alternate(args: argparse.Namespace, per_attestation: float) -> tuple[list[st
     return lines, table
 
 
+def tls_lab(root: Path, specs: list[ClientSpec]) -> tuple[Path, list[ClientSpec]]:
+    """A lab CA with a server certificate for 127.0.0.1 and a device certificate for each
+    client's device key; the CA directory and the clients with their certificates."""
+    lab = LabCA(root / "tls")
+    now = utcnow()
+    lab.init(["127.0.0.1"], now)
+    with_certs = []
+    for spec in specs:
+        key = devicekey.load_private_key(spec.device_key_pem).key.public_key()
+        cert = lab.issue_device_certificate(spec.imei, key, now)
+        key_file = lab.path / f"device-{spec.imei}-key.pem"
+        write_secret_file(key_file, spec.device_key_pem)
+        with_certs.append(dataclasses.replace(spec, cert_file=str(cert),
+                                              key_file=str(key_file)))
+    return lab.path, with_certs
+
+
+TLS_VARIANTS = (("http, kept-alive", False, False),
+                ("https mTLS, kept-alive", True, False),
+                ("http, connection per attestation", False, True),
+                ("https mTLS, full handshake per attestation", True, True))
+
+
+def tls_cost(args: argparse.Namespace, per_attestation: float
+             ) -> tuple[list[str], list[str]]:
+    """``args.pairs`` rounds of the ``TLS_VARIANTS`` windows on one durable PostgreSQL
+    database; returns the summary lines and the table."""
+    runs: dict[str, list[Figures]] = {label: [] for label, _tls, _per in TLS_VARIANTS}
+    table = list(TABLE_HEAD)
+    print("\n".join(table), flush=True)
+    with provisioned("postgresql", False, args.clients) as (data_dir, url, specs):
+        lab, tls_specs = tls_lab(data_dir.parent, specs)
+        for _ in range(args.pairs):
+            for label, tls, per in TLS_VARIANTS:
+                figures = serve_and_load(label, data_dir, url, tls_specs if tls else specs,
+                                         args.seconds, args.workers, args.threads,
+                                         args.warmup, per, args.pin_workers,
+                                         tls=lab if tls else None)
+                runs[label].append(figures)
+                table.append(table_row(figures, per_attestation))
+                print(table[-1], flush=True)
+    plain = median_rate(runs[TLS_VARIANTS[0][0]])
+    lines = [median_line(f"postgresql (durable), {label}", runs[label])
+             + (f"; {median_rate(runs[label]) / plain:.3f} of http kept-alive" if plain else "")
+             for label, _tls, _per in TLS_VARIANTS]
+    return lines, table
+
+
 def compare_each(args: argparse.Namespace, per_attestation: float
                  ) -> tuple[list[str], list[str]]:
     """``args.repeat`` windows on each database asked for; returns the summary lines
@@ -382,10 +451,14 @@ def parse_args() -> argparse.Namespace:
                         help="before/after: alternate windows of the code checked out in DIR "
                              "and of this tree on durable PostgreSQL (see above)")
     parser.add_argument("--pairs", type=int, default=None, metavar="N",
-                        help="with --baseline-tree: before/after window pairs (default 5)")
+                        help="with --baseline-tree: before/after window pairs (default 5); "
+                             "with --tls: rounds of its four windows (default 3)")
     parser.add_argument("--connection-per-attestation", action="store_true",
                         help="each client opens a connection per attestation, as the device "
                              "agent does (default: one per client for the whole window)")
+    parser.add_argument("--tls", action="store_true",
+                        help="the cost of TLS: plain HTTP against HTTPS with mutual TLS, "
+                             "kept-alive and a connection per attestation (see above)")
     parser.add_argument("--pg-async-commit", action="store_true",
                         help="also run PostgreSQL with synchronous_commit=off")
     parser.add_argument("--write-results", action="store_true",
@@ -393,6 +466,16 @@ def parse_args() -> argparse.Namespace:
                              "of bench/RESULTS.md (its head down to its table; the notes "
                              "after the table stay)")
     args = parser.parse_args()
+    if args.tls:
+        if args.baseline_tree is not None or args.db not in (None, "postgresql") \
+                or args.pg_async_commit or args.repeat != 1 \
+                or args.connection_per_attestation:
+            parser.error("--tls runs its own windows on durable PostgreSQL in --pairs of "
+                         "rounds; drop the other window options")
+        args.pairs = 3 if args.pairs is None else args.pairs
+        if args.pairs < 1:
+            parser.error("--pairs must be at least 1")
+        return args
     if args.baseline_tree is None:
         if args.pairs is not None:
             parser.error("--pairs needs --baseline-tree DIR")
@@ -416,7 +499,9 @@ def command_line(args: argparse.Namespace) -> str:
     options = [f"--seconds {args.seconds:g}", f"--workers {args.workers}",
                f"--threads {args.threads}",
                "--pin-workers" if args.pin_workers else "--no-pin-workers"]
-    if args.baseline_tree is not None:
+    if args.tls:
+        options.append(f"--tls --pairs {args.pairs}")
+    elif args.baseline_tree is not None:
         options.append(f"--baseline-tree DIR --pairs {args.pairs}")
     else:
         options.append(f"--repeat {args.repeat}")
@@ -432,13 +517,30 @@ def main() -> int:
     per_attestation = crypto_only()
     crypto = (f"- crypto alone: {per_attestation * 1e6:,.0f} µs per attestation "
               f"= {1 / per_attestation:,.0f} attestations/s on one core")
-    if args.baseline_tree is not None:
+    if args.tls:
+        summary, table = tls_cost(args, per_attestation)
+        print("\n".join(["", crypto, *summary]))
+    elif args.baseline_tree is not None:
         summary, table = alternate(args, per_attestation)
         print("\n".join(["", crypto, *summary]))
     else:
         summary, table = compare_each(args, per_attestation)
         print("\n".join([crypto, *summary, "", *table]))
-    if args.write_results:
+    if args.write_results and args.tls:
+        results.replace_figures("TLS cost", [
+            f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            f"- machine: {machine.describe()} (load average around each window in the table)",
+            f"- command: `{command_line(args)}`",
+            f"- {args.clients} concurrent clients against `simattest serve --workers "
+            f"{args.workers} --threads {args.threads}"
+            f"{' --pin-workers' if args.pin_workers else ''}` on durable PostgreSQL, "
+            "plain or with `--tls-cert --tls-key --client-ca` (TLS 1.3, ECDSA P-256 server "
+            "certificate, each handset presenting its Ed25519 device certificate, checked "
+            "against the registry per request); rounds of the four windows alternated; "
+            "load generator on the same 2 cores",
+            crypto, *summary, "", *table,
+        ])
+    elif args.write_results:
         setup = [f"- command: `{command_line(args)}`"]
         if args.baseline_tree is not None:
             setup.append(f"- before: the server from a checkout of "

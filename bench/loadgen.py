@@ -31,6 +31,13 @@ status checked and its JSON decoded; after ``Connection: close`` or an error the
 request opens a new connection.  Only what changes is built per request: the challenge
 request is fixed bytes per client, and the evidence body embeds the ``canonical_json``
 bytes the device key signed rather than serialising the evidence a second time.
+
+With ``tls`` (``TlsOptions``) every connection is HTTPS, verifying the service against
+the lab CA and presenting the handset's device certificate (mutual TLS, as ``simattest
+serve --client-ca`` asks); no TLS session is resumed, so with ``per_attestation`` each
+attestation pays a full handshake.  The handshake is done blocking when the connection
+opens (on loopback it waits for the server's CPU only, which the loop would otherwise
+leave to the server anyway); reads are non-blocking as without TLS.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import multiprocessing
 import re
 import select
 import socket
+import ssl
 import time
 import traceback
 from collections.abc import Generator
@@ -80,6 +88,17 @@ class ClientSpec:
     k: bytes = field(repr=False)
     opc: bytes = field(repr=False)
     device_key_pem: bytes = field(repr=False)
+    # With TLS: the handset's device certificate and its key (the device key), as files.
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """HTTPS: the CA file that signed the service's certificate (for the host name the
+    generator connects to)."""
+
+    ca_file: str
 
 
 @dataclass
@@ -124,8 +143,14 @@ class _Card(Milenage):
 class _Client:
     """One handset + card, its connection and the attestation it has in progress."""
 
-    def __init__(self, host: str, port: int, spec: ClientSpec) -> None:
+    def __init__(self, host: str, port: int, spec: ClientSpec,
+                 tls: TlsOptions | None = None) -> None:
         self.address = (host, port)
+        self.context: ssl.SSLContext | None = None
+        if tls is not None:
+            self.context = ssl.create_default_context(cafile=tls.ca_file)
+            if spec.cert_file is not None:
+                self.context.load_cert_chain(spec.cert_file, spec.key_file)
         self.host = f"{host}:{port}".encode()
         self.spec = spec
         self.alg = _Card(spec.k, spec.opc)
@@ -162,12 +187,31 @@ class _Client:
         status, verdict = yield _HEAD % (path, self.host, len(body)) + body
         return str(verdict.get("status")) if status == 200 else f"http-{status}"
 
+    def _drain(self) -> bytes:
+        """TLS: what OpenSSL has already taken from the kernel beyond the record just
+        read (one ``recv`` returns one record's data) raises no event of its own: read
+        until it has nothing more."""
+        assert isinstance(self.sock, ssl.SSLSocket)
+        data = b""
+        while True:
+            try:
+                more = self.sock.recv(65536)
+            except ssl.SSLWantReadError:
+                return data
+            if not more:
+                return data
+            data += more
+
     def receive(self) -> tuple[int, bytes] | None:
         """Read what has arrived; (status, body) once the answer is whole, else None."""
         assert self.sock is not None
         try:
             data = self.sock.recv(65536)
-        except BlockingIOError:  # an event for an earlier socket with the same number
+            if isinstance(self.sock, ssl.SSLSocket):
+                data += self._drain()
+        except (BlockingIOError, ssl.SSLWantReadError):
+            # An event for an earlier socket with the same number, or (TLS) a record with
+            # no data for us, such as a TLS 1.3 session ticket.
             return None
         if not data:
             raise HttpError("connection closed by the server")
@@ -205,6 +249,8 @@ class _Loop:
         """Open the client's connection (blocking, on loopback), then watch it."""
         sock = socket.create_connection(client.address, timeout=TIMEOUT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if client.context is not None:  # the handshake, blocking (module docstring)
+            sock = client.context.wrap_socket(sock, server_hostname=client.address[0])
         # Never blocks: a request is sent only when the previous answer has been read,
         # so it always fits in the send buffer, and a read only follows an event.
         sock.setblocking(False)
@@ -309,12 +355,15 @@ class _Loop:
 
 
 def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: float,
-             per_attestation: bool, out: Any) -> None:
+             per_attestation: bool, tls: TlsOptions | None, out: Any) -> None:
     cpu_start = time.process_time()
     gc.freeze()  # the fork inherited the caller's whole heap: keep the collector off it
-    loop = _Loop([_Client(host, port, s) for s in specs], stop, per_attestation)
+    loop = _Loop([_Client(host, port, s, tls) for s in specs], stop, per_attestation)
     time.sleep(max(0.0, start - CONNECT_LEAD - time.time()))
-    for client in loop.clients:
+    # Not with TLS: gunicorn's gthread worker handshakes in one of its threads and that
+    # thread then waits for the first request (up to server.http.tls.HANDSHAKE_SECONDS),
+    # so idle TLS connections would hold every thread and stall the others' handshakes.
+    for client in loop.clients if tls is None else ():
         with contextlib.suppress(OSError):  # else the first request connects (or fails)
             loop.connect(client)
     time.sleep(max(0.0, start - time.time()))
@@ -324,7 +373,7 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
 
 
 def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2,
-        per_attestation: bool = False) -> tuple[Tally, float]:
+        per_attestation: bool = False, tls: TlsOptions | None = None) -> tuple[Tally, float]:
     """Run every client for ``seconds``; returns the merged tally and the measured window."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
@@ -332,7 +381,7 @@ def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes
     stop = start + seconds
     groups = [specs[i::processes] for i in range(processes)]
     procs = [ctx.Process(target=_process, args=(host, port, g, start, stop, per_attestation,
-                                                   out))
+                                                   tls, out))
              for g in groups if g]
     for p in procs:
         p.start()

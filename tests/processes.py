@@ -21,14 +21,17 @@ SERVE_START_TIMEOUT = 60.0  # a bound against a hang, not a timed assertion
 @contextlib.contextmanager
 def serve_process(data: Path, log_path: Path, extra: Sequence[str] = (),
                   env: Mapping[str, str] | None = None,
-                  global_options: Sequence[str] = ()) -> Iterator[str]:
+                  global_options: Sequence[str] = (), tls_ca: Path | None = None,
+                  verify_health: bool = True) -> Iterator[str]:
     """``simattest [global_options] serve [extra]`` (gunicorn) on 127.0.0.1 and a free
-    port; yields its base URL.
+    port; yields its base URL.  ``tls_ca``: ``extra`` makes it serve HTTPS with a
+    certificate for ``localhost`` signed by this CA; the URL is ``https://localhost:…``
+    (``verify_health=False``: a certificate the health check must not verify).
 
     Waits until ``/healthz`` answers 200, and stops the whole process group afterwards.
     """
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" if tls_ca is None else f"https://localhost:{port}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli.main", *global_options, "serve", "--data", str(data),
@@ -39,7 +42,9 @@ def serve_process(data: Path, log_path: Path, extra: Sequence[str] = (),
             deadline = time.monotonic() + SERVE_START_TIMEOUT
             while True:
                 try:
-                    if requests.get(url + "/healthz", timeout=10).status_code == 200:
+                    if requests.get(url + "/healthz", timeout=10,
+                                    verify=str(tls_ca) if tls_ca and verify_health
+                                    else tls_ca is None).status_code == 200:
                         break
                 except requests.RequestException:  # not up yet, or busy starting
                     pass

@@ -63,7 +63,8 @@ def _verdict(att_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
     return {"att_id": att_id, "at": at or utcnow(), "status": "affirming",
             "reasons": '["ok"]', "ear": "ear-token", "resync_id": None,
             "iccid": "89001010000000000001", "imsi": "001010000000001",
-            "evidence": '{"outcome": "success"}', **entry.pg_params()}
+            "evidence": '{"outcome": "success"}', "device_certificate": None,
+            **entry.pg_params()}
 
 
 def _counting(service: Service, imei: str, now: float | None = None) -> dict[str, Any]:

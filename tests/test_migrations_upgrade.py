@@ -188,8 +188,13 @@ def test_attestations_checkouts_and_counters_read_back(upgraded: Upgraded) -> No
     attestations = {case: _holds(get_attestation(svc, rec["id"]).to_json(), rec)
                     for case, rec in recorded["attestations"].items()}
     assert attestations == recorded["attestations"]
+    # 0006_device_certificate: no attestation of the release came with a device
+    # certificate (the release had no TLS of its own).
+    assert {case: get_attestation(svc, rec["id"]).to_json()["device_certificate"]
+            for case, rec in recorded["attestations"].items()} \
+        == {case: None for case in recorded["attestations"]}
     assert count_alerts(svc) == recorded["alerts"]
-    # 0005_i19desk_alerts_ack: every alert of the release starts unacknowledged
+    # 0005_alert_acknowledgements: every alert of the release starts unacknowledged
     assert count_alerts(svc, unacknowledged=True) == recorded["alerts"]
     assert all(get_attestation(svc, rec["id"]).acknowledgement is None
                for rec in recorded["attestations"].values())

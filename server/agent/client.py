@@ -7,6 +7,17 @@ method, path and HTTP status are logged at INFO (``simattest -v``).
 ``--server``/``--token`` default to the environment variables ``SIMATTEST_SERVER`` and
 ``SIMATTEST_TOKEN``.
 
+**TLS.**  An ``https://`` service's certificate is verified against ``--ca FILE``
+(``SIMATTEST_CA``), else the system's trusted CAs, and its host name against the URL;
+the device agent presents the handset's device certificate as its TLS client
+certificate with ``--cert`` (``server.pool.devicecerts``).  Plain ``http://`` is refused
+unless the host is loopback (a literal loopback address or ``localhost``, RFC 6761
+clause 6.3; no name is looked up, so a DNS answer cannot make a remote host count as
+local) or ``--insecure`` is given: tokens, IMEIs and evidence would cross the network
+readable by any node on the way.  A refused handshake is one line naming the reason
+OpenSSL gives (an unknown CA, an expired certificate, a host name the certificate does
+not name, a client certificate the service refused).
+
 A 503 from the service changed nothing (its database was unreachable,
 ``server.http.api.problems.database_unavailable``), so the request is sent again after the
 ``Retry-After`` it names — twice at most, waiting 30 s at most each time — and a
@@ -16,9 +27,11 @@ database restart or failover does not fail a checkout at the desk.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import math
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +44,7 @@ from attest.errors import InputError, TransportError
 DEFAULT_TIMEOUT = 30.0
 SERVER_ENV = "SIMATTEST_SERVER"
 TOKEN_ENV = "SIMATTEST_TOKEN"  # noqa: S105 (the variable's name, not a token)
+CA_ENV = "SIMATTEST_CA"
 RETRIES_AFTER_503 = 2
 MAX_RETRY_AFTER = 30  # seconds
 
@@ -61,7 +75,8 @@ def timeout_seconds(text: str) -> float:
 
 
 def add_server_options(parser: argparse.ArgumentParser, *, token: bool) -> None:
-    """``--server`` (and ``--token``) with their environment defaults."""
+    """``--server`` (and ``--token``) with their environment defaults, ``--ca`` and
+    ``--insecure``."""
     parser.add_argument("--server", type=service_url, default=os.environ.get(SERVER_ENV),
                         metavar="URL", help=f"service base URL (default ${SERVER_ENV})")
     if token:
@@ -69,15 +84,44 @@ def add_server_options(parser: argparse.ArgumentParser, *, token: bool) -> None:
                             help=f"operator API token (default ${TOKEN_ENV})")
     parser.add_argument("--timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT,
                         metavar="S", help="HTTP timeout in seconds")
+    parser.add_argument("--ca", default=os.environ.get(CA_ENV) or None, metavar="FILE",
+                        help="verify an https:// service's certificate against this CA "
+                             f"(PEM; default ${CA_ENV}, else the system's CAs)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow plain http:// to a host that is not loopback (anyone "
+                             "on the network path can read and change the traffic)")
 
 
-def client_from_args(args: argparse.Namespace) -> ServiceClient:
+def client_from_args(args: argparse.Namespace,
+                     cert: tuple[str, str] | None = None) -> ServiceClient:
+    """The client the options name; ``cert``: the TLS client certificate and its key."""
     if not args.server:
         raise InputError(f"give --server URL (or set {SERVER_ENV})")
     token = getattr(args, "token", None)
     if hasattr(args, "token") and not token:
         raise InputError(f"give --token (or set {TOKEN_ENV})")
-    return ServiceClient(args.server, args.timeout, token)
+    refuse_plain_http(args.server, insecure=args.insecure)
+    return ServiceClient(args.server, args.timeout, token, ca=args.ca, cert=cert)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_http(url: str, *, insecure: bool) -> None:
+    """InputError for an ``http://`` URL whose host is not loopback, unless ``insecure``
+    (see the module docstring)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
+        raise InputError(
+            f"--server {url}: plain HTTP to {parts.hostname}, which is not this machine; "
+            "use https:// (simattest serve --tls-cert, docs/operations.md) or accept an "
+            "unprotected connection with --insecure")
 
 
 class ServiceRefused(InputError):
@@ -101,6 +145,8 @@ class ServiceClient:
     timeout: float = DEFAULT_TIMEOUT
     token: str | None = None
     session: requests.Session = field(default_factory=requests.Session)
+    ca: str | None = None  # the CA to verify the service with (None: the system's)
+    cert: tuple[str, str] | None = None  # TLS client certificate and key files
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("POST", path, body)
@@ -142,10 +188,16 @@ class ServiceClient:
         url = self.base_url.rstrip("/") + path
         headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
         try:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
+            # session's own setting.
             return self.session.request(method, url, json=body, headers=headers,
-                                        timeout=self.timeout)
+                                        timeout=self.timeout, verify=self.ca or True,
+                                        cert=self.cert)
         except requests.RequestException as exc:
             log.info("%s %s: %r", method, path, exc)
+            refused = _tls_refusal(exc)
+            if refused is not None:
+                raise TransportError(f"{self.base_url}: TLS refused: {refused}") from None
             raise TransportError(f"cannot reach the attestation service at {self.base_url} "
                                  f"({_unreachable_reason(exc, self.timeout)})") from None
 
@@ -186,3 +238,28 @@ def _retry_after(resp: requests.Response) -> int | None:
     """The seconds a 503 asks to wait (``Retry-After`` in seconds), if it asks reasonably."""
     value = resp.headers.get("Retry-After", "")
     return int(value) if value.isdigit() and int(value) <= MAX_RETRY_AFTER else None
+
+
+def _tls_refusal(exc: BaseException) -> str | None:
+    """The reason of the TLS failure behind a requests exception, if one is: OpenSSL's
+    verification message for the service's certificate, else the alert the service
+    ended the handshake with (e.g. it refused our client certificate)."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return (f"the service's certificate: {current.verify_message} "
+                    "(--ca FILE names the CA that signed it)")
+        if isinstance(current, ssl.SSLError):
+            reason = str(current.reason or current).lower().replace("_", " ")
+            if "alert" in reason:
+                return (f"the service ended the handshake: {reason} (it checks the client "
+                        "certificate --cert against its --client-ca, and its validity)")
+            return reason
+        pending.extend([current.__cause__, current.__context__, *current.args,
+                        getattr(current, "reason", None)])
+    return None

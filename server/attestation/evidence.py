@@ -88,12 +88,14 @@ STALE_CHALLENGE = _StaleChallenge()
 @dataclass(frozen=True, slots=True)
 class _Submission:
     """One evidence submission, checked: the evidence, the exact bytes the device signed,
-    its signature, and the address it came from."""
+    its signature, the address it came from and the SHA-256 of its device certificate
+    (if the service asks for one, ``server.pool.devicecerts``)."""
 
     evidence: Evidence
     signed: bytes
     signature: bytes
     client: str
+    device_certificate: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +109,17 @@ class _Appraised:
 
 def submit_evidence(
     svc: Service, attestation_id: str, evidence: Any, signature: str, client: str,
-    limits: dict[str, int] | None = None,
+    limits: dict[str, int] | None = None, *, device_certificate: str | None = None,
 ) -> Outcome:
     """Appraise the evidence for one challenge (see the module docstring).
 
     ``evidence`` is the decoded JSON object exactly as the device signed it.  ``limits``
     as for ``server.attestation.challenge.create_challenge``, counted once whichever
-    path the evidence takes.
+    path the evidence takes.  ``device_certificate``: the SHA-256 (hex) of the device
+    certificate the request came with, recorded with the verdict.
     """
     sub = _Submission(_parse(evidence), canonical_json(evidence),
-                      _signature_bytes(signature), client)
+                      _signature_bytes(signature), client, device_certificate)
     now = utcnow()
     issued = copies_of(svc).take(attestation_id, now)
     if issued is not None and issued.challenge.iccid == sub.evidence.iccid \
@@ -196,7 +199,8 @@ def _record_verdict(svc: Service, att: StoredChallenge, now: dt.datetime, sub: _
     token = _sign(svc, appraised.verdict, att.nonce)
     recorded = svc.store.record(
         att.id, now,
-        Verdict(status, reasons, token, evidence.iccid, evidence.imsi, evidence.to_json()),
+        Verdict(status, reasons, token, evidence.iccid, evidence.imsi, evidence.to_json(),
+                device_certificate=sub.device_certificate),
         Entry(appraised.actor, "attestation", f"attestation:{att.id}",
               {"imei": att.imei, "iccid": evidence.iccid, "status": status,
                "reasons": reasons}), limits)
@@ -215,7 +219,7 @@ def _resync(svc: Service, att: StoredChallenge, now: dt.datetime, sub: _Submissi
     recorded = svc.store.record(
         att.id, now,
         Verdict("resync", [], None, evidence.iccid, evidence.imsi, evidence.to_json(),
-                resync_id=fresh.id),
+                resync_id=fresh.id, device_certificate=sub.device_certificate),
         Entry(appraised.actor, "attestation.resync", f"attestation:{att.id}",
               {"imei": att.imei, "iccid": iccid, "next": fresh.id}))
     if recorded:

@@ -36,6 +36,7 @@ class AttestationView:
     appraised_at: dt.datetime | None
     evidence: dict[str, Any] | None
     ear: str | None
+    device_certificate: str | None  # SHA-256 (hex) of the handset's TLS certificate
     acknowledgement: Acknowledgement | None = None  # of a contraindicated verdict
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +47,7 @@ class AttestationView:
             "appraised_at": None if self.appraised_at is None
             else self.appraised_at.isoformat(timespec="seconds"),
             "evidence": self.evidence, "ear": self.ear,
+            "device_certificate": self.device_certificate,
             "acknowledgement": None if self.acknowledgement is None
             else self.acknowledgement.to_json(),
         }
@@ -56,7 +58,7 @@ def _attestation_view(att: Attestation, ack: AlertAcknowledgement | None = None
     return AttestationView(att.id, att.imei, att.state, att.status, list(att.reasons or []),
                            att.iccid, att.imsi, att.created_at, att.appraised_at,
                            None if att.evidence is None else summary(att.evidence), att.ear,
-                           None if ack is None else view(ack))
+                           att.device_certificate, None if ack is None else view(ack))
 
 
 def get_attestation(svc: Service, attestation_id: str) -> AttestationView:

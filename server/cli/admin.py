@@ -1,11 +1,15 @@
 """``simattest admin token create|list|revoke``: operator tokens on the storage directly
-(the first admin token is made before any token exists)."""
+(the first admin token is made before any token exists); ``simattest admin tls
+init|device``: a lab CA with the service's server certificate, and handsets' device
+certificates (``server.core.labca``)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from attest.textfile import os_reason
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
 from server.core.roles import ROLES
@@ -39,6 +43,38 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("id", type=int, metavar="ID", help="the token's id")
     add_store_args(revoke)
     revoke.set_defaults(func=_revoke)
+    _register_tls(admin_sub)
+
+
+def _register_tls(admin_sub: Any) -> None:
+    tls = admin_sub.add_parser("tls", help="a lab CA, server and device certificates")
+    tls_sub = tls.add_subparsers(dest="tls_command", required=True, metavar="COMMAND")
+    init = tls_sub.add_parser(
+        "init", help="make a lab CA and a server certificate for the given host names",
+        description="Writes ca.pem, ca-key.pem, server.pem and server-key.pem into DIR "
+                    "(private keys 0600; nothing is overwritten).  Serve with "
+                    "--tls-cert DIR/server.pem --tls-key DIR/server-key.pem "
+                    "--client-ca DIR/ca.pem; clients verify with --ca DIR/ca.pem.")
+    init.add_argument("--out", required=True, type=Path, metavar="DIR",
+                      help="a new or empty directory for the CA and the server's files")
+    init.add_argument("--name", required=True, nargs="+", metavar="HOST",
+                      help="host names and IP addresses the clients connect to")
+    init.set_defaults(func=_tls_init)
+    device = tls_sub.add_parser(
+        "device", help="a device certificate for a registered handset's device key",
+        description="Certifies the device key registered for the handset (its public key "
+                    "in PUB.pem must be that key) with the lab CA in DIR; writes "
+                    "DIR/device-IMEI.pem, the handset's TLS client certificate (its "
+                    "private key is the device key: simattest checkout --cert --key).")
+    device.add_argument("--imei", required=True, metavar="IMEI",
+                        help="the registered handset's IMEI (15 digits), put in the "
+                             "certificate's subject serialNumber")
+    device.add_argument("--key", required=True, type=Path, metavar="PUB.pem",
+                        help="the handset's registered device public key")
+    device.add_argument("--ca-dir", required=True, type=Path, metavar="DIR",
+                        help="the lab CA made by 'admin tls init'")
+    add_store_args(device)
+    device.set_defaults(func=_tls_device)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -74,4 +110,29 @@ def _revoke(args: argparse.Namespace) -> int:
     with open_service(args, create=False) as svc:
         operators.revoke(svc, args.id, actor="cli:admin")
     print(f"revoked operator {args.id}")
+    return 0
+
+
+def _tls_init(args: argparse.Namespace) -> int:
+    from server.core.labca import LabCA
+    from server.store.models import utcnow
+
+    for path in LabCA(args.out).init(args.name, utcnow()):
+        print(path)
+    return 0
+
+
+def _tls_device(args: argparse.Namespace) -> int:
+    from attest.errors import InputError
+    from server.core.labca import LabCA
+    from server.pool.devicecerts import issue_device_certificate
+    from server.store.models import utcnow
+
+    try:
+        pem = args.key.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else "not a PEM file"
+        raise InputError(f"{args.key}: cannot read the key ({reason})") from None
+    with open_service(args, create=False) as svc:
+        print(issue_device_certificate(svc, LabCA(args.ca_dir), args.imei, pem, utcnow()))
     return 0

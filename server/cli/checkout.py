@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--imei", metavar="IMEI",
                         help="the handset's IMEI (read from the modem for modem: readers)")
     parser.add_argument("--pin", metavar="PIN", help="verify PIN1 first")
+    parser.add_argument("--cert", metavar="FILE",
+                        help="the handset's device certificate (simattest admin tls device), "
+                             "presented as the TLS client certificate")
+    parser.add_argument("--key", metavar="KEY.pem",
+                        help="the certificate's private key (default: --device-key, the key "
+                             "a device certificate certifies)")
     add_json_flag(parser)
     parser.set_defaults(func=_run)
 
@@ -39,7 +45,10 @@ def _run(args: argparse.Namespace) -> int:
     # --help included, would pay for loading it.
     from server.agent.checkout import run_checkout
 
-    client = client_from_args(args)
+    if args.key is not None and args.cert is None:
+        raise InputError("--key is the key of --cert: give --cert too")
+    client = client_from_args(
+        args, None if args.cert is None else (args.cert, args.key or str(args.device_key)))
     try:
         pem = args.device_key.read_bytes()
     except OSError as exc:

@@ -55,6 +55,16 @@ def register(subparsers: Any) -> None:
                             "warning, a card imported under an unchecked transport key or "
                             "one that failed is refused; require: verified cards only; "
                             "off: never enforced")
+    serve.add_argument("--tls-cert", metavar="FILE",
+                       help="serve HTTPS (TLS 1.2 or 1.3) with this certificate (PEM, the "
+                            "chain after it); the desk's cookies become Secure and its "
+                            "pages carry HSTS (docs/operations.md, TLS)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    serve.add_argument("--client-ca", metavar="FILE",
+                       help="ask clients for a certificate signed by this CA (PEM); the "
+                            "device endpoints then refuse a request without the handset's "
+                            "device certificate (403), the desk and the operator API "
+                            "need none")
     serve.add_argument("--debug", action="store_true",
                        help="Flask's development server, one process (never in production)")
     serve.set_defaults(func=_serve)
@@ -75,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("--pin-workers: this operating system cannot pin a process to a CPU")
     if min(args.rate_limit_per_imei or 0, args.rate_limit_per_client or 0) < 0:
         raise InputError("--rate-limit-per-imei/--rate-limit-per-client must be 0 or more")
+    _check_tls(args)
     if args.debug or os.environ.get(_METRICS_DIR):
         return _run(args, host, port)
     # /metrics adds up every worker's samples only if prometheus_client finds this set
@@ -103,6 +114,21 @@ def _check_can_listen(bind: str, host: str, port: int) -> None:
         raise InputError(f"--bind {bind}: cannot listen there ({exc.strerror})") from None
 
 
+def _check_tls(args: argparse.Namespace) -> None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise InputError("--tls-cert and --tls-key go together")
+    if args.client_ca is not None and args.tls_cert is None:
+        raise InputError("--client-ca needs --tls-cert and --tls-key (client certificates "
+                         "are part of TLS)")
+    if args.tls_cert is None:
+        return
+    if args.debug:
+        raise InputError("--tls-cert: not with --debug (Flask's development server)")
+    from server.http.tls import check_files
+
+    check_files(args.tls_cert, args.tls_key, args.client_ca)
+
+
 def _config(args: argparse.Namespace) -> ServiceConfig:
     config = service_config(args)
     return dataclasses.replace(
@@ -111,7 +137,8 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         else args.rate_limit_per_imei,
         rate_limit_per_client=config.rate_limit_per_client if args.rate_limit_per_client is None
         else args.rate_limit_per_client,
-        trusted_proxies=tuple(args.trusted_proxy), card_verification=args.card_verification)
+        trusted_proxies=tuple(args.trusted_proxy), card_verification=args.card_verification,
+        tls=args.tls_cert is not None, device_certificates=args.client_ca is not None)
 
 
 def _run(args: argparse.Namespace, host: str, port: str) -> int:
@@ -119,6 +146,7 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     from server.http import jsonlog
     from server.http.app import create_app
     from server.http.gunicorn_app import GunicornService
+    from server.http.tls import gunicorn_options
 
     config = _config(args)  # a bad option is refused before logging is set up
     jsonlog.configure()
@@ -129,6 +157,8 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
         create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)
         return 0
     svc.close()
+    tls = {} if args.tls_cert is None \
+        else gunicorn_options(args.tls_cert, args.tls_key, args.client_ca)
     GunicornService(args.data, args.db, config, {
         "bind": args.bind, "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
@@ -137,5 +167,6 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
         "timeout": 60, "graceful_timeout": 10,
         # The default control socket path is shared by every gunicorn of this user.
         "control_socket_disable": True,
+        **tls,
     }, pin_workers=args.pin_workers).run()
     return 0

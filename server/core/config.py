@@ -52,6 +52,12 @@ class ServiceConfig:
     # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
     kek_file: Path | None = None
     card_verification: CardVerificationPolicy = "warn"  # see CardVerificationPolicy
+    # Served over TLS (``serve --tls-cert``): the desk's cookies are Secure, its pages
+    # carry HSTS.
+    tls: bool = False
+    # ``serve --client-ca``: the device endpoints refuse a request without the handset's
+    # device certificate (``server.pool.devicecerts``).
+    device_certificates: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:

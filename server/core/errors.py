@@ -65,3 +65,12 @@ class KeyRotated(ServiceError):
     status = 503
     slug = "key-rotated"
     title = "Key-encryption key rotated"
+
+
+class DeviceCertificateRefused(ServiceError):
+    """A device endpoint asked for a device certificate (``serve --client-ca``) and the
+    request came without one, or with one that is not the named handset's."""
+
+    status = 403
+    slug = "device-certificate-refused"
+    title = "Device certificate missing or not the handset's"

@@ -118,6 +118,7 @@ class Verdict:
     imsi: str
     evidence: dict[str, Any]
     resync_id: str | None = None
+    device_certificate: str | None = None  # SHA-256 (hex) of the TLS client certificate
 
 
 class AttestationStore(Protocol):

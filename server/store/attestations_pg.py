@@ -192,7 +192,8 @@ class PostgresStore:
             "att_id": attestation_id, "at": at, "status": verdict.status,
             "reasons": _json(verdict.reasons), "ear": verdict.ear,
             "resync_id": verdict.resync_id, "iccid": verdict.iccid, "imsi": verdict.imsi,
-            "evidence": _json(verdict.evidence), **entry.pg_params()}
+            "evidence": _json(verdict.evidence),
+            "device_certificate": verdict.device_certificate, **entry.pg_params()}
         claim = self._shares.claim(limits, time.time())
         if not claim.needed:
             return self._write(sql.CONSUME_CHALLENGE, params)

@@ -97,7 +97,8 @@ done AS (
     UPDATE attestations SET
         state = 'consumed', appraised_at = %(at)s, status = %(status)s,
         reasons = %(reasons)s::json, ear = %(ear)s, resync_id = %(resync_id)s,
-        iccid = %(iccid)s, imsi = %(imsi)s, evidence = %(evidence)s::json
+        iccid = %(iccid)s, imsi = %(imsi)s, evidence = %(evidence)s::json,
+        device_certificate = %(device_certificate)s
     WHERE id = %(att_id)s AND state = 'pending' AND expires_at > %(at)s
       AND EXISTS (SELECT 1 FROM allowed)
     RETURNING id

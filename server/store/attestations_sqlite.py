@@ -57,7 +57,7 @@ _RECORD = update(_ATT).where(
     state="consumed", appraised_at=bindparam("at", type_=UtcDateTime()),
     status=bindparam("status"), reasons=bindparam("reasons"), ear=bindparam("ear"),
     resync_id=bindparam("resync_id"), iccid=bindparam("iccid"), imsi=bindparam("imsi"),
-    evidence=bindparam("evidence"))
+    evidence=bindparam("evidence"), device_certificate=bindparam("device_certificate"))
 _EXPIRE = update(_ATT).where(_PENDING).values(
     state="expired", appraised_at=bindparam("at", type_=UtcDateTime()),
     status=bindparam("status"), reasons=bindparam("reasons"), ear=bindparam("ear"))
@@ -108,7 +108,8 @@ class SqlAlchemyStore:
         return self._consume(_RECORD, {
             "att_id": attestation_id, "at": at, "status": verdict.status,
             "reasons": verdict.reasons, "ear": verdict.ear, "resync_id": verdict.resync_id,
-            "iccid": verdict.iccid, "imsi": verdict.imsi, "evidence": verdict.evidence},
+            "iccid": verdict.iccid, "imsi": verdict.imsi, "evidence": verdict.evidence,
+            "device_certificate": verdict.device_certificate},
             entry, limits)
 
     def expire(self, attestation_id: str, at: dt.datetime, status: str, reasons: list[str],

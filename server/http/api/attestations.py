@@ -84,6 +84,8 @@ _DEVICE_ERRORS = {
     "413": problem_response("Body too large"),
     "415": problem_response("Not application/json"),
     "422": problem_response("A field is missing, unknown or malformed (named in errors)"),
+    "403": problem_response("The service asks for device certificates (serve --client-ca) "
+                            "and the request came without the named handset's"),
     "429": problem_response("Rate limit per IMEI or per client exceeded (Retry-After)"),
     "503": problem_response("Database unavailable; nothing was changed"),
 }
@@ -190,6 +192,10 @@ _SCHEMAS: dict[str, Any] = {
                          "description": "The evidence without RES/AUTS"},
             "ear": {"type": ["string", "null"]},
             "acknowledgement": {"oneOf": [{"type": "null"}, ref("Acknowledgement")]},
+            "device_certificate": {
+                "type": ["string", "null"], "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 (hex) of the device certificate the evidence came "
+                               "with (serve --client-ca); null without one"},
         },
     },
     "Acknowledgement": {

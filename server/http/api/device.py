@@ -15,6 +15,11 @@ reverse proxies (``simattest serve --trusted-proxy``): then it is the right-most
 address in ``X-Forwarded-For`` that is not itself a trusted proxy, the way nginx's
 ``real_ip_recursive`` reads it.  Anyone else's ``X-Forwarded-For`` is ignored, so a
 handset cannot pick the address it is counted under.
+
+With ``simattest serve --client-ca`` both endpoints also need the handset's device
+certificate on the TLS connection (``server.http.tls``): a request without one, or with
+one that is not the named handset's (``server.pool.devicecerts``), answers 403 before
+anything is counted or stored, and the verdict records the certificate's SHA-256.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from server.http.api.problems import (
     too_many_requests,
 )
 from server.http.metrics import RATE_LIMITED, appraisal_timer, count_outcome, request_timer
+from server.http.tls import peer_certificate
+from server.pool.devicecerts import check_device_certificate
 from server.store.rate_counters import RateLimited
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -151,17 +158,27 @@ class DeviceEndpoints:
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         return parse_body(mimetype, raw, fields)
 
+    def _device_certificate(self, environ: dict[str, Any], imei: object) -> str | None:
+        """The SHA-256 of the request's device certificate when the service asks for one
+        (403 if it is missing or not handset ``imei``'s); None when it does not."""
+        if not self.svc.config.device_certificates:
+            return None
+        return check_device_certificate(self.svc, peer_certificate(environ), imei)
+
     def _handle(self, environ: dict[str, Any], attestation_id: str | None, client: str
                 ) -> tuple[int, dict[str, Any]]:
         if attestation_id is None:
             body = self._read(environ, _CHALLENGE_FIELDS)
+            self._device_certificate(environ, body["imei"])
             challenge = create_challenge(
                 self.svc, body["imei"], client, limits_for(self.svc.config, body["imei"], client))
             return 201, challenge.to_json()
         body = self._read(environ, _EVIDENCE_FIELDS)
+        certificate = self._device_certificate(environ, body["evidence"].get("imei"))
         with appraisal_timer():
             outcome = submit_evidence(
                 self.svc, attestation_id, body["evidence"], body["signature"], client,
-                limits_for(self.svc.config, body["evidence"].get("imei"), client))
+                limits_for(self.svc.config, body["evidence"].get("imei"), client),
+                device_certificate=certificate)
         count_outcome(outcome.status, outcome.reasons)
         return 200, outcome.to_json()

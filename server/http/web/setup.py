@@ -1,4 +1,4 @@
-"""App-level settings the desk pages need: cookie flags and CSRF.
+"""App-level settings the desk pages need: cookie flags, HSTS and CSRF.
 
 Applied once when the blueprint is registered (``bp.record_once``), so the app factory
 only lists the blueprint.  The session secret is the app's ``secret_key``, which
@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from server.http.web.blueprint import csrf
 
 SECURE_COOKIES_ENV = "SIMATTEST_SECURE_COOKIES"
 DESK_PREFIX = "/desk/"
+# RFC 6797: browsers that saw the service over TLS use only https:// to it for a year, so
+# a desk on a hostile network cannot be downgraded to plain HTTP and its cookie read.
+HSTS = "max-age=31536000"
 # One desk shift: a session signed in at the start of a shift lasts until its end
 # (``server.http.web.auth`` checks the sign-in time on every request).
 SESSION_LIFETIME = timedelta(hours=12)
@@ -31,7 +34,8 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
     The request tells when gunicorn sees TLS or a trusted proxy's
     ``X-Forwarded-Proto: https`` (gunicorn's ``forwarded_allow_ips``);
-    ``SIMATTEST_SECURE_COOKIES=1`` forces the flag for any other TLS front end.
+    ``simattest serve --tls-cert`` (``ServiceConfig.tls``) or
+    ``SIMATTEST_SECURE_COOKIES=1`` (for any other TLS front end) force the flag.
     """
 
     def get_cookie_secure(self, app: Flask) -> bool:
@@ -58,6 +62,14 @@ def configure_app(app: Flask) -> None:
         # The token lives as long as the session: a form left open all shift still posts.
         WTF_CSRF_TIME_LIMIT=None,
     )
-    app.config.setdefault("SESSION_COOKIE_SECURE",
-                          os.environ.get(SECURE_COOKIES_ENV, "") == "1")
+    # Flask's own default is False, so this is set, not defaulted.
+    tls = app.extensions["simattest"].config.tls
+    app.config["SESSION_COOKIE_SECURE"] = tls or os.environ.get(SECURE_COOKIES_ENV, "") == "1"
+    if tls:
+        app.after_request(_hsts)
     csrf.init_app(app)
+
+
+def _hsts(response: Response) -> Response:
+    response.headers["Strict-Transport-Security"] = HSTS
+    return response

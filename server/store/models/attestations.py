@@ -45,6 +45,10 @@ class Attestation(Base):
     ear: Mapped[str | None] = mapped_column(Text, default=None)
     # After a sync failure: the fresh challenge issued in its place.
     resync_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # SHA-256 (hex) of the device certificate the evidence came with over TLS
+    # (``simattest serve --client-ca``), else NULL: the identity-management issue binds
+    # tokens to it.
+    device_certificate: Mapped[str | None] = mapped_column(String(64), default=None)
 
     __table_args__ = (
         Index("ix_attestations_imei_appraised", "imei", "appraised_at"),

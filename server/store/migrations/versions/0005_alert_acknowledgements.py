@@ -7,7 +7,7 @@ alerts start unacknowledged.  Cards keep their ``verification`` column; a new va
 gave no check value for (cards imported before cannot be told apart: they stay
 ``unverified``).
 
-Revision ID: 0005_i19desk_alerts_ack
+Revision ID: 0005_alert_acknowledgements
 Revises: 0004_no_derived_secrets
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_i19desk_alerts_ack"
+revision = "0005_alert_acknowledgements"
 down_revision = "0004_no_derived_secrets"
 branch_labels = None
 depends_on = None
