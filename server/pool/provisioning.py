@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from attest.aka.milenage import opc_from_op
 from server.core.errors import Conflict, ServiceError, ValidationError
-from server.core.identifiers import check_iccid, check_imsi
+from server.core.identifiers import check_iccid, check_imsi, check_text
 from server.core.keystore import KeyStore
 from server.core.service import Service
 from server.pool.profiles import known_profiles
@@ -40,6 +40,9 @@ from server.store import audit_chain as audit
 from server.store import metastore
 from server.store.models import Card, utcnow
 
+# The audit subject "batch:<filename>" fits its column (VARCHAR(200)) with room to spare.
+MAX_FILENAME_CHARS = 128
+MAX_IMPI_CHARS = 255  # cards.impi is VARCHAR(255)
 KNOWN_COLUMNS = ("ICCID", "IMSI", "KI", "OPC", "OP", "ADM1", "PIN1", "PUK1", "IMPI", "IMPU",
                  "PROFILE")
 _LOOKUP_CHUNK = 2000
@@ -193,7 +196,8 @@ class _RowChecker:
             line=line, iccid=iccid, imsi=imsi, k=k, opc=opc,
             pin1=self._code(row, "PIN1"), puk1=self._code(row, "PUK1"),
             adm1=self._code(row, "ADM1", hex_ok=True),
-            impi=row.get("IMPI") or None, impu=row.get("IMPU") or None,
+            impi=_optional_text(row, "IMPI", MAX_IMPI_CHARS),
+            impu=_optional_text(row, "IMPU", MAX_IMPU_CHARS),
             profile=self._profile(row),
         )
 
@@ -204,6 +208,14 @@ class _RowChecker:
             raise ValidationError(f"unknown profile; the known profiles are "
                                   f"{', '.join(self.profiles)}", field="PROFILE")
         return profile
+
+
+# cards.impu is TEXT; an EF.IMPU record holds far less (TS 31.103 clause 4.2.4).
+MAX_IMPU_CHARS = 4096
+
+
+def _optional_text(row: dict[str, str], name: str, max_chars: int) -> str | None:
+    return check_text(row.get(name, ""), name, max_chars=max_chars, required=False) or None
 
 
 def _is_hex(value: str) -> bool:
@@ -260,7 +272,8 @@ def import_batch(
     """Import a vendor batch file: parse it, check every row, drop the cards already in
     the pool, insert the others and audit the import.  Raises ``ImportRejected`` (nothing
     written) when a row is bad and ``partial`` is false; otherwise returns the report."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    filename = check_text(filename, "filename", max_chars=MAX_FILENAME_CHARS, required=True)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     parsed = _parse(raw, transport_key)
     report = _new_report(parsed, raw, filename, transport_key)
     cards = _check(parsed, transport_key, report)
@@ -382,7 +395,7 @@ def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str) -> list[dict
          "opc_enc": keys.encrypt_secret(c.iccid, c.opc),
          "pin1_enc": enc(c.iccid, c.pin1), "puk1_enc": enc(c.iccid, c.puk1),
          "adm1_enc": enc(c.iccid, c.adm1), "impi": c.impi, "impu": c.impu,
-         "batch": batch[:255], "imported_at": now, "verification": "unverified",
+         "batch": batch, "imported_at": now, "verification": "unverified",
          "sqn_seq": 0}
         for c in cards
     ]

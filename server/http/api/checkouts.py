@@ -8,8 +8,16 @@ from flask import Blueprint
 
 from server.checkout import desk as checkout
 from server.http.api.auth import current_actor, require_role, service
-from server.http.api.body import Field, json_body
-from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
+from server.http.api.body import json_body, path
+from server.http.api.openapi import (
+    BEARER,
+    json_request,
+    json_response,
+    parameters,
+    problem_response,
+    ref,
+)
+from server.http.api.request_models import CheckoutPath, NewCheckout
 
 blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 
@@ -17,26 +25,26 @@ blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 @blueprint.post("/checkouts")
 @require_role("desk")
 def start() -> tuple[dict[str, Any], int]:
-    body = json_body({"attestation_id": Field(str), "user": Field(str)})
-    view = checkout.start_checkout(service(), body["attestation_id"], body["user"],
-                                   current_actor())
+    body = json_body(NewCheckout)
+    view = checkout.start_checkout(service(), body.attestation_id, body.user, current_actor())
     return view.to_json(), 201
 
 
-@blueprint.post("/checkouts/<int:checkout_id>/return")
+@blueprint.post("/checkouts/<checkout_id>/return")
 @require_role("desk")
+@path(CheckoutPath)
 def give_back(checkout_id: int) -> dict[str, Any]:
     return checkout.return_checkout(service(), checkout_id, current_actor()).to_json()
 
 
-@blueprint.get("/checkouts/<int:checkout_id>")
+@blueprint.get("/checkouts/<checkout_id>")
 @require_role("desk")
+@path(CheckoutPath)
 def get(checkout_id: int) -> dict[str, Any]:
     return checkout.get_checkout(service(), checkout_id).to_json()
 
 
-_ID = {"name": "checkout_id", "in": "path", "required": True,
-       "schema": {"type": "integer", "minimum": 1}}
+_ID = parameters(path=CheckoutPath)
 _AUTH = {"401": problem_response("No or unknown token"),
          "403": problem_response("Role not allowed")}
 
@@ -46,12 +54,7 @@ OPENAPI: dict[str, Any] | None = {
             "post": {
                 "summary": "Check a handset out to a user from an affirming attestation",
                 "operationId": "startCheckout", "security": BEARER,
-                "requestBody": json_request({
-                    "type": "object", "additionalProperties": False,
-                    "required": ["attestation_id", "user"],
-                    "properties": {"attestation_id": {"type": "string"},
-                                   "user": {"type": "string", "minLength": 1,
-                                            "maxLength": checkout.MAX_USER_CHARS}}}),
+                "requestBody": json_request(NewCheckout),
                 "responses": {
                     "201": json_response("Checked out", ref("Checkout")), **_AUTH,
                     "404": problem_response("No such attestation"),
@@ -65,7 +68,7 @@ OPENAPI: dict[str, Any] | None = {
         "/v1/checkouts/{checkout_id}": {
             "get": {
                 "summary": "One checkout", "operationId": "getCheckout", "security": BEARER,
-                "parameters": [_ID],
+                "parameters": _ID,
                 "responses": {"200": json_response("The checkout", ref("Checkout")), **_AUTH,
                               "404": problem_response("No such checkout")},
             }
@@ -73,7 +76,7 @@ OPENAPI: dict[str, Any] | None = {
         "/v1/checkouts/{checkout_id}/return": {
             "post": {
                 "summary": "Return a checked-out handset", "operationId": "returnCheckout",
-                "security": BEARER, "parameters": [_ID],
+                "security": BEARER, "parameters": _ID,
                 "responses": {"200": json_response("Returned", ref("Checkout")), **_AUTH,
                               "404": problem_response("No such checkout"),
                               "409": problem_response("Already returned")},

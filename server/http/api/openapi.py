@@ -2,9 +2,12 @@
 
 Every module in ``server.http.app.BLUEPRINTS`` that serves JSON defines ``OPENAPI`` — a dict
 with ``paths`` (OpenAPI path items, Flask ``<name>`` written as ``{name}``) and
-optionally ``components`` (``schemas``).  Modules serving HTML pages set
-``OPENAPI = None``; their routes are not part of the JSON API.  A test walks the app's
-URL map and fails when a JSON route is missing here.
+optionally ``components`` (``schemas`` of answers).  What a request may hold is never
+written by hand: ``json_request(Model)`` and ``parameters(path=..., query=...)`` take the
+``server.http.api.request_models`` the handlers validate with, and their JSON Schema
+becomes the document's.  Modules serving HTML pages set ``OPENAPI = None``; their routes
+are not part of the JSON API.  A test walks the app's URL map and fails when a JSON route
+is missing here.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from types import ModuleType
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
+from pydantic.json_schema import models_json_schema
 
 from server.http.api.problems import MEDIA_TYPE, PROBLEM_BASE
+from server.http.api.request_models import FORMATS, ParameterModel, RequestModel
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -30,8 +35,39 @@ def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def json_request(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+_REF_TEMPLATE = "#/components/schemas/{model}"
+# The request models the document names, by name; their schemas go into components.
+_REQUEST_MODELS: dict[str, type[RequestModel]] = {}
+
+
+def json_request(model: type[RequestModel]) -> dict[str, Any]:
+    """An OpenAPI request body: ``model``'s JSON Schema, the one the handler validates with."""
+    _REQUEST_MODELS[model.__name__] = model
+    return {"required": True, "content": {"application/json": {"schema": ref(model.__name__)}}}
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without the ``null`` an optional field allows (an absent
+    parameter is how a request leaves it out)."""
+    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    if len(options) == 1:
+        schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+    return {k: v for k, v in schema.items() if k != "title"}
+
+
+def parameters(*, path: type[ParameterModel] | None = None,
+               query: type[ParameterModel] | None = None) -> list[dict[str, Any]]:
+    """OpenAPI parameter objects for the path and query models a handler validates with."""
+    found = []
+    for where, model in (("path", path), ("query", query)):
+        if model is None:
+            continue
+        schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
+        required = set(schema.get("required", ()))
+        found += [{"name": name, "in": where, "required": where == "path" or name in required,
+                   "schema": _without_null(prop)}
+                  for name, prop in schema["properties"].items()]
+    return found
 
 
 def ref(name: str) -> dict[str, str]:
@@ -60,7 +96,7 @@ _BASE_COMPONENTS: dict[str, Any] = {
 
 
 # Statuses that every operation of a kind can answer with, whatever its module lists:
-# a JSON body (server.http.api.body), query parameters, a bearer token (server.http.api.auth),
+# a JSON body (server.http.api.body), parameters, a bearer token (server.http.api.auth),
 # the database behind /v1/ (server.http.api.problems.database_unavailable).
 _BODY_ERRORS = {
     "400": "Malformed JSON",
@@ -77,10 +113,7 @@ def _with_implied_responses(path: str, operation: dict[str, Any]) -> dict[str, A
     implied: dict[str, str] = {}
     if "requestBody" in operation:
         implied |= _BODY_ERRORS
-    # Query parameters, and path parameters that are strings (an IMEI, an ICCID), are
-    # checked by the view; an integer path parameter that is not one matches no route.
-    if any(p["in"] == "query" or p.get("schema", {}).get("type") == "string"
-           for p in operation.get("parameters", [])):
+    if operation.get("parameters"):
         implied |= _PARAMETER_ERRORS
     if operation.get("security"):
         implied |= _AUTH_ERRORS
@@ -104,10 +137,17 @@ def build_document(modules: list[ModuleType], version: str) -> dict[str, Any]:
                  for method, operation in item.items()})
         for kind, entries in spec.get("components", {}).items():
             components.setdefault(kind, {}).update(entries)
+    _, generated = models_json_schema(
+        [(m, "validation") for _, m in sorted(_REQUEST_MODELS.items())],
+        ref_template=_REF_TEMPLATE)
+    components["schemas"].update(generated.get("$defs", {}))
+    formats = "\n".join(f"- `{name}`: {meaning}" for name, meaning in FORMATS.items())
     return {
         "openapi": "3.1.0",
         "info": {"title": "simattest", "version": version,
-                 "description": "Handset–SIM attestation for public-safety pools"},
+                 "description": "Handset–SIM attestation for public-safety pools.\n\n"
+                                "Formats beyond JSON Schema's own:\n" + formats},
+        "x-formats": FORMATS,
         "paths": dict(sorted(paths.items())),
         "components": components,
     }
