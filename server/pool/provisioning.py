@@ -65,6 +65,20 @@ class ImportRejected(ServiceError):
         self.report = report
 
 
+class ImportConflict(ImportRejected):
+    """Every rejected row's card is already in the pool (an import sent again): the
+    request conflicts with the pool's state rather than being malformed."""
+
+    status = 409
+
+    @staticmethod
+    def applies(report: ImportReport) -> bool:
+        return all(r.reason.startswith(_IN_POOL) for r in report.rejected)
+
+
+_IN_POOL = "already in the pool"
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int
@@ -282,7 +296,8 @@ def import_batch(
             fresh = _drop_existing(session, cards, report)
             report.rejected.sort(key=lambda r: r.line)
             if report.rejected and not partial:
-                raise ImportRejected(report)
+                raise (ImportConflict if ImportConflict.applies(report) else ImportRejected)(
+                    report)
             _insert(svc, session, fresh, filename)
             report.imported = len(fresh)
             audit.append(session, actor, "pool.import", f"batch:{filename}",
@@ -352,10 +367,9 @@ def _drop_existing(session: Session, cards: list[_Card], report: ImportReport
     fresh: list[_Card] = []
     for card in cards:
         if card.iccid in existing_iccids:
-            report.rejected.append(RowError(card.line, "ICCID", "already in the pool"))
+            report.rejected.append(RowError(card.line, "ICCID", _IN_POOL))
         elif card.imsi in existing_imsis:
-            report.rejected.append(RowError(card.line, "IMSI",
-                                            "already in the pool (another ICCID)"))
+            report.rejected.append(RowError(card.line, "IMSI", f"{_IN_POOL} (another ICCID)"))
         else:
             fresh.append(card)
     return fresh

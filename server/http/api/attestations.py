@@ -125,7 +125,8 @@ OPENAPI: dict[str, Any] | None = {
                 "summary": "Get a single-use AKA challenge for a handset (device-facing)",
                 "operationId": "createChallenge",
                 "requestBody": json_request(ChallengeRequest),
-                "responses": {"201": json_response("The challenge", ref("Challenge")),
+                "responses": {"201": json_response("The challenge", ref("Challenge"), {
+                    "submitEvidence": {"attestation_id": "$response.body#/id"}}),
                               **_DEVICE_ERRORS},
             }
         },

@@ -56,7 +56,9 @@ OPENAPI: dict[str, Any] | None = {
                 "operationId": "startCheckout", "security": BEARER,
                 "requestBody": json_request(NewCheckout),
                 "responses": {
-                    "201": json_response("Checked out", ref("Checkout")), **_AUTH,
+                    "201": json_response("Checked out", ref("Checkout"), {
+                        op: {"checkout_id": "$response.body#/id"}
+                        for op in ("getCheckout", "returnCheckout")}), **_AUTH,
                     "404": problem_response("No such attestation"),
                     "409": problem_response("Not affirming, too old, handset no longer "
                                             "paired with the attested card "

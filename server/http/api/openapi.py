@@ -31,8 +31,17 @@ def problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}}}
 
 
-def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def json_response(description: str, schema: dict[str, Any],
+                  links: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """An OpenAPI response object; ``links`` maps an operationId to its parameters taken
+    from this answer (``{"imei": "$response.body#/imei"}``), the next step a client may
+    take (schemathesis's stateful phase follows them)."""
+    response: dict[str, Any] = {"description": description,
+                                "content": {"application/json": {"schema": schema}}}
+    if links:
+        response["links"] = {op: {"operationId": op, "parameters": params}
+                             for op, params in links.items()}
+    return response
 
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
@@ -146,6 +155,10 @@ def build_document(modules: list[ModuleType], version: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "simattest", "version": version,
                  "description": "Handset–SIM attestation for public-safety pools.\n\n"
+                                "Request bodies are read strictly: an integer is written "
+                                "without a fraction or exponent (5, not 5.0), a string is "
+                                "never taken for a number nor a number for a string, and "
+                                "an object names each member once.\n\n"
                                 "Formats beyond JSON Schema's own:\n" + formats},
         "x-formats": FORMATS,
         "paths": dict(sorted(paths.items())),

@@ -46,7 +46,9 @@ OPENAPI: dict[str, Any] | None = {
                     "201": json_response("Imported", ref("ImportReport")),
                     "401": problem_response("No or unknown token"),
                     "403": problem_response("Role not allowed"),
-                    "409": problem_response("Concurrent import of the same cards"),
+                    "409": problem_response("Every rejected row's card is already in the "
+                                            "pool (import-rejected; errors lists them), or a "
+                                            "concurrent import of the same cards"),
                     "413": problem_response("File too large"),
                     "422": problem_response("Rows rejected (import-rejected, errors lists "
                                             "every rejected line) or invalid file"),

@@ -143,7 +143,9 @@ OPENAPI: dict[str, Any] | None = {
                 "summary": "Register a handset and its device public key",
                 "operationId": "addHandset", "security": BEARER,
                 "requestBody": json_request(NewHandset),
-                "responses": {"201": json_response("Registered", ref("Handset")), **_ERRORS,
+                "responses": {"201": json_response("Registered", ref("Handset"), {
+                    op: {"imei": "$response.body#/imei"}
+                    for op in ("getHandset", "pairingHistory")}), **_ERRORS,
                               "409": problem_response("IMEI already registered"),
                               "422": problem_response("Invalid IMEI, IMEISV or key")},
             },
@@ -185,7 +187,10 @@ OPENAPI: dict[str, Any] | None = {
                 "summary": "Pair a handset with a card", "operationId": "pair",
                 "security": BEARER,
                 "requestBody": json_request(NewPairing),
-                "responses": {"201": json_response("Paired", ref("Pairing")), **_ERRORS,
+                "responses": {"201": json_response("Paired", ref("Pairing"), {
+                    "getHandset": {"imei": "$response.body#/imei"},
+                    "getCard": {"iccid": "$response.body#/iccid"},
+                    "unpair": {"imei": "$response.body#/imei"}}), **_ERRORS,
                               "404": problem_response("Unknown handset or card"),
                               "409": problem_response("Either side already paired "
                                                       "(pairing-conflict), or the handset "

@@ -33,7 +33,6 @@ FORMATS = {
              "(ITU-T E.118)",
     "printable": "text of printable characters only: no control, format, surrogate or "
                  "separator characters other than the space (Python's str.isprintable)",
-    "pem-text": "PEM text: printable characters and line breaks (CR, LF) only",
     "device-public-key": "a device public key, PEM SubjectPublicKeyInfo: Ed25519 or EC "
                          "P-256 (printable characters and line breaks)",
     "vendor-batch": "a SIM vendor batch file's text: CSV with a header row (ICCID, IMSI, "
@@ -108,7 +107,9 @@ ParamInt = Annotated[int, BeforeValidator(_ascii_int)]
 # --- registry ---------------------------------------------------------------------------
 
 class NewHandset(RequestModel):
-    """A handset to register with its device public key."""
+    """A handset to register with its device public key.  ``imeisv``, when given, is the
+    IMEI's first 14 digits followed by the 2-digit software version (TS 23.003 clause
+    6.2.2)."""
 
     imei: Imei
     public_key: Annotated[str, Field(max_length=4096), AfterValidator(_pem_text),
@@ -131,8 +132,8 @@ class IccidPath(ParameterModel):
 
 
 class Paging(ParameterModel):
-    offset: Annotated[ParamInt, Field(ge=0, le=INT32_MAX)] = 0
-    limit: Annotated[ParamInt, Field(ge=1, le=MAX_PAGE)] = 50
+    offset: ParamInt = Field(0, ge=0, le=INT32_MAX)
+    limit: ParamInt = Field(50, ge=1, le=MAX_PAGE)
 
 
 class HandsetQuery(Paging):
@@ -162,7 +163,7 @@ class NewCheckout(RequestModel):
 
 
 class CheckoutPath(ParameterModel):
-    checkout_id: Annotated[ParamInt, Field(ge=1, le=INT32_MAX)]
+    checkout_id: ParamInt = Field(ge=1, le=INT32_MAX)
 
 
 # --- attestations -------------------------------------------------------------------------
@@ -172,8 +173,8 @@ class AttestationPath(ParameterModel):
 
 
 class AlertQuery(ParameterModel):
-    offset: Annotated[ParamInt, Field(ge=0, le=INT32_MAX)] = 0
-    limit: Annotated[ParamInt, Field(ge=1, le=500)] = 50
+    offset: ParamInt = Field(0, ge=0, le=INT32_MAX)
+    limit: ParamInt = Field(50, ge=1, le=500)
 
 
 class ChallengeRequest(RequestModel):
@@ -225,4 +226,6 @@ class Evidence(RequestModel):
 
 class EvidenceSubmission(RequestModel):
     evidence: Evidence
-    signature: Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+    # base64url without padding, of a length some bytes encode to (not 4n+1)
+    signature: Annotated[str, Field(max_length=200,
+                                    pattern=r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$")]
