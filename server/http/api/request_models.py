@@ -22,8 +22,10 @@ from server.core.identifiers import luhn_valid
 from server.pool.provisioning import MAX_FILENAME_CHARS
 from server.pool.registry import MAX_LABEL_CHARS, MAX_PAGE, VERIFICATION_STATES
 
-# INTEGER columns (checkouts.id, pairings.id) hold at most this.
+# INTEGER columns (checkouts.id, pairings.id, handsets.id) hold at most this; BIGINT
+# ones (audit_entries.seq) INT64_MAX.
 INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 # Formats beyond JSON Schema's own, with what they mean (the document's description).
 FORMATS = {
@@ -75,13 +77,23 @@ def _pem_text(value: str) -> str:
     return value
 
 
+def ascii_int(text: str, maximum: int) -> int | None:
+    """``text`` as a non-negative int of at most ``maximum`` if it is ASCII decimal digits
+    only (``int()`` alone would take ``"３５"``, ``" 5"`` or ``"5_0"``, and
+    ``str.isdigit`` is true for ``"²"``), else None."""
+    if text.isascii() and text.isdigit() and len(text) <= len(str(maximum)):
+        value = int(text)
+        return value if value <= maximum else None
+    return None
+
+
 def _ascii_int(value: Any) -> Any:
-    """A parameter's ASCII decimal digits as an int (``int()`` alone would take
-    ``"３５"``, ``" 5"`` or ``"5_0"``); anything else is left for the int check to refuse."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
-        return int(value)
+    """A parameter's digits as an int (its bounds are checked after); anything else that
+    is a string is refused here."""
     if isinstance(value, str):
-        raise ValueError("expected ASCII decimal digits")
+        if not (value.isascii() and value.isdigit()) or len(value) > len(str(INT64_MAX)):
+            raise ValueError("expected ASCII decimal digits")
+        return int(value)
     return value
 
 
