@@ -229,7 +229,8 @@ class Evidence(RequestModel):
     imeisv: Imeisv | None
     iccid: Annotated[str, Field(pattern=r"^[0-9]{18,20}$")]
     imsi: Annotated[str, Field(pattern=r"^[0-9]{6,15}$")]
-    mnc_length: Literal[2, 3] | None
+    # A range, not Literal[2, 3]: a literal would take 2.0 for 2.
+    mnc_length: Annotated[int, Field(ge=2, le=3)] | None
     ust: _Services
     prose: bool
     isim: Isim | None
