@@ -20,7 +20,7 @@ from flask import request
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 
-from server.http.api.problems import Problem, http_problem, validation
+from server.http.api.problems import Problem, body_too_large, http_problem, validation
 from server.http.api.request_models import ParameterModel, RequestModel
 
 M = TypeVar("M", bound=RequestModel)
@@ -57,10 +57,22 @@ def _no_constant(name: str) -> Any:
 _decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
+def request_body() -> bytes:
+    """The request's body, at most ``request.max_content_length`` bytes: 413 beyond.
+
+    Werkzeug stops reading a body sent without Content-Length (chunked) at the limit
+    and returns what it read as if it were all, so a body that reaches the limit is
+    refused here (one of exactly the limit's length too: it cannot be told apart)."""
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        raise body_too_large(limit)
+    return raw
+
+
 def json_body(model: type[M]) -> M:
     """The request's JSON body as ``model``; raises Problem otherwise."""
-    data = read_json(request.headers.get("Content-Type", ""), request.get_data(cache=True))
-    return validated(model, data)
+    return validated(model, read_json(request.headers.get("Content-Type", ""), request_body()))
 
 
 def is_json(mimetype: str) -> bool:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 from server.http.api.auth import service
+from server.http.api.body import request_body
 from server.http.api.problems import validation
 from server.http.api.request_models import INT32_MAX, ascii_int
 
@@ -69,6 +70,7 @@ def _csrf_protect() -> None:
     if request.endpoint in UPLOAD_ENDPOINTS:
         # Set before anything reads the form (the CSRF check below does).
         request.max_content_length = service().config.max_import_bytes
+    request_body()  # 413 for a chunked body past the limit, before the form is parsed
     _check_parameters()
     # CSRFProtect is initialised with WTF_CSRF_CHECK_DEFAULT off (see setup.py), so this
     # is the only place it checks: every state-changing request to a desk page.
