@@ -148,8 +148,8 @@ def test_nul_in_json_strings(client: FlaskClient, admin: dict[str, str], path: s
     refused(client.post(path, headers=admin, json=body), field)
 
 
-def test_nul_in_a_vendor_file_is_a_row_error(client: FlaskClient, admin: dict[str, str],
-                                             unchanged: None) -> None:
+@pytest.mark.usefixtures("unchanged")
+def test_nul_in_a_vendor_file_is_a_row_error(client: FlaskClient, admin: dict[str, str]) -> None:
     body = refused(client.post("/v1/pool/imports", headers=admin, json={
         "filename": "b.csv", "content": _csv(_good_row("sip\x00@x"))}), "IMPI")
     assert body["errors"] == [{"line": 2, "field": "IMPI", "reason": body["errors"][0]["reason"]}]
@@ -185,8 +185,9 @@ def test_largest_checkout_id_is_simply_not_found(client: FlaskClient,
 
 # --- string lengths bounded to their columns ------------------------------------------
 
+@pytest.mark.usefixtures("unchanged")
 def test_import_file_name_longer_than_the_audit_subject_holds(
-        client: FlaskClient, admin: dict[str, str], unchanged: None) -> None:
+        client: FlaskClient, admin: dict[str, str]) -> None:
     body = refused(client.post("/v1/pool/imports", headers=admin, json={
         "filename": "f" * 195 + ".csv", "content": _csv(_good_row())}), "filename")
     assert str(provisioning.MAX_FILENAME_CHARS) in body["errors"][0]["reason"]
@@ -205,8 +206,9 @@ def test_import_file_name_of_the_longest_length_is_stored(
             AuditEntry.subject == f"batch:{name}")) == 1
 
 
+@pytest.mark.usefixtures("unchanged")
 def test_impi_longer_than_its_column_is_a_row_error(
-        client: FlaskClient, admin: dict[str, str], unchanged: None) -> None:
+        client: FlaskClient, admin: dict[str, str]) -> None:
     body = refused(client.post("/v1/pool/imports", headers=admin, json={
         "filename": "b.csv", "content": _csv(_good_row("i" * 300))}), "IMPI")
     assert body["errors"][0]["line"] == 2
