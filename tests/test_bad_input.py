@@ -467,3 +467,43 @@ def test_sign_in_next_with_a_line_break_does_not_reach_location(app: Flask,
                        data={"token": token, "csrf_token": csrf.group(1)})
     assert resp.status_code == 422 and resp.mimetype == PROBLEM
     assert "Set-Cookie" not in str(resp.headers.get("Location", ""))
+
+
+# --- an unexpected exception still answers problem+json 500 ----------------------------
+
+def test_unexpected_exception_in_a_view_is_problem_json_500(service: Service) -> None:
+    app = create_app(service)
+
+    def broken() -> str:
+        raise RuntimeError("secret detail that must not reach the client")
+
+    app.add_url_rule("/v1/broken", view_func=broken)
+    resp = app.test_client().get("/v1/broken")
+    assert resp.status_code == 500 and resp.mimetype == PROBLEM
+    body = resp.get_json()
+    assert body["type"].endswith("/internal-error") and "secret" not in resp.get_data(as_text=True)
+
+
+class _FailingInput:
+    """A request body whose reading fails midway (the connection broke)."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise RuntimeError("connection broke with a secret detail")
+
+
+def test_unexpected_exception_on_the_device_endpoint_is_problem_json_500(
+        app: Flask) -> None:
+    answers: list[str] = []
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/attestations",
+               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "20",
+               "REMOTE_ADDR": "127.0.0.1", "wsgi.input": _FailingInput()}
+    headers: dict[str, str] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        answers.append(status)
+        headers.update(response_headers)
+
+    body = b"".join(app.wsgi_app(environ, start_response))
+    assert answers == ["500 Internal Server Error"]
+    assert headers["Content-Type"] == PROBLEM
+    assert json.loads(body)["type"].endswith("/internal-error") and b"secret" not in body
