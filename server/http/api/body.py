@@ -161,9 +161,21 @@ _REASONS = {
 }
 
 
+# pydantic's error types whose limit is the message, in the API's words.
+_LIMITS = {
+    "string_too_short": "expected {min_length} or more characters",
+    "string_too_long": "expected {max_length} or fewer characters",
+    "too_short": "expected {min_length} or more items",
+    "too_long": "expected {max_length} or fewer items",
+    "greater_than_equal": "expected at least {ge}", "less_than_equal": "expected at most {le}",
+    "string_pattern_mismatch": "expected text matching {pattern}",
+    "union_tag_invalid": "expected one of {expected_tags}",  # pydantic's repeats the value
+}
+
+
 def _reason(error: Any) -> str:
-    if error["type"] == "union_tag_invalid":  # pydantic's message repeats the value
-        return f"expected one of {error['ctx']['expected_tags']}"
+    if error["type"] in _LIMITS:
+        return _LIMITS[error["type"]].format(**error.get("ctx", {}))
     # A validator's own message comes as "Value error, <message>".
     return _REASONS.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
 
@@ -183,9 +195,11 @@ def validated(model: type[M], data: Any) -> M:
     except pydantic.ValidationError as exc:
         errors = [{"field": _field(_located(e), data), "reason": _reason(e)}
                   for e in exc.errors(include_url=False)]
-        first = errors[0]
+        field, reason = errors[0]["field"], errors[0]["reason"]
+        # "IMEI must be 15 digits" names its field already (as the service's own checks say).
+        named = reason.lower().startswith(field.rpartition(".")[2].lower())
         raise Problem(422, "validation-error", "Invalid request",
-                      f"{first['field']}: {first['reason']}", errors=errors) from None
+                      reason if named else f"{field}: {reason}", errors=errors) from None
 
 
 def parameters(model: type[P], values: MultiDict[str, str] | dict[str, Any]) -> P:

@@ -13,12 +13,14 @@ document); the tests register a generation strategy for each with schemathesis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.checkout.desk import MAX_USER_CHARS
-from server.core.identifiers import luhn_valid
+from server.core.errors import ValidationError
+from server.core.identifiers import check_iccid, check_imei, check_imeisv
 from server.pool.provisioning import MAX_FILENAME_CHARS
 from server.pool.registry import MAX_LABEL_CHARS, MAX_PAGE, VERIFICATION_STATES
 
@@ -59,10 +61,17 @@ def _formatted(name: str) -> Any:
     return Field(json_schema_extra={"format": name})
 
 
-def _luhn(value: str) -> str:
-    if not luhn_valid(value):
-        raise ValueError("the check digit (Luhn) is wrong")
-    return value
+def _checked_by(check: Callable[[str], str]) -> AfterValidator:
+    """A string checked by the service's own identifier check, so the API and the service
+    refuse it in the same words (the document states it with a pattern and format)."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except ValidationError as exc:
+            raise ValueError(exc.detail) from None
+
+    return AfterValidator(validate)
 
 
 def _printable(value: str) -> str:
@@ -97,10 +106,12 @@ def _ascii_int(value: Any) -> Any:
     return value
 
 
-Imei = Annotated[str, Field(pattern=r"^[0-9]{15}$"), AfterValidator(_luhn), _formatted("imei")]
-Iccid = Annotated[str, Field(pattern=r"^[0-9]{18,20}$"), AfterValidator(_luhn),
-                  _formatted("iccid")]
-Imeisv = Annotated[str, Field(pattern=r"^[0-9]{16}$")]
+Imei = Annotated[str, _checked_by(check_imei),
+                 Field(json_schema_extra={"pattern": r"^[0-9]{15}$", "format": "imei"})]
+Iccid = Annotated[str, _checked_by(check_iccid),
+                  Field(json_schema_extra={"pattern": r"^[0-9]{18,20}$", "format": "iccid"})]
+Imeisv = Annotated[str, _checked_by(check_imeisv),
+                   Field(json_schema_extra={"pattern": r"^[0-9]{16}$"})]
 AttestationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Hex = r"^(?:[0-9a-fA-F]{2})+$"
 
