@@ -116,6 +116,16 @@ _BODY_ERRORS = {
 _PARAMETER_ERRORS = {"422": "A parameter is malformed (named in errors)"}
 _AUTH_ERRORS = {"401": "No or unknown token", "403": "Role not allowed"}
 _DATABASE_ERRORS = {"503": "Database unavailable; nothing was changed (Retry-After)"}
+# Answered by the HTTP server (gunicorn) before the request reaches the service, as HTML.
+_SERVER_ERRORS = {
+    "414": "Request line longer than the HTTP server reads (4094 bytes)",
+    "431": "Request header fields larger than the HTTP server reads",
+}
+
+
+def _server_response(description: str) -> dict[str, Any]:
+    return {"description": description + "; answered by the HTTP server, text/html",
+            "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def _with_implied_responses(path: str, operation: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +138,8 @@ def _with_implied_responses(path: str, operation: dict[str, Any]) -> dict[str, A
         implied |= _AUTH_ERRORS
     if path.startswith("/v1/"):
         implied |= _DATABASE_ERRORS
-    responses = {status: problem_response(text) for status, text in implied.items()}
+    responses = {status: _server_response(text) for status, text in _SERVER_ERRORS.items()}
+    responses |= {status: problem_response(text) for status, text in implied.items()}
     responses.update(operation["responses"])  # a module's own words win
     return {**operation, "responses": dict(sorted(responses.items()))}
 
