@@ -26,6 +26,7 @@ used.on_broken_pipe
 used.load_config
 used.get_cookie_secure
 used.process_bind_param
+used.process_formdata  # WTForms' Field (server.http.web.forms.IdField)
 used.process_result_value
 # Attributes a library reads: SQLAlchemy (TypeDecorator, DeclarativeBase), Flask (app,
 # JSON provider, session), sqlite3's connection, the logging module's switches.
@@ -33,6 +34,7 @@ used.impl
 used.cache_ok
 used.type_annotation_map
 used.secret_key
+used.model_config  # pydantic (server.http.api.request_models)
 used.sort_keys
 used.session_interface
 used.permanent

@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures_modem",
     "tests.fixtures_pcsc",
     "tests.fixtures_browser",
+    "tests.fixtures_live",
 ]

@@ -88,7 +88,8 @@ def test_bad_evidence_requests(client: FlaskClient, pool: Pool) -> None:
     missing = {k: v for k, v in doc.items() if k != "iccid"}
     resp = client.post(url, json={"evidence": missing, "signature": sig})
     assert resp.status_code == 422
-    assert resp.get_json()["errors"] == [{"field": "evidence.iccid", "reason": "missing field"}]
+    assert resp.get_json()["errors"] == [{"field": "evidence.iccid",
+                                          "reason": "required field missing"}]
     resp = client.post(url, json={"evidence": dict(doc, outcome={"outcome": "x"}),
                                   "signature": sig})
     assert resp.get_json()["errors"][0]["field"] == "evidence.outcome.outcome"

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from server.core.errors import ValidationError
+from server.core.identifiers import check_text
 from server.core.roles import ROLES, grants
 from server.core.service import Service
 from server.store import audit_chain as audit
-from server.store.models import Operator, utcnow
+from server.store.models import MAX_OPERATOR_LABEL_CHARS, Operator, utcnow
 
 __all__ = ["ROLES", "OperatorView", "authenticate", "create_token", "grants", "list_operators",
            "revoke", "token_hash"]
@@ -35,6 +36,7 @@ def create_token(svc: Service, role: str, label: str = "", actor: str = "cli") -
     """Create an operator and return its token (the only time it is visible)."""
     if role not in ROLES:
         raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+    label = check_text(label, "label", max_chars=MAX_OPERATOR_LABEL_CHARS, required=False)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with svc.db.session() as session:
         operator = Operator(token_hash=token_hash(token), role=role, label=label)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from attest.aka.milenage import opc_from_op
 from server.core.errors import Conflict, ServiceError, ValidationError
-from server.core.identifiers import check_iccid, check_imsi
+from server.core.identifiers import check_iccid, check_imsi, check_text
 from server.core.keystore import KeyStore
 from server.core.service import Service
 from server.pool.profiles import known_profiles
@@ -41,6 +41,9 @@ from server.store import audit_chain as audit
 from server.store import metastore
 from server.store.models import Card, utcnow
 
+# The audit subject "batch:<filename>" fits its column (VARCHAR(200)) with room to spare.
+MAX_FILENAME_CHARS = 128
+MAX_IMPI_CHARS = 255  # cards.impi is VARCHAR(255)
 KNOWN_COLUMNS = ("ICCID", "IMSI", "KI", "OPC", "OP", "ADM1", "PIN1", "PUK1", "IMPI", "IMPU",
                  "PROFILE")
 _LOOKUP_CHUNK = 2000
@@ -79,6 +82,17 @@ class QuantityMismatch(ValidationError):
 
     slug = "quantity-mismatch"
     title = "Header quantity disagrees with the rows"
+
+
+class ImportConflict(ImportRejected):
+    """Every rejected row's card is already in the pool (an import sent again): the
+    request conflicts with the pool's state rather than being malformed."""
+
+    status = 409
+
+    @staticmethod
+    def applies(report: ImportReport) -> bool:
+        return all(r.reason.startswith(ALREADY_IN_POOL) for r in report.rejected)
 
 
 @dataclass(frozen=True)
@@ -213,7 +227,8 @@ class _RowChecker:
             line=line, iccid=iccid, imsi=imsi, k=k, opc=opc,
             pin1=self._code(row, "PIN1"), puk1=self._code(row, "PUK1"),
             adm1=self._code(row, "ADM1", hex_ok=True),
-            impi=row.get("IMPI") or None, impu=row.get("IMPU") or None,
+            impi=_optional_text(row, "IMPI", MAX_IMPI_CHARS),
+            impu=_optional_text(row, "IMPU", MAX_IMPU_CHARS),
             profile=self._profile(row),
         )
 
@@ -224,6 +239,14 @@ class _RowChecker:
             raise ValidationError(f"unknown profile; the known profiles are "
                                   f"{', '.join(self.profiles)}", field="PROFILE")
         return profile
+
+
+# cards.impu is TEXT; an EF.IMPU record holds far less (TS 31.103 clause 4.2.4).
+MAX_IMPU_CHARS = 4096
+
+
+def _optional_text(row: dict[str, str], name: str, max_chars: int) -> str | None:
+    return check_text(row.get(name, ""), name, max_chars=max_chars, required=False) or None
 
 
 def _is_hex(value: str) -> bool:
@@ -297,7 +320,8 @@ def import_batch(
     """Import a vendor batch file: parse it, check every row, drop the cards already in
     the pool, insert the others and audit the import.  Raises ``ImportRejected`` (nothing
     written) when a row is bad and ``partial`` is false; otherwise returns the report."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    filename = check_text(filename, "filename", max_chars=MAX_FILENAME_CHARS, required=True)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     parsed = _parse(raw, transport_key)
     report = _new_report(parsed, raw, filename, transport_key)
     cards = _check(parsed, transport_key, report)
@@ -311,7 +335,8 @@ def import_batch(
                 raise AlreadyInPool(f"all {report.rows} cards are already in the pool; "
                                     "nothing to do", field="ICCID")
             if report.rejected and not partial:
-                raise ImportRejected(report)
+                raise (ImportConflict if ImportConflict.applies(report) else ImportRejected)(
+                    report)
             _insert(svc, session, fresh, filename,
                     UNCHECKED_KEY if report.transport_key_unchecked else UNVERIFIED)
             report.imported = len(fresh)
@@ -385,7 +410,7 @@ def _drop_existing(session: Session, cards: list[_Card], report: ImportReport
             report.rejected.append(RowError(card.line, "ICCID", ALREADY_IN_POOL))
         elif card.imsi in existing_imsis:
             report.rejected.append(RowError(card.line, "IMSI",
-                                            "already in the pool (another ICCID)"))
+                                            f"{ALREADY_IN_POOL} (another ICCID)"))
         else:
             fresh.append(card)
     return fresh
@@ -427,7 +452,7 @@ def _encrypted_rows(keys: KeyStore, cards: list[_Card], batch: str, verification
          "opc_enc": keys.encrypt_secret(c.iccid, c.opc),
          "pin1_enc": enc(c.iccid, c.pin1), "puk1_enc": enc(c.iccid, c.puk1),
          "adm1_enc": enc(c.iccid, c.adm1), "impi": c.impi, "impu": c.impu,
-         "batch": batch[:255], "imported_at": now, "verification": verification,
+         "batch": batch, "imported_at": now, "verification": verification,
          "sqn_seq": 0}
         for c in cards
     ]

@@ -16,7 +16,6 @@ transport key (``kcv``).
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 
 from server.core.errors import ValidationError
@@ -43,7 +42,7 @@ class ParsedFile:
 
 
 def canonical(name: str) -> str:
-    upper = name.strip().upper()
+    upper = name.replace("\ufeff", "").strip().upper()
     return ALIASES.get(upper, upper)
 
 
@@ -54,51 +53,77 @@ def decode(data: bytes) -> str:
         raise ValidationError(f"file is not UTF-8 text (byte {exc.start})", field="file") from None
 
 
+def _lines(text: str) -> list[str]:
+    """The file's lines, whatever ends them: LF, CRLF, CR alone or a mix (what
+    ``str.splitlines`` also splits on, such as a form feed, ends a line too)."""
+    return text.splitlines()
+
+
 def parse(text: str) -> ParsedFile:
     """Pick the format: a ``var_out:`` line, a ``*`` banner line or a first line of the
     form ``key: value`` means the vendor output file, else CSV.  (Not only ``var_out:``,
     so that an output file which lost that line is told so, not read as a bad CSV.)"""
-    lines = [line for raw in text.splitlines() if (line := raw.strip().lower())]
+    lines = [line for raw in _lines(text) if (line := raw.strip().lower())]
     if any(line.startswith(("var_out", "*")) for line in lines) or (
             lines and ":" in lines[0] and not any(d in lines[0] for d in ",;\t")):
         return parse_vendor_out(text)
     return parse_csv(text)
 
 
+def _columns(names: list[str]) -> list[str]:
+    columns = [canonical(c) for c in names]
+    if "" in columns:
+        raise ValidationError(f"CSV header column {columns.index('') + 1} has no name",
+                              field="file")
+    repeated = next((c for i, c in enumerate(columns) if c in columns[:i]), None)
+    if repeated is not None:
+        raise ValidationError(f"CSV header names column {repeated[:40]} twice", field="file")
+    return columns
+
+
 def parse_csv(text: str) -> ParsedFile:
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    """CSV with a header row.  Every line is read on its own (no value spans lines), so a
+    stray quote or an odd line ending spoils one row, which becomes a row error."""
+    lines = _lines(text)
+    first = next((i for i, line in enumerate(lines) if line.strip(" ,;\t\"")), None)
     if first is None:
-        raise ValidationError("file is empty", field="file")
+        raise ValidationError("file is empty (no header row)", field="file")
     header_line = lines[first]
     # The delimiter is whichever of , ; TAB the header uses (CSV from spreadsheets varies).
     delimiter = max(",;\t", key=header_line.count)
     if header_line.count(delimiter) == 0:
         raise ValidationError("CSV header row has only one column; expected ICCID, IMSI, "
                               "KI, OPC ...", field="file")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    parsed: ParsedFile | None = None
-    for record in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in record):
+    try:
+        parsed = ParsedFile("csv", _columns(_record(header_line, delimiter)))
+    except csv.Error as exc:
+        raise ValidationError(f"CSV header row is malformed ({exc})", field="file") from None
+    for number, line in enumerate(lines[first + 1:], start=first + 2):
+        try:
+            record = _record(line, delimiter)
+        except csv.Error as exc:
+            parsed.malformed.append((number, f"malformed CSV ({exc})"))
             continue
-        if parsed is None:
-            parsed = ParsedFile("csv", [canonical(c) for c in record])
+        if not any(cell.strip() for cell in record):
             continue
         if len(record) != len(parsed.columns):
             parsed.malformed.append(
-                (line, f"expected {len(parsed.columns)} values, got {len(record)}"))
+                (number, f"expected {len(parsed.columns)} values, got {len(record)}"))
             continue
-        parsed.rows.append(RawRow(line, {c: v.strip() for c, v in zip(
+        parsed.rows.append(RawRow(number, {c: v.strip() for c, v in zip(
             parsed.columns, record, strict=True)}))
-    assert parsed is not None
     return parsed
+
+
+def _record(line: str, delimiter: str) -> list[str]:
+    """One CSV line's values (RFC 4180 quoting, strictly; ``csv.Error`` otherwise)."""
+    return next(csv.reader([line], delimiter=delimiter, strict=True), [])
 
 
 def parse_vendor_out(text: str) -> ParsedFile:
     header: dict[str, str] = {}
     parsed: ParsedFile | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(_lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("*"):
             continue

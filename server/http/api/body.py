@@ -1,56 +1,78 @@
-"""Reading a JSON request body strictly: media type, syntax, object, known fields, types.
+"""Reading a request strictly, once, at the edge: the JSON body and the path and query
+parameters, each validated by its model in ``server.http.api.request_models``.
 
-Every JSON endpoint reads its body through ``json_body`` so clients get the same
-answers everywhere: 415 for another media type, 400 for malformed JSON, 422 naming
-the field for a missing, unknown or wrongly typed member.
+Every endpoint reads its input through here so clients get the same answers everywhere:
+415 for another media type (or a charset other than UTF-8), 400 for malformed JSON
+(invalid UTF-8, NaN, nesting too deep), 422 naming the field for a member that is
+missing, unknown, repeated (a duplicate JSON key or query parameter) or malformed.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
-import orjson
+import pydantic
 from flask import request
+from werkzeug.datastructures import MultiDict
+from werkzeug.http import parse_options_header
 
-from server.http.api.problems import Problem, http_problem, validation
+from server.http.api.problems import Problem, body_too_large, http_problem, validation
+from server.http.api.request_models import ParameterModel, RequestModel
 
-
-@dataclass(frozen=True)
-class Field:
-    """One member of a JSON object: its JSON type(s) and whether it must be present."""
-
-    kind: type | tuple[type, ...]
-    required: bool = True
-    nullable: bool = False
-
+M = TypeVar("M", bound=RequestModel)
+P = TypeVar("P", bound=ParameterModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Deeper than any request the API takes (evidence is 4 levels): everything behind the
 # parser may then recurse over a body without running out of stack.
 MAX_DEPTH = 32
 
-_JSON_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number",
-               dict: "object", list: "array"}
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse an object that names a member twice: parsers disagree on which one wins
+    (RFC 8259 clause 4), so a value checked here could differ from the one acted on."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
 
 
-def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    # JSON true/false are Python bools, which are ints: never accept them as numbers.
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    return isinstance(value, kinds)
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
-def json_body(fields: dict[str, Field]) -> dict[str, Any]:
-    """The request's JSON object, checked against ``fields``; raises Problem otherwise."""
-    return parse_body(request.mimetype, request.get_data(cache=True), fields)
+_decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
+def request_body() -> bytes:
+    """The request's body, at most ``request.max_content_length`` bytes: 413 beyond.
+
+    Werkzeug stops reading a body sent without Content-Length (chunked) at the limit
+    and returns what it read as if it were all, so a body that reaches the limit is
+    refused here (one of exactly the limit's length too: it cannot be told apart)."""
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        raise body_too_large(limit)
+    return raw
+
+
+def json_body(model: type[M]) -> M:
+    """The request's JSON body as ``model``; raises Problem otherwise."""
+    return validated(model, read_json(request.headers.get("Content-Type", ""), request_body()))
 
 
 def is_json(mimetype: str) -> bool:
@@ -59,43 +81,42 @@ def is_json(mimetype: str) -> bool:
         mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def parse_body(mimetype: str, raw: bytes, fields: dict[str, Field]) -> dict[str, Any]:
-    """A request body of media type ``mimetype`` (lower case, no parameters) as a JSON
-    object checked against ``fields``; raises Problem otherwise."""
-    if not is_json(mimetype):
+def read_json(content_type: str, raw: bytes) -> Any:
+    """A request body with the ``Content-Type`` header ``content_type`` as decoded JSON
+    (any value); raises Problem otherwise."""
+    mimetype, options = parse_options_header(content_type)
+    if not is_json(mimetype.lower()):
         raise http_problem(415, "send the body as application/json")
-    # A parser may ignore a byte order mark (RFC 8259 clause 8.1); orjson refuses one.
+    if options.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        raise http_problem(415, "JSON is UTF-8 (RFC 8259 clause 8.1); send charset=utf-8 "
+                                "or no charset")
+    # A parser may ignore a byte order mark (RFC 8259 clause 8.1).
     raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if _exhausts_recursion(raw):
-            raise _too_deep() from None
-        raise Problem(400, "malformed-json", "Malformed JSON",
-                      f"the body is not valid JSON at line {exc.lineno} column {exc.colno}"
-                      ) from None
+        data = _decoder.decode(raw.decode("utf-8"))
+    except _DuplicateKey as exc:
+        raise validation(exc.key[:64], "member given more than once") from None
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"the body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise _malformed(f"the body is not valid JSON at line {exc.lineno} column "
+                         f"{exc.colno}") from None
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:  # NaN or Infinity, or an integer of thousands of digits
+        raise _malformed("the body holds a number JSON does not allow") from None
     if nested_deeper_than(data, MAX_DEPTH):
         raise _too_deep()
-    return check_object(data, fields)
+    return data
+
+
+def _malformed(detail: str) -> Problem:
+    return Problem(400, "malformed-json", "Malformed JSON", detail)
 
 
 def _too_deep() -> Problem:
-    return Problem(400, "malformed-json", "Malformed JSON",
-                   f"the body is nested too deeply (at most {MAX_DEPTH} levels of "
-                   "arrays and objects)")
-
-
-def _exhausts_recursion(raw: bytes) -> bool:
-    """Whether the standard library's decoder runs out of stack on ``raw`` (one frame per
-    level).  orjson refuses more than 1,024 levels as invalid JSON like any other
-    error; this tells a body that is only nested too deeply apart, on the error path."""
-    try:
-        json.loads(raw)
-    except RecursionError:
-        return True
-    except ValueError:  # malformed (UnicodeDecodeError is a ValueError too)
-        pass
-    return False
+    return _malformed(f"the body is nested too deeply (at most {MAX_DEPTH} levels of "
+                      "arrays and objects)")
 
 
 def nested_deeper_than(value: Any, levels: int) -> bool:
@@ -111,35 +132,100 @@ def nested_deeper_than(value: Any, levels: int) -> bool:
     return True
 
 
-def check_object(data: Any, fields: dict[str, Field], where: str = "") -> dict[str, Any]:
-    """Check a decoded JSON value is an object matching ``fields`` (no unknown members)."""
-    if not isinstance(data, dict):
-        raise validation(where or "body", "expected a JSON object")
-    prefix = f"{where}." if where else ""
-    for name in data:
-        if name not in fields:
-            raise validation(f"{prefix}{name}", "unknown field")
-    for name, spec in fields.items():
-        if name not in data:
-            if spec.required:
-                raise validation(f"{prefix}{name}", "required field missing")
+def _field(loc: Iterable[int | str], data: Any) -> str:
+    """pydantic's error location as the API names fields: ``evidence.isim.impu[3]``.
+    ``data`` is walked alongside to leave out the tag a discriminated union puts in
+    (``evidence.outcome.success.res`` is ``evidence.outcome.res``)."""
+    parts = list(loc)
+    name, node = "", data
+    for i, part in enumerate(parts):
+        if isinstance(node, dict) and part not in node and i < len(parts) - 1:
             continue
-        value = data[name]
-        if value is None and spec.nullable:
-            continue
-        if not _is_kind(value, spec.kind):
-            raise validation(f"{prefix}{name}", f"expected {_type_name(spec.kind)}")
-    return data
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return name or "body"
 
 
-def int_arg(name: str, default: int, minimum: int = 0, maximum: int = 1 << 31) -> int:
-    """An integer query parameter, 422 naming it when it is not one or out of range."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()):
-        raise validation(name, "expected a non-negative integer")
-    value = int(raw)
-    if not minimum <= value <= maximum:
-        raise validation(name, f"must be between {minimum} and {maximum}")
-    return value
+# pydantic's error types in the API's words (the others keep pydantic's message).
+_REASONS = {
+    "missing": "required field missing", "extra_forbidden": "unknown field",
+    "string_type": "expected string", "int_type": "expected integer",
+    "bool_type": "expected boolean", "list_type": "expected array",
+    "model_type": "expected a JSON object", "model_attributes_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+}
+
+
+# pydantic's error types whose limit is the message, in the API's words.
+_LIMITS = {
+    "string_too_short": "expected {min_length} or more characters",
+    "string_too_long": "expected {max_length} or fewer characters",
+    "too_short": "expected {min_length} or more items",
+    "too_long": "expected {max_length} or fewer items",
+    "greater_than_equal": "expected at least {ge}", "less_than_equal": "expected at most {le}",
+    "string_pattern_mismatch": "expected text matching {pattern}",
+    "union_tag_invalid": "expected one of {expected_tags}",  # pydantic's repeats the value
+}
+
+
+def _reason(error: Any) -> str:
+    if error["type"] in _LIMITS:
+        return _LIMITS[error["type"]].format(**error.get("ctx", {}))
+    # A validator's own message comes as "Value error, <message>".
+    return _REASONS.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
+
+
+def _located(error: Any) -> tuple[int | str, ...]:
+    """The error's location; for an unknown union tag, the tag's own member."""
+    loc = tuple(error["loc"])
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return (*loc, str(error["ctx"]["discriminator"]).strip("'"))
+    return loc
+
+
+def validated(model: type[M], data: Any) -> M:
+    """``data`` as ``model``, or 422 naming every offending field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = [{"field": _field(_located(e), data), "reason": _reason(e)}
+                  for e in exc.errors(include_url=False)]
+        field, reason = errors[0]["field"], errors[0]["reason"]
+        # "IMEI must be 15 digits" names its field already (as the service's own checks say).
+        named = reason.lower().startswith(field.rpartition(".")[2].lower())
+        raise Problem(422, "validation-error", "Invalid request",
+                      reason if named else f"{field}: {reason}", errors=errors) from None
+
+
+def parameters(model: type[P], values: MultiDict[str, str] | dict[str, Any]) -> P:
+    """Path or query parameters as ``model``: each given at most once."""
+    if isinstance(values, MultiDict):
+        for name, given in values.lists():
+            if len(given) > 1:
+                raise validation(name[:64], "given more than once")
+        values = values.to_dict()
+    return validated(model, values)
+
+
+def query(model: type[P]) -> P:
+    """The request's query parameters as ``model``."""
+    return parameters(model, request.args)
+
+
+def path(model: type[ParameterModel]) -> Callable[[F], F]:
+    """Decorator: the view's path parameters validated by ``model`` (422 naming the
+    parameter), passed on as the model's typed values."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(**kwargs: Any) -> Any:
+            return view(**dict(parameters(model, kwargs)))
+
+        return cast(F, wrapper)
+
+    return decorate

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from server.checkout import desk as checkout
 from server.http.api.auth import current_actor, require_role, service
-from server.http.api.body import Field, int_arg, json_body
+from server.http.api.body import json_body, path, query
 from server.http.api.openapi import (
     BEARER,
-    PAGING,
     json_request,
     json_response,
     page_of,
+    parameters,
     problem_response,
     ref,
 )
 from server.http.api.registry import page_json
-from server.pool.registry import MAX_PAGE
+from server.http.api.request_models import CheckoutPath, CheckoutQuery, NewCheckout
 
 blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 
@@ -27,36 +27,35 @@ blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 @blueprint.post("/checkouts")
 @require_role("desk")
 def start() -> tuple[dict[str, Any], int]:
-    body = json_body({"attestation_id": Field(str), "user": Field(str)})
-    view = checkout.start_checkout(service(), body["attestation_id"], body["user"],
-                                   current_actor())
+    body = json_body(NewCheckout)
+    view = checkout.start_checkout(service(), body.attestation_id, body.user, current_actor())
     return view.to_json(), 201
 
 
 @blueprint.get("/checkouts")
 @require_role("desk")
 def listing() -> dict[str, Any]:
-    page = checkout.list_checkouts(service(), open_only=request.args.get("open") == "true",
-                                   imei=request.args.get("imei"),
-                                   offset=int_arg("offset", 0),
-                                   limit=int_arg("limit", 50, 1, MAX_PAGE))
+    args = query(CheckoutQuery)
+    page = checkout.list_checkouts(service(), open_only=args.open == "true", imei=args.imei,
+                                   offset=args.offset, limit=args.limit)
     return page_json(page, checkout.CheckoutView.to_json)
 
 
-@blueprint.post("/checkouts/<int:checkout_id>/return")
+@blueprint.post("/checkouts/<checkout_id>/return")
 @require_role("desk")
+@path(CheckoutPath)
 def give_back(checkout_id: int) -> dict[str, Any]:
     return checkout.return_checkout(service(), checkout_id, current_actor()).to_json()
 
 
-@blueprint.get("/checkouts/<int:checkout_id>")
+@blueprint.get("/checkouts/<checkout_id>")
 @require_role("desk")
+@path(CheckoutPath)
 def get(checkout_id: int) -> dict[str, Any]:
     return checkout.get_checkout(service(), checkout_id).to_json()
 
 
-_ID = {"name": "checkout_id", "in": "path", "required": True,
-       "schema": {"type": "integer", "minimum": 1}}
+_ID = parameters(path=CheckoutPath)
 _AUTH = {"401": problem_response("No or unknown token"),
          "403": problem_response("Role not allowed")}
 
@@ -66,14 +65,11 @@ OPENAPI: dict[str, Any] | None = {
             "post": {
                 "summary": "Check a handset out to a user from an affirming attestation",
                 "operationId": "startCheckout", "security": BEARER,
-                "requestBody": json_request({
-                    "type": "object", "additionalProperties": False,
-                    "required": ["attestation_id", "user"],
-                    "properties": {"attestation_id": {"type": "string"},
-                                   "user": {"type": "string", "minLength": 1,
-                                            "maxLength": checkout.MAX_USER_CHARS}}}),
+                "requestBody": json_request(NewCheckout),
                 "responses": {
-                    "201": json_response("Checked out", ref("Checkout")), **_AUTH,
+                    "201": json_response("Checked out", ref("Checkout"), {
+                        op: {"checkout_id": "$response.body#/id"}
+                        for op in ("getCheckout", "returnCheckout")}), **_AUTH,
                     "404": problem_response("No such attestation"),
                     "409": problem_response("Not affirming, too old, handset no longer "
                                             "paired with the attested card "
@@ -86,20 +82,16 @@ OPENAPI: dict[str, Any] | None = {
             "get": {
                 "summary": "Checkouts, newest first", "operationId": "listCheckouts",
                 "security": BEARER,
-                "parameters": [
-                    *PAGING[1:],
-                    {"name": "open", "in": "query", "schema": {"enum": ["true", "false"]},
-                     "description": "true: only those not returned yet"},
-                    {"name": "imei", "in": "query", "schema": {"type": "string"},
-                     "description": "only this handset's"}],
+                "parameters": parameters(query=CheckoutQuery),
                 "responses": {"200": json_response("A page", page_of("Checkout")), **_AUTH,
-                              "422": problem_response("Invalid IMEI")},
+                              "422": problem_response("A parameter is malformed (named in "
+                                                      "errors)")},
             },
         },
         "/v1/checkouts/{checkout_id}": {
             "get": {
                 "summary": "One checkout", "operationId": "getCheckout", "security": BEARER,
-                "parameters": [_ID],
+                "parameters": _ID,
                 "responses": {"200": json_response("The checkout", ref("Checkout")), **_AUTH,
                               "404": problem_response("No such checkout")},
             }
@@ -107,7 +99,7 @@ OPENAPI: dict[str, Any] | None = {
         "/v1/checkouts/{checkout_id}/return": {
             "post": {
                 "summary": "Return a checked-out handset", "operationId": "returnCheckout",
-                "security": BEARER, "parameters": [_ID],
+                "security": BEARER, "parameters": _ID,
                 "responses": {"200": json_response("Returned", ref("Checkout")), **_AUTH,
                               "404": problem_response("No such checkout"),
                               "409": problem_response("Already returned")},

@@ -5,7 +5,8 @@ hot path: every handset at every checkout calls both.  Measured in one process, 
 per-request machinery (request and response objects, contexts, routing, hooks) cost
 more CPU than the service's database statements for them, so these two routes are
 dispatched here and every other request goes on to Flask unchanged.  The rules are the
-Flask API's own: the body through ``server.http.api.body`` (413, 415, 400, 422), errors as
+Flask API's own: the body and the path's challenge id through ``server.http.api.body``
+and the models of ``server.http.api.request_models`` (413, 415, 400, 422), errors as
 problem+json through ``server.http.api.problems``, one access-log line per request, the
 latency histogram, and 429 with ``Retry-After`` from the rate limits (per IMEI and per
 client address).  Their OpenAPI description is in ``server.http.api.attestations``.
@@ -37,7 +38,7 @@ from server.attestation.challenge import create_challenge
 from server.attestation.evidence import submit_evidence
 from server.attestation.ratelimit import limits_for
 from server.core.service import Service
-from server.http.api.body import Field, parse_body
+from server.http.api.body import parameters, read_json, validated
 from server.http.api.problems import (
     MEDIA_TYPE,
     Problem,
@@ -45,6 +46,11 @@ from server.http.api.problems import (
     for_exception,
     http_problem,
     too_many_requests,
+)
+from server.http.api.request_models import (
+    AttestationPath,
+    ChallengeRequest,
+    EvidenceSubmission,
 )
 from server.http.metrics import RATE_LIMITED, appraisal_timer, count_outcome, request_timer
 from server.http.tls import peer_certificate
@@ -59,8 +65,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROUTES = {("/v1/attestations", "post"), ("/v1/attestations/{attestation_id}/evidence", "post")}
 _CHALLENGE_PATH = "/v1/attestations"
 _PREFIX, _SUFFIX = "/v1/attestations/", "/evidence"
-_CHALLENGE_FIELDS = {"imei": Field(str)}
-_EVIDENCE_FIELDS = {"evidence": Field(dict), "signature": Field(str)}
 
 access_log = logging.getLogger("simattest.access")
 
@@ -147,16 +151,18 @@ class DeviceEndpoints:
             "client": client or None})
         return [body]
 
-    def _read(self, environ: dict[str, Any], fields: dict[str, Field]) -> dict[str, Any]:
+    def _read(self, environ: dict[str, Any]) -> Any:
+        """The body as decoded JSON; at most ``max_body_bytes`` are read, with or without
+        a Content-Length (a chunked body is cut off one byte past the limit)."""
         limit = self.svc.config.max_body_bytes
         length = environ.get("CONTENT_LENGTH") or ""
-        if length.isdigit() and int(length) > limit:
+        given = length.isascii() and length.isdigit()
+        if given and int(length) > limit:
             raise body_too_large(limit)
-        raw = environ["wsgi.input"].read(int(length) if length.isdigit() else limit + 1)
+        raw = environ["wsgi.input"].read(int(length) if given else limit + 1)
         if len(raw) > limit:
             raise body_too_large(limit)
-        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        return parse_body(mimetype, raw, fields)
+        return read_json(environ.get("CONTENT_TYPE", ""), raw)
 
     def _device_certificate(self, environ: dict[str, Any], imei: object) -> str | None:
         """The SHA-256 of the request's device certificate when the service asks for one
@@ -167,18 +173,24 @@ class DeviceEndpoints:
 
     def _handle(self, environ: dict[str, Any], attestation_id: str | None, client: str
                 ) -> tuple[int, dict[str, Any]]:
+        if self.svc.config.device_certificates and peer_certificate(environ) is None:
+            # No certificate at all: refused before the body is read or checked.
+            check_device_certificate(self.svc, None, None)
         if attestation_id is None:
-            body = self._read(environ, _CHALLENGE_FIELDS)
-            self._device_certificate(environ, body["imei"])
+            imei = validated(ChallengeRequest, self._read(environ)).imei
+            self._device_certificate(environ, imei)
             challenge = create_challenge(
-                self.svc, body["imei"], client, limits_for(self.svc.config, body["imei"], client))
+                self.svc, imei, client, limits_for(self.svc.config, imei, client))
             return 201, challenge.to_json()
-        body = self._read(environ, _EVIDENCE_FIELDS)
-        certificate = self._device_certificate(environ, body["evidence"].get("imei"))
+        parameters(AttestationPath, {"attestation_id": attestation_id})
+        data = self._read(environ)
+        submission = validated(EvidenceSubmission, data)
+        certificate = self._device_certificate(environ, submission.evidence.imei)
         with appraisal_timer():
+            # The evidence as the device signed it (its canonical JSON is what is verified).
             outcome = submit_evidence(
-                self.svc, attestation_id, body["evidence"], body["signature"], client,
-                limits_for(self.svc.config, body["evidence"].get("imei"), client),
+                self.svc, attestation_id, data["evidence"], submission.signature, client,
+                limits_for(self.svc.config, submission.evidence.imei, client),
                 device_certificate=certificate)
         count_outcome(outcome.status, outcome.reasons)
         return 200, outcome.to_json()

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, request
 
 from server.http.api.auth import current_actor, require_role, service
-from server.http.api.body import Field, json_body
+from server.http.api.body import json_body
 from server.http.api.openapi import BEARER, json_request, json_response, problem_response, ref
+from server.http.api.request_models import NewImport
 from server.pool import provisioning
 
 blueprint = Blueprint("provisioning", __name__, url_prefix="/v1")
@@ -19,14 +20,12 @@ blueprint = Blueprint("provisioning", __name__, url_prefix="/v1")
 def import_batch() -> tuple[dict[str, Any], int]:
     # Batch files are large; this endpoint alone accepts bodies up to max_import_bytes.
     request.max_content_length = service().config.max_import_bytes
-    body = json_body({"filename": Field(str), "content": Field(str),
-                      "transport_key": Field(str, required=False, nullable=True),
-                      "partial": Field(bool, required=False)})
-    transport_key = body.get("transport_key")
+    body = json_body(NewImport)
     report = provisioning.import_batch(
-        service(), body["content"], body["filename"],
-        None if transport_key is None else provisioning.parse_transport_key(transport_key),
-        partial=body.get("partial", False), actor=current_actor(),
+        service(), body.content, body.filename,
+        None if body.transport_key is None
+        else provisioning.parse_transport_key(body.transport_key),
+        partial=body.partial, actor=current_actor(),
     )
     return report.to_json(), 201
 
@@ -42,22 +41,16 @@ OPENAPI: dict[str, Any] | None = {
                 "description": "All-or-nothing unless partial is true. Key material is "
                                "never returned; rejected rows name line, field and reason.",
                 "operationId": "importBatch", "security": BEARER,
-                "requestBody": json_request({
-                    "type": "object", "additionalProperties": False,
-                    "required": ["filename", "content"],
-                    "properties": {
-                        "filename": {"type": "string"},
-                        "content": {"type": "string", "description": "the file's text"},
-                        "transport_key": {"type": ["string", "null"],
-                                          "pattern": "^[0-9a-fA-F]{32}$"},
-                        "partial": {"type": "boolean", "default": False}}}),
+                "requestBody": json_request(NewImport),
                 "responses": {
                     "201": json_response("Imported", ref("ImportReport")),
                     "401": problem_response("No or unknown token"),
                     "403": problem_response("Role not allowed"),
                     "409": problem_response("Every card of the file is already in the pool "
-                                            "(already-in-pool: nothing to do), or a "
-                                            "concurrent import of the same cards"),
+                                            "(already-in-pool: nothing to do), every "
+                                            "rejected row's card is (import-rejected; "
+                                            "errors lists them), or a concurrent import "
+                                            "of the same cards"),
                     "413": problem_response("File too large"),
                     "422": problem_response("Rows rejected (import-rejected: errors lists "
                                             "every rejected line; rows and good_rows say "

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from server.core.errors import NotFound
 from server.http.api.auth import current_actor, require_role, service
-from server.http.api.body import Field, int_arg, json_body
+from server.http.api.body import json_body, path, query
 from server.http.api.openapi import (
     BEARER,
-    PAGING,
     json_request,
     json_response,
     page_of,
+    parameters,
     problem_response,
     ref,
 )
-from server.http.api.problems import validation
+from server.http.api.request_models import (
+    CardQuery,
+    HandsetQuery,
+    IccidPath,
+    ImeiPath,
+    NewHandset,
+    NewPairing,
+)
 from server.pool import registry
 
 blueprint = Blueprint("registry", __name__, url_prefix="/v1")
@@ -35,26 +42,25 @@ def page_json(page: registry.Page, render: Any) -> dict[str, Any]:
 @blueprint.post("/handsets")
 @require_role("provisioner")
 def add_handset() -> tuple[dict[str, Any], int]:
-    body = json_body({"imei": Field(str), "public_key": Field(str),
-                      "imeisv": Field(str, required=False, nullable=True),
-                      "label": Field(str, required=False)})
+    body = json_body(NewHandset)
     handset = registry.add_handset(
-        service(), body["imei"], body["public_key"], actor=current_actor(),
-        imeisv=body.get("imeisv"), label=body.get("label", ""))
+        service(), body.imei, body.public_key, actor=current_actor(),
+        imeisv=body.imeisv, label=body.label)
     return registry.handset_json(handset), 201
 
 
 @blueprint.get("/handsets")
 @require_role(*READERS)
 def list_handsets() -> dict[str, Any]:
-    page = registry.list_handsets(service(), search=request.args.get("search", ""),
-                                  offset=int_arg("offset", 0),
-                                  limit=int_arg("limit", 50, 1, registry.MAX_PAGE))
+    args = query(HandsetQuery)
+    page = registry.list_handsets(service(), search=args.search, offset=args.offset,
+                                  limit=args.limit)
     return page_json(page, registry.handset_json)
 
 
 @blueprint.get("/handsets/<imei>")
 @require_role(*READERS)
+@path(ImeiPath)
 def get_handset(imei: str) -> dict[str, Any]:
     svc = service()
     handset = registry.get_handset(svc, imei)
@@ -67,6 +73,7 @@ def get_handset(imei: str) -> dict[str, Any]:
 
 @blueprint.get("/handsets/<imei>/pairings")
 @require_role(*READERS)
+@path(ImeiPath)
 def pairing_history(imei: str) -> dict[str, Any]:
     svc = service()
     if registry.get_handset(svc, imei) is None:
@@ -76,6 +83,7 @@ def pairing_history(imei: str) -> dict[str, Any]:
 
 @blueprint.delete("/handsets/<imei>/pairing")
 @require_role("provisioner")
+@path(ImeiPath)
 def unpair(imei: str) -> dict[str, Any]:
     return registry.pairing_json(registry.unpair(service(), imei, actor=current_actor()))
 
@@ -83,26 +91,23 @@ def unpair(imei: str) -> dict[str, Any]:
 @blueprint.post("/pairings")
 @require_role("provisioner")
 def pair() -> tuple[dict[str, Any], int]:
-    body = json_body({"imei": Field(str), "iccid": Field(str)})
-    pairing = registry.pair(service(), body["imei"], body["iccid"], actor=current_actor())
+    body = json_body(NewPairing)
+    pairing = registry.pair(service(), body.imei, body.iccid, actor=current_actor())
     return registry.pairing_json(pairing), 201
 
 
 @blueprint.get("/cards")
 @require_role(*READERS)
 def list_cards() -> dict[str, Any]:
-    verification = request.args.get("verification")
-    if verification is not None and verification not in registry.VERIFICATION_STATES:
-        raise validation("verification",
-                         f"must be one of {', '.join(registry.VERIFICATION_STATES)}")
-    page = registry.list_cards(service(), search=request.args.get("search", ""),
-                               verification=verification, offset=int_arg("offset", 0),
-                               limit=int_arg("limit", 50, 1, registry.MAX_PAGE))
+    args = query(CardQuery)
+    page = registry.list_cards(service(), search=args.search, verification=args.verification,
+                               offset=args.offset, limit=args.limit)
     return page_json(page, registry.card_json)
 
 
 @blueprint.get("/cards/<iccid>")
 @require_role(*READERS)
+@path(IccidPath)
 def get_card(iccid: str) -> dict[str, Any]:
     svc = service()
     card = registry.get_card(svc, iccid)
@@ -115,6 +120,7 @@ def get_card(iccid: str) -> dict[str, Any]:
 
 @blueprint.delete("/cards/<iccid>")
 @require_role("provisioner")
+@path(IccidPath)
 def remove_card(iccid: str) -> dict[str, Any]:
     return registry.card_json(registry.remove_card(service(), iccid, actor=current_actor()))
 
@@ -125,13 +131,8 @@ _ERRORS = {"401": problem_response("No or unknown token"),
            "403": problem_response("Role not allowed")}
 
 
-def _param(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "pattern": "^[0-9]+$"}}
-
-
-_IMEI = _param("imei", "15-digit IMEI (Luhn)")
-_ICCID = _param("iccid", "18–20 digit ICCID (Luhn)")
+_IMEI = parameters(path=ImeiPath)
+_ICCID = parameters(path=IccidPath)
 
 OPENAPI: dict[str, Any] | None = {
     "paths": {
@@ -139,21 +140,23 @@ OPENAPI: dict[str, Any] | None = {
             "post": {
                 "summary": "Register a handset and its device public key",
                 "operationId": "addHandset", "security": BEARER,
-                "requestBody": json_request(ref("NewHandset")),
-                "responses": {"201": json_response("Registered", ref("Handset")), **_ERRORS,
+                "requestBody": json_request(NewHandset),
+                "responses": {"201": json_response("Registered", ref("Handset"), {
+                    op: {"imei": "$response.body#/imei"}
+                    for op in ("getHandset", "pairingHistory")}), **_ERRORS,
                               "409": problem_response("IMEI already registered"),
                               "422": problem_response("Invalid IMEI, IMEISV or key")},
             },
             "get": {
                 "summary": "List handsets", "operationId": "listHandsets", "security": BEARER,
-                "parameters": PAGING,
+                "parameters": parameters(query=HandsetQuery),
                 "responses": {"200": json_response("A page", page_of("Handset")), **_ERRORS},
             },
         },
         "/v1/handsets/{imei}": {
             "get": {
                 "summary": "One handset with its active pairing", "operationId": "getHandset",
-                "security": BEARER, "parameters": [_IMEI],
+                "security": BEARER, "parameters": _IMEI,
                 "responses": {"200": json_response("The handset", ref("Handset")), **_ERRORS,
                               "404": problem_response("Unknown handset")},
             }
@@ -161,7 +164,7 @@ OPENAPI: dict[str, Any] | None = {
         "/v1/handsets/{imei}/pairings": {
             "get": {
                 "summary": "Pairing history, newest first", "operationId": "pairingHistory",
-                "security": BEARER, "parameters": [_IMEI],
+                "security": BEARER, "parameters": _IMEI,
                 "responses": {"200": json_response("History", {"type": "object", "properties": {
                     "items": {"type": "array", "items": ref("Pairing")}}}), **_ERRORS,
                     "404": problem_response("Unknown handset")},
@@ -170,7 +173,7 @@ OPENAPI: dict[str, Any] | None = {
         "/v1/handsets/{imei}/pairing": {
             "delete": {
                 "summary": "End the handset's active pairing", "operationId": "unpair",
-                "security": BEARER, "parameters": [_IMEI],
+                "security": BEARER, "parameters": _IMEI,
                 "responses": {"200": json_response("The ended pairing", ref("Pairing")),
                               **_ERRORS, "404": problem_response("No active pairing"),
                               "409": problem_response("Handset checked out "
@@ -181,11 +184,11 @@ OPENAPI: dict[str, Any] | None = {
             "post": {
                 "summary": "Pair a handset with a card", "operationId": "pair",
                 "security": BEARER,
-                "requestBody": json_request({"type": "object", "additionalProperties": False,
-                                             "required": ["imei", "iccid"], "properties": {
-                                                 "imei": {"type": "string"},
-                                                 "iccid": {"type": "string"}}}),
-                "responses": {"201": json_response("Paired", ref("Pairing")), **_ERRORS,
+                "requestBody": json_request(NewPairing),
+                "responses": {"201": json_response("Paired", ref("Pairing"), {
+                    "getHandset": {"imei": "$response.body#/imei"},
+                    "getCard": {"iccid": "$response.body#/iccid"},
+                    "unpair": {"imei": "$response.body#/imei"}}), **_ERRORS,
                               "404": problem_response("Unknown handset or card"),
                               "409": problem_response("Either side already paired "
                                                       "(pairing-conflict), or the handset "
@@ -196,22 +199,21 @@ OPENAPI: dict[str, Any] | None = {
             "get": {
                 "summary": "List pooled cards (never key material)", "operationId": "listCards",
                 "security": BEARER,
-                "parameters": [*PAGING, {"name": "verification", "in": "query", "schema": {
-                    "enum": list(registry.VERIFICATION_STATES)}}],
+                "parameters": parameters(query=CardQuery),
                 "responses": {"200": json_response("A page", page_of("Card")), **_ERRORS},
             }
         },
         "/v1/cards/{iccid}": {
             "get": {
                 "summary": "One card with its active pairing", "operationId": "getCard",
-                "security": BEARER, "parameters": [_ICCID],
+                "security": BEARER, "parameters": _ICCID,
                 "responses": {"200": json_response("The card", ref("Card")), **_ERRORS,
                               "404": problem_response("Unknown card")},
             },
             "delete": {
                 "summary": "Take a never-used card out of the pool (e.g. imported under a "
                            "wrong transport key, to import it again)",
-                "operationId": "removeCard", "security": BEARER, "parameters": [_ICCID],
+                "operationId": "removeCard", "security": BEARER, "parameters": _ICCID,
                 "responses": {"200": json_response("The removed card", ref("Card")),
                               **_ERRORS, "404": problem_response("Unknown card"),
                               "409": problem_response("The card was paired or challenged: "
@@ -220,13 +222,6 @@ OPENAPI: dict[str, Any] | None = {
         },
     },
     "components": {"schemas": {
-        "NewHandset": {"type": "object", "additionalProperties": False,
-                       "required": ["imei", "public_key"], "properties": {
-                           "imei": {"type": "string", "pattern": "^[0-9]{15}$"},
-                           "imeisv": {"type": ["string", "null"], "pattern": "^[0-9]{16}$"},
-                           "label": {"type": "string"},
-                           "public_key": {"type": "string",
-                                          "description": "Ed25519 or EC P-256 public key, PEM"}}},
         "Handset": {"type": "object", "properties": {
             "imei": {"type": "string"}, "imeisv": {"type": ["string", "null"]},
             "label": {"type": "string"}, "key_algorithm": {"enum": ["ed25519", "ecdsa-p256"]},

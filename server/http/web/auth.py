@@ -89,9 +89,10 @@ def safe_next(target: str | None) -> str:
     """``target`` if it is a path on this site, else the pool page.
 
     An open redirect would let a link send a desk operator, just signed in, to a
-    look-alike page.  Browsers read ``/\\host`` as ``//host``, so backslashes are out too.
+    look-alike page.  Browsers read ``/\\host`` as ``//host``, so backslashes are out too;
+    and a line break would end the Location header (header injection).
     """
-    if target and target.startswith("/") and "\\" not in target:
+    if target and target.startswith("/") and "\\" not in target and target.isprintable():
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target

@@ -15,6 +15,9 @@ from flask_wtf.csrf import CSRFProtect
 
 from attest import reasons
 from server.http.api.auth import service
+from server.http.api.body import request_body
+from server.http.api.problems import validation
+from server.http.api.request_models import INT32_MAX, ascii_int
 from server.pool.registry import VERIFICATION_MEANING
 
 bp = Blueprint(
@@ -54,6 +57,27 @@ _SECURITY_HEADERS = {
 
 # Endpoints that take a vendor batch file: their body may be as large as an import.
 UPLOAD_ENDPOINTS = frozenset({"web.provision_import"})
+# Form fields whose text has lines (a PEM key); every other value is one line.
+MULTILINE_FIELDS = frozenset({"public_key"})
+
+
+def _check_parameters() -> None:
+    """The API's rules for what the desk is sent (``server.http.api.request_models``):
+    a query parameter at most once, and every query, path and form value printable text
+    (no NUL or other control character reaches the database, a log line or a page)."""
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise validation(name[:64], "given more than once")
+    sources = [(request.args.items(multi=True), False),
+               ((request.view_args or {}).items(), False),
+               (request.form.items(multi=True), True)]
+    for items, form in sources:
+        for name, value in items:
+            text = str(value)
+            if form and name in MULTILINE_FIELDS:
+                text = text.replace("\r", "").replace("\n", "")
+            if not text.isprintable():
+                raise validation(name[:64], "must be printable text (no control characters)")
 
 
 @bp.before_request
@@ -61,6 +85,8 @@ def _csrf_protect() -> None:
     if request.endpoint in UPLOAD_ENDPOINTS:
         # Set before anything reads the form (the CSRF check below does).
         request.max_content_length = service().config.max_import_bytes
+    request_body()  # 413 for a chunked body past the limit, before the form is parsed
+    _check_parameters()
     # CSRFProtect is initialised with WTF_CSRF_CHECK_DEFAULT off (see setup.py), so this
     # is the only place it checks: every state-changing request to a desk page.
     csrf.protect()
@@ -76,11 +102,11 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def int_arg(name: str) -> int | None:
-    """A non-negative integer query parameter, or None when absent or malformed.
+def int_arg(name: str, maximum: int = INT32_MAX) -> int | None:
+    """A non-negative integer query parameter in ASCII digits, at most ``maximum`` (what
+    its column holds), or None when absent or malformed.
 
     Page links are built by the pages themselves; a hand-edited bad value just means
     "no value", never an error page.
     """
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return ascii_int(request.args.get(name, ""), maximum)

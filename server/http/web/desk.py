@@ -19,6 +19,7 @@ from server.checkout import desk as checkouts
 from server.core.config import CardVerificationPolicy
 from server.core.errors import ServiceError
 from server.http.api.auth import service
+from server.http.api.request_models import INT32_MAX, ascii_int
 from server.http.web import queries
 from server.http.web.auth import DESK, require_role, safe_next
 from server.http.web.blueprint import bp
@@ -74,11 +75,13 @@ def checkout_search() -> ResponseReturnValue:
     return render_template("checkout_search.html", q=scanned, matches=matches)
 
 
-@bp.route("/desk/checkout/<int:handset_id>", methods=["GET", "POST"])
+@bp.route("/desk/checkout/<handset_id>", methods=["GET", "POST"])
 @require_role(DESK)
-def checkout(handset_id: int) -> ResponseReturnValue:
+def checkout(handset_id: str) -> ResponseReturnValue:
     svc = service()
-    row = queries.handset_row(svc, handset_id)
+    # Not Werkzeug's int converter: it takes any Unicode digits, and any size.
+    number = ascii_int(handset_id, INT32_MAX)
+    row = None if number is None else queries.handset_row(svc, number)
     if row is None:
         abort(404)
     form = CheckoutForm(attestation_id=row.attestation_id or "")
@@ -100,7 +103,7 @@ def checkout(handset_id: int) -> ResponseReturnValue:
             flash(f"{row.label or row.imei} checked out to {done.user}.", "ok")
             for warning in done.warnings:
                 flash(f"Warning: {warning}.", "info")
-            return redirect(url_for("web.checkout", handset_id=handset_id))
+            return redirect(url_for("web.checkout", handset_id=number))
     elif form.errors:
         status = 422
     used_by = queries.checkout_of(svc, row.attestation_id) if row.attestation_id else None

@@ -15,6 +15,7 @@ from attest.errors import InputError
 from server.attestation import views
 from server.core.errors import NotFound
 from server.http.api.auth import service
+from server.http.api.request_models import INT64_MAX
 from server.http.web import queries
 from server.http.web.auth import ANY_ROLE, require_role
 from server.http.web.blueprint import bp, int_arg
@@ -71,7 +72,7 @@ def attestation_detail(attestation_id: str) -> ResponseReturnValue:
 def audit() -> ResponseReturnValue:
     svc = service()
     subject = request.args.get("subject", "")[:200] or None
-    entries = queries.audit_entries(svc, subject, int_arg("before"))
+    entries = queries.audit_entries(svc, subject, int_arg("before", INT64_MAX))
     more = len(entries) == queries.AUDIT_PAGE
     # A handset's history: its verdicts too (their audit entries name the attestation).
     imei = subject.removeprefix("imei:") if subject and subject.startswith("imei:") else None

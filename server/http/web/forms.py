@@ -22,6 +22,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from server.core.errors import ServiceError
+from server.http.api.request_models import INT32_MAX, ascii_int
 
 
 def show_refusal(form: FlaskForm, what: str, exc: ServiceError) -> None:
@@ -53,8 +54,19 @@ class CheckoutForm(FlaskForm):
     )
 
 
+class IdField(IntegerField):
+    """A row id: ASCII digits only, within an INTEGER column (WTForms' IntegerField takes
+    whatever ``int()`` does: "３５６", " 5", "5_0", any size)."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if valuelist:
+            self.data = ascii_int(valuelist[0], INT32_MAX)
+            if self.data is None:
+                raise ValueError("expected an id (ASCII digits)")
+
+
 class ReturnForm(FlaskForm):
-    checkout_id = IntegerField(validators=[DataRequired()])
+    checkout_id = IdField(validators=[DataRequired()])
 
 
 class AcknowledgeForm(FlaskForm):

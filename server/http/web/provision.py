@@ -36,7 +36,7 @@ def provision_import() -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         upload = form.batch.data
-        filename = (upload.filename or "upload")[:200]
+        filename = upload.filename or "upload"
         key_hex = (form.transport_key.data or "").strip()
         try:
             report = provisioning.import_batch(
