@@ -163,6 +163,13 @@ def _postmaster(pg_data: Path) -> int | None:
         return None
 
 
+def signs_challenge_requests(tree: Path) -> bool:
+    """Whether the build in ``tree`` takes signed challenge requests (issue 17) — an
+    earlier one refuses their fields, and gets the IMEI alone."""
+    evidence = tree / "attest" / "evidence.py"
+    return "def challenge_request_bytes(" in evidence.read_text(encoding="utf-8")
+
+
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float,
                    per_attestation: bool, pin_workers: bool = False,
@@ -170,6 +177,7 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
     """One window: start ``simattest serve`` from the checkout ``tree`` (this one, or an
     earlier commit's to compare with), warm it up, load it for ``seconds``, stop it."""
     port = _free_port()
+    signed = signs_challenge_requests(tree)
     env = dict(os.environ, PYTHONPATH=str(tree))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
     log = (data_dir.parent / f"serve-{label.split()[0]}.log").open("ab")
@@ -196,12 +204,13 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
                 raise SystemExit(f"simattest serve (from {tree}) did not start:\n{tail}")
             time.sleep(0.2)
         if warmup:
-            run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation)
+            run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation,
+                signed_requests=signed)
         postmaster = _postmaster(data_dir.parent / "pg") if db_url else None
         load_before = os.getloadavg()[0]
         before = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         tally, window = run("127.0.0.1", port, specs, seconds,
-                            per_attestation=per_attestation)
+                            per_attestation=per_attestation, signed_requests=signed)
         after = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         load_after = os.getloadavg()[0]
     finally:

@@ -29,8 +29,10 @@ the answer, its status, ``Content-Length`` and ``Connection``): ``http.client`` 
 every response header with the ``email`` package.  Every answer is still read whole, its
 status checked and its JSON decoded; after ``Connection: close`` or an error the next
 request opens a new connection.  Only what changes is built per request: the challenge
-request is fixed bytes per client, and the evidence body embeds the ``canonical_json``
-bytes the device key signed rather than serialising the evidence a second time.
+request is the IMEI and the time signed with the device key (``signed_requests``; a
+build from before signed requests takes fixed bytes per client), and the evidence body
+embeds the ``canonical_json`` bytes the device key signed rather than serialising the
+evidence a second time.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from attest import b64url
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import open_autn
 from attest.devicekey import load_private_key
-from attest.evidence import canonical_json
+from attest.evidence import canonical_json, challenge_request_bytes
 
 PS_FACTS = {"mnc_length": 2,
             "ust": [10, 12, 19, 20, 21, 27, 33, 68, 85, 95, 101, 109], "prose": True}
@@ -124,8 +126,10 @@ class _Card(Milenage):
 class _Client:
     """One handset + card, its connection and the attestation it has in progress."""
 
-    def __init__(self, host: str, port: int, spec: ClientSpec) -> None:
+    def __init__(self, host: str, port: int, spec: ClientSpec, signed_requests: bool) -> None:
         self.address = (host, port)
+        self.signed_requests = signed_requests
+        self.signed_at = 0  # the last challenge request's time (ms): each is used once
         self.host = f"{host}:{port}".encode()
         self.spec = spec
         self.alg = _Card(spec.k, spec.opc)
@@ -144,8 +148,19 @@ class _Client:
         self.buffer = b""
         self.status, self.length, self.close_after = 0, -1, False
 
+    def _challenge_request(self) -> bytes:
+        if not self.signed_requests:
+            return self.challenge_request
+        self.signed_at = max(time.time_ns() // 1_000_000, self.signed_at + 1)
+        imei = self.spec.imei
+        signature = b64url.encode(self.signer.sign(challenge_request_bytes(imei,
+                                                                          self.signed_at)))
+        body = b'{"imei":"%s","signed_at":%d,"signature":"%s"}' % (
+            imei.encode(), self.signed_at, signature.encode())
+        return _HEAD % (b"/v1/attestations", self.host, len(body)) + body
+
     def attest(self) -> _Session:
-        status, challenge = yield self.challenge_request
+        status, challenge = yield self._challenge_request()
         if status != 201:
             return f"http-{status}"
         rand, autn = bytes.fromhex(challenge["rand"]), bytes.fromhex(challenge["autn"])
@@ -309,10 +324,11 @@ class _Loop:
 
 
 def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: float,
-             per_attestation: bool, out: Any) -> None:
+             per_attestation: bool, signed_requests: bool, out: Any) -> None:
     cpu_start = time.process_time()
     gc.freeze()  # the fork inherited the caller's whole heap: keep the collector off it
-    loop = _Loop([_Client(host, port, s) for s in specs], stop, per_attestation)
+    loop = _Loop([_Client(host, port, s, signed_requests) for s in specs], stop,
+                 per_attestation)
     time.sleep(max(0.0, start - CONNECT_LEAD - time.time()))
     for client in loop.clients:
         with contextlib.suppress(OSError):  # else the first request connects (or fails)
@@ -324,15 +340,17 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
 
 
 def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2,
-        per_attestation: bool = False) -> tuple[Tally, float]:
-    """Run every client for ``seconds``; returns the merged tally and the measured window."""
+        per_attestation: bool = False, signed_requests: bool = True) -> tuple[Tally, float]:
+    """Run every client for ``seconds``; returns the merged tally and the measured window.
+    ``signed_requests=False``: challenge requests of a build from before they were signed
+    (the IMEI alone)."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     start = time.time() + 2.0  # every process and connection set up before the clock runs
     stop = start + seconds
     groups = [specs[i::processes] for i in range(processes)]
     procs = [ctx.Process(target=_process, args=(host, port, g, start, stop, per_attestation,
-                                                   out))
+                                                   signed_requests, out))
              for g in groups if g]
     for p in procs:
         p.start()

@@ -60,7 +60,13 @@ from hw.sim.pcsc_stack import PcscStack
 from hw.transport.base import open_transport
 from hw.transport.pcsc import PcscTransport
 from hw.uicc import ts_31_102, ts_31_103
-from server.agent.checkout import answer_challenge, card_facts, handset_identity, submit
+from server.agent.checkout import (
+    answer_challenge,
+    card_facts,
+    challenge_request,
+    handset_identity,
+    submit,
+)
 from server.agent.client import ServiceClient
 from server.core.identifiers import luhn_digit
 from server.core.operators import create_token
@@ -291,7 +297,7 @@ def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str |
     with open_transport(reader) as transport:
         imei, imeisv = handset_identity(transport, imei)
         facts = card_facts(transport, None)
-        challenge = client.post("/v1/attestations", {"imei": imei})
+        challenge = client.post("/v1/attestations", challenge_request(handset.key, imei))
         body = answer_challenge(transport, handset.key, imei, imeisv, facts, challenge)
         return body, submit(client, body)
 

@@ -55,9 +55,26 @@ _DEVICE_ERRORS = {
 }
 _SCHEMAS: dict[str, Any] = {
     "ChallengeRequest": {
-        "type": "object", "additionalProperties": False, "required": ["imei"],
-        "properties": {"imei": {"type": "string", "pattern": "^[0-9]{15}$",
-                                "description": "IMEI with a valid Luhn check digit"}},
+        "type": "object", "additionalProperties": False,
+        "required": ["imei", "signed_at", "signature"],
+        "description": "Signed with the handset's device key. Only a request the key "
+                       "registered for the IMEI signed, at a time later than any of the "
+                       "handset's requests taken before, counts against the handset's "
+                       "per-IMEI limit and gets a challenge for its card; any other "
+                       "(forged, replayed, unregistered IMEI) gets a decoy challenge, "
+                       "answered alike.",
+        "properties": {
+            "imei": {"type": "string", "pattern": "^[0-9]{15}$",
+                     "description": "IMEI with a valid Luhn check digit"},
+            "signed_at": {"type": "integer", "description":
+                          "the handset's clock, milliseconds since the Unix epoch; at most "
+                          "120 s from the service's clock"},
+            "signature": {"type": "string", "maxLength": 200, "description":
+                          "base64url signature (as for evidence) over the canonical JSON "
+                          "(keys sorted, no spaces, UTF-8) of {\"imei\": imei, "
+                          "\"purpose\": \"simattest challenge request v1\", "
+                          "\"signed_at\": signed_at}"},
+        },
     },
     "Challenge": {
         "type": "object",
@@ -175,6 +192,9 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {
                     "200": json_response("Verdict (also for expired or reused challenges)",
                                          ref("Verdict")),
+                    "403": problem_response("The challenge is a registered handset's and "
+                                            "the evidence is not signed by its device key; "
+                                            "the challenge stays pending"),
                     "404": problem_response("No such challenge"), **_DEVICE_ERRORS},
             }
         },

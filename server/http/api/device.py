@@ -28,8 +28,9 @@ from typing import Any
 
 import orjson
 
-from server.attestation.challenge import create_challenge
+from server.attestation.challenge import ChallengeRequest, create_challenge
 from server.attestation.evidence import submit_evidence
+from server.attestation.handset_keys import signature_bytes
 from server.attestation.ratelimit import limits_for
 from server.core.service import Service
 from server.http.api.body import Field, parse_body
@@ -52,7 +53,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ROUTES = {("/v1/attestations", "post"), ("/v1/attestations/{attestation_id}/evidence", "post")}
 _CHALLENGE_PATH = "/v1/attestations"
 _PREFIX, _SUFFIX = "/v1/attestations/", "/evidence"
-_CHALLENGE_FIELDS = {"imei": Field(str)}
+_CHALLENGE_FIELDS = {"imei": Field(str), "signed_at": Field(int), "signature": Field(str)}
 _EVIDENCE_FIELDS = {"evidence": Field(dict), "signature": Field(str)}
 
 access_log = logging.getLogger("simattest.access")
@@ -154,8 +155,10 @@ class DeviceEndpoints:
                 ) -> tuple[int, dict[str, Any]]:
         if attestation_id is None:
             body = self._read(environ, _CHALLENGE_FIELDS)
+            request = ChallengeRequest(body["imei"], body["signed_at"],
+                                       signature_bytes(body["signature"]))
             challenge = create_challenge(
-                self.svc, body["imei"], client, limits_for(self.svc.config, body["imei"], client))
+                self.svc, request, client, limits_for(self.svc.config, body["imei"], client))
             return 201, challenge.to_json()
         body = self._read(environ, _EVIDENCE_FIELDS)
         with appraisal_timer():
