@@ -97,7 +97,9 @@ def test_another_handsets_key_is_caught(
     impostor = TestHandset(handsets[0].imei, handsets[1].key)
     code, verdict = _agent(capsys, tmp_path, api_server.url, impostor, f"sim:{PS[0]}",
                            "--imei", handsets[0].imei)
-    assert (code, verdict["reasons"]) == (1, ["ME_SIGNATURE_INVALID"])
+    # Its challenge request is not signed by the handset's key: a decoy, whose evidence
+    # names no registered handset.
+    assert (code, verdict["reasons"]) == (1, ["ME_UNKNOWN"])
 
 
 def test_usage_and_transport_errors(
