@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from attest.b64url import encode as b64url
 from server.core.config import ServiceConfig
+from server.core.operators import create_token
 from server.core.service import Service
 from server.http.app import create_app
 from server.store.models import Attestation
@@ -43,7 +44,8 @@ def _unsigned(imei: Any, **extra: Any) -> dict[str, Any]:
             "signature": b64url(bytes(64)), **extra}
 
 
-def test_challenge_then_evidence_over_http(client: FlaskClient, pool: Pool) -> None:
+def test_challenge_then_evidence_over_http(client: FlaskClient, service: Service,
+                                          pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
     challenge = _challenge(client, handset)
     assert set(challenge) == {"id", "rand", "autn", "app", "nonce", "expires_at"}
@@ -59,7 +61,9 @@ def test_challenge_then_evidence_over_http(client: FlaskClient, pool: Pool) -> N
     key = jwt.PyJWKSet.from_dict(jwks)[kid]
     claims = jwt.decode(body["ear"], key, algorithms=["ES256"])
     assert claims["submods"]["pairing"]["ear_status"] == "affirming"
-    metrics = client.get("/metrics").get_data(as_text=True)
+    assert client.get("/metrics").status_code == 401  # for operators only
+    desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk 1')}"}
+    metrics = client.get("/metrics", headers=desk).get_data(as_text=True)
     assert 'simattest_attestations_total{status="affirming"}' in metrics
 
 
@@ -177,7 +181,6 @@ def test_nobody_without_the_device_key_locks_a_handset_out_or_burns_its_challeng
 
 def test_desk_reads_attestations_and_alerts(client: FlaskClient, service: Service,
                                             pool: Pool) -> None:
-    from server.core.operators import create_token
     desk = {"Authorization": f"Bearer {create_token(service, 'desk', 'desk 1')}"}
     handset = pool.handsets[0]
     challenge = _challenge(client, handset)

@@ -41,6 +41,9 @@ class ServiceConfig:
     max_import_bytes: int = 64 << 20  # a vendor batch file (``POST /v1/pool/imports``)
     # Where the KEK comes from when SIMATTEST_KEK is unset; default <data>/kek.key.
     kek_file: Path | None = None
+    # The listener (numeric host, port) that serves /metrics without a token
+    # (``simattest serve --metrics-bind``); None: /metrics needs an operator token.
+    metrics_listener: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:

@@ -398,10 +398,12 @@ def verdict_table(results: list[CaseResult]) -> Table:
     return table
 
 
-def metrics_line(url: str) -> str:
-    """Attestations by status as ``/metrics`` reports them (summed over every worker)."""
+def metrics_line(url: str, token: str) -> str:
+    """Attestations by status as ``/metrics`` reports them (summed over every worker) to
+    an operator's ``token``."""
     counts: dict[str, float] = {}
-    text = requests.get(f"{url}/metrics", timeout=10).text
+    text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).text
     for family in text_string_to_metric_families(text):
         if family.name == "simattest_attestations":
             for sample in family.samples:
@@ -432,7 +434,8 @@ def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bo
         provisioner = ServiceClient(service.url, token=tokens["provisioner"])
         results, genuine = run_cases(provisioner, stack, workdir, console)
         console.print(verdict_table(results))
-        console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}")
+        console.print("/metrics (all workers): attestations "
+                      + metrics_line(service.url, tokens["desk"]))
         console.print(decoded_ear(service.url, results[0].ear))
         ok = all(r.as_expected for r in results)
         if not once and sys.stdin.isatty():

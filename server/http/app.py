@@ -18,6 +18,7 @@ from flask import Flask, Response, g, request
 from server.core.service import Service
 from server.http.api import openapi, problems
 from server.http.api.device import DeviceEndpoints
+from server.http.metrics import MetricsListener
 
 # One line per blueprint module (module path; it defines `blueprint` and `OPENAPI`).
 BLUEPRINTS: tuple[str, ...] = (
@@ -61,6 +62,9 @@ def create_app(svc: Service) -> Flask:
 
     # The device-facing hot path skips Flask (see server.http.api.device).
     app.wsgi_app = DeviceEndpoints(app.wsgi_app, svc)  # type: ignore[method-assign]
+    if svc.config.metrics_listener is not None:
+        app.wsgi_app = MetricsListener(  # type: ignore[method-assign]
+            app.wsgi_app, svc.config.metrics_listener)
 
     @app.before_request
     def _start_timer() -> None:
