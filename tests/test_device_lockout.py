@@ -14,13 +14,17 @@ from typing import Any
 import pytest
 
 from attest import devicekey
+from attest.b64url import encode as b64url
 from attest.devicekey import DevicePublicKey
+from attest.evidence import canonical_json
 from server.attestation import challenge as challenge_module
 from server.attestation.challenge import create_challenge
+from server.attestation.copies import copies_of
 from server.attestation.evidence import submit_evidence
 from server.core.service import Service
 from server.pool import registry
 from server.store.attestations import AttestationStore
+from server.store.models import utcnow
 from tests.fixtures_attestation import Pool, TestHandset, make_imei, signed_request
 
 
@@ -121,3 +125,24 @@ def test_a_handset_registered_after_its_imei_was_asked_for_is_served_at_once(
     challenge = create_challenge(service, late.request(), "192.0.2.9")
     doc, sig = late.evidence(challenge.to_json(), card)
     assert submit_evidence(service, challenge.id, doc, sig, "192.0.2.9").status == "affirming"
+
+
+@pytest.mark.parametrize("path", ["copy", "stored"])
+def test_evidence_naming_another_handset_counts_for_the_one_that_signed_it(
+        service: Service, pool: Pool, path: str) -> None:
+    victim, other = pool.handsets[0], pool.handsets[1]
+    # As the device endpoint names the limits: after the IMEI the evidence names.
+    limits = {f"imei:{victim.imei}": 2, "client:192.0.2.9": 100}
+    for _ in range(2):
+        challenge = create_challenge(service, other.request(), "192.0.2.9")
+        if path == "stored":
+            copies_of(service).take(challenge.id, utcnow())
+        doc, sig = other.evidence(challenge.to_json(), pool.cards[1])
+        doc["imei"] = victim.imei
+        sig = b64url(other.key.sign(canonical_json(doc)))
+        verdict = submit_evidence(service, challenge.id, doc, sig, "192.0.2.9", limits)
+        assert "IMEI_MISMATCH" in verdict.reasons
+    mine = create_challenge(service, victim.request(), "192.0.2.9", limits)
+    doc, sig = victim.evidence(mine.to_json(), pool.cards[0])
+    assert submit_evidence(service, mine.id, doc, sig, "192.0.2.9", limits).status \
+        == "affirming"

@@ -155,9 +155,11 @@ def _parse(evidence: Any) -> Evidence:
 def _appraise_copy(svc: Service, issued: Issued, now: dt.datetime, sub: _Submission,
                    limits: dict[str, int] | None) -> Outcome | _StaleChallenge:
     """Appraise against this process's copy of the challenge; ``limits`` are counted
-    with the verdict.  No resynchronisation comes this way (``submit_evidence``)."""
+    with the verdict (the per-IMEI ones for the challenged handset: its key signed).
+    No resynchronisation comes this way (``submit_evidence``)."""
     appraised = _appraise(svc, issued.challenge, issued.xres, sub, True)
-    return _record_verdict(svc, issued.challenge, now, sub, appraised, limits)
+    return _record_verdict(svc, issued.challenge, now, sub, appraised,
+                           ratelimit.for_imei(limits, issued.challenge.imei))
 
 
 def _appraise_stored(svc: Service, attestation_id: str, now: dt.datetime, sub: _Submission,
@@ -178,7 +180,7 @@ def _appraise_stored(svc: Service, attestation_id: str, now: dt.datetime, sub: _
     xres = None if att.iccid is None \
         else card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
     appraised = _appraise(svc, att, xres, sub, signed)
-    per_imei = ratelimit.per_imei(limits) if signed else None
+    per_imei = ratelimit.per_imei(ratelimit.for_imei(limits, att.imei)) if signed else None
     if appraised.sqn_ms is not None and att.iccid is not None \
             and appraised.status == "affirming":
         return _resync(svc, att, now, sub, appraised, per_imei)

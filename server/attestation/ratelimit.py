@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.core.config import ServiceConfig
-from server.store.rate_counters import IMEI_SCOPE, per_client, per_imei
+from server.store.rate_counters import IMEI_SCOPE, for_imei, per_client, per_imei
 
-__all__ = ["limits_for", "per_client", "per_imei"]
+__all__ = ["for_imei", "limits_for", "per_client", "per_imei"]
 
 
 def limits_for(config: ServiceConfig, imei: Any, client: str) -> dict[str, int]:

@@ -207,6 +207,13 @@ def per_imei(limits: dict[str, int] | None) -> dict[str, int] | None:
     return None if limits is None else {k: n for k, n in limits.items() if _is_imei(k)}
 
 
+def for_imei(limits: dict[str, int] | None, imei: str) -> dict[str, int] | None:
+    """``limits`` with their per-IMEI ones counted for ``imei``: the handset whose key
+    proved the request, whatever IMEI its body names."""
+    return None if limits is None else {
+        (f"{IMEI_SCOPE}:{imei}" if _is_imei(k) else k): n for k, n in limits.items()}
+
+
 def active(limits: dict[str, int] | None) -> dict[str, int]:
     """The limits that count (a limit of 0 disables its key), in key order."""
     return {key: limit for key, limit in sorted((limits or {}).items()) if limit > 0}
