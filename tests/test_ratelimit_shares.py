@@ -137,3 +137,18 @@ def test_checkouts_inside_a_share_are_attested_like_the_one_that_took_it(
     assert statuses == ["affirming"] * 3
     # One share taken by the first challenge; the other five requests came out of it.
     assert _count(pg_service, key) == limit // ratelimit.SHARE_DIVISOR
+
+
+def test_shares_one_process_takes_at_once_add_up() -> None:
+    """Two of a worker's threads need the key's allowance at the same time: one takes a
+    share, the other counts its own request alone, and neither answer overwrites what
+    the other left (the database's answers may come back in either order)."""
+    shares = ratelimit.Shares()
+    key, limit, now = "client:192.0.2.44", 320, time.time()
+    share = limit // ratelimit.SHARE_DIVISOR
+    taking, alone = shares.claim({key: limit}, now), shares.claim({key: limit}, now)
+    assert (taking.needed, alone.needed) == ({key: share}, {key: 1})
+    shares.settle(taking, [share])  # the counter after the share
+    shares.settle(alone, [share + 1])  # after both
+    covered = [not shares.claim({key: limit}, now).needed for _ in range(share)]
+    assert covered == [True] * (share - 1) + [False]  # all the share held, but its own
