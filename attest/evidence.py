@@ -26,6 +26,10 @@ The three outcomes are the answers of AUTHENTICATE in the 3G context (ETSI TS 13
 clause 7.1.2): ``DB`` success with RES, ``DC`` synchronisation failure with AUTS, and
 SW 9862 (authentication error, incorrect MAC).  A member missing from this shape, or one
 it does not name, is refused (``FieldError`` naming it).
+
+The request for a challenge is signed too (``challenge_request_bytes``): the service
+lets only the holder of the handset's device key spend the handset's allowance of
+challenges or consume its challenge (``docs/operations.md``, "Security").
 """
 
 from __future__ import annotations
@@ -69,6 +73,20 @@ def canonical_json(value: Any) -> bytes:
     that is not a string or an integer beyond 64 bits raises ``TypeError``.
     """
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+# What a challenge request's signature is over besides the IMEI and time: it names its
+# purpose, so that no other message the device key signs can stand for one.
+CHALLENGE_REQUEST_PURPOSE = "simattest challenge request v1"
+
+
+def challenge_request_bytes(imei: str, signed_at: int) -> bytes:
+    """The exact bytes the device key signs to ask for a challenge for ``imei`` at
+    ``signed_at`` (milliseconds since the Unix epoch): the canonical JSON of
+    ``{"imei", "purpose", "signed_at"}``.  Evidence never has a ``purpose`` member, so
+    neither signature can be taken for the other."""
+    return canonical_json({"imei": imei, "purpose": CHALLENGE_REQUEST_PURPOSE,
+                           "signed_at": signed_at})
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,9 +47,14 @@ _TABLE = (
            "the evidence names another IMEI than the handset the challenge was issued for",
            "check the IMEI given to the agent (--imei, or the modem's); a handset that "
            "reports another IMEI goes to provisioning"),
+    # The service answers a request its handset's key did not sign as it answers an
+    # unknown IMEI (a decoy challenge), so this code covers both.
     Reason(appraisal.ME_UNKNOWN,
-           "the handset's IMEI is not registered in the pool",
-           "check the IMEI for a typo, or register the handset (simattest device add)"),
+           "no registered handset is behind this request: the IMEI is not registered, or "
+           "the request was not signed with the key registered for it (a wrong key file "
+           "on the device, or a different device)",
+           "check the IMEI for a typo and that the device uses the key file made for this "
+           "handset (simattest device keygen/add); register the handset if it is new"),
     Reason(appraisal.ME_SIGNATURE_INVALID,
            "the evidence was not signed by this handset's registered key — wrong key file "
            "on the device, or a different device",

@@ -175,6 +175,13 @@ def _postmaster(pg_data: Path) -> int | None:
         return None
 
 
+def signs_challenge_requests(tree: Path) -> bool:
+    """Whether the build in ``tree`` takes signed challenge requests (issue 17) — an
+    earlier one refuses their fields, and gets the IMEI alone."""
+    evidence = tree / "attest" / "evidence.py"
+    return "def challenge_request_bytes(" in evidence.read_text(encoding="utf-8")
+
+
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float,
                    per_attestation: bool, pin_workers: bool = False,
@@ -188,6 +195,7 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
         "--client-ca", str(tls / CA_CERT)]
     client_tls = None if tls is None else TlsOptions(str(tls / CA_CERT))
     scheme = "http" if tls is None else "https"
+    signed = signs_challenge_requests(tree)
     env = dict(os.environ, PYTHONPATH=str(tree))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve makes its own
     log = (data_dir.parent / f"serve-{label.split()[0]}.log").open("ab")
@@ -217,12 +225,13 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
             time.sleep(0.2)
         if warmup:
             run("127.0.0.1", port, specs, warmup, per_attestation=per_attestation,
-                tls=client_tls)
+                tls=client_tls, signed_requests=signed)
         postmaster = _postmaster(data_dir.parent / "pg") if db_url else None
         load_before = os.getloadavg()[0]
         before = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         tally, window = run("127.0.0.1", port, specs, seconds,
-                            per_attestation=per_attestation, tls=client_tls)
+                            per_attestation=per_attestation, tls=client_tls,
+                            signed_requests=signed)
         after = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster) if postmaster else 0.0)
         load_after = os.getloadavg()[0]
     finally:

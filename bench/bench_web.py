@@ -37,8 +37,8 @@ from werkzeug.serving import make_server
 
 from attest import b64url, devicekey
 from attest.aka.milenage import Milenage
-from attest.evidence import canonical_json
-from server.attestation.challenge import create_challenge
+from attest.evidence import canonical_json, challenge_request_bytes
+from server.attestation.challenge import ChallengeRequest, create_challenge
 from server.attestation.evidence import Outcome, submit_evidence
 from server.checkout import desk as checkout
 from server.core import operators
@@ -83,7 +83,10 @@ def build(svc: Service, n: int) -> list[Unit]:
 
 def attest(svc: Service, unit: Unit, card: Unit) -> Outcome:
     """One checkout check by ``unit`` with ``card``'s USIM inside."""
-    challenge = create_challenge(svc, unit.imei, client="bench")
+    signed_at = time.time_ns() // 1_000_000
+    request = ChallengeRequest(unit.imei, signed_at,
+                               unit.key.sign(challenge_request_bytes(unit.imei, signed_at)))
+    challenge = create_challenge(svc, request, client="bench")
     alg = Milenage(card.k, opc=card.opc)
     res = alg.f2345(challenge.rand)[0] if card is unit else None
     outcome = {"outcome": "success", "res": res.hex()} if res else {"outcome": "mac_failure"}

@@ -29,8 +29,13 @@ the answer, its status, ``Content-Length`` and ``Connection``): ``http.client`` 
 every response header with the ``email`` package.  Every answer is still read whole, its
 status checked and its JSON decoded; after ``Connection: close`` or an error the next
 request opens a new connection.  Only what changes is built per request: the challenge
-request is fixed bytes per client, and the evidence body embeds the ``canonical_json``
-bytes the device key signed rather than serialising the evidence a second time.
+request is the IMEI and the time signed with the device key (``signed_requests``; a
+build from before signed requests takes fixed bytes per client), and the evidence body
+embeds the ``canonical_json`` bytes the device key signed rather than serialising the
+evidence a second time.  The challenge requests do not depend on the server's answers,
+so ``run`` signs each client's before the clock starts (``PRESIGNED_PER_SECOND``, times a
+millisecond apart): on a handset that is the handset's own work, here it would take the
+server's cores, as the fixed requests of an earlier build take none.
 
 With ``tls`` (``TlsOptions``) every connection is HTTPS, verifying the service against
 the lab CA and presenting the handset's device certificate (mutual TLS, as ``simattest
@@ -60,8 +65,8 @@ import orjson
 from attest import b64url
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import open_autn
-from attest.devicekey import load_private_key
-from attest.evidence import canonical_json
+from attest.devicekey import DeviceSigner, load_private_key
+from attest.evidence import canonical_json, challenge_request_bytes
 
 PS_FACTS = {"mnc_length": 2,
             "ust": [10, 12, 19, 20, 21, 27, 33, 68, 85, 95, 101, 109], "prose": True}
@@ -76,6 +81,10 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*\r\n")
 _CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close[ \t]*\r\n")
 _HEAD = (b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
          b"Content-Length: %d\r\n\r\n")
+# Signed challenge requests made ready per client and second of the run (more than a
+# client finishes on 2 cores); past them a client signs each request when it sends it.
+PRESIGNED_PER_SECOND = 60
+PRESIGNED_MAX_AGE_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -144,8 +153,12 @@ class _Client:
     """One handset + card, its connection and the attestation it has in progress."""
 
     def __init__(self, host: str, port: int, spec: ClientSpec,
+                 presigned: list[tuple[int, bytes]] | None,
                  tls: TlsOptions | None = None) -> None:
         self.address = (host, port)
+        # Signed challenge requests (time, body), oldest last; None: unsigned ones.
+        self.presigned = presigned
+        self.signed_at = 0  # the last challenge request's time (ms): each is used once
         self.context: ssl.SSLContext | None = None
         if tls is not None:
             self.context = ssl.create_default_context(cafile=tls.ca_file)
@@ -169,8 +182,21 @@ class _Client:
         self.buffer = b""
         self.status, self.length, self.close_after = 0, -1, False
 
+    def _challenge_request(self) -> bytes:
+        if self.presigned is None:
+            return self.challenge_request
+        now = time.time_ns() // 1_000_000
+        while self.presigned and self.presigned[-1][0] < now - PRESIGNED_MAX_AGE_MS:
+            self.presigned.pop()  # well inside the service's clock skew, no older
+        if self.presigned:
+            self.signed_at, body = self.presigned.pop()
+        else:
+            self.signed_at = max(now, self.signed_at + 1)
+            body = signed_challenge_request(self.signer, self.spec.imei, self.signed_at)
+        return _HEAD % (b"/v1/attestations", self.host, len(body)) + body
+
     def attest(self) -> _Session:
-        status, challenge = yield self.challenge_request
+        status, challenge = yield self._challenge_request()
         if status != 201:
             return f"http-{status}"
         rand, autn = bytes.fromhex(challenge["rand"]), bytes.fromhex(challenge["autn"])
@@ -354,11 +380,29 @@ class _Loop:
         return self.tally
 
 
+def signed_challenge_request(signer: DeviceSigner, imei: str, signed_at: int) -> bytes:
+    """The body of a challenge request for ``imei`` signed at ``signed_at`` (ms)."""
+    signature = b64url.encode(signer.sign(challenge_request_bytes(imei, signed_at)))
+    return b'{"imei":"%s","signed_at":%d,"signature":"%s"}' % (
+        imei.encode(), signed_at, signature.encode())
+
+
+def _presign(spec: ClientSpec, count: int) -> list[tuple[int, bytes]]:
+    """``count`` signed challenge requests of ``spec``'s handset, from now on a
+    millisecond apart, the first to be used last in the list."""
+    signer = load_private_key(spec.device_key_pem)
+    first = time.time_ns() // 1_000_000
+    return [(t, signed_challenge_request(signer, spec.imei, t))
+            for t in range(first + count - 1, first - 1, -1)]
+
+
 def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: float,
-             per_attestation: bool, tls: TlsOptions | None, out: Any) -> None:
+             per_attestation: bool, presigned: dict[str, list[tuple[int, bytes]]] | None,
+             tls: TlsOptions | None, out: Any) -> None:
     cpu_start = time.process_time()
     gc.freeze()  # the fork inherited the caller's whole heap: keep the collector off it
-    loop = _Loop([_Client(host, port, s, tls) for s in specs], stop, per_attestation)
+    loop = _Loop([_Client(host, port, s, None if presigned is None else presigned[s.imei], tls)
+                  for s in specs], stop, per_attestation)
     time.sleep(max(0.0, start - CONNECT_LEAD - time.time()))
     # Not with TLS: gunicorn's gthread worker handshakes in one of its threads and that
     # thread then waits for the first request (up to server.http.tls.HANDSHAKE_SECONDS),
@@ -373,15 +417,22 @@ def _process(host: str, port: int, specs: list[ClientSpec], start: float, stop: 
 
 
 def run(host: str, port: int, specs: list[ClientSpec], seconds: float, processes: int = 2,
-        per_attestation: bool = False, tls: TlsOptions | None = None) -> tuple[Tally, float]:
-    """Run every client for ``seconds``; returns the merged tally and the measured window."""
+        per_attestation: bool = False, signed_requests: bool = True,
+        tls: TlsOptions | None = None) -> tuple[Tally, float]:
+    """Run every client for ``seconds``; returns the merged tally and the measured window.
+    ``signed_requests=False``: challenge requests of a build from before they were signed
+    (the IMEI alone)."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
+    presigned = None if not signed_requests else {
+        spec.imei: _presign(spec, int(min(seconds, PRESIGNED_MAX_AGE_MS / 1000)
+                                      * PRESIGNED_PER_SECOND) + 50)
+        for spec in specs}
     start = time.time() + 2.0  # every process and connection set up before the clock runs
     stop = start + seconds
     groups = [specs[i::processes] for i in range(processes)]
     procs = [ctx.Process(target=_process, args=(host, port, g, start, stop, per_attestation,
-                                                   tls, out))
+                                                   presigned, tls, out))
              for g in groups if g]
     for p in procs:
         p.start()

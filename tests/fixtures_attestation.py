@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from attest import devicekey
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import SqnArray, build_auts, open_autn
 from attest.b64url import encode as b64url
-from attest.evidence import canonical_json
+from attest.evidence import canonical_json, challenge_request_bytes
+from server.attestation.challenge import ChallengeRequest
 from server.core.identifiers import luhn_digit
 from server.core.service import Service
 from server.pool import provisioning, registry
@@ -80,12 +82,33 @@ class TestCard:
         return TestCard(self.iccid, self.imsi, secrets.token_bytes(16), self.opc)
 
 
+_LAST_SIGNED: dict[str, int] = {}
+
+
+def signed_request(key: devicekey.DeviceSigner, imei: str) -> ChallengeRequest:
+    """A challenge request for ``imei`` signed with ``key`` now — a millisecond after the
+    last one for that IMEI at the latest, as the service takes each time once."""
+    signed_at = max(time.time_ns() // 1_000_000, _LAST_SIGNED.get(imei, 0) + 1)
+    _LAST_SIGNED[imei] = signed_at
+    return ChallengeRequest(imei, signed_at, key.sign(challenge_request_bytes(imei, signed_at)))
+
+
 @dataclass
 class TestHandset:
     imei: str
     key: devicekey.DeviceSigner
 
     __test__ = False
+
+    def request(self) -> ChallengeRequest:
+        """This handset's signed request for a challenge."""
+        return signed_request(self.key, self.imei)
+
+    def request_json(self) -> dict[str, Any]:
+        """The same as the body of ``POST /v1/attestations``."""
+        request = self.request()
+        return {"imei": request.imei, "signed_at": request.signed_at,
+                "signature": b64url(request.signature)}
 
     def evidence(self, challenge: dict[str, str], card: TestCard,
                  outcome: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:

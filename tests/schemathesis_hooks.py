@@ -8,6 +8,7 @@ strategies make must be accepted wherever the document names the format.
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import schemathesis
@@ -87,8 +88,14 @@ def map_path_parameters(context: schemathesis.HookContext, path_parameters: Any)
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     """What the document says and JSON Schema cannot: integers have no fraction; evidence
     lists service numbers in ascending order; a handset's IMEISV begins with its IMEI's
-    first 14 digits."""
+    first 14 digits; a challenge request's signed_at is recent."""
     body = _integral(body)
+    if isinstance(body, dict) and type(body.get("signed_at")) is int \
+            and 0 <= body["signed_at"] < 2**63:
+        # recent-time-ms, an integer format (hypothesis applies formats to strings only):
+        # the handset's clock, within 120 s of the service's.  Out of the schema's bounds
+        # it stays as generated: a negative case.
+        body["signed_at"] = time.time_ns() // 1_000_000 - body["signed_at"] % 60_000
     if isinstance(body, dict) and isinstance(body.get("imei"), str) \
             and isinstance(body.get("imeisv"), str) and len(body["imeisv"]) == 16:
         body["imeisv"] = body["imei"][:14] + body["imeisv"][14:]

@@ -97,16 +97,18 @@ def test_another_handsets_key_is_caught(
     impostor = TestHandset(handsets[0].imei, handsets[1].key)
     code, verdict = _agent(capsys, tmp_path, api_server.url, impostor, f"sim:{PS[0]}",
                            "--imei", handsets[0].imei)
-    assert (code, verdict["reasons"]) == (1, ["ME_SIGNATURE_INVALID"])
+    # Its challenge request is not signed by the handset's key: a decoy, whose evidence
+    # names no registered handset.
+    assert (code, verdict["reasons"]) == (1, ["ME_UNKNOWN"])
     # Without --json the verdict is followed by what it means and what to do.
     key = tmp_path / f"{impostor.imei}.pem"
     assert main(["checkout", "--server", api_server.url, "--reader", f"sim:{PS[0]}",
                  "--device-key", str(key), "--imei", handsets[0].imei]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "CONTRAINDICATED" in out
-    assert "ME_SIGNATURE_INVALID the evidence was not signed by this handset's registered " \
-           "key — wrong key file on the device, or a different device" in out
-    assert "next: use the key file made for this handset" in out
+    assert "the request was not signed with the key registered for it (a wrong key file " \
+           "on the device, or a different device)" in out
+    assert "that the device uses the key file made for this handset" in out
 
 
 def test_usage_and_transport_errors(

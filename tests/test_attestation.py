@@ -15,18 +15,19 @@ from attest.aka.sqn import join_sqn
 from attest.b64url import encode as b64url
 from attest.evidence import canonical_json
 from server.attestation.challenge import create_challenge
+from server.attestation.copies import copies_of
 from server.attestation.evidence import submit_evidence
 from server.attestation.views import get_attestation
-from server.core.errors import NotFound, ValidationError
+from server.core.errors import NotFound, NotSignedByHandset, ValidationError
 from server.core.service import Service
 from server.pool import registry
 from server.store import audit_chain as audit
-from server.store.models import Attestation, AuditEntry
-from tests.fixtures_attestation import Pool, TestHandset, make_imei
+from server.store.models import Attestation, AuditEntry, utcnow
+from tests.fixtures_attestation import Pool, TestHandset, make_imei, signed_request
 
 
-def _challenge(svc: Service, imei: str) -> dict[str, str]:
-    return create_challenge(svc, imei, "127.0.0.1").to_json()
+def _challenge(svc: Service, handset: TestHandset) -> dict[str, str]:
+    return create_challenge(svc, handset.request(), "127.0.0.1").to_json()
 
 
 def _submit(svc: Service, doc: dict[str, Any], sig: str) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def _submit(svc: Service, doc: dict[str, Any], sig: str) -> dict[str, Any]:
 
 def test_genuine_pair_is_affirming_with_a_verifiable_ear(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     assert challenge["app"] == "usim" and len(bytes.fromhex(challenge["rand"])) == 16
     assert len(challenge["nonce"]) >= 22  # ≥ 128 bits in base64url
     result = _submit(service, *handset.evidence(challenge, card))
@@ -60,7 +61,7 @@ def test_a_stored_challenge_holds_nothing_derived_from_the_card_keys(
     service: Service, pool: Pool,
 ) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     rand, autn = bytes.fromhex(challenge["rand"]), bytes.fromhex(challenge["autn"])
     xres = Milenage(card.k, opc=card.opc).f2345(rand)[0]
     with service.db.engine.connect() as conn:
@@ -81,7 +82,7 @@ def test_each_challenge_uses_a_fresh_sqn_and_nonce(service: Service, pool: Pool)
     handset, card = pool.handsets[0], pool.cards[0]
     seen = set()
     for _ in range(3):
-        challenge = _challenge(service, handset.imei)
+        challenge = _challenge(service, handset)
         seen.add(challenge["nonce"])
         assert _submit(service, *handset.evidence(challenge, card))["status"] == "affirming"
     assert len(seen) == 3
@@ -89,14 +90,14 @@ def test_each_challenge_uses_a_fresh_sqn_and_nonce(service: Service, pool: Pool)
 
 def test_commercial_sim_swapped_in(service: Service, pool: Pool) -> None:
     handset = pool.handsets[0]
-    result = _submit(service, *handset.evidence(_challenge(service, handset.imei),
+    result = _submit(service, *handset.evidence(_challenge(service, handset),
                                                 pool.commercial))
     assert (result["status"], result["reasons"]) == ("contraindicated", ["COMMERCIAL_SIM"])
 
 
 def test_card_moved_from_another_pooled_handset(service: Service, pool: Pool) -> None:
     handset = pool.handsets[0]
-    result = _submit(service, *handset.evidence(_challenge(service, handset.imei),
+    result = _submit(service, *handset.evidence(_challenge(service, handset),
                                                 pool.cards[1]))
     assert (result["status"], result["reasons"]) == ("contraindicated", ["SIM_SWAPPED"])
 
@@ -104,13 +105,13 @@ def test_card_moved_from_another_pooled_handset(service: Service, pool: Pool) ->
 def test_clone_with_the_right_identities_but_another_key(service: Service, pool: Pool) -> None:
     handset = pool.handsets[0]
     clone = pool.cards[0].clone()
-    result = _submit(service, *handset.evidence(_challenge(service, handset.imei), clone))
+    result = _submit(service, *handset.evidence(_challenge(service, handset), clone))
     assert (result["status"], result["reasons"]) == ("contraindicated", ["CLONED_SIM"])
 
 
 def test_profile_mismatch_pooled_card_without_prose(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    doc, _ = handset.evidence(_challenge(service, handset.imei), card)
+    doc, _ = handset.evidence(_challenge(service, handset), card)
     doc["prose"] = False
     doc["ust"] = [u for u in doc["ust"] if u != 101]
     result = _submit(service, doc, b64url(handset.key.sign(canonical_json(doc))))
@@ -120,9 +121,8 @@ def test_profile_mismatch_pooled_card_without_prose(service: Service, pool: Pool
 def test_unknown_imei_gets_a_decoy_challenge_and_me_unknown(
     service: Service, pool: Pool
 ) -> None:
-    stranger = make_imei(999)
-    challenge = _challenge(service, stranger)
-    handset = TestHandset(stranger, devicekey.generate())
+    handset = TestHandset(make_imei(999), devicekey.generate())
+    challenge = _challenge(service, handset)
     result = _submit(service, *handset.evidence(challenge, pool.cards[2]))
     assert result["status"] == "contraindicated"
     assert "ME_UNKNOWN" in result["reasons"]
@@ -131,23 +131,34 @@ def test_unknown_imei_gets_a_decoy_challenge_and_me_unknown(
 
 
 def test_invalid_imei_is_refused(service: Service) -> None:
+    key = devicekey.generate()
     with pytest.raises(ValidationError, match=r"Luhn"):
-        create_challenge(service, "490154203237519", "127.0.0.1")
+        create_challenge(service, signed_request(key, "490154203237519"), "127.0.0.1")
     with pytest.raises(ValidationError, match="15 digits"):
-        create_challenge(service, "4901542032375", "127.0.0.1")
+        create_challenge(service, signed_request(key, "4901542032375"), "127.0.0.1")
 
 
-def test_signature_by_another_handsets_key(service: Service, pool: Pool) -> None:
+@pytest.mark.parametrize("path", ["copy", "stored"])
+def test_evidence_not_signed_by_the_handset_neither_burns_its_challenge_nor_counts_for_it(
+        service: Service, pool: Pool, path: str) -> None:
     mine, other = pool.handsets[0], pool.handsets[1]
-    doc, _ = mine.evidence(_challenge(service, mine.imei), pool.cards[0])
-    forged = b64url(other.key.sign(canonical_json(doc)))
-    result = _submit(service, doc, forged)
-    assert (result["status"], result["reasons"]) == ("contraindicated", ["ME_SIGNATURE_INVALID"])
+    limits = {f"imei:{mine.imei}": 1, "client:127.0.0.1": 100}
+    challenge = _challenge(service, mine)
+    if path == "stored":  # the evidence reaches a process without the challenge's copy
+        copies_of(service).take(challenge["id"], utcnow())
+    doc, sig = mine.evidence(challenge, pool.cards[0])
+    for forged in (b64url(other.key.sign(canonical_json(doc))), b64url(bytes(64))):
+        with pytest.raises(NotSignedByHandset, match="stays pending"):
+            submit_evidence(service, doc["attestation_id"], doc, forged, "127.0.0.1", limits)
+    assert get_attestation(service, doc["attestation_id"]).state == "pending"
+    # The handset's own evidence is still taken, within its allowance of 1 a minute.
+    outcome = submit_evidence(service, doc["attestation_id"], doc, sig, "127.0.0.1", limits)
+    assert (outcome.status, outcome.reasons) == ("affirming", [])
 
 
 def test_replay_of_a_valid_evidence(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    doc, sig = handset.evidence(_challenge(service, handset.imei), card)
+    doc, sig = handset.evidence(_challenge(service, handset), card)
     assert _submit(service, doc, sig)["status"] == "affirming"
     replay = _submit(service, doc, sig)
     assert (replay["status"], replay["reasons"]) == ("contraindicated", ["CHALLENGE_REUSED"])
@@ -165,27 +176,23 @@ def _actors(svc: Service, attestation_id: str) -> list[tuple[str, str]]:
 def test_the_audit_log_names_a_handset_only_on_its_signature(service: Service,
                                                               pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    doc, sig = handset.evidence(_challenge(service, handset.imei), card)
+    doc, sig = handset.evidence(_challenge(service, handset), card)
     assert _submit(service, doc, sig)["status"] == "affirming"
-    # Anyone may post evidence naming this handset: a garbage signature on a replay, and
-    # a fresh challenge's evidence signed by another handset's key.
-    assert _submit(service, doc, b64url(bytes(64)))["reasons"] == ["CHALLENGE_REUSED"]
-    forged, _ = handset.evidence(_challenge(service, handset.imei), card)
-    other_sig = b64url(pool.handsets[1].key.sign(canonical_json(forged)))
-    assert _submit(service, forged, other_sig)["reasons"] == ["ME_SIGNATURE_INVALID"]
     assert _submit(service, doc, sig)["reasons"] == ["CHALLENGE_REUSED"]
-    client = "client:127.0.0.1"
+    # Anyone may post evidence for a decoy: its audit entry names the address only.
+    stranger = TestHandset(make_imei(998), devicekey.generate())
+    decoy, decoy_sig = stranger.evidence(_challenge(service, stranger), card)
+    assert _submit(service, decoy, decoy_sig)["reasons"] == ["ME_UNKNOWN"]
     assert _actors(service, doc["attestation_id"]) == [
         ("attestation", f"handset:{handset.imei}"),
-        ("attestation.reused", client),
         ("attestation.reused", f"handset:{handset.imei}"),  # its own evidence, replayed
     ]
-    assert _actors(service, forged["attestation_id"]) == [("attestation", client)]
+    assert _actors(service, decoy["attestation_id"]) == [("attestation", "client:127.0.0.1")]
 
 
 def test_evidence_for_an_expired_challenge(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     with service.db.session() as session:
         session.execute(update(Attestation).where(Attestation.id == challenge["id"])
                         .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
@@ -197,7 +204,7 @@ def test_evidence_for_an_expired_challenge(service: Service, pool: Pool) -> None
 
 def test_evidence_for_an_unknown_challenge(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = dict(_challenge(service, handset.imei), id="doesNotExist")
+    challenge = dict(_challenge(service, handset), id="doesNotExist")
     doc, sig = handset.evidence(challenge, card)
     with pytest.raises(NotFound, match="doesNotExist"):
         _submit(service, doc, sig)
@@ -205,7 +212,7 @@ def test_evidence_for_an_unknown_challenge(service: Service, pool: Pool) -> None
 
 def test_malformed_evidence_leaves_the_challenge_usable(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     doc, sig = handset.evidence(challenge, card)
     bad = dict(doc, iccid="12")
     with pytest.raises(ValidationError, match=r"evidence\.iccid"):
@@ -222,7 +229,7 @@ def test_sync_failure_resynchronises_and_issues_a_fresh_challenge(
     handset, card = pool.handsets[0], pool.cards[0]
     # The card has seen far higher SEQs in our IND slot (e.g. a restored database).
     assert card.sqn.accept(join_sqn(5000, service.config.ind_slot))
-    first = _challenge(service, handset.imei)
+    first = _challenge(service, handset)
     doc, sig = handset.evidence(first, card)
     assert doc["outcome"]["outcome"] == "sync_failure"
     result = _submit(service, doc, sig)
@@ -235,7 +242,7 @@ def test_sync_failure_resynchronises_and_issues_a_fresh_challenge(
 
 def test_sync_failure_with_a_forged_auts_is_a_clone(service: Service, pool: Pool) -> None:
     handset = pool.handsets[0]
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     result = _submit(service, *handset.evidence(
         challenge, pool.cards[0], {"outcome": "sync_failure", "auts": "11" * 14}))
     assert (result["status"], result["reasons"]) == ("contraindicated", ["CLONED_SIM"])
@@ -243,7 +250,7 @@ def test_sync_failure_with_a_forged_auts_is_a_clone(service: Service, pool: Pool
 
 def test_two_concurrent_submissions_exactly_one_wins(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    doc, sig = handset.evidence(_challenge(service, handset.imei), card)
+    doc, sig = handset.evidence(_challenge(service, handset), card)
     barrier = threading.Barrier(4)
     results: list[dict[str, Any]] = []
 
@@ -264,7 +271,7 @@ def test_two_concurrent_submissions_exactly_one_wins(service: Service, pool: Poo
 
 def test_no_key_material_in_stored_rows_or_answers(service: Service, pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     result = _submit(service, *handset.evidence(challenge, card))
     text = repr(result) + repr(challenge) + repr(get_attestation(service, challenge["id"]))
     for secret in (card.k, card.opc):
@@ -274,7 +281,7 @@ def test_no_key_material_in_stored_rows_or_answers(service: Service, pool: Pool)
 def test_card_for_handset_without_pairing(service: Service, pool: Pool) -> None:
     handset = pool.handsets[1]
     registry.unpair(service, handset.imei, actor="test")
-    challenge = _challenge(service, handset.imei)
+    challenge = _challenge(service, handset)
     result = _submit(service, *handset.evidence(challenge, pool.cards[1]))
     assert result["status"] == "contraindicated"
     assert "HANDSET_NOT_PAIRED" in result["reasons"]

@@ -39,7 +39,7 @@ def test_connections_killed_between_reading_and_recording(
     pool = build_pool(pg_service, size=1)
     handset, card = pool.handsets[0], pool.cards[0]
     client = create_app(pg_service).test_client()
-    challenge = client.post("/v1/attestations", json={"imei": handset.imei}).get_json()
+    challenge = client.post("/v1/attestations", json=handset.request_json()).get_json()
     doc, sig = handset.evidence(challenge, card)
     real_facts = attestation._facts
 
@@ -102,7 +102,7 @@ def test_first_requests_after_a_database_restart_succeed(
     admin = {"Authorization": f"Bearer {token}"}
 
     def checkout_and_list() -> tuple[int, int, str, int]:
-        challenge = client.post("/v1/attestations", json={"imei": handset.imei})
+        challenge = client.post("/v1/attestations", json=handset.request_json())
         doc, sig = handset.evidence(challenge.get_json(), card)
         verdict = client.post(f"/v1/attestations/{challenge.get_json()['id']}/evidence",
                               json={"evidence": doc, "signature": sig})
@@ -121,7 +121,7 @@ def test_first_requests_after_a_database_restart_succeed(
 def test_connections_carry_the_timeouts(pg_service: Service) -> None:
     pool = build_pool(pg_service, size=1)
     client = create_app(pg_service).test_client()
-    assert client.post("/v1/attestations", json={"imei": pool.handsets[0].imei}).status_code \
+    assert client.post("/v1/attestations", json=pool.handsets[0].request_json()).status_code \
         == 201
     hot = pg_service.store._idle[0].conn  # type: ignore[attr-defined]
     raw = pg_service.db.engine.raw_connection()

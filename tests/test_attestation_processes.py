@@ -29,7 +29,7 @@ def _worker(data_dir: str, db_url: str, doc: dict[str, Any], sig: str, barrier: 
 def test_same_evidence_from_several_processes(service: Service, db_url: str,
                                               pool: Pool) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenge = create_challenge(service, handset.imei, "127.0.0.1").to_json()
+    challenge = create_challenge(service, handset.request(), "127.0.0.1").to_json()
     doc, sig = handset.evidence(challenge, card)
     # fork: the children import nothing anew; each opens its own engine (no shared sockets)
     service.db.engine.dispose()

@@ -50,12 +50,21 @@ def conn(dsn: str) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
-def _challenge(imei: str) -> dict[str, Any]:
-    """The parameters of a challenge that expires in a minute."""
+def _challenge(imei: str, signed_by: str | None = None, signed_at: int | None = None
+               ) -> dict[str, Any]:
+    """The parameters of a challenge that expires in a minute, for a request signed by
+    the key ``signed_by`` (None: not proven) at ``signed_at`` (None: a resync's)."""
     now = utcnow()
     return {"id": secrets.token_hex(16), "imei": imei, "app": "usim",
             "rand": secrets.token_bytes(16), "nonce": secrets.token_hex(32), "client": CLIENT,
-            "created_at": now, "expires_at": now + dt.timedelta(seconds=60)}
+            "created_at": now, "expires_at": now + dt.timedelta(seconds=60),
+            "signed_by": signed_by, "signed_at": signed_at}
+
+
+def _proven(conn: psycopg.Connection[Any], imei: str) -> dict[str, Any]:
+    """A challenge for a request the registered key of ``imei`` signed (a resync's)."""
+    return _challenge(imei, _value(conn, "SELECT public_key_pem FROM handsets WHERE imei = %s",
+                                   imei))
 
 
 def _verdict(att_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
@@ -102,7 +111,7 @@ def _audit_count(conn: psycopg.Connection[Any]) -> int:
 
 
 def _issue(conn: psycopg.Connection[Any], imei: str) -> str:
-    challenge = _challenge(imei)
+    challenge = _proven(conn, imei)
     _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
     return str(challenge["id"])
 
@@ -114,11 +123,11 @@ def test_reserve_gives_the_next_sqn_and_stores_a_pending_challenge(
         conn: psycopg.Connection[Any], pool: Pool) -> None:
     card, handset = pool.cards[0], pool.handsets[0]
     before = _sqn(conn, card.iccid)
-    first, second = _challenge(handset.imei), _challenge(handset.imei)
+    first, second = _proven(conn, handset.imei), _proven(conn, handset.imei)
     row1 = _one(conn, sql.RESERVE_SQN_AND_ISSUE, first)
     row2 = _one(conn, sql.RESERVE_SQN_AND_ISSUE, second)
     assert row1 is not None and row2 is not None
-    assert (row1[-1], row2[-1]) == (before + 1, before + 2)
+    assert (row1[-2:], row2[-2:]) == ((before + 1, True), (before + 2, True))
     assert _sqn(conn, card.iccid) == before + 2
     assert row1[3] == card.iccid and row1[4] == card.imsi
     stored = conn.execute(
@@ -132,7 +141,7 @@ def test_reserve_for_an_unknown_imei_stores_a_decoy_and_reserves_nothing(
     before = _sqn(conn, pool.cards[0].iccid)
     challenge = _challenge(make_imei(999))
     row = _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
-    assert row is not None and all(value is None for value in row)
+    assert row is not None and all(value is None for value in row[:-1]) and row[-1] is False
     assert conn.execute("SELECT state, handset_id, card_id FROM attestations WHERE id = %s",
                         (challenge["id"],)).fetchone() == ("pending", None, None)
     assert _sqn(conn, pool.cards[0].iccid) == before
@@ -146,15 +155,17 @@ def test_concurrent_reservations_never_share_an_sqn(
     before = _sqn(conn, card.iccid)
     got: list[int] = []
     with psycopg.connect(dsn) as first:  # a transaction left open
-        row = _one(first, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei))
+        row = _one(first, sql.RESERVE_SQN_AND_ISSUE, _proven(conn, imei))
         assert row is not None
-        got.append(row[-1])
+        got.append(row[-2])
+
+        proven = _proven(conn, imei)
 
         def second() -> None:
             with psycopg.connect(dsn, autocommit=True) as other:
-                other_row = _one(other, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei))
+                other_row = _one(other, sql.RESERVE_SQN_AND_ISSUE, proven)
                 assert other_row is not None
-                got.append(other_row[-1])
+                got.append(other_row[-2])
 
         thread = threading.Thread(target=second)
         thread.start()
@@ -175,13 +186,14 @@ def test_many_reservations_on_two_connections_are_distinct_and_consecutive(
     card, imei = pool.cards[0], pool.handsets[0].imei
     before = _sqn(conn, card.iccid)
     got: list[int] = []
+    pem = _proven(conn, imei)["signed_by"]
 
     def reserve() -> None:
         with psycopg.connect(dsn, autocommit=True) as mine:
             for _ in range(25):
-                row = _one(mine, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei))
+                row = _one(mine, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei, pem))
                 assert row is not None
-                got.append(row[-1])
+                got.append(row[-2])
 
     threads = [threading.Thread(target=reserve) for _ in range(2)]
     for thread in threads:
@@ -198,16 +210,16 @@ def test_counted_reserve_counts_within_the_limit_and_refuses_over_it(
     imei_key, client_key = f"imei:{imei}", f"client:{CLIENT}"
     for n in range(1, PER_IMEI + 1):
         row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei),
-                                                            **_challenge(imei)})
+                                                            **_proven(conn, imei)})
         assert row is not None
         assert row[0] == [] and row[1] == [n, n]  # over, counts (client, imei)
-        assert row[-1] == before + n
+        assert row[-2:] == (before + n, True)
         assert _counters(conn) == {client_key: n, imei_key: n}
-    refused = _challenge(imei)
+    refused = _proven(conn, imei)
     row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei), **refused})
     assert row is not None
     assert row[0] == [imei_key]
-    assert row[-1] is None  # no SQN reserved
+    assert row[-2] is None  # no SQN reserved
     assert _sqn(conn, card.iccid) == before + PER_IMEI
     assert _state(conn, refused["id"]) is None  # no challenge stored
     # A refused request counts too.
@@ -220,13 +232,48 @@ def test_counters_start_again_in_the_next_window(
     now = time.time()
     for _ in range(PER_IMEI + 1):
         _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei, now),
-                                                      **_challenge(imei)})
+                                                      **_proven(conn, imei)})
     later = now + 60
     row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED, {**_counting(service, imei, later),
-                                                        **_challenge(imei)})
-    assert row is not None and row[0] == [] and row[-1] is not None
+                                                        **_proven(conn, imei)})
+    assert row is not None and row[0] == [] and row[-2] is not None
     assert set(conn.execute("SELECT \"window\", count FROM rate_counters").fetchall()) \
         == {(window(later), 1)}
+
+
+def test_only_a_request_the_handset_signed_once_is_counted_for_it_and_bound_to_its_card(
+        conn: psycopg.Connection[Any], service: Service, pool: Pool) -> None:
+    card, imei = pool.cards[0], pool.handsets[0].imei
+    pem = _proven(conn, imei)["signed_by"]
+    before = _sqn(conn, card.iccid)
+    imei_key, client_key = f"imei:{imei}", f"client:{CLIENT}"
+
+    def issue(signed_by: str | None, signed_at: int | None) -> tuple[Any, ...]:
+        challenge = _challenge(imei, signed_by, signed_at)
+        row = _one(conn, sql.RESERVE_SQN_AND_ISSUE_COUNTED,
+                   {**_counting(service, imei), **challenge})
+        assert row is not None
+        stored = _value(conn, "SELECT handset_id FROM attestations WHERE id = %s",
+                        challenge["id"])
+        # counts (client, IMEI), the SQN reserved, bound — and whether the challenge
+        # stored names the handset
+        return row[1], row[-2], row[-1], stored is not None
+
+    # Not signed by the handset (no proof, or another key): counted per client only, a
+    # decoy stored, nothing reserved.
+    assert issue(None, 5_000) == ([1, None], None, False, False)
+    assert issue(pool.handsets[0].key.public_pem().decode() + " ", 5_000) \
+        == ([2, None], None, False, False)
+    assert _counters(conn) == {client_key: 2}
+    # Signed: counted for the IMEI, bound, the card's SQN reserved.
+    assert issue(pem, 5_000) == ([3, 1], before + 1, True, True)
+    # The same time again (a replay) or an earlier one: as if not signed.
+    assert issue(pem, 5_000) == ([4, None], None, False, False)
+    uncounted = _one(conn, sql.RESERVE_SQN_AND_ISSUE, _challenge(imei, pem, 4_999))
+    assert uncounted is not None and uncounted[-2:] == (None, False)
+    assert issue(pem, 5_001) == ([5, 2], before + 2, True, True)
+    assert _sqn(conn, card.iccid) == before + 2
+    assert _counters(conn) == {client_key: 5, imei_key: 2, f"signed:{imei}": 0}
 
 
 # --- statement 2: count and read the challenge back ------------------------------------
@@ -235,7 +282,7 @@ def test_counters_start_again_in_the_next_window(
 def test_load_counts_and_reads_the_challenge_with_the_evidence_card(
         conn: psycopg.Connection[Any], service: Service, pool: Pool) -> None:
     card, handset = pool.cards[0], pool.handsets[0]
-    challenge = _challenge(handset.imei)
+    challenge = _proven(conn, handset.imei)
     _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
     params = {"att_id": challenge["id"], "iccid": card.iccid, "now": utcnow()}
     row = _one(conn, sql.LOAD_CHALLENGE_COUNTED, {**_counting(service, handset.imei), **params})
@@ -280,7 +327,7 @@ def test_a_challenge_is_consumed_exactly_once(conn: psycopg.Connection[Any], ser
 
 def test_an_expired_challenge_is_not_consumed(conn: psycopg.Connection[Any],
                                               pool: Pool) -> None:
-    challenge = _challenge(pool.handsets[0].imei)
+    challenge = _proven(conn, pool.handsets[0].imei)
     _one(conn, sql.RESERVE_SQN_AND_ISSUE, challenge)
     entries = _audit_count(conn)
     assert _one(conn, sql.CONSUME_CHALLENGE,

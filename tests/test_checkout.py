@@ -39,7 +39,7 @@ from tests.test_registry_concurrency import _run
 
 
 def _attest(svc: Service, handset: TestHandset, card: TestCard) -> str:
-    challenge = create_challenge(svc, handset.imei, "127.0.0.1").to_json()
+    challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
     doc, sig = handset.evidence(challenge, card)
     return submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
 

@@ -17,7 +17,7 @@ def test_desk_checkout_and_return(api_server: ApiServer,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     svc = api_server.service
     pool = build_pool(svc, size=1)
-    challenge = create_challenge(svc, pool.handsets[0].imei, "127.0.0.1").to_json()
+    challenge = create_challenge(svc, pool.handsets[0].request(), "127.0.0.1").to_json()
     doc, sig = pool.handsets[0].evidence(challenge, pool.cards[0])
     att = submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
     base = ["--server", api_server.url, "--token", create_token(svc, "desk", "front desk")]
@@ -49,7 +49,7 @@ def test_desk_checkout_by_imei_takes_the_newest_attestation(
     assert "has no appraised attestation" in capsys.readouterr().err
 
     def attest(with_card: object) -> str:
-        challenge = create_challenge(svc, handset.imei, "127.0.0.1").to_json()
+        challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
         doc, sig = handset.evidence(challenge, with_card)  # type: ignore[arg-type]
         return submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
 

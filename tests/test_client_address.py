@@ -16,7 +16,7 @@ from server.core.service import Service
 from server.http.api.device import client_address
 from server.http.app import create_app
 from server.store.models import Attestation
-from tests.fixtures_attestation import Pool
+from tests.fixtures_attestation import Pool, TestHandset
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("fd00::1"))
 
@@ -45,8 +45,8 @@ def service_config() -> ServiceConfig:
                          trusted_proxies=("10.0.0.0/24",))
 
 
-def _challenge(client: FlaskClient, imei: str, peer: str, forwarded: str) -> int:
-    resp = client.post("/v1/attestations", json={"imei": imei},
+def _challenge(client: FlaskClient, handset: TestHandset, peer: str, forwarded: str) -> int:
+    resp = client.post("/v1/attestations", json=handset.request_json(),
                        environ_base={"REMOTE_ADDR": peer},
                        headers={"X-Forwarded-For": forwarded})
     return resp.status_code
@@ -56,13 +56,13 @@ def test_handsets_behind_one_proxy_are_limited_each_on_their_own(
     service: Service, pool: Pool,
 ) -> None:
     client = create_app(service).test_client()
-    imei = pool.handsets[0].imei
-    first = [_challenge(client, imei, "10.0.0.5", "198.51.100.1") for _ in range(3)]
+    handset = pool.handsets[0]
+    first = [_challenge(client, handset, "10.0.0.5", "198.51.100.1") for _ in range(3)]
     assert first == [201, 201, 429]
     # another handset behind the same proxy still has its allowance
-    assert _challenge(client, imei, "10.0.0.5", "198.51.100.2") == 201
+    assert _challenge(client, handset, "10.0.0.5", "198.51.100.2") == 201
     # a direct client cannot borrow an address by sending the header itself
-    assert [_challenge(client, imei, "192.0.2.7", f"198.51.100.{n}") for n in (3, 4, 5)] \
+    assert [_challenge(client, handset, "192.0.2.7", f"198.51.100.{n}") for n in (3, 4, 5)] \
         == [201, 201, 429]
     with service.db.read_session() as session:
         clients = set(session.scalars(select(Attestation.client)))

@@ -29,7 +29,7 @@ from server.store import audit_chain as audit
 from server.store import rate_counters as ratelimit
 from server.store.attestations import StoredChallenge
 from server.store.models import AuditEntry, utcnow
-from tests.fixtures_attestation import Pool
+from tests.fixtures_attestation import Pool, TestHandset
 
 LIMIT_PER_IMEI = 3
 
@@ -58,8 +58,9 @@ def _limits(svc: Service, imei: str) -> dict[str, int]:
     return {f"imei:{imei}": svc.config.rate_limit_per_imei}
 
 
-def _challenge(svc: Service, imei: str) -> dict[str, str]:
-    return create_challenge(svc, imei, "127.0.0.1", _limits(svc, imei)).to_json()
+def _challenge(svc: Service, handset: TestHandset) -> dict[str, str]:
+    return create_challenge(svc, handset.request(), "127.0.0.1",
+                            _limits(svc, handset.imei)).to_json()
 
 
 def _submit(svc: Service, doc: dict[str, Any], sig: str) -> dict[str, Any]:
@@ -92,11 +93,11 @@ def test_evidence_back_at_the_issuing_process_is_not_read_back(
 ) -> None:
     here, there = _reads(service, monkeypatch), _reads(other_process, monkeypatch)
     handset, card = pool.handsets[0], pool.cards[0]
-    first = _challenge(service, handset.imei)
+    first = _challenge(service, handset)
     assert _submit(service, *handset.evidence(first, card))["status"] == "affirming"
     # Issued by one process, answered to another: that one reads the challenge.
     handset, card = pool.handsets[1], pool.cards[1]
-    second = _challenge(service, handset.imei)
+    second = _challenge(service, handset)
     assert _submit(other_process, *handset.evidence(second, card))["status"] == "affirming"
     assert (here, there) == ([], [second["id"]])
     assert len(copies_of(service)) == 1  # the second's copy, until it expires
@@ -107,7 +108,7 @@ def test_a_copy_consumed_meanwhile_by_another_process_is_a_reuse(
     service: Service, other_process: Service, pool: Pool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    doc, sig = handset.evidence(_challenge(service, handset.imei), card)
+    doc, sig = handset.evidence(_challenge(service, handset), card)
     assert _submit(other_process, doc, sig)["status"] == "affirming"
     reads = _reads(service, monkeypatch)
     replay = _submit(service, doc, sig)  # appraised from the copy, refused by the database
@@ -125,7 +126,7 @@ def test_evidence_from_the_copy_is_counted_and_refused_with_nothing_written(
     service: Service, pool: Pool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handset, card = pool.handsets[0], pool.cards[0]
-    challenges = [_challenge(service, handset.imei) for _ in range(LIMIT_PER_IMEI)]
+    challenges = [_challenge(service, handset) for _ in range(LIMIT_PER_IMEI)]
     reads = _reads(service, monkeypatch)
     with pytest.raises(ratelimit.RateLimited, match="imei"):
         _submit(service, *handset.evidence(challenges[0], card))

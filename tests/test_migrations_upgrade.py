@@ -54,6 +54,7 @@ from server.store.audit_chain import Checkpoint
 from server.store.migrate import alembic_config
 from server.store.models import Base, RateCounter
 from tests.data.releases import fixture_keys
+from tests.fixtures_attestation import signed_request
 from tests.fixtures_db import PG_BIN, PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -232,7 +233,8 @@ def test_card_keys_still_work_and_a_new_attestation_runs(upgraded: Upgraded,
     card.write_text(upgraded.card_file(iccid).read_text().replace("sqn_ms:", "# sqn_ms:")
                     + f'sqn_ms: "{upgraded.manifest["card_sqn_ms"][iccid]}"\n')
     with open_transport(f"sim:{card}") as transport:
-        challenge = create_challenge(svc, imei, "127.0.0.1")
+        challenge = create_challenge(svc, signed_request(upgraded.device_key(imei), imei),
+                                     "127.0.0.1")
         body = answer_challenge(transport, upgraded.device_key(imei), imei, None,
                                 card_facts(transport, None), challenge.to_json())
     outcome = submit_evidence(svc, challenge.id, body["evidence"], body["signature"],

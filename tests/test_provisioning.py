@@ -282,11 +282,11 @@ def test_a_running_server_adopts_a_key_rotated_by_another_process(
     challenge, a challenge it issued before, and its next import all use the new key."""
     pool = build_pool(service, size=2)
     handset, card = pool.handsets[0], pool.cards[0]
-    before = create_challenge(service, handset.imei, "127.0.0.1").to_json()
+    before = create_challenge(service, handset.request(), "127.0.0.1").to_json()
     with Service.open(service.data_dir.path, db_url) as cli:
         rotate_kek(cli, actor="admin")
     # the server still holds the retired key
-    fresh = create_challenge(service, pool.handsets[1].imei, "127.0.0.1").to_json()
+    fresh = create_challenge(service, pool.handsets[1].request(), "127.0.0.1").to_json()
     doc, sig = pool.handsets[1].evidence(fresh, pool.cards[1])
     assert submit_evidence(service, fresh["id"], doc, sig, "127.0.0.1").status == "affirming"
     doc, sig = handset.evidence(before, card)

@@ -50,7 +50,7 @@ def _challenge() -> NewChallenge:
 
 def _admitted(store: PostgresStore, limits: dict[str, int]) -> bool:
     try:
-        store.issue(_challenge(), limits)
+        store.issue(_challenge(), limits, None)
         return True
     except ratelimit.RateLimited:
         return False
@@ -91,7 +91,7 @@ def test_a_large_limit_is_taken_a_share_at_a_time_and_never_exceeded(
 
 
 def test_a_small_limit_is_counted_request_by_request(pg_service: Service) -> None:
-    key, limit = "imei:" + UNKNOWN_IMEI, 30  # the per-IMEI default
+    key, limit = "client:203.0.113.30", 30  # the per-IMEI default's size
     workers = [PostgresStore(pg_service.db.engine), PostgresStore(pg_service.db.engine)]
     try:
         for n in range(1, limit + 1):
@@ -110,7 +110,7 @@ def test_refusal_names_the_limit_and_when_the_window_turns(pg_service: Service) 
         limits = {"client:203.0.113.4": 1, "imei:" + UNKNOWN_IMEI: 100}
         assert _admitted(store, limits)
         with pytest.raises(ratelimit.RateLimited) as refused:
-            store.issue(_challenge(), limits)
+            store.issue(_challenge(), limits, None)
         assert refused.value.scope == "client"
         assert 0 < refused.value.retry_after <= ratelimit.WINDOW_SECONDS
     finally:
@@ -128,8 +128,8 @@ def test_checkouts_inside_a_share_are_attested_like_the_one_that_took_it(
     key, limit = "imei:" + handset.imei, 400
     statuses = []
     for _ in range(3):
-        challenge = create_challenge(pg_service, handset.imei, "test",
-                                                 {key: limit}).to_json()
+        challenge = create_challenge(pg_service, handset.request(), "test",
+                                     {key: limit}).to_json()
         evidence, signature = handset.evidence(challenge, card)
         statuses.append(submit_evidence(
             pg_service, challenge["id"], evidence, signature, "test", {key: limit},
@@ -137,3 +137,18 @@ def test_checkouts_inside_a_share_are_attested_like_the_one_that_took_it(
     assert statuses == ["affirming"] * 3
     # One share taken by the first challenge; the other five requests came out of it.
     assert _count(pg_service, key) == limit // ratelimit.SHARE_DIVISOR
+
+
+def test_shares_one_process_takes_at_once_add_up() -> None:
+    """Two of a worker's threads need the key's allowance at the same time: one takes a
+    share, the other counts its own request alone, and neither answer overwrites what
+    the other left (the database's answers may come back in either order)."""
+    shares = ratelimit.Shares()
+    key, limit, now = "client:192.0.2.44", 320, time.time()
+    share = limit // ratelimit.SHARE_DIVISOR
+    taking, alone = shares.claim({key: limit}, now), shares.claim({key: limit}, now)
+    assert (taking.needed, alone.needed) == ({key: share}, {key: 1})
+    shares.settle(taking, [share])  # the counter after the share
+    shares.settle(alone, [share + 1])  # after both
+    covered = [not shares.claim({key: limit}, now).needed for _ in range(share)]
+    assert covered == [True] * (share - 1) + [False]  # all the share held, but its own

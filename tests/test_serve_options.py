@@ -12,17 +12,22 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from attest import devicekey
+from server.agent.checkout import challenge_request
 from server.cli.main import main
 from server.core import operators
 from server.core.identifiers import luhn_digit
 from server.core.service import Service
 from server.demo.batchgen import csv_text, synth_cards
 from server.http.gunicorn_app import least_used_cpu
+from server.pool import registry
+from tests.fixtures_db import free_port
 from tests.processes import serve_process
 from tests.test_profiles import MINIMAL
 
@@ -30,31 +35,52 @@ IMEI_BODY = "35693803000042"
 IMEI = IMEI_BODY + luhn_digit(IMEI_BODY)
 
 
+@dataclass
+class LimitedServer:
+    url: str
+    metrics_url: str  # the --metrics-bind listener
+    handset: devicekey.DeviceSigner  # the key registered for IMEI
+
+
 @pytest.fixture
-def limited_server(tmp_path: Path) -> Iterator[str]:
-    """Two single-threaded workers on SQLite, at most 2 device requests a minute per IMEI."""
+def limited_server(tmp_path: Path) -> Iterator[LimitedServer]:
+    """Two single-threaded workers on SQLite, at most 2 device requests a minute per IMEI,
+    metrics on an address of their own; IMEI registered."""
+    key = devicekey.generate()
+    with Service.open(tmp_path / "data") as svc:
+        registry.add_handset(svc, IMEI, key.public_pem().decode(), actor="test")
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    metrics = f"127.0.0.1:{free_port()}"
     with serve_process(tmp_path / "data", tmp_path / "serve.log",
                        ["--workers", "2", "--threads", "1", "--rate-limit-per-imei", "2",
-                        "--rate-limit-per-client", "0"], env=env) as url:
-        yield url
+                        "--rate-limit-per-client", "0", "--metrics-bind", metrics],
+                       env=env) as url:
+        yield LimitedServer(url, f"http://{metrics}", key)
 
 
 def test_rate_limit_option_applies_across_workers_and_metrics_add_up(
-    limited_server: str,
+    limited_server: LimitedServer,
 ) -> None:
     # A fresh connection per request, so the kernel spreads them over both workers.
-    answers = [requests.post(limited_server + "/v1/attestations", json={"imei": IMEI},
+    answers = [requests.post(limited_server.url + "/v1/attestations",
+                             json=challenge_request(limited_server.handset, IMEI),
                              headers={"Connection": "close"}, timeout=10)
                for _ in range(3)]
     assert [a.status_code for a in answers] == [201, 201, 429]
     assert answers[2].headers["Content-Type"] == "application/problem+json"
     assert int(answers[2].headers["Retry-After"]) > 0
-    # Whichever worker answers /metrics, it reports the refusal (all workers' samples).
+    # Whichever worker answers /metrics, it reports the refusal (all workers' samples):
+    # on the metrics address without a token; on the service's only with one.
     for _ in range(4):
-        text = requests.get(limited_server + "/metrics", timeout=10,
+        text = requests.get(limited_server.metrics_url + "/metrics", timeout=10,
                             headers={"Connection": "close"}).text
         assert 'simattest_rate_limited_total{scope="imei"} 1.0' in text
+    assert requests.get(limited_server.url + "/metrics", timeout=10).status_code == 401
+    # The metrics address serves nothing else.
+    assert requests.get(limited_server.metrics_url + "/healthz", timeout=10).status_code == 404
+    assert requests.post(limited_server.metrics_url + "/v1/attestations", timeout=10,
+                         json=challenge_request(limited_server.handset, IMEI)
+                         ).status_code == 404
 
 
 def test_negative_rate_limit_is_refused_before_anything_is_created(

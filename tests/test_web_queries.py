@@ -15,7 +15,7 @@ from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
 
 
 def _attest(svc: Service, handset: TestHandset, card: TestCard) -> str:
-    challenge = create_challenge(svc, handset.imei, client="test")
+    challenge = create_challenge(svc, handset.request(), client="test")
     evidence, signature = handset.evidence(challenge.to_json(), card)
     return submit_evidence(svc, challenge.id, evidence, signature,
                                        client="test").attestation_id

@@ -3,7 +3,10 @@
 1. Read the card's identities (``hw.identity.read_identities``) and the handset's IMEI
    (from the modem, TS 27.007 ``AT+CGSN``, when the reader is ``modem:``; otherwise
    the caller names it).
-2. Ask the service for a challenge (``POST /v1/attestations``).
+2. Ask the service for a challenge (``POST /v1/attestations``), signed with the device
+   key over the IMEI and the time (``challenge_request``): the service counts a
+   request against the handset and binds a challenge to its card only when the
+   handset's key signed it.
 3. Run AUTHENTICATE (3G context) with RAND/AUTN on the application the challenge names.
 4. Build the evidence (``attest.evidence``), sign its canonical JSON with the device
    key, submit it (``POST /v1/attestations/{id}/evidence``).
@@ -17,13 +20,14 @@ context not supported) → CardError (exit 1).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from attest import b64url
 from attest.devicekey import DeviceSigner
 from attest.errors import CardError, InputError, TransportError
-from attest.evidence import canonical_json
+from attest.evidence import canonical_json, challenge_request_bytes
 from hw.identity import read_identities
 from hw.transport.base import Transport, open_transport
 from hw.uicc.authenticate import (
@@ -118,6 +122,14 @@ def answer_challenge(
             "signature": b64url.encode(signature)}
 
 
+def challenge_request(signer: DeviceSigner, imei: str) -> dict[str, Any]:
+    """The body of ``POST /v1/attestations``: the IMEI and the time now (milliseconds),
+    signed with the device key (``attest.evidence.challenge_request_bytes``)."""
+    signed_at = time.time_ns() // 1_000_000
+    signature = signer.sign(challenge_request_bytes(imei, signed_at))
+    return {"imei": imei, "signed_at": signed_at, "signature": b64url.encode(signature)}
+
+
 def submit(client: ServiceClient, body: dict[str, Any]) -> dict[str, Any]:
     """POST a signed evidence body to its challenge."""
     return client.post(f"/v1/attestations/{body['evidence']['attestation_id']}/evidence", body)
@@ -131,7 +143,7 @@ def run_checkout(
     with open_transport(reader) as transport:
         imei, imeisv = handset_identity(transport, imei)
         facts = card_facts(transport, pin)
-        challenge = client.post("/v1/attestations", {"imei": imei})
+        challenge = client.post("/v1/attestations", challenge_request(signer, imei))
         for resyncs in range(2):
             answer = submit(client, answer_challenge(transport, signer, imei, imeisv, facts,
                                                      challenge, pin))

@@ -17,22 +17,38 @@ stored without a card.  The handset must get a verdict: its evidence is then app
 desk's alerts, and a prober can tell registered IMEIs from others neither by the
 answer nor by the work (and so the time) it took.  The card answers the decoy AUTN
 with a MAC failure, which leaves its SQN state untouched (TS 33.102 clause 6.3.3).
+
+The request is signed with the handset's device key over its IMEI and the time
+(``attest.evidence.challenge_request_bytes``), and only a request whose signature the
+registered key verifies, whose time is within ``MAX_CLOCK_SKEW_MS`` of the service's
+clock and later than any request of that handset accepted before (single use:
+``server.store.attestations``), counts against the handset's per-IMEI allowance and gets
+a challenge for its card.  Any other request — a forged or replayed signature, or an
+unregistered IMEI — is counted per client address only and gets a decoy, the same
+work and the same answer: a party without the device key can neither lock the handset
+out nor tell whether its IMEI is registered.  The key comes from this process's
+``server.attestation.handset_keys``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import cast
 
 from attest import appraisal, b64url
 from attest.aka.sqn import join_sqn
+from attest.evidence import challenge_request_bytes
+from server.attestation import ratelimit
 from server.attestation.copies import Issued, copies_of
+from server.attestation.handset_keys import keys_of, verifier
+from server.core.errors import ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
 from server.pool.cardkeys import CardSecrets, card_algorithm
-from server.store.attestations import NewChallenge, PairedCard, StoredChallenge
+from server.store.attestations import NewChallenge, PairedCard, Proof, StoredChallenge
 from server.store.models import utcnow
 
 APP_USIM = "usim"
@@ -40,6 +56,25 @@ APP_USIM = "usim"
 # 3G context on the card ignores it, E-UTRAN-capable cards expect it.
 AMF = b"\x80\x00"
 NONCE_BYTES = 32  # 256 bits from secrets (at least 128 are needed)
+# How far a challenge request's time may be from the service's clock (handsets take
+# theirs from the network); a captured request is of no use to anyone after this.
+MAX_CLOCK_SKEW_MS = 120_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeRequest:
+    """A handset's signed request for a challenge (``attest.evidence``'s
+    ``challenge_request_bytes``)."""
+
+    imei: str
+    signed_at: int  # milliseconds since the Unix epoch, the handset's clock
+    signature: bytes = field(repr=False)
+
+    def verified_by(self, pem: str | None) -> bool:
+        """Whether the key ``pem`` (None: unregistered) signed this request; the same
+        work either way."""
+        return verifier(pem).verify(challenge_request_bytes(self.imei, self.signed_at),
+                                    self.signature) and pem is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +99,45 @@ class Challenge:
         }
 
 
-def create_challenge(svc: Service, imei: str, client: str,
+def create_challenge(svc: Service, request: ChallengeRequest, client: str,
                      limits: dict[str, int] | None = None) -> Challenge:
-    """A single-use challenge for the handset ``imei`` (see the module docstring); a
-    malformed IMEI is refused (ValidationError, 422), never answered with a decoy.
+    """A single-use challenge for the handset ``request.imei`` (see the module
+    docstring); a malformed IMEI or a time too far from the service's clock is refused
+    (ValidationError, 422), never answered with a decoy.
 
     ``limits`` (``{counter key: per minute}``, ``server.attestation.ratelimit``) are
-    counted first; ``server.store.rate_counters.RateLimited`` when one is exceeded
-    (nothing else written).
+    counted first, the per-IMEI ones only for a request the handset's key signed;
+    ``server.store.rate_counters.RateLimited`` when one is exceeded (nothing else
+    written).
     """
-    check_imei(imei)
-    return issue(svc, imei, client, limits)
+    imei = check_imei(request.imei)
+    skew = request.signed_at - int(time.time() * 1000)
+    if abs(skew) > MAX_CLOCK_SKEW_MS:
+        raise ValidationError(
+            f"signed {abs(skew) // 1000} s {'ahead of' if skew > 0 else 'behind'} the "
+            f"service's clock (at most {MAX_CLOCK_SKEW_MS // 1000} s): set the handset's "
+            "clock", field="signed_at")
+    keys = keys_of(svc)
+    pem = keys.get(svc, imei)
+    proven = request.verified_by(pem)
+    proof = Proof(pem, request.signed_at) if proven and pem is not None else None
+    challenge, found = issue(svc, imei, client,
+                             limits if proof else ratelimit.per_client(limits), proof)
+    registered = None if found is None else found.public_key_pem
+    if registered != pem:
+        # The IMEI was registered since this process last looked: as if it had known.
+        keys.correct(imei, registered)
+        if not proven and request.verified_by(registered):
+            challenge, _found = issue(svc, imei, client, ratelimit.per_imei(limits),
+                                      Proof(cast(str, registered), request.signed_at))
+    return challenge
 
 
-def issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) -> Challenge:
-    """Store a fresh challenge for ``imei`` (a decoy if it has no paired card), without
-    checking the IMEI again: also the fresh challenge of a resynchronisation."""
+def issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None,
+          proof: Proof | None) -> tuple[Challenge, PairedCard | None]:
+    """Store a fresh challenge for ``imei`` — for its card if ``proof`` binds it to the
+    registered handset, else a decoy — without checking the IMEI again: also the fresh
+    challenge of a resynchronisation.  Also returns what the store found registered."""
     now = utcnow()
     stored = NewChallenge(
         # Hex, 128 bits: base64url ids began with "-" one time in 64, which the desk CLI's
@@ -87,7 +145,7 @@ def issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) -
         id=secrets.token_hex(16), imei=imei, app=APP_USIM, rand=secrets.token_bytes(16),
         nonce=b64url.encode(secrets.token_bytes(NONCE_BYTES)), client=client[:64],
         created_at=now, expires_at=now + dt.timedelta(seconds=svc.config.challenge_ttl))
-    found = svc.store.issue(stored, limits)
+    found = svc.store.issue(stored, limits, proof)
     decoy = found is None or found.sqn_seq is None
     # A decoy does a real challenge's work (key decryption, Milenage) on a throw-away
     # card, so its answer time does not tell registered IMEIs apart.
@@ -98,7 +156,7 @@ def issue(svc: Service, imei: str, client: str, limits: dict[str, int] | None) -
     if not decoy:
         copies_of(svc).add(_copy(stored, cast(PairedCard, found), vector.res), now)
     return Challenge(id=stored.id, rand=stored.rand, autn=vector.autn, app=stored.app,
-                     nonce=stored.nonce, expires_at=stored.expires_at)
+                     nonce=stored.nonce, expires_at=stored.expires_at), found
 
 
 @dataclass(slots=True)

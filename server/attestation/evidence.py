@@ -2,7 +2,12 @@
 
 ``submit_evidence`` checks the evidence and its signature's encoding before anything
 else (malformed evidence is refused, naming the field, and the challenge stays
-pending so the device can retry), then appraises it along one of two paths:
+pending so the device can retry).  Evidence for a challenge issued to a registered
+handset must carry that handset's device-key signature: without it the answer is 403
+(``NotSignedByHandset``), counted per client address only, and the challenge stays
+pending, so nobody else can consume a handset's challenge or spend its per-IMEI
+allowance.  (A decoy's evidence has no key to be checked against: it is appraised
+``ME_UNKNOWN``.)  Then the evidence is appraised along one of two paths:
 
 - **from this process's copy** (``_appraise_copy``): the device kept its connection, so
   the evidence reached the worker process that issued the challenge, which kept the
@@ -36,25 +41,23 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any, cast
 
-from attest import appraisal, b64url, ear
+from attest import appraisal, ear
 from attest.aka.sqn import AutsInvalid, resync
-from attest.devicekey import DevicePublicKey, load_public_key
 from attest.errors import FieldError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import classify
-from server.attestation import challenge
+from server.attestation import challenge, ratelimit
 from server.attestation.challenge import Challenge
 from server.attestation.copies import Issued, copies_of
-from server.core.errors import NotFound, ValidationError
+from server.attestation.handset_keys import signature_bytes, verifier
+from server.core.errors import NotFound, NotSignedByHandset, ValidationError
 from server.core.service import Service
 from server.pool import registry
 from server.pool.cardkeys import CardSecrets, card_algorithm
 from server.pool.profiles import known_profiles
-from server.store.attestations import StoredChallenge, Verdict
+from server.store.attestations import Proof, StoredChallenge, Verdict
 from server.store.audit_chain import Entry
 from server.store.models import utcnow
-
-MAX_SIGNATURE_CHARS = 200  # base64url of a 72-byte DER signature is 96
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +122,28 @@ def submit_evidence(
     certificate the request came with, recorded with the verdict.
     """
     sub = _Submission(_parse(evidence), canonical_json(evidence),
-                      _signature_bytes(signature), client, device_certificate)
+                      signature_bytes(signature), client, device_certificate)
     now = utcnow()
-    issued = copies_of(svc).take(attestation_id, now)
+    copies = copies_of(svc)
+    issued = copies.take(attestation_id, now)
     if issued is not None and issued.challenge.iccid == sub.evidence.iccid \
             and sub.evidence.outcome.auts is None:
+        if not _signed_by_handset(issued.challenge, sub):
+            copies.add(issued, now)  # still the handset's to answer
+            svc.store.count(ratelimit.per_client(limits))
+            raise _not_signed(attestation_id)
         outcome = _appraise_copy(svc, issued, now, sub, limits)
         if isinstance(outcome, Outcome):
             return outcome
         limits = None  # counted by the copy's verdict statement
     return _appraise_stored(svc, attestation_id, now, sub, limits)
+
+
+def _not_signed(attestation_id: str) -> NotSignedByHandset:
+    return NotSignedByHandset(
+        f"attestation {attestation_id}: the evidence is not signed by the device key "
+        "registered for the challenged handset; the challenge stays pending",
+        field="signature")
 
 
 def _parse(evidence: Any) -> Evidence:
@@ -140,50 +155,47 @@ def _parse(evidence: Any) -> Evidence:
                               errors=[{"field": exc.field, "reason": exc.reason}]) from None
 
 
-def _signature_bytes(text: str) -> bytes:
-    if len(text) > MAX_SIGNATURE_CHARS:
-        raise ValidationError(f"expected base64url (A-Z a-z 0-9 - _) of at most "
-                              f"{MAX_SIGNATURE_CHARS} characters", field="signature")
-    try:
-        return b64url.decode(text)
-    except ValueError as exc:
-        raise ValidationError(f"expected base64url ({exc})", field="signature") from None
-
-
 def _appraise_copy(svc: Service, issued: Issued, now: dt.datetime, sub: _Submission,
                    limits: dict[str, int] | None) -> Outcome | _StaleChallenge:
     """Appraise against this process's copy of the challenge; ``limits`` are counted
-    with the verdict.  No resynchronisation comes this way (``submit_evidence``)."""
-    appraised = _appraise(svc, issued.challenge, issued.xres, sub)
-    return _record_verdict(svc, issued.challenge, now, sub, appraised, limits)
+    with the verdict (the per-IMEI ones for the challenged handset: its key signed).
+    No resynchronisation comes this way (``submit_evidence``)."""
+    appraised = _appraise(svc, issued.challenge, issued.xres, sub, True)
+    return _record_verdict(svc, issued.challenge, now, sub, appraised,
+                           ratelimit.for_imei(limits, issued.challenge.imei))
 
 
 def _appraise_stored(svc: Service, attestation_id: str, now: dt.datetime, sub: _Submission,
                      limits: dict[str, int] | None) -> Outcome:
-    """Appraise against the challenge as the database holds it (``limits`` counted by
-    the read)."""
-    att = svc.store.load(attestation_id, sub.evidence.iccid, now, limits)
+    """Appraise against the challenge as the database holds it (the per-client
+    ``limits`` counted by the read; the per-IMEI ones once the handset's signature
+    has been checked, with the verdict)."""
+    att = svc.store.load(attestation_id, sub.evidence.iccid, now, ratelimit.per_client(limits))
     if att is None:
         raise NotFound(f"attestation {attestation_id} does not exist", field="attestation_id")
+    signed = _signed_by_handset(att, sub)
+    if att.public_key_pem is not None and not signed:
+        raise _not_signed(attestation_id)
     if not att.pending:
-        return _stale(svc, att, _actor(att, _signed_by_handset(att, sub), sub.client))
+        return _stale(svc, att, _actor(att, signed, sub.client))
     # XRES = f2(K, RAND) of the card the challenge was computed for (TS 33.102 clause
     # 6.3.2); a decoy has no card, so no RES is expected.
     xres = None if att.iccid is None \
         else card_algorithm(svc, cast(CardSecrets, att)).f2345(att.rand)[0]
-    appraised = _appraise(svc, att, xres, sub)
+    appraised = _appraise(svc, att, xres, sub, signed)
+    per_imei = ratelimit.per_imei(ratelimit.for_imei(limits, att.imei)) if signed else None
     if appraised.sqn_ms is not None and att.iccid is not None \
             and appraised.status == "affirming":
-        return _resync(svc, att, now, sub, appraised)
-    outcome = _record_verdict(svc, att, now, sub, appraised, None)
+        return _resync(svc, att, now, sub, appraised, per_imei)
+    outcome = _record_verdict(svc, att, now, sub, appraised, per_imei)
     if isinstance(outcome, Outcome):
         return outcome
     return _stale(svc, replace(att, state="consumed"), appraised.actor)
 
 
 def _appraise(svc: Service, att: StoredChallenge, xres: bytes | None,
-              sub: _Submission) -> _Appraised:
-    facts, sqn_ms = _facts(svc, att, sub)
+              sub: _Submission, signed: bool) -> _Appraised:
+    facts, sqn_ms = _facts(svc, att, sub, signed)
     verdict = appraisal.appraise(appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres),
                                  sub.evidence, facts)
     return _Appraised(verdict, verdict.status, verdict.reasons,
@@ -208,20 +220,23 @@ def _record_verdict(svc: Service, att: StoredChallenge, now: dt.datetime, sub: _
 
 
 def _resync(svc: Service, att: StoredChallenge, now: dt.datetime, sub: _Submission,
-            appraised: _Appraised) -> Outcome:
-    """Move the card's SEQ past SQN_MS and answer a fresh challenge."""
+            appraised: _Appraised, per_imei: dict[str, int] | None) -> Outcome:
+    """Move the card's SEQ past SQN_MS and answer a fresh challenge (``per_imei``
+    counted with the verdict)."""
     iccid, sqn_ms = cast(str, att.iccid), cast(bytes, appraised.sqn_ms)
     # Never moves SEQ backwards, so it is safe on its own even if this submission then
     # loses the challenge to a concurrent one.
     registry.resync_sqn(svc, iccid, sqn_ms)
-    fresh = challenge.issue(svc, att.imei, sub.client, None)  # this request was counted
+    # This request was counted; the handset's signature on the evidence proves it.
+    fresh, _found = challenge.issue(svc, att.imei, sub.client, None,
+                                    Proof(cast(str, att.public_key_pem), None))
     evidence = sub.evidence
     recorded = svc.store.record(
         att.id, now,
         Verdict("resync", [], None, evidence.iccid, evidence.imsi, evidence.to_json(),
                 resync_id=fresh.id, device_certificate=sub.device_certificate),
         Entry(appraised.actor, "attestation.resync", f"attestation:{att.id}",
-              {"imei": att.imei, "iccid": iccid, "next": fresh.id}))
+              {"imei": att.imei, "iccid": iccid, "next": fresh.id}), per_imei)
     if recorded:
         return Outcome(att.id, "resync", [], challenge=fresh)
     return _stale(svc, replace(att, state="consumed"), appraised.actor)
@@ -254,7 +269,7 @@ _KINDS: dict[str, appraisal.CardKind] = {"public-safety": "public-safety",
                                          "commercial": "commercial"}
 
 
-def _facts(svc: Service, att: StoredChallenge, sub: _Submission
+def _facts(svc: Service, att: StoredChallenge, sub: _Submission, signed: bool
            ) -> tuple[appraisal.RegistryFacts, bytes | None]:
     """Registry facts for the appraisal, and SQN_MS of a valid AUTS."""
     evidence = sub.evidence
@@ -276,22 +291,16 @@ def _facts(svc: Service, att: StoredChallenge, sub: _Submission
     profile_ok = not kind.reasons and registered_profile in (None, kind.profile)
     facts = appraisal.RegistryFacts(
         handset_known=att.public_key_pem is not None,
-        signature_valid=_signed_by_handset(att, sub),
+        signature_valid=signed,
         paired_card=paired, evidence_card=evidence_card,
         card_kind=_KINDS.get(kind.kind, "unknown"), profile_ok=profile_ok, auts_valid=auts_valid,
     )
     return facts, sqn_ms
 
 
-@functools.lru_cache(maxsize=4096)
-def _device_key(pem: str) -> DevicePublicKey:
-    """Parsed once per key and process (the registry normalised the PEM on the way in)."""
-    return load_public_key(pem.encode("ascii"))
-
-
 def _signed_by_handset(att: StoredChallenge, sub: _Submission) -> bool:
     return att.public_key_pem is not None \
-        and _device_key(att.public_key_pem).verify(sub.signed, sub.signature)
+        and verifier(att.public_key_pem).verify(sub.signed, sub.signature)
 
 
 def _actor(att: StoredChallenge, signature_valid: bool, client: str) -> str:

@@ -65,18 +65,36 @@ def register(subparsers: Any) -> None:
                             "device endpoints then refuse a request without the handset's "
                             "device certificate (403), the desk and the operator API "
                             "need none")
+    serve.add_argument("--metrics-bind", metavar="HOST:PORT",
+                       help="also listen here, for GET /metrics only and without a token "
+                            "(for a Prometheus scraper on a management network); on "
+                            "--bind, /metrics needs an operator token")
     serve.add_argument("--debug", action="store_true",
                        help="Flask's development server, one process (never in production)")
     serve.set_defaults(func=_serve)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    host, sep, port = args.bind.rpartition(":")
+def _listen_address(option: str, bind: str) -> tuple[str, str, str]:
+    """HOST:PORT of ``option``, refused in one line unless this host can listen there;
+    (host, port, the numeric address the socket will have)."""
+    host, sep, port = bind.rpartition(":")
     if not sep or not host or not (port.isascii() and port.isdigit()):
-        raise InputError(f"--bind {args.bind!r}: expected HOST:PORT")
+        raise InputError(f"{option} {bind!r}: expected HOST:PORT")
     if not 1 <= int(port) <= 65535:
-        raise InputError(f"--bind {args.bind!r}: port must be 1 to 65535")
-    _check_can_listen(args.bind, host.strip("[]"), int(port))
+        raise InputError(f"{option} {bind!r}: port must be 1 to 65535")
+    return host, port, _check_can_listen(f"{option} {bind}", host.strip("[]"), int(port))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    host, port, numeric_main = _listen_address("--bind", args.bind)
+    args.metrics_listener = None
+    if args.metrics_bind is not None:
+        if args.debug:
+            raise InputError("--metrics-bind: there is no second listener with --debug")
+        _mhost, mport, numeric = _listen_address("--metrics-bind", args.metrics_bind)
+        if mport == port and numeric == numeric_main:
+            raise InputError("--metrics-bind: give another address than --bind")
+        args.metrics_listener = (numeric, int(mport))
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
     if args.pin_workers and args.debug:
@@ -98,9 +116,10 @@ def _serve(args: argparse.Namespace) -> int:
             del os.environ[_METRICS_DIR]
 
 
-def _check_can_listen(bind: str, host: str, port: int) -> None:
+def _check_can_listen(bind: str, host: str, port: int) -> str:
     """Refuse, in one line, an address the server could not listen on (in use, not this
-    host's, a privileged port): gunicorn would retry for seconds and log a traceback."""
+    host's, a privileged port): gunicorn would retry for seconds and log a traceback.
+    Returns the numeric host the listening socket will have."""
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
@@ -109,9 +128,10 @@ def _check_can_listen(bind: str, host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
     except socket.gaierror as exc:
-        raise InputError(f"--bind {bind}: unknown host ({exc.strerror})") from None
+        raise InputError(f"{bind}: unknown host ({exc.strerror})") from None
     except OSError as exc:
-        raise InputError(f"--bind {bind}: cannot listen there ({exc.strerror})") from None
+        raise InputError(f"{bind}: cannot listen there ({exc.strerror})") from None
+    return str(address[0])
 
 
 def _check_tls(args: argparse.Namespace) -> None:
@@ -138,7 +158,8 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         rate_limit_per_client=config.rate_limit_per_client if args.rate_limit_per_client is None
         else args.rate_limit_per_client,
         trusted_proxies=tuple(args.trusted_proxy), card_verification=args.card_verification,
-        tls=args.tls_cert is not None, device_certificates=args.client_ca is not None)
+        tls=args.tls_cert is not None, device_certificates=args.client_ca is not None,
+        metrics_listener=args.metrics_listener)
 
 
 def _run(args: argparse.Namespace, host: str, port: str) -> int:
@@ -160,7 +181,8 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     tls = {} if args.tls_cert is None \
         else gunicorn_options(args.tls_cert, args.tls_key, args.client_ca)
     GunicornService(args.data, args.db, config, {
-        "bind": args.bind, "workers": args.workers, "threads": args.threads,
+        "bind": [args.bind] + ([] if args.metrics_bind is None else [args.metrics_bind]),
+        "workers": args.workers, "threads": args.threads,
         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
         "logger_class": "server.http.gunicorn_app.GunicornLogger",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),

@@ -58,6 +58,9 @@ class ServiceConfig:
     # ``serve --client-ca``: the device endpoints refuse a request without the handset's
     # device certificate (``server.pool.devicecerts``).
     device_certificates: bool = False
+    # The listener (numeric host, port) that serves /metrics without a token
+    # (``simattest serve --metrics-bind``); None: /metrics needs an operator token.
+    metrics_listener: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:

@@ -59,6 +59,15 @@ class PairingConflict(Conflict):
     title = "Handset or card already paired"
 
 
+class NotSignedByHandset(ServiceError):
+    """Evidence for a handset's challenge without that handset's device-key signature:
+    refused before anything is counted for the handset or its challenge consumed."""
+
+    status = 403
+    slug = "signature-invalid"
+    title = "Not signed by the handset's device key"
+
+
 class KeyRotated(ServiceError):
     """The KEK was rotated by another process and this one cannot load the new key."""
 

@@ -1,4 +1,5 @@
-"""Key material of the service: the key-encryption key (KEK) and the EAR signing key.
+"""Key material of the service: the key-encryption key (KEK), the desk's session key
+derived from it, and the EAR signing key.
 
 Secrets at rest are AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and the
 card's ICCID as associated data, so a blob copied onto another card's row fails to
@@ -14,9 +15,10 @@ import os
 
 import jwt
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from attest import b64url
 from attest.errors import InputError
@@ -24,6 +26,9 @@ from attest.errors import InputError
 KEK_SIZE = 32
 NONCE_SIZE = 12
 _CHECK_LABEL = b"simattest KEK check value v1"
+# HKDF (RFC 5869) info of the desk's session signing key: a key of its own, derived
+# from the KEK and never stored, unrelated to the check value the database holds.
+_SESSION_KEY_INFO = b"simattest desk session key v1"
 
 
 class SecretDecryptError(InputError):
@@ -38,6 +43,8 @@ class KeyStore:
             raise InputError(f"key-encryption key: expected {KEK_SIZE} bytes, got {len(kek)}")
         self._aead = AESGCM(kek)
         self._check = hmac.new(kek, _CHECK_LABEL, hashlib.sha256).digest()
+        self._session_key = HKDF(hashes.SHA256(), 32, salt=None,
+                                 info=_SESSION_KEY_INFO).derive(kek)
 
     def __repr__(self) -> str:
         return "KeyStore(<KEK hidden>)"
@@ -46,6 +53,13 @@ class KeyStore:
     def check_value(self) -> bytes:
         """HMAC-SHA256(KEK, label): stored in the database to recognise the right KEK."""
         return self._check
+
+    @property
+    def session_key(self) -> bytes:
+        """HKDF-SHA256(KEK, info = the session label): signs the desk's session cookies.
+        Whoever holds the KEK can sign one — nobody with only the database — and a new
+        KEK ends every session signed under the old one."""
+        return self._session_key
 
     def matches(self, check_value: bytes) -> bool:
         return hmac.compare_digest(self._check, check_value)

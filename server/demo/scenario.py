@@ -66,7 +66,13 @@ from hw.sim.pcsc_stack import PcscStack, can_hide_usb_readers
 from hw.transport.base import open_transport
 from hw.transport.pcsc import PcscTransport
 from hw.uicc import ts_31_102, ts_31_103
-from server.agent.checkout import answer_challenge, card_facts, handset_identity, submit
+from server.agent.checkout import (
+    answer_challenge,
+    card_facts,
+    challenge_request,
+    handset_identity,
+    submit,
+)
 from server.agent.client import ServiceClient
 from server.core.identifiers import luhn_digit
 from server.core.operators import create_token
@@ -313,7 +319,7 @@ def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str |
     with open_transport(reader) as transport:
         imei, imeisv = handset_identity(transport, imei)
         facts = card_facts(transport, None)
-        challenge = client.post("/v1/attestations", {"imei": imei})
+        challenge = client.post("/v1/attestations", challenge_request(handset.key, imei))
         body = answer_challenge(transport, handset.key, imei, imeisv, facts, challenge)
         return body, submit(client, body)
 
@@ -422,10 +428,12 @@ def print_cases(console: Console, results: list[CaseResult]) -> None:
                       markup=False)
 
 
-def metrics_line(url: str) -> str:
-    """Attestations by status as ``/metrics`` reports them (summed over every worker)."""
+def metrics_line(url: str, token: str) -> str:
+    """Attestations by status as ``/metrics`` reports them (summed over every worker) to
+    an operator's ``token``."""
     counts: dict[str, float] = {}
-    text = requests.get(f"{url}/metrics", timeout=10).text
+    text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).text
     for family in text_string_to_metric_families(text):
         if family.name == "simattest_attestations":
             for sample in family.samples:
@@ -482,7 +490,8 @@ def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bo
         if verbose:
             console.print(decoded_ear(service.url, results[0].ear))
             console.out(results[0].ear, highlight=False)
-        console.print(f"/metrics (all workers): attestations {metrics_line(service.url)}",
+        console.print("/metrics (all workers): attestations "
+                      + metrics_line(service.url, tokens["desk"]),
                       highlight=False)
         print_cases(console, results)
         ok = all(r.as_expected for r in results)

@@ -8,8 +8,6 @@ module in ``BLUEPRINTS`` (each defines ``blueprint`` and ``OPENAPI``, see
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import importlib
 import logging
 import time
@@ -20,6 +18,7 @@ from flask import Flask, Response, g, request
 from server.core.service import Service
 from server.http.api import openapi, problems
 from server.http.api.device import DeviceEndpoints
+from server.http.metrics import MetricsListener
 
 # One line per blueprint module (module path; it defines `blueprint` and `OPENAPI`).
 BLUEPRINTS: tuple[str, ...] = (
@@ -48,8 +47,10 @@ def create_app(svc: Service) -> Flask:
     app = Flask("simattest")
     app.config["MAX_CONTENT_LENGTH"] = svc.config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    # Stable across processes and hosts (derived from the KEK), never stored.
-    app.secret_key = hmac.new(svc.keys.check_value, b"flask session key", hashlib.sha256).digest()
+    # Derived from the KEK, never stored: the same in every process and host sharing the
+    # keys, and not to be made from anything in the database (the session cookies are
+    # signed with the service's current one: server.http.web.setup).
+    app.secret_key = svc.keys.session_key
     app.extensions["simattest"] = svc
     problems.install(app)
 
@@ -61,6 +62,9 @@ def create_app(svc: Service) -> Flask:
 
     # The device-facing hot path skips Flask (see server.http.api.device).
     app.wsgi_app = DeviceEndpoints(app.wsgi_app, svc)  # type: ignore[method-assign]
+    if svc.config.metrics_listener is not None:
+        app.wsgi_app = MetricsListener(  # type: ignore[method-assign]
+            app.wsgi_app, svc.config.metrics_listener)
 
     @app.before_request
     def _start_timer() -> None:

@@ -1,5 +1,9 @@
 """Prometheus metrics: attestations by status and reason, appraisal latency.
 
+``/metrics`` answers operators only: with an operator token on the service's address
+(``server.http.api.metrics``), or without one on an address of its own
+(``simattest serve --metrics-bind``, ``MetricsListener``), which serves nothing else.
+
 Under gunicorn every worker is its own process.  When ``PROMETHEUS_MULTIPROC_DIR`` is
 set (``simattest serve`` and the demo set it to a fresh directory before the workers
 fork), prometheus_client writes each process's samples to files there and
@@ -12,8 +16,9 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -95,3 +100,28 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+class MetricsListener:
+    """WSGI: a request that came in on ``listener`` (numeric host, port: gunicorn's
+    ``SERVER_NAME``/``SERVER_PORT`` name the socket it was accepted on, whatever the
+    Host header says) gets ``GET /metrics`` without a token, or 404 — nothing else of
+    the service answers there; every other request goes on to ``app``."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], listener: tuple[str, int]) -> None:
+        self.app = app
+        self.listener = (listener[0], str(listener[1]))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        if (environ.get("SERVER_NAME"), environ.get("SERVER_PORT")) != self.listener:
+            return self.app(environ, start_response)
+        if environ.get("PATH_INFO") == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
+            body, content_type = exposition()
+            status = "200 OK"
+        else:
+            body, content_type = b"only GET /metrics is served here\n", "text/plain"
+            status = "404 Not Found"
+        start_response(status, [("Content-Type", content_type),
+                                ("Content-Length", str(len(body)))])
+        return [body]

@@ -6,9 +6,11 @@ per request:
 
 - challenge: ``issue`` counts the rate limits, looks up the handset's paired card,
   reserves its next SQN and stores the challenge (RAND, nonce, expiry) for that card,
-  in one transaction.  Nothing derived from the card's keys is stored: AUTN goes to the
-  device only, and the evidence's RES is checked against XRES = f2(K, RAND) computed
-  again from the card's keys (TS 33.102 clause 6.3.2; f2 does not depend on SQN).
+  in one transaction — the per-IMEI limits and the card only for a request the
+  handset's device key signed, once (``Proof``).  Nothing derived from the card's keys
+  is stored: AUTN goes to the device only, and the evidence's RES is checked against
+  XRES = f2(K, RAND) computed again from the card's keys (TS 33.102 clause 6.3.2; f2
+  does not depend on SQN).
 - evidence: ``load`` counts the rate limits and reads the challenge with its handset's
   key, its card and the pool's record of the card the evidence names; ``record``
   consumes the challenge (``state = 'pending'`` → ``'consumed'``, a conditional UPDATE:
@@ -53,6 +55,21 @@ class PairedCard:
     k_enc: bytes | None = field(repr=False)
     opc_enc: bytes | None = field(repr=False)
     sqn_seq: int | None  # None when the handset has no paired card
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """Why a challenge may be issued for a handset's card: the handset's registered key
+    verified the request's signature (``server.attestation.challenge``)."""
+
+    public_key_pem: str  # the key that verified it
+    signed_at: int | None  # the request's time (ms); None: a resynchronisation's
+
+    def pg_params(self) -> dict[str, Any]:
+        return {"signed_by": self.public_key_pem, "signed_at": self.signed_at}
+
+
+NO_PROOF = {"signed_by": None, "signed_at": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +139,24 @@ class Verdict:
 
 
 class AttestationStore(Protocol):
-    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
-              ) -> PairedCard | None:
-        """Count ``limits`` (``ratelimit.RateLimited``: nothing else written), look up
-        the card paired with ``challenge.imei``, reserve its SQN and store ``challenge``
-        for that handset and card; the handset and card found (None: the IMEI is not
-        registered; the challenge is stored all the same, as a decoy)."""
+    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None,
+              proof: Proof | None) -> PairedCard | None:
+        """Look up the handset ``challenge.imei`` and its paired card; count ``limits``
+        (``ratelimit.RateLimited``: nothing else written) — the per-IMEI ones only if
+        the request is bound to the handset: ``proof`` names the key it has and, with a
+        time, a time later than any of its requests bound before (kept under
+        ``signed:<IMEI>`` in ``rate_counters``; a replay is not bound); if bound,
+        reserve the card's SQN and store ``challenge`` for that handset and card, else
+        store it as a decoy.  Returns the handset and card found, bound or not (None:
+        the IMEI is not registered); ``sqn_seq`` is None unless an SQN was reserved."""
+        ...
+
+    def handset_key(self, imei: str) -> str | None:
+        """The public key PEM registered for ``imei`` (None: not registered)."""
+        ...
+
+    def count(self, limits: dict[str, int] | None) -> None:
+        """Count ``limits`` on their own (``ratelimit.RateLimited``)."""
         ...
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,

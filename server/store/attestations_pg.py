@@ -50,8 +50,10 @@ from server.store import attestations_pg_sql as sql
 from server.store import audit_chain as audit
 from server.store import rate_counters as ratelimit
 from server.store.attestations import (
+    NO_PROOF,
     NewChallenge,
     PairedCard,
+    Proof,
     StoredChallenge,
     Verdict,
 )
@@ -161,20 +163,37 @@ class PostgresStore:
                  ) -> list[Any]:
         """A ``_COUNTED`` statement of ``attestations_pg_sql``: counts ``claim``
         (``ratelimit.RateLimited``), then its own columns of the one row."""
-        over, counts, *row = self._one_row(query, {**claim.pg_params(), **params})
+        try:
+            over, counts, *row = self._one_row(query, {**claim.pg_params(), **params})
+        except BaseException:
+            self._shares.abandon(claim)
+            raise
         self._shares.settle(claim, counts)
         ratelimit.refuse(over, claim.clock)
         return row
 
-    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
-              ) -> PairedCard | None:
+    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None,
+              proof: Proof | None) -> PairedCard | None:
         claim = self._shares.claim(limits, time.time())
+        params = {**challenge.values(), **(NO_PROOF if proof is None else proof.pg_params())}
         row: Sequence[Any]
         if claim.needed:
-            row = self._counted(sql.RESERVE_SQN_AND_ISSUE_COUNTED, challenge.values(), claim)
+            row = self._counted(sql.RESERVE_SQN_AND_ISSUE_COUNTED, params, claim)
         else:
-            row = self._one_row(sql.RESERVE_SQN_AND_ISSUE, challenge.values())
-        return None if row[0] is None else PairedCard(*row)
+            row = self._one_row(sql.RESERVE_SQN_AND_ISSUE, params)
+        *found, bound = row
+        if not bound:  # a replay: what its shares covered was not the handset's to spend
+            self._shares.give_back_per_imei(claim)
+        return None if found[0] is None else PairedCard(*found)
+
+    def handset_key(self, imei: str) -> str | None:
+        row = self._execute(sql.HANDSET_KEY, {"imei": imei})
+        return None if row is None else cast(str, row[0])
+
+    def count(self, limits: dict[str, int] | None) -> None:
+        claim = self._shares.claim(limits, time.time())
+        if claim.needed:
+            self._counted(sql.COUNT_ONLY, {}, claim)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:

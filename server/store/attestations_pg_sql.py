@@ -14,10 +14,16 @@ parameters from ``Claim.pg_params``):
 
 - ``counted`` adds ``%(shares)s`` (int[]) to the counters of ``%(keys)s`` (text[], in key
   order, so that two requests lock the counter rows in the same order) in the window
-  ``%(now_window)s``; a counter of an older window starts again from the share;
+  ``%(now_window)s``; a counter of an older window starts again from the share.  A
+  per-IMEI key (``imei:…``, ``server.attestation.ratelimit``) is counted only if the
+  statement's CTE ``proven`` has a row: the handset's device key signed the request;
 - ``over`` names, in ``keys``, the keys whose count had already reached ``%(limits)s``
   (int[]) before this share;
-- ``seen`` returns the new counts, in key order, in ``counts``.
+- ``seen`` returns the new counts, in key order, in ``counts`` (NULL for a key not
+  counted).
+
+``proven`` is ``PROVEN_BY_CALLER`` where Python checked the signature before the
+statement (evidence), and ``bound`` of ``PROVE_REQUEST`` for a challenge request.
 
 A ``_COUNTED`` statement returns ``over.keys`` and ``seen.counts`` as its first two
 columns and is ``allowed`` only if ``over`` is empty (``ALLOWED_IF_NONE_OVER``), so a
@@ -34,11 +40,17 @@ the entry from that UPDATE's RETURNING row.  The head row stays locked from that
 statement to its commit, never across a round trip.
 """
 
+PROVEN_BY_CALLER = """
+proven AS (SELECT 1)"""
+
 COUNT_REQUEST = """
 counted AS (
     INSERT INTO rate_counters (key, "window", count)
     SELECT k, %(now_window)s, n
     FROM unnest(%(keys)s::text[], %(shares)s::int[]) AS r(k, n)
+    -- a join, not an OR in WHERE: proven's writes then come before any counter's lock
+    CROSS JOIN (SELECT EXISTS (SELECT 1 FROM proven) AS yes) p
+    WHERE split_part(k, ':', 1) <> 'imei' OR p.yes
     ORDER BY k
     ON CONFLICT (key) DO UPDATE SET
         count = CASE WHEN rate_counters."window" = excluded."window"
@@ -53,8 +65,9 @@ counted AS (
         ON l.key = c.key
     WHERE c.count - l.n >= l.lim
 ), seen AS (
-    SELECT coalesce(array_agg(c.count ORDER BY c.key), '{}') AS counts
-    FROM counted c
+    SELECT coalesce(array_agg(c.count ORDER BY r.k), '{}') AS counts
+    FROM unnest(%(keys)s::text[]) AS r(k)
+    LEFT JOIN counted c ON c.key = r.k
 )"""
 
 ALLOWED_IF_NONE_OVER = """
@@ -63,11 +76,14 @@ allowed AS (SELECT 1 WHERE cardinality((SELECT keys FROM over)) = 0)"""
 ALWAYS_ALLOWED = """
 allowed AS (SELECT 1)"""
 
-# Must: find the handset with %(imei)s and the card it is paired with now (hc); if
-# allowed, add one to that card's SQN sequence number (cards.sqn_seq), returning the new
-# value (sqn), and store the challenge as 'pending' for that handset and card — a decoy,
-# with no handset or card, when the IMEI is not registered.
-RESERVE_SQN_AND_STORE = """
+# Must: find the handset with %(imei)s and the card it is paired with now (hc); bind
+# the request to it (bound, proven) only if the request was signed by the key
+# %(signed_by)s the handset has, and — when %(signed_at)s is given (a handset's
+# request; a resynchronisation's fresh challenge has none) — that time is later than
+# any request of the handset bound before: fresh moves the handset's last time, kept in
+# rate_counters under 'signed:<IMEI>' (its "window" column), forward, and a replayed
+# or older request leaves it and is not bound.
+PROVE_REQUEST = """
 hc AS (
     SELECT h.id AS handset_id, h.public_key_pem, c.id AS card_id, c.iccid, c.imsi,
            c.profile, c.algorithm, c.k_enc, c.opc_enc
@@ -75,18 +91,37 @@ hc AS (
     LEFT JOIN pairings p ON p.handset_id = h.id AND p.ended_at IS NULL
     LEFT JOIN cards c ON c.id = p.card_id
     WHERE h.imei = %(imei)s
-), sqn AS (
-    UPDATE cards SET sqn_seq = cards.sqn_seq + 1
+), fresh AS (
+    INSERT INTO rate_counters (key, "window", count)
+    SELECT 'signed:' || %(imei)s, %(signed_at)s::bigint, 0
     FROM hc
-    WHERE cards.id = hc.card_id AND EXISTS (SELECT 1 FROM allowed)
+    WHERE hc.public_key_pem = %(signed_by)s::text AND %(signed_at)s::bigint IS NOT NULL
+    ON CONFLICT (key) DO UPDATE SET "window" = excluded."window"
+    WHERE rate_counters."window" < excluded."window"
+    RETURNING 1
+), bound AS (
+    SELECT hc.* FROM hc
+    WHERE hc.public_key_pem = %(signed_by)s::text
+      AND (%(signed_at)s::bigint IS NULL OR EXISTS (SELECT 1 FROM fresh))
+), proven AS (SELECT 1 FROM bound)"""
+
+# Must: if allowed, add one to the SQN sequence number (cards.sqn_seq) of the card
+# paired with the bound handset, returning the new value (sqn), and store the challenge
+# as 'pending' for that handset and card — a decoy, with no handset or card, when the
+# request is not bound (the IMEI is not registered, or the request not proven).
+RESERVE_SQN_AND_STORE = """
+sqn AS (
+    UPDATE cards SET sqn_seq = cards.sqn_seq + 1
+    FROM bound
+    WHERE cards.id = bound.card_id AND EXISTS (SELECT 1 FROM allowed)
     RETURNING cards.sqn_seq
 ), ins AS (
     INSERT INTO attestations (id, imei, handset_id, card_id, app, rand, nonce, client,
                               created_at, expires_at, state)
-    SELECT %(id)s, %(imei)s, hc.handset_id, hc.card_id, %(app)s, %(rand)s, %(nonce)s,
+    SELECT %(id)s, %(imei)s, bound.handset_id, bound.card_id, %(app)s, %(rand)s, %(nonce)s,
            %(client)s, %(created_at)s, %(expires_at)s, 'pending'
     FROM allowed
-    LEFT JOIN hc ON true
+    LEFT JOIN bound ON true
 )"""
 
 # Must: if allowed, consume challenge %(att_id)s — only if it is still 'pending' and
@@ -122,28 +157,41 @@ head AS (
 )"""
 
 # Statement 1 of an attestation, when this process needs a new share of a rate limit.
-# Must: count the request and RESERVE_SQN_AND_STORE if no key is over its limit.  It
-# always returns one row: the keys over, the counts, then the handset and card found
-# (NULLs when unknown) and the reserved sqn_seq (NULL when nothing was reserved).  The
+# Must: PROVE_REQUEST, count the request and RESERVE_SQN_AND_STORE if no key is over its
+# limit.  It always returns one row: the keys over, the counts, then the handset and
+# card found (NULLs when unknown; found whether bound or not), the reserved sqn_seq
+# (NULL when nothing was reserved) and whether the request was bound.  The
 # transaction commits without waiting for the WAL flush (set_config(..., true) is local
 # to it): a crash can lose the challenge, whose evidence then finds nothing, and its
 # SQN, re-issued later and re-synchronised by the card's AUTS (TS 33.102 clause 6.3.5).
-RESERVE_SQN_AND_ISSUE_COUNTED = ("WITH" + COUNT_REQUEST + "," + ALLOWED_IF_NONE_OVER + ","
-                                 + RESERVE_SQN_AND_STORE + """
-SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.*, sqn.sqn_seq
+RESERVE_SQN_AND_ISSUE_COUNTED = ("WITH" + PROVE_REQUEST + "," + COUNT_REQUEST + ","
+                                 + ALLOWED_IF_NONE_OVER + "," + RESERVE_SQN_AND_STORE + """
+SELECT (SELECT keys FROM over), (SELECT counts FROM seen), hc.*, sqn.sqn_seq,
+       EXISTS (SELECT 1 FROM bound)
 FROM (SELECT set_config('synchronous_commit', 'off', true)) one
 LEFT JOIN hc ON true
 LEFT JOIN sqn ON true
 """)
 
 # Statement 1 when the shares this process holds already cover the request:
-# RESERVE_SQN_AND_STORE, always; its row starts with the handset's columns.
-RESERVE_SQN_AND_ISSUE = "WITH" + ALWAYS_ALLOWED + "," + RESERVE_SQN_AND_STORE + """
-SELECT hc.*, sqn.sqn_seq
+# PROVE_REQUEST and RESERVE_SQN_AND_STORE, always; its row starts with the handset's
+# columns.
+RESERVE_SQN_AND_ISSUE = ("WITH" + PROVE_REQUEST + "," + ALWAYS_ALLOWED + ","
+                         + RESERVE_SQN_AND_STORE + """
+SELECT hc.*, sqn.sqn_seq, EXISTS (SELECT 1 FROM bound)
 FROM (SELECT set_config('synchronous_commit', 'off', true)) one
 LEFT JOIN hc ON true
 LEFT JOIN sqn ON true
-"""
+""")
+
+# The key registered for handset %(imei)s (no row: none), for
+# server.attestation.handset_keys.
+HANDSET_KEY = "SELECT public_key_pem FROM handsets WHERE imei = %(imei)s"
+
+# A request counted on its own (evidence refused before anything else was done).
+COUNT_ONLY = ("WITH" + PROVEN_BY_CALLER + "," + COUNT_REQUEST + """
+SELECT (SELECT keys FROM over), (SELECT counts FROM seen)
+""")
 
 # Statement 2 of an attestation, when the evidence reaches a process without a copy of
 # the challenge.  Must: count the request (it reads, so a refusal writes nothing else
@@ -152,7 +200,7 @@ LEFT JOIN sqn ON true
 # public key and its card (iccid, imsi, profile, algorithm, encrypted keys), then the
 # pool's record of the card %(iccid)s the evidence names: its ICCID, IMSI and the IMEI
 # it is paired with now — in the column order of StoredChallenge.from_row.
-LOAD_CHALLENGE_COUNTED = "WITH" + COUNT_REQUEST + """
+LOAD_CHALLENGE_COUNTED = "WITH" + PROVEN_BY_CALLER + "," + COUNT_REQUEST + """
 SELECT (SELECT keys FROM over), (SELECT counts FROM seen),
        a.id, a.imei, a.rand, a.nonce, a.state, a.expires_at > %(now)s,
        h.public_key_pem, c.iccid, c.imsi, c.profile, c.algorithm, c.k_enc, c.opc_enc,
@@ -171,8 +219,9 @@ LEFT JOIN handsets eh ON eh.id = ep.handset_id
 # request, CONSUME_IF_PENDING if no key is over its limit, and append the audit entry
 # when it did; it always returns one row: the keys over, the counts, and the audit
 # entry's seq (NULL when the challenge was not consumed: nothing written).
-CONSUME_CHALLENGE_COUNTED = ("WITH" + COUNT_REQUEST + "," + ALLOWED_IF_NONE_OVER + ","
-                             + CONSUME_IF_PENDING + "," + APPEND_AUDIT_AFTER_DONE + """
+CONSUME_CHALLENGE_COUNTED = ("WITH" + PROVEN_BY_CALLER + "," + COUNT_REQUEST + ","
+                             + ALLOWED_IF_NONE_OVER + "," + CONSUME_IF_PENDING + ","
+                             + APPEND_AUDIT_AFTER_DONE + """
 SELECT (SELECT keys FROM over), (SELECT counts FROM seen), (SELECT seq FROM appended)
 """)
 

@@ -12,13 +12,14 @@ import datetime as dt
 from typing import Any, cast
 
 from sqlalchemy import Table, Update, and_, bindparam, insert, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import aliased
 
 from server.store import audit_chain as audit
 from server.store import rate_counters as ratelimit
-from server.store.attestations import NewChallenge, PairedCard, StoredChallenge, Verdict
+from server.store.attestations import NewChallenge, PairedCard, Proof, StoredChallenge, Verdict
 from server.store.db import Database
-from server.store.models import Attestation, Card, Handset, Pairing, UtcDateTime
+from server.store.models import Attestation, Card, Handset, Pairing, RateCounter, UtcDateTime
 
 _ATT = cast(Table, Attestation.__table__)
 _CARDS = cast(Table, Card.__table__)
@@ -33,6 +34,14 @@ _HANDSET_AND_CARD = (
 _RESERVE_SQN = (update(_CARDS).where(_CARDS.c.id == bindparam("card_id"))
                 .values(sqn_seq=_CARDS.c.sqn_seq + 1).returning(_CARDS.c.sqn_seq))
 _INSERT = insert(_ATT)
+_HANDSET_KEY = select(Handset.public_key_pem).where(Handset.imei == bindparam("imei"))
+_COUNTERS = cast(Table, RateCounter.__table__)
+# The handset's last bound request time moves forward only (see attestations.Proof).
+_SIGNED_AT = sqlite.insert(_COUNTERS).values(key=bindparam("key"), window=bindparam("at"),
+                                             count=0)
+_FRESH = _SIGNED_AT.on_conflict_do_update(
+    index_elements=[_COUNTERS.c.key], set_={"window": _SIGNED_AT.excluded.window},
+    where=_COUNTERS.c.window < _SIGNED_AT.excluded.window).returning(_COUNTERS.c.key)
 _EVIDENCE_CARD = aliased(Card)
 _EVIDENCE_PAIRING = aliased(Pairing)
 _EVIDENCE_HANDSET = aliased(Handset)
@@ -69,22 +78,36 @@ class SqlAlchemyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None
-              ) -> PairedCard | None:
+    def issue(self, challenge: NewChallenge, limits: dict[str, int] | None,
+              proof: Proof | None) -> PairedCard | None:
         with self.db.connection() as conn:
-            ratelimit.count(conn, limits)
             row = conn.execute(_HANDSET_AND_CARD, {"imei": challenge.imei}).first()
-            found = None
-            if row is not None:
+            bound = row is not None and proof is not None \
+                and row.public_key_pem == proof.public_key_pem \
+                and (proof.signed_at is None or conn.execute(_FRESH, {
+                    "key": f"signed:{challenge.imei}", "at": proof.signed_at}).first()
+                    is not None)
+            ratelimit.count(conn, limits if bound else ratelimit.per_client(limits))
+            if row is None:
+                found = None
+            else:
                 card_id = row[2]
-                seq = None if card_id is None else conn.scalar(_RESERVE_SQN,
-                                                               {"card_id": card_id})
+                seq = None if card_id is None or not bound \
+                    else conn.scalar(_RESERVE_SQN, {"card_id": card_id})
                 found = PairedCard(*row, sqn_seq=seq)
             conn.execute(_INSERT, {
                 **challenge.values(), "state": "pending",
-                "handset_id": None if found is None else found.handset_id,
-                "card_id": None if found is None else found.card_id})
+                "handset_id": found.handset_id if bound and found else None,
+                "card_id": found.card_id if bound and found else None})
         return found
+
+    def handset_key(self, imei: str) -> str | None:
+        with self.db.read_session() as session:
+            return cast(str | None, session.scalar(_HANDSET_KEY, {"imei": imei}))
+
+    def count(self, limits: dict[str, int] | None) -> None:
+        with self.db.connection() as conn:
+            ratelimit.count(conn, limits)
 
     def load(self, attestation_id: str, evidence_iccid: str, now: dt.datetime,
              limits: dict[str, int] | None) -> StoredChallenge | None:

@@ -108,6 +108,8 @@ class Claim:
     clock: float  # time.time() when the request was counted
     needed: dict[str, int] = field(default_factory=dict)  # key: share, in key order
     limits: dict[str, int] = field(default_factory=dict)  # of the needed keys
+    taking: set[str] = field(default_factory=set)  # needed keys this claim takes a share of
+    covered: list[str] = field(default_factory=list)  # keys counted from held shares
 
     def pg_params(self) -> dict[str, Any]:
         """The parameters of the counting CTEs of ``server.store.attestations_pg_sql``."""
@@ -122,6 +124,7 @@ class Shares:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: dict[str, _Held] = {}
+        self._taking: set[str] = set()  # keys a request of this process is taking a share of
         self._window = -1
 
     def claim(self, limits: dict[str, int] | None, now: float) -> Claim:
@@ -131,26 +134,84 @@ class Shares:
         with self._lock:
             if claim.window != self._window:  # shares are per window
                 self._held.clear()
+                self._taking.clear()
                 self._window = claim.window
             for key, limit in active(limits).items():
                 held = self._held.get(key)
                 if held is not None and held.left > 0:
                     held.left -= 1
+                    claim.covered.append(key)
+                    continue
+                claim.limits[key] = limit
+                if key in self._taking:
+                    # Another thread is taking this key's share: count this request on
+                    # its own rather than take a second share, so that a process never
+                    # holds more than one share it might leave unused.
+                    claim.needed[key] = 1
                     continue
                 seen = 0 if held is None else held.seen
                 claim.needed[key] = max(1, min(MAX_SHARE, (limit - seen) // SHARE_DIVISOR))
-                claim.limits[key] = limit
+                claim.taking.add(key)
+                self._taking.add(key)
         return claim
 
-    def settle(self, claim: Claim, counts: list[int]) -> None:
-        """Keep what is left of the shares the database granted (``counts``: the keys'
-        new counts, in key order); this request takes one of each."""
+    def settle(self, claim: Claim, counts: list[int | None]) -> None:
+        """Add what is left of the shares the database granted (``counts``: the keys'
+        new counts, in key order; None where a key was not counted) to what this
+        process holds — concurrent requests' shares add up, none overwrites another's;
+        this request takes one of each."""
         with self._lock:
+            self._taking -= claim.taking
             if claim.window != self._window:
                 return
             for (key, share), count in zip(claim.needed.items(), counts, strict=True):
+                if count is None:
+                    continue
                 granted = min(share, claim.limits[key] - (count - share))
-                self._held[key] = _Held(max(0, granted - 1), count)
+                held = self._held.setdefault(key, _Held(0, count))
+                held.left += max(0, granted - 1)
+                held.seen = max(held.seen, count)
+
+    def abandon(self, claim: Claim) -> None:
+        """The request failed before the database answered: others may take its shares."""
+        with self._lock:
+            self._taking -= claim.taking
+
+    def give_back_per_imei(self, claim: Claim) -> None:
+        """Return to the held shares what ``claim`` took from them for per-IMEI keys:
+        the request turned out not to be the handset's (a replay)."""
+        with self._lock:
+            if claim.window != self._window:
+                return
+            for key in claim.covered:
+                if _is_imei(key):
+                    self._held[key].left += 1
+
+
+# The scope of the per-IMEI keys (``imei:<IMEI>``), counted only for a request the
+# handset's device key signed (``server.store.attestations_pg_sql`` knows it too).
+IMEI_SCOPE = "imei"
+
+
+def _is_imei(key: str) -> bool:
+    return key.partition(":")[0] == IMEI_SCOPE
+
+
+def per_client(limits: dict[str, int] | None) -> dict[str, int] | None:
+    """``limits`` without the per-IMEI ones: for a request the handset did not sign."""
+    return None if limits is None else {k: n for k, n in limits.items() if not _is_imei(k)}
+
+
+def per_imei(limits: dict[str, int] | None) -> dict[str, int] | None:
+    """Only the per-IMEI ones: for a request counted per client already."""
+    return None if limits is None else {k: n for k, n in limits.items() if _is_imei(k)}
+
+
+def for_imei(limits: dict[str, int] | None, imei: str) -> dict[str, int] | None:
+    """``limits`` with their per-IMEI ones counted for ``imei``: the handset whose key
+    proved the request, whatever IMEI its body names."""
+    return None if limits is None else {
+        (f"{IMEI_SCOPE}:{imei}" if _is_imei(k) else k): n for k, n in limits.items()}
 
 
 def active(limits: dict[str, int] | None) -> dict[str, int]:

@@ -191,6 +191,9 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {
                     "200": json_response("Verdict (also for expired or reused challenges)",
                                          ref("Verdict")),
+                    "403": problem_response("The challenge is a registered handset's and "
+                                            "the evidence is not signed by its device key; "
+                                            "the challenge stays pending"),
                     "404": problem_response("No such challenge"), **_DEVICE_ERRORS},
             }
         },

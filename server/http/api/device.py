@@ -34,8 +34,9 @@ from typing import Any
 
 import orjson
 
-from server.attestation.challenge import create_challenge
+from server.attestation.challenge import ChallengeRequest, create_challenge
 from server.attestation.evidence import submit_evidence
+from server.attestation.handset_keys import signature_bytes
 from server.attestation.ratelimit import limits_for
 from server.core.service import Service
 from server.http.api.body import parameters, read_json, validated
@@ -47,11 +48,8 @@ from server.http.api.problems import (
     http_problem,
     too_many_requests,
 )
-from server.http.api.request_models import (
-    AttestationPath,
-    ChallengeRequest,
-    EvidenceSubmission,
-)
+from server.http.api.request_models import AttestationPath, EvidenceSubmission
+from server.http.api.request_models import ChallengeRequest as ChallengeBody
 from server.http.metrics import RATE_LIMITED, appraisal_timer, count_outcome, request_timer
 from server.http.tls import peer_certificate
 from server.pool.devicecerts import check_device_certificate
@@ -177,10 +175,11 @@ class DeviceEndpoints:
             # No certificate at all: refused before the body is read or checked.
             check_device_certificate(self.svc, None, None)
         if attestation_id is None:
-            imei = validated(ChallengeRequest, self._read(environ)).imei
-            self._device_certificate(environ, imei)
+            body = validated(ChallengeBody, self._read(environ))
+            self._device_certificate(environ, body.imei)
+            request = ChallengeRequest(body.imei, body.signed_at, signature_bytes(body.signature))
             challenge = create_challenge(
-                self.svc, imei, client, limits_for(self.svc.config, imei, client))
+                self.svc, request, client, limits_for(self.svc.config, body.imei, client))
             return 201, challenge.to_json()
         parameters(AttestationPath, {"attestation_id": attestation_id})
         data = self._read(environ)

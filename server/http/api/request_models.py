@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.attestation.alerts import MAX_NOTE_CHARS
+from server.attestation.challenge import MAX_CLOCK_SKEW_MS
+from server.attestation.handset_keys import MAX_SIGNATURE_CHARS
 from server.attestation.views import STATUS_FILTERS
 from server.checkout.desk import MAX_USER_CHARS
 from server.core.errors import ValidationError
@@ -41,6 +43,8 @@ FORMATS = {
                  "separator characters other than the space (Python's str.isprintable)",
     "device-public-key": "a device public key, PEM SubjectPublicKeyInfo: Ed25519 or EC "
                          "P-256 (printable characters and line breaks)",
+    "recent-time-ms": "milliseconds since the Unix epoch, within "
+                      f"{MAX_CLOCK_SKEW_MS // 1000} s of the service's clock",
     "vendor-batch": "a SIM vendor batch file's text: CSV with a header row (ICCID, IMSI, "
                     "KI, OPC ...) or a vendor output file with a 'var_out:' line",
 }
@@ -221,7 +225,25 @@ class NewAcknowledgement(RequestModel):
 
 
 class ChallengeRequest(RequestModel):
+    """Signed with the handset's device key.  Only a request the key registered for the
+    IMEI signed, at a time later than any of the handset's requests taken before, counts
+    against the handset's per-IMEI limit and gets a challenge for its card; any other
+    (forged, replayed, unregistered IMEI) gets a decoy challenge, answered alike."""
+
     imei: Imei
+    signed_at: Annotated[int, Field(
+        ge=0, le=INT64_MAX, description="the handset's clock, milliseconds since the Unix "
+                                        "epoch"), _formatted("recent-time-ms")]
+    signature: Annotated[_Signature, Field(description=(
+        "base64url signature (as for evidence) over the canonical JSON (keys sorted, no "
+        'spaces, UTF-8) of {"imei": imei, "purpose": "simattest challenge request v1", '
+        '"signed_at": signed_at}'))]
+
+
+# A device signature: base64url without padding, of a length some bytes encode to (not
+# 4n+1).
+_Signature = Annotated[str, Field(max_length=MAX_SIGNATURE_CHARS,
+                                  pattern=r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$")]
 
 
 # EF.UST/EF.IST service numbers (attest.evidence: 1..1024, ascending, unique).
@@ -270,6 +292,4 @@ class Evidence(RequestModel):
 
 class EvidenceSubmission(RequestModel):
     evidence: Evidence
-    # base64url without padding, of a length some bytes encode to (not 4n+1)
-    signature: Annotated[str, Field(max_length=200,
-                                    pattern=r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$")]
+    signature: _Signature

@@ -1,19 +1,25 @@
 """App-level settings the desk pages need: cookie flags, HSTS and CSRF.
 
 Applied once when the blueprint is registered (``bp.record_once``), so the app factory
-only lists the blueprint.  The session secret is the app's ``secret_key``, which
-``server.http.app.create_app`` derives from the data directory's key-encryption key: every
-gunicorn worker and every host sharing the keys signs cookies with the same key.
+only lists the blueprint.  Session cookies are signed with the service's session key,
+derived from the key-encryption key (``server.core.keystore.KeyStore.session_key``):
+every gunicorn worker and every host sharing the keys signs cookies with the same key,
+and nothing in the database (a copy, a dump) makes one.  Each desk request first adopts
+a KEK another process rotated (``Service.reload_keys``), so a rotation ends every desk
+session at once, in every process.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import cast
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
+from server.core.service import Service
 from server.http.web.blueprint import csrf
 
 SECURE_COOKIES_ENV = "SIMATTEST_SECURE_COOKIES"
@@ -46,7 +52,20 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
         # hot path) authenticate per request and skip building the cookie serializer.
         if request.path != "/" and not request.path.startswith(DESK_PREFIX):
             return self.make_null_session(app)
+        _service(app).reload_keys()
         return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # The service's key now, not the one the app started with: after a rotation
+        # (reload_keys) the old key signs nothing and verifies nothing.
+        return URLSafeTimedSerializer(
+            _service(app).keys.session_key, salt=self.salt, serializer=self.serializer,
+            signer_kwargs={"key_derivation": self.key_derivation,
+                           "digest_method": self.digest_method})
+
+
+def _service(app: Flask) -> Service:
+    return cast(Service, app.extensions["simattest"])
 
 
 def configure_app(app: Flask) -> None:
