@@ -93,7 +93,7 @@ class Service:
             else stored_check
         if stored is None or self.keys.matches(stored):
             return False
-        kek = _configured_kek(self.data_dir, self.config)
+        kek = configured_kek(self.data_dir, self.config)
         keys = None if kek is None else KeyStore(kek)
         if keys is None or not keys.matches(stored):
             raise KeyRotated("the key-encryption key was rotated and this server's key "
@@ -132,7 +132,7 @@ def _kek_from_outside(config: ServiceConfig) -> bytes | None:
     return None
 
 
-def _configured_kek(ddir: DataDir, config: ServiceConfig) -> bytes | None:
+def configured_kek(ddir: DataDir, config: ServiceConfig) -> bytes | None:
     """The KEK from outside (``SIMATTEST_KEK``, ``--kek-file``) or the data directory."""
     kek = _kek_from_outside(config)
     if kek is None and ddir.kek_path.exists():
@@ -144,7 +144,7 @@ def _open_kek(ddir: DataDir, db: Database, config: ServiceConfig) -> KeyStore:
     # The database first: a process starting at the same moment writes the key file
     # before it stores the check value, so a stored value implies the file is there.
     stored_check = metastore.get(db, metastore.KEK_CHECK)
-    kek = _configured_kek(ddir, config)
+    kek = configured_kek(ddir, config)
     if kek is None:
         with db.read_session() as session:
             cards = session.scalar(select(func.count()).select_from(Card)) or 0
