@@ -162,7 +162,7 @@ def test_restore_refuses_a_database_that_is_not_empty(
 
 def test_restore_with_keys_kept_elsewhere_and_a_wrong_key_leaves_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = Storage(tmp_path / "data", None)
+    source = Storage(tmp_path / "data #1?", None)  # characters a file: URI must escape
     populate(source)
     out, keys = tmp_path / "backup", tmp_path / "offsite-keys"
     assert main(["backup", "--out", str(out), "--keys-out", str(keys), *source.args]) == 0

@@ -146,7 +146,7 @@ def _sqlite_copy(source: Path, target: Path) -> None:
     """A consistent copy with SQLite's online backup API, as one self-contained file
     (rollback journal, not WAL) of mode 0600."""
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
