@@ -92,6 +92,8 @@ def test_backup_and_restore(new_storage: tuple[Storage, Storage], tmp_path: Path
     assert {oct(p.stat().st_mode & 0o777) for p in (out / "keys").iterdir()} == {"0o600"}
     assert main(["restore", "--from", str(out), *target.args]) == 0
     capsys.readouterr()
+    assert oct(target.data.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in target.data.iterdir()} == {"0o600"}
     assert audit_head(target, capsys) == before
     with Service.open(target.data, target.url, create=False) as svc, \
             svc.db.read_session() as session:
