@@ -53,6 +53,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.device",
     "server.cli.pairing",
     "server.cli.audit",
+    "server.cli.config",
     "server.cli.lists",
     "server.cli.completion",
 )
