@@ -54,6 +54,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.pairing",
     "server.cli.audit",
     "server.cli.config",
+    "server.cli.status",
     "server.cli.lists",
     "server.cli.completion",
 )
