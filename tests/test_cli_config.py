@@ -112,3 +112,25 @@ def test_a_bad_file_is_one_line_naming_file_and_key_and_creates_nothing(
         assert _PASSWORD not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["bad.toml"] + (["db-password"] if password_mode is not None else []))
+
+
+def test_the_documented_example_file_is_complete_and_valid(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
+    section = docs.split("## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    # Its files under /etc/simattest are the test's own.
+    config = _write(tmp_path / "simattest.toml",
+                    example.replace("/etc/simattest/", f"{tmp_path}/"))
+    _write(tmp_path / "db-password", _PASSWORD)
+    assert main(["config", "check", "--config", str(config), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["database"] == "postgresql+psycopg://simattest:***@127.0.0.1/simattest"
+    assert shown["kek_file"] == f"{tmp_path}/kek.key"
+    assert shown["server.metrics_bind"] == "127.0.0.1:9108"
+    assert shown["service.max_import_bytes"] == 64 << 20
+    # Complete: every setting `config check` shows is in the example.
+    documented = {line.split("=")[0].strip() for line in example.splitlines()
+                  if "=" in line and not line.lstrip().startswith("#")}
+    shown_keys = {key.split(".")[-1] for key in shown} - {"config_file", "database"}
+    assert shown_keys <= documented, shown_keys - documented
