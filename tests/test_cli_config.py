@@ -5,6 +5,7 @@ before anything is created."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,37 @@ def test_the_documented_example_file_is_complete_and_valid(
                   if "=" in line and not line.lstrip().startswith("#")}
     shown_keys = {key.split(".")[-1] for key in shown} - {"config_file", "database"}
     assert shown_keys <= documented, shown_keys - documented
+
+
+def test_serve_takes_its_listener_from_the_file_unless_the_option_is_given(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        bind = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = _write(tmp_path / "simattest.toml",
+                        f'data_dir = "{tmp_path}/data"\n[server]\nbind = "{bind}"\n')
+        assert main(["serve"]) == 2
+        # ./simattest.toml, found by default, is named as found.
+        assert capsys.readouterr().err == ("simattest: configuration file simattest.toml: "
+                                           f"server.bind {bind}: cannot listen there "
+                                           "(Address already in use)\n")
+        assert main(["serve", "--bind", "127.0.0.1:0"]) == 2  # the option wins
+        assert capsys.readouterr().err.startswith("simattest: --bind '127.0.0.1:0': port")
+    _write(config, f'data_dir = "{tmp_path}/data"\n[server]\nthreads = 0\n')
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == \
+        "simattest: configuration file simattest.toml: server.threads: must be at least 1\n"
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("argv", "env", "where"), [
+    (["--db", "db.example/simattest"], None, "--db"),
+    ([], "db.example/simattest", "SIMATTEST_DB"),
+])
+def test_a_database_url_without_a_scheme_is_one_line_naming_its_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str], env: str | None, where: str) -> None:
+    if env is not None:
+        monkeypatch.setenv("SIMATTEST_DB", env)
+    assert main(["admin", "token", "create", "--role", "admin", *argv]) == 2
+    assert capsys.readouterr().err.startswith(f"simattest: {where}: not a database URL")
+    assert list(tmp_path.iterdir()) == []

@@ -89,3 +89,12 @@ def test_a_failed_bootstrap_keeps_an_existing_data_directory(
                            "--kek-file", str(tmp_path / "kek.key")], capsys)
     assert "does not match" in err
     assert sorted(p.name for p in data.iterdir()) == before
+
+
+def test_a_missing_key_file_says_how_to_make_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kek = tmp_path / "kek.key"
+    err = _one_line_error(["admin", "token", "create", "--role", "admin",
+                           "--data", str(tmp_path / "data"), "--kek-file", str(kek)], capsys)
+    assert f"admin kek create --out {kek}" in err
+    assert list(tmp_path.iterdir()) == []

@@ -85,31 +85,39 @@ def _listen_address(option: str, bind: str) -> tuple[str, str, str]:
     return host, port, _check_can_listen(f"{option} {bind}", host.strip("[]"), int(port))
 
 
-def _server_settings(args: argparse.Namespace) -> None:
+def _server_settings(args: argparse.Namespace) -> dict[str, str]:
     """``serve``'s own options not given on the command line, from the configuration
-    file's ``[server]`` section, else their defaults."""
+    file's ``[server]`` section, else their defaults.  Returns how an error names each
+    setting: its option, or the file's key when the value came from the file."""
     server = load_settings(args).server
+    names = {}
     for name in ("bind", "metrics_bind", "workers", "threads", "tls_cert", "tls_key",
                  "client_ca"):
+        names[name] = "--" + name.replace("_", "-")
         if getattr(args, name) is None:
             setattr(args, name, getattr(server, name))
+            if name in server.model_fields_set:
+                names[name] = f"configuration file {args.config_path}: server.{name}"
     if args.trusted_proxy is None:
         args.trusted_proxy = list(server.trusted_proxies)
+    return names
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _server_settings(args)
-    host, port, numeric_main = _listen_address("--bind", args.bind)
+    names = _server_settings(args)
+    host, port, numeric_main = _listen_address(names["bind"], args.bind)
     args.metrics_listener = None
     if args.metrics_bind is not None:
         if args.debug:
             raise InputError("--metrics-bind: there is no second listener with --debug")
-        _mhost, mport, numeric = _listen_address("--metrics-bind", args.metrics_bind)
+        _mhost, mport, numeric = _listen_address(names["metrics_bind"],
+                                                 args.metrics_bind)
         if mport == port and numeric == numeric_main:
             raise InputError("--metrics-bind: give another address than --bind")
         args.metrics_listener = (numeric, int(mport))
-    if args.workers < 1 or args.threads < 1:
-        raise InputError("--workers and --threads must be at least 1")
+    for name in ("workers", "threads"):
+        if getattr(args, name) < 1:
+            raise InputError(f"{names[name]}: must be at least 1")
     if args.pin_workers and args.debug:
         raise InputError("--pin-workers: there are no workers with --debug (one process)")
     if args.pin_workers and not hasattr(os, "sched_setaffinity"):

@@ -65,6 +65,9 @@ def load_settings(args: argparse.Namespace) -> ConfigFile:
                             os.environ.get("SIMATTEST_DATA"), config.data_dir)
                      or DEFAULT_DATA_DIR)
     db = _first(args.db, os.environ.get("SIMATTEST_DB"), config.database.url)
+    for value, where in ((args.db, "--db"), (os.environ.get("SIMATTEST_DB"), "SIMATTEST_DB")):
+        if value and value == db:
+            configfile.check_url(value, where)
     # The file's password goes only with the file's URL.
     args.db = configfile.database_url(config, args.config_path, db) \
         if db == config.database.url and not args.db else db

@@ -104,16 +104,17 @@ def load(path: Path | None) -> ConfigFile:
             else f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
         raise InputError(f"configuration file {path}: {key}: {reason}") from None
     if config.database.url is not None:
-        _check_url(path, config.database.url)
+        check_url(config.database.url, f"configuration file {path}: database.url")
     return config
 
 
-def _check_url(path: Path, url: str) -> None:
+def check_url(url: str, where: str) -> None:
+    """Refuse, in one line naming ``where`` it came from, a database URL without a scheme."""
     try:
         make_url(url)
     except ArgumentError:
-        raise InputError(f"configuration file {path}: database.url: not a database URL "
-                         "(expected e.g. postgresql+psycopg://user@host/db)") from None
+        raise InputError(f"{where}: not a database URL (expected e.g. "
+                         "postgresql+psycopg://user@host/db)") from None
 
 
 def database_url(config: ConfigFile, path: Path | None, url: str | None) -> str | None:

@@ -142,6 +142,9 @@ def read_kek_file(path: Path) -> bytes:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         text = path.read_text("ascii")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such key-encryption key file (`simattest admin kek "
+                         f"create --out {path}` makes one)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(
             f"{path}: cannot read key-encryption key ({exc.__class__.__name__})"
