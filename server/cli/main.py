@@ -53,6 +53,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.device",
     "server.cli.pairing",
     "server.cli.audit",
+    "server.cli.config",
+    "server.cli.status",
     "server.cli.lists",
     "server.cli.completion",
 )
