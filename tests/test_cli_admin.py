@@ -192,6 +192,7 @@ def test_kek_file_option_keeps_the_key_outside_the_data_directory(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kek = tmp_path / "kek.hex"
     kek.write_text("cd" * 32)
+    kek.chmod(0o600)
     data = tmp_path / "data"
     assert main(["admin", "token", "create", "--role", "admin", "--data", str(data),
                  "--kek-file", str(kek)]) == 0

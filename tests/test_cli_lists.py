@@ -17,7 +17,7 @@ from tests.fixtures_attestation import ApiServer, Pool, TestCard, TestHandset, b
 
 def _attest(api: ApiServer, handset: TestHandset, card: TestCard) -> str:
     svc = api.service
-    challenge = create_challenge(svc, handset.imei, "127.0.0.1").to_json()
+    challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
     doc, sig = handset.evidence(challenge, card)
     return submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
 

@@ -34,7 +34,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from attest import ear
 from attest.devicekey import DeviceSigner, load_private_key
@@ -247,3 +247,13 @@ def test_card_keys_still_work_and_a_new_attestation_runs(upgraded: Upgraded,
     # The audit chain carries on from the release's head.
     report = verify(svc, [Checkpoint.parse(recorded["audit"]["head"])])
     assert report.ok and report.entries > recorded["audit"]["entries"]
+
+
+def test_a_release_service_gets_one_identity_at_its_first_start(upgraded: Upgraded) -> None:
+    """The release wrote no identity: the first start writes the same one into the data
+    directory and the database, so later commands can tell them from another service's."""
+    identity = json.loads((upgraded.svc.data_dir.path / "service-identity.json").read_text())
+    with upgraded.svc.db.engine.connect() as conn:
+        stored = conn.scalar(text("SELECT value FROM service_meta WHERE name = 'service_id'"))
+    assert len(identity["service_id"]) == 32 and stored == identity["service_id"].encode()
+    assert identity["database"] == upgraded.svc.db.engine.url.render_as_string()

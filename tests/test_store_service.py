@@ -98,6 +98,7 @@ def test_kek_from_environment_and_file(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv(KEK_ENV)
     keyfile = tmp_path / "kek.hex"
     keyfile.write_text("ab" * 32)
+    keyfile.chmod(0o600)
     with Service.open(tmp_path / "a", config=ServiceConfig(kek_file=keyfile)) as svc:
         assert svc.keys.decrypt_secret("89494400000000000005", blob) == b"x" * 16
 

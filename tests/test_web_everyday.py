@@ -30,7 +30,7 @@ USER = "Officer J. Doe, badge 4411"
 
 
 def attest(svc: Service, handset: TestHandset, card: TestCard) -> Outcome:
-    challenge = create_challenge(svc, handset.imei, client="127.0.0.1")
+    challenge = create_challenge(svc, handset.request(), client="127.0.0.1")
     evidence, signature = handset.evidence(challenge.to_json(), card)
     return submit_evidence(svc, challenge.id, evidence, signature, client="127.0.0.1")
 

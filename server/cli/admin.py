@@ -1,7 +1,8 @@
 """``simattest admin token create|list|revoke``: operator tokens on the storage directly
 (the first admin token is made before any token exists); ``simattest admin tls
 init|device``: a lab CA with the service's server certificate, and handsets' device
-certificates (``server.core.labca``)."""
+certificates (``server.core.labca``); ``simattest admin kek create``: a key-encryption
+key file."""
 
 from __future__ import annotations
 
@@ -44,6 +45,24 @@ def register(subparsers: Any) -> None:
     add_store_args(revoke)
     revoke.set_defaults(func=_revoke)
     _register_tls(admin_sub)
+    kek = admin_sub.add_parser("kek", help="the key-encryption key")
+    kek_sub = kek.add_subparsers(dest="kek_command", required=True, metavar="COMMAND")
+    kek_create = kek_sub.add_parser(
+        "create", help="make a new key-encryption key file (mode 0600, never overwritten)",
+        description="For --kek-file (config kek_file): the key that encrypts every card's "
+                    "K and OPc, kept outside the data directory.  Give the file to the "
+                    "service's user only, and back it up apart from the database.")
+    kek_create.add_argument("--out", required=True, type=Path, metavar="FILE",
+                            help="the new key file (must not exist)")
+    kek_create.set_defaults(func=_kek_create)
+
+
+def _kek_create(args: argparse.Namespace) -> int:
+    from server.core.datadir import create_kek_file
+
+    create_kek_file(args.out)
+    print(args.out)
+    return 0
 
 
 def _register_tls(admin_sub: Any) -> None:

@@ -54,6 +54,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.pairing",
     "server.cli.audit",
     "server.cli.backup",
+    "server.cli.config",
+    "server.cli.status",
     "server.cli.lists",
     "server.cli.completion",
 )

@@ -15,7 +15,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from attest.errors import InputError
-from server.cli.storeargs import add_store_args, open_service, service_config
+from server.cli.storeargs import add_store_args, load_settings, open_service, service_config
 
 if TYPE_CHECKING:
     from server.core.config import ServiceConfig
@@ -26,14 +26,15 @@ _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, 
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the attestation service (gunicorn)")
     add_store_args(serve)
-    serve.add_argument("--bind", default="127.0.0.1:8080", metavar="HOST:PORT",
-                       help="address to listen on (default 127.0.0.1:8080, this host only)")
-    serve.add_argument("--workers", type=int, default=2, metavar="N",
+    serve.add_argument("--bind", metavar="HOST:PORT",
+                       help="address to listen on (config server.bind, default "
+                            "127.0.0.1:8080, this host only)")
+    serve.add_argument("--workers", type=int, metavar="N",
                        help="worker processes (several need --db postgresql+psycopg://… "
-                            "to scale; SQLite serialises writes)")
-    serve.add_argument("--threads", type=int, default=4, metavar="N",
+                            "to scale; SQLite serialises writes; default 2)")
+    serve.add_argument("--threads", type=int, metavar="N",
                        help="threads per worker (1: no GIL contention inside a worker, "
-                            "the least CPU per request; more: more requests in flight)")
+                            "the least CPU per request; more: more requests in flight; default 4)")
     serve.add_argument("--pin-workers", action="store_true",
                        help="keep each worker process on one CPU, workers spread evenly "
                             "over the CPUs this process may use (Linux); for a host that "
@@ -44,12 +45,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--rate-limit-per-client", type=int, default=None, metavar="N",
                        help="device-facing requests per minute per client address "
                             "(0: off; default 600)")
-    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+    serve.add_argument("--trusted-proxy", action="append", metavar="ADDR",
                        help="a reverse proxy (IP address or network, repeatable) whose "
                             "X-Forwarded-For header names the client address that the "
                             "per-client rate limit counts; others' headers are ignored")
     serve.add_argument("--card-verification", choices=("off", "warn", "require"),
-                       default="warn",
                        help="what a checkout asks of the card's 'pool verify' state. warn "
                             "(default): a never-verified card is checked out with a "
                             "warning, a card imported under an unchecked transport key or "
@@ -85,18 +85,39 @@ def _listen_address(option: str, bind: str) -> tuple[str, str, str]:
     return host, port, _check_can_listen(f"{option} {bind}", host.strip("[]"), int(port))
 
 
+def _server_settings(args: argparse.Namespace) -> dict[str, str]:
+    """``serve``'s own options not given on the command line, from the configuration
+    file's ``[server]`` section, else their defaults.  Returns how an error names each
+    setting: its option, or the file's key when the value came from the file."""
+    server = load_settings(args).server
+    names = {}
+    for name in ("bind", "metrics_bind", "workers", "threads", "tls_cert", "tls_key",
+                 "client_ca"):
+        names[name] = "--" + name.replace("_", "-")
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(server, name))
+            if name in server.model_fields_set:
+                names[name] = f"configuration file {args.config_path}: server.{name}"
+    if args.trusted_proxy is None:
+        args.trusted_proxy = list(server.trusted_proxies)
+    return names
+
+
 def _serve(args: argparse.Namespace) -> int:
-    host, port, numeric_main = _listen_address("--bind", args.bind)
+    names = _server_settings(args)
+    host, port, numeric_main = _listen_address(names["bind"], args.bind)
     args.metrics_listener = None
     if args.metrics_bind is not None:
         if args.debug:
             raise InputError("--metrics-bind: there is no second listener with --debug")
-        _mhost, mport, numeric = _listen_address("--metrics-bind", args.metrics_bind)
+        _mhost, mport, numeric = _listen_address(names["metrics_bind"],
+                                                 args.metrics_bind)
         if mport == port and numeric == numeric_main:
             raise InputError("--metrics-bind: give another address than --bind")
         args.metrics_listener = (numeric, int(mport))
-    if args.workers < 1 or args.threads < 1:
-        raise InputError("--workers and --threads must be at least 1")
+    for name in ("workers", "threads"):
+        if getattr(args, name) < 1:
+            raise InputError(f"{names[name]}: must be at least 1")
     if args.pin_workers and args.debug:
         raise InputError("--pin-workers: there are no workers with --debug (one process)")
     if args.pin_workers and not hasattr(os, "sched_setaffinity"):
@@ -157,7 +178,8 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         else args.rate_limit_per_imei,
         rate_limit_per_client=config.rate_limit_per_client if args.rate_limit_per_client is None
         else args.rate_limit_per_client,
-        trusted_proxies=tuple(args.trusted_proxy), card_verification=args.card_verification,
+        trusted_proxies=tuple(args.trusted_proxy),
+        card_verification=args.card_verification or config.card_verification,
         tls=args.tls_cert is not None, device_certificates=args.client_ca is not None,
         metrics_listener=args.metrics_listener)
 

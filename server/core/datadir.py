@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,9 +137,30 @@ def parse_kek(text: str, where: str) -> bytes:
 
 
 def read_kek_file(path: Path) -> bytes:
+    """The KEK in ``path``, refused if other users than its owner may read or change it
+    (anyone who reads it decrypts every card's K and OPc)."""
     try:
-        return parse_kek(path.read_text("ascii"), str(path))
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text("ascii")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such key-encryption key file (`simattest admin kek "
+                         f"create --out {path}` makes one)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(
             f"{path}: cannot read key-encryption key ({exc.__class__.__name__})"
         ) from None
+    if mode & 0o077:
+        raise InputError(f"{path}: key-encryption key open to other users (mode {mode:04o}); "
+                         f"chmod 0600 {path}")
+    return parse_kek(text, str(path))
+
+
+def create_kek_file(path: Path) -> None:
+    """A new random KEK in a new file ``path`` (0600); an existing file is never replaced."""
+    try:
+        write_secret_file(path, encode_kek(new_kek()))
+    except FileExistsError:
+        raise InputError(f"{path}: exists; refusing to overwrite a key file (a lost "
+                         "key-encryption key makes every card's keys unreadable)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create it ({os_reason(exc)})") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from server.core import identity
 from server.core.config import ServiceConfig, StartupError
 from server.core.datadir import (
     DB_FILE,
@@ -60,21 +62,29 @@ class Service:
         """``create=False``: the data directory (and its SQLite file) must exist already
         (``DataDir.ensure``) — for commands that only work on existing storage."""
         config = config or ServiceConfig()
-        ddir = DataDir.ensure(Path(data_dir), sqlite=_in_data_dir(db_url, Path(data_dir)),
-                              create=create)
+        path = Path(data_dir)
+        sqlite = _in_data_dir(db_url, path)
+        found = identity.read(path) if path.is_dir() else None
+        if sqlite:
+            identity.refuse_new_sqlite(path, found)
+        # A bootstrap that fails leaves no half-made data directory behind.
+        made = create and not path.exists()
+        ddir = DataDir.ensure(path, sqlite=sqlite, create=create)
         db = Database(db_url or ddir.sqlite_url)
         try:
             upgrade_to_head(db)
+            identity.settle(path, found, db)
             keys = _open_kek(ddir, db, config)
             signer = _open_signer(ddir, db)
-        except sa_exc.OperationalError as exc:
+        except BaseException as exc:
             db.dispose()
-            raise StartupError(
-                f"database {db.engine.url.render_as_string(hide_password=True)}: "
-                f"unreachable ({_driver_reason(exc, db.engine.url.password)})"
-            ) from None
-        except BaseException:
-            db.dispose()
+            if made:
+                shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, sa_exc.OperationalError):
+                raise StartupError(
+                    f"database {db.engine.url.render_as_string(hide_password=True)}: "
+                    f"unreachable ({_driver_reason(exc, db.engine.url.password)})"
+                ) from None
             raise
         store: AttestationStore = PostgresStore(db.engine) if db.dialect == "postgresql" \
             else SqlAlchemyStore(db)

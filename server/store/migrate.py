@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from server.store.db import Database
@@ -34,3 +35,9 @@ def upgrade_to_head(db: Database) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
+
+
+def current_revision(db: Database) -> str | None:
+    """The schema's Alembic revision (``None``: not yet migrated)."""
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
