@@ -17,9 +17,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 
+from tests.fixtures_db import PostgresServer
 from tests.fixtures_pcsc import CardSlots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,3 +116,45 @@ def test_readme_embedded_default_walkthrough(tmp_path: Path, pcsc_cards: CardSlo
         assert expected in lines, f"{expected!r} not in the walk-through's output"
     assert sorted(p.name for p in cwd.iterdir()) == [
         ".venv", "card_profiles", "handset-1.pem", "handset-1.pub.pem", "simattest-data"]
+
+
+def test_operations_postgresql_walkthrough(tmp_path: Path, pcsc_cards: CardSlots,
+                                           postgres_server: PostgresServer) -> None:
+    blocks = walkthrough("docs/operations.md")
+    assert list(blocks) == ["pg-setup", "pg-serve", "pg", "pg-restore"]
+    assert not Path("/etc/simattest/simattest.toml").exists(), \
+        "this host's /etc/simattest/simattest.toml would be found before ./simattest.toml"
+    pcsc_cards.insert(ROOT / "card_profiles" / "examples" / "ps-001.yaml")
+    assert_port_free(README_ADDRESS)
+    cwd = repository_copy(tmp_path / "checkout")
+    # libpq's own variables lead the blocks' postgres tools and URLs (no port in them)
+    # to the tests' PostgreSQL, as they would lead them to a host's cluster.
+    env = clean_env(tmp_path) | {"PGHOST": str(postgres_server.root),
+                                 "PGPORT": str(postgres_server.port)}
+    try:
+        setup = run_block(blocks["pg-setup"], cwd, env)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        with background(blocks["pg-serve"], cwd, env, tmp_path / "serve.log",
+                        "http://127.0.0.1:8080/healthz"):
+            done = run_block(blocks["pg"], cwd, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        restored = run_block(blocks["pg-restore"], cwd, env)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+    finally:
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+            for name in ("simattest", "simattest_restored"):
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute("DROP ROLE IF EXISTS simattest")
+    assert "choose-a-password" not in setup.stdout + done.stdout
+    lines = done.stdout.splitlines()
+    for expected in ("imported 5 of 5 cards from vendor-batch.out (vendor-out)",
+                     "verdict\tAFFIRMING",
+                     "returned_by\toperator:2:desk 1",
+                     "chain\tintact",
+                     "database\tpostgresql"):
+        assert expected in lines, f"{expected!r} not in the walk-through's output"
+    assert (cwd / "simattest.dump").read_bytes().startswith(b"PGDMP")
+    # the restored audit log has the head of the backed-up one
+    heads = [line for line in done.stdout.splitlines() if line.startswith("head ")]
+    assert [line for line in restored.stdout.splitlines() if line.startswith("head ")] \
+        == heads
