@@ -27,7 +27,8 @@ from tests.fixtures_pcsc import CardSlots
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^<!-- walkthrough: (?P<name>[\w-]+)[^\n]*-->\n```sh\n(?P<body>.*?)^```$",
                    re.S | re.M)
-README_ADDRESS = ("127.0.0.1", 8080)  # the README's serve --bind
+README_ADDRESS = ("127.0.0.1", 8080)  # the walk-throughs' serve --bind
+TLS_ADDRESS = ("127.0.0.1", 8443)
 
 
 def walkthrough(document: str) -> dict[str, str]:
@@ -62,7 +63,7 @@ def run_block(body: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Comple
 
 @contextmanager
 def background(body: str, cwd: Path, env: Mapping[str, str], log: Path,
-               health: str) -> Iterator[None]:
+               health: str, ca: Path | None = None) -> Iterator[None]:
     """``body`` running as a background job until the service answers ``health``."""
     with log.open("wb") as out:
         proc = subprocess.Popen(["bash", "-e", "-c", body], cwd=cwd, env=env, stdout=out,
@@ -71,7 +72,8 @@ def background(body: str, cwd: Path, env: Mapping[str, str], log: Path,
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if requests.get(health, timeout=5).status_code == 200:
+                    if requests.get(health, timeout=5, verify=str(ca) if ca else True
+                                    ).status_code == 200:
                         break
                 except requests.RequestException:  # not up yet
                     pass
@@ -90,7 +92,7 @@ def assert_port_free(address: tuple[str, int]) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            pytest.fail(f"the README's address {address} is in use ({exc.strerror}): "
+            pytest.fail(f"the walk-through's address {address} is in use ({exc.strerror}): "
                         "the walk-through needs it")
 
 
@@ -121,11 +123,13 @@ def test_readme_embedded_default_walkthrough(tmp_path: Path, pcsc_cards: CardSlo
 def test_operations_postgresql_walkthrough(tmp_path: Path, pcsc_cards: CardSlots,
                                            postgres_server: PostgresServer) -> None:
     blocks = walkthrough("docs/operations.md")
-    assert list(blocks) == ["pg-setup", "pg-serve", "pg", "pg-restore"]
+    assert list(blocks) == ["pg-setup", "pg-serve", "pg", "pg-restore", "tls-setup",
+                            "tls-serve", "tls"]
     assert not Path("/etc/simattest/simattest.toml").exists(), \
         "this host's /etc/simattest/simattest.toml would be found before ./simattest.toml"
     pcsc_cards.insert(ROOT / "card_profiles" / "examples" / "ps-001.yaml")
     assert_port_free(README_ADDRESS)
+    assert_port_free(TLS_ADDRESS)
     cwd = repository_copy(tmp_path / "checkout")
     # libpq's own variables lead the blocks' postgres tools and URLs (no port in them)
     # to the tests' PostgreSQL, as they would lead them to a host's cluster.
@@ -140,6 +144,12 @@ def test_operations_postgresql_walkthrough(tmp_path: Path, pcsc_cards: CardSlots
         assert done.returncode == 0, done.stdout + done.stderr
         restored = run_block(blocks["pg-restore"], cwd, env)
         assert restored.returncode == 0, restored.stdout + restored.stderr
+        tls_setup = run_block(blocks["tls-setup"], cwd, env)
+        assert tls_setup.returncode == 0, tls_setup.stdout + tls_setup.stderr
+        with background(blocks["tls-serve"], cwd, env, tmp_path / "serve-tls.log",
+                        "https://localhost:8443/healthz", ca=cwd / "tls" / "ca.pem"):
+            tls = run_block(blocks["tls"], cwd, env)
+        assert tls.returncode == 0, tls.stdout + tls.stderr
     finally:
         with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
             for name in ("simattest", "simattest_restored"):
@@ -158,3 +168,6 @@ def test_operations_postgresql_walkthrough(tmp_path: Path, pcsc_cards: CardSlots
     heads = [line for line in done.stdout.splitlines() if line.startswith("head ")]
     assert [line for line in restored.stdout.splitlines() if line.startswith("head ")] \
         == heads
+    # over mutual TLS, with the handset's device certificate
+    assert "verdict\tAFFIRMING" in tls.stdout.splitlines()
+    assert "device-356938030000013.pem" in tls.stdout
