@@ -90,8 +90,17 @@ def test_backup_and_restore(new_storage: tuple[Storage, Storage], tmp_path: Path
     assert sorted(p.name for p in (out / "keys").iterdir()) == ["ear-signing-key.pem",
                                                                  "kek.key"]
     assert {oct(p.stat().st_mode & 0o777) for p in (out / "keys").iterdir()} == {"0o600"}
+    source_identity = json.loads((source.data / "service-identity.json").read_text())
+    assert json.loads((out / "database" / "service-identity.json").read_text()) == \
+        source_identity
     assert main(["restore", "--from", str(out), *target.args]) == 0
     capsys.readouterr()
+    # the same service, now on the database restored into
+    restored_identity = json.loads((target.data / "service-identity.json").read_text())
+    assert restored_identity["service_id"] == source_identity["service_id"]
+    assert restored_identity["database"] == (
+        f"sqlite:///{(target.data / 'simattest.db').resolve()}" if target.url is None
+        else make_url(target.url).render_as_string(hide_password=True))
     assert oct(target.data.stat().st_mode & 0o777) == "0o700"
     assert {oct(p.stat().st_mode & 0o777) for p in target.data.iterdir()} == {"0o600"}
     assert audit_head(target, capsys) == before
@@ -101,6 +110,23 @@ def test_backup_and_restore(new_storage: tuple[Storage, Storage], tmp_path: Path
         assert sorted(stored) == sorted(c.iccid for c in cards)
         for card in cards:
             assert svc.decrypt_secret(card.iccid, stored[card.iccid].k_enc) == card.k
+
+
+def test_restore_refuses_a_backup_whose_identity_is_not_its_database_s(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = Storage(tmp_path / "data", None)
+    populate(source)
+    out = tmp_path / "backup"
+    assert main(["backup", "--out", str(out), *source.args]) == 0
+    file = out / "database" / "service-identity.json"
+    file.write_text(json.dumps({"service_id": "0" * 32, "database": "sqlite:///elsewhere"}))
+    capsys.readouterr()
+    target = tmp_path / "restored"
+    assert main(["restore", "--from", str(out), "--data", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"belongs to service {'0' * 32}" in err
+    assert "refusing to mix them" in err
+    assert not target.exists()
 
 
 def test_backup_refuses_a_directory_that_is_not_empty(

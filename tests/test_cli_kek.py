@@ -1,6 +1,7 @@
 """Key files made by the tool: ``simattest admin kek create`` (0600, 32 random bytes as
 64 hex digits, never overwritten); a key file open to other users or of the wrong size
-refused in one line; a bootstrap that fails leaves no data directory behind."""
+refused in one line; a bootstrap that fails leaves no data directory behind; ``serve
+--create-kek`` makes the ``--kek-file`` on the first start."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from server.cli.main import main
+from tests.fixtures_db import free_port
+from tests.fixtures_pcsc import run_cli_process
+from tests.processes import serve_process
 
 
 @pytest.fixture(autouse=True)
@@ -97,4 +101,49 @@ def test_a_missing_key_file_says_how_to_make_one(
     err = _one_line_error(["admin", "token", "create", "--role", "admin",
                            "--data", str(tmp_path / "data"), "--kek-file", str(kek)], capsys)
     assert f"admin kek create --out {kek}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_create_kek_makes_the_key_file_on_first_start_and_keeps_it(
+        tmp_path: Path) -> None:
+    kek, data = tmp_path / "etc" / "kek.key", tmp_path / "data"
+    kek.parent.mkdir()
+    with serve_process(data, tmp_path / "serve.log", ["--kek-file", str(kek), "--create-kek"]):
+        content = kek.read_text()
+    assert stat.S_IMODE(kek.stat().st_mode) == 0o600
+    assert len(bytes.fromhex(content.strip())) == 32
+    assert not (data / "kek.key").exists()
+    # a second start uses the file it made, and so do the other commands
+    with serve_process(data, tmp_path / "serve.log", ["--kek-file", str(kek), "--create-kek"]):
+        pass
+    assert kek.read_text() == content
+    assert run_cli_process("audit", "verify", "--data", str(data), "--kek-file",
+                           str(kek)).code == 0
+
+
+def test_serve_create_kek_that_fails_leaves_no_key_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, first = tmp_path / "data", tmp_path / "first.key"
+    assert main(["admin", "kek", "create", "--out", str(first)]) == 0
+    assert main(["admin", "token", "create", "--role", "admin", "--data", str(data),
+                 "--kek-file", str(first)]) == 0
+    capsys.readouterr()  # the token
+    # a new key for a database written under another one: refused, the new file removed
+    second = tmp_path / "second.key"
+    done = run_cli_process("serve", "--data", str(data), "--kek-file", str(second),
+                           "--create-kek", "--bind", f"127.0.0.1:{free_port()}")
+    assert done.code == 2, done.err
+    # (serve logs JSON lines before it; the error is its last line)
+    assert done.err.splitlines()[-1] == (
+        "simattest: key-encryption key does not match the one this database was written "
+        "with (check value differs); refusing to start")
+    assert not second.exists()
+
+
+def test_serve_create_kek_needs_a_key_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _one_line_error(["serve", "--data", str(tmp_path / "data"), "--create-kek",
+                           "--bind", f"127.0.0.1:{free_port()}"], capsys)
+    assert err == ("simattest: --create-kek: give --kek-file FILE (or SIMATTEST_KEK_FILE, "
+                   "or kek_file in the configuration file) for the key file to make\n")
     assert list(tmp_path.iterdir()) == []

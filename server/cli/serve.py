@@ -19,6 +19,7 @@ from server.cli.storeargs import add_store_args, load_settings, open_service, se
 
 if TYPE_CHECKING:
     from server.core.config import ServiceConfig
+    from server.core.service import Service
 
 _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, without importing it
 
@@ -26,6 +27,12 @@ _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, 
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the attestation service (gunicorn)")
     add_store_args(serve)
+    serve.add_argument("--create-kek", action="store_true",
+                       help="with --kek-file FILE (or its environment variable or config "
+                            "kek_file): make FILE (a new random key, mode 0600) if it does "
+                            "not exist yet, on the service's first start; an existing FILE "
+                            "is used as it is, and a start that fails removes the FILE it "
+                            "made")
     serve.add_argument("--bind", metavar="HOST:PORT",
                        help="address to listen on (config server.bind, default "
                             "127.0.0.1:8080, this host only)")
@@ -125,6 +132,9 @@ def _serve(args: argparse.Namespace) -> int:
     if min(args.rate_limit_per_imei or 0, args.rate_limit_per_client or 0) < 0:
         raise InputError("--rate-limit-per-imei/--rate-limit-per-client must be 0 or more")
     _check_tls(args)
+    if args.create_kek and args.kek_file is None:
+        raise InputError("--create-kek: give --kek-file FILE (or SIMATTEST_KEK_FILE, or "
+                         "kek_file in the configuration file) for the key file to make")
     if args.debug or os.environ.get(_METRICS_DIR):
         return _run(args, host, port)
     # /metrics adds up every worker's samples only if prometheus_client finds this set
@@ -184,6 +194,24 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         metrics_listener=args.metrics_listener)
 
 
+def _first_open(args: argparse.Namespace, config: ServiceConfig) -> Service:
+    """The service, after making the ``--kek-file`` with ``--create-kek`` if it is
+    missing; a start that then fails removes it again (a database written under another
+    key must not leave a stray key file behind)."""
+    made = config.kek_file if args.create_kek and config.kek_file is not None \
+        and not config.kek_file.exists() else None
+    if made is not None:
+        from server.core.datadir import create_kek_file
+
+        create_kek_file(made)
+    try:
+        return open_service(args, config, create=True)
+    except BaseException:
+        if made is not None:
+            made.unlink(missing_ok=True)
+        raise
+
+
 def _run(args: argparse.Namespace, host: str, port: str) -> int:
     # The service stack is imported here, not at start-up of every simattest command.
     from server.http import jsonlog
@@ -194,7 +222,7 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     config = _config(args)  # a bad option is refused before logging is set up
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
-    svc = open_service(args, config, create=True)
+    svc = _first_open(args, config)
     if args.debug:
         logging.getLogger("simattest").warning("Flask development server: --debug only")
         create_app(svc).run(host=host, port=int(port), debug=True, use_reloader=False)

@@ -2,9 +2,11 @@
 
 A backup directory holds ``database/`` — ``simattest.db`` (SQLite, copied with SQLite's
 online backup API, so it is consistent while the service writes) or ``simattest.dump``
-(PostgreSQL, ``pg_dump -Fc``) — and ``keys/`` with ``kek.key`` and
-``ear-signing-key.pem``, which may be written elsewhere (``keys_out``): a database copy
-alone reveals no card key, so the two are kept apart.
+(PostgreSQL, ``pg_dump -Fc``) and the data directory's ``service-identity.json`` — and
+``keys/`` with ``kek.key`` and ``ear-signing-key.pem``, which may be written elsewhere
+(``keys_out``): a database copy alone reveals no card key, so the two are kept apart.
+A restore puts the identity back (naming the database restored into), so the restored
+data directory and database are checked against the identity the backup was made of.
 
 Both refuse a target that is not empty and remove what they wrote when they fail, so a
 failed run leaves no half-written backup or data directory behind.  The keys are taken
@@ -28,11 +30,13 @@ from sqlalchemy.engine import URL, make_url
 
 from attest.errors import InputError
 from attest.textfile import os_reason
+from server.core import identity
 from server.core.config import ServiceConfig
 from server.core.datadir import (
     DB_FILE,
     KEK_FILE,
     SIGNING_KEY_FILE,
+    DataDir,
     encode_kek,
     write_secret_file,
 )
@@ -69,6 +73,8 @@ def backup(svc: Service, out: Path, keys_out: Path | None = None) -> BackupRepor
         else:
             database = db_dir / DUMP_FILE
             _pg("pg_dump", svc.db.engine.url, "--format=custom", f"--file={database}")
+        shutil.copyfile(svc.data_dir.path / identity.IDENTITY_FILE,
+                        db_dir / identity.IDENTITY_FILE)
         keys_dir.mkdir(mode=0o700, exist_ok=True)
         write_secret_file(keys_dir / KEK_FILE, encode_kek(kek))
         write_secret_file(keys_dir / SIGNING_KEY_FILE, svc.data_dir.signing_key_path.read_bytes())
@@ -108,6 +114,7 @@ def restore(source: Path, data: Path, db_url: str | None, config: ServiceConfig,
                 _sqlite_copy(sqlite_copy, data / DB_FILE)
             else:
                 _restore_pg(dump, db_url)
+            _restore_identity(source / DATABASE_DIR, data, db_url)
             Service.open(data, db_url, config, create=False).close()
         except BaseException:
             if config.kek_file is not None:
@@ -115,6 +122,21 @@ def restore(source: Path, data: Path, db_url: str | None, config: ServiceConfig,
             raise
     return BackupReport("sqlite" if db_url is None else "postgresql",
                         data / DB_FILE if db_url is None else dump, data)
+
+
+def _restore_identity(db_dir: Path, data: Path, db_url: str | None) -> None:
+    """The backup's service identity, now naming the database restored into; opening the
+    service then checks it against the restored database's.  (Backups made before the
+    identity was backed up have none; the database's own is written at that opening.)"""
+    backed_up = identity.read(db_dir)
+    if backed_up is None:
+        return
+    db = Database(db_url or DataDir(data).sqlite_url)
+    try:
+        location = db.engine.url.render_as_string(hide_password=True)
+    finally:
+        db.dispose()
+    identity.write(data, identity.Identity(backed_up.service_id, location))
 
 
 @contextlib.contextmanager

@@ -77,9 +77,15 @@ def settle(data_dir: Path, found: Identity | None, db: Database) -> Identity:
                                                    secrets.token_hex(16)).encode()).decode()
     identity = Identity(service_id, location)
     if found is None:
-        content = json.dumps({"service_id": service_id, "database": location}, indent=2)
         try:
-            write_secret_file(data_dir / IDENTITY_FILE, (content + "\n").encode())
+            write(data_dir, identity)
         except FileExistsError:  # another process starting at the same moment
             return read(data_dir) or identity
     return found or identity
+
+
+def write(data_dir: Path, identity: Identity) -> None:
+    """Write the data directory's identity file (mode 0600); it must not exist yet."""
+    content = json.dumps({"service_id": identity.service_id, "database": identity.database},
+                         indent=2)
+    write_secret_file(data_dir / IDENTITY_FILE, (content + "\n").encode())
