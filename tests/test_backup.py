@@ -6,6 +6,12 @@ refused without anything written."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,8 @@ from server.pool.provisioning import import_batch
 from server.store.db import Database
 from server.store.models import Card
 from tests.fixtures_db import PostgresServer
+
+SIMATTEST = Path(sys.executable).parent / "simattest"
 
 
 @dataclass
@@ -110,6 +118,38 @@ def test_backup_and_restore(new_storage: tuple[Storage, Storage], tmp_path: Path
         assert sorted(stored) == sorted(c.iccid for c in cards)
         for card in cards:
             assert svc.decrypt_secret(card.iccid, stored[card.iccid].k_enc) == card.k
+
+
+def test_backup_and_restore_as_the_service_user(
+        new_storage: tuple[Storage, Storage], capsys: pytest.CaptureFixture[str]) -> None:
+    # The service's own user (here the postgres account, the one non-root user every test
+    # machine has) backs up a data directory it owns and restores it into a new one.
+    source, target = new_storage
+    user = pwd.getpwnam("postgres")
+    base = Path(tempfile.mkdtemp(prefix="simattest-service-user-"))
+    try:
+        moved = [Storage(base / "data", source.url), Storage(base / "restored", target.url)]
+        populate(moved[0])
+        before = audit_head(moved[0], capsys)
+        for path in (base, *moved[0].data.rglob("*"), moved[0].data):
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+        def as_user(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["runuser", "-u", "postgres", "--", str(SIMATTEST), *argv],
+                                  cwd=base, capture_output=True, text=True, timeout=120,
+                                  check=False)
+
+        done = as_user("backup", "--out", str(base / "backup"), *moved[0].args)
+        assert done.returncode == 0, done.stderr
+        assert {p.stat().st_uid for p in (base / "backup").rglob("*")} == {user.pw_uid}
+        done = as_user("restore", "--from", str(base / "backup"), *moved[1].args)
+        assert done.returncode == 0, done.stderr
+        done = as_user("audit", "verify", "--json", *moved[1].args)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == before
+        assert moved[1].data.stat().st_uid == user.pw_uid
+    finally:
+        shutil.rmtree(base)
 
 
 def test_restore_refuses_a_backup_whose_identity_is_not_its_database_s(
