@@ -17,6 +17,7 @@ from server.cli.main import main
 from server.core.service import Service
 from server.demo.batchgen import csv_text, synth_cards
 from server.pool.provisioning import import_batch
+from tests.cli_errors import one_line_refusal
 from tests.fixtures_db import PostgresServer
 
 
@@ -65,12 +66,6 @@ def _stored_id(url: str) -> str:
         engine.dispose()
 
 
-def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
 
 def test_no_silent_second_database_beside_a_postgresql_service(
         tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,7 +76,7 @@ def test_no_silent_second_database_beside_a_postgresql_service(
     # A new shell without SIMATTEST_DB: the "Why" 1.
     for argv in (["admin", "token", "create", "--role", "admin"], ["audit", "verify"],
                  ["admin", "token", "list"], ["status"]):
-        err = _refused([*argv, "--data", str(data)], capsys)
+        err = one_line_refusal([*argv, "--data", str(data)], capsys)
         assert str(data) in err and pg_url in err and "SQLite" in err
     assert _snapshot(data) == before and not (data / "simattest.db").exists()
 
@@ -93,7 +88,7 @@ def test_a_database_of_another_service_is_refused(
     _bootstrap(tmp_path / "b", other_pg_url)
     capsys.readouterr()
     before = _snapshot(tmp_path / "a")
-    err = _refused(["audit", "verify", "--data", str(tmp_path / "a"), "--db", other_pg_url],
+    err = one_line_refusal(["audit", "verify", "--data", str(tmp_path / "a"), "--db", other_pg_url],
                    capsys)
     assert f"data directory {tmp_path / 'a'}" in err and other_pg_url in err
     assert _stored_id(pg_url) in err and _stored_id(other_pg_url) in err
@@ -107,7 +102,7 @@ def test_a_data_directory_of_another_service_is_refused(
     capsys.readouterr()
     b_db = f"sqlite:///{tmp_path / 'b' / 'simattest.db'}"
     before = _snapshot(tmp_path / "a")
-    err = _refused(["admin", "token", "create", "--role", "admin",
+    err = one_line_refusal(["admin", "token", "create", "--role", "admin",
                     "--data", str(tmp_path / "a"), "--db", b_db], capsys)
     assert str(tmp_path / "a") in err and str(tmp_path / "b" / "simattest.db") in err
     assert _stored_id(b_db) in err
@@ -119,7 +114,7 @@ def test_a_new_empty_database_is_not_adopted_by_a_bootstrapped_data_directory(
         capsys: pytest.CaptureFixture[str]) -> None:
     _bootstrap(tmp_path / "a", pg_url)
     capsys.readouterr()
-    err = _refused(["admin", "token", "create", "--role", "admin",
+    err = one_line_refusal(["admin", "token", "create", "--role", "admin",
                     "--data", str(tmp_path / "a"), "--db", other_pg_url], capsys)
     assert "no service identity" in err and other_pg_url in err
 

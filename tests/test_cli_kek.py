@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from server.cli.main import main
+from tests.cli_errors import one_line_refusal
 from tests.fixtures_db import free_port
 from tests.fixtures_pcsc import run_cli_process
 from tests.processes import serve_process
@@ -23,12 +24,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
-
-def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
 
 
 def test_kek_create_makes_a_private_key_file_that_bootstraps_a_service(
@@ -54,10 +49,10 @@ def test_kek_create_never_overwrites(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kek = tmp_path / "kek.key"
     kek.write_text("precious\n")
-    err = _one_line_error(["admin", "kek", "create", "--out", str(kek)], capsys)
+    err = one_line_refusal(["admin", "kek", "create", "--out", str(kek)], capsys)
     assert str(kek) in err and "refusing to overwrite" in err
     assert kek.read_text() == "precious\n"
-    err = _one_line_error(["admin", "kek", "create", "--out",
+    err = one_line_refusal(["admin", "kek", "create", "--out",
                            str(tmp_path / "no-such-dir" / "kek.key")], capsys)
     assert "cannot create it" in err and not (tmp_path / "no-such-dir").exists()
 
@@ -74,7 +69,7 @@ def test_a_bad_key_file_is_refused_in_one_line_and_nothing_is_made(
     kek = tmp_path / "kek.key"
     kek.write_text(content)
     kek.chmod(mode)
-    err = _one_line_error(["admin", "token", "create", "--role", "admin",
+    err = one_line_refusal(["admin", "token", "create", "--role", "admin",
                            "--data", str(tmp_path / "data"), "--kek-file", str(kek)], capsys)
     assert str(kek) in err and expected in err and content.strip() not in err
     # The failed bootstrap left no half-made data directory.
@@ -89,7 +84,7 @@ def test_a_failed_bootstrap_keeps_an_existing_data_directory(
     (tmp_path / "kek.key").write_text("ab" * 32)
     (tmp_path / "kek.key").chmod(0o600)
     capsys.readouterr()
-    err = _one_line_error(["admin", "token", "create", "--role", "admin", "--data", str(data),
+    err = one_line_refusal(["admin", "token", "create", "--role", "admin", "--data", str(data),
                            "--kek-file", str(tmp_path / "kek.key")], capsys)
     assert "does not match" in err
     assert sorted(p.name for p in data.iterdir()) == before
@@ -98,7 +93,7 @@ def test_a_failed_bootstrap_keeps_an_existing_data_directory(
 def test_a_missing_key_file_says_how_to_make_one(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kek = tmp_path / "kek.key"
-    err = _one_line_error(["admin", "token", "create", "--role", "admin",
+    err = one_line_refusal(["admin", "token", "create", "--role", "admin",
                            "--data", str(tmp_path / "data"), "--kek-file", str(kek)], capsys)
     assert f"admin kek create --out {kek}" in err
     assert list(tmp_path.iterdir()) == []
@@ -142,7 +137,7 @@ def test_serve_create_kek_that_fails_leaves_no_key_file(
 
 def test_serve_create_kek_needs_a_key_file(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = _one_line_error(["serve", "--data", str(tmp_path / "data"), "--create-kek",
+    err = one_line_refusal(["serve", "--data", str(tmp_path / "data"), "--create-kek",
                            "--bind", f"127.0.0.1:{free_port()}"], capsys)
     assert err == ("simattest: --create-kek: give --kek-file FILE (or SIMATTEST_KEK_FILE, "
                    "or kek_file in the configuration file) for the key file to make\n")
