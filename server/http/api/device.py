@@ -162,21 +162,22 @@ class DeviceEndpoints:
             raise body_too_large(limit)
         return read_json(environ.get("CONTENT_TYPE", ""), raw)
 
-    def _device_certificate(self, environ: dict[str, Any], imei: object) -> str | None:
-        """The SHA-256 of the request's device certificate when the service asks for one
-        (403 if it is missing or not handset ``imei``'s); None when it does not."""
+    def _device_certificate(self, der: bytes | None, imei: object) -> str | None:
+        """The SHA-256 of the request's device certificate ``der`` when the service asks
+        for one (403 if it is missing or not handset ``imei``'s); None when it does not."""
         if not self.svc.config.device_certificates:
             return None
-        return check_device_certificate(self.svc, peer_certificate(environ), imei)
+        return check_device_certificate(self.svc, der, imei)
 
     def _handle(self, environ: dict[str, Any], attestation_id: str | None, client: str
                 ) -> tuple[int, dict[str, Any]]:
-        if self.svc.config.device_certificates and peer_certificate(environ) is None:
+        der = peer_certificate(environ) if self.svc.config.device_certificates else None
+        if self.svc.config.device_certificates and der is None:
             # No certificate at all: refused before the body is read or checked.
-            check_device_certificate(self.svc, None, None)
+            self._device_certificate(None, None)
         if attestation_id is None:
             body = validated(ChallengeBody, self._read(environ))
-            self._device_certificate(environ, body.imei)
+            self._device_certificate(der, body.imei)
             request = ChallengeRequest(body.imei, body.signed_at, signature_bytes(body.signature))
             challenge = create_challenge(
                 self.svc, request, client, limits_for(self.svc.config, body.imei, client))
@@ -184,7 +185,7 @@ class DeviceEndpoints:
         parameters(AttestationPath, {"attestation_id": attestation_id})
         data = self._read(environ)
         submission = validated(EvidenceSubmission, data)
-        certificate = self._device_certificate(environ, submission.evidence.imei)
+        certificate = self._device_certificate(der, submission.evidence.imei)
         with appraisal_timer():
             # The evidence as the device signed it (its canonical JSON is what is verified).
             outcome = submit_evidence(
