@@ -131,7 +131,8 @@ def key_algorithm(key: PublicKeyTypes) -> str:
         return "ed25519"
     if isinstance(key, rsa.RSAPublicKey):
         return f"rsa-{key.key_size}"
-    return type(key).__name__
+    # ML-DSA (attestation version 500) and others by their class: MLDSA65PublicKey → mldsa65
+    return type(key).__name__.removesuffix("PublicKey").lower()
 
 
 def _signed_by(cert: x509.Certificate, key: PublicKeyTypes) -> bool:

@@ -4,7 +4,8 @@ Schema: AOSP "Key and ID attestation", *Attestation extension* (OID
 1.3.6.1.4.1.11129.2.1.17), and KeyMint's ``KeyDescription``/``AuthorizationList``
 (``hardware/interfaces/security/keymint``), attestation versions 1 (Keymaster 2),
 2 (Keymaster 3), 3 (Keymaster 4), 4 (Keymaster 4.1), 100, 200, 300 and 400 (KeyMint 1
-to 4)::
+to 4), and 500 (Android 17's KeyMint, which adds ``mlDsaVariant [11]``; read as Google's
+reference verifier ``android/keyattestation`` reads it)::
 
     KeyDescription ::= SEQUENCE {
         attestationVersion INTEGER, attestationSecurityLevel SecurityLevel,
@@ -64,7 +65,8 @@ from attest.android.errors import AttestationInvalid
 OID = "1.3.6.1.4.1.11129.2.1.17"
 
 #: attestationVersion → the Keymaster/KeyMint version that goes with it (AOSP docs).
-ATTESTATION_VERSIONS = {1: 2, 2: 3, 3: 4, 4: 41, 100: 100, 200: 200, 300: 300, 400: 400}
+ATTESTATION_VERSIONS = {1: 2, 2: 3, 3: 4, 4: 41, 100: 100, 200: 200, 300: 300, 400: 400,
+                        500: 500}
 
 _UINT32 = 2**32 - 1
 _UINT64 = 2**64 - 1
@@ -99,9 +101,22 @@ class KeyPurpose(enum.IntEnum):
 class Algorithm(enum.IntEnum):
     RSA = 1
     EC = 3
+    ML_DSA = 4  # version 500 (Android 17)
     AES = 32
     TRIPLE_DES = 33
     HMAC = 128
+
+
+class BlockMode(enum.IntEnum):
+    ECB = 1
+    CBC = 2
+    CTR = 3
+    GCM = 32
+
+
+class MlDsaVariant(enum.IntEnum):
+    ML_DSA_65 = 1
+    ML_DSA_87 = 2
 
 
 class Digest(enum.IntEnum):
@@ -164,9 +179,11 @@ class AuthorizationList:
     purpose: tuple[KeyPurpose, ...] = ()
     algorithm: Algorithm | None = None
     key_size: int | None = None
+    block_mode: tuple[BlockMode, ...] = ()
     digest: tuple[Digest, ...] = ()
     padding: tuple[PaddingMode, ...] = ()
     ec_curve: EcCurve | None = None
+    ml_dsa_variant: MlDsaVariant | None = None  # version 500
     rsa_public_exponent: int | None = None
     mgf_digest: tuple[Digest, ...] = ()
     rollback_resistance: bool = False
@@ -538,9 +555,11 @@ _FIELDS = (
     _f(1, "purpose", "purpose", "set", _enum_set_of(KeyPurpose)),
     _f(2, "algorithm", "algorithm", "int", _enum_of(Algorithm)),
     _f(3, "keySize", "key_size", "int", _int_in(0, _UINT32)),
+    _f(4, "blockMode", "block_mode", "set", _enum_set_of(BlockMode)),
     _f(5, "digest", "digest", "set", _enum_set_of(Digest)),
     _f(6, "padding", "padding", "set", _enum_set_of(PaddingMode)),
     _f(10, "ecCurve", "ec_curve", "int", _enum_of(EcCurve)),
+    _f(11, "mlDsaVariant", "ml_dsa_variant", "int", _enum_of(MlDsaVariant)),
     _f(200, "rsaPublicExponent", "rsa_public_exponent", "int", _int_in(0, _UINT64)),
     _f(203, "mgfDigest", "mgf_digest", "set", _enum_set_of(Digest)),
     _f(303, "rollbackResistance", "rollback_resistance", "null"),
