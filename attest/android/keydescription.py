@@ -303,12 +303,11 @@ def patch_level_date(level: int) -> dt.date | None:
 
 # ---- the ASN.1 schema (asn1crypto) ----
 
-class _SecurityLevel(core.Enumerated):
-    _map: ClassVar[dict[int, str]] = {s.value: s.name for s in SecurityLevel}
+class _Enumerated(core.Integer):
+    """ENUMERATED (X.690 clause 8.4) read as its integer, so that a value outside the
+    enumeration is reported by the decoder with its field, not lost in the parser."""
 
-
-class _VerifiedBootState(core.Enumerated):
-    _map: ClassVar[dict[int, str]] = {s.value: s.name for s in VerifiedBootState}
+    tag = 10
 
 
 class _IntegerSet(core.SetOf):
@@ -322,7 +321,7 @@ class _OctetStringSet(core.SetOf):
 class _RootOfTrust(core.Sequence):
     _fields: ClassVar[list[Any]] = [
         ("verifiedBootKey", core.OctetString), ("deviceLocked", core.Boolean),
-        ("verifiedBootState", _VerifiedBootState),
+        ("verifiedBootState", _Enumerated),
         ("verifiedBootHash", core.OctetString, {"optional": True})]
 
 
@@ -379,7 +378,9 @@ def _member(kind: type[enum.IntEnum], number: int, field: str) -> Any:
         raise AttestationInvalid(field, f"{number} is not a {kind.__name__} value") from None
 
 
-def _flag(_value: core.Asn1Value, _field: str, _version: int) -> bool:
+def _flag(value: core.Asn1Value, field: str, _version: int) -> bool:
+    if value.contents:
+        raise AttestationInvalid(field, "a NULL with content")
     return True
 
 
@@ -635,9 +636,9 @@ def _sequence_elements(der: bytes, field: str) -> list[_Element]:
 
 _OUTER: tuple[tuple[str, Any], ...] = (
     ("attestationVersion", core.Integer),
-    ("attestationSecurityLevel", _SecurityLevel),
+    ("attestationSecurityLevel", _Enumerated),
     ("keyMintVersion", core.Integer),
-    ("keyMintSecurityLevel", _SecurityLevel),
+    ("keyMintSecurityLevel", _Enumerated),
     ("attestationChallenge", core.OctetString),
     ("uniqueId", core.OctetString),
     ("softwareEnforced", _SEQUENCE),
@@ -708,8 +709,8 @@ class _AuthorizationList(core.Sequence):
 
 class _KeyDescription(core.Sequence):
     _fields: ClassVar[list[Any]] = [
-        ("attestationVersion", core.Integer), ("attestationSecurityLevel", _SecurityLevel),
-        ("keyMintVersion", core.Integer), ("keyMintSecurityLevel", _SecurityLevel),
+        ("attestationVersion", core.Integer), ("attestationSecurityLevel", _Enumerated),
+        ("keyMintVersion", core.Integer), ("keyMintSecurityLevel", _Enumerated),
         ("attestationChallenge", core.OctetString), ("uniqueId", core.OctetString),
         ("softwareEnforced", _AuthorizationList), ("hardwareEnforced", _AuthorizationList)]
 
