@@ -57,8 +57,8 @@ KEY_DESCRIPTION_OID = x509.ObjectIdentifier(OID)
 #: Leaf key algorithms a handset's device key may have (``attest.devicekey``).
 DEVICE_KEY_ALGORITHMS = frozenset({"ecdsa-p256", "ed25519"})
 
-__all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "key_algorithm", "load_chain",
-           "verify_chain"]
+__all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "key_algorithm",
+           "key_description_of", "load_chain", "verify_chain"]
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAttestation:
@@ -233,12 +233,19 @@ def _key_description(chain: list[x509.Certificate]) -> KeyDescription:
             raise AttestationInvalid(f"chain[{index}].extensions",
                                      "carries a KeyDescription; only the leaf may (a chain "
                                      "extended below an attested key)")
-    value = _extension(chain[0])
-    if value is None:
+    key_description = key_description_of(chain[0])
+    if key_description is None:
         raise AttestationInvalid("chain[0].extensions",
                                  f"no KeyDescription extension ({OID}): not an Android "
                                  "key attestation")
-    return decode_key_description(value)
+    return key_description
+
+
+def key_description_of(cert: x509.Certificate) -> KeyDescription | None:
+    """The decoded KeyDescription of one certificate, None when it has none — with no
+    verification at all: for showing what an unverified certificate claims."""
+    value = _extension(cert)
+    return None if value is None else decode_key_description(value)
 
 
 def _extension(cert: x509.Certificate) -> bytes | None:

@@ -17,8 +17,8 @@ from typing import Any
 from cryptography import x509
 
 from attest.android.chain import (
-    KEY_DESCRIPTION_OID,
     VerifiedAttestation,
+    key_description_of,
     load_chain,
     verify_chain,
 )
@@ -29,7 +29,6 @@ from attest.android.keydescription import (
     KeyDescription,
     RootOfTrust,
     authorization_list_fields,
-    decode_key_description,
 )
 from attest.android.roots import TrustStore, name_text
 from attest.android.status import StatusList, serial_hex
@@ -88,10 +87,8 @@ def examine_chain(data: bytes, roots: TrustStore, status: StatusList | None,
 
 def _decode_leaf(leaf: x509.Certificate) -> KeyDescription | None:
     try:
-        value = leaf.extensions.get_extension_for_oid(KEY_DESCRIPTION_OID).value
-        assert isinstance(value, x509.UnrecognizedExtension)
-        return decode_key_description(value.value)
-    except (x509.ExtensionNotFound, ValueError, AttestationInvalid):
+        return key_description_of(leaf)
+    except AttestationInvalid:
         return None
 
 
