@@ -35,8 +35,8 @@ def load_chain(data: bytes, field: str = "chain") -> list[x509.Certificate]:
     ders = _pem_blocks(stripped, field) if stripped.startswith(b"-----") \
         else _der_elements(data, field)
     if len(ders) > MAX_CERTIFICATES:
-        raise AttestationInvalid(field, f"{len(ders)} certificates; a chain has at most "
-                                        f"{MAX_CERTIFICATES}")
+        raise AttestationInvalid(field, f"more than {MAX_CERTIFICATES} certificates; a "
+                                        "chain has at most that many")
     certificates = []
     for index, der in enumerate(ders):
         try:
@@ -69,11 +69,14 @@ def _pem_blocks(data: bytes, field: str) -> list[bytes]:
 
 def _der_elements(data: bytes, field: str) -> list[bytes]:
     ders: list[bytes] = []
-    while data:
+    while data and len(ders) <= MAX_CERTIFICATES:
         try:
-            _class, _method, _tag, header, contents, trailer = parser.parse(data)
+            class_, method, tag, header, contents, trailer = parser.parse(data)
         except ValueError as exc:
             raise AttestationInvalid(f"{field}[{len(ders)}]", f"not DER ({exc})") from None
+        if (class_, method, tag) != (0, 1, 16):
+            raise AttestationInvalid(f"{field}[{len(ders)}]" if ders else field,
+                                     "neither PEM nor a DER certificate")
         size = len(header) + len(contents) + len(trailer)
         ders.append(data[:size])
         data = data[size:]
