@@ -6,8 +6,9 @@ extension; above it the device's attestation key, the intermediates, and the roo
 failure an ``AttestationInvalid`` naming the certificate (``chain[i]``, 0 = leaf):
 
 1. **Signatures.** Each certificate is signed by the next one's key and names it as
-   issuer; the last one is (or is signed by) a trust anchor's public key — an anchor is a
-   key, not a certificate, as AOSP advises (``attest.android.roots``).
+   issuer; the last one carries a trust anchor's public key (its self-signature is not
+   checked: the key is what is trusted) or is signed by one — an anchor is a key, not a
+   certificate, as AOSP advises (``attest.android.roots``).
 2. **Validity at ``at``** (the instant of verification, given by the caller).  Following
    the AOSP guidance and Google's reference verifier:
 
@@ -172,9 +173,7 @@ def _anchor(top: x509.Certificate, top_key: PublicKeyTypes, roots: TrustStore,
                                 serialization.PublicFormat.SubjectPublicKeyInfo)
     anchor = roots.find(spki)
     if anchor is not None:
-        if top.issuer == top.subject and not _signed_by(top, top_key):
-            raise AttestationInvalid(f"{where}.signature", "the root's self-signature is "
-                                                           "not valid")
+        # The trusted key itself: its certificate's self-signature would add nothing.
         return anchor
     for candidate in roots.anchors:
         if _signed_by(top, candidate.public_key):
