@@ -233,6 +233,14 @@ def test_the_software_attestation_root_is_not_trusted() -> None:
     assert caught.value.field == "chain[2]" and "not a trusted root" in caught.value.message
 
 
+def test_a_leaf_that_breaks_rfc_5758_is_refused_as_unreadable() -> None:
+    # ecdsa-with-SHA256 with parameters (a 2018 StrongBox implementation): one clear line.
+    with pytest.raises(AttestationInvalid) as caught:
+        chain("sample_algorithm_EC_SecurityLevel_StrongBox")
+    assert (caught.value.reason, caught.value.field) == ("ME_ATTESTATION_INVALID", "chain[0]")
+    assert caught.value.message.startswith("not an X.509 certificate")
+
+
 def test_remotely_provisioned_certificates_expire() -> None:
     # RKP intermediates live days to weeks: the same chain is refused once they expired.
     with pytest.raises(AttestationInvalid) as caught:
