@@ -15,8 +15,12 @@ failure an ``AttestationInvalid`` naming the certificate (``chain[i]``, 0 = leaf
    - the **leaf's** validity fields are not checked: the device sets them (KeyMint's
      defaults are the epoch and 2048-01-01, or the app's request), from a clock that
      may be wrong or tampered with, so they mean nothing;
-   - every **other** certificate (intermediates and the root certificate when the chain
-     carries it) must be valid at ``at``, except that an *expired* certificate is
+   - the **root** certificate, when the chain carries it, is not checked either: what is
+     trusted is the anchor's key, whichever issuance of its certificate the device
+     embeds (Google's RSA root has three, the first expired in May 2026) — as in PKIX,
+     a trust anchor is not a certificate of the path;
+   - every **other** certificate (the intermediates) must be valid at ``at``, except
+     that an *expired* certificate is
      accepted in a **factory-provisioned** chain (its certificate just below the root
      names its subject by ``serialNumber``, as factory attestation keys do): keys burnt
      in at the factory cannot be rotated, and their withdrawal is the status list's job.
@@ -61,6 +65,7 @@ DEVICE_KEY_ALGORITHMS = frozenset({"ecdsa-p256", "ed25519"})
 __all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "key_algorithm",
            "key_description_of", "load_chain", "verify_chain"]
 
+
 @dataclass(frozen=True, slots=True)
 class VerifiedAttestation:
     """A chain that verified, and what its leaf attests."""
@@ -95,8 +100,10 @@ def verify_chain(chain: list[x509.Certificate], roots: TrustStore,
     for i in range(len(chain) - 1):
         _check_issued_by(chain[i], chain[i + 1], keys[i + 1], f"chain[{i}]")
     anchor = _anchor(chain[-1], keys[-1], roots, f"chain[{len(chain) - 1}]")
-    factory = _factory_provisioned(chain, anchor)
-    expired = _check_validity(chain, at, factory)
+    # The top certificate is the anchor itself (its key) or one the anchor signed.
+    path = chain[:-1] if anchor.spki_der == _spki(keys[-1]) else chain
+    factory = _factory_provisioned(chain[0], path[-1])
+    expired = _check_validity(path, at, factory)
     if status is not None:
         _check_status(chain, status)
     key_description = _key_description(chain)
@@ -167,10 +174,14 @@ def _check_issued_by(cert: x509.Certificate, issuer: x509.Certificate,
                                  "not made by the next certificate's key")
 
 
+def _spki(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _anchor(top: x509.Certificate, top_key: PublicKeyTypes, roots: TrustStore,
             where: str) -> TrustAnchor:
-    spki = top_key.public_bytes(serialization.Encoding.DER,
-                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = _spki(top_key)
     anchor = roots.find(spki)
     if anchor is not None:
         # The trusted key itself: its certificate's self-signature would add nothing.
@@ -183,21 +194,18 @@ def _anchor(top: x509.Certificate, top_key: PublicKeyTypes, roots: TrustStore,
                                     f"{hashlib.sha256(spki).hexdigest()[:16]}…)")
 
 
-def _factory_provisioned(chain: list[x509.Certificate], anchor: TrustAnchor) -> bool:
+def _factory_provisioned(leaf: x509.Certificate, below_root: x509.Certificate) -> bool:
     """Whether the certificate just below the root names its subject by serialNumber
     (X.520 clause 6.2.9), as factory-provisioned attestation keys do."""
-    top_is_root = anchor.spki_der == chain[-1].public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    below_root = chain[-2] if top_is_root and len(chain) > 1 else chain[-1]
-    if below_root is chain[0]:
-        return False
-    return bool(below_root.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER))
+    return below_root is not leaf and bool(
+        below_root.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER))
 
 
-def _check_validity(chain: list[x509.Certificate], at: dt.datetime,
+def _check_validity(path: list[x509.Certificate], at: dt.datetime,
                     factory: bool) -> tuple[int, ...]:
+    """``path``: the chain less the anchor's own certificate; the leaf is not checked."""
     expired = []
-    for index, cert in enumerate(chain[1:], start=1):
+    for index, cert in enumerate(path[1:], start=1):
         if at < cert.not_valid_before_utc:
             raise AttestationInvalid(f"chain[{index}].validity",
                                      f"not valid before {_time(cert.not_valid_before_utc)} "
