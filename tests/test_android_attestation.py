@@ -222,6 +222,11 @@ def test_a_leaf_without_the_extension_is_refused(
     assert (error.reason, error.field) == ("ME_ATTESTATION_INVALID", "chain[0].extensions")
 
 
+def test_a_root_alone_is_no_attestation(authority: TestAttestationAuthority) -> None:
+    error = _refused([authority.root], authority.trust_store())
+    assert (error.reason, error.field) == ("ME_ATTESTATION_INVALID", "chain[0].extensions")
+
+
 def test_a_chain_extended_below_an_attested_key_is_refused(
         authority: TestAttestationAuthority, device_key: ec.EllipticCurvePrivateKey) -> None:
     # Whoever holds a genuinely attested key signs a leaf with a KeyDescription of their

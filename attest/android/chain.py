@@ -101,7 +101,7 @@ def verify_chain(chain: list[x509.Certificate], roots: TrustStore,
         _check_issued_by(chain[i], chain[i + 1], keys[i + 1], f"chain[{i}]")
     anchor = _anchor(chain[-1], keys[-1], roots, f"chain[{len(chain) - 1}]")
     # The top certificate is the anchor itself (its key) or one the anchor signed.
-    path = chain[:-1] if anchor.spki_der == _spki(keys[-1]) else chain
+    path = chain[:-1] if len(chain) > 1 and anchor.spki_der == _spki(keys[-1]) else chain
     factory = _factory_provisioned(chain[0], path[-1])
     expired = _check_validity(path, at, factory)
     if status is not None:
