@@ -6,15 +6,22 @@ own test, or our reading of the DER with ``openssl asn1parse`` says."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
+import random
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
 
 from attest.android.chain import (
     DEVICE_KEY_ALGORITHMS,
+    KEY_DESCRIPTION_OID,
     key_description_of,
     load_chain,
     verify_chain,
@@ -27,6 +34,7 @@ from attest.android.keydescription import (
     RootOfTrust,
     SecurityLevel,
     VerifiedBootState,
+    decode_key_description,
 )
 from attest.android.roots import google_roots
 from attest.android.status import StatusList
@@ -267,3 +275,36 @@ def test_a_real_intermediate_in_the_status_list_is_revoked() -> None:
         verify_chain(certificates, google_roots(), status, utc("2025-09-29"))
     assert (caught.value.reason, caught.value.field) == ("ME_ATTESTATION_REVOKED",
                                                          "chain[2].serialNumber")
+
+
+def test_mutated_real_chains_are_refused_with_a_field_never_a_crash() -> None:
+    # Bytes changed at random in a real chain (DER) and in its KeyDescription: every
+    # outcome is a verified chain or AttestationInvalid — never another exception, which
+    # the service would answer with a 5xx.  (A changed byte can only pass inside the root
+    # certificate outside its key: the anchor is the key.)
+    rng = random.Random(20)
+    certificates = chain("caiman_sdk36_TEE_EC_RKP")
+    ders = [c.public_bytes(serialization.Encoding.DER) for c in certificates]
+    whole = b"".join(ders)
+    extension = certificates[0].extensions.get_extension_for_oid(KEY_DESCRIPTION_OID).value
+    assert isinstance(extension, x509.UnrecognizedExtension)
+    passed_outside_root = 0
+    for _ in range(600):
+        data = bytearray(whole)
+        position = rng.randrange(len(data))
+        data[position] ^= rng.randrange(1, 256)
+        try:
+            with warnings.catch_warnings():  # a serial made negative: cryptography warns
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                verify_chain(load_chain(bytes(data)), google_roots(), None,
+                             utc("2025-09-29"))
+        except AttestationInvalid:
+            continue
+        passed_outside_root += position < len(whole) - len(ders[-1])
+    assert passed_outside_root == 0
+    for _ in range(2000):
+        kd = bytearray(extension.value)
+        for _ in range(rng.randint(1, 3)):
+            kd[rng.randrange(len(kd))] = rng.randrange(256)
+        with contextlib.suppress(AttestationInvalid):
+            decode_key_description(bytes(kd))

@@ -40,11 +40,25 @@ def load_chain(data: bytes, field: str = "chain") -> list[x509.Certificate]:
     certificates = []
     for index, der in enumerate(ders):
         try:
-            certificates.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+            certificate = x509.load_der_x509_certificate(der)
+        except (ValueError, x509.InvalidVersion) as exc:
             raise AttestationInvalid(f"{field}[{index}]",
                                      f"not an X.509 certificate ({exc})") from None
+        check_readable(certificate, f"{field}[{index}]")
+        certificates.append(certificate)
     return certificates
+
+
+def check_readable(certificate: x509.Certificate, where: str) -> None:
+    """Parse now what ``cryptography`` parses on first use (names, extensions), so that a
+    malformed part is refused here, naming the certificate, not later in any reader."""
+    try:
+        certificate.subject  # noqa: B018 - each access parses the part
+        certificate.issuer  # noqa: B018
+        certificate.extensions  # noqa: B018
+    except (ValueError, TypeError, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType) as exc:
+        raise AttestationInvalid(where, f"not an X.509 certificate ({exc})") from None
 
 
 def _pem_blocks(data: bytes, field: str) -> list[bytes]:

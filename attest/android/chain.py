@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from attest.android.certfile import MAX_CERTIFICATES, load_chain
+from attest.android.certfile import MAX_CERTIFICATES, check_readable, load_chain
 from attest.android.errors import ATTESTATION_REVOKED, AttestationInvalid
 from attest.android.keydescription import OID, KeyDescription, decode_key_description
 from attest.android.roots import TrustAnchor, TrustStore, name_text
@@ -96,6 +96,8 @@ def verify_chain(chain: list[x509.Certificate], roots: TrustStore,
                                           f"{MAX_CERTIFICATES}")
     if at.tzinfo is None:
         raise ValueError("verify_chain: `at` must be timezone-aware")
+    for index, cert in enumerate(chain):
+        check_readable(cert, f"chain[{index}]")
     keys = [_public_key(cert, f"chain[{i}]") for i, cert in enumerate(chain)]
     for i in range(len(chain) - 1):
         _check_issued_by(chain[i], chain[i + 1], keys[i + 1], f"chain[{i}]")
@@ -260,7 +262,7 @@ def _extension(cert: x509.Certificate) -> bytes | None:
         extension = cert.extensions.get_extension_for_oid(KEY_DESCRIPTION_OID)
     except x509.ExtensionNotFound:
         return None
-    except ValueError as exc:  # duplicate or malformed extensions
+    except (ValueError, x509.DuplicateExtension) as exc:  # check_readable found none
         raise AttestationInvalid("chain.extensions", f"malformed ({exc})") from None
     value = extension.value
     assert isinstance(value, x509.UnrecognizedExtension)

@@ -460,12 +460,17 @@ def _application_id(value: core.Asn1Value, field: str, _version: int) -> Attesta
                                 for d in _items(digests, f"{field}.signatureDigests")))
 
 
+# What asn1crypto raises on bad input: ValueError mostly, the others from lazily parsed
+# values of unexpected universal types (a REAL or an EXTERNAL where a field was expected).
+_ASN1_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+
+
 def _child(value: core.Asn1Value, name: str, field: str) -> Any:
     """A Sequence's member, parsed now (asn1crypto parses lazily) so an error names it."""
     try:
         child = value[name]
         child.native  # noqa: B018 - forces the parse of the member's value
-    except (ValueError, TypeError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return child
 
@@ -475,7 +480,7 @@ def _items(value: core.Asn1Value, field: str) -> list[Any]:
         items = list(value)
         for item in items:
             item.native  # noqa: B018 - forces the parse, see _child
-    except (ValueError, TypeError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return items
 
@@ -487,8 +492,10 @@ def _why(exc: Exception) -> str:
 def _load(spec: type[core.Asn1Value], der: bytes, field: str) -> Any:
     try:
         value = spec.load(der, strict=True)
+        if not isinstance(value, spec):
+            raise ValueError(f"a {type(value).__name__}, not a {spec.__name__}")
         value.native  # noqa: B018 - parse all of it here, see _child
-    except (ValueError, TypeError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return value
 
