@@ -60,10 +60,10 @@ def _show(args: argparse.Namespace) -> int:
         roots = roots.extended(TrustStore.from_pem(_read(args.roots), str(args.roots)))
     status = None
     if args.status is not None:
-        document = _read(args.status)
+        listed = _read(args.status)
         # The list carries no date of its own: its age is the file's.
         fetched = dt.datetime.fromtimestamp(args.status.stat().st_mtime, dt.UTC)
-        status = StatusList.from_json(document, as_of=fetched)
+        status = StatusList.from_json(listed, as_of=fetched)
     at = args.at or dt.datetime.now(dt.UTC)
     report = examine_chain(_read(args.chain), roots, status, at)
     document = report.to_json()
