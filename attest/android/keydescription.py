@@ -480,9 +480,19 @@ def _items(value: core.Asn1Value, field: str) -> list[Any]:
         items = list(value)
         for item in items:
             item.native  # noqa: B018 - forces the parse, see _child
+            _no_extra_elements(item, field)
     except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return items
+
+
+def _no_extra_elements(value: core.Asn1Value, field: str) -> None:
+    # asn1crypto keeps elements beyond a SEQUENCE's fields without a word; the schema has
+    # no extension marker, so they are refused.
+    if isinstance(value, core.Sequence) and value._fields and \
+            len(value.children) > len(value._fields):
+        raise AttestationInvalid(field, f"{len(value.children)} elements; the schema has "
+                                        f"{len(value._fields)}")
 
 
 def _why(exc: Exception) -> str:
@@ -495,6 +505,7 @@ def _load(spec: type[core.Asn1Value], der: bytes, field: str) -> Any:
         if not isinstance(value, spec):
             raise ValueError(f"a {type(value).__name__}, not a {spec.__name__}")
         value.native  # noqa: B018 - parse all of it here, see _child
+        _no_extra_elements(value, field)
     except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return value
