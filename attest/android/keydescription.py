@@ -352,7 +352,7 @@ class _Field:
 
 def _int_in(low: int, high: int) -> Callable[[core.Asn1Value, str, int], int]:
     def decode(value: core.Asn1Value, field: str, _version: int) -> int:
-        number = value.native
+        number = _integer(value, field)
         if not low <= number <= high:
             raise AttestationInvalid(field, f"{number} is out of range {low}..{high}")
         return int(number)
@@ -361,14 +361,23 @@ def _int_in(low: int, high: int) -> Callable[[core.Asn1Value, str, int], int]:
 
 def _enum_of(kind: type[enum.IntEnum]) -> Callable[[core.Asn1Value, str, int], Any]:
     def decode(value: core.Asn1Value, field: str, _version: int) -> enum.IntEnum:
-        return _member(kind, int(value), field)
+        return _member(kind, _integer(value, field), field)
     return decode
 
 
 def _enum_set_of(kind: type[enum.IntEnum]) -> Callable[[core.Asn1Value, str, int], Any]:
     def decode(value: core.Asn1Value, field: str, _version: int) -> tuple[enum.IntEnum, ...]:
-        return tuple(_member(kind, int(v), f"{field}[{i}]") for i, v in enumerate(value))
+        return tuple(_member(kind, _integer(v, f"{field}[{i}]"), f"{field}[{i}]")
+                     for i, v in enumerate(value))
     return decode
+
+
+def _integer(value: core.Asn1Value, field: str) -> int:
+    # X.690 clause 8.3.1: an INTEGER has at least one content octet (asn1crypto reads
+    # none as 0).
+    if not value.contents:
+        raise AttestationInvalid(field, "an INTEGER without content octets")
+    return int(value)
 
 
 def _member(kind: type[enum.IntEnum], number: int, field: str) -> Any:
@@ -438,8 +447,8 @@ def _root_of_trust(value: core.Asn1Value, field: str, version: int) -> RootOfTru
                                  f"present in attestation version {version} (added in 3)")
     return RootOfTrust(
         verified_boot_key=bytes(key.native), device_locked=bool(locked.native),
-        verified_boot_state=_member(VerifiedBootState, int(state),
-                                    f"{field}.verifiedBootState"),
+        verified_boot_state=_enum_of(VerifiedBootState)(state, f"{field}.verifiedBootState",
+                                                        version),
         verified_boot_hash=bytes(boot_hash.native) if has_hash else None)
 
 
@@ -683,12 +692,12 @@ def decode_key_description(der: bytes) -> KeyDescription:
                                  f"{', '.join(map(str, ATTESTATION_VERSIONS))})")
     return KeyDescription(
         attestation_version=version,
-        attestation_security_level=_member(SecurityLevel, int(
-            parsed["attestationSecurityLevel"]), f"{_ROOT}.attestationSecurityLevel"),
+        attestation_security_level=_enum_of(SecurityLevel)(
+            parsed["attestationSecurityLevel"], f"{_ROOT}.attestationSecurityLevel", version),
         keymint_version=_int_in(0, _UINT32)(parsed["keyMintVersion"],
                                             f"{_ROOT}.keyMintVersion", version),
-        keymint_security_level=_member(SecurityLevel, int(
-            parsed["keyMintSecurityLevel"]), f"{_ROOT}.keyMintSecurityLevel"),
+        keymint_security_level=_enum_of(SecurityLevel)(
+            parsed["keyMintSecurityLevel"], f"{_ROOT}.keyMintSecurityLevel", version),
         attestation_challenge=bytes(parsed["attestationChallenge"].native),
         unique_id=bytes(parsed["uniqueId"].native),
         software_enforced=_authorization_list(parsed["softwareEnforced"],
