@@ -62,7 +62,7 @@ KEY_DESCRIPTION_OID = x509.ObjectIdentifier(OID)
 #: Leaf key algorithms a handset's device key may have (``attest.devicekey``).
 DEVICE_KEY_ALGORITHMS = frozenset({"ecdsa-p256", "ed25519"})
 
-__all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "key_algorithm",
+__all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "instant_text", "key_algorithm",
            "key_description_of", "load_chain", "verify_chain"]
 
 
@@ -210,18 +210,19 @@ def _check_validity(path: list[x509.Certificate], at: dt.datetime,
     for index, cert in enumerate(path[1:], start=1):
         if at < cert.not_valid_before_utc:
             raise AttestationInvalid(f"chain[{index}].validity",
-                                     f"not valid before {_time(cert.not_valid_before_utc)} "
-                                     f"(checked at {_time(at)})")
+                                     f"not valid before {instant_text(cert.not_valid_before_utc)} "
+                                     f"(checked at {instant_text(at)})")
         if at > cert.not_valid_after_utc:
             if not factory:
                 raise AttestationInvalid(f"chain[{index}].validity",
-                                         f"expired {_time(cert.not_valid_after_utc)} "
-                                         f"(checked at {_time(at)})")
+                                         f"expired {instant_text(cert.not_valid_after_utc)} "
+                                         f"(checked at {instant_text(at)})")
             expired.append(index)
     return tuple(expired)
 
 
-def _time(instant: dt.datetime) -> str:
+def instant_text(instant: dt.datetime) -> str:
+    """An instant as RFC 3339 UTC text to the second (``2026-03-01T12:00:00Z``)."""
     return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from attest.android.chain import (
     VerifiedAttestation,
+    instant_text,
     key_description_of,
     load_chain,
     verify_chain,
@@ -48,11 +49,11 @@ class ChainReport:
     def to_json(self) -> dict[str, Any]:
         status = None if self.status is None else {
             "entries": len(self.status.entries),
-            "as_of": None if self.status.as_of is None else _instant(self.status.as_of),
+            "as_of": None if self.status.as_of is None else instant_text(self.status.as_of),
             "age_days": None if self.status.as_of is None
             else round((self.at - self.status.as_of) / dt.timedelta(days=1), 1)}
         result: dict[str, Any] = {
-            "verified": self.verified is not None, "at": _instant(self.at),
+            "verified": self.verified is not None, "at": instant_text(self.at),
             "status_list": status,
             "chain": [_certificate_json(c) for c in self.certificates],
         }
@@ -92,16 +93,12 @@ def _decode_leaf(leaf: x509.Certificate) -> KeyDescription | None:
         return None
 
 
-def _instant(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _certificate_json(cert: x509.Certificate) -> dict[str, Any]:
     return {"subject": name_text(cert.subject), "issuer": name_text(cert.issuer),
             "serial": serial_hex(cert.serial_number),
-            "not_before": _instant(cert.not_valid_before_utc),
-            "not_after": _instant(cert.not_valid_after_utc),
-            "sha256": hashlib.sha256(cert.tbs_certificate_bytes).hexdigest()}
+            "not_before": instant_text(cert.not_valid_before_utc),
+            "not_after": instant_text(cert.not_valid_after_utc),
+            "sha256": cert.fingerprint(hashes.SHA256()).hex()}
 
 
 def key_description_json(kd: KeyDescription) -> dict[str, Any]:
