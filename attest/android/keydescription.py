@@ -41,7 +41,10 @@ Decoding rules (each violation is ``AttestationInvalid`` with the field's dotted
 - texts (package names, attestation IDs) are UTF-8; a BOOLEAN is read as BER (any
   non-zero octet is true): some devices encode ``deviceLocked`` as 0x01, and Google's
   reference verifier accepts it;
-- from version 3 on ``rootOfTrust`` carries ``verifiedBootHash``; before, it must not.
+- from version 3 on ``rootOfTrust`` carries ``verifiedBootHash``; before, it must not;
+  no SEQUENCE has elements beyond its fields (the schema has no extension marker), an
+  INTEGER has at least one content octet (X.690 clause 8.3.1), a NULL none;
+- a SET OF is kept in the order it is encoded (DER sorts it, X.690 clause 11.6).
 
 The hardware-enforced list is what the TEE or StrongBox vouches for; the software-enforced
 one is what Android's keystore service says.  The ``KeyDescription`` accessors
