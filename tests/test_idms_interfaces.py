@@ -170,3 +170,64 @@ def test_desk_directory_and_lost_report(page: Page, live_server: LiveServer,
     page.get_by_role("button", name="Clear the lost report").click()
     expect(page.locator("#lost-state")).to_have_text("no")
     assert pool.handsets[0].imei
+
+
+def _sign_in_alice(svc: Service, imei: str) -> int:
+    """What the OpenID Connect provider does on a sign-in: the identities of alice on
+    the handset checked out to her (the service functions it calls)."""
+    from sqlalchemy import select
+
+    from server.idms import identities
+    from server.store.models import McUser
+
+    with svc.db.session() as session:
+        user = session.scalar(select(McUser).where(McUser.mc_id == "alice"))
+        assert user is not None
+        checkout = identities.checkout_for_sign_in(session, imei, user.id)
+        return identities.allocate_identities(session, svc.config.idms, checkout, user,
+                                              actor="idms").id
+
+
+def test_api_sign_ins_of_a_checkout_and_an_admin_ending_one(
+        service: Service, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from server.idms import desk, users
+
+    pool = build_pool(service, size=1)
+    users.add_user(service, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}",
+                   display_name="Alice", password=PASSWORD, actor="test")
+    imei = pool.handsets[0].imei
+    out = desk.start_checkout(service, _attest(service, pool.handsets[0], pool.cards[0]),
+                              "alice", "desk")
+    identity_id = _sign_in_alice(service, imei)
+    client = create_app(service).test_client()
+    admin = {"Authorization": f"Bearer {operators.create_token(service, 'admin')}"}
+    desk_token = {"Authorization": f"Bearer {operators.create_token(service, 'desk')}"}
+    listed = client.get(f"/v1/checkouts/{out.id}/sign-ins", headers=desk_token).get_json()
+    assert [(s["id"], s["mc_id"], s["valid"]) for s in listed["items"]] \
+        == [(identity_id, "alice", True)]
+    assert client.post(f"/v1/sign-ins/{identity_id}/end", headers=desk_token).status_code \
+        == 403
+    ended = client.post(f"/v1/sign-ins/{identity_id}/end", headers=admin).get_json()
+    assert (ended["valid"], ended["end_reason"]) == (False, "ended-by-admin")
+    assert client.post("/v1/sign-ins/4711/end", headers=admin).status_code == 404
+    assert main(["idms", "identities", "--json", *_store(service, db_url)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(i["id"], i["end_reason"]) for i in shown] == [(identity_id, "ended-by-admin")]
+
+
+def test_desk_shows_the_sign_in_and_an_admin_ends_it(
+        page: Page, live_server: LiveServer, tokens: Tokens, web_service: Service) -> None:
+    from server.idms import desk, users
+
+    pool = build_pool(web_service, size=1)
+    users.add_user(web_service, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}",
+                   display_name="Alice", password=PASSWORD, actor="test")
+    desk.start_checkout(web_service, _attest(web_service, pool.handsets[0], pool.cards[0]),
+                        "alice", "desk")
+    _sign_in_alice(web_service, pool.handsets[0].imei)
+    sign_in(page, tokens.admin)
+    page.goto("/desk/checkout/1")
+    expect(page.locator("#sign-ins")).to_contain_text("alice")
+    expect(page.locator("#sign-ins")).to_contain_text("valid")
+    page.get_by_role("button", name="End sign-in").click()
+    expect(page.locator("#sign-ins")).to_contain_text("ended-by-admin")

@@ -104,6 +104,7 @@ _PATH_VALUES = {
     "attestation_id": ("0" * 32, "not-an-id"),
     "checkout_id": ("4711", "abc"),
     "mc_id": ("nobody", "no body"),
+    "identity_id": ("4711", "abc"),
 }
 
 

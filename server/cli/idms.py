@@ -75,6 +75,15 @@ def register(subparsers: Any) -> None:
         add_store_args(parser)
         add_json_flag(parser)
 
+    mapped = sub.add_parser("identities", help="sign-ins' MCPTT identities and the "
+                                               "mapping, newest first")
+    mapped.add_argument("--active", action="store_true",
+                        help="only those whose end is not recorded yet")
+    mapped.add_argument("--limit", type=int, default=200, help="at most this many (500)")
+    add_store_args(mapped)
+    add_json_flag(mapped)
+    mapped.set_defaults(func=_identities)
+
     prune = sub.add_parser(
         "prune", help="delete identity mappings ended longer ago than the retention",
         description="Records the end of mappings whose validity ended (an attestation, "
@@ -206,4 +215,19 @@ def _prune(args: argparse.Namespace) -> int:
         print_json(report.to_json())
     else:
         print_fields(list(report.to_json().items()), title="idms prune")
+    return 0
+
+
+def _identities(args: argparse.Namespace) -> int:
+    from server.idms import identities
+
+    with open_service(args, create=False) as svc:
+        found = identities.list_identities(svc, active_only=args.active, limit=args.limit)
+    if args.json:
+        print_json([i.to_json() for i in found])
+    else:
+        print_table(("id", "checkout", "mc_id", "imei", "impu2", "allocated", "state"),
+                    [(i.id, i.checkout_id, i.mc_id, i.imei, i.impu2,
+                      f"{i.allocated_at:%Y-%m-%d %H:%M}", i.end_reason or "valid")
+                     for i in found], title="MC identities")
     return 0

@@ -20,6 +20,7 @@ from server.http.api.openapi import (
 )
 from server.http.api.registry import page_json
 from server.http.api.request_models import (
+    CheckoutPath,
     Disabling,
     ImeiPath,
     LostReport,
@@ -27,6 +28,7 @@ from server.http.api.request_models import (
     McUserQuery,
     NewMcUser,
     NewPassword,
+    SignInPath,
 )
 from server.idms import desk, users
 
@@ -117,6 +119,20 @@ def clear_lost(imei: str) -> dict[str, Any]:
     return desk.clear_lost(service(), imei, actor=current_actor(), note=body.note)
 
 
+@blueprint.get("/checkouts/<checkout_id>/sign-ins")
+@require_role("desk")
+@path(CheckoutPath)
+def sign_ins(checkout_id: int) -> dict[str, Any]:
+    return {"items": [s.to_json() for s in desk.sign_ins(service(), checkout_id)]}
+
+
+@blueprint.post("/sign-ins/<identity_id>/end")
+@require_role("admin")
+@path(SignInPath)
+def end_sign_in(identity_id: int) -> dict[str, Any]:
+    return desk.end_sign_in(service(), identity_id, actor=current_actor()).to_json()
+
+
 _AUTH = {"401": problem_response("No or unknown token"),
          "403": problem_response("Role not allowed")}
 _USER = parameters(path=McUserPath)
@@ -179,6 +195,21 @@ OPENAPI: dict[str, Any] | None = {
             "delete": {**_change("Remove the TOTP second factor",
                                  "clearMcUserTotp")["post"]},
         },
+        "/v1/checkouts/{checkout_id}/sign-ins": {"get": {
+            "summary": "Who signed in on a checkout: MC user, when, IMPU2 and the mapping "
+                       "(IMPI1, IMPI2, aliases), newest first",
+            "operationId": "listCheckoutSignIns", "security": BEARER,
+            "parameters": parameters(path=CheckoutPath),
+            "responses": {"200": json_response("The sign-ins", {
+                "type": "object", "properties": {"items": {
+                    "type": "array", "items": ref("SignIn")}}}), **_AUTH,
+                "404": problem_response("No such checkout")}}},
+        "/v1/sign-ins/{identity_id}/end": {"post": {
+            "summary": "End a sign-in: its MCPTT identities end now",
+            "operationId": "endSignIn", "security": BEARER,
+            "parameters": parameters(path=SignInPath),
+            "responses": {"200": json_response("The sign-in, ended", ref("SignIn")),
+                          **_AUTH, "404": problem_response("No such sign-in")}}},
         "/v1/handsets/{imei}/lost": _lost(
             "Report a handset lost or stolen: no checkout until cleared, its MC "
             "identities end now", "reportHandsetLost", None),
@@ -186,7 +217,23 @@ OPENAPI: dict[str, Any] | None = {
             "Clear a handset's lost/stolen report", "clearHandsetLost",
             "The handset is not reported lost"),
     },
-    "components": {"schemas": {"McUser": {
+    "components": {"schemas": {"SignIn": {
+        "type": "object",
+        "required": ["id", "checkout_id", "mc_id", "impu2", "valid"],
+        "properties": {
+            "id": {"type": "integer"}, "checkout_id": {"type": "integer"},
+            "mc_id": {"type": "string"}, "mcptt_id": {"type": "string"},
+            "imei": {"type": "string"}, "iccid": {"type": "string"},
+            "impi1": {"type": "string"}, "impi2": {"type": "string"},
+            "impu2": {"type": "string"},
+            "aliases": {"type": "array", "items": {"type": "string"}},
+            "instance_id": {"type": "string"},
+            "allocated_at": {"type": "string", "format": "date-time"},
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "end_reason": {"type": ["string", "null"], "description":
+                           "why the identities are not valid (derived on every read)"},
+            "valid": {"type": "boolean"},
+        }}, "McUser": {
         "type": "object",
         "required": ["mc_id", "mcptt_id", "display_name", "agency", "enabled", "totp"],
         "properties": {

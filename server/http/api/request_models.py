@@ -357,3 +357,7 @@ class LostReport(RequestModel):
     """What is known of the loss (or, clearing it, of the handset's return)."""
 
     note: printable(MAX_LOST_NOTE_CHARS) = ""  # type: ignore[valid-type]
+
+
+class SignInPath(ParameterModel):
+    identity_id: ParamInt = Field(ge=1, le=INT32_MAX)

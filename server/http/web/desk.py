@@ -122,6 +122,8 @@ def checkout(handset_id: str) -> ResponseReturnValue:
     return render_template("checkout.html", row=row, verdict=verdict, confirming=confirming,
                            attestation_needed=attestation_needed, handset=handset,
                            mc_users=mc_users, idms_enabled=svc.config.idms.enabled,
+                           sign_ins=idms_desk.sign_ins(svc, row.checkout_id)
+                           if row.checkout_id else [],
                            lost_form=LostForm(),
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 

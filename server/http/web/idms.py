@@ -103,3 +103,21 @@ def handset_lost(handset_id: str, action: str) -> ResponseReturnValue:
     except ServiceError as exc:
         show_refusal(form, "Not changed", exc)
     return redirect(url_for("web.checkout", handset_id=number)), 303
+
+
+@bp.post("/desk/sign-ins/<identity_id>/end")
+@require_role(ADMIN)
+def end_sign_in(identity_id: str) -> ResponseReturnValue:
+    svc = service()
+    number = ascii_int(identity_id, INT32_MAX)
+    if number is None or not LostForm().validate_on_submit():  # the CSRF token alone
+        abort(400 if number is not None else 404)
+    try:
+        ended = desk.end_sign_in(svc, number, actor=g.operator.actor)
+    except ServiceError as exc:
+        flash(f"Sign-in not ended: {exc.detail}", "error")
+        return redirect(url_for("web.mc_users")), 303
+    flash(f"Sign-in of {ended.mc_id} ({ended.impu2}) ended.", "ok")
+    handset = queries.find_handsets(svc, ended.imei)
+    return redirect(url_for("web.checkout", handset_id=handset[0].handset_id)
+                    if len(handset) == 1 else url_for("web.returns")), 303
