@@ -464,3 +464,49 @@ def test_no_audit_entry_holds_a_password_hash_or_totp_secret(service: Service) -
         text = f"{entry.subject} {entry.details}"
         for leaked in (PASSWORD, "second long passphrase", "$argon2", secret):
             assert leaked not in text, entry.action
+
+
+def _at_once(count: int, work: Any) -> list[Any]:
+    """``work()`` in ``count`` threads released together; their results (or errors)."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work()
+        except Exception as exc:  # reported, not swallowed: the test compares them
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_failures_are_all_counted(service: Service) -> None:
+    _add(service)
+    results = _at_once(4, lambda: credentials.verify_credentials(
+        service, "alice", "wrong password!", address="192.0.2.9").outcome)
+    # each either counted (invalid) or, arriving after a counted one, told to wait
+    assert sorted(set(results)) <= ["invalid-credentials", "throttled"], results
+    with service.db.read_session() as session:
+        failures = session.scalar(select(IdmsThrottle.failures).where(
+            IdmsThrottle.key == credentials._key("address", "192.0.2.9")))
+    assert failures == results.count("invalid-credentials") >= 1
+
+
+def test_concurrent_sign_ins_on_one_checkout_share_one_mapping(service: Service,
+                                                               pool: Pool) -> None:
+    _add(service)
+    desk.start_checkout(service, _attest(service, pool.handsets[0], pool.cards[0]),
+                        "alice", "desk")
+    results = _at_once(3, lambda: _signed_in_again(service, pool))
+    assert all(isinstance(r, identities.McIdentities) for r in results), results
+    assert len({r.id for r in results}) == 1
+    with service.db.read_session() as session:
+        assert len(session.scalars(select(McIdentity)).all()) == 1
