@@ -64,12 +64,27 @@ class ServiceSection(_Section):
     card_verification: Literal["off", "warn", "require"] | None = None
 
 
+class IdmsSection(_Section):
+    """``server.core.config.IdmsConfig``'s settings, same names and units."""
+
+    enabled: bool | None = None
+    mcptt_domain: str | None = None
+    home_domain: str | None = None
+    registrar: str | None = None
+    alias_count: int | None = None
+    retention_days: int | None = None
+    access_token_seconds: int | None = None
+    refresh_token_seconds: int | None = None
+    code_seconds: int | None = None
+
+
 class ConfigFile(_Section):
     data_dir: str | None = None
     kek_file: str | None = None
     database: DatabaseSection = DatabaseSection()
     server: ServerSection = ServerSection()
     service: ServiceSection = ServiceSection()
+    idms: IdmsSection = IdmsSection()
 
 
 def locate(option: Path | None) -> Path | None:
