@@ -1,6 +1,6 @@
 """The pure domain: AKA algorithms, card profiles and classification, the evidence
 model, appraisal policy and EAR result tokens.  Bytes in, bytes out; no I/O.
 
-May import: the standard library and pure libraries (cryptography, PyJWT, orjson, PyYAML
+May import: the standard library and pure libraries (cryptography, PyNaCl, PyJWT, orjson, PyYAML
 for texts it is handed).  Never hw, server or an I/O library (import-linter).
 """
