@@ -6,7 +6,10 @@ durable throw-away PostgreSQL (32 paired cards, rate limits on, JSON access log 
 file), and each simulated handset answers as ``bench/loadgen.py``'s clients do.  The
 figure is this process's CPU time per attestation (the device path plus the handset's
 side, without PostgreSQL's), the median of ``--repeat`` rounds — steadier on a shared
-VM than a throughput window, so two builds can be compared by alternating them:
+VM than a throughput window, so two builds can be compared by alternating them.  The
+database's CPU time per attestation (its backends', from ``/proc``, in clock ticks: a
+coarser figure) is printed beside it, since a throughput window shares the cores with
+PostgreSQL too:
 
     .venv/bin/python bench/bench_device_path.py [--repo OTHER_CHECKOUT]
 
@@ -84,7 +87,13 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
 
-    from bench.bench_attestation import postgres, provision, signs_challenge_requests
+    from bench.bench_attestation import (
+        _cpu_seconds,
+        _postmaster,
+        postgres,
+        provision,
+        signs_challenge_requests,
+    )
     from bench.loadgen import _Client, _presign
 
     repo = args.repo.resolve()
@@ -131,22 +140,28 @@ def main() -> int:
 
                 for n in range(200):  # warm-up: prepared statements, caches
                     attest(clients[n % len(clients)])
-                rounds = []
+                rounds, database = [], []
+                postmaster = _postmaster(root / "pg")
                 if args.callgrind:
                     _callgrind("on")
                 for _ in range(args.repeat):
                     start = time.process_time()
+                    start_db = _cpu_seconds(postmaster) if postmaster else 0.0
                     for n in range(args.attestations):
                         verdict = attest(clients[n % len(clients)])
                         if verdict != "affirming":
                             raise SystemExit(f"unexpected verdict {verdict!r}")
                     rounds.append((time.process_time() - start) / args.attestations * 1e6)
+                    if postmaster:
+                        database.append((_cpu_seconds(postmaster) - start_db)
+                                        / args.attestations * 1e6)
                 if args.callgrind:
                     _callgrind("off")
             finally:
                 sys.stderr = stderr
     print(f"{args.repo}: CPU per attestation median {statistics.median(rounds):,.0f} µs "
-          f"(rounds: {', '.join(f'{r:,.0f}' for r in rounds)})")
+          f"(rounds: {', '.join(f'{r:,.0f}' for r in rounds)}); database CPU median "
+          f"{statistics.median(database or [0]):,.0f} µs")
     return 0
 
 
