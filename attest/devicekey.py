@@ -10,6 +10,14 @@ Signature encodings on the wire (base64url at the JSON edge):
   of a P-256 signature is 8 to 72 bytes, and is never accepted when exactly 64 long,
   so the two forms cannot be confused.
 
+Ed25519 signatures are verified with libsodium (PyNaCl), not OpenSSL: OpenSSL's
+Ed25519 uses 32-bit field arithmetic and took twice libsodium's time per verification,
+and the device path verifies two signatures per checkout (the challenge request's and
+the evidence's; ``bench/RESULTS.md``, *Device path in one process*).  libsodium's
+verification is the stricter one (RFC 8032 clause 5.1.7, and it refuses small-order
+public keys and R, and non-canonical encodings): every signature it accepts OpenSSL
+accepts too.  Keys are parsed, and signed with, by ``cryptography``.
+
 Pure: bytes in, booleans out; no file access.
 """
 
@@ -22,6 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from attest.errors import InputError
 
@@ -35,17 +45,19 @@ class DevicePublicKey:
 
     algorithm: KeyAlgorithm
     key: ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+    # The same Ed25519 key for libsodium (None for P-256).
+    ed25519_key: VerifyKey | None
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's signature over ``message``."""
         try:
-            if isinstance(self.key, ed25519.Ed25519PublicKey):
-                if len(signature) != 64:
-                    return False
-                self.key.verify(signature, message)
-            else:
+            if isinstance(self.key, ec.EllipticCurvePublicKey):
                 self.key.verify(_ecdsa_der(signature), message, ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
+            elif self.ed25519_key is not None and len(signature) == 64:
+                self.ed25519_key.verify(message, signature)
+            else:
+                return False
+        except (BadSignatureError, InvalidSignature, ValueError):
             return False
         return True
 
@@ -65,9 +77,9 @@ def load_public_key(pem: bytes) -> DevicePublicKey:
     except (ValueError, TypeError) as exc:
         raise InputError("device public key: not a PEM public key") from exc
     if isinstance(key, ed25519.Ed25519PublicKey):
-        return DevicePublicKey("ed25519", key)
+        return DevicePublicKey("ed25519", key, VerifyKey(key.public_bytes_raw()))
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        return DevicePublicKey("ecdsa-p256", key)
+        return DevicePublicKey("ecdsa-p256", key, None)
     raise InputError("device public key: expected Ed25519 or EC P-256")
 
 

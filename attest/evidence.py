@@ -220,6 +220,8 @@ def _hex(obj: dict[str, Any], key: str, sizes: range, where: str) -> bytes:
 
 
 def _no_unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    if obj.keys() == allowed:
+        return
     unknown = sorted(set(obj) - allowed)
     if unknown:
         raise FieldError(f"{where}.{unknown[0]}", "unknown field")

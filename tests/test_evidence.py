@@ -146,6 +146,21 @@ def test_device_signature_verifies_only_with_the_right_key(algorithm: Any) -> No
     assert not public.verify(message, b"")
 
 
+def test_a_small_order_ed25519_key_verifies_no_signature() -> None:
+    """Under the identity point as public key, R = identity and S = 0 satisfy RFC 8032's
+    equation [S]B = R + [k]A for every message (OpenSSL takes it); a device key of small
+    order, registered by mistake or by an insider, must not let anyone sign for it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    identity = b"\x01" + b"\x00" * 31
+    key = ed25519.Ed25519PublicKey.from_public_bytes(identity)
+    forged = identity + b"\x00" * 32
+    pem = key.public_bytes(serialization.Encoding.PEM,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert not devicekey.load_public_key(pem).verify(b"any message", forged)
+
+
 def test_p256_raw_r_s_signature_is_accepted() -> None:
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 

@@ -25,6 +25,8 @@ def luhn_digit(payload: str) -> str:
 def _digits(value: str, name: str, field: str, rule: str) -> None:
     """Refuse an empty value or one with a non-digit, saying which (``rule``: the
     requirement, e.g. "15 digits")."""
+    if value.isascii() and value.isdigit():
+        return
     if not value:
         raise ValidationError(f"{name} is empty; it must be {rule}", field=field)
     bad = next((i for i, c in enumerate(value) if not (c.isascii() and c.isdigit())), None)
