@@ -79,6 +79,9 @@ class DevicePolicy:
             raise InputError("device policy: max_patch_age_days must be 1..3650, got "
                              f"{self.max_patch_age_days}")
 
+    def __hash__(self) -> int:  # the severity mapping is a dict: hash what it says
+        return hash(self.policy_id)
+
     def to_json(self) -> dict[str, object]:
         return {"severity": {code: self.severity[code] for code in FINDINGS},
                 "max_patch_age_days": self.max_patch_age_days}

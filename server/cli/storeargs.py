@@ -86,8 +86,11 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
     config = load_settings(args)
     file_settings = {name: value for name, value in config.service.model_dump().items()
                      if value is not None}
+    roots = config.android.attestation_roots
     try:
-        return ServiceConfig(kek_file=args.kek_file, **file_settings)
+        return ServiceConfig(kek_file=args.kek_file, device_policy=config.android.device_policy(),
+                             attestation_roots=None if roots is None else Path(roots),
+                             **file_settings)
     except StartupError as exc:  # only the file's settings can be out of range here
         raise InputError(f"configuration file {args.config_path}: service.{exc}") from None
 

@@ -14,6 +14,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from server.store.models.android import HandsetAttestation
 from server.store.models.base import Base, utcnow
 
 
@@ -59,6 +60,8 @@ class Handset(Base):
     public_key_pem: Mapped[str] = mapped_column(Text)
     key_algorithm: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What its registration attestation showed (None: a bare public key, a software key).
+    attestation: Mapped[HandsetAttestation | None] = relationship(lazy="joined")
 
 
 class Pairing(Base):
