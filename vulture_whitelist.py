@@ -65,3 +65,6 @@ used.do_POST
 used.log_message
 used.big
 used.name_bytes
+
+# server.core.configfile.AndroidSection: read by getattr over the severity names.
+used.contraindicated
