@@ -147,9 +147,9 @@ class AttestedHandset:
         key_path = self.path / DEVICE_KEY_FILE
         if key_path.exists():
             raise InputError(f"{key_path}: this handset has its device key already")
-        issued = client.post("/v1/handsets/registration-nonces", {"imei": self.props.imei})
+        issued = client.post("/v1/registration-nonces", {"imei": self.props.imei})
         key, chain = self.attest_new_key(b64url.decode(issued["nonce"]))
-        handset = client.post("/v1/handsets/attested", {
+        handset = client.post("/v1/registrations", {
             "imei": self.props.imei, "attestation": chain.decode("ascii"),
             "nonce": issued["nonce"], "label": label})
         _write(key_path, key.private_bytes(serialization.Encoding.PEM,

@@ -75,7 +75,7 @@ def _patch_level(text: str) -> int:
 
 
 def _nonce(args: argparse.Namespace) -> int:
-    issued = client_from_args(args).post("/v1/handsets/registration-nonces",
+    issued = client_from_args(args).post("/v1/registration-nonces",
                                          {"imei": args.imei})
     if args.json:
         print_json(issued)
@@ -136,7 +136,7 @@ def add_attested(args: argparse.Namespace) -> dict[str, Any]:
                             "label": args.label}
     if args.imeisv:
         body["imeisv"] = args.imeisv
-    return client.post("/v1/handsets/attested", body)
+    return client.post("/v1/registrations", body)
 
 
 def _challenge_of(path: Path, chain: str) -> str:

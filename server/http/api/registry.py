@@ -51,7 +51,7 @@ def add_handset() -> tuple[dict[str, Any], int]:
     return registry.handset_json(handset), 201
 
 
-@blueprint.post("/handsets/registration-nonces")
+@blueprint.post("/registration-nonces")
 @require_role("provisioner")
 def registration_nonce() -> tuple[dict[str, Any], int]:
     body = json_body(NewRegistrationNonce)
@@ -59,7 +59,7 @@ def registration_nonce() -> tuple[dict[str, Any], int]:
                                              actor=current_actor()).to_json(), 201
 
 
-@blueprint.post("/handsets/attested")
+@blueprint.post("/registrations")
 @require_role("provisioner")
 def add_attested_handset() -> tuple[dict[str, Any], int]:
     body = json_body(NewAttestedHandset)
@@ -173,7 +173,7 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {"200": json_response("A page", page_of("Handset")), **_ERRORS},
             },
         },
-        "/v1/handsets/registration-nonces": {
+        "/v1/registration-nonces": {
             "post": {
                 "summary": "A single-use registration nonce for registering a handset from "
                            "its Android key attestation (the attestationChallenge)",
@@ -183,7 +183,7 @@ OPENAPI: dict[str, Any] | None = {
                               **_ERRORS, "422": problem_response("Invalid IMEI")},
             },
         },
-        "/v1/handsets/attested": {
+        "/v1/registrations": {
             "post": {
                 "summary": "Register a handset from its Android key attestation: the "
                            "attested key becomes its device key",

@@ -164,8 +164,9 @@ class NewAttestedHandset(RequestModel):
     attestationChallenge (docs/device-protocol.md)."""
 
     imei: Imei
-    attestation: Annotated[str, Field(min_length=1, max_length=MAX_CHAIN_PEM_CHARS),
-                           AfterValidator(_pem_text)]
+    attestation: Annotated[str, Field(min_length=1, max_length=MAX_CHAIN_PEM_CHARS,
+                                      pattern=r"^[-A-Za-z0-9+/= \r\n]+$",
+                                      description="PEM certificates, leaf first")]
     nonce: Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$",
                                 description="the registration nonce, base64url")]
     imeisv: Imeisv | None = None
