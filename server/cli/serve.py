@@ -225,8 +225,10 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     from server.http.app import create_app
     from server.http.gunicorn_app import GunicornService
     from server.http.tls import gunicorn_options
+    from server.pool.android import load_roots
 
     config = _config(args)  # a bad option is refused before logging is set up
+    load_roots(config.attestation_roots)  # a bad roots file too, in one line
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
     svc = _first_open(args, config)

@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -71,9 +72,9 @@ _CACHE: weakref.WeakKeyDictionary[Service, _Cached] = weakref.WeakKeyDictionary(
 _LOCK = threading.Lock()
 
 
-def load_roots(svc: Service) -> TrustStore:
-    """Build the trust store from the configuration (InputError naming the file)."""
-    path = svc.config.attestation_roots
+def load_roots(path: Path | None) -> TrustStore:
+    """Google's roots, and those of ``path`` (``--attestation-roots``; InputError naming
+    the file)."""
     if path is None:
         return google_roots()
     try:
@@ -93,7 +94,7 @@ def _cached(svc: Service) -> _Cached:
         cached = _CACHE.get(svc)
         if cached is not None and now - cached.read_at < STATUS_RELOAD_SECONDS:
             return cached
-        roots = cached.roots if cached is not None else load_roots(svc)
+        roots = cached.roots if cached is not None else load_roots(svc.config.attestation_roots)
     fresh = _Cached(roots, _read_status(svc), now)
     with _LOCK:
         _CACHE[svc] = fresh
