@@ -446,6 +446,14 @@ def _time(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
+# What each key kind tells an operator (the desk shows it with every handset).
+KEY_KIND_TEXT = {
+    "software": "software key",
+    "tee": "TEE key (attested)",
+    "strongbox": "StrongBox key (attested)",
+}
+
+
 def key_kind(handset: Handset) -> str:
     """Where the handset's device key lives: ``tee``/``strongbox`` (attested), or
     ``software`` (a bare public key, or an attestation of a software key)."""

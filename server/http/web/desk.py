@@ -24,6 +24,7 @@ from server.http.web import queries
 from server.http.web.auth import DESK, require_role, safe_next
 from server.http.web.blueprint import bp
 from server.http.web.forms import CheckoutForm, ReturnForm, show_refusal
+from server.pool import registry
 from server.store.models import utcnow
 
 
@@ -112,8 +113,11 @@ def checkout(handset_id: str) -> ResponseReturnValue:
     # A fresh check by the device would change the answer (not so for a verdict that
     # is simply bad, or a handset that is out).
     attestation_needed = row.checkout_id is None and row.status in (None, "affirming")
+    handset = registry.get_handset(svc, row.imei)
+    hardware = None if handset is None or handset.attestation is None \
+        else registry.attestation_json(handset.attestation)
     return render_template("checkout.html", row=row, verdict=verdict, confirming=confirming,
-                           attestation_needed=attestation_needed,
+                           attestation_needed=attestation_needed, hardware=hardware,
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 
 
