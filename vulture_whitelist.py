@@ -68,3 +68,66 @@ used.name_bytes
 
 # server.core.configfile.AndroidSection: read by getattr over the severity names.
 used.contraindicated
+# attest.android.keydescription: the KeyMint enumerations' members are made from decoded
+# numbers (``KeyPurpose(2)``), and AuthorizationList's fields are set and read by name
+# from the schema table (``AuthorizationList(**values)``, ``getattr``).
+used.SELF_SIGNED
+used.ENCRYPT
+used.DECRYPT
+used.DERIVE_KEY
+used.WRAP_KEY
+used.AGREE_KEY
+used.RSA
+used.ML_DSA
+used.TRIPLE_DES
+used.HMAC
+used.CBC
+used.CTR
+used.ML_DSA_65
+used.MD5
+used.SHA_2_224
+used.SHA_2_384
+used.RSA_OAEP
+used.RSA_PSS
+used.RSA_PKCS1_1_5_ENCRYPT
+used.RSA_PKCS1_1_5_SIGN
+used.PKCS7
+used.P_224
+used.P_384
+used.P_521
+used.CURVE_25519
+used.DERIVED
+used.IMPORTED
+used.RESERVED
+used.SECURELY_IMPORTED
+used.block_mode
+used.ec_curve
+used.ml_dsa_variant
+used.rsa_public_exponent
+used.mgf_digest
+used.rollback_resistance
+used.early_boot_only
+used.active_datetime
+used.origination_expire_datetime
+used.usage_expire_datetime
+used.usage_count_limit
+used.no_auth_required
+used.user_auth_type
+used.auth_timeout
+used.allow_while_on_body
+used.trusted_user_presence_required
+used.trusted_confirmation_required
+used.unlocked_device_required
+used.all_applications
+used.application_id
+used.rollback_resistant
+used.attestation_id_brand
+used.attestation_id_device
+used.attestation_id_product
+used.attestation_id_serial
+used.attestation_id_imei
+used.attestation_id_meid
+used.attestation_id_manufacturer
+used.attestation_id_model
+used.device_unique_attestation
+used.attestation_id_second_imei

@@ -104,6 +104,7 @@ def test_wheel_holds_the_profiles_and_rules_and_not_the_example_cards(
     assert {n for n in names if n.startswith("card_profiles/") and n.endswith(".yaml")} == {
         f"card_profiles/{p.name}" for p in (ROOT / "card_profiles").glob("*.yaml")}
     assert "udev/60-simattest.rules" in names
+    assert "attest/android/data/google_roots.pem" in names
     assert not [n for n in names if "examples" in n]
 
 
@@ -142,6 +143,13 @@ def test_aka_milenage_on_a_3gpp_test_set(installed: Installed) -> None:
     assert (done.returncode, done.stderr) == (0, "")
     for field in ("res", "ck", "ik", "mac_a", "mac_s", "ak", "ak_star"):
         assert s[field] in done.stdout, field
+
+
+def test_google_attestation_roots_come_with_the_wheel(installed: Installed) -> None:
+    chain = ROOT / "tests" / "data" / "android_attestation" / "caiman_sdk36_TEE_EC_RKP.pem"
+    done = installed.run("device", "attestation", "show", str(chain), "--at", "2025-09-29")
+    assert (done.returncode, done.stderr.split(" (key")[0]) == (
+        0, "verified: 5 certificates to serialNumber=f92009e853b6b045")
 
 
 @pytest.fixture

@@ -35,16 +35,30 @@ def load_chain(data: bytes, field: str = "chain") -> list[x509.Certificate]:
     ders = _pem_blocks(stripped, field) if stripped.startswith(b"-----") \
         else _der_elements(data, field)
     if len(ders) > MAX_CERTIFICATES:
-        raise AttestationInvalid(field, f"{len(ders)} certificates; a chain has at most "
-                                        f"{MAX_CERTIFICATES}")
+        raise AttestationInvalid(field, f"more than {MAX_CERTIFICATES} certificates; a "
+                                        "chain has at most that many")
     certificates = []
     for index, der in enumerate(ders):
         try:
-            certificates.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+            certificate = x509.load_der_x509_certificate(der)
+        except (ValueError, x509.InvalidVersion) as exc:
             raise AttestationInvalid(f"{field}[{index}]",
                                      f"not an X.509 certificate ({exc})") from None
+        check_readable(certificate, f"{field}[{index}]")
+        certificates.append(certificate)
     return certificates
+
+
+def check_readable(certificate: x509.Certificate, where: str) -> None:
+    """Parse now what ``cryptography`` parses on first use (names, extensions), so that a
+    malformed part is refused here, naming the certificate, not later in any reader."""
+    try:
+        certificate.subject  # noqa: B018 - each access parses the part
+        certificate.issuer  # noqa: B018
+        certificate.extensions  # noqa: B018
+    except (ValueError, TypeError, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType) as exc:
+        raise AttestationInvalid(where, f"not an X.509 certificate ({exc})") from None
 
 
 def _pem_blocks(data: bytes, field: str) -> list[bytes]:
@@ -69,11 +83,14 @@ def _pem_blocks(data: bytes, field: str) -> list[bytes]:
 
 def _der_elements(data: bytes, field: str) -> list[bytes]:
     ders: list[bytes] = []
-    while data:
+    while data and len(ders) <= MAX_CERTIFICATES:
         try:
-            _class, _method, _tag, header, contents, trailer = parser.parse(data)
+            class_, method, tag, header, contents, trailer = parser.parse(data)
         except ValueError as exc:
             raise AttestationInvalid(f"{field}[{len(ders)}]", f"not DER ({exc})") from None
+        if (class_, method, tag) != (0, 1, 16):
+            raise AttestationInvalid(f"{field}[{len(ders)}]" if ders else field,
+                                     "neither PEM nor a DER certificate")
         size = len(header) + len(contents) + len(trailer)
         ders.append(data[:size])
         data = data[size:]

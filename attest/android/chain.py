@@ -6,16 +6,21 @@ extension; above it the device's attestation key, the intermediates, and the roo
 failure an ``AttestationInvalid`` naming the certificate (``chain[i]``, 0 = leaf):
 
 1. **Signatures.** Each certificate is signed by the next one's key and names it as
-   issuer; the last one is (or is signed by) a trust anchor's public key — an anchor is a
-   key, not a certificate, as AOSP advises (``attest.android.roots``).
+   issuer; the last one carries a trust anchor's public key (its self-signature is not
+   checked: the key is what is trusted) or is signed by one — an anchor is a key, not a
+   certificate, as AOSP advises (``attest.android.roots``).
 2. **Validity at ``at``** (the instant of verification, given by the caller).  Following
    the AOSP guidance and Google's reference verifier:
 
    - the **leaf's** validity fields are not checked: the device sets them (KeyMint's
      defaults are the epoch and 2048-01-01, or the app's request), from a clock that
      may be wrong or tampered with, so they mean nothing;
-   - every **other** certificate (intermediates and the root certificate when the chain
-     carries it) must be valid at ``at``, except that an *expired* certificate is
+   - the **root** certificate, when the chain carries it, is not checked either: what is
+     trusted is the anchor's key, whichever issuance of its certificate the device
+     embeds (Google's RSA root has three, the first expired in May 2026) — as in PKIX,
+     a trust anchor is not a certificate of the path;
+   - every **other** certificate (the intermediates) must be valid at ``at``, except
+     that an *expired* certificate is
      accepted in a **factory-provisioned** chain (its certificate just below the root
      names its subject by ``serialNumber``, as factory attestation keys do): keys burnt
      in at the factory cannot be rotated, and their withdrawal is the status list's job.
@@ -46,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from attest.android.certfile import MAX_CERTIFICATES, load_chain
+from attest.android.certfile import MAX_CERTIFICATES, check_readable, load_chain
 from attest.android.errors import ATTESTATION_REVOKED, AttestationInvalid
 from attest.android.keydescription import OID, KeyDescription, decode_key_description
 from attest.android.roots import TrustAnchor, TrustStore, name_text
@@ -57,8 +62,9 @@ KEY_DESCRIPTION_OID = x509.ObjectIdentifier(OID)
 #: Leaf key algorithms a handset's device key may have (``attest.devicekey``).
 DEVICE_KEY_ALGORITHMS = frozenset({"ecdsa-p256", "ed25519"})
 
-__all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "key_algorithm", "load_chain",
-           "verify_chain"]
+__all__ = ["DEVICE_KEY_ALGORITHMS", "VerifiedAttestation", "instant_text", "key_algorithm",
+           "key_description_of", "load_chain", "verify_chain"]
+
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAttestation:
@@ -90,12 +96,16 @@ def verify_chain(chain: list[x509.Certificate], roots: TrustStore,
                                           f"{MAX_CERTIFICATES}")
     if at.tzinfo is None:
         raise ValueError("verify_chain: `at` must be timezone-aware")
+    for index, cert in enumerate(chain):
+        check_readable(cert, f"chain[{index}]")
     keys = [_public_key(cert, f"chain[{i}]") for i, cert in enumerate(chain)]
     for i in range(len(chain) - 1):
         _check_issued_by(chain[i], chain[i + 1], keys[i + 1], f"chain[{i}]")
     anchor = _anchor(chain[-1], keys[-1], roots, f"chain[{len(chain) - 1}]")
-    factory = _factory_provisioned(chain, anchor)
-    expired = _check_validity(chain, at, factory)
+    # The top certificate is the anchor itself (its key) or one the anchor signed.
+    path = chain[:-1] if len(chain) > 1 and anchor.spki_der == _spki(keys[-1]) else chain
+    factory = _factory_provisioned(chain[0], path[-1])
+    expired = _check_validity(path, at, factory)
     if status is not None:
         _check_status(chain, status)
     key_description = _key_description(chain)
@@ -131,7 +141,8 @@ def key_algorithm(key: PublicKeyTypes) -> str:
         return "ed25519"
     if isinstance(key, rsa.RSAPublicKey):
         return f"rsa-{key.key_size}"
-    return type(key).__name__
+    # ML-DSA (attestation version 500) and others by their class: MLDSA65PublicKey → mldsa65
+    return type(key).__name__.removesuffix("PublicKey").lower()
 
 
 def _signed_by(cert: x509.Certificate, key: PublicKeyTypes) -> bool:
@@ -165,15 +176,17 @@ def _check_issued_by(cert: x509.Certificate, issuer: x509.Certificate,
                                  "not made by the next certificate's key")
 
 
+def _spki(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _anchor(top: x509.Certificate, top_key: PublicKeyTypes, roots: TrustStore,
             where: str) -> TrustAnchor:
-    spki = top_key.public_bytes(serialization.Encoding.DER,
-                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = _spki(top_key)
     anchor = roots.find(spki)
     if anchor is not None:
-        if top.issuer == top.subject and not _signed_by(top, top_key):
-            raise AttestationInvalid(f"{where}.signature", "the root's self-signature is "
-                                                           "not valid")
+        # The trusted key itself: its certificate's self-signature would add nothing.
         return anchor
     for candidate in roots.anchors:
         if _signed_by(top, candidate.public_key):
@@ -183,35 +196,33 @@ def _anchor(top: x509.Certificate, top_key: PublicKeyTypes, roots: TrustStore,
                                     f"{hashlib.sha256(spki).hexdigest()[:16]}…)")
 
 
-def _factory_provisioned(chain: list[x509.Certificate], anchor: TrustAnchor) -> bool:
+def _factory_provisioned(leaf: x509.Certificate, below_root: x509.Certificate) -> bool:
     """Whether the certificate just below the root names its subject by serialNumber
     (X.520 clause 6.2.9), as factory-provisioned attestation keys do."""
-    top_is_root = anchor.spki_der == chain[-1].public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    below_root = chain[-2] if top_is_root and len(chain) > 1 else chain[-1]
-    if below_root is chain[0]:
-        return False
-    return bool(below_root.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER))
+    return below_root is not leaf and bool(
+        below_root.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER))
 
 
-def _check_validity(chain: list[x509.Certificate], at: dt.datetime,
+def _check_validity(path: list[x509.Certificate], at: dt.datetime,
                     factory: bool) -> tuple[int, ...]:
+    """``path``: the chain less the anchor's own certificate; the leaf is not checked."""
     expired = []
-    for index, cert in enumerate(chain[1:], start=1):
+    for index, cert in enumerate(path[1:], start=1):
         if at < cert.not_valid_before_utc:
             raise AttestationInvalid(f"chain[{index}].validity",
-                                     f"not valid before {_time(cert.not_valid_before_utc)} "
-                                     f"(checked at {_time(at)})")
+                                     f"not valid before {instant_text(cert.not_valid_before_utc)} "
+                                     f"(checked at {instant_text(at)})")
         if at > cert.not_valid_after_utc:
             if not factory:
                 raise AttestationInvalid(f"chain[{index}].validity",
-                                         f"expired {_time(cert.not_valid_after_utc)} "
-                                         f"(checked at {_time(at)})")
+                                         f"expired {instant_text(cert.not_valid_after_utc)} "
+                                         f"(checked at {instant_text(at)})")
             expired.append(index)
     return tuple(expired)
 
 
-def _time(instant: dt.datetime) -> str:
+def instant_text(instant: dt.datetime) -> str:
+    """An instant as RFC 3339 UTC text to the second (``2026-03-01T12:00:00Z``)."""
     return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -232,12 +243,19 @@ def _key_description(chain: list[x509.Certificate]) -> KeyDescription:
             raise AttestationInvalid(f"chain[{index}].extensions",
                                      "carries a KeyDescription; only the leaf may (a chain "
                                      "extended below an attested key)")
-    value = _extension(chain[0])
-    if value is None:
+    key_description = key_description_of(chain[0])
+    if key_description is None:
         raise AttestationInvalid("chain[0].extensions",
                                  f"no KeyDescription extension ({OID}): not an Android "
                                  "key attestation")
-    return decode_key_description(value)
+    return key_description
+
+
+def key_description_of(cert: x509.Certificate) -> KeyDescription | None:
+    """The decoded KeyDescription of one certificate, None when it has none — with no
+    verification at all: for showing what an unverified certificate claims."""
+    value = _extension(cert)
+    return None if value is None else decode_key_description(value)
 
 
 def _extension(cert: x509.Certificate) -> bytes | None:
@@ -245,7 +263,7 @@ def _extension(cert: x509.Certificate) -> bytes | None:
         extension = cert.extensions.get_extension_for_oid(KEY_DESCRIPTION_OID)
     except x509.ExtensionNotFound:
         return None
-    except ValueError as exc:  # duplicate or malformed extensions
+    except (ValueError, x509.DuplicateExtension) as exc:  # check_readable found none
         raise AttestationInvalid("chain.extensions", f"malformed ({exc})") from None
     value = extension.value
     assert isinstance(value, x509.UnrecognizedExtension)

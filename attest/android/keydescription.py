@@ -4,7 +4,8 @@ Schema: AOSP "Key and ID attestation", *Attestation extension* (OID
 1.3.6.1.4.1.11129.2.1.17), and KeyMint's ``KeyDescription``/``AuthorizationList``
 (``hardware/interfaces/security/keymint``), attestation versions 1 (Keymaster 2),
 2 (Keymaster 3), 3 (Keymaster 4), 4 (Keymaster 4.1), 100, 200, 300 and 400 (KeyMint 1
-to 4)::
+to 4), and 500 (Android 17's KeyMint, which adds ``mlDsaVariant [11]``; read as Google's
+reference verifier ``android/keyattestation`` reads it)::
 
     KeyDescription ::= SEQUENCE {
         attestationVersion INTEGER, attestationSecurityLevel SecurityLevel,
@@ -40,7 +41,10 @@ Decoding rules (each violation is ``AttestationInvalid`` with the field's dotted
 - texts (package names, attestation IDs) are UTF-8; a BOOLEAN is read as BER (any
   non-zero octet is true): some devices encode ``deviceLocked`` as 0x01, and Google's
   reference verifier accepts it;
-- from version 3 on ``rootOfTrust`` carries ``verifiedBootHash``; before, it must not.
+- from version 3 on ``rootOfTrust`` carries ``verifiedBootHash``; before, it must not;
+  no SEQUENCE has elements beyond its fields (the schema has no extension marker), an
+  INTEGER has at least one content octet (X.690 clause 8.3.1), a NULL none;
+- a SET OF is kept in the order it is encoded (DER sorts it, X.690 clause 11.6).
 
 The hardware-enforced list is what the TEE or StrongBox vouches for; the software-enforced
 one is what Android's keystore service says.  The ``KeyDescription`` accessors
@@ -64,7 +68,8 @@ from attest.android.errors import AttestationInvalid
 OID = "1.3.6.1.4.1.11129.2.1.17"
 
 #: attestationVersion → the Keymaster/KeyMint version that goes with it (AOSP docs).
-ATTESTATION_VERSIONS = {1: 2, 2: 3, 3: 4, 4: 41, 100: 100, 200: 200, 300: 300, 400: 400}
+ATTESTATION_VERSIONS = {1: 2, 2: 3, 3: 4, 4: 41, 100: 100, 200: 200, 300: 300, 400: 400,
+                        500: 500}
 
 _UINT32 = 2**32 - 1
 _UINT64 = 2**64 - 1
@@ -99,9 +104,22 @@ class KeyPurpose(enum.IntEnum):
 class Algorithm(enum.IntEnum):
     RSA = 1
     EC = 3
+    ML_DSA = 4  # version 500 (Android 17)
     AES = 32
     TRIPLE_DES = 33
     HMAC = 128
+
+
+class BlockMode(enum.IntEnum):
+    ECB = 1
+    CBC = 2
+    CTR = 3
+    GCM = 32
+
+
+class MlDsaVariant(enum.IntEnum):
+    ML_DSA_65 = 1
+    ML_DSA_87 = 2
 
 
 class Digest(enum.IntEnum):
@@ -164,9 +182,11 @@ class AuthorizationList:
     purpose: tuple[KeyPurpose, ...] = ()
     algorithm: Algorithm | None = None
     key_size: int | None = None
+    block_mode: tuple[BlockMode, ...] = ()
     digest: tuple[Digest, ...] = ()
     padding: tuple[PaddingMode, ...] = ()
     ec_curve: EcCurve | None = None
+    ml_dsa_variant: MlDsaVariant | None = None  # version 500
     rsa_public_exponent: int | None = None
     mgf_digest: tuple[Digest, ...] = ()
     rollback_resistance: bool = False
@@ -286,12 +306,11 @@ def patch_level_date(level: int) -> dt.date | None:
 
 # ---- the ASN.1 schema (asn1crypto) ----
 
-class _SecurityLevel(core.Enumerated):
-    _map: ClassVar[dict[int, str]] = {s.value: s.name for s in SecurityLevel}
+class _Enumerated(core.Integer):
+    """ENUMERATED (X.690 clause 8.4) read as its integer, so that a value outside the
+    enumeration is reported by the decoder with its field, not lost in the parser."""
 
-
-class _VerifiedBootState(core.Enumerated):
-    _map: ClassVar[dict[int, str]] = {s.value: s.name for s in VerifiedBootState}
+    tag = 10
 
 
 class _IntegerSet(core.SetOf):
@@ -305,7 +324,7 @@ class _OctetStringSet(core.SetOf):
 class _RootOfTrust(core.Sequence):
     _fields: ClassVar[list[Any]] = [
         ("verifiedBootKey", core.OctetString), ("deviceLocked", core.Boolean),
-        ("verifiedBootState", _VerifiedBootState),
+        ("verifiedBootState", _Enumerated),
         ("verifiedBootHash", core.OctetString, {"optional": True})]
 
 
@@ -336,7 +355,7 @@ class _Field:
 
 def _int_in(low: int, high: int) -> Callable[[core.Asn1Value, str, int], int]:
     def decode(value: core.Asn1Value, field: str, _version: int) -> int:
-        number = value.native
+        number = _integer(value, field)
         if not low <= number <= high:
             raise AttestationInvalid(field, f"{number} is out of range {low}..{high}")
         return int(number)
@@ -345,14 +364,23 @@ def _int_in(low: int, high: int) -> Callable[[core.Asn1Value, str, int], int]:
 
 def _enum_of(kind: type[enum.IntEnum]) -> Callable[[core.Asn1Value, str, int], Any]:
     def decode(value: core.Asn1Value, field: str, _version: int) -> enum.IntEnum:
-        return _member(kind, int(value), field)
+        return _member(kind, _integer(value, field), field)
     return decode
 
 
 def _enum_set_of(kind: type[enum.IntEnum]) -> Callable[[core.Asn1Value, str, int], Any]:
     def decode(value: core.Asn1Value, field: str, _version: int) -> tuple[enum.IntEnum, ...]:
-        return tuple(_member(kind, int(v), f"{field}[{i}]") for i, v in enumerate(value))
+        return tuple(_member(kind, _integer(v, f"{field}[{i}]"), f"{field}[{i}]")
+                     for i, v in enumerate(value))
     return decode
+
+
+def _integer(value: core.Asn1Value, field: str) -> int:
+    # X.690 clause 8.3.1: an INTEGER has at least one content octet (asn1crypto reads
+    # none as 0).
+    if not value.contents:
+        raise AttestationInvalid(field, "an INTEGER without content octets")
+    return int(value)
 
 
 def _member(kind: type[enum.IntEnum], number: int, field: str) -> Any:
@@ -362,7 +390,9 @@ def _member(kind: type[enum.IntEnum], number: int, field: str) -> Any:
         raise AttestationInvalid(field, f"{number} is not a {kind.__name__} value") from None
 
 
-def _flag(_value: core.Asn1Value, _field: str, _version: int) -> bool:
+def _flag(value: core.Asn1Value, field: str, _version: int) -> bool:
+    if value.contents:
+        raise AttestationInvalid(field, "a NULL with content")
     return True
 
 
@@ -420,8 +450,8 @@ def _root_of_trust(value: core.Asn1Value, field: str, version: int) -> RootOfTru
                                  f"present in attestation version {version} (added in 3)")
     return RootOfTrust(
         verified_boot_key=bytes(key.native), device_locked=bool(locked.native),
-        verified_boot_state=_member(VerifiedBootState, int(state),
-                                    f"{field}.verifiedBootState"),
+        verified_boot_state=_enum_of(VerifiedBootState)(state, f"{field}.verifiedBootState",
+                                                        version),
         verified_boot_hash=bytes(boot_hash.native) if has_hash else None)
 
 
@@ -442,12 +472,17 @@ def _application_id(value: core.Asn1Value, field: str, _version: int) -> Attesta
                                 for d in _items(digests, f"{field}.signatureDigests")))
 
 
+# What asn1crypto raises on bad input: ValueError mostly, the others from lazily parsed
+# values of unexpected universal types (a REAL or an EXTERNAL where a field was expected).
+_ASN1_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+
+
 def _child(value: core.Asn1Value, name: str, field: str) -> Any:
     """A Sequence's member, parsed now (asn1crypto parses lazily) so an error names it."""
     try:
         child = value[name]
         child.native  # noqa: B018 - forces the parse of the member's value
-    except (ValueError, TypeError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return child
 
@@ -457,9 +492,19 @@ def _items(value: core.Asn1Value, field: str) -> list[Any]:
         items = list(value)
         for item in items:
             item.native  # noqa: B018 - forces the parse, see _child
-    except (ValueError, TypeError, KeyError) as exc:
+            _no_extra_elements(item, field)
+    except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return items
+
+
+def _no_extra_elements(value: core.Asn1Value, field: str) -> None:
+    # asn1crypto keeps elements beyond a SEQUENCE's fields without a word; the schema has
+    # no extension marker, so they are refused.
+    if isinstance(value, core.Sequence) and value._fields and \
+            len(value.children) > len(value._fields):
+        raise AttestationInvalid(field, f"{len(value.children)} elements; the schema has "
+                                        f"{len(value._fields)}")
 
 
 def _why(exc: Exception) -> str:
@@ -469,8 +514,11 @@ def _why(exc: Exception) -> str:
 def _load(spec: type[core.Asn1Value], der: bytes, field: str) -> Any:
     try:
         value = spec.load(der, strict=True)
+        if not isinstance(value, spec):
+            raise ValueError(f"a {type(value).__name__}, not a {spec.__name__}")
         value.native  # noqa: B018 - parse all of it here, see _child
-    except (ValueError, TypeError, KeyError) as exc:
+        _no_extra_elements(value, field)
+    except _ASN1_ERRORS as exc:
         raise AttestationInvalid(field, _why(exc)) from None
     return value
 
@@ -538,9 +586,11 @@ _FIELDS = (
     _f(1, "purpose", "purpose", "set", _enum_set_of(KeyPurpose)),
     _f(2, "algorithm", "algorithm", "int", _enum_of(Algorithm)),
     _f(3, "keySize", "key_size", "int", _int_in(0, _UINT32)),
+    _f(4, "blockMode", "block_mode", "set", _enum_set_of(BlockMode)),
     _f(5, "digest", "digest", "set", _enum_set_of(Digest)),
     _f(6, "padding", "padding", "set", _enum_set_of(PaddingMode)),
     _f(10, "ecCurve", "ec_curve", "int", _enum_of(EcCurve)),
+    _f(11, "mlDsaVariant", "ml_dsa_variant", "int", _enum_of(MlDsaVariant)),
     _f(200, "rsaPublicExponent", "rsa_public_exponent", "int", _int_in(0, _UINT64)),
     _f(203, "mgfDigest", "mgf_digest", "set", _enum_set_of(Digest)),
     _f(303, "rollbackResistance", "rollback_resistance", "null"),
@@ -616,9 +666,9 @@ def _sequence_elements(der: bytes, field: str) -> list[_Element]:
 
 _OUTER: tuple[tuple[str, Any], ...] = (
     ("attestationVersion", core.Integer),
-    ("attestationSecurityLevel", _SecurityLevel),
+    ("attestationSecurityLevel", _Enumerated),
     ("keyMintVersion", core.Integer),
-    ("keyMintSecurityLevel", _SecurityLevel),
+    ("keyMintSecurityLevel", _Enumerated),
     ("attestationChallenge", core.OctetString),
     ("uniqueId", core.OctetString),
     ("softwareEnforced", _SEQUENCE),
@@ -645,12 +695,12 @@ def decode_key_description(der: bytes) -> KeyDescription:
                                  f"{', '.join(map(str, ATTESTATION_VERSIONS))})")
     return KeyDescription(
         attestation_version=version,
-        attestation_security_level=_member(SecurityLevel, int(
-            parsed["attestationSecurityLevel"]), f"{_ROOT}.attestationSecurityLevel"),
+        attestation_security_level=_enum_of(SecurityLevel)(
+            parsed["attestationSecurityLevel"], f"{_ROOT}.attestationSecurityLevel", version),
         keymint_version=_int_in(0, _UINT32)(parsed["keyMintVersion"],
                                             f"{_ROOT}.keyMintVersion", version),
-        keymint_security_level=_member(SecurityLevel, int(
-            parsed["keyMintSecurityLevel"]), f"{_ROOT}.keyMintSecurityLevel"),
+        keymint_security_level=_enum_of(SecurityLevel)(
+            parsed["keyMintSecurityLevel"], f"{_ROOT}.keyMintSecurityLevel", version),
         attestation_challenge=bytes(parsed["attestationChallenge"].native),
         unique_id=bytes(parsed["uniqueId"].native),
         software_enforced=_authorization_list(parsed["softwareEnforced"],
@@ -689,8 +739,8 @@ class _AuthorizationList(core.Sequence):
 
 class _KeyDescription(core.Sequence):
     _fields: ClassVar[list[Any]] = [
-        ("attestationVersion", core.Integer), ("attestationSecurityLevel", _SecurityLevel),
-        ("keyMintVersion", core.Integer), ("keyMintSecurityLevel", _SecurityLevel),
+        ("attestationVersion", core.Integer), ("attestationSecurityLevel", _Enumerated),
+        ("keyMintVersion", core.Integer), ("keyMintSecurityLevel", _Enumerated),
         ("attestationChallenge", core.OctetString), ("uniqueId", core.OctetString),
         ("softwareEnforced", _AuthorizationList), ("hardwareEnforced", _AuthorizationList)]
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from attest.errors import InputError
 from attest.textfile import os_reason, read_text
 from server.agent.client import add_server_options, client_from_args
-from server.cli import device_attested
+from server.cli import attestation, device_attested
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.core.datadir import write_secret_file
 
@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
     add_json_flag(keygen)
     keygen.set_defaults(func=_keygen)
     device_attested.register(sub)
+
+    attestation.register(sub)
 
 
 def _add(args: argparse.Namespace) -> int:
