@@ -32,7 +32,7 @@ from server.core.service import Service
 from server.pool import attested, provisioning, registry
 from server.pool.android import AttestationRefused
 from server.store.models import Handset, HandsetAttestation, utcnow
-from tests.fixtures_attestation import TestCard, make_iccid, make_imei, signed_request
+from tests.fixtures_attestation import ApiServer, TestCard, make_iccid, make_imei, signed_request
 
 IMEI = make_imei(41)
 OTHER_IMEI = make_imei(42)
@@ -239,3 +239,63 @@ def test_status_list_import_revokes_and_shows_its_age(
         "the key is not a hexadecimal serial number\n"
     assert main(["status", *store]) == 0
     assert "1 entries" in capsys.readouterr().out  # the list before stays
+
+
+def test_cli_registers_and_checks_out_a_simulated_attested_handset(
+        api_server: ApiServer, authority: TestAttestationAuthority, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """simattest device attested-sim / registration-nonce / add / checkout, over HTTP."""
+    from hw.cardfile import load_card_file
+    from server.agent.attested import AUTHORITY_FILE, AttestedHandset
+    from server.cli.main import main
+    from server.core.operators import create_token
+    from server.demo.batchgen import SynthCard, csv_text
+
+    svc = api_server.service
+    card_path = Path(__file__).resolve().parent.parent / "card_profiles" / "examples" / \
+        "ps-001.yaml"
+    card = load_card_file(card_path)
+    assert card.imei is not None
+    provisioning.import_batch(svc, csv_text([SynthCard(card.iccid, card.imsi, card.ki,
+                                                       card.opc or b"")]), "one.csv",
+                              actor="test")
+    shared = tmp_path / "authority"
+    shared.mkdir()
+    (shared / AUTHORITY_FILE).write_bytes(authority.to_pem())
+    server = ["--server", api_server.url, "--token",
+              create_token(svc, "provisioner", "test")]
+    handset_dir = tmp_path / "handset"
+    assert main(["device", "attested-sim", "--out", str(handset_dir), "--imei", card.imei,
+                 "--authority", str(shared)]) == 0
+    assert "TEST ONLY" in capsys.readouterr().out
+    assert main(["device", "add", "--imei", card.imei, "--attested-device", str(handset_dir),
+                 "--json", *server]) == 0
+    registered = json.loads(capsys.readouterr().out)
+    assert (registered["key_kind"], registered["attestation"]["attested_imei"]) == \
+        ("tee", card.imei)
+    registry.pair(svc, card.imei, card.iccid, actor="test")
+    assert main(["checkout", "--server", api_server.url, "--reader", f"sim:{card_path}",
+                 "--attested-device", str(handset_dir), "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    claims = jwt.decode(verdict["ear"], options={"verify_signature": False})
+    assert claims["submods"]["me"]["ear_trustworthiness_vector"]["executables"] == 2
+    assert claims["simattest_me"]["fresh_attestation"] is True
+
+    # an unlocked handset's own chain, by --attestation: one line naming the reason
+    unlocked_dir = tmp_path / "unlocked"
+    assert main(["device", "attested-sim", "--out", str(unlocked_dir), "--imei", OTHER_IMEI,
+                 "--unlocked", "--authority", str(shared), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["device", "registration-nonce", "--imei", OTHER_IMEI, "--json",
+                 *server]) == 0
+    nonce = json.loads(capsys.readouterr().out)["nonce"]
+    _key, chain = AttestedHandset.load(unlocked_dir).attest_new_key(b64url.decode(nonce))
+    chain_file = tmp_path / "chain.pem"
+    chain_file.write_bytes(chain)
+    assert main(["device", "add", "--imei", OTHER_IMEI, "--attestation", str(chain_file),
+                 *server]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "bootloader is unlocked (ME_BOOTLOADER_UNLOCKED)" in err
+    assert "rootOfTrust.deviceLocked" in err
+    assert registry.get_handset(svc, OTHER_IMEI) is None
