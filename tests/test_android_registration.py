@@ -26,6 +26,7 @@ from attest.android.testauthority import AttestedProperties, TestAttestationAuth
 from attest.evidence import canonical_json
 from server.attestation.challenge import create_challenge
 from server.attestation.evidence import submit_evidence
+from server.attestation.views import get_attestation
 from server.core.config import ServiceConfig
 from server.core.errors import Conflict, NotFound, ServiceError
 from server.core.service import Service
@@ -160,7 +161,8 @@ def _checkout(svc: Service, imei: str, key: devicekey.DeviceSigner, card: TestCa
     signature = b64url.encode(key.sign(canonical_json(doc)))
     outcome = submit_evidence(svc, challenge["id"], doc, signature, "127.0.0.1")
     claims = jwt.decode(outcome.ear or "", options={"verify_signature": False})
-    return {"status": outcome.status, "reasons": outcome.reasons, "claims": claims}
+    return {"status": outcome.status, "reasons": outcome.reasons, "claims": claims,
+            "id": outcome.attestation_id}
 
 
 def test_checkout_with_and_without_a_fresh_attestation(
@@ -196,6 +198,10 @@ def test_checkout_with_and_without_a_fresh_attestation(
     assert good["status"] == "affirming"
     assert good["claims"]["submods"]["me"]["ear_trustworthiness_vector"]["executables"] == 2
     assert good["claims"]["simattest_me"]["fresh_attestation"] is True
+    # the API's attestation view carries the same facts
+    shown = get_attestation(service, good["id"]).to_json()["hardware"]
+    assert (shown["key_kind"], shown["fresh_attestation"], shown["device_locked"],
+            shown["os_patch_level"]) == ("tee", True, True, PATCH)
     unlocked = _checkout(service, IMEI, signer, card, fresh(device_locked=False))
     assert (unlocked["status"], unlocked["reasons"]) == \
         ("contraindicated", ["ME_BOOTLOADER_UNLOCKED"])
