@@ -105,3 +105,36 @@ def test_desk_shows_hardware_facts_and_filters_software_key_and_tampered(
     expect(hardware).to_contain_text("yes: bound to this challenge's nonce")
     expect(hardware).to_contain_text("bootloader unlocked")
     expect(hardware).to_contain_text("policy:simattest/device/v1#")
+
+
+def test_provisioner_registers_a_handset_from_its_key_attestation(
+        page: Page, live_server: LiveServer, tokens: Tokens) -> None:
+    imei = "356938035643809"
+    sign_in(page, tokens.provisioner)
+    page.goto("/desk/provision/")
+    page.get_by_role("link", name="From its key attestation").click()
+    page.locator("#nonce-imei").fill(imei)
+    page.get_by_role("button", name="Get a nonce").click()
+    nonce = page.locator("#nonce-value").inner_text()
+    expect(page.locator("#reg-nonce")).to_have_value(nonce)
+    expect(page.locator("#reg-imei")).to_have_value(imei)
+
+    def chain(**changes: object) -> str:
+        key = ec.generate_private_key(ec.SECP256R1())
+        return AUTHORITY.issue_pem(key.public_key(),
+                                   _props(b64url.decode(nonce), imei, **changes)).decode()
+
+    # an unlocked handset: refused, the reason next to the chain, nothing registered
+    page.locator("#reg-attestation").fill(chain(device_locked=False))
+    page.get_by_role("button", name="Register handset").click()
+    expect(page.locator(".flash.error")).to_contain_text(
+        "Not registered: attestation: the handset's bootloader is unlocked "
+        "(ME_BOOTLOADER_UNLOCKED)")
+    assert registry.get_handset(live_server.service, imei) is None
+    page.locator("#reg-label").fill("PTT 0042")
+    page.locator("#reg-attestation").fill(chain())
+    page.get_by_role("button", name="Register handset").click()
+    expect(page.locator(".flash.ok")).to_contain_text(
+        f"Handset {imei} registered from its key attestation (TEE key (attested))")
+    handset = registry.get_handset(live_server.service, imei)
+    assert handset is not None and registry.key_kind(handset) == "tee"

@@ -58,8 +58,9 @@ _SECURITY_HEADERS = {
 
 # Endpoints that take a vendor batch file: their body may be as large as an import.
 UPLOAD_ENDPOINTS = frozenset({"web.provision_import"})
-# Form fields whose text has lines (a PEM key); every other value is one line.
-MULTILINE_FIELDS = frozenset({"public_key"})
+# Form fields whose text has lines (a PEM key, an attestation chain); every other value
+# is one line.
+MULTILINE_FIELDS = frozenset({"public_key", "reg-attestation"})
 
 
 def _check_parameters() -> None:
