@@ -305,3 +305,34 @@ def test_cli_registers_and_checks_out_a_simulated_attested_handset(
     assert "bootloader is unlocked (ME_BOOTLOADER_UNLOCKED)" in err
     assert "rootOfTrust.deviceLocked" in err
     assert registry.get_handset(svc, OTHER_IMEI) is None
+
+
+def test_api_answers_a_refused_attestation_with_a_problem_naming_reason_and_field(
+        service: Service, authority: TestAttestationAuthority) -> None:
+    from server.core.operators import create_token
+    from server.http.app import create_app
+
+    client = create_app(service).test_client()
+    auth = {"Authorization": f"Bearer {create_token(service, 'provisioner', 'test')}"}
+    issued = client.post("/v1/registration-nonces", json={"imei": IMEI}, headers=auth)
+    assert issued.status_code == 201
+    nonce = issued.get_json()["nonce"]
+    _key, chain = chain_for(authority, nonce,
+                            verified_boot_state=VerifiedBootState.UNVERIFIED)
+    refused = client.post("/v1/registrations", headers=auth, json={
+        "imei": IMEI, "attestation": chain, "nonce": nonce})
+    assert refused.status_code == 422
+    assert refused.content_type == "application/problem+json"
+    problem = refused.get_json()
+    assert problem["type"].endswith("/attestation-refused")
+    assert problem["detail"] == "attestation: the handset did not boot with verified boot " \
+                                "(ME_UNVERIFIED_BOOT)"
+    assert problem["errors"][0]["field"] == \
+        "attestation.keyDescription.hardwareEnforced.rootOfTrust.verifiedBootState"
+    assert handsets(service) == 0
+    # the same nonce again, with a good chain: registered, then spent
+    _key, good = chain_for(authority, nonce)
+    body = {"imei": IMEI, "attestation": good, "nonce": nonce}
+    assert client.post("/v1/registrations", headers=auth, json=body).status_code == 201
+    again = client.post("/v1/registrations", headers=auth, json=body)
+    assert (again.status_code, again.get_json()["type"].rsplit("/", 1)[1]) == (409, "conflict")
