@@ -93,9 +93,6 @@ class DevicePolicy:
         digest = hashlib.sha256(orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS))
         return f"policy:simattest/device/v1#{digest.hexdigest()[:12]}"
 
-    def software_key_allowed(self) -> bool:
-        return self.severity[ME_SOFTWARE_KEY] != "contraindicated"
-
 
 @dataclass(frozen=True, slots=True)
 class BootFacts:

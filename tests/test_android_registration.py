@@ -336,3 +336,12 @@ def test_api_answers_a_refused_attestation_with_a_problem_naming_reason_and_fiel
     assert client.post("/v1/registrations", headers=auth, json=body).status_code == 201
     again = client.post("/v1/registrations", headers=auth, json=body)
     assert (again.status_code, again.get_json()["type"].rsplit("/", 1)[1]) == (409, "conflict")
+
+
+def test_an_old_patch_level_registers_with_its_finding_recorded(
+        service: Service, authority: TestAttestationAuthority) -> None:
+    # ME_PATCH_TOO_OLD is a warning by default: registered, the finding kept with it
+    nonce = attested.issue_registration_nonce(service, OTHER_IMEI, actor="test").nonce
+    _key, chain = chain_for(authority, nonce, imeis=(OTHER_IMEI,), os_patch_level=202001)
+    old = attested.add_attested_handset(service, OTHER_IMEI, chain, nonce, actor="test")
+    assert registry.handset_json(old)["attestation"]["findings"] == ["ME_PATCH_TOO_OLD"]

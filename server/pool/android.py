@@ -57,10 +57,6 @@ class AttestationRefused(ValidationError):
         self.reason = reason
 
 
-def refused(exc: AttestationInvalid, where: str) -> AttestationRefused:
-    return AttestationRefused(f"{where}: {exc}", field=f"{where}.{exc.field}", reason=exc.reason)
-
-
 @dataclass
 class _Cached:
     roots: TrustStore
@@ -152,8 +148,9 @@ def verify(svc: Service, chain: bytes, challenge: bytes, where: str,
                                 DEVICE_KEY_ALGORITHMS)
         facts = boot_facts(verified.key_description)
     except AttestationInvalid as exc:
-        raise refused(exc, where) from None
-    if not _same(verified.key_description.attestation_challenge, challenge):
+        raise AttestationRefused(f"{where}: {exc}", field=f"{where}.{exc.field}",
+                                 reason=exc.reason) from None
+    if not hmac.compare_digest(verified.key_description.attestation_challenge, challenge):
         raise AttestationRefused(
             f"{where}: the attestationChallenge is not the challenge the service issued "
             "for it", field=f"{where}.keyDescription.attestationChallenge",
@@ -161,7 +158,3 @@ def verify(svc: Service, chain: bytes, challenge: bytes, where: str,
     digest = hashlib.sha256(b"".join(c.public_bytes(serialization.Encoding.DER)
                                      for c in certificates))
     return Checked(verified, facts, digest.hexdigest())
-
-
-def _same(a: bytes, b: bytes) -> bool:
-    return hmac.compare_digest(a, b)

@@ -32,7 +32,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from attest import b64url
-from attest.devicepolicy import ME_SOFTWARE_KEY, boot_findings
+from attest.devicepolicy import boot_findings
 from server.core.errors import Conflict, NotFound, ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
@@ -140,8 +140,7 @@ def add_attested_handset(
     policy = svc.config.device_policy
     findings = boot_findings(facts, None, policy, now.date())
     for code in findings:
-        if (policy.severity[code] == "contraindicated" and code != ME_SOFTWARE_KEY) \
-                or (code == ME_SOFTWARE_KEY and not policy.software_key_allowed()):
+        if policy.severity[code] == "contraindicated":
             raise AttestationRefused(f"{WHERE}: {_REFUSAL[code]}", field=_FIELD[code],
                                      reason=code)
     attested_imeis = tuple(i for i in (facts.imei, facts.second_imei) if i)
@@ -179,16 +178,9 @@ def add_attested_handset(
                                    if policy.severity[c] != "accepted"]).decode(),
             created_at=now)
 
-    try:
-        return registry.add_handset(svc, imei, pem.decode("ascii"), actor=actor, imeisv=imeisv,
-                                    label=label, attested=record)
-    except ValidationError as exc:
-        if exc.field == "public_key":  # the leaf's key: an RSA key, or another curve
-            raise AttestationRefused(f"{WHERE}: the attested key must be EC P-256 "
-                                     "(KeyProperties.KEY_ALGORITHM_EC, secp256r1)",
-                                     field=f"{WHERE}.chain[0].subjectPublicKeyInfo",
-                                     reason="ME_ATTESTATION_INVALID") from None
-        raise
+    # The leaf's key is a device key already (verify_chain took EC P-256 or Ed25519 only).
+    return registry.add_handset(svc, imei, pem.decode("ascii"), actor=actor, imeisv=imeisv,
+                                label=label, attested=record)
 
 
 _ROT = f"{WHERE}.keyDescription.hardwareEnforced.rootOfTrust"
@@ -196,7 +188,6 @@ _FIELD = {
     "ME_SOFTWARE_KEY": f"{WHERE}.keyDescription.attestationSecurityLevel",
     "ME_BOOTLOADER_UNLOCKED": f"{_ROT}.deviceLocked",
     "ME_UNVERIFIED_BOOT": f"{_ROT}.verifiedBootState",
-    "ME_BOOT_KEY_CHANGED": f"{_ROT}.verifiedBootKey",
     "ME_PATCH_TOO_OLD": f"{WHERE}.keyDescription.hardwareEnforced.osPatchLevel",
 }
 _REFUSAL = {
@@ -204,6 +195,5 @@ _REFUSAL = {
                        "this pool takes hardware-backed keys only",
     "ME_BOOTLOADER_UNLOCKED": "the handset's bootloader is unlocked",
     "ME_UNVERIFIED_BOOT": "the handset did not boot with verified boot",
-    "ME_BOOT_KEY_CHANGED": "the verified-boot key changed",
     "ME_PATCH_TOO_OLD": "the handset's security patch level is older than the policy allows",
 }
