@@ -275,6 +275,8 @@ def _me_hardware(handset: HandsetFacts, policy: DevicePolicy,
     vector = {"hardware": AFFIRMING}
     if handset.fresh_problem is not None:
         findings.append(handset.fresh_problem)
+    if handset.revoked_since_registration:
+        findings.append(devicepolicy.ME_ATTESTATION_REVOKED)
     if current is None:
         findings.append(devicepolicy.ME_SOFTWARE_KEY)
         imeis: tuple[str, ...] = ()

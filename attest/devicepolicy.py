@@ -119,12 +119,16 @@ class HandsetFacts:
     ``registered``: what the registration's attestation showed (None: a bare public key
     was registered — a software key).  ``fresh``: what this checkout's attestation
     showed, when it came with one and it verified; ``fresh_problem`` the finding
-    (``ME_ATTESTATION_INVALID`` or ``ME_ATTESTATION_REVOKED``) when it did not.
+    (``ME_ATTESTATION_INVALID`` or ``ME_ATTESTATION_REVOKED``) when it did not;
+    ``revoked_since_registration``: the status list now lists a certificate of the
+    registration's chain (``ME_ATTESTATION_REVOKED``).
     """
 
     registered: BootFacts | None
     fresh: BootFacts | None = None
     fresh_problem: str | None = None
+    # a certificate of the registration's chain is revoked or suspended since
+    revoked_since_registration: bool = False
 
     @property
     def key_kind(self) -> KeyKind:

@@ -214,6 +214,18 @@ def test_checkout_with_and_without_a_fresh_attestation(
         ("contraindicated", ["ME_ATTESTATION_INVALID"])
     other = _checkout(service, IMEI, signer, card, fresh(imeis=(OTHER_IMEI,)))
     assert other["reasons"] == ["IMEI_MISMATCH"]
+    # the registration chain's intermediate revoked since: every later checkout says so,
+    # with or without a fresh attestation
+    from attest.android.status import serial_hex
+    from server.pool.android import import_status_list
+
+    import_status_list(service, json.dumps({"entries": {
+        serial_hex(authority.intermediate.serial_number): {"status": "REVOKED"}}}).encode(),
+        actor="test")
+    revoked = _checkout(service, IMEI, signer, card)
+    assert (revoked["status"], revoked["reasons"]) == \
+        ("contraindicated", ["ME_ATTESTATION_REVOKED"])
+    assert revoked["claims"]["submods"]["me"]["ear_trustworthiness_vector"]["hardware"] == 96
 
 
 def test_status_list_import_revokes_and_shows_its_age(

@@ -260,6 +260,8 @@ def test_patch_within_the_limit_and_a_longer_limit() -> None:
 def test_fresh_attestation_problems_and_attested_imei() -> None:
     revoked = me(HandsetFacts(BOOT, fresh_problem=ME_ATTESTATION_REVOKED))
     assert (revoked.reasons, revoked.vector["hardware"]) == ((ME_ATTESTATION_REVOKED,), 96)
+    since = me(HandsetFacts(BOOT, revoked_since_registration=True))
+    assert (since.reasons, since.vector["hardware"]) == ((ME_ATTESTATION_REVOKED,), 96)
     other = me(HandsetFacts(BOOT, fresh=replace(BOOT, imei=OTHER_IMEI)))
     assert other.reasons == ("IMEI_MISMATCH",)
     assert other.vector["instance-identity"] == 96

@@ -3,6 +3,8 @@
 - What its registration attestation showed (``handset_attestations``), kept per process
   like the handsets' keys (``server.attestation.handset_keys``): a registered handset's
   record never changes, so one read per handset and process.
+- The registration chain's certificates against the status list as it is now: one
+  revoked or suspended since is ``ME_ATTESTATION_REVOKED``.
 - The evidence's fresh attestation, when it has one: verified to a trusted root, against
   the status list, with the challenge's nonce as attestationChallenge
   (``server.pool.android.verify``); a chain that does not verify is a finding
@@ -18,13 +20,14 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, select
 
 from attest import b64url
 from attest.devicepolicy import BootFacts, HandsetFacts, KeyKind
 from attest.evidence import Evidence
 from server.core.service import Service
-from server.pool.android import AttestationRefused, verify
+from server.pool.android import AttestationRefused, revoked, verify
 from server.store.models import Handset, HandsetAttestation
 
 CAPACITY = 20_000
@@ -32,21 +35,27 @@ _RECORD = (select(HandsetAttestation).join(Handset, Handset.id == HandsetAttesta
            .where(Handset.imei == bindparam("imei")))
 
 
+_Record = tuple[BootFacts, tuple[int, ...]] | None  # facts, chain serials; None: software
+
+
 class _Registered:
-    """IMEI → registered BootFacts (None: a software key), least recent first."""
+    """IMEI → registered facts and chain serials (None: a software key), least recent
+    first."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.facts: OrderedDict[str, BootFacts | None] = OrderedDict()
+        self.facts: OrderedDict[str, _Record] = OrderedDict()
 
-    def get(self, svc: Service, imei: str) -> BootFacts | None:
+    def get(self, svc: Service, imei: str) -> _Record:
         with self.lock:
             if imei in self.facts:
                 self.facts.move_to_end(imei)
                 return self.facts[imei]
         with svc.db.read_session() as session:
             record = session.scalar(_RECORD, {"imei": imei})
-        facts = None if record is None else recorded_facts(record)
+        facts = None if record is None else (
+            recorded_facts(record),
+            tuple(int(s, 16) for s in orjson.loads(record.chain_serials)))
         with self.lock:
             self.facts[imei] = facts
             while len(self.facts) > CAPACITY:
@@ -84,15 +93,21 @@ def handset_facts(svc: Service, imei: str, evidence: Evidence, nonce: str,
                   now: dt.datetime) -> HandsetFacts:
     """The facts of registered handset ``imei`` for evidence answering a challenge with
     ``nonce``."""
-    registered = _registered(svc).get(svc, imei)
+    record = _registered(svc).get(svc, imei)
+    if record is None:
+        registered, was_revoked = None, False
+    else:
+        registered, was_revoked = record[0], revoked(svc, record[1])
     if evidence.attestation is None:
-        return HandsetFacts(registered)
+        return HandsetFacts(registered, revoked_since_registration=was_revoked)
     try:
         checked = verify(svc, b"".join(evidence.attestation), b64url.decode(nonce),
                          "evidence.attestation", now)
     except AttestationRefused as exc:
-        return HandsetFacts(registered, fresh_problem=exc.reason)
-    return HandsetFacts(registered, fresh=checked.facts)
+        return HandsetFacts(registered, fresh_problem=exc.reason,
+                            revoked_since_registration=was_revoked)
+    return HandsetFacts(registered, fresh=checked.facts,
+                        revoked_since_registration=was_revoked)
 
 
 def me_json(facts: HandsetFacts) -> dict[str, Any]:

@@ -133,6 +133,7 @@ class Checked:
     verified: VerifiedAttestation
     facts: BootFacts
     chain_sha256: str
+    serials: tuple[int, ...]  # of the certificates above the leaf
 
 
 def verify(svc: Service, chain: bytes, challenge: bytes, where: str,
@@ -157,4 +158,13 @@ def verify(svc: Service, chain: bytes, challenge: bytes, where: str,
             reason="ME_ATTESTATION_INVALID")
     digest = hashlib.sha256(b"".join(c.public_bytes(serialization.Encoding.DER)
                                      for c in certificates))
-    return Checked(verified, facts, digest.hexdigest())
+    return Checked(verified, facts, digest.hexdigest(),
+                   tuple(c.serial_number for c in certificates[1:]))
+
+
+def revoked(svc: Service, serials: tuple[int, ...]) -> bool:
+    """Whether the status list now lists any of ``serials`` (REVOKED or SUSPENDED, as
+    ``attest.android.chain`` refuses a chain for): the registration chain of a handset
+    checked again at every checkout."""
+    status = _cached(svc).status
+    return status is not None and any(status.lookup(s) is not None for s in serials)

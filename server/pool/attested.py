@@ -173,6 +173,7 @@ def add_attested_handset(
                 "signatures": [d.hex() for d in app.signature_digests]}).decode(),
             device_ids=orjson.dumps(ids).decode() if any(ids.values()) else None,
             root_name=verified.root_name, chain_sha256=checked.chain_sha256,
+            chain_serials=orjson.dumps([f"{s:x}" for s in checked.serials]).decode(),
             policy_id=policy.policy_id,
             findings=orjson.dumps([c for c in findings
                                    if policy.severity[c] != "accepted"]).decode(),

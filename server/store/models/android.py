@@ -43,6 +43,9 @@ class HandsetAttestation(Base):
     device_ids: Mapped[str | None] = mapped_column(Text, default=None)
     root_name: Mapped[str] = mapped_column(String(200))
     chain_sha256: Mapped[str] = mapped_column(String(64))
+    # the serials (hex) of the chain's certificates above the leaf, checked against the
+    # status list at every checkout: revoked since registration is a finding too
+    chain_serials: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     policy_id: Mapped[str] = mapped_column(String(100))
     findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of codes
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

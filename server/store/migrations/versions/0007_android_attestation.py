@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("device_ids", sa.Text(), nullable=True),
         sa.Column("root_name", sa.String(200), nullable=False),
         sa.Column("chain_sha256", sa.String(64), nullable=False),
+        sa.Column("chain_serials", sa.Text(), nullable=False),
         sa.Column("policy_id", sa.String(100), nullable=False),
         sa.Column("findings", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
