@@ -70,6 +70,8 @@ used.log_message
 used.big
 used.name_bytes
 
+# server.core.configfile.AndroidSection: read by getattr over the severity names.
+used.contraindicated
 # attest.android.keydescription: the KeyMint enumerations' members are made from decoded
 # numbers (``KeyPurpose(2)``), and AuthorizationList's fields are set and read by name
 # from the schema table (``AuthorizationList(**values)``, ``getattr``).

@@ -20,6 +20,17 @@ me          instance-identity       2 registered + signature valid; 96 not recog
                                     (ME_UNKNOWN, ME_SIGNATURE_INVALID)
 me          sourced-data            2 bound to this challenge; 96 NONCE_MISMATCH,
                                     IMEI_MISMATCH, CHALLENGE_EXPIRED, CHALLENGE_REUSED
+me          hardware                2 device key in TEE/StrongBox (Android key
+                                    attestation); 0 software key accepted by policy;
+                                    32/96 ME_SOFTWARE_KEY, ME_ATTESTATION_INVALID,
+                                    ME_ATTESTATION_REVOKED (by policy)
+me          executables             2 verified boot with the recorded boot key, from a
+                                    fresh attestation; 3 the same from the registration
+                                    record only; 32/96 ME_UNVERIFIED_BOOT,
+                                    ME_BOOT_KEY_CHANGED; absent for a software key
+me          configuration           2 bootloader locked, patches within the policy's
+                                    age; 32/96 ME_BOOTLOADER_UNLOCKED, ME_PATCH_TOO_OLD;
+                                    absent for a software key
 usim        instance-identity       2 pooled card; 96 not in the pool (COMMERCIAL_SIM)
 usim        hardware                2 genuine (RES = XRES); 0 no claim (another card's
                                     challenge, cannot be checked: status at most
@@ -30,6 +41,14 @@ pairing     instance-identity       2 the paired card; 96 no pairing / unknown c
                                     97 a pooled card of another handset (SIM_SWAPPED)
 ==========  ======================  =================================================
 
+The ``me`` hardware claims come from ``attest.devicepolicy``: the handset's registered
+attestation and, when the evidence came with one, the checkout's fresh attestation; a
+finding counts as its ``DevicePolicy`` says (contraindicated 96, warning 32, accepted:
+not reported).  The attested IMEI (ID attestation), when present, must be the
+evidence's: ``instance-identity`` 96 with IMEI_MISMATCH otherwise.  The verified-boot key
+names the OS signer of a build, not the unit, so it is compared with the recorded one
+(``executables``) and never taken as identity.  ``file-system`` gets no claim.
+
 Freshness failures (expired or already used challenge) stop the appraisal: nothing in
 a stale or replayed evidence can be trusted, so every submodule is contraindicated
 with ``sourced-data`` 96.
@@ -39,10 +58,13 @@ Pure: no I/O.  The RES comparison is constant-time (``hmac.compare_digest``).
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from dataclasses import dataclass, field
 from typing import Literal
 
+from attest import devicepolicy
+from attest.devicepolicy import SOFTWARE_KEY, DevicePolicy, HandsetFacts
 from attest.evidence import Evidence
 
 Status = Literal["affirming", "warning", "contraindicated", "none"]
@@ -65,8 +87,8 @@ HANDSET_NOT_PAIRED = "HANDSET_NOT_PAIRED"
 PROFILE_MISMATCH = "PROFILE_MISMATCH"
 REASONS = (
     CHALLENGE_EXPIRED, CHALLENGE_REUSED, NONCE_MISMATCH, IMEI_MISMATCH, ME_UNKNOWN,
-    ME_SIGNATURE_INVALID, COMMERCIAL_SIM, CLONED_SIM, SIM_SWAPPED, HANDSET_NOT_PAIRED,
-    PROFILE_MISMATCH,
+    ME_SIGNATURE_INVALID, *devicepolicy.FINDINGS, COMMERCIAL_SIM, CLONED_SIM, SIM_SWAPPED,
+    HANDSET_NOT_PAIRED, PROFILE_MISMATCH,
 )
 
 # AR4SI values (draft-ietf-rats-ar4si clause 2.3.4 ff.)
@@ -134,6 +156,7 @@ class RegistryFacts:
     card_kind: CardKind
     profile_ok: bool
     auts_valid: bool | None = None
+    handset: HandsetFacts = SOFTWARE_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,20 +199,26 @@ def stale(freshness: Freshness) -> Verdict:
     return Verdict({name: sub for name in SUBMODS})
 
 
-def appraise(challenge: ChallengeFacts, evidence: Evidence, facts: RegistryFacts) -> Verdict:
-    """Apply the checkout policy (module docstring) to one evidence."""
+DEFAULT_POLICY = DevicePolicy()
+
+
+def appraise(challenge: ChallengeFacts, evidence: Evidence, facts: RegistryFacts,
+             policy: DevicePolicy = DEFAULT_POLICY, today: dt.date | None = None) -> Verdict:
+    """Apply the checkout policy (module docstring) to one evidence; ``today`` (the
+    service's date, needed when the handset has attested facts) dates the patch levels."""
     if challenge.freshness != "fresh":
         return stale(challenge.freshness)
     return Verdict(
         {
-            "me": _me(challenge, evidence, facts),
+            "me": _me(challenge, evidence, facts, policy, today),
             "usim": _usim(challenge, evidence, facts),
             "pairing": _pairing(evidence, facts),
         }
     )
 
 
-def _me(challenge: ChallengeFacts, evidence: Evidence, facts: RegistryFacts) -> Submod:
+def _me(challenge: ChallengeFacts, evidence: Evidence, facts: RegistryFacts,
+        policy: DevicePolicy, today: dt.date | None) -> Submod:
     reasons: list[str] = []
     identity = AFFIRMING
     if not facts.handset_known:
@@ -206,7 +235,74 @@ def _me(challenge: ChallengeFacts, evidence: Evidence, facts: RegistryFacts) -> 
     if evidence.imei != challenge.imei:
         reasons.append(IMEI_MISMATCH)
         sourced = CONTRAINDICATED
-    return Submod({"instance-identity": identity, "sourced-data": sourced}, tuple(reasons))
+    vector = {"instance-identity": identity, "sourced-data": sourced}
+    if facts.handset_known:
+        hardware = _me_hardware(facts.handset, policy, today)
+        if hardware.attested_imeis and evidence.imei not in hardware.attested_imeis:
+            reasons.append(IMEI_MISMATCH)
+            vector["instance-identity"] = CONTRAINDICATED
+        vector.update(hardware.vector)
+        reasons.extend(hardware.reasons)
+    return Submod(vector, tuple(dict.fromkeys(reasons)))
+
+
+_SEVERITY_VALUE = {"contraindicated": CONTRAINDICATED, "warning": WARNING}
+# Which AR4SI claim each finding is about.
+_CLAIM_OF = {
+    devicepolicy.ME_ATTESTATION_INVALID: "hardware",
+    devicepolicy.ME_ATTESTATION_REVOKED: "hardware",
+    devicepolicy.ME_SOFTWARE_KEY: "hardware",
+    devicepolicy.ME_UNVERIFIED_BOOT: "executables",
+    devicepolicy.ME_BOOT_KEY_CHANGED: "executables",
+    devicepolicy.ME_BOOTLOADER_UNLOCKED: "configuration",
+    devicepolicy.ME_PATCH_TOO_OLD: "configuration",
+}
+_APPROVED_AT_REGISTRATION = 3  # ar4si executables: "approved boot-time", runtime unchecked
+
+
+@dataclass(frozen=True, slots=True)
+class _Hardware:
+    vector: dict[str, int]
+    reasons: list[str]
+    attested_imeis: tuple[str, ...]
+
+
+def _me_hardware(handset: HandsetFacts, policy: DevicePolicy,
+                 today: dt.date | None) -> _Hardware:
+    """The ``me`` claims from the handset's attested facts (module docstring)."""
+    current = handset.current
+    findings: list[str] = []
+    vector = {"hardware": AFFIRMING}
+    if handset.fresh_problem is not None:
+        findings.append(handset.fresh_problem)
+    if handset.revoked_since_registration:
+        findings.append(devicepolicy.ME_ATTESTATION_REVOKED)
+    if current is None:
+        findings.append(devicepolicy.ME_SOFTWARE_KEY)
+        imeis: tuple[str, ...] = ()
+    else:
+        if today is None:
+            raise ValueError("appraise: today is needed for a handset with attested facts")
+        recorded_key = None if handset.registered is None \
+            else handset.registered.verified_boot_key
+        findings.extend(devicepolicy.boot_findings(current, recorded_key, policy, today))
+        if handset.key_kind == "software":
+            findings.append(devicepolicy.ME_SOFTWARE_KEY)
+        vector["executables"] = AFFIRMING if handset.fresh is not None \
+            else _APPROVED_AT_REGISTRATION
+        vector["configuration"] = AFFIRMING
+        imeis = tuple(i for i in (current.imei, current.second_imei) if i)
+    reasons = []
+    for code in dict.fromkeys(findings):
+        severity = policy.severity[code]
+        claim = _CLAIM_OF[code]
+        if severity == "accepted":
+            if code == devicepolicy.ME_SOFTWARE_KEY and vector[claim] == AFFIRMING:
+                vector[claim] = NO_CLAIM  # nothing proves where the key lives: no claim
+            continue
+        reasons.append(code)
+        vector[claim] = max(vector[claim], _SEVERITY_VALUE[severity])
+    return _Hardware(vector, reasons, imeis)
 
 
 def _card_genuine(challenge: ChallengeFacts, evidence: Evidence, facts: RegistryFacts) -> bool:

@@ -14,7 +14,13 @@ draft):
   ``ear_trustworthiness_vector`` (AR4SI claim name → value) and
   ``ear_appraisal_policy_ids``;
 - ``simattest_reasons``: the machine-readable reason codes (an unregistered extension,
-  clause 3.4; relying parties may ignore it).
+  clause 3.4; relying parties may ignore it);
+- ``simattest_me``: the handset's hardware facts the ``me`` appraisal used — its key
+  kind (``software``, ``tee``, ``strongbox``) and, for an attested handset, boot state,
+  bootloader lock and patch levels (an unregistered extension like the one above).
+
+The ``me`` submodule names two policies: the checkout policy and the device policy
+(``attest.devicepolicy.DevicePolicy.policy_id``) that judged its hardware facts.
 
 The JWS header carries ``kid`` so that a relying party picks the key from the JWKS.
 """
@@ -46,9 +52,12 @@ class VerifierId:
 
 
 def claims(
-    verdict: Verdict, *, nonce: str, verifier: VerifierId, iat: int, ttl: int
+    verdict: Verdict, *, nonce: str, verifier: VerifierId, iat: int, ttl: int,
+    device_policy: str | None = None, me_facts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The EAR claims set for one verdict."""
+    """The EAR claims set for one verdict; ``device_policy`` the id of the device policy
+    the ``me`` submodule was judged by, ``me_facts`` the ``simattest_me`` extension."""
+    extra: dict[str, Any] = {} if me_facts is None else {"simattest_me": me_facts}
     return {
         "eat_profile": EAT_PROFILE,
         "iat": iat,
@@ -59,11 +68,13 @@ def claims(
             name: {
                 "ear_status": sub.status,
                 "ear_trustworthiness_vector": dict(sub.vector),
-                "ear_appraisal_policy_ids": [POLICY_ID],
+                "ear_appraisal_policy_ids": [POLICY_ID] if name != "me" or
+                device_policy is None else [POLICY_ID, device_policy],
             }
             for name, sub in verdict.submods.items()
         },
         "simattest_reasons": verdict.reasons,
+        **extra,
     }
 
 

@@ -19,8 +19,14 @@ JSON shape (hex for byte strings, as everywhere at the edges)::
       "isim": {"impi": "..." | null, "impu": ["sip:..."], "ist": [services]} | null,
       "outcome": {"outcome": "success", "res": "<hex, 4-16 bytes>"}
                | {"outcome": "sync_failure", "auts": "<hex, 14 bytes>"}
-               | {"outcome": "mac_failure"}
+               | {"outcome": "mac_failure"},
+      "attestation": ["<base64url DER certificate>", ...]   # optional, leaf first
     }
+
+``attestation``, the one optional member, is a fresh Android key attestation: the
+certificate chain of a key the handset made for this checkout with the challenge's
+nonce (its 32 bytes) as attestationChallenge (``docs/device-protocol.md``).  At most
+``MAX_CHAIN_CERTIFICATES`` certificates and ``MAX_CHAIN_BYTES`` of DER in all.
 
 The three outcomes are the answers of AUTHENTICATE in the 3G context (ETSI TS 131 102
 clause 7.1.2): ``DB`` success with RES, ``DC`` synchronisation failure with AUTS, and
@@ -41,6 +47,7 @@ from typing import Any, Literal
 
 import orjson
 
+from attest import b64url
 from attest.errors import FieldError
 
 OutcomeKind = Literal["success", "sync_failure", "mac_failure"]
@@ -54,6 +61,9 @@ EVIDENCE_FIELDS = frozenset(
     {"attestation_id", "nonce", "imei", "imeisv", "iccid", "imsi", "mnc_length", "ust", "prose",
      "isim", "outcome"}
 )
+OPTIONAL_FIELDS = frozenset({"attestation"})
+MAX_CHAIN_CERTIFICATES = 10
+MAX_CHAIN_BYTES = 64 * 1024
 MAX_SERVICE = 1024  # EF.UST/EF.IST: a few dozen bytes, 8 services per byte
 # EF.IMPU is a linear fixed file: up to 254 records (record numbers 01-FE, TS 102 221
 # clause 11.1.5), each up to 255 bytes -- 64,770 bytes in all.  A card may fill it, so
@@ -134,10 +144,13 @@ class Evidence:
     prose: bool
     isim: IsimFacts | None
     outcome: Outcome
+    attestation: tuple[bytes, ...] | None = None  # DER certificates, leaf first
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object the device signs and the server stores."""
-        return {
+        chain = {} if self.attestation is None \
+            else {"attestation": [b64url.encode(c) for c in self.attestation]}
+        return chain | {
             "attestation_id": self.attestation_id,
             "nonce": self.nonce,
             "imei": self.imei,
@@ -219,10 +232,11 @@ def _hex(obj: dict[str, Any], key: str, sizes: range, where: str) -> bytes:
     return raw
 
 
-def _no_unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+def _no_unknown(obj: dict[str, Any], allowed: frozenset[str], where: str,
+                optional: frozenset[str] = frozenset()) -> None:
     if obj.keys() == allowed:
         return
-    unknown = sorted(set(obj) - allowed)
+    unknown = sorted(set(obj) - allowed - optional)
     if unknown:
         raise FieldError(f"{where}.{unknown[0]}", "unknown field")
     missing = sorted(allowed - set(obj))
@@ -295,7 +309,7 @@ def parse_evidence(obj: Any) -> Evidence:
     """Validate a decoded JSON evidence object; FieldError names the first bad field."""
     if not isinstance(obj, dict):
         raise FieldError("evidence", f"expected an object, got {_type(obj)}")
-    _no_unknown(obj, EVIDENCE_FIELDS, "evidence")
+    _no_unknown(obj, EVIDENCE_FIELDS, "evidence", OPTIONAL_FIELDS)
     attestation_id = _str(obj, "attestation_id", "evidence.")
     if not _ID.fullmatch(attestation_id):
         raise FieldError("evidence.attestation_id", "expected 1-64 characters of [A-Za-z0-9_-]")
@@ -323,4 +337,25 @@ def parse_evidence(obj: Any) -> Evidence:
         prose=prose,
         isim=_parse_isim(obj["isim"]),
         outcome=parse_outcome(obj["outcome"]),
+        # null stands for absent (the device signed whichever it sent)
+        attestation=None if obj.get("attestation") is None
+        else _parse_chain(obj["attestation"]),
     )
+
+
+def _parse_chain(obj: Any) -> tuple[bytes, ...]:
+    where = "evidence.attestation"
+    if not isinstance(obj, list) or not 0 < len(obj) <= MAX_CHAIN_CERTIFICATES:
+        raise FieldError(where, f"expected a list of 1-{MAX_CHAIN_CERTIFICATES} "
+                                "certificates (base64url DER, leaf first)")
+    chain = []
+    for i, text in enumerate(obj):
+        if not isinstance(text, str) or not _B64URL.fullmatch(text):
+            raise FieldError(f"{where}[{i}]", "expected base64url DER")
+        try:
+            chain.append(b64url.decode(text))
+        except ValueError as exc:
+            raise FieldError(f"{where}[{i}]", f"expected base64url DER ({exc})") from None
+    if sum(map(len, chain)) > MAX_CHAIN_BYTES:
+        raise FieldError(where, f"more than {MAX_CHAIN_BYTES} bytes of certificates")
+    return tuple(chain)

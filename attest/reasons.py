@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attest import appraisal
+from attest import appraisal, devicepolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,41 @@ _TABLE = (
            "use the key file made for this handset (simattest device keygen/add); if it "
            "is the right one, the handset is not the registered one — take it to "
            "provisioning"),
+    Reason(devicepolicy.ME_ATTESTATION_INVALID,
+           "the handset's Android key attestation does not verify: a broken signature, a "
+           "root the service does not trust, a missing or malformed KeyDescription, or a "
+           "challenge other than the one the service issued",
+           "attest again from the handset's own client; if it persists the handset or its "
+           "client is not genuine — take it to provisioning"),
+    Reason(devicepolicy.ME_ATTESTATION_REVOKED,
+           "a certificate of the handset's attestation chain is revoked or suspended in "
+           "the attestation status list: its attestation keys have leaked or the device "
+           "model is withdrawn",
+           "do not hand the handset out; take it to provisioning (simattest admin "
+           "attestation-status import keeps the list current)"),
+    Reason(devicepolicy.ME_SOFTWARE_KEY,
+           "the handset's device key is a software key: nothing proves it lives in the "
+           "handset's TEE or StrongBox, so a copy of the key file passes for the handset",
+           "register the handset again from an Android key attestation (simattest device "
+           "add --attestation)"),
+    Reason(devicepolicy.ME_BOOTLOADER_UNLOCKED,
+           "the handset's bootloader is unlocked: any operating system can be loaded on "
+           "it",
+           "do not hand the handset out; provisioning locks the bootloader, re-flashes "
+           "the approved build and registers the handset again"),
+    Reason(devicepolicy.ME_UNVERIFIED_BOOT,
+           "the handset did not boot with verified boot (state unverified, self-signed "
+           "or failed): its operating system is not proven to be the manufacturer's",
+           "do not hand the handset out; provisioning re-flashes the approved build"),
+    Reason(devicepolicy.ME_BOOT_KEY_CHANGED,
+           "the handset's operating system is signed with another verified-boot key "
+           "than at its registration: a different OS build signer",
+           "if the fleet moved to a new OS signer, register the handset again; otherwise "
+           "take it to provisioning"),
+    Reason(devicepolicy.ME_PATCH_TOO_OLD,
+           "the handset's security patch level (the oldest of OS, vendor and boot) is "
+           "older than the policy allows, or not attested",
+           "install the pending system update, then attest again"),
     Reason(appraisal.COMMERCIAL_SIM,
            "the card in the handset is not a pooled card: a commercial or unknown SIM",
            "put the handset's own pooled card back; hand the card found to provisioning"),
@@ -102,8 +137,12 @@ STATUS_MEANING: dict[str, str] = {
 CLAIM_SUBJECT: dict[str, str] = {
     "instance-identity": "whether the attester is the one registered",
     "sourced-data": "whether the evidence belongs to this challenge",
-    "hardware": "whether the card proved it holds its pooled keys",
-    "configuration": "whether the card is of the expected profile",
+    "hardware": "whether the card proved it holds its pooled keys (usim); whether the "
+                "device key lives in the handset's TEE or StrongBox (me)",
+    "configuration": "whether the card is of the expected profile (usim); whether the "
+                     "handset's bootloader is locked and its patches current (me)",
+    "executables": "whether the handset booted the verified operating system it was "
+                   "registered with",
 }
 
 # AR4SI value -> meaning, per claim (draft-ietf-rats-ar4si clause 2.3.4 ff.).
@@ -111,7 +150,11 @@ _CLAIM_VALUES: dict[str, dict[int, str]] = {
     "instance-identity": {2: "recognised and not compromised", 96: "not recognised",
                           97: "recognised but compromised"},
     "sourced-data": {2: "from this challenge", 96: "not from this challenge"},
-    "hardware": {2: "genuine", 96: "not genuine"},
+    "hardware": {2: "genuine", 32: "not proven genuine", 96: "not genuine"},
+    "executables": {2: "the approved operating system", 3: "the approved operating "
+                    "system as registered (no fresh attestation)",
+                    32: "an unrecognised operating system",
+                    96: "a contraindicated operating system"},
     "configuration": {2: "the approved configuration", 32: "an unexpected configuration",
                       96: "a contraindicated configuration"},
 }

@@ -12,6 +12,7 @@ coarser figure) is printed beside it, since a throughput window shares the cores
 PostgreSQL too:
 
     .venv/bin/python bench/bench_device_path.py [--repo OTHER_CHECKOUT]
+    .venv/bin/python bench/bench_device_path.py --handsets attested|fresh
 
 ``--repo`` serves from another checkout (e.g. a ``git worktree`` or ``git archive`` of
 an older commit, with this checkout's migrations if it lacks some): this checkout's
@@ -27,6 +28,19 @@ warm-up and provisioning excluded) when the script runs under callgrind:
 
 and valgrind's closing "Collected" figure divided by ``--attestations`` is the count per
 attestation (the handset's side included, as for the CPU time).
+
+``--handsets``: ``software`` (default) registers Ed25519 device keys as before;
+``attested`` registers each handset from an Android key attestation (the TEST-ONLY
+authority, EC P-256 device keys); ``fresh`` does the same and every evidence carries a
+fresh 4-certificate key attestation bound to the checkout nonce.  The handset's own
+cost of making that attestation (a key pair and a signed leaf) is measured apart and
+left out of the figure, so that it is the service's added cost per checkout.
+
+``--added-cost`` measures only what the handset's hardware facts add to one appraisal,
+in this process on SQLite (no HTTP, no database round trip once the registration record
+is cached): ``server.attestation.hardware.handset_facts`` and the ``me`` appraisal for a
+software-key handset, an attested one, and an attested one with a fresh attestation
+(chain verification, KeyDescription decoding, status list lookup).
 """
 
 from __future__ import annotations
@@ -74,6 +88,130 @@ def _callgrind(state: str) -> None:
                    check=True, capture_output=True)
 
 
+def _timed(make: Any, spent: list[float]) -> Any:
+    """``make`` with its CPU time added to ``spent[0]``."""
+    def timed(nonce: str) -> Any:
+        start = time.process_time()
+        try:
+            return make(nonce)
+        finally:
+            spent[0] += time.process_time() - start
+    return timed
+
+
+def provision_attested(root: Path, url: str, clients: int, config: Any
+                       ) -> tuple[list[Any], Any, list[Any]]:
+    """``clients`` cards and handsets registered from a TEST-ONLY key attestation (EC
+    P-256 device keys), paired 1:1; the specs, the config trusting the authority, and
+    each handset's maker of fresh attestations."""
+    import dataclasses
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from attest import b64url
+    from attest.android.testauthority import AttestedProperties, TestAttestationAuthority
+    from bench.loadgen import ClientSpec
+    from server.core.identifiers import luhn_digit
+    from server.core.service import Service
+    from server.demo.batchgen import csv_text, synth_cards
+    from server.pool import attested, provisioning, registry
+    from server.store.models import utcnow
+
+    now = utcnow()
+    authority = TestAttestationAuthority.create(now)
+    roots = root / "attestation-root.pem"
+    roots.write_bytes(authority.roots_pem())
+    config = dataclasses.replace(config, attestation_roots=roots)
+    month = now.date().replace(day=1)
+    patch = month.year * 100 + month.month
+
+    def props(challenge: bytes, imei: str) -> AttestedProperties:
+        return AttestedProperties(challenge=challenge, os_patch_level=patch,
+                                  vendor_patch_level=patch * 100 + 1,
+                                  boot_patch_level=patch * 100 + 1, imeis=(imei,))
+
+    def maker(imei: str) -> Any:
+        def make(nonce: str) -> list[str]:
+            key = ec.generate_private_key(ec.SECP256R1())
+            chain = authority.issue(key.public_key(), props(b64url.decode(nonce), imei))
+            return [b64url.encode(c.public_bytes(serialization.Encoding.DER)) for c in chain]
+        return make
+
+    cards = synth_cards(clients, iccid_prefix="8900101", imsi_prefix="00101", start=1)
+    specs, makers = [], []
+    with Service.open(root / "data", url, config) as svc:
+        provisioning.import_batch(svc, csv_text(cards), "bench.csv", actor="bench")
+        for n, card in enumerate(cards, start=1):
+            body = f"35693803{n:06d}"
+            imei = body + luhn_digit(body)
+            nonce = attested.issue_registration_nonce(svc, imei, actor="bench").nonce
+            key = ec.generate_private_key(ec.SECP256R1())
+            chain = authority.issue_pem(key.public_key(), props(b64url.decode(nonce), imei))
+            attested.add_attested_handset(svc, imei, chain.decode(), nonce, actor="bench")
+            registry.pair(svc, imei, card.iccid, actor="bench")
+            specs.append(ClientSpec(imei, card.iccid, card.imsi, card.k, card.opc,
+                                    key.private_bytes(serialization.Encoding.PEM,
+                                                      serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption())))
+            makers.append(maker(imei))
+    return specs, config, makers
+
+
+def added_cost(calls: int, repeat: int) -> int:
+    """``--added-cost`` (module docstring): median CPU µs per call over ``repeat`` rounds."""
+    import dataclasses
+    import datetime as dt
+
+    from attest import appraisal, b64url
+    from attest.evidence import parse_evidence
+    from server.attestation.hardware import handset_facts
+    from server.core.config import ServiceConfig
+    from server.core.service import Service
+    from server.pool import registry
+    from server.store.models import utcnow
+
+    root = Path(tempfile.mkdtemp(prefix="simattest-addedcost-"))
+    specs, config, makers = provision_attested(
+        root, f"sqlite:///{root / 'bench.db'}", 2, ServiceConfig())
+    from attest import devicekey
+
+    software_imei = "356938039999991"
+    with Service.open(root / "data", f"sqlite:///{root / 'bench.db'}", config) as svc:
+        registry.add_handset(svc, software_imei,
+                             devicekey.generate().public_pem().decode(), actor="bench")
+        nonce = b64url.encode(bytes(range(32)))
+        base = {"attestation_id": "a1", "nonce": nonce, "imei": specs[0].imei,
+                "imeisv": None, "iccid": specs[0].iccid, "imsi": specs[0].imsi,
+                "mnc_length": 2, "ust": [27], "prose": True, "isim": None,
+                "outcome": {"outcome": "success", "res": "00" * 8}}
+        cases = {
+            "software key": parse_evidence({**base, "imei": software_imei}),
+            "attested, no fresh attestation": parse_evidence(base),
+            "attested, fresh attestation": parse_evidence(
+                {**base, "attestation": makers[0](nonce)}),
+        }
+        challenge = appraisal.ChallengeFacts("a1", nonce, specs[0].imei, bytes(8))
+        facts = appraisal.RegistryFacts(True, True, None, None, "public-safety", True)
+        policy, now = svc.config.device_policy, utcnow()
+        for name, evidence in cases.items():
+            def once(evidence: Any = evidence) -> None:
+                handset = handset_facts(svc, evidence.imei, evidence, nonce, now)
+                appraisal.appraise(dataclasses.replace(challenge, imei=evidence.imei),
+                                   evidence, dataclasses.replace(facts, handset=handset),
+                                   policy, dt.date.today())
+            once()  # the registration record read and kept
+            rounds = []
+            for _ in range(repeat):
+                start = time.process_time()
+                for _ in range(calls):
+                    once()
+                rounds.append((time.process_time() - start) / calls * 1e6)
+            print(f"{name}: median {statistics.median(rounds):,.0f} µs per appraisal "
+                  f"(rounds: {', '.join(f'{r:,.0f}' for r in rounds)})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,8 +222,18 @@ def main() -> int:
     parser.add_argument("--callgrind", action="store_true",
                         help="count instructions over the rounds (run under callgrind "
                              "with --instr-atstart=no)")
+    parser.add_argument("--handsets", choices=("software", "attested", "fresh"),
+                        default="software", help="how the handsets are registered and "
+                                                 "whether they send a fresh attestation")
+    parser.add_argument("--added-cost", action="store_true",
+                        help="measure the hardware facts' added cost per appraisal only")
     args = parser.parse_args()
+    repo = args.repo.resolve()
+    if repo != HERE and (args.handsets != "software" or args.added_cost):
+        parser.error("--handsets attested|fresh and --added-cost measure this checkout only")
     sys.path.insert(0, str(HERE))
+    if args.added_cost:
+        return added_cost(args.attestations, args.repeat)
 
     from bench.bench_attestation import (
         _cpu_seconds,
@@ -96,11 +244,18 @@ def main() -> int:
     )
     from bench.loadgen import _Client, _presign
 
-    repo = args.repo.resolve()
     root = Path(tempfile.mkdtemp(prefix="simattest-devpath-"))
     root.chmod(0o777)  # the throw-away cluster runs as the postgres user
     with postgres(root, async_commit=False) as url:
-        specs = provision(root / "data", url, 32)
+        fresh: list[Any] = []
+        if args.handsets == "software":
+            specs = provision(root / "data", url, 32)
+        else:
+            from server.core.config import ServiceConfig as OwnConfig
+
+            specs, attested_config, fresh = provision_attested(
+                root, url, 32, OwnConfig(rate_limit_per_imei=10**9,
+                                         rate_limit_per_client=10**9))
         if repo != HERE:
             # The pool was provisioned by this checkout; the service is the other build's
             # (the harness keeps the modules it has imported).
@@ -113,7 +268,8 @@ def main() -> int:
         from server.http import jsonlog
         from server.http.app import create_app
 
-        config = ServiceConfig(rate_limit_per_imei=10**9, rate_limit_per_client=10**9)
+        config = ServiceConfig(rate_limit_per_imei=10**9, rate_limit_per_client=10**9) \
+            if args.handsets == "software" else attested_config
         with Service.open(root / "data", url, config) as svc, \
                 (root / "service.log").open("w") as log:
             stderr, sys.stderr = sys.stderr, log
@@ -128,6 +284,10 @@ def main() -> int:
                 clients = [_Client("127.0.0.1", 80, spec,
                                    _presign(spec, per_client) if signed else None)
                            for spec in specs]
+                handset_cpu = [0.0]  # the handsets' own CPU making fresh attestations
+                if args.handsets == "fresh":
+                    for client, make in zip(clients, fresh, strict=True):
+                        client.fresh_attestation = _timed(make, handset_cpu)
 
                 def attest(client: _Client) -> str:
                     session = client.attest()
@@ -145,13 +305,15 @@ def main() -> int:
                 if args.callgrind:
                     _callgrind("on")
                 for _ in range(args.repeat):
+                    handset_cpu[0] = 0.0
                     start = time.process_time()
                     start_db = _cpu_seconds(postmaster) if postmaster else 0.0
                     for n in range(args.attestations):
                         verdict = attest(clients[n % len(clients)])
                         if verdict != "affirming":
                             raise SystemExit(f"unexpected verdict {verdict!r}")
-                    rounds.append((time.process_time() - start) / args.attestations * 1e6)
+                    spent = time.process_time() - start - handset_cpu[0]
+                    rounds.append(spent / args.attestations * 1e6)
                     if postmaster:
                         database.append((_cpu_seconds(postmaster) - start_db)
                                         / args.attestations * 1e6)
@@ -159,7 +321,8 @@ def main() -> int:
                     _callgrind("off")
             finally:
                 sys.stderr = stderr
-    print(f"{args.repo}: CPU per attestation median {statistics.median(rounds):,.0f} µs "
+    print(f"{args.repo} ({args.handsets} handsets): CPU per attestation median "
+          f"{statistics.median(rounds):,.0f} µs "
           f"(rounds: {', '.join(f'{r:,.0f}' for r in rounds)}); database CPU median "
           f"{statistics.median(database or [0]):,.0f} µs")
     return 0

@@ -56,7 +56,7 @@ import socket
 import ssl
 import time
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +181,9 @@ class _Client:
         # its Content-Length (-1 until then) and whether the server closes afterwards.
         self.buffer = b""
         self.status, self.length, self.close_after = 0, -1, False
+        # A handset that sends a fresh key attestation for the challenge's nonce
+        # (docs/device-protocol.md): its chain, base64url DER (None: it sends none).
+        self.fresh_attestation: Callable[[str], list[str]] | None = None
 
     def _challenge_request(self) -> bytes:
         if self.presigned is None:
@@ -206,6 +209,8 @@ class _Client:
             outcome = {"outcome": "success", "res": self.alg.f2345(rand)[0].hex()}
         evidence = {"attestation_id": challenge["id"], "nonce": challenge["nonce"],
                     "imei": self.spec.imei, "imeisv": None, **self.facts, "outcome": outcome}
+        if self.fresh_attestation is not None:
+            evidence["attestation"] = self.fresh_attestation(challenge["nonce"])
         signed = canonical_json(evidence)
         signature = b64url.encode(self.signer.sign(signed)).encode()
         body = b'{"evidence":%s,"signature":"%s"}' % (signed, signature)

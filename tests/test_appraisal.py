@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +15,20 @@ from attest.appraisal import (
     appraise,
     tier,
 )
+from attest.devicepolicy import (
+    DEFAULT_SEVERITY,
+    ME_ATTESTATION_REVOKED,
+    ME_BOOT_KEY_CHANGED,
+    ME_BOOTLOADER_UNLOCKED,
+    ME_PATCH_TOO_OLD,
+    ME_SOFTWARE_KEY,
+    ME_UNVERIFIED_BOOT,
+    SOFTWARE_KEY,
+    BootFacts,
+    DevicePolicy,
+    HandsetFacts,
+)
+from attest.errors import InputError
 from attest.evidence import Evidence, Outcome, parse_evidence
 
 IMEI = "490154203237518"
@@ -184,3 +199,80 @@ def test_outcome_without_xres_is_never_genuine() -> None:
     verdict = appraise(replace(CHALLENGE, xres=None), evidence(), FACTS)
     assert verdict.reasons == ["CLONED_SIM"]
     assert Outcome("mac_failure").to_json() == {"outcome": "mac_failure"}
+
+
+# --- the handset's hardware facts (Android key attestation) ----------------------------
+
+TODAY = dt.date(2026, 12, 7)
+BOOT = BootFacts("tee", True, "verified", bytes(32), None, 202611, 20261101, 20261101, IMEI)
+
+
+def me(handset: HandsetFacts, policy: DevicePolicy | None = None) -> Any:
+    verdict = appraise(CHALLENGE, evidence(), replace(FACTS, handset=handset),
+                       policy or DevicePolicy(), TODAY)
+    return verdict.submods["me"]
+
+
+def test_attested_handset_is_affirming_with_hardware_claims() -> None:
+    registered = me(HandsetFacts(BOOT))
+    assert registered.status == "affirming" and registered.reasons == ()
+    # from the registration record only: "approved boot-time" (3), not 2
+    assert registered.vector == {"instance-identity": 2, "sourced-data": 2, "hardware": 2,
+                                 "executables": 3, "configuration": 2}
+    fresh = me(HandsetFacts(BOOT, fresh=BOOT))
+    assert fresh.vector["executables"] == 2
+
+
+def test_software_key_is_marked_and_judged_by_policy() -> None:
+    accepted = me(SOFTWARE_KEY)
+    assert accepted.status == "affirming" and accepted.vector["hardware"] == 0
+    assert "executables" not in accepted.vector  # nothing attested
+    strict = DevicePolicy({**DEFAULT_SEVERITY, ME_SOFTWARE_KEY: "contraindicated"})
+    refused = me(SOFTWARE_KEY, strict)
+    assert (refused.status, refused.reasons, refused.vector["hardware"]) == \
+        ("contraindicated", (ME_SOFTWARE_KEY,), 96)
+
+
+@pytest.mark.parametrize(("fresh", "reason", "claim", "value"), [
+    (replace(BOOT, device_locked=False), ME_BOOTLOADER_UNLOCKED, "configuration", 96),
+    (replace(BOOT, verified_boot_state="unverified"), ME_UNVERIFIED_BOOT, "executables", 96),
+    (replace(BOOT, verified_boot_state="self-signed"), ME_UNVERIFIED_BOOT, "executables", 96),
+    (replace(BOOT, verified_boot_key=b"\1" * 32), ME_BOOT_KEY_CHANGED, "executables", 96),
+    # 90 days is the default limit: 2026-08-01 is 128 days before TODAY
+    (replace(BOOT, os_patch_level=202608), ME_PATCH_TOO_OLD, "configuration", 32),
+    (replace(BOOT, boot_patch_level=None, vendor_patch_level=None, os_patch_level=None),
+     ME_PATCH_TOO_OLD, "configuration", 32),
+])
+def test_each_tampering_finding(fresh: BootFacts, reason: str, claim: str, value: int) -> None:
+    sub = me(HandsetFacts(BOOT, fresh=fresh))
+    assert sub.reasons == (reason,)
+    assert sub.vector[claim] == value
+
+
+def test_patch_within_the_limit_and_a_longer_limit() -> None:
+    assert me(HandsetFacts(BOOT, fresh=replace(BOOT, os_patch_level=202610,
+                                               vendor_patch_level=20261005,
+                                               boot_patch_level=20261005))).reasons == ()
+    old = HandsetFacts(BOOT, fresh=replace(BOOT, os_patch_level=202608))
+    assert me(old, DevicePolicy(max_patch_age_days=180)).reasons == ()
+
+
+def test_fresh_attestation_problems_and_attested_imei() -> None:
+    revoked = me(HandsetFacts(BOOT, fresh_problem=ME_ATTESTATION_REVOKED))
+    assert (revoked.reasons, revoked.vector["hardware"]) == ((ME_ATTESTATION_REVOKED,), 96)
+    since = me(HandsetFacts(BOOT, revoked_since_registration=True))
+    assert (since.reasons, since.vector["hardware"]) == ((ME_ATTESTATION_REVOKED,), 96)
+    other = me(HandsetFacts(BOOT, fresh=replace(BOOT, imei=OTHER_IMEI)))
+    assert other.reasons == ("IMEI_MISMATCH",)
+    assert other.vector["instance-identity"] == 96
+    second = me(HandsetFacts(BOOT, fresh=replace(BOOT, imei=OTHER_IMEI, second_imei=IMEI)))
+    assert second.reasons == ()
+
+
+def test_policy_id_names_the_settings() -> None:
+    default = DevicePolicy()
+    assert default.policy_id == DevicePolicy().policy_id
+    assert default.policy_id.startswith("policy:simattest/device/v1#")
+    assert DevicePolicy(max_patch_age_days=30).policy_id != default.policy_id
+    with pytest.raises(InputError, match="ME_NOPE is not a finding"):
+        DevicePolicy({**DEFAULT_SEVERITY, "ME_NOPE": "warning"})

@@ -44,6 +44,9 @@ trusted_proxies = ["10.0.0.0/24"]
 [service]
 card_verification = "require"
 rate_limit_per_imei = 12
+[android]
+contraindicated = ["ME_SOFTWARE_KEY"]
+max_patch_age_days = 30
 """)
     assert main(["config", "check", "--config", str(config), "--json"]) == 0
     out = capsys.readouterr().out
@@ -58,6 +61,12 @@ rate_limit_per_imei = 12
     assert shown["service.card_verification"] == "require"
     assert shown["service.rate_limit_per_imei"] == 12
     assert shown["service.rate_limit_per_client"] == 600
+    # the device policy: the defaults, and what the file changes
+    assert "ME_BOOTLOADER_UNLOCKED" in shown["android.contraindicated"]
+    assert "ME_SOFTWARE_KEY" in shown["android.contraindicated"]
+    assert shown["android.warning"] == ["ME_PATCH_TOO_OLD"]
+    assert shown["android.accepted"] == []
+    assert shown["android.max_patch_age_days"] == 30
 
 
 def test_environment_overrides_the_file_and_the_flag_overrides_both(
@@ -96,6 +105,10 @@ def test_simattest_config_names_the_file(
     ('[idms]\nmcptt_domain = "Bad Domain"\n', None, "idms.mcptt_domain: expected a "),
     ('[idms]\nregistrar = "pcscf:port"\n', None, "idms.registrar: expected host"),
     ('[idms]\nenabled = "yes"\n', None, "idms.enabled: input should be a valid boolean"),
+    ('[android]\nwarning = ["ME_NOPE"]\n', None, "android.warning: 'ME_NOPE' is not a finding"),
+    ('[android]\nwarning = ["ME_SOFTWARE_KEY"]\naccepted = ["ME_SOFTWARE_KEY"]\n', None,
+     "android.accepted: ME_SOFTWARE_KEY is in android.warning too"),
+    ('[android]\nmax_patch_age_days = 0\n', None, "android.max_patch_age_days must be"),
     ('[database]\nurl = "db.example/simattest"\n', None,
      "database.url: not a database URL"),
     ('[database]\nurl = "postgresql+psycopg://u@h/d"\npassword_file = "{pw}"\n', None,

@@ -166,6 +166,11 @@ def test_pool_and_operators_read_back(upgraded: Upgraded) -> None:
     assert [_holds(registry.handset_json(h), r)
             for h, r in zip(handsets, recorded["handsets"], strict=True)] \
         == recorded["handsets"]
+    # 0008_android_attestation: every handset of the release was registered with a bare
+    # public key: a software key, with no attestation record
+    assert {(registry.handset_json(h)["key_kind"], registry.handset_json(h)["attestation"])
+            for h in handsets} == {("software", None)}
+    assert registry.list_handsets(svc, key_kind="hardware", limit=100).total == 0
     pairings = {imei: [registry.pairing_json(p) for p in registry.pairing_history(svc, imei)]
                 for imei in recorded["pairings"]}
     assert {imei: [_holds(p, r) for p, r in zip(pairings[imei], rec, strict=True)]

@@ -3,6 +3,7 @@ of it (``simattest explain``, the OpenAPI description)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from dataclasses import replace
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from attest import appraisal
+from attest import appraisal, devicepolicy
 from attest.appraisal import ChallengeFacts, PooledCard, RegistryFacts, appraise, tier
 from attest.evidence import parse_evidence
 from attest.reasons import REASONS, trust_meaning
@@ -48,7 +49,33 @@ def _every_verdict() -> list[appraisal.Verdict]:
         facts = RegistryFacts(known, signed, paired, pooled, kind, profile_ok)  # type: ignore[arg-type]
         verdicts.append(appraise(replace(challenge, freshness=freshness),  # type: ignore[arg-type]
                                  evidence, facts))
-    return verdicts
+    return verdicts + _every_handset_verdict(challenge)
+
+
+BOOT = devicepolicy.BootFacts("tee", True, "verified", bytes(32), None, 202611, 20261101,
+                              20261101, IMEI)
+
+
+def _every_handset_verdict(challenge: ChallengeFacts) -> list[appraisal.Verdict]:
+    """The ME's hardware facts: every finding, under every severity."""
+    evidence = parse_evidence({
+        "attestation_id": "att1", "nonce": "bm9uY2Vub25jZW5vbmNl", "imei": IMEI,
+        "imeisv": None, "iccid": MINE.iccid, "imsi": MINE.imsi, "mnc_length": 2, "ust": [27],
+        "prose": True, "isim": None, "outcome": {"outcome": "success", "res": XRES.hex()}})
+    variants = [replace(BOOT, device_locked=False), replace(BOOT, verified_boot_state="failed"),
+                replace(BOOT, verified_boot_key=b"\1" * 32), replace(BOOT, os_patch_level=201901),
+                replace(BOOT, security_level="software"), replace(BOOT, imei=OTHER_IMEI),
+                replace(BOOT, security_level="strongbox")]
+    handsets = [devicepolicy.SOFTWARE_KEY, devicepolicy.HandsetFacts(BOOT),
+                *(devicepolicy.HandsetFacts(BOOT, fresh=v) for v in variants),
+                *(devicepolicy.HandsetFacts(BOOT, fresh_problem=p)
+                  for p in (devicepolicy.ME_ATTESTATION_INVALID,
+                            devicepolicy.ME_ATTESTATION_REVOKED))]
+    facts = RegistryFacts(True, True, MINE, MINE, "public-safety", True)
+    return [appraise(challenge, evidence, replace(facts, handset=handset),
+                     devicepolicy.DevicePolicy(dict.fromkeys(devicepolicy.FINDINGS, severity)),
+                     dt.date(2026, 12, 7))
+            for handset in handsets for severity in devicepolicy.SEVERITIES]
 
 
 def test_every_reason_and_value_the_appraisal_produces_has_an_entry() -> None:

@@ -8,8 +8,10 @@
    request against the handset and binds a challenge to its card only when the
    handset's key signed it.
 3. Run AUTHENTICATE (3G context) with RAND/AUTN on the application the challenge names.
-4. Build the evidence (``attest.evidence``), sign its canonical JSON with the device
-   key, submit it (``POST /v1/attestations/{id}/evidence``).
+4. Build the evidence (``attest.evidence``) — with a fresh Android key attestation bound
+   to the challenge's nonce when the handset makes one (``attest``) — sign its
+   canonical JSON with the device key, submit it
+   (``POST /v1/attestations/{id}/evidence``).
 5. On ``resync`` (the card answered a synchronisation failure and the service accepted
    its AUTS) run the fresh challenge once more; a second resync is an error.
 
@@ -21,6 +23,7 @@ context not supported) → CardError (exit 1).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,11 +106,17 @@ def card_facts(transport: Transport, pin: str | None) -> dict[str, Any]:
     }
 
 
+Attest = Callable[[str], list[str]]
+
+
 def answer_challenge(
     transport: Transport, signer: DeviceSigner, imei: str, imeisv: str | None,
     facts: dict[str, Any], challenge: dict[str, Any], pin: str | None = None,
+    attest: Attest | None = None,
 ) -> dict[str, Any]:
-    """Run AUTHENTICATE for ``challenge``; the signed ``{evidence, signature}`` body."""
+    """Run AUTHENTICATE for ``challenge``; the signed ``{evidence, signature}`` body.
+    ``attest``: the handset's fresh key attestation for a nonce (base64url DER
+    certificates, leaf first), put in the evidence as ``attestation``."""
     try:
         rand, autn = bytes.fromhex(challenge["rand"]), bytes.fromhex(challenge["autn"])
         attestation_id, app = challenge["id"], challenge["app"]
@@ -117,6 +126,8 @@ def answer_challenge(
     evidence = {"attestation_id": attestation_id, "nonce": challenge.get("nonce"),
                 "imei": imei, "imeisv": imeisv, **facts,
                 "outcome": _outcome_json(outcome, transport.uri)}
+    if attest is not None:
+        evidence["attestation"] = attest(str(challenge.get("nonce")))
     signature = signer.sign(canonical_json(evidence))
     return {"evidence": evidence,
             "signature": b64url.encode(signature)}
@@ -137,7 +148,7 @@ def submit(client: ServiceClient, body: dict[str, Any]) -> dict[str, Any]:
 
 def run_checkout(
     client: ServiceClient, reader: str, signer: DeviceSigner, *, imei: str | None = None,
-    pin: str | None = None,
+    pin: str | None = None, attest: Attest | None = None,
 ) -> Verdict:
     """The whole device side of one checkout attestation (module docstring)."""
     with open_transport(reader) as transport:
@@ -146,7 +157,7 @@ def run_checkout(
         challenge = client.post("/v1/attestations", challenge_request(signer, imei))
         for resyncs in range(2):
             answer = submit(client, answer_challenge(transport, signer, imei, imeisv, facts,
-                                                     challenge, pin))
+                                                     challenge, pin, attest))
             if answer.get("status") != "resync":
                 return Verdict(answer["attestation_id"], answer["status"],
                                list(answer.get("reasons", [])), answer.get("ear", ""), imei,

@@ -43,6 +43,7 @@ from typing import Any, cast
 
 from attest import appraisal, ear
 from attest.aka.sqn import AutsInvalid, resync
+from attest.devicepolicy import HandsetFacts
 from attest.errors import FieldError
 from attest.evidence import Evidence, canonical_json, parse_evidence
 from attest.profiles import classify
@@ -50,6 +51,7 @@ from server.attestation import challenge, ratelimit
 from server.attestation.challenge import Challenge
 from server.attestation.copies import Issued, copies_of
 from server.attestation.handset_keys import signature_bytes, verifier
+from server.attestation.hardware import handset_facts, me_json
 from server.core.errors import NotFound, NotSignedByHandset, ValidationError
 from server.core.service import Service
 from server.pool import registry
@@ -104,6 +106,7 @@ class _Submission:
 @dataclass(frozen=True, slots=True)
 class _Appraised:
     verdict: appraisal.Verdict
+    handset: HandsetFacts | None  # the ME's hardware facts judged (None: not registered)
     status: str  # verdict.status and .reasons, derived properties: computed once
     reasons: list[str]
     actor: str  # whom the audit entry names (``_actor``)
@@ -196,9 +199,14 @@ def _appraise_stored(svc: Service, attestation_id: str, now: dt.datetime, sub: _
 def _appraise(svc: Service, att: StoredChallenge, xres: bytes | None,
               sub: _Submission, signed: bool) -> _Appraised:
     facts, sqn_ms = _facts(svc, att, sub, signed)
+    now = utcnow()
+    if att.public_key_pem is not None:
+        facts = replace(facts, handset=handset_facts(svc, att.imei, sub.evidence, att.nonce,
+                                                     now))
     verdict = appraisal.appraise(appraisal.ChallengeFacts(att.id, att.nonce, att.imei, xres),
-                                 sub.evidence, facts)
-    return _Appraised(verdict, verdict.status, verdict.reasons,
+                                 sub.evidence, facts, svc.config.device_policy, now.date())
+    return _Appraised(verdict, None if att.public_key_pem is None else facts.handset,
+                      verdict.status, verdict.reasons,
                       _actor(att, facts.signature_valid, sub.client), sqn_ms)
 
 
@@ -208,7 +216,7 @@ def _record_verdict(svc: Service, att: StoredChallenge, now: dt.datetime, sub: _
     """Sign the EAR; consume the challenge with the verdict and its audit entry."""
     evidence = sub.evidence
     status, reasons = appraised.status, appraised.reasons
-    token = _sign(svc, appraised.verdict, att.nonce)
+    token = _sign(svc, appraised.verdict, att.nonce, appraised.handset)
     recorded = svc.store.record(
         att.id, now,
         Verdict(status, reasons, token, evidence.iccid, evidence.imsi, evidence.to_json(),
@@ -319,8 +327,11 @@ def _verifier() -> ear.VerifierId:
     return ear.VerifierId(developer="https://simattest.dev", build=f"simattest {version}")
 
 
-def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str) -> str:
+def _sign(svc: Service, verdict: appraisal.Verdict, nonce: str,
+          handset: HandsetFacts | None = None) -> str:
     now = int(utcnow().timestamp())
     claims = ear.claims(verdict, nonce=nonce, verifier=_verifier(), iat=now,
-                        ttl=int(svc.config.checkout_max_age))
+                        ttl=int(svc.config.checkout_max_age),
+                        device_policy=svc.config.device_policy.policy_id,
+                        me_facts=None if handset is None else me_json(handset))
     return ear.sign(claims, svc.signer.private_key, svc.signer.kid)

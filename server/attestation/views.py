@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from sqlalchemy import and_, func, select
 
 from attest.evidence import summary
@@ -50,7 +51,18 @@ class AttestationView:
             "device_certificate": self.device_certificate,
             "acknowledgement": None if self.acknowledgement is None
             else self.acknowledgement.to_json(),
+            "hardware": hardware_facts(self.ear),
         }
+
+
+def hardware_facts(token: str | None) -> dict[str, Any] | None:
+    """The handset's hardware facts the verdict judged: the EAR's ``simattest_me`` (key
+    kind, fresh attestation or not, boot state, bootloader, patch levels; ``attest.ear``).
+    The token is the service's own, read back from its database: not verified again."""
+    if token is None:
+        return None
+    facts = jwt.decode(token, options={"verify_signature": False}).get("simattest_me")
+    return facts if isinstance(facts, dict) else None
 
 
 def _attestation_view(att: Attestation, ack: AlertAcknowledgement | None = None

@@ -2,7 +2,8 @@
 (the first admin token is made before any token exists); ``simattest admin tls
 init|device``: a lab CA with the service's server certificate, and handsets' device
 certificates (``server.core.labca``); ``simattest admin kek create``: a key-encryption
-key file."""
+key file; ``simattest admin attestation-status import``: the Android attestation status
+list (``server.pool.android``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from attest.errors import InputError
 from attest.textfile import os_reason
 from server.cli.output import add_json_flag, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
@@ -45,6 +47,19 @@ def register(subparsers: Any) -> None:
     add_store_args(revoke)
     revoke.set_defaults(func=_revoke)
     _register_tls(admin_sub)
+    status = admin_sub.add_parser(
+        "attestation-status", help="the Android attestation status list (revocations)")
+    status_sub = status.add_subparsers(dest="status_command", required=True, metavar="COMMAND")
+    status_import = status_sub.add_parser(
+        "import", help="store a status list in Google's format (status by certificate "
+                       "serial: REVOKED, SUSPENDED), replacing the one before",
+        description="The service does not fetch the list itself (it may have no internet "
+                    "access): download https://android.googleapis.com/attestation/status "
+                    "where you can and import it here; simattest status shows its age.")
+    status_import.add_argument("file", type=Path, metavar="FILE", help="the list (JSON)")
+    add_store_args(status_import)
+    add_json_flag(status_import)
+    status_import.set_defaults(func=_status_import)
     kek = admin_sub.add_parser("kek", help="the key-encryption key")
     kek_sub = kek.add_subparsers(dest="kek_command", required=True, metavar="COMMAND")
     kek_create = kek_sub.add_parser(
@@ -55,6 +70,22 @@ def register(subparsers: Any) -> None:
     kek_create.add_argument("--out", required=True, type=Path, metavar="FILE",
                             help="the new key file (must not exist)")
     kek_create.set_defaults(func=_kek_create)
+
+
+def _status_import(args: argparse.Namespace) -> int:
+    from server.pool.android import import_status_list
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{args.file}: cannot read it ({os_reason(exc)})") from None
+    with open_service(args, create=False) as svc:
+        imported = import_status_list(svc, data, actor="cli:admin")
+    if args.json:
+        print_json(imported)
+    else:
+        print(f"attestation status list imported: {imported['entries']} entries")
+    return 0
 
 
 def _kek_create(args: argparse.Namespace) -> int:

@@ -24,8 +24,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_server_options(parser, token=False)
     parser.add_argument("--reader", required=True, metavar="URI",
                         help="pcsc:N, pcsc:<glob>, modem:<dev>, sim:<file>")
-    parser.add_argument("--device-key", required=True, type=Path, metavar="KEY.pem",
+    device = parser.add_mutually_exclusive_group(required=True)
+    device.add_argument("--device-key", type=Path, metavar="KEY.pem",
                         help="the handset's private key (Ed25519 or EC P-256, PEM)")
+    device.add_argument("--attested-device", type=Path, metavar="DIR",
+                        help="a simulated attested Android handset (TEST ONLY, simattest "
+                             "device attested-sim): its device key, and a fresh key "
+                             "attestation bound to the checkout nonce with the evidence")
     parser.add_argument("--imei", metavar="IMEI",
                         help="the handset's IMEI (read from the modem for modem: readers)")
     parser.add_argument("--pin", metavar="PIN", help="verify PIN1 first")
@@ -47,15 +52,25 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.key is not None and args.cert is None:
         raise InputError("--key is the key of --cert: give --cert too")
+    if args.attested_device is not None:
+        from server.agent.attested import DEVICE_KEY_FILE, AttestedHandset
+
+        handset = AttestedHandset.load(args.attested_device)
+        signer, attest, imei = handset.signer(), handset.fresh_attestation, \
+            args.imei or handset.props.imei
+        key_file = str(args.attested_device / DEVICE_KEY_FILE)
+    else:
+        try:
+            pem = args.device_key.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{args.device_key}: cannot read the device key "
+                             f"({exc.strerror})") from None
+        signer, attest, imei, key_file = load_private_key(pem), None, args.imei, \
+            str(args.device_key)
     client = client_from_args(
-        args, None if args.cert is None else (args.cert, args.key or str(args.device_key)))
-    try:
-        pem = args.device_key.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{args.device_key}: cannot read the device key "
-                         f"({exc.strerror})") from None
-    verdict = run_checkout(client, args.reader, load_private_key(pem), imei=args.imei,
-                           pin=args.pin)
+        args, None if args.cert is None else (args.cert, args.key or key_file))
+    verdict = run_checkout(client, args.reader, signer, imei=imei, pin=args.pin,
+                           attest=attest)
     if args.json:
         print_json(verdict.to_json())
     else:

@@ -25,6 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from attest.devicepolicy import SEVERITIES
     from server.core.configfile import mask_url
 
     server = load_settings(args).server
@@ -39,9 +40,16 @@ def _check(args: argparse.Namespace) -> int:
            for field in dataclasses.fields(config)
            # set by `serve` from its TLS and metrics options, shown under server.*
            if field.name not in ("kek_file", "trusted_proxies", "tls",
-                                 "device_certificates", "metrics_listener", "idms")},
+                                 "device_certificates", "metrics_listener", "idms",
+                                 "device_policy", "attestation_roots")},
         **{f"idms.{field.name}": getattr(config.idms, field.name)
            for field in dataclasses.fields(config.idms)},
+        "android.attestation_roots": None if config.attestation_roots is None
+        else str(config.attestation_roots),
+        **{f"android.{severity}": [code for code, level in
+                                   config.device_policy.severity.items() if level == severity]
+           for severity in SEVERITIES},
+        "android.max_patch_age_days": config.device_policy.max_patch_age_days,
     }
     if args.json:
         print_json(settings)

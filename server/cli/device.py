@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from attest.errors import InputError
 from attest.textfile import os_reason, read_text
 from server.agent.client import add_server_options, client_from_args
-from server.cli import attestation
+from server.cli import attestation, device_attested
 from server.cli.output import add_json_flag, print_fields, print_json
 from server.core.datadir import write_secret_file
 
@@ -23,8 +23,9 @@ def register(subparsers: Any) -> None:
 
     add = sub.add_parser("add", help="register a handset and its device public key")
     add.add_argument("--imei", required=True, help="the handset's IMEI (15 digits)")
-    add.add_argument("--key", required=True, type=Path, metavar="PEM",
-                     help="the device's public key (PEM; Ed25519 or EC P-256)")
+    device_attested.add_options(add).add_argument(
+        "--key", type=Path, metavar="PEM",
+        help="the device's public key (PEM; Ed25519 or EC P-256): a software key")
     add.add_argument("--imeisv", help="the handset's IMEISV (16 digits), if known")
     add.add_argument("--label", default="",
                      help="a name people know the handset by (e.g. its asset tag)")
@@ -40,11 +41,16 @@ def register(subparsers: Any) -> None:
                         help="key type (default ed25519; p256 for EC P-256)")
     add_json_flag(keygen)
     keygen.set_defaults(func=_keygen)
+    device_attested.register(sub)
 
     attestation.register(sub)
 
 
 def _add(args: argparse.Namespace) -> int:
+    if args.nonce is not None and args.attestation is None:
+        raise InputError("--nonce goes with --attestation")
+    if args.key is None:
+        return _show(args, device_attested.add_attested(args))
     pem = read_text(args.key, "ascii")
     # Refused here, before any network I/O: the private key never leaves the handset.
     if "PRIVATE KEY-----" in pem:
@@ -54,12 +60,23 @@ def _add(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"imei": args.imei, "public_key": pem, "label": args.label}
     if args.imeisv:
         body["imeisv"] = args.imeisv
-    handset = client_from_args(args).request("POST", "/v1/handsets", body)
+    return _show(args, client_from_args(args).request("POST", "/v1/handsets", body))
+
+
+def _show(args: argparse.Namespace, handset: dict[str, Any]) -> int:
     if args.json:
         print_json(handset)
-    else:
-        print_fields([(k, handset[k]) for k in ("imei", "imeisv", "label", "key_algorithm")],
-                     title="handset registered")
+        return 0
+    fields = [(k, handset[k]) for k in ("imei", "imeisv", "label", "key_algorithm")]
+    fields.append(("key kind", handset["key_kind"] + (" key" if handset["key_kind"] ==
+                                                      "software" else "")))
+    attestation = handset.get("attestation")
+    if attestation is not None:
+        fields += [("boot", f"{attestation['verified_boot_state']}, bootloader "
+                            f"{'locked' if attestation['device_locked'] else 'UNLOCKED'}"),
+                   ("os patch level", attestation["os_patch_level"]),
+                   ("attestation root", attestation["root"])]
+    print_fields(fields, title="handset registered")
     return 0
 
 

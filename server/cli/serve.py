@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attest.errors import InputError
@@ -72,6 +73,11 @@ def register(subparsers: Any) -> None:
                             "device endpoints then refuse a request without the handset's "
                             "device certificate (403), the desk and the operator API "
                             "need none")
+    serve.add_argument("--attestation-roots", type=Path, metavar="FILE",
+                       help="Android key attestation roots (PEM certificates) trusted "
+                            "beside Google's, e.g. a handset maker's or the test authority "
+                            "of `simattest device attested-sim` (config "
+                            "android.attestation_roots)")
     serve.add_argument("--metrics-bind", metavar="HOST:PORT",
                        help="also listen here, for GET /metrics only and without a token "
                             "(for a Prometheus scraper on a management network); on "
@@ -191,7 +197,8 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         trusted_proxies=tuple(args.trusted_proxy),
         card_verification=args.card_verification or config.card_verification,
         tls=args.tls_cert is not None, device_certificates=args.client_ca is not None,
-        metrics_listener=args.metrics_listener)
+        metrics_listener=args.metrics_listener,
+        attestation_roots=args.attestation_roots or config.attestation_roots)
 
 
 def _first_open(args: argparse.Namespace, config: ServiceConfig) -> Service:
@@ -218,8 +225,10 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     from server.http.app import create_app
     from server.http.gunicorn_app import GunicornService
     from server.http.tls import gunicorn_options
+    from server.pool.android import load_roots
 
     config = _config(args)  # a bad option is refused before logging is set up
+    load_roots(config.attestation_roots)  # a bad roots file too, in one line
     jsonlog.configure()
     # Upgrade the schema and settle the keys once, before any worker starts.
     svc = _first_open(args, config)

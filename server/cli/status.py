@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
 from server.cli.output import add_json_flag, print_fields, print_json
@@ -38,5 +39,17 @@ def _status(args: argparse.Namespace) -> int:
            else f"{key.location} (missing)") for key in report.key_files),
         ("cards", report.cards), ("handsets", report.handsets),
         ("open checkouts", report.open_checkouts),
+        ("attestation status list", _status_list_age(report.attestation_status_imported_at,
+                                                     report.attestation_status_entries)),
+        ("device policy", report.device_policy),
     ], title="simattest status")
     return 0
+
+
+def _status_list_age(imported_at: str | None, entries: int) -> str:
+    """The Android attestation status list's age in days (revocations newer than the
+    import are unknown to the service)."""
+    if imported_at is None:
+        return "never imported (simattest admin attestation-status import)"
+    age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(imported_at)
+    return f"{entries} entries, imported {age.days} days ago ({imported_at})"

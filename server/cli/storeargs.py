@@ -92,8 +92,12 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
         idms = IdmsConfig(**idms_settings)
     except StartupError as exc:  # the message names the key (idms.…)
         raise InputError(f"configuration file {args.config_path}: {exc}") from None
+    roots = config.android.attestation_roots
     try:
-        return ServiceConfig(kek_file=args.kek_file, idms=idms, **file_settings)
+        return ServiceConfig(kek_file=args.kek_file, idms=idms,
+                             device_policy=config.android.device_policy(),
+                             attestation_roots=None if roots is None else Path(roots),
+                             **file_settings)
     except StartupError as exc:  # only the file's settings can be out of range here
         raise InputError(f"configuration file {args.config_path}: service.{exc}") from None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from attest.devicepolicy import DevicePolicy
 from attest.errors import SimattestError
 
 # What a checkout asks of the card's verification (``simattest pool verify``):
@@ -134,6 +135,11 @@ class ServiceConfig:
     # (``simattest serve --metrics-bind``); None: /metrics needs an operator token.
     metrics_listener: tuple[str, int] | None = None
     idms: IdmsConfig = field(default_factory=IdmsConfig)  # identity management
+    # Android key attestation: how the handsets' hardware facts are judged
+    # (``attest.devicepolicy``, the configuration file's ``[android]``), and a PEM file
+    # of attestation roots trusted beside Google's (``serve --attestation-roots``).
+    device_policy: DevicePolicy = field(default_factory=DevicePolicy)
+    attestation_roots: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.ind_slot < 32:

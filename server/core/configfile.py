@@ -14,12 +14,19 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from attest.devicepolicy import (
+    DEFAULT_MAX_PATCH_AGE_DAYS,
+    DEFAULT_SEVERITY,
+    FINDINGS,
+    DevicePolicy,
+    Severity,
+)
 from attest.errors import InputError
 from attest.textfile import os_reason
 
@@ -78,6 +85,38 @@ class IdmsSection(_Section):
     code_seconds: int | None = None
 
 
+class AndroidSection(_Section):
+    """Android key attestation: the roots trusted beside Google's (``serve
+    --attestation-roots``) and the device policy (``attest.devicepolicy``): which findings
+    are contraindicated, warnings or accepted — a finding not named keeps its default —
+    and how old a patch level may be."""
+
+    attestation_roots: str | None = None
+    contraindicated: list[str] = []
+    warning: list[str] = []
+    accepted: list[str] = []
+    max_patch_age_days: int = DEFAULT_MAX_PATCH_AGE_DAYS
+
+    def device_policy(self) -> DevicePolicy:
+        """The policy these settings make (InputError naming the key at fault)."""
+        severity: dict[str, Severity] = dict(DEFAULT_SEVERITY)
+        named: dict[str, str] = {}
+        for key in ("contraindicated", "warning", "accepted"):
+            for code in getattr(self, key):
+                if code not in FINDINGS:
+                    raise InputError(f"android.{key}: {code!r} is not a finding (one of "
+                                     f"{', '.join(FINDINGS)})")
+                if code in named:
+                    raise InputError(f"android.{key}: {code} is in android.{named[code]} "
+                                     "too")
+                named[code] = key
+                severity[code] = cast(Severity, key)
+        try:
+            return DevicePolicy(severity, self.max_patch_age_days)
+        except InputError as exc:
+            raise InputError(f"android.{exc}".replace("device policy: ", "")) from None
+
+
 class ConfigFile(_Section):
     data_dir: str | None = None
     kek_file: str | None = None
@@ -85,6 +124,7 @@ class ConfigFile(_Section):
     server: ServerSection = ServerSection()
     service: ServiceSection = ServiceSection()
     idms: IdmsSection = IdmsSection()
+    android: AndroidSection = AndroidSection()
 
 
 def locate(option: Path | None) -> Path | None:
@@ -120,6 +160,10 @@ def load(path: Path | None) -> ConfigFile:
         raise InputError(f"configuration file {path}: {key}: {reason}") from None
     if config.database.url is not None:
         check_url(config.database.url, f"configuration file {path}: database.url")
+    try:
+        config.android.device_policy()
+    except InputError as exc:
+        raise InputError(f"configuration file {path}: {exc}") from None
     return config
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 
 from server.core.identity import SERVICE_ID
@@ -38,6 +39,10 @@ class Status:
     cards: int
     handsets: int
     open_checkouts: int
+    # the Android attestation status list: when imported (None: never) and its entries
+    attestation_status_imported_at: str | None
+    attestation_status_entries: int
+    device_policy: str  # attest.devicepolicy.DevicePolicy.policy_id
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +60,9 @@ def status(svc: Service) -> Status:
     kek = KeyFile("key-encryption key", KEK_ENV, None, True) if os.environ.get(KEK_ENV) \
         else _key_file("key-encryption key", svc.config.kek_file or svc.data_dir.kek_path)
     service_id = metastore.get(svc.db, SERVICE_ID)
+    stored = metastore.get(svc.db, metastore.ANDROID_STATUS_LIST)
+    status_list: dict[str, Any] = {"imported_at": None, "entries": 0} if stored is None \
+        else orjson.loads(stored)
     with svc.db.read_session() as session:
         def count(query: Any) -> int:
             return session.scalar(query) or 0
@@ -69,4 +77,7 @@ def status(svc: Service) -> Status:
         service_id=None if service_id is None else service_id.decode(),
         schema_version=current_revision(svc.db),
         key_files=(kek, _key_file("EAR signing key", svc.data_dir.signing_key_path)),
-        cards=cards, handsets=handsets, open_checkouts=open_checkouts)
+        cards=cards, handsets=handsets, open_checkouts=open_checkouts,
+        attestation_status_imported_at=status_list["imported_at"],
+        attestation_status_entries=status_list["entries"],
+        device_policy=svc.config.device_policy.policy_id)

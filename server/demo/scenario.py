@@ -14,7 +14,12 @@ output file, registers handsets with device keys and pairs them — all over the
 the device agent against simulated cards behind the same pcscd (and one behind the
 simulated modem) for five cases: the genuine pair, a commercial SIM swapped in, a card
 taken from another pooled handset, a clone with the right ICCID/IMSI but another K,
-and a replayed evidence.  It prints one line per case (it fits 80 columns), what the
+and a replayed evidence.  Two more handsets are simulated attested Android handsets
+(``server.agent.attested``, TEST-ONLY attestation authority, which the service is
+started to trust with ``--attestation-roots``), registered from their key attestation
+and attested with a fresh one at checkout: one whose bootloader was unlocked since
+(``ME_BOOTLOADER_UNLOCKED``, contraindicated), one whose patch level is too old
+(``ME_PATCH_TOO_OLD``, a warning).  It prints one line per case (it fits 80 columns), what the
 reasons mean (``attest.reasons``) and a summary of one EAR as a relying party decodes
 it (key from ``/.well-known/jwks.json`` through PyJWT's ``PyJWKClient``; the whole
 token with ``--verbose``).  Before it starts it says what it runs on the host: its
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -66,7 +72,10 @@ from hw.sim.pcsc_stack import PcscStack, can_hide_usb_readers
 from hw.transport.base import open_transport
 from hw.transport.pcsc import PcscTransport
 from hw.uicc import ts_31_102, ts_31_103
+from server.agent.attested import AttestedHandset, SimProperties
+from server.agent.attested import create as create_attested
 from server.agent.checkout import (
+    Attest,
     answer_challenge,
     card_facts,
     challenge_request,
@@ -78,6 +87,7 @@ from server.core.identifiers import luhn_digit
 from server.core.operators import create_token
 from server.core.service import Service
 from server.demo.batchgen import SynthCard, synth_cards, vendor_out_text
+from server.store.models import utcnow
 
 # The example cards are in the repository, not installed: the demo runs from a checkout.
 EXAMPLES = Path(__file__).resolve().parents[2] / "card_profiles" / "examples"
@@ -193,7 +203,7 @@ class DemoHandset:
 
 @dataclass(frozen=True)
 class CaseResult:
-    case: str  # what is in the handset, in a few words
+    case: str  # what is in the handset (or what it attests), in a few words
     handset: str
     expected: tuple[str, tuple[str, ...]]
     status: str
@@ -208,13 +218,13 @@ class CaseResult:
         """The case on one line of 80 columns: unit, case, expected, got, ✓."""
         got = _verdict_text(self.status, self.reasons)
         got = got if len(got) <= _GOT_WIDTH else got[:_GOT_WIDTH - 1] + "…"
-        return (f"{self.handset:<7} {self.case:<33} "
-                f"{_verdict_text(*self.expected):<16} {got:<{_GOT_WIDTH}} "
+        return (f"{self.handset:<7} {self.case:<24} "
+                f"{_verdict_text(*self.expected):<{_GOT_WIDTH}} {got:<{_GOT_WIDTH}} "
                 f"{'✓' if self.as_expected else '✗'}")
 
 
-_GOT_WIDTH = 16
-CASE_HEADER = f"{'unit':<7} {'case':<33} {'expected':<16} {'got':<{_GOT_WIDTH}}"
+_GOT_WIDTH = 22  # the longest reason code, ME_BOOTLOADER_UNLOCKED
+CASE_HEADER = f"{'unit':<7} {'case':<24} {'expected':<{_GOT_WIDTH}} {'got':<{_GOT_WIDTH}}"
 
 
 def _verdict_text(status: str, reasons: tuple[str, ...]) -> str:
@@ -244,10 +254,12 @@ def write_card_file(directory: Path, name: str, card: SynthCard, imei: str) -> P
 class ServiceProcess:
     """``simattest serve`` (gunicorn) on 127.0.0.1 and a free port, stopped by its PID."""
 
-    def __init__(self, data_dir: Path, log_path: Path, workers: int = 2) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, workers: int = 2,
+                 options: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.workers = workers
+        self.options = options
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -260,7 +272,8 @@ class ServiceProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "server.cli.main", "serve", "--data", str(self.data_dir),
-                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
+                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+                 *self.options],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -301,26 +314,35 @@ def _bootstrap_tokens(data_dir: Path) -> dict[str, str]:
                 for role in ("provisioner", "desk")}
 
 
-def _provision(client: ServiceClient, vendor_file: Path, pairs: list[tuple[DemoHandset, str]]
-               ) -> None:
+def _provision(client: ServiceClient, vendor_file: Path, pairs: list[tuple[DemoHandset, str]],
+               attested: list[tuple[AttestedHandset, str]]) -> list[DemoHandset]:
+    """Import the pool, register the handsets (the attested ones from their attestation)
+    and pair them; the attested ones as the agent plays them."""
     report = client.post("/v1/pool/imports", {"filename": vendor_file.name,
                                               "content": vendor_file.read_text()})
-    if report.get("imported") != len(pairs):
+    if report.get("imported") != len(pairs) + len(attested):
         raise InputError(f"pool import: {report}")
     for handset, iccid in pairs:
         client.post("/v1/handsets", {"imei": handset.imei, "label": handset.label,
                                      "public_key": handset.key.public_pem().decode("ascii")})
         client.post("/v1/pairings", {"imei": handset.imei, "iccid": iccid})
+    played = []
+    for n, (device, iccid) in enumerate(attested, start=len(pairs) + 1):
+        device.register(client, label=f"unit {n}")
+        client.post("/v1/pairings", {"imei": device.props.imei, "iccid": iccid})
+        played.append(DemoHandset(f"unit {n}", device.props.imei, device.signer()))
+    return played
 
 
-def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str | None
-           ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _agent(client: ServiceClient, reader: str, handset: DemoHandset, imei: str | None,
+           attest: Attest | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """One attestation by the device agent's own functions: (signed body, answer)."""
     with open_transport(reader) as transport:
         imei, imeisv = handset_identity(transport, imei)
         facts = card_facts(transport, None)
         challenge = client.post("/v1/attestations", challenge_request(handset.key, imei))
-        body = answer_challenge(transport, handset.key, imei, imeisv, facts, challenge)
+        body = answer_challenge(transport, handset.key, imei, imeisv, facts, challenge,
+                                attest=attest)
         return body, submit(client, body)
 
 
@@ -353,21 +375,43 @@ class Genuine:
             f"--device-key {self.key_file}", f"--imei {self.handset.imei}"])
 
 
+# Units 5 and 6: simulated attested Android handsets (TEST ONLY), their patch levels.
+OLD_PATCH_LEVEL = 202401
+
+
+def attested_handsets(workdir: Path) -> tuple[list[AttestedHandset], Path]:
+    """Units 5 and 6 as simulated attested handsets sharing one TEST-ONLY authority, and
+    the file of its root (the service's ``--attestation-roots``)."""
+    now = utcnow()
+    root = create_attested(workdir / "unit-5", SimProperties(demo_imei(5)), now)
+    unit5 = AttestedHandset.load(workdir / "unit-5")
+    create_attested(workdir / "unit-6", SimProperties(demo_imei(6),
+                                                      patch_level=OLD_PATCH_LEVEL),
+                    now, unit5.authority)
+    return [unit5, AttestedHandset.load(workdir / "unit-6")], root
+
+
 def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
-              console: Console) -> tuple[list[CaseResult], Genuine]:
-    """Provision the pool and run the five checkout cases (and the modem one)."""
-    cards = synth_cards(4, iccid_prefix="8900101", imsi_prefix="00101", start=1)
+              console: Console, attested: list[AttestedHandset]
+              ) -> tuple[list[CaseResult], Genuine]:
+    """Provision the pool and run the five checkout cases (and the modem one), then the
+    attested handsets' two."""
+    cards = synth_cards(4 + len(attested), iccid_prefix="8900101", imsi_prefix="00101",
+                        start=1)
     handsets = [DemoHandset(f"unit {n}", demo_imei(n), generate_device_key())
                 for n in range(1, 5)]
     vendor_file = workdir / "pool-batch.out"
     vendor_file.write_text(vendor_out_text(cards, profile=PS_PROFILE))
     vendor_file.chmod(0o600)
-    _provision(client, vendor_file, list(zip(handsets, (c.iccid for c in cards), strict=True)))
+    played = _provision(client, vendor_file,
+                        list(zip(handsets, (c.iccid for c in cards), strict=False)),
+                        list(zip(attested, (c.iccid for c in cards[4:]), strict=True)))
     console.print(f"[green]✓[/] pool: {len(cards)} cards imported ({PS_PROFILE}), "
-                  f"{len(handsets)} handsets paired", highlight=False)
+                  f"{len(handsets) + len(played)} handsets paired ({len(played)} "
+                  "registered from an Android key attestation)", highlight=False)
 
     files = [write_card_file(workdir, f"card-{n}", c, h.imei)
-             for n, (c, h) in enumerate(zip(cards, handsets, strict=True), start=1)]
+             for n, (c, h) in enumerate(zip(cards[:4], handsets, strict=True), start=1)]
     clone = SynthCard(cards[0].iccid, cards[0].imsi, secrets.token_bytes(16), cards[0].opc)
     clone_file = write_card_file(workdir, "clone-of-card-1", clone, handsets[0].imei)
     inserted = {"genuine": files[0], "commercial": COMMERCIAL_CARD, "moved": files[1],
@@ -380,18 +424,18 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
     imei = unit1.imei
     results = []
     body, answer = _agent(client, readers["genuine"], unit1, imei)
-    results.append(_case("its own card (genuine pair)", unit1, ("affirming", ()), answer))
+    results.append(_case("its own card (genuine)", unit1, ("affirming", ()), answer))
     _, answer = _agent(client, readers["commercial"], unit1, imei)
-    results.append(_case("a commercial SIM swapped in", unit1,
+    results.append(_case("a commercial SIM in it", unit1,
                          ("contraindicated", ("COMMERCIAL_SIM",)), answer))
     _, answer = _agent(client, readers["moved"], unit1, imei)
     results.append(_case("unit 2's card", unit1, ("contraindicated", ("SIM_SWAPPED",)),
                          answer))
     _, answer = _agent(client, readers["clone"], unit1, imei)
-    results.append(_case("a clone: its ICCID/IMSI, wrong K", unit1,
+    results.append(_case("a clone, its IDs, new K", unit1,
                          ("contraindicated", ("CLONED_SIM",)), answer))
     answer = submit(client, body)
-    results.append(_case("its first evidence, replayed", unit1,
+    results.append(_case("its evidence, replayed", unit1,
                          ("contraindicated", ("CHALLENGE_REUSED",)), answer))
     modem = SimulatedModem(SimulatedCard(load_card_file(files[3])), imei=handsets[3].imei)
     link = modem.start(workdir / "modem0")
@@ -399,8 +443,22 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
         _, answer = _agent(client, f"modem:{link}", handsets[3], None)
     finally:
         modem.stop()
-    results.append(_case("its own card, via a modem", handsets[3], ("affirming", ()),
+    results.append(_case("its own card, via modem", handsets[3], ("affirming", ()),
                          answer))
+    # The attested handsets, each with its own card in a reader the cases above used.
+    unlocked = dataclasses.replace(attested[0], props=dataclasses.replace(
+        attested[0].props, locked=False))  # unlocked since its registration
+    for slot, (device, card, name, expected) in enumerate(zip(
+            (unlocked, attested[1]), cards[4:], ("unlocked bootloader", "patch level 2024-01"),
+            (("contraindicated", ("ME_BOOTLOADER_UNLOCKED",)),
+             ("warning", ("ME_PATCH_TOO_OLD",))), strict=True), start=2):
+        path = write_card_file(workdir, f"card-{slot + 3}", card, device.props.imei)
+        stack.detach(slot)
+        stack.attach(slot, SimulatedCard(load_card_file(path)))
+        handset = played[slot - 2]
+        _, answer = _agent(client, stack.uri(slot), handset, handset.imei,
+                           device.fresh_attestation)
+        results.append(_case(name, handset, expected, answer))
     key_file = workdir / "unit-1-device-key.pem"
     key_file.write_bytes(unit1.key.private_pem())
     key_file.chmod(0o600)
@@ -475,14 +533,16 @@ def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bo
                      verbose: bool) -> int:
     data_dir = workdir / "data"
     tokens = _bootstrap_tokens(data_dir)
-    service = ServiceProcess(data_dir, workdir / "server.log")
+    attested, roots = attested_handsets(workdir)
+    service = ServiceProcess(data_dir, workdir / "server.log",
+                             options=("--attestation-roots", str(roots)))
     with console.status("starting the attestation service (gunicorn, SQLite)…"):
         service.start()
     try:
         console.print(f"[green]✓[/] service at {service.url} (gunicorn, {service.workers} "
                       "workers, SQLite; loopback only)", highlight=False)
         provisioner = ServiceClient(service.url, token=tokens["provisioner"])
-        results, genuine = run_cases(provisioner, stack, workdir, console)
+        results, genuine = run_cases(provisioner, stack, workdir, console, attested)
         # The verdicts last: on an 80x24 terminal they stay on screen above the desk's
         # lines; the EAR and what the reasons mean scroll away first.
         for n, line in enumerate(ear_summary(service.url, results[0].ear)):
@@ -599,7 +659,7 @@ def _run(args: argparse.Namespace) -> int:
                 check = check_card(stack)
                 render(console, check)
                 stack.detach(0)
-                console.rule("checkout attestation: service, pool, handsets, six cases")
+                console.rule("checkout attestation: service, pool, handsets, eight cases")
                 code = attestation_demo(console, stack, workdir, args.once, args.verbose)
             finally:
                 stack.stop()

@@ -8,9 +8,11 @@ The HTTP API, the desk pages and the CLI all call these functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from sqlalchemy import (
@@ -35,7 +37,15 @@ from server.core.errors import AlreadyExists, Conflict, NotFound, PairingConflic
 from server.core.identifiers import check_iccid, check_imei, check_imeisv, check_text
 from server.core.service import Service
 from server.store import audit_chain as audit
-from server.store.models import Attestation, Card, Checkout, Handset, Pairing, utcnow
+from server.store.models import (
+    Attestation,
+    Card,
+    Checkout,
+    Handset,
+    HandsetAttestation,
+    Pairing,
+    utcnow,
+)
 
 # A card's verification state: set to one of the first two by the import, to one of the
 # last two by ``simattest pool verify`` (``server.pool.verify``).
@@ -126,10 +136,13 @@ def _refuse_a_shared_key(session: Session, pem: str) -> None:
 def add_handset(
     svc: Service, imei: str, public_key_pem: str, *, actor: str,
     imeisv: str | None = None, label: str = "",
+    attested: Callable[[Session], HandsetAttestation] | None = None,
 ) -> Handset:
     """Register a handset: IMEI (Luhn-checked), its device public key (``parse_device_key``),
     optional IMEISV and label (``check_label``).  AlreadyExists (409) when the IMEI, or the
-    device key, is registered already: one key, one handset."""
+    device key, is registered already: one key, one handset.  ``attested``
+    (``server.pool.attested``) runs in the same transaction — it consumes the
+    registration nonce — and gives the attestation's record to keep with the handset."""
     check_imei(imei)
     label = check_label(label)
     if imeisv is not None:
@@ -144,12 +157,16 @@ def add_handset(
             if session.scalar(select(Handset.id).where(Handset.imei == imei)) is not None:
                 raise _already_registered(imei)
             _refuse_a_shared_key(session, pem)
+            record = None if attested is None else attested(session)
             handset = Handset(imei=imei, imeisv=imeisv, label=label,
-                              public_key_pem=pem, key_algorithm=algorithm)
+                              public_key_pem=pem, key_algorithm=algorithm, attestation=record)
             session.add(handset)
             session.flush()
             audit.append(session, actor, "handset.add", f"imei:{imei}",
-                         {"imeisv": imeisv, "label": label, "key_algorithm": algorithm})
+                         {"imeisv": imeisv, "label": label, "key_algorithm": algorithm,
+                          "key_kind": key_kind(handset)}
+                         | ({} if record is None else {"chain_sha256": record.chain_sha256,
+                                                       "policy_id": record.policy_id}))
     except IntegrityError:  # registered meanwhile by another process
         raise _already_registered(imei) from None
     return handset
@@ -220,9 +237,15 @@ def paginate(session: Session, query: Select, offset: int, limit: int) -> Page:
     return Page(items, total or 0, max(0, offset), limit)
 
 
-def list_handsets(svc: Service, *, search: str = "", offset: int = 0, limit: int = 50) -> Page:
-    """Handsets ordered by IMEI; ``search`` matches IMEI prefix or label substring."""
+def list_handsets(svc: Service, *, search: str = "", offset: int = 0, limit: int = 50,
+                  key_kind: str | None = None) -> Page:
+    """Handsets ordered by IMEI; ``search`` matches IMEI prefix or label substring;
+    ``key_kind`` ``software`` or ``hardware`` (attested in the TEE or StrongBox)."""
     query = select(Handset).order_by(Handset.imei)
+    if key_kind is not None:
+        hardware = exists().where(HandsetAttestation.handset_id == Handset.id,
+                                  HandsetAttestation.key_kind != "software")
+        query = query.where(hardware if key_kind == "hardware" else ~hardware)
     if search:
         query = query.where(or_(Handset.imei.startswith(search, autoescape=True),
                                 Handset.label.contains(search, autoescape=True)))
@@ -458,10 +481,46 @@ def _time(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
+# What each key kind tells an operator (the desk shows it with every handset).
+KEY_KIND_TEXT = {
+    "software": "software key",
+    "tee": "TEE key (attested)",
+    "strongbox": "StrongBox key (attested)",
+}
+
+
+def key_kind(handset: Handset) -> str:
+    """Where the handset's device key lives: ``tee``/``strongbox`` (attested), or
+    ``software`` (a bare public key, or an attestation of a software key)."""
+    return "software" if handset.attestation is None else handset.attestation.key_kind
+
+
+def attestation_json(record: HandsetAttestation) -> dict[str, Any]:
+    """What the handset's registration attestation showed (the desk and API views)."""
+    return {
+        "security_level": record.key_kind, "attestation_version": record.attestation_version,
+        "keymint_version": record.keymint_version, "device_locked": record.device_locked,
+        "verified_boot_state": record.verified_boot_state,
+        "verified_boot_key": record.verified_boot_key,
+        "verified_boot_hash": record.verified_boot_hash, "os_version": record.os_version,
+        "os_patch_level": record.os_patch_level,
+        "vendor_patch_level": record.vendor_patch_level,
+        "boot_patch_level": record.boot_patch_level, "attested_imei": record.attested_imei,
+        "attested_second_imei": record.attested_second_imei,
+        "application_id": None if record.application_id is None
+        else orjson.loads(record.application_id),
+        "device_ids": None if record.device_ids is None else orjson.loads(record.device_ids),
+        "root": record.root_name, "chain_sha256": record.chain_sha256,
+        "policy_id": record.policy_id, "findings": orjson.loads(record.findings),
+        "registered_at": _time(record.created_at)}
+
+
 def handset_json(handset: Handset) -> dict[str, Any]:
     return {"imei": handset.imei, "imeisv": handset.imeisv, "label": handset.label,
             "key_algorithm": handset.key_algorithm, "public_key": handset.public_key_pem,
-            "created_at": _time(handset.created_at),
+            "created_at": _time(handset.created_at), "key_kind": key_kind(handset),
+            "attestation": None if handset.attestation is None
+            else attestation_json(handset.attestation),
             "lost": None if handset.lost_at is None else {
                 "reported_at": _time(handset.lost_at), "reported_by": handset.lost_by,
                 "note": handset.lost_note}}

@@ -12,6 +12,9 @@ from server.store.models import Meta
 
 KEK_CHECK = "kek_check"
 SIGNING_KID = "ear_signing_kid"
+# The Android attestation status list: JSON {"imported_at", "entries", "list"}
+# (server.pool.android).
+ANDROID_STATUS_LIST = "android_status_list"
 
 
 def get(db: Database, name: str) -> bytes | None:
@@ -30,6 +33,15 @@ def settle(db: Database, name: str, value: bytes) -> bytes:
         stored = session.scalar(select(Meta.value).where(Meta.name == name))
     assert stored is not None
     return stored
+
+
+def put(session: Session, name: str, value: bytes) -> None:
+    """Store ``value`` under ``name`` in ``session``'s transaction, replacing any value
+    (``INSERT … ON CONFLICT DO UPDATE``)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Meta).values(name=name, value=value)
+    session.execute(statement.on_conflict_do_update(index_elements=[Meta.name],
+                                                    set_={"value": statement.excluded.value}))
 
 
 def locked(session: Session, name: str, *, exclusive: bool) -> bytes | None:

@@ -144,6 +144,11 @@ _SCHEMAS: dict[str, Any] = {
             "evidence": {"type": ["object", "null"],
                          "description": "The evidence without RES/AUTS"},
             "ear": {"type": ["string", "null"]},
+            "hardware": {"type": ["object", "null"], "description": (
+                "the handset's hardware facts the verdict judged (the EAR's simattest_me): "
+                "key_kind (software, tee, strongbox), fresh_attestation, and for an "
+                "attested handset device_locked, verified_boot_state, os/vendor/boot "
+                "patch levels")},
             "acknowledgement": {"oneOf": [{"type": "null"}, ref("Acknowledgement")]},
             "device_certificate": {
                 "type": ["string", "null"], "pattern": "^[0-9a-f]{64}$",

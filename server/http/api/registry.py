@@ -23,10 +23,12 @@ from server.http.api.request_models import (
     HandsetQuery,
     IccidPath,
     ImeiPath,
+    NewAttestedHandset,
     NewHandset,
     NewPairing,
+    NewRegistrationNonce,
 )
-from server.pool import registry
+from server.pool import attested, registry
 
 blueprint = Blueprint("registry", __name__, url_prefix="/v1")
 
@@ -49,12 +51,30 @@ def add_handset() -> tuple[dict[str, Any], int]:
     return registry.handset_json(handset), 201
 
 
+@blueprint.post("/registration-nonces")
+@require_role("provisioner")
+def registration_nonce() -> tuple[dict[str, Any], int]:
+    body = json_body(NewRegistrationNonce)
+    return attested.issue_registration_nonce(service(), body.imei,
+                                             actor=current_actor()).to_json(), 201
+
+
+@blueprint.post("/registrations")
+@require_role("provisioner")
+def add_attested_handset() -> tuple[dict[str, Any], int]:
+    body = json_body(NewAttestedHandset)
+    handset = attested.add_attested_handset(
+        service(), body.imei, body.attestation, body.nonce, actor=current_actor(),
+        imeisv=body.imeisv, label=body.label)
+    return registry.handset_json(handset), 201
+
+
 @blueprint.get("/handsets")
 @require_role(*READERS)
 def list_handsets() -> dict[str, Any]:
     args = query(HandsetQuery)
     page = registry.list_handsets(service(), search=args.search, offset=args.offset,
-                                  limit=args.limit)
+                                  limit=args.limit, key_kind=args.key_kind)
     return page_json(page, registry.handset_json)
 
 
@@ -153,6 +173,34 @@ OPENAPI: dict[str, Any] | None = {
                 "responses": {"200": json_response("A page", page_of("Handset")), **_ERRORS},
             },
         },
+        "/v1/registration-nonces": {
+            "post": {
+                "summary": "A single-use registration nonce for registering a handset from "
+                           "its Android key attestation (the attestationChallenge)",
+                "operationId": "createRegistrationNonce", "security": BEARER,
+                "requestBody": json_request(NewRegistrationNonce),
+                "responses": {"201": json_response("The nonce", ref("RegistrationNonce")),
+                              **_ERRORS, "422": problem_response("Invalid IMEI")},
+            },
+        },
+        "/v1/registrations": {
+            "post": {
+                "summary": "Register a handset from its Android key attestation: the "
+                           "attested key becomes its device key",
+                "operationId": "addAttestedHandset", "security": BEARER,
+                "requestBody": json_request(NewAttestedHandset),
+                "responses": {"201": json_response("Registered", ref("Handset"), {
+                    op: {"imei": "$response.body#/imei"}
+                    for op in ("getHandset", "pairingHistory")}), **_ERRORS,
+                    "404": problem_response("The nonce is not one the service issued"),
+                    "409": problem_response("IMEI or key already registered, or the nonce "
+                                            "used or expired"),
+                    "422": problem_response("The attestation does not verify, does not "
+                                            "carry the nonce, names another IMEI, or shows "
+                                            "what the device policy refuses (the detail "
+                                            "names the reason code and field)")},
+            },
+        },
         "/v1/handsets/{imei}": {
             "get": {
                 "summary": "One handset with its active pairing", "operationId": "getHandset",
@@ -226,7 +274,38 @@ OPENAPI: dict[str, Any] | None = {
             "imei": {"type": "string"}, "imeisv": {"type": ["string", "null"]},
             "label": {"type": "string"}, "key_algorithm": {"enum": ["ed25519", "ecdsa-p256"]},
             "public_key": {"type": "string"}, "created_at": {"type": "string"},
+            "key_kind": {"enum": ["software", "tee", "strongbox"],
+                         "description": "where the device key lives: software (a bare "
+                                        "public key) or attested in the TEE/StrongBox"},
+            "attestation": {"oneOf": [ref("HandsetAttestation"), {"type": "null"}]},
             "pairing": {"oneOf": [ref("Pairing"), {"type": "null"}]}}},
+        "HandsetAttestation": {"type": "object", "description": (
+            "what the handset's registration attestation showed (Android KeyDescription)"),
+            "properties": {
+            "security_level": {"enum": ["software", "tee", "strongbox"]},
+            "attestation_version": {"type": "integer"}, "keymint_version": {"type": "integer"},
+            "device_locked": {"type": "boolean"},
+            "verified_boot_state": {"enum": ["verified", "self-signed", "unverified",
+                                             "failed"]},
+            "verified_boot_key": {"type": "string"},
+            "verified_boot_hash": {"type": ["string", "null"]},
+            "os_version": {"type": ["integer", "null"]},
+            "os_patch_level": {"type": ["integer", "null"]},
+            "vendor_patch_level": {"type": ["integer", "null"]},
+            "boot_patch_level": {"type": ["integer", "null"]},
+            "attested_imei": {"type": ["string", "null"]},
+            "attested_second_imei": {"type": ["string", "null"]},
+            "application_id": {"type": ["object", "null"]},
+            "device_ids": {"type": ["object", "null"]},
+            "root": {"type": "string"}, "chain_sha256": {"type": "string"},
+            "policy_id": {"type": "string"},
+            "findings": {"type": "array", "items": {"type": "string"}},
+            "registered_at": {"type": "string"}}},
+        "RegistrationNonce": {"type": "object", "properties": {
+            "imei": {"type": "string"},
+            "nonce": {"type": "string", "description": "base64url; its 32 bytes are the "
+                      "attestationChallenge (setAttestationChallenge)"},
+            "expires_at": {"type": "string"}}},
         "Card": {"type": "object", "properties": {
             "iccid": {"type": "string"}, "imsi": {"type": "string"},
             "profile": {"type": ["string", "null"]}, "algorithm": {"type": "string"},

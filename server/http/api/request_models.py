@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from attest.evidence import MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES
 from server.attestation.alerts import MAX_NOTE_CHARS
 from server.attestation.challenge import MAX_CLOCK_SKEW_MS
 from server.attestation.handset_keys import MAX_SIGNATURE_CHARS
@@ -34,6 +35,10 @@ from server.pool.registry import (
     MAX_PAGE,
     VERIFICATION_STATES,
 )
+
+# A chain of ten certificates of at most 6.5 KiB each, as PEM (base64 lines of 64
+# characters, header and footer lines).
+MAX_CHAIN_PEM_CHARS = 96 * 1024
 
 # INTEGER columns (checkouts.id, pairings.id, handsets.id) hold at most this; BIGINT
 # ones (audit_entries.seq) INT64_MAX.
@@ -160,6 +165,27 @@ class NewHandset(RequestModel):
     label: printable(MAX_LABEL_CHARS) = ""  # type: ignore[valid-type]
 
 
+class NewRegistrationNonce(RequestModel):
+    """The handset a registration nonce is for."""
+
+    imei: Imei
+
+
+class NewAttestedHandset(RequestModel):
+    """A handset to register from its Android key attestation: the certificate chain
+    (PEM, leaf first) of the device key it made with the registration nonce as
+    attestationChallenge (docs/device-protocol.md)."""
+
+    imei: Imei
+    attestation: Annotated[str, Field(min_length=1, max_length=MAX_CHAIN_PEM_CHARS,
+                                      pattern=r"^[-A-Za-z0-9+/= \r\n]+$",
+                                      description="PEM certificates, leaf first")]
+    nonce: Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$",
+                                description="the registration nonce, base64url")]
+    imeisv: Imeisv | None = None
+    label: printable(MAX_LABEL_CHARS) = ""  # type: ignore[valid-type]
+
+
 class NewPairing(RequestModel):
     imei: Imei
     iccid: Iccid
@@ -180,9 +206,13 @@ class Paging(ParameterModel):
 
 class HandsetQuery(Paging):
     search: printable(100) = ""  # type: ignore[valid-type]
+    key_kind: Literal["software", "hardware"] | None = Field(
+        None, description="software: handsets with a software key; hardware: attested "
+                          "in the TEE or StrongBox")
 
 
-class CardQuery(HandsetQuery):
+class CardQuery(Paging):
+    search: printable(100) = ""  # type: ignore[valid-type]
     verification: Literal[VERIFICATION_STATES] | None = None  # type: ignore[valid-type]
 
 
@@ -301,6 +331,17 @@ class Evidence(RequestModel):
     prose: bool
     isim: Isim | None
     outcome: Annotated[Success | SyncFailure | MacFailure, Field(discriminator="outcome")]
+    attestation: Annotated[list[_Certificate], Field(
+        min_length=1, max_length=MAX_CHAIN_CERTIFICATES, description=(
+            "optional: a fresh Android key attestation, the certificate chain (base64url "
+            "DER, leaf first) of a key made for this checkout with the challenge's nonce "
+            "(its bytes) as attestationChallenge (docs/device-protocol.md)"))] | None = None
+
+
+# One DER certificate, base64url; ten of the longest stay within MAX_CHAIN_BYTES.
+_Certificate = Annotated[str, Field(
+    min_length=2, max_length=(MAX_CHAIN_BYTES // MAX_CHAIN_CERTIFICATES) * 4 // 3,
+    pattern=r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$")]
 
 
 class EvidenceSubmission(RequestModel):

@@ -18,7 +18,7 @@ from server.http.api.auth import service
 from server.http.api.body import request_body
 from server.http.api.problems import validation
 from server.http.api.request_models import INT32_MAX, ascii_int
-from server.pool.registry import VERIFICATION_MEANING
+from server.pool.registry import KEY_KIND_TEXT, VERIFICATION_MEANING
 
 bp = Blueprint(
     "web",
@@ -40,7 +40,8 @@ def _meanings(state: BlueprintSetupState) -> None:
     state.app.jinja_env.globals.update(
         explain_reason=reasons.explain, trust_meaning=reasons.trust_meaning,
         claim_subject=reasons.CLAIM_SUBJECT, status_meaning=reasons.STATUS_MEANING,
-        card_answers=reasons.CARD_ANSWERS, verification_meaning=VERIFICATION_MEANING)
+        card_answers=reasons.CARD_ANSWERS, verification_meaning=VERIFICATION_MEANING,
+        key_kinds=KEY_KIND_TEXT)
 
 # A strict policy is possible because the pages carry no script and no inline style:
 # nothing may be loaded from anywhere but this server, and no one may frame the desk.
@@ -57,8 +58,9 @@ _SECURITY_HEADERS = {
 
 # Endpoints that take a vendor batch file: their body may be as large as an import.
 UPLOAD_ENDPOINTS = frozenset({"web.provision_import"})
-# Form fields whose text has lines (a PEM key); every other value is one line.
-MULTILINE_FIELDS = frozenset({"public_key"})
+# Form fields whose text has lines (a PEM key, an attestation chain); every other value
+# is one line.
+MULTILINE_FIELDS = frozenset({"public_key", "reg-attestation"})
 
 
 def _check_parameters() -> None:

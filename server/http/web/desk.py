@@ -119,8 +119,11 @@ def checkout(handset_id: str) -> ResponseReturnValue:
     # Identity management: the checkout names an MC user of the directory (offered).
     mc_users = idms_users.list_users(svc, enabled=True, limit=500).items \
         if svc.config.idms.enabled else []
+    hardware = None if handset is None or handset.attestation is None \
+        else registry.attestation_json(handset.attestation)
     return render_template("checkout.html", row=row, verdict=verdict, confirming=confirming,
-                           attestation_needed=attestation_needed, handset=handset,
+                           attestation_needed=attestation_needed, hardware=hardware,
+                           handset=handset,
                            mc_users=mc_users, idms_enabled=svc.config.idms.enabled,
                            sign_ins=idms_desk.sign_ins(svc, row.checkout_id)
                            if row.checkout_id else [],

@@ -63,6 +63,7 @@ def attestation_detail(attestation_id: str) -> ResponseReturnValue:
         checkout_id=queries.checkout_of(svc, view.id),
         evidence=queries.evidence_summary(view.evidence), ear=decoded,
         submods=decoded.claims.get("submods", {}) if decoded else {},
+        me_facts=decoded.claims.get("simattest_me") if decoded else None,
         pretty=lambda value: json.dumps(value, indent=2, sort_keys=True),
     )
 

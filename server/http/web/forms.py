@@ -102,6 +102,24 @@ class HandsetForm(FlaskForm):
     )
 
 
+class RegistrationNonceForm(FlaskForm):
+    imei = StringField("IMEI", validators=[DataRequired(), Length(max=15)])
+
+
+class AttestedHandsetForm(FlaskForm):
+    imei = StringField("IMEI", validators=[DataRequired(), Length(max=15)])
+    imeisv = StringField("IMEISV (optional)", validators=[Optional(), Length(max=16)])
+    label = StringField("Label", description="What is written on the handset, e.g. “Unit 12”.",
+                        validators=[Length(max=200)])
+    nonce = StringField("Registration nonce", validators=[DataRequired(), Length(max=64)])
+    attestation = TextAreaField(
+        "Key attestation chain (PEM, leaf first)",
+        description="The certificate chain of the device key the handset made with the "
+                    "registration nonce as attestation challenge (docs/device-protocol.md).",
+        validators=[DataRequired(), Length(max=96 * 1024)],
+    )
+
+
 class PairForm(FlaskForm):
     imei = StringField("Handset IMEI", validators=[DataRequired(), Length(max=15)])
     iccid = StringField("Card ICCID", validators=[DataRequired(), Length(max=20)])

@@ -25,6 +25,7 @@ def _filter_from_args() -> queries.PoolFilter:
         checked_out=checked_out,
         problems_only=request.args.get("problems") == "1",
         search=request.args.get("q", "")[:100],
+        device=queries.DEVICE_FILTERS.get(request.args.get("device", "")),
     )
 
 

@@ -16,8 +16,16 @@ from server.core.errors import ServiceError
 from server.http.api.auth import service
 from server.http.web.auth import PROVISIONER, require_role
 from server.http.web.blueprint import bp, int_arg
-from server.http.web.forms import HandsetForm, ImportForm, PairForm, UnpairForm, show_refusal
-from server.pool import provisioning, registry
+from server.http.web.forms import (
+    AttestedHandsetForm,
+    HandsetForm,
+    ImportForm,
+    PairForm,
+    RegistrationNonceForm,
+    UnpairForm,
+    show_refusal,
+)
+from server.pool import attested, provisioning, registry
 
 CARDS_PER_PAGE = 50
 
@@ -80,6 +88,47 @@ def provision_handset() -> ResponseReturnValue:
     elif form.errors:
         status = 422
     return render_template("provision/handset.html", form=form), status
+
+
+@bp.route("/desk/provision/attested", methods=["GET", "POST"])
+@require_role(PROVISIONER)
+def provision_attested() -> ResponseReturnValue:
+    """Register a handset from its Android key attestation: a registration nonce for its
+    IMEI first, then its chain (``server.pool.attested``)."""
+    nonce_form = RegistrationNonceForm(prefix="nonce")
+    form = AttestedHandsetForm(prefix="reg")
+    status, issued = 200, None
+    if request.method == "POST" and "nonce-imei" in request.form:
+        if nonce_form.validate_on_submit():
+            try:
+                issued = attested.issue_registration_nonce(
+                    service(), nonce_form.imei.data or "", actor=g.operator.actor)
+            except ServiceError as exc:
+                show_refusal(nonce_form, "No nonce", exc)
+                status = exc.status
+            else:
+                form.imei.data, form.nonce.data = issued.imei, issued.nonce
+        else:
+            status = 422
+    elif form.validate_on_submit():
+        try:
+            handset = attested.add_attested_handset(
+                service(), form.imei.data or "", form.attestation.data or "",
+                (form.nonce.data or "").strip(), actor=g.operator.actor,
+                imeisv=form.imeisv.data or None, label=(form.label.data or "").strip())
+        except ServiceError as exc:
+            show_refusal(form, "Not registered", exc)
+            if (exc.field or "").startswith("attestation."):
+                form.attestation.errors = [*form.attestation.errors, exc.detail]
+            status = exc.status
+        else:
+            flash(f"Handset {handset.imei} registered from its key attestation "
+                  f"({registry.KEY_KIND_TEXT[registry.key_kind(handset)]}).", "ok")
+            return redirect(url_for("web.provision_pairings", imei=handset.imei))
+    elif form.errors:
+        status = 422
+    return render_template("provision/attested.html", nonce_form=nonce_form, form=form,
+                           issued=issued), status
 
 
 @bp.route("/desk/provision/pairings", methods=["GET", "POST"])

@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select
 from sqlalchemy.orm import aliased
 
 from attest.evidence import summary
@@ -31,6 +31,7 @@ from server.store.models import (
     Card,
     Checkout,
     Handset,
+    HandsetAttestation,
     Pairing,
     utcnow,
 )
@@ -62,6 +63,16 @@ class PoolFilter:
     checked_out: bool | None = None
     problems_only: bool = False
     search: str = ""
+    device: DeviceFilter | None = None
+
+
+# The pool's device filter: handsets with a software key (a bare public key, or an
+# attestation of a software key), or whose latest verdict found the handset tampered with.
+DeviceFilter = Literal["software-key", "tampered"]
+DEVICE_FILTERS: dict[str, DeviceFilter] = {"software-key": "software-key",
+                                           "tampered": "tampered"}
+TAMPERING = ("ME_BOOTLOADER_UNLOCKED", "ME_UNVERIFIED_BOOT", "ME_BOOT_KEY_CHANGED",
+             "ME_ATTESTATION_REVOKED", "ME_ATTESTATION_INVALID")
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class PoolRow:
     checkout_id: int | None
     checked_out_to: str | None
     checked_out_at: dt.datetime | None
+    key_kind: str  # software | tee | strongbox (server.pool.registry.key_kind)
 
     @property
     def problem(self) -> bool:
@@ -142,13 +154,28 @@ def _pool_select() -> Select:  # columns: see _pool_row
             Card.iccid, Card.imsi, Card.profile, Card.verification,
             Attestation.id, Attestation.appraised_at, Attestation.status, Attestation.reasons,
             Checkout.id, Checkout.user, Checkout.started_at,
-        ).select_from(Handset)
+            func.coalesce(HandsetAttestation.key_kind, "software"),
+        ).select_from(Handset).outerjoin(HandsetAttestation,
+                                         HandsetAttestation.handset_id == Handset.id)
     )
 
 
 def _pool_row(r: Any) -> PoolRow:
     return PoolRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                   list(r[10] or []), r[11], r[12], r[13])
+                   list(r[10] or []), r[11], r[12], r[13], r[14])
+
+
+def _device_condition(device: DeviceFilter) -> ColumnElement[bool]:
+    if device == "software-key":
+        record = aliased(HandsetAttestation)  # the pool's own join is to the unaliased one
+        hardware = select(record.id).where(
+            record.handset_id == Handset.id, record.key_kind != "software"
+        ).correlate(Handset).exists()
+        return ~hardware
+    # The newest verdict's reasons (a JSON list) name a tampering finding: its text has
+    # the code in quotes, on both databases.
+    reasons = cast(_latest(Handset, "reasons"), Text)
+    return or_(*(reasons.contains(f'"{code}"') for code in TAMPERING))
 
 
 def _pool_conditions(flt: PoolFilter) -> tuple[list[ColumnElement[bool]], _Joins]:
@@ -165,6 +192,8 @@ def _pool_conditions(flt: PoolFilter) -> tuple[list[ColumnElement[bool]], _Joins
     if flt.problems_only:
         conditions.append(or_(latest_status.in_(PROBLEM_STATUSES), Card.id.is_(None),
                               Card.verification.in_(CARD_PROBLEMS)))
+    if flt.device is not None:
+        conditions.append(_device_condition(flt.device))
     term = flt.search.strip()
     if term:
         matches = [Handset.label.icontains(term, autoescape=True)]

@@ -7,6 +7,7 @@ Times are timezone-aware UTC everywhere (``UtcDateTime``).
 May import: SQLAlchemy only.
 """
 
+from server.store.models.android import HandsetAttestation, RegistrationNonce
 from server.store.models.attestations import AlertAcknowledgement, Attestation, RateCounter
 from server.store.models.audit import AuditEntry, AuditHead
 from server.store.models.base import Base, UtcDateTime, utcnow
@@ -23,6 +24,6 @@ from server.store.models.operators import MAX_OPERATOR_LABEL_CHARS, Operator
 from server.store.models.pool import Card, Handset, Pairing
 
 __all__ = ["MAX_OPERATOR_LABEL_CHARS", "AlertAcknowledgement", "Attestation", "AuditEntry",
-           "AuditHead", "Base", "Card", "Checkout", "Handset", "IdmsThrottle", "McIdentity",
-           "McIdentityAlias", "McUser", "Meta", "Operator", "Pairing", "RateCounter",
-           "UtcDateTime", "totp_aad", "utcnow"]
+           "AuditHead", "Base", "Card", "Checkout", "Handset", "HandsetAttestation",
+           "IdmsThrottle", "McIdentity", "McIdentityAlias", "McUser", "Meta", "Operator",
+           "Pairing", "RateCounter", "RegistrationNonce", "UtcDateTime", "totp_aad", "utcnow"]

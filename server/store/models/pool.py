@@ -14,6 +14,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from server.store.models.android import HandsetAttestation
 from server.store.models.base import Base, utcnow
 
 
@@ -66,6 +67,8 @@ class Handset(Base):
     lost_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     lost_by: Mapped[str | None] = mapped_column(String(200), default=None)
     lost_note: Mapped[str | None] = mapped_column(String(500), default=None)
+    # What its registration attestation showed (None: a bare public key, a software key).
+    attestation: Mapped[HandsetAttestation | None] = relationship(lazy="joined")
 
 
 class Pairing(Base):
