@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from attest import b64url, devicekey
 from attest.android.keydescription import SecurityLevel, VerifiedBootState
 from attest.android.testauthority import AttestedProperties, TestAttestationAuthority
+from attest.devicepolicy import DEFAULT_SEVERITY, ME_SOFTWARE_KEY, DevicePolicy
 from attest.evidence import canonical_json
 from server.attestation.challenge import create_challenge
 from server.attestation.evidence import submit_evidence
@@ -357,3 +358,28 @@ def test_an_old_patch_level_registers_with_its_finding_recorded(
     _key, chain = chain_for(authority, nonce, imeis=(OTHER_IMEI,), os_patch_level=202001)
     old = attested.add_attested_handset(service, OTHER_IMEI, chain, nonce, actor="test")
     assert registry.handset_json(old)["attestation"]["findings"] == ["ME_PATCH_TOO_OLD"]
+
+
+def test_a_software_level_attestation_is_a_software_key_and_refused_where_the_pool_says(
+        service_config: ServiceConfig, authority: TestAttestationAuthority,
+        tmp_path: Path) -> None:
+    """A software-level KeyDescription (its hardwareEnforced list empty) registers as a
+    software key by default, and is refused, storing nothing, when the pool takes
+    hardware-backed keys only."""
+    strict = dataclasses.replace(service_config, device_policy=DevicePolicy(
+        {**DEFAULT_SEVERITY, ME_SOFTWARE_KEY: "contraindicated"}))
+    with Service.open(tmp_path / "strict", f"sqlite:///{tmp_path / 'strict.db'}",
+                      strict) as svc:
+        nonce = attested.issue_registration_nonce(svc, IMEI, actor="test").nonce
+        _key, chain = chain_for(authority, nonce, security_level=SecurityLevel.SOFTWARE)
+        with pytest.raises(AttestationRefused) as refused:
+            attested.add_attested_handset(svc, IMEI, chain, nonce, actor="test")
+        assert refused.value.reason == ME_SOFTWARE_KEY
+        assert refused.value.field.endswith("attestationSecurityLevel")
+        assert handsets(svc) == 0
+    with Service.open(tmp_path / "default", f"sqlite:///{tmp_path / 'default.db'}",
+                      service_config) as svc:
+        nonce = attested.issue_registration_nonce(svc, IMEI, actor="test").nonce
+        _key, chain = chain_for(authority, nonce, security_level=SecurityLevel.SOFTWARE)
+        handset = attested.add_attested_handset(svc, IMEI, chain, nonce, actor="test")
+        assert registry.handset_json(handset)["key_kind"] == "software"

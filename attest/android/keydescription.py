@@ -759,13 +759,15 @@ def encode_key_description(kd: KeyDescription) -> bytes:
     }).dump())
 
 
-def _encode_authorization_list(auth: AuthorizationList) -> dict[str, Any]:
+def _encode_authorization_list(auth: AuthorizationList) -> dict[str, Any] | core.Sequence:
     encoded = {}
     for spec in _FIELDS:
         value = getattr(auth, spec.attr)
         if value is not None and value is not False and value != ():
             encoded[spec.asn1_name] = spec.encode(value)
-    return encoded
+    # asn1crypto takes an empty dict for "not set" and cannot dump a SEQUENCE with no
+    # elements it built itself; a software-level key's hardwareEnforced list is empty.
+    return encoded or _AuthorizationList.load(b"\x30\x00")
 
 
 def authorization_list_fields() -> tuple[tuple[int, str, str], ...]:
