@@ -52,6 +52,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.pool",
     "server.cli.device",
     "server.cli.pairing",
+    "server.cli.idms",
     "server.cli.audit",
     "server.cli.backup",
     "server.cli.config",
