@@ -55,7 +55,16 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oidc.core.grants import OpenIDCode
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+)
 from joserfc.jwk import ECKey
 
 from attest.certificates import read_device_certificate
@@ -464,8 +473,12 @@ def _authenticate_service(_query_client: Any, _req: Any) -> Client:
 
 
 def _query_client(client_id: str) -> Client | None:
-    view = oidc.find_client(service(), client_id)
-    return None if view is None else Client(view)
+    # authlib asks several times a request: read the registration once a request.
+    cache: dict[str, Client | None] = g.setdefault("idms_clients", {})
+    if client_id not in cache:
+        view = oidc.find_client(service(), client_id)
+        cache[client_id] = None if view is None else Client(view)
+    return cache[client_id]
 
 
 def _save_token(token: dict[str, Any], req: Any) -> None:
