@@ -184,10 +184,10 @@ def argon2_seconds(rounds: int = 20) -> float:
 
 def verification_rate(seconds: float = 3.0) -> float:
     """Access tokens verified per second on one core, binding check included."""
-    from attest import certificates
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from attest import certificates
     from server.core.keystore import KeyStore
 
     keys = KeyStore(secrets.token_bytes(32))
@@ -217,7 +217,6 @@ def verification_rate(seconds: float = 3.0) -> float:
 def run(args: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bench-idms-") as tmp:
         root = Path(tmp)
-        os.chmod(root, 0o755)
         with postgres(root, async_commit=False) as db_url:
             ca = LabCA(root / "ca")
             ca.init(["localhost"], dt.datetime.now(dt.UTC))
