@@ -16,6 +16,9 @@ import datetime as dt
 import hashlib
 import os
 import secrets
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +43,8 @@ from server.idms import oidc, users
 from server.pool.devicecerts import issue_device_certificate
 from server.store.models import AuditEntry, IdmsCode, McIdentity
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
-from tests.processes import serve_process
+from tests.processes import SERVE_START_TIMEOUT, serve_process
+from tests.test_tls import Namespace, netns  # noqa: F401 (the fixture)
 
 CLIENT = "org.simattest.mcptt"
 REDIRECT = "org.simattest.mcptt:/oidc/callback"
@@ -452,3 +456,43 @@ def test_oversized_repeated_and_control_character_parameters_are_refused(
                                                                 "application/problem+json")
         assert kind == expected, (path, answer.text[:300])
     assert "\n" not in "".join(lab.log.read_text().splitlines()[-1:])
+
+
+def test_plain_http_off_loopback_is_refused(netns: Namespace, lab: Lab, tmp_path: Path
+                                            ) -> None:
+    """A plain HTTP request from another address than loopback (over a veth pair into a
+    network namespace this test creates) is refused before anything is read."""
+    config = tmp_path / "simattest.toml"
+    config.write_text("[idms]\nenabled = true\n")
+    url = f"http://{netns.address}:8080"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", netns.name, sys.executable, "-m", "server.cli.main",
+             "serve", "--data", str(lab.data), "--bind", f"{netns.address}:8080",
+             "--workers", "1"], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, env=dict(os.environ, SIMATTEST_CONFIG=str(config)))
+    try:
+        deadline = time.monotonic() + SERVE_START_TIMEOUT
+        while True:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not come up"
+            try:
+                if requests.get(f"{url}/healthz", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        before = lab.count(IdmsCode)
+        token = requests.post(f"{url}/idms/token", timeout=30, data={
+            "grant_type": "authorization_code", "code": "x", "client_id": CLIENT})
+        assert "plain HTTP" in _oauth_error(token, "invalid_request")
+        for path in ("/.well-known/openid-configuration", "/idms/authorize?client_id=x",
+                     "/idms/identities", "/idms/lookup?impu=sip:x@y"):
+            answer = requests.get(f"{url}{path}", timeout=30)
+            assert answer.status_code == 403, (path, answer.text[:300])
+            assert answer.headers["Content-Type"] == "application/problem+json"
+            assert answer.json()["type"].endswith("/tls-required")
+        assert lab.count(IdmsCode) == before
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
