@@ -458,8 +458,8 @@ def test_oversized_repeated_and_control_character_parameters_are_refused(
     assert "\n" not in "".join(lab.log.read_text().splitlines()[-1:])
 
 
-def test_plain_http_off_loopback_is_refused(netns: Namespace, lab: Lab, tmp_path: Path
-                                            ) -> None:
+def test_plain_http_off_loopback_is_refused(
+        netns: Namespace, lab: Lab, tmp_path: Path) -> None:  # noqa: F811
     """A plain HTTP request from another address than loopback (over a veth pair into a
     network namespace this test creates) is refused before anything is read."""
     config = tmp_path / "simattest.toml"

@@ -1,6 +1,7 @@
-"""``simattest idms client add|list|remove`` and ``simattest idms sign-in end``: the IdMS's
-registered OpenID Connect clients and its sign-ins, on the storage directly (as ``idms
-user``).  ``server.cli.idms`` adds these to its ``idms`` group."""
+"""``simattest idms client add|list|remove``: the IdMS's registered OpenID Connect
+clients, on the storage directly (as ``idms user``).  ``server.cli.idms`` adds these to
+its ``idms`` group; an admin ends a sign-in by ending its identities (``idms`` API and
+desk, ``server.idms.desk.end_sign_in``)."""
 
 from __future__ import annotations
 
@@ -55,16 +56,6 @@ def add_commands(idms_sub: Any) -> None:
     add_store_args(remove)
     remove.set_defaults(func=_remove)
 
-    sign_in = idms_sub.add_parser("sign-in", help="MC user sign-ins")
-    sign_in_sub = sign_in.add_subparsers(dest="sign_in_command", required=True,
-                                         metavar="COMMAND")
-    end = sign_in_sub.add_parser(
-        "end", help="end a sign-in: its refresh token stops working, introspection says "
-                    "inactive, its identities end")
-    end.add_argument("id", type=int, metavar="ID", help="the sign-in's id (the desk shows it)")
-    add_store_args(end)
-    end.set_defaults(func=_end)
-
 
 def _add(args: argparse.Namespace) -> int:
     from server.idms import oidc  # the storage stack, only when the command runs
@@ -106,13 +97,4 @@ def _remove(args: argparse.Namespace) -> int:
     with open_service(args, create=False) as svc:
         oidc.remove_client(svc, args.client_id, ACTOR)
     print(f"removed client {args.client_id}")
-    return 0
-
-
-def _end(args: argparse.Namespace) -> int:
-    from server.idms import oidc
-
-    with open_service(args, create=False) as svc:
-        oidc.end_sign_in(svc, args.id, ACTOR)
-    print(f"ended sign-in {args.id}")
     return 0

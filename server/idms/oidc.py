@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from server.core.errors import AlreadyExists, Conflict, NotFound, ValidationError
+from server.core.errors import AlreadyExists, NotFound, ValidationError
 from server.core.identifiers import check_text
 from server.core.service import Service
 from server.idms import identities
@@ -55,7 +55,6 @@ from server.store.models import (
     IdmsClient,
     IdmsCode,
     IdmsSignIn,
-    McIdentity,
     McUser,
     utcnow,
 )
@@ -541,66 +540,6 @@ def _end_where(session: Session, condition: Any, reason: str) -> list[int]:
     return [row.id for row in rows]
 
 
-class SignInEnded(Conflict):
-    slug = "sign-in-ended"
-    title = "The sign-in has ended already"
-
-
-def end_sign_in(svc: Service, sign_in_id: int, actor: str) -> None:
-    """An admin ends a sign-in (the desk, the API): its refresh token stops working,
-    introspection says inactive, its identities end."""
-    with svc.db.session() as session:
-        row = session.get(IdmsSignIn, sign_in_id, with_for_update=True)
-        if row is None:
-            raise NotFound(f"sign-in {sign_in_id} does not exist", field="sign_in_id")
-        if row.ended_at is not None:
-            raise SignInEnded(f"sign-in {sign_in_id} has ended already ({row.end_reason})",
-                              field="sign_in_id")
-        _end(session, row, identities.ENDED_BY_ADMIN, actor)
-        identities.end_identities(session, row.identity_id, identities.ENDED_BY_ADMIN,
-                                  actor=actor)
-
-
-@dataclass(frozen=True, slots=True)
-class SignInView:
-    """A sign-in as the desk shows it per checkout."""
-
-    id: int
-    checkout_id: int
-    mc_id: str
-    impu2: str
-    client_id: str
-    started_at: dt.datetime
-    active: bool
-    end_reason: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "checkout_id": self.checkout_id, "mc_id": self.mc_id,
-                "impu2": self.impu2, "client_id": self.client_id,
-                "started_at": self.started_at.isoformat(timespec="seconds"),
-                "active": self.active, "end_reason": self.end_reason}
-
-
-def sign_ins_of_checkouts(svc: Service, checkout_ids: list[int]) -> dict[int, list[SignInView]]:
-    """The sign-ins on each of ``checkout_ids``, newest first (the desk)."""
-    found: dict[int, list[SignInView]] = {cid: [] for cid in checkout_ids}
-    if not checkout_ids:
-        return found
-    with svc.db.read_session() as session:
-        rows = session.execute(
-            select(IdmsSignIn, McUser.mc_id, McIdentity.impu2)
-            .join(McUser, McUser.id == IdmsSignIn.mc_user_id)
-            .join(McIdentity, McIdentity.id == IdmsSignIn.identity_id)
-            .where(IdmsSignIn.checkout_id.in_(checkout_ids))
-            .order_by(IdmsSignIn.id.desc())).all()
-        for row, mc_id, impu2 in rows:
-            why = _why_ended(session, row)
-            found[row.checkout_id].append(SignInView(
-                row.id, row.checkout_id, mc_id, impu2, row.client_id, row.started_at,
-                why is None, why))
-    return found
-
-
 # --- what the handset and the MCPTT server read ---------------------------------------
 
 def identities_json(svc: Service, active: ActiveSignIn) -> dict[str, Any]:
@@ -632,4 +571,6 @@ def lookup(svc: Service, impu: str, client_id: str) -> dict[str, Any]:
                 "end_reason": view.end_reason,
                 "allocated_at": view.allocated_at.isoformat(timespec="seconds"),
                 "signed_in_at": None if sign_in is None
-                else sign_in.started_at.isoformat(timespec="seconds")}
+                else sign_in.started_at.isoformat(timespec="seconds"),
+                "refreshed_at": None if sign_in is None or sign_in.refreshed_at is None
+                else sign_in.refreshed_at.isoformat(timespec="seconds")}
