@@ -30,6 +30,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "server.http.api.attestations",
     "server.http.api.checkouts",
     "server.http.api.idms",
+    "server.http.api.idms_clients",
     "server.http.api.wellknown",
     "server.http.api.metrics",
     "server.http.idms",

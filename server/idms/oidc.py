@@ -83,12 +83,15 @@ SCOPES: tuple[str, ...] = ("openid", *SERVICE_SCOPES)
 # The scope a service client (the MCPTT server) needs for the look-up.
 LOOKUP_SCOPE = "3gpp:mc:identity_lookup"
 CLIENT_KINDS = ("native", "service")
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+CLIENT_ID_PATTERN = r"[A-Za-z0-9._~-]{1,64}"
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 # A native client's redirect URI: a private-use scheme (RFC 8252 clause 7.1) or the
 # loopback interface (clause 7.3); never another host, so a code cannot be sent away.
-_REDIRECT_URI = re.compile(
-    r"(?:[a-z][a-z0-9.+-]*\.[a-z0-9.+-]+:/[^\s#]*|http://(?:127\.0\.0\.1|\[::1\])"
-    r"(?::\d{1,5})?/[^\s#]*)")
+# Printable ASCII without space or "#" (no fragment: RFC 6749 clause 3.1.2).
+REDIRECT_URI_PATTERN = (
+    r'(?:[a-z][a-z0-9.+-]*\.[a-z0-9.+-]+:/[!-"$-~]*|http://(?:127\.0\.0\.1|\[::1\])'
+    r'(?::[0-9]{1,5})?/[!-"$-~]*)')
+_REDIRECT_URI = re.compile(REDIRECT_URI_PATTERN)
 
 
 def digest(secret: str) -> bytes:
@@ -143,7 +146,7 @@ def _check_scopes(scopes: list[str], kind: str) -> str:
             raise ValidationError(f"scope {scope[:80]!r} is not one a {kind} client may have "
                                   f"({', '.join(allowed)})", field="scopes")
     if kind == "native" and "openid" not in scopes:
-        raise ValidationError("a native client needs the openid scope", field="scopes")
+        scopes = ["openid", *scopes]  # an OpenID Connect client: always openid
     joined = " ".join(dict.fromkeys(scopes))
     if not joined or len(joined) > MAX_SCOPE_CHARS:
         raise ValidationError("give at least one scope", field="scopes")
