@@ -270,7 +270,7 @@ class Login:
     """What the login form's POST established: authlib's ``grant_user``."""
 
     user_id: int
-    handheld: oidc.Handheld
+    imei: str
     x5t: str
 
 
@@ -306,11 +306,15 @@ class CodeGrantType(AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, req: Any) -> None:
         login: Login = req.user
         payload = req.payload
-        oidc.issue_code(
-            service(), client_id=payload.client_id, redirect_uri=payload.redirect_uri,
-            scope=req.scope, nonce=payload.data.get("nonce"),
-            code_challenge=payload.data["code_challenge"], user_id=login.user_id,
-            handheld=login.handheld, x5t=login.x5t, acr=None, code=code)
+        try:
+            oidc.issue_code(
+                service(), client_id=payload.client_id, redirect_uri=payload.redirect_uri,
+                scope=req.scope, nonce=payload.data.get("nonce"),
+                code_challenge=payload.data["code_challenge"], user_id=login.user_id,
+                imei=login.imei, x5t=login.x5t, code=code)
+        except Refused as exc:
+            raise AccessDeniedError(f"this handset may not sign you in now ({exc})",
+                                    redirect_uri=self.redirect_uri) from None
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
         grant = oidc.redeem_code(service(), code, client.get_client_id())
@@ -385,13 +389,19 @@ class RefreshGrantType(RefreshTokenGrant):
         pass  # save_token replaced it, conditionally
 
 
+def _refresh_token(*, user: SignedIn, **_context: Any) -> str:
+    """The sign-in's first refresh token (stored with it), or a new one for a refresh
+    (stored by ``_save_token``)."""
+    return user.refresh_token or oidc.new_secret()
+
+
 class AccessTokens(JWTBearerTokenGenerator):
     """Access tokens of the RFC 9068 profile: the MC IDs, scope, client id, the sign-in
     (``sid``) and the binding to the device certificate (``cnf``, RFC 8705 clause 3)."""
 
     def __init__(self, svc: Service) -> None:
         super().__init__(issuer="", alg=tokens.ALGORITHM,
-                         refresh_token_generator=lambda **_context: oidc.new_secret(),
+                         refresh_token_generator=_refresh_token,
                          expires_generator=lambda _client, grant_type:
                          _lifetimes(svc)["access"])
 
@@ -483,10 +493,9 @@ def _query_client(client_id: str) -> Client | None:
 
 def _save_token(token: dict[str, Any], req: Any) -> None:
     signed_in: SignedIn = req.user
-    old = req.form.get("refresh_token") if req.payload.grant_type == "refresh_token" \
-        else None
-    if "refresh_token" in token and not oidc.store_refresh_token(
-            service(), signed_in.sign_in_id, old, token["refresh_token"]):
+    if signed_in.refresh_token is None and not oidc.store_refresh_token(
+            service(), signed_in.sign_in_id, req.form["refresh_token"],
+            token["refresh_token"]):
         raise InvalidGrantError("the refresh token was used already")
 
 
@@ -589,14 +598,8 @@ def authorize() -> Response:
         return _redirect_error(AccessDeniedError(
             "sign in from the handset: connect with its device certificate (mutual TLS)",
             redirect_uri=grant.redirect_uri, state=state))
-    try:
-        handheld = oidc.eligible_handset(svc, device.imei, check.user_id, actor)
-    except Refused as exc:
-        return _redirect_error(AccessDeniedError(
-            f"this handset may not sign you in now ({exc})", redirect_uri=grant.redirect_uri,
-            state=state))
     return _server().create_authorization_response(
-        grant=grant, grant_user=Login(check.user_id, handheld, device.x5t))
+        grant=grant, grant_user=Login(check.user_id, device.imei, device.x5t))
 
 
 # What the login form says for each refusal of the credentials: the same for an unknown

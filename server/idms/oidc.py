@@ -253,27 +253,6 @@ def service_client(svc: Service, client_id: str | None, secret: str | None,
         return None
 
 
-# --- the handset rule -----------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Handheld:
-    """The checkout a user may sign in on (``identities.checkout_for_sign_in``)."""
-
-    imei: str
-    checkout_id: int
-
-
-def eligible_handset(svc: Service, imei: str, user_id: int, actor: str) -> Handheld:
-    """The handset rule for a sign-in of MC user ``user_id`` on handset ``imei``
-    (``identities.checkout_for_sign_in``); Refused (audited) when it does not hold."""
-    with svc.db.session() as session:
-        try:
-            return Handheld(imei, identities.checkout_for_sign_in(session, imei, user_id).id)
-        except identities.SignInRefused as exc:
-            refused = _refuse(session, actor, imei, exc.reason, detail=exc.detail)
-    raise refused  # after the commit: the refusal stays audited
-
-
 # --- codes and sign-ins ---------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -295,29 +274,37 @@ class CodeGrant:
 
 
 def issue_code(svc: Service, *, client_id: str, redirect_uri: str, scope: str,
-               nonce: str | None, code_challenge: str, user_id: int, handheld: Handheld,
-               x5t: str, acr: str | None, code: str) -> None:
-    """Store ``code`` (as its digest): a new authorization code for an authenticated
-    user on an eligible handset."""
+               nonce: str | None, code_challenge: str, user_id: int, imei: str, x5t: str,
+               code: str) -> None:
+    """Store ``code`` (as its digest), a new authorization code, for an authenticated
+    user on handset ``imei`` — if the handset rule lets the user sign in on it
+    (``identities.checkout_for_sign_in``); Refused (audited, nothing stored) if not."""
     now = utcnow()
     with svc.db.session() as session:
         user = session.get_one(McUser, user_id)
-        # RFC 8176: a password, and a one-time password when the user has TOTP (then
-        # verify_credentials required it).
-        amr = ["pwd", "otp", "mfa"] if user.totp_enc is not None else ["pwd"]
-        session.add(IdmsCode(code_sha256=digest(code), client_id=client_id,
-                             redirect_uri=redirect_uri, scope=scope, nonce=nonce,
-                             code_challenge=code_challenge, mc_user_id=user_id,
-                             imei=handheld.imei, checkout_id=handheld.checkout_id, x5t=x5t,
-                             acr=acr, amr=amr, auth_time=now,
-                             expires_at=now + dt.timedelta(seconds=svc.config.idms.code_seconds)))
-        # Expired codes of anyone go with each new one: the table stays small.
-        session.execute(delete(IdmsCode).where(IdmsCode.expires_at < now - dt.timedelta(
-            minutes=10)))
-        audit.append(session, f"mc-user:{user.mc_id}", "idms.sign-in.authorized",
-                     f"handset:{handheld.imei}",
-                     {"client_id": client_id, "checkout_id": handheld.checkout_id,
-                      "scope": scope, "amr": amr})
+        actor = f"mc-user:{user.mc_id}"
+        try:
+            checkout = identities.checkout_for_sign_in(session, imei, user_id)
+        except identities.SignInRefused as exc:
+            refused = _refuse(session, actor, imei, exc.reason, detail=exc.detail)
+        else:
+            # RFC 8176: a password, and a one-time password when the user has TOTP
+            # (verify_credentials then required it).
+            amr = ["pwd", "otp", "mfa"] if user.totp_enc is not None else ["pwd"]
+            session.add(IdmsCode(
+                code_sha256=digest(code), client_id=client_id, redirect_uri=redirect_uri,
+                scope=scope, nonce=nonce, code_challenge=code_challenge, mc_user_id=user_id,
+                imei=imei, checkout_id=checkout.id, x5t=x5t, acr=None, amr=amr,
+                auth_time=now,
+                expires_at=now + dt.timedelta(seconds=svc.config.idms.code_seconds)))
+            # Expired codes of anyone go with each new one: the table stays small.
+            session.execute(delete(IdmsCode).where(
+                IdmsCode.expires_at < now - dt.timedelta(minutes=10)))
+            audit.append(session, actor, "idms.sign-in.authorized", f"handset:{imei}",
+                         {"client_id": client_id, "checkout_id": checkout.id,
+                          "scope": scope, "amr": amr})
+            return
+    raise refused  # after the commit: the refusal stays audited
 
 
 def holder(svc: Service, imei: str) -> str | None:
@@ -376,6 +363,7 @@ class SignedIn:
     acr: str | None
     amr: tuple[str, ...]
     nonce: str | None
+    refresh_token: str | None = None  # made with a new sign-in; a refresh makes another
 
     def get_user_id(self) -> str:
         """authlib's user interface: the ``sub`` of the tokens (the MC ID)."""
@@ -428,9 +416,13 @@ def _signed_in(svc: Service, session: Session, grant: CodeGrant, user: McUser,
                checkout: Checkout, actor: str) -> SignedIn:
     allocated = identities.allocate_identities(session, svc.config.idms, checkout, user,
                                                actor=actor)
+    refresh_token = new_secret()  # stored with the sign-in: one transaction fewer
     row = IdmsSignIn(mc_user_id=user.id, client_id=grant.client_id, imei=grant.imei,
                      checkout_id=checkout.id, identity_id=allocated.id, x5t=grant.x5t,
                      scope=grant.scope, code_sha256=grant.code_sha256,
+                     refresh_sha256=digest(refresh_token),
+                     refresh_expires_at=utcnow() + dt.timedelta(
+                         seconds=svc.config.idms.refresh_token_seconds),
                      started_at=grant.auth_time)
     session.add(row)
     session.flush()
@@ -440,14 +432,14 @@ def _signed_in(svc: Service, session: Session, grant: CodeGrant, user: McUser,
                   "scope": grant.scope})
     session.expunge(user)
     return SignedIn(row.id, user, grant.client_id, grant.scope, grant.x5t, grant.imei,
-                    checkout.id, grant.auth_time, grant.acr, grant.amr, grant.nonce)
+                    checkout.id, grant.auth_time, grant.acr, grant.amr, grant.nonce,
+                    refresh_token)
 
 
-def store_refresh_token(svc: Service, sign_in_id: int, old: str | None, new: str) -> bool:
-    """Set the sign-in's refresh token to ``new`` if its current one is ``old`` (None:
-    the first) and it has not ended: the refresh's single use.  Whether it was set."""
-    condition = IdmsSignIn.refresh_sha256.is_(None) if old is None \
-        else IdmsSignIn.refresh_sha256 == digest(old)
+def store_refresh_token(svc: Service, sign_in_id: int, old: str, new: str) -> bool:
+    """Replace the sign-in's refresh token ``old`` by ``new`` if ``old`` is still its
+    current one and it has not ended: a refresh token's single use.  Whether it was."""
+    condition = IdmsSignIn.refresh_sha256 == digest(old)
     now = utcnow()
     with svc.db.session() as session:
         done = session.execute(
@@ -456,7 +448,7 @@ def store_refresh_token(svc: Service, sign_in_id: int, old: str | None, new: str
             .values(refresh_sha256=digest(new),
                     refresh_expires_at=now + dt.timedelta(
                         seconds=svc.config.idms.refresh_token_seconds),
-                    refreshed_at=None if old is None else now))
+                    refreshed_at=now))
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
