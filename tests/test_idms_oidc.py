@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pyotp
 import pytest
 import requests
 from authlib.common.security import generate_token
@@ -62,6 +63,7 @@ class Lab:
     certs: list[tuple[str, str]]  # (certificate, key) files of each handset
     service_secret: str
     log: Path
+    totp: pyotp.TOTP  # erin's second factor
 
     def svc(self) -> Service:
         return Service.open(self.data, None, CONFIG, create=False)
@@ -105,7 +107,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ca = LabCA(ca_dir)
     ca.init(["localhost"], now)
     with Service.open(data, None, CONFIG) as svc:
-        pool = build_pool(svc, size=4)
+        pool = build_pool(svc, size=5)
         certs = []
         for i, handset in enumerate(pool.handsets):
             cert = issue_device_certificate(svc, ca, handset.imei,
@@ -123,13 +125,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         assert secret is not None
         _check_out(svc, pool, 0, "alice")
         _check_out(svc, pool, 1, "bob")
+        _view, uri = users.add_user(svc, mc_id="erin", mcptt_id="sip:erin@mcptt.example.org",
+                                    display_name="Erin", password=PASSWORD, actor="admin",
+                                    totp=True)
+        _check_out(svc, pool, 4, "erin")
+    assert uri is not None
+    totp = pyotp.parse_uri(uri)
     log = root / "serve.log"
     with serve_process(data, log, tls_ca=ca_dir / "ca.pem",
                        env=dict(os.environ, SIMATTEST_CONFIG=str(config)), extra=[
                            "--workers", "1", "--tls-cert", str(ca_dir / "server.pem"),
                            "--tls-key", str(ca_dir / "server-key.pem"),
                            "--client-ca", str(ca_dir / "ca.pem")]) as url:
-        yield Lab(url, data, ca_dir / "ca.pem", pool, certs, secret, log)
+        yield Lab(url, data, ca_dir / "ca.pem", pool, certs, secret, log, totp)
 
 
 def _session(lab: Lab, unit: int | None = 0, **kwargs: Any) -> OAuth2Session:
@@ -279,6 +287,17 @@ def test_introspection_says_active_and_then_inactive_after_the_return(lab: Lab) 
     assert looked_up["active"] is False
     refusals = lab.audit("idms.sign-in.refused")
     assert refusals[-1]["reason"] == "returned"
+
+
+def test_a_user_with_totp_needs_the_code_and_the_id_token_says_so(lab: Lab) -> None:
+    answer = _authorize(lab, _session(lab, 4), "erin")
+    assert answer.status_code == 401
+    assert "one-time code" in mcclient._login_message(answer.text)
+    signed_in = lab.sign_in(4, "erin", totp=lab.totp.now())
+    jwks = requests.get(f"{lab.url}/idms/jwks.json", verify=str(lab.ca), timeout=30).json()
+    id_token = jwt.decode(signed_in.token["id_token"], jwt.PyJWK(jwks["keys"][0]).key,
+                          algorithms=["ES256"], audience=CLIENT)
+    assert id_token["amr"] == ["pwd", "otp", "mfa"] and id_token["sub"] == "erin"
 
 
 # --- refusals -------------------------------------------------------------------------
