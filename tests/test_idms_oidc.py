@@ -390,9 +390,13 @@ def test_disabled_user_lost_handset_and_a_handset_not_checked_out_to_the_user(
         query = _redirect_query(_authorize(lab, _session(lab, unit), user))
         assert query["error"] == "access_denied", query
         assert lab.audit("idms.sign-in.refused")[-1]["reason"] == reason
-    with pytest.raises(mcclient.SignInRefused, match="access_denied"):
-        mcclient.sign_in(lab.url, CLIENT, REDIRECT, "alice", PASSWORD, cert=None,
-                         ca=str(lab.ca))
+    # Without a handset's device certificate nobody gets to try a password: the same
+    # refusal for the right and a wrong one, before any credential is checked.
+    for password in (PASSWORD, "not the password at all"):
+        with pytest.raises(mcclient.SignInRefused, match="access_denied"):
+            mcclient.sign_in(lab.url, CLIENT, REDIRECT, "alice", password, cert=None,
+                             ca=str(lab.ca))
+        assert lab.audit("idms.sign-in.refused")[-1]["reason"] == "no-device-certificate"
     with lab.svc() as svc:
         idms_desk.report_lost(svc, lab.pool.handsets[1].imei, actor="desk")
     query = _redirect_query(_authorize(lab, _session(lab, 1), "bob"))

@@ -580,24 +580,23 @@ def authorize() -> Response:
         return _login_form(grant)
     svc = service()
     device = _device(svc)
+    if device is None:
+        # Before the credentials: without a registered handset's certificate nobody gets
+        # to try a password (no password oracle off the handsets, no Argon2id work).
+        oidc.audit_refusal(svc, oidc.ACTOR, None, "no-device-certificate")
+        return _redirect_error(AccessDeniedError(
+            "sign in from the handset: connect with its device certificate (mutual TLS)",
+            redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
     username = request.form.get("username", "")
     try:
         check = credentials.verify_credentials(
             svc, username, request.form.get("password", ""),
             address=request.remote_addr or "", totp_code=request.form.get("totp") or None,
-            trusted_device=device is not None
-            and oidc.holder(svc, device.imei) == username.strip().lower())
+            trusted_device=oidc.holder(svc, device.imei) == username.strip().lower())
     except ValidationError as exc:
         return _login_form(grant, exc.detail, 400)
     if check.outcome != "ok" or check.user_id is None:
         return _login_refused(svc, grant, check, device)
-    actor = f"mc-user:{username.strip().lower()}"
-    state = grant.request.payload.state
-    if device is None:
-        oidc.audit_refusal(svc, actor, None, "no-device-certificate")
-        return _redirect_error(AccessDeniedError(
-            "sign in from the handset: connect with its device certificate (mutual TLS)",
-            redirect_uri=grant.redirect_uri, state=state))
     return _server().create_authorization_response(
         grant=grant, grant_user=Login(check.user_id, device.imei, device.x5t))
 
@@ -612,11 +611,10 @@ _LOGIN_MESSAGES = {
 
 
 def _login_refused(svc: Service, grant: Any, check: credentials.CredentialCheck,
-                   device: Device | None) -> Response:
+                   device: Device) -> Response:
     """The login form again, saying why; the refusal audited (no user name: it may be
     anyone's, or a password typed in the wrong field)."""
-    oidc.audit_refusal(svc, oidc.ACTOR, None if device is None else device.imei,
-                       check.outcome)
+    oidc.audit_refusal(svc, oidc.ACTOR, device.imei, check.outcome)
     if check.outcome == "throttled":
         wait = int(check.retry_after or 1) + 1
         response = _login_form(grant, f"Too many failed sign-ins: try again in {wait} s.",
