@@ -107,7 +107,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ca = LabCA(ca_dir)
     ca.init(["localhost"], now)
     with Service.open(data, None, CONFIG) as svc:
-        pool = build_pool(svc, size=5)
+        pool = build_pool(svc, size=6)
         certs = []
         for i, handset in enumerate(pool.handsets):
             cert = issue_device_certificate(svc, ca, handset.imei,
@@ -115,7 +115,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             key = root / f"device-{i}-key.pem"
             key.write_bytes(handset.key.private_pem())
             certs.append((str(cert), str(key)))
-        for mc_id in ("alice", "bob", "carol", "dave"):
+        for mc_id in ("alice", "bob", "carol", "dave", "frank"):
             users.add_user(svc, mc_id=mc_id, mcptt_id=f"sip:{mc_id}@mcptt.example.org",
                            display_name=mc_id.title(), password=PASSWORD, actor="admin")
         oidc.add_client(svc, CLIENT, "native", "MCPTT client", [REDIRECT],
@@ -129,6 +129,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                                     display_name="Erin", password=PASSWORD, actor="admin",
                                     totp=True)
         _check_out(svc, pool, 4, "erin")
+        _check_out(svc, pool, 5, "frank")
     assert uri is not None
     totp = pyotp.parse_uri(uri)
     log = root / "serve.log"
@@ -298,6 +299,40 @@ def test_a_user_with_totp_needs_the_code_and_the_id_token_says_so(lab: Lab) -> N
     id_token = jwt.decode(signed_in.token["id_token"], jwt.PyJWK(jwks["keys"][0]).key,
                           algorithms=["ES256"], audience=CLIENT)
     assert id_token["amr"] == ["pwd", "otp", "mfa"] and id_token["sub"] == "erin"
+
+
+def _introspect(lab: Lab, access: str) -> dict[str, Any]:
+    answer = requests.post(f"{lab.url}/idms/introspect", data={"token": access},
+                           auth=("mcptt-server", lab.service_secret), verify=str(lab.ca),
+                           timeout=30)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_a_lost_report_and_disabling_the_user_end_sign_ins_at_once(lab: Lab) -> None:
+    imei = lab.pool.handsets[5].imei
+    signed_in = lab.sign_in(5, "frank")
+    assert _introspect(lab, signed_in.token["access_token"])["active"] is True
+    with lab.svc() as svc:
+        idms_desk.report_lost(svc, imei, actor="desk")
+    assert _introspect(lab, signed_in.token["access_token"]) == {"active": False}
+    with pytest.raises(mcclient.SignInRefused, match="invalid_grant"):
+        signed_in.refresh()
+    assert lab.audit("idms.sign-in.refused")[-1]["reason"] == "lost"
+    with lab.svc() as svc:
+        idms_desk.clear_lost(svc, imei, actor="desk")
+    again = lab.sign_in(5, "frank")
+    assert _introspect(lab, again.token["access_token"])["active"] is True
+    with lab.svc() as svc:
+        users.disable_user(svc, "frank", actor="admin")
+    try:
+        assert _introspect(lab, again.token["access_token"]) == {"active": False}
+        with pytest.raises(mcclient.SignInRefused, match="invalid_grant"):
+            again.refresh()
+        assert lab.audit("idms.sign-in.refused")[-1]["reason"] == "user-disabled"
+    finally:
+        with lab.svc() as svc:
+            users.enable_user(svc, "frank", actor="admin")
 
 
 # --- refusals -------------------------------------------------------------------------
