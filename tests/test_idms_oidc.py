@@ -42,7 +42,7 @@ from server.core.service import Service
 from server.idms import desk as idms_desk
 from server.idms import oidc, users
 from server.pool.devicecerts import issue_device_certificate
-from server.store.models import AuditEntry, IdmsCode, McIdentity
+from server.store.models import AuditEntry, IdmsCode, IdmsSignIn, McIdentity
 from tests.fixtures_attestation import Pool, TestCard, TestHandset, build_pool
 from tests.processes import SERVE_START_TIMEOUT, serve_process
 from tests.test_tls import Namespace, netns  # noqa: F401 (the fixture)
@@ -604,3 +604,21 @@ def test_arbitrary_parameters_never_answer_5xx(lab: Lab) -> None:
     fuzz()
     for line in lab.log.read_text(errors="replace").split("\n")[:-1]:
         assert '"unhandled error"' not in line, line
+
+
+def test_an_admin_ending_the_sign_in_at_the_desk_ends_its_tokens(lab: Lab) -> None:
+    signed_in = lab.sign_in(0, "alice")
+    access = signed_in.token["access_token"]
+    claims = jwt.decode(access, options={"verify_signature": False})
+    with lab.svc() as svc, svc.db.read_session() as session:
+        identity_id = session.scalar(select(IdmsSignIn.identity_id).where(
+            IdmsSignIn.id == claims["sid"]))
+    assert identity_id is not None and _introspect(lab, access)["active"] is True
+    with lab.svc() as svc:
+        idms_desk.end_sign_in(svc, identity_id, actor="admin")
+    assert _introspect(lab, access) == {"active": False}
+    with pytest.raises(mcclient.SignInRefused, match="invalid_grant"):
+        signed_in.refresh()
+    assert lab.audit("idms.sign-in.refused")[-1]["reason"] == "ended-by-admin"
+    gone = signed_in.oauth.get(signed_in.metadata["mc_identities_endpoint"], timeout=30)
+    assert gone.status_code == 401
