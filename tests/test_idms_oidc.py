@@ -107,7 +107,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ca = LabCA(ca_dir)
     ca.init(["localhost"], now)
     with Service.open(data, None, CONFIG) as svc:
-        pool = build_pool(svc, size=6)
+        pool = build_pool(svc, size=7)
         certs = []
         for i, handset in enumerate(pool.handsets):
             cert = issue_device_certificate(svc, ca, handset.imei,
@@ -115,7 +115,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             key = root / f"device-{i}-key.pem"
             key.write_bytes(handset.key.private_pem())
             certs.append((str(cert), str(key)))
-        for mc_id in ("alice", "bob", "carol", "dave", "frank"):
+        for mc_id in ("alice", "bob", "carol", "dave", "frank", "gina"):
             users.add_user(svc, mc_id=mc_id, mcptt_id=f"sip:{mc_id}@mcptt.example.org",
                            display_name=mc_id.title(), password=PASSWORD, actor="admin")
         oidc.add_client(svc, CLIENT, "native", "MCPTT client", [REDIRECT],
@@ -333,6 +333,21 @@ def test_a_lost_report_and_disabling_the_user_end_sign_ins_at_once(lab: Lab) -> 
     finally:
         with lab.svc() as svc:
             users.enable_user(svc, "frank", actor="admin")
+
+
+def test_a_code_from_before_the_handset_was_checked_out_again_is_refused(lab: Lab) -> None:
+    """The checkout the user signed in on, and the attestation it was granted on, are
+    the ones the tokens need: returned and checked out again (to the same user, on a
+    new attestation) in between, the code is refused."""
+    with lab.svc() as svc:
+        first = _check_out(svc, lab.pool, 6, "gina")
+    _, code, verifier = _code(lab, 6, "gina")
+    with lab.svc() as svc:
+        idms_desk.return_checkout(svc, first, actor="desk")
+        _check_out(svc, lab.pool, 6, "gina")
+    _oauth_error(_token(lab, code, verifier, unit=6), "invalid_grant")
+    assert lab.audit("idms.sign-in.refused")[-1]["reason"] == "checked-out-again"
+    assert lab.sign_in(6, "gina").identities()["impu"]  # a new login works
 
 
 # --- refusals -------------------------------------------------------------------------

@@ -230,8 +230,8 @@ _REDEEM = (update(IdmsCode)
            .values(used_at=bindparam("b_used_at"))
            .returning(IdmsCode.client_id, IdmsCode.redirect_uri, IdmsCode.scope,
                       IdmsCode.nonce, IdmsCode.code_challenge, IdmsCode.mc_user_id,
-                      IdmsCode.imei, IdmsCode.x5t, IdmsCode.acr, IdmsCode.amr,
-                      IdmsCode.auth_time))
+                      IdmsCode.imei, IdmsCode.checkout_id, IdmsCode.x5t, IdmsCode.acr,
+                      IdmsCode.amr, IdmsCode.auth_time))
 _SIGN_IN = (select(IdmsSignIn.identity_id, IdmsSignIn.client_id, IdmsSignIn.ended_at,
                    IdmsSignIn.end_reason).where(IdmsSignIn.id == bindparam("id")))
 
@@ -286,6 +286,7 @@ class CodeGrant:
     code_challenge: str
     mc_user_id: int
     imei: str
+    checkout_id: int  # the checkout the user signed in on
     x5t: str
     acr: str | None
     amr: tuple[str, ...]
@@ -348,7 +349,8 @@ def redeem_code(svc: Service, code: str, client_id: str) -> CodeGrant | None:
         if row is not None:
             return CodeGrant(code_hash, row.client_id, row.redirect_uri, row.scope,
                              row.nonce, row.code_challenge, row.mc_user_id, row.imei,
-                             row.x5t, row.acr, tuple(row.amr or ()), row.auth_time)
+                             row.checkout_id, row.x5t, row.acr, tuple(row.amr or ()),
+                             row.auth_time)
         used = session.execute(select(IdmsCode.imei, IdmsCode.used_at).where(
             IdmsCode.code_sha256 == code_hash)).one_or_none()
         if used is not None and used.used_at is not None:
@@ -419,7 +421,12 @@ def start_sign_in(svc: Service, grant: CodeGrant, x5t: str | None) -> SignedIn:
             except identities.SignInRefused as exc:
                 refused = _refuse(session, actor, grant.imei, exc.reason, detail=exc.detail)
             else:
-                return _signed_in(svc, session, grant, user, checkout, actor)
+                if checkout.id == grant.checkout_id:
+                    return _signed_in(svc, session, grant, user, checkout, actor)
+                # Returned and checked out again since the login: that login, and the
+                # attestation its checkout was granted on, belong to the earlier one.
+                refused = _refuse(session, actor, grant.imei, "checked-out-again",
+                                  detail="the handset was checked out again since the login")
     raise refused  # after the commit: the refusal stays audited
 
 
