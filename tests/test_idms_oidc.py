@@ -637,3 +637,30 @@ def test_an_admin_ending_the_sign_in_at_the_desk_ends_its_tokens(lab: Lab) -> No
     assert lab.audit("idms.sign-in.refused")[-1]["reason"] == "ended-by-admin"
     gone = signed_in.oauth.get(signed_in.metadata["mc_identities_endpoint"], timeout=30)
     assert gone.status_code == 401
+
+
+def test_the_mcptt_server_may_authenticate_with_its_pinned_tls_certificate(
+        lab: Lab, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    from attest import certificates
+
+    ca = LabCA(lab.ca.parent).issuer()
+    key = certificates.new_key()
+    cert = certificates.make_device_certificate(ca, "000000000000000", key.public_key(),
+                                                dt.datetime.now(dt.UTC))
+    cert_file, key_file = tmp_path / "mcptt-server.pem", tmp_path / "mcptt-server-key.pem"
+    cert_file.write_bytes(certificates.certificate_pem(cert))
+    key_file.write_bytes(certificates.private_key_pem(key))
+    with lab.svc() as svc:
+        oidc.add_client(svc, "mcptt-server-tls", "service", "MCPTT server (TLS)", [],
+                        [oidc.LOOKUP_SCOPE], actor="admin",
+                        certificate_sha256=cert.fingerprint(hashes.SHA256()).hex())
+    impu = lab.sign_in(0, "alice").identities()["impu"]
+    answer = requests.get(f"{lab.url}/idms/lookup", params={"impu": impu}, timeout=30,
+                          verify=str(lab.ca), cert=(str(cert_file), str(key_file)))
+    assert answer.status_code == 200 and answer.json()["active"] is True
+    # A handset's certificate is not the MCPTT server's.
+    handset = requests.get(f"{lab.url}/idms/lookup", params={"impu": impu}, timeout=30,
+                           verify=str(lab.ca), cert=lab.certs[0])
+    assert handset.status_code == 401
