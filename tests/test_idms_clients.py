@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 
 from server.cli.main import main
 from server.core import operators
+from server.core.config import IdmsConfig, ServiceConfig, StartupError
 from server.core.keystore import KeyStore
 from server.core.service import Service
 from server.http.app import create_app
@@ -118,3 +119,16 @@ def test_a_resource_server_refuses_tokens_that_do_not_verify_or_bind() -> None:
             (token()[:-4] + "AAAA", cert, "verify")]:
         with pytest.raises(tokens.TokenRefused, match=why):
             tokens.verify_access_token(bad, public, "https://idms", certificate)
+
+
+def test_a_configured_issuer_is_the_one_discovery_and_tokens_name(tmp_path: Path) -> None:
+    config = ServiceConfig(idms=IdmsConfig(enabled=True, issuer="https://idms.police.example"))
+    with Service.open(tmp_path / "data", None, config) as svc:
+        client = create_app(svc).test_client()
+        meta = client.get("/.well-known/openid-configuration", base_url="https://other:8443",
+                          environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_json()
+    assert meta["issuer"] == "https://idms.police.example"
+    assert meta["token_endpoint"] == "https://idms.police.example/idms/token"
+    for wrong in ("http://idms.example", "https://idms.example/", "https://idms.example/a?b"):
+        with pytest.raises(StartupError, match=r"idms\.issuer"):
+            IdmsConfig(issuer=wrong)

@@ -76,6 +76,7 @@ class IdmsSection(_Section):
     access_token_seconds: int | None = None
     refresh_token_seconds: int | None = None
     code_seconds: int | None = None
+    issuer: str | None = None
 
 
 class ConfigFile(_Section):

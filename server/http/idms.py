@@ -100,9 +100,11 @@ def service() -> Service:
 
 
 def issuer() -> str:
-    """The issuer identifier (OIDC Discovery clause 3): the scheme and host this request
-    reached, so the same service is its own issuer on every name it is served under."""
-    return request.host_url.rstrip("/")
+    """The issuer identifier (OIDC Discovery clause 3): ``[idms] issuer``, the name
+    relying parties and resource servers are configured with; without it (a lab, the
+    demo) the scheme and host this request reached."""
+    configured = service().config.idms.issuer
+    return configured if configured is not None else request.host_url.rstrip("/")
 
 
 # --- transport and parameters ---------------------------------------------------------
