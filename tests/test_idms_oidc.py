@@ -398,6 +398,8 @@ def test_wrong_redirect_uri_unknown_client_and_scope_not_allowed(lab: Lab) -> No
     assert "text/html" in answer.headers["Content-Type"]
     answer = _authorize(lab, _session(lab, client_id="nobody"))
     assert answer.status_code == 400 and "Location" not in answer.headers
+    refused = lab.audit("idms.protocol.refused")[-1]
+    assert (refused["subject"], refused["client_id"]) == ("endpoint:/idms/authorize", "nobody")
     query = _redirect_query(_authorize(lab, _session(
         lab, scope="openid 3gpp:mc:video_service")))
     assert query["error"] == "invalid_scope"
@@ -410,6 +412,9 @@ def test_wrong_redirect_uri_unknown_client_and_scope_not_allowed(lab: Lab) -> No
 def test_wrong_or_missing_code_verifier_is_refused(lab: Lab) -> None:
     _, code, _verifier = _code(lab)
     _oauth_error(_token(lab, code, generate_token(64)), "invalid_grant")
+    refused = lab.audit("idms.protocol.refused")[-1]
+    assert (refused["subject"], refused["error"]) == ("endpoint:/idms/token", "invalid_grant")
+    assert code not in str(refused)  # never the code itself
     _, code, _verifier = _code(lab)
     _oauth_error(_token(lab, code, None), "invalid_request")
 
@@ -503,6 +508,7 @@ def test_the_lookup_refuses_a_device_token_and_strangers(lab: Lab) -> None:
                                      timeout=30)
     assert with_token.status_code == 403
     assert with_token.headers["Content-Type"] == "application/problem+json"
+    assert lab.audit("idms.protocol.refused")[-1]["error"] == "service-credential-required"
     wrong = requests.get(f"{lab.url}/idms/lookup", params={"impu": impu}, timeout=30,
                          auth=("mcptt-server", "guess"), verify=str(lab.ca))
     assert wrong.status_code == 401

@@ -39,6 +39,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -130,6 +131,7 @@ def _transport_and_parameters() -> Response | None:
                   "(simattest serve --tls-cert/--tls-key)")
         if request.path in _OAUTH_PATHS[1:]:
             return _oauth_error("invalid_request", detail)
+        g.idms_refusal = ("tls-required", detail)
         raise Problem(403, "tls-required", "TLS required", detail)
     for name in set(request.args) | set(request.form):
         values = request.args.getlist(name) + request.form.getlist(name)
@@ -143,9 +145,35 @@ def _transport_and_parameters() -> Response | None:
                 return _oauth_error("invalid_request", detail)
             if request.path == _OAUTH_PATHS[0]:
                 return _error_page(detail)
+            g.idms_refusal = ("malformed-request", detail)
             raise Problem(400, "malformed-request", "Malformed request", detail,
                           field=name[:40])
     return None
+
+
+@blueprint.after_request
+def _audit_refusal(response: Response) -> Response:
+    """Every refusal of the protocol is audited (the sign-in's own refusals — wrong
+    credentials, the handset rule — are already, with their reasons)."""
+    refusal = g.pop("idms_refusal", None)
+    if g.pop("idms_audited", False):
+        refusal = None
+    elif refusal is None and response.status_code >= 400 \
+            and request.path in _OAUTH_PATHS[1:]:
+        body = response.get_json(silent=True) or {}
+        refusal = (str(body.get("error", response.status_code)),
+                   str(body.get("error_description", "")))
+    elif refusal is None and response.status_code == 302 and request.path == _OAUTH_PATHS[0]:
+        query = parse_qs(urlsplit(response.headers.get("Location", "")).query)
+        if "error" in query:
+            refusal = (query["error"][0], query.get("error_description", [""])[0])
+    if refusal is not None and service().config.idms.enabled:
+        client_id = request.values.get("client_id")
+        oidc.audit_protocol_refusal(
+            service(), request.path, refusal[0], refusal[1],
+            client_id if client_id and client_id.isprintable() else None,
+            request.remote_addr)
+    return response
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> Response:
@@ -157,6 +185,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
 
 def _error_page(detail: str, status: int = 400) -> Response:
     """RFC 6749 clause 4.1.2.1: with no trustworthy redirect URI, tell the user."""
+    g.idms_refusal = ("invalid_request", detail)
     response = Response(render_template("idms/error.html", detail=detail), status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -315,6 +344,7 @@ class CodeGrantType(AuthorizationCodeGrant):
                 code_challenge=payload.data["code_challenge"], user_id=login.user_id,
                 imei=login.imei, x5t=login.x5t, code=code)
         except Refused as exc:
+            g.idms_audited = True  # with its reason, by issue_code
             raise AccessDeniedError(f"this handset may not sign you in now ({exc})",
                                     redirect_uri=self.redirect_uri) from None
 
@@ -329,6 +359,7 @@ class CodeGrantType(AuthorizationCodeGrant):
         try:
             return oidc.start_sign_in(service(), authorization_code.grant, _x5t())
         except Refused as exc:
+            g.idms_audited = True  # with its reason, by start_sign_in
             raise InvalidGrantError(str(exc)) from None
 
 
@@ -586,6 +617,7 @@ def authorize() -> Response:
         # Before the credentials: without a registered handset's certificate nobody gets
         # to try a password (no password oracle off the handsets, no Argon2id work).
         oidc.audit_refusal(svc, oidc.ACTOR, None, "no-device-certificate")
+        g.idms_audited = True
         return _redirect_error(AccessDeniedError(
             "sign in from the handset: connect with its device certificate (mutual TLS)",
             redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
@@ -645,6 +677,7 @@ def introspect() -> Response:
 # --- resource endpoints ---------------------------------------------------------------
 
 def _bearer_problem(detail: str, error: str = "invalid_token") -> Problem:
+    g.idms_refusal = (error, detail)
     problem = Problem(401, "invalid-token", "Access token refused", detail)
     problem.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
     return problem
@@ -683,11 +716,13 @@ def lookup() -> Response:
     """The MCPTT server's look-up (the seed's step 22): IMPU2 or alias → MCPTT ID and
     registration facts; never IMPI1 nor IMEI."""
     if _bearer() is not None:
+        g.idms_refusal = ("service-credential-required", "an access token at the look-up")
         raise Problem(403, "service-credential-required", "Service credential required",
                       "the look-up is for service clients (client credentials or their TLS "
                       "certificate); an access token is not one")
     client = _service_client()
     if client is None:
+        g.idms_refusal = ("unauthorized", "no registered service client's credential")
         problem = Problem(401, "unauthorized", "Authentication required",
                           "authenticate as a registered service client")
         problem.headers["WWW-Authenticate"] = 'Basic realm="idms"'

@@ -404,6 +404,18 @@ def audit_refusal(svc: Service, actor: str, imei: str | None, reason: str,
                      {"reason": reason, **details})
 
 
+def audit_protocol_refusal(svc: Service, endpoint: str, error: str, description: str,
+                           client_id: str | None, address: str | None) -> None:
+    """Record a refusal the protocol decided (RFC 6749/7636/7662 errors, a bearer token
+    or a service credential refused, plain HTTP off loopback): what, from where, for
+    which client — never a code, token, verifier or password."""
+    with svc.db.session() as session:
+        audit.append(session, ACTOR, "idms.protocol.refused", f"endpoint:{endpoint}",
+                     {"error": error[:64], "description": description[:300],
+                      "client_id": None if client_id is None else client_id[:64],
+                      "address": address})
+
+
 def start_sign_in(svc: Service, grant: CodeGrant, x5t: str | None) -> SignedIn:
     """Make the sign-in of a redeemed code: the token request must come over the
     certificate the code was issued over and the handset rule must still hold; then the
