@@ -104,6 +104,10 @@ used.check_permission
 used.create_introspection_payload
 used.get_user_id
 used.trust_env
+# Flask's g: set by the IdMS's handlers, read back by name (g.pop) when the response is
+# audited (server.http.idms._audit_refusal).
+used.idms_refusal
+used.idms_audited
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.
