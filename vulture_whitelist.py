@@ -60,6 +60,54 @@ used.puk1_enc
 # which the OpenID Connect provider's identities endpoint hands out (idms-oidc).
 used.allocated_by
 used.registrar_address
+# authlib calls these by name on the IdMS's models, grants, endpoints and token
+# generator (server.http.idms), and requests reads a session's trust_env.
+used.get_default_redirect_uri
+used.get_allowed_scope
+used.check_redirect_uri
+used.check_client_secret
+used.client_secret
+used.check_endpoint_auth_method
+used.check_response_type
+used.check_grant_type
+used.code_challenge_method
+used.get_redirect_uri
+used.get_scope
+used.get_nonce
+used.get_auth_time
+used.get_acr
+used.get_amr
+used.check_client
+used.DEFAULT_CODE_CHALLENGE_METHOD
+used.SUPPORTED_CODE_CHALLENGE_METHOD
+used.TOKEN_ENDPOINT_AUTH_METHODS
+used.generate_authorization_code
+used.save_authorization_code
+used.query_authorization_code
+used.delete_authorization_code
+used.authenticate_user
+used.exists_nonce
+used.resolve_client_private_key
+used.get_client_algorithm
+used.get_encode_header
+used.get_client_claims
+used.generate_user_info
+used.INCLUDE_NEW_REFRESH_TOKEN
+used.authenticate_refresh_token
+used.revoke_old_credential
+used.access_token_generator
+used.CLIENT_AUTH_METHODS
+used.SUPPORTED_TOKEN_TYPES
+used.query_token
+used.token_type_hint
+used.check_permission
+used.create_introspection_payload
+used.get_user_id
+used.trust_env
+# Flask's g: set by the IdMS's handlers, read back by name (g.pop) when the response is
+# audited (server.http.idms._audit_refusal).
+used.idms_refusal
+used.idms_audited
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.

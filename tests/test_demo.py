@@ -49,6 +49,15 @@ def test_demo_verdicts_fit_80_columns_and_no_keys_in_logs(tmp_path: Path) -> Non
     assert "/metrics (all workers): attestations affirming 2, contraindicated 5, " \
         "warning 1" in output
 
+    # The MC user signs in on the checked-out unit 1 at the IdMS (TLS, its device
+    # certificate), gets MCPTT-specific identities the MCPTT server's look-up resolves; on
+    # unit 2 she is refused, and the return ends it.
+    assert "✓ alice signed in on unit 1 (PKCE S256, its device certificate)" in output
+    assert re.search(r"IMPU2  sip:[a-z2-7]{26}@mcptt\.example\.org", output)
+    assert "look-up: IMPU2 → sip:alice@mcptt.example.org (active)" in output
+    assert "✓ alice on unit 2 (not checked out to her): refused, access_denied" in output
+    assert "✓ unit 1 returned: refresh refused, look-up says inactive" in output
+
     # Every K and OPc the demo imported, in every spelling, absent from every log.
     batch = (tmp_path / "pool-batch.out").read_text()
     secrets = [m for line in batch.splitlines() if re.match(r"^\d{19,20} ", line)

@@ -105,6 +105,7 @@ _PATH_VALUES = {
     "checkout_id": ("4711", "abc"),
     "mc_id": ("nobody", "no body"),
     "identity_id": ("4711", "abc"),
+    "client_id": ("nobody", "no body"),
 }
 
 

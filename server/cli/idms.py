@@ -1,5 +1,6 @@
-"""``simattest idms user add|list|show|disable|enable|reset-password|set-totp|clear-totp``
-and ``simattest idms prune``: the MC user directory and the mappings' retention, on the
+"""``simattest idms user add|list|show|disable|enable|reset-password|set-totp|clear-totp``,
+``simattest idms prune`` and ``simattest idms client add|list|remove``
+(``server.cli.idms_clients``): the MC user directory and the mappings' retention, on the
 service's storage directly (like ``admin``; the timer runs ``prune`` as the service's
 user).
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from attest.errors import InputError
 from attest.textfile import read_text
+from server.cli import idms_clients
 from server.cli.output import add_json_flag, print_fields, print_json, print_table
 from server.cli.storeargs import add_store_args, open_service
 
@@ -95,6 +97,7 @@ def register(subparsers: Any) -> None:
     add_store_args(prune)
     add_json_flag(prune)
     prune.set_defaults(func=_prune)
+    idms_clients.add_commands(sub)
 
 
 def _password_arg(parser: argparse.ArgumentParser) -> None:

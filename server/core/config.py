@@ -36,6 +36,9 @@ class StartupError(SimattestError):
 _DOMAIN = re.compile(r"(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
                      r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 MAX_ALIASES = 16
+# An OpenID Connect issuer identifier: https, no query or fragment (OIDC Discovery
+# clause 3), no trailing slash (it is compared as a string).
+_ISSUER = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class IdmsConfig:
     access_token_seconds: int = 300
     refresh_token_seconds: int = 8 * 3600  # a shift
     code_seconds: int = 60  # an authorization code's lifetime (at most 60 s)
+    # The OpenID Connect issuer (``https://host[:port][/path]``, OIDC Discovery clause 3);
+    # None: the scheme and host each request reached (a lab, the demo).
+    issuer: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("mcptt_domain", "home_domain"):
@@ -80,6 +86,9 @@ class IdmsConfig:
         if not 1 <= self.retention_days <= 3650:
             raise StartupError(f"idms.retention_days: must be 1..3650, got "
                                f"{self.retention_days}")
+        if self.issuer is not None and not _ISSUER.fullmatch(self.issuer):
+            raise StartupError(f"idms.issuer: expected https://host[:port][/path] without "
+                               f"query, fragment or trailing slash, got {self.issuer!r}")
         if not 1 <= self.code_seconds <= 60:
             raise StartupError(f"idms.code_seconds: must be 1..60 (single-use codes live "
                                f"a minute at most), got {self.code_seconds}")

@@ -83,6 +83,7 @@ class IdmsSection(_Section):
     access_token_seconds: int | None = None
     refresh_token_seconds: int | None = None
     code_seconds: int | None = None
+    issuer: str | None = None
 
 
 class AndroidSection(_Section):

@@ -42,6 +42,7 @@ class KeyStore:
         if len(kek) != KEK_SIZE:
             raise InputError(f"key-encryption key: expected {KEK_SIZE} bytes, got {len(kek)}")
         self._aead = AESGCM(kek)
+        self._kek = kek
         self._check = hmac.new(kek, _CHECK_LABEL, hashlib.sha256).digest()
         self._session_key = HKDF(hashes.SHA256(), 32, salt=None,
                                  info=_SESSION_KEY_INFO).derive(kek)
@@ -60,6 +61,14 @@ class KeyStore:
         Whoever holds the KEK can sign one — nobody with only the database — and a new
         KEK ends every session signed under the old one."""
         return self._session_key
+
+    def derive(self, info: bytes, length: int = 32) -> bytes:
+        """HKDF-SHA256(KEK, ``info``): key material of a feature's own (``info`` names it
+        and its version), never stored, the same in every process holding the KEK, and
+        unrelated to the check value and to any other label's."""
+        if info in (_CHECK_LABEL, _SESSION_KEY_INFO):
+            raise ValueError("derive: that label is the KeyStore's own")
+        return HKDF(hashes.SHA256(), length, salt=None, info=info).derive(self._kek)
 
     def matches(self, check_value: bytes) -> bool:
         return hmac.compare_digest(self._check, check_value)

@@ -251,17 +251,30 @@ def write_card_file(directory: Path, name: str, card: SynthCard, imei: str) -> P
     return path
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The service's certificate and key, and the CA of its clients (and of itself)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class ServiceProcess:
     """``simattest serve`` (gunicorn) on 127.0.0.1 and a free port, stopped by its PID."""
 
     def __init__(self, data_dir: Path, log_path: Path, workers: int = 2,
-                 options: tuple[str, ...] = ()) -> None:
+                 options: tuple[str, ...] = (), tls: TlsFiles | None = None,
+                 config: Path | None = None) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.workers = workers
         self.options = options
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.config = config
+        self.url = f"http://127.0.0.1:{self.port}" if tls is None \
+            else f"https://localhost:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -269,11 +282,16 @@ class ServiceProcess:
         metrics_dir.mkdir(exist_ok=True)
         # Every worker's metrics end up in one /metrics (server.http.metrics).
         env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        if self.config is not None:
+            env["SIMATTEST_CONFIG"] = str(self.config)
+        tls = [] if self.tls is None else [
+            "--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key),
+            "--client-ca", str(self.tls.ca)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "server.cli.main", "serve", "--data", str(self.data_dir),
                  "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-                 *self.options],
+                 *self.options, *tls],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -281,7 +299,8 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise TransportError(f"the service exited at start; see {self.log_path}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=2).ok:
+                if requests.get(f"{self.url}/healthz", timeout=2, verify=True
+                                if self.tls is None else str(self.tls.ca)).ok:
                     return
             except requests.RequestException:
                 pass
@@ -360,6 +379,7 @@ class Genuine:
     reader: str
     handset: DemoHandset
     key_file: Path
+    other: DemoHandset  # unit 2, checked out to nobody: the IdMS demo's refusal
 
     def attest(self) -> CaseResult:
         _, answer = _agent(self.client, self.reader, self.handset, self.handset.imei)
@@ -462,7 +482,7 @@ def run_cases(client: ServiceClient, stack: PcscStack, workdir: Path,
     key_file = workdir / "unit-1-device-key.pem"
     key_file.write_bytes(unit1.key.private_pem())
     key_file.chmod(0o600)
-    return results, Genuine(client, readers["genuine"], unit1, key_file)
+    return results, Genuine(client, readers["genuine"], unit1, key_file, handsets[1])
 
 
 def say(console: Console, text: str, indent: int = 0) -> None:
@@ -555,6 +575,10 @@ def attestation_demo(console: Console, stack: PcscStack, workdir: Path, once: bo
                       highlight=False)
         print_cases(console, results)
         ok = all(r.as_expected for r in results)
+        from server.demo.idms import idms_demo  # it builds on this module's parts
+
+        console.rule("MC user sign-in at the IdMS (OpenID Connect) on unit 1")
+        ok = idms_demo(console, workdir, data_dir, genuine) and ok
         if not once and sys.stdin.isatty():
             _print_desk_help(console, service.url, tokens, genuine.command(service.url, stack))
             with contextlib.suppress(KeyboardInterrupt):

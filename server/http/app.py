@@ -3,7 +3,8 @@
 ``create_app(svc)`` builds the app on an open ``Service``: problem+json error
 handlers, request size limits, one structured access-log line per request, and every
 module in ``BLUEPRINTS`` (each defines ``blueprint`` and ``OPENAPI``, see
-``server.http.api.openapi``).  Add a module by adding one line to ``BLUEPRINTS``.
+``server.http.api.openapi``, and may define ``install(app)`` for what else it sets
+up).  Add a module by adding one line to ``BLUEPRINTS``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ BLUEPRINTS: tuple[str, ...] = (
     "server.http.api.attestations",
     "server.http.api.checkouts",
     "server.http.api.idms",
+    "server.http.api.idms_clients",
     "server.http.api.wellknown",
     "server.http.api.metrics",
+    "server.http.idms",
     "server.http.web",
 )
 
@@ -58,6 +61,8 @@ def create_app(svc: Service) -> Flask:
     modules = [importlib.import_module(name) for name in BLUEPRINTS]
     for module in modules:
         app.register_blueprint(module.blueprint)
+        if hasattr(module, "install"):  # a module with more to set up than its routes
+            module.install(app)
     app.extensions["simattest_api_modules"] = modules
     app.extensions["simattest_openapi"] = openapi.build_document(modules, _version())
 

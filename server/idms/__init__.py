@@ -11,6 +11,12 @@ seed's mapping IMPI1 ↔ IMPI2 ↔ IMPU2 ↔ MCPTT ID ↔ IMEI ↔ checkout ↔ 
   that the directory changes: ``start_checkout`` (names an MC user of the directory
   when identity management is enabled), ``return_checkout``, ``report_lost``,
   ``clear_lost``.
+- ``oidc``: the OpenID Connect side (TS 33.180 Annex B): registered clients,
+  authorization codes, sign-ins and their refresh tokens, introspection's and the
+  identities endpoint's view, the MCPTT server's look-up; ``server.http.idms`` speaks
+  the protocol with authlib.
+- ``tokens``: the token signing key (derived from the KEK) and a resource server's
+  check of an access token and its certificate binding.
 
 How identities end (every consumer — the OpenID Connect provider's refresh and
 introspection, the Cx peer's MAR, the MCPTT server's look-up — follows this):

@@ -27,6 +27,7 @@ from server.checkout.desk import MAX_USER_CHARS
 from server.core.errors import ValidationError
 from server.core.identifiers import check_iccid, check_imei, check_imeisv
 from server.idms.credentials import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
+from server.idms.oidc import CLIENT_ID_PATTERN, REDIRECT_URI_PATTERN, SCOPES
 from server.idms.users import MAX_NAME_CHARS, check_mc_id, check_sip_uri
 from server.pool.provisioning import MAX_FILENAME_CHARS
 from server.pool.registry import (
@@ -35,6 +36,7 @@ from server.pool.registry import (
     MAX_PAGE,
     VERIFICATION_STATES,
 )
+from server.store.models.idms_oidc import MAX_REDIRECT_URI_CHARS
 
 # A chain of ten certificates of at most 6.5 KiB each, as PEM (base64 lines of 64
 # characters, header and footer lines).
@@ -402,3 +404,34 @@ class LostReport(RequestModel):
 
 class SignInPath(ParameterModel):
     identity_id: ParamInt = Field(ge=1, le=INT32_MAX)
+
+
+# --- the IdMS's registered OpenID Connect clients (server.idms.oidc) -------------------
+
+ClientId = Annotated[str, Field(pattern=f"^{CLIENT_ID_PATTERN}$")]
+_RedirectUri = Annotated[str, Field(max_length=MAX_REDIRECT_URI_CHARS,
+                                    pattern=f"^{REDIRECT_URI_PATTERN}$")]
+
+
+class NewNativeClient(RequestModel):
+    """An MC client on the handsets: public, PKCE S256, its tokens bound to the handset's
+    device certificate; ``openid`` is always among its scopes."""
+
+    client_id: ClientId
+    name: printable(200, min_length=1, pattern=_NOT_BLANK)  # type: ignore[valid-type]
+    redirect_uris: list[_RedirectUri] = Field(min_length=1, max_length=8)
+    scopes: list[Literal[SCOPES]] = Field(  # type: ignore[valid-type]
+        default=["openid", "3gpp:mc:ptt_service"], min_length=1, max_length=len(SCOPES))
+
+
+class NewServiceClient(RequestModel):
+    """The MCPTT server's look-up client: a client secret (in the answer, once) or, with
+    ``certificate_sha256``, its TLS client certificate."""
+
+    client_id: ClientId
+    name: printable(200, min_length=1, pattern=_NOT_BLANK)  # type: ignore[valid-type]
+    certificate_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class IdmsClientPath(ParameterModel):
+    client_id: ClientId
