@@ -64,12 +64,34 @@ class ServiceSection(_Section):
     card_verification: Literal["off", "warn", "require"] | None = None
 
 
+class CxPeerSection(_Section):
+    """One S-CSCF (or I-CSCF) allowed to connect: its Diameter identity and the source
+    addresses its connections may come from."""
+
+    origin_host: str
+    addresses: list[str]
+
+
+class CxSection(_Section):
+    """``simattest cx serve``: the IdM as the MCPTT domain's Cx server (``server.ims``)."""
+
+    origin_host: str = "localhost"
+    origin_realm: str = "mcptt.example.org"
+    listen: str = "127.0.0.1:3868"
+    ind_slot: int = 30
+    peers: list[CxPeerSection] = []
+    application_server: str | None = None
+    charging_impi1: bool = False
+    termination_poll: float = 1.0
+
+
 class ConfigFile(_Section):
     data_dir: str | None = None
     kek_file: str | None = None
     database: DatabaseSection = DatabaseSection()
     server: ServerSection = ServerSection()
     service: ServiceSection = ServiceSection()
+    cx: CxSection = CxSection()
 
 
 def locate(option: Path | None) -> Path | None:
