@@ -23,10 +23,12 @@ or User-Name ``DIAMETER_MISSING_AVP`` (5005), an unknown AVP with the M-bit
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from diameter.message import Message
 from diameter.message.avp import Avp
@@ -45,11 +47,12 @@ from diameter.message.commands import (
 from diameter.node import Node
 from diameter.node.application import ThreadingApplication
 from diameter.node.peer import PEER_CLOSING, PEER_READY_STATES, Peer, PeerConnection
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.core.service import Service
 from server.ims import hss
 from server.ims.config import CxConfig
-from server.ims.metrics import count_request
+from server.ims.metrics import count_request, request_counts
 
 log = logging.getLogger("simattest.cx")
 
@@ -269,6 +272,11 @@ class CxApplication(ThreadingApplication):
         return code == hss.Result.SUCCESS
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("status listener: " + format, *args)
+
+
 class CxServer:
     """The running Cx peer: the node, the application and the RTR loop."""
 
@@ -302,6 +310,26 @@ class CxServer:
                                        accepted=accepted)
             except Exception:  # the loop must outlive one bad round
                 log.exception("Cx: registration termination round failed")
+
+    def serve_status(self, host: str, port: int) -> None:
+        """GET /metrics (Prometheus text) and GET /status (peers and request counts,
+        JSON) on ``host:port``, on a thread, until the process ends."""
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path == "/metrics":
+                body, kind = generate_latest(), CONTENT_TYPE_LATEST
+            elif path == "/status":
+                body = json.dumps({"peers": self.peers(),
+                                   "requests": request_counts()}).encode()
+                kind = "application/json"
+            else:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not found\n"]
+            start_response("200 OK", [("Content-Type", kind)])
+            return [body]
+
+        server = make_server(host, port, app, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="cx-status", daemon=True).start()
 
     def peers(self) -> list[dict[str, Any]]:
         """Configured peers and whether each is connected now."""

@@ -12,3 +12,11 @@ CX_REQUESTS = Counter(
 
 def count_request(command: str, result: int) -> None:
     CX_REQUESTS.labels(command, str(result)).inc()
+
+
+def request_counts() -> list[dict[str, object]]:
+    """The counter's current values, for ``/status``."""
+    return [{"command": sample.labels["command"], "result": sample.labels["result"],
+             "count": int(sample.value)}
+            for metric in CX_REQUESTS.collect() for sample in metric.samples
+            if sample.name.endswith("_total")]
