@@ -56,6 +56,10 @@ used.checked_out_at
 used.registered_iccid
 # A card column that import writes and KEK rotation re-encrypts, both by name.
 used.puk1_enc
+# server.idms: a mapping's column the audit and the desk read; the handset's registrar,
+# which the OpenID Connect provider's identities endpoint hands out (idms-oidc).
+used.allocated_by
+used.registrar_address
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.

@@ -34,7 +34,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 
 from attest import ear
 from attest.devicekey import DeviceSigner, load_private_key
@@ -52,7 +52,7 @@ from server.pool import registry
 from server.pool.verify import VERIFIED, verify_card
 from server.store.audit_chain import Checkpoint
 from server.store.migrate import alembic_config
-from server.store.models import Base, RateCounter
+from server.store.models import Base, Checkout, Handset, McIdentity, McUser, RateCounter
 from tests.data.releases import fixture_keys
 from tests.fixtures_attestation import signed_request
 from tests.fixtures_db import PG_BIN, PostgresServer
@@ -257,3 +257,21 @@ def test_a_release_service_gets_one_identity_at_its_first_start(upgraded: Upgrad
         stored = conn.scalar(text("SELECT value FROM service_meta WHERE name = 'service_id'"))
     assert len(identity["service_id"]) == 32 and stored == identity["service_id"].encode()
     assert identity["database"] == upgraded.svc.db.engine.url.render_as_string()
+
+
+def test_identity_management_starts_empty_and_keeps_the_checkout_indexes(
+        upgraded: Upgraded) -> None:
+    """0007_idms_users: no handset of the release is reported lost, no checkout names an
+    MC user, the directory and the mappings are empty — and the rebuilt ``checkouts``
+    (SQLite's batch mode) still holds one active checkout per handset."""
+    svc = upgraded.svc
+    with svc.db.read_session() as session:
+        assert session.scalars(select(Handset.lost_at)).all() \
+            == [None] * len(upgraded.recorded["handsets"])
+        assert set(session.scalars(select(Checkout.mc_user_id)).all()) <= {None}
+        assert session.scalar(select(func.count()).select_from(McUser)) == 0
+        assert session.scalar(select(func.count()).select_from(McIdentity)) == 0
+    indexes = {ix["name"]: ix for ix in inspect(svc.db.engine).get_indexes("checkouts")}
+    assert indexes["uq_checkouts_active_handset"]["unique"]
+    active = indexes["uq_checkouts_active_handset"]["dialect_options"]
+    assert "returned_at IS NULL" in str(active.get(f"{upgraded.dialect}_where"))

@@ -4,8 +4,9 @@ A checkout starts only from an attestation that is affirming and younger than
 ``ServiceConfig.checkout_max_age`` seconds.  "One checkout per attestation" is the
 unique ``checkouts.attestation_id``; "one active checkout per handset" is a partial
 unique index — the database decides between concurrent desks in any number of
-processes, and the loser gets a 409 naming what beat it.  Both changes append an
-audit entry in the same transaction.
+processes, and the loser gets a 409 naming what beat it.  A handset reported lost or
+stolen (``handsets.lost_at``) is not checked out until the report is cleared.  Both
+changes append an audit entry in the same transaction.
 
 A checkout also needs the handset still paired with the card the attestation affirmed.
 It holds the handset's row lock (``server.pool.registry.lock_handset``) from that check
@@ -105,6 +106,11 @@ def card_check(iccid: str | None, verification: str | None,
                              "verify to pass on it first")
 
 
+class HandsetLost(Conflict):
+    slug = "handset-lost"
+    title = "Handset reported lost or stolen"
+
+
 class AlreadyReturned(Conflict):
     slug = "already-returned"
     title = "Already returned"
@@ -162,6 +168,13 @@ def _refuse(session: Session, att: Attestation, max_age: float,
         raise AttestationTooOld(
             f"attestation {att.id} is {int(age)} s old; a checkout needs one younger than "
             f"{int(max_age)} s — attest the handset again", field="attestation_id")
+    lost = session.execute(select(Handset.lost_at, Handset.lost_by).where(
+        Handset.id == att.handset_id)).one()
+    if lost.lost_at is not None:
+        raise HandsetLost(
+            f"handset {att.imei} was reported lost or stolen by {lost.lost_by} at "
+            f"{lost.lost_at:%Y-%m-%d %H:%M} UTC; clear the report before a checkout",
+            field="attestation_id")
     paired_card = session.scalar(select(Pairing.card_id).where(
         Pairing.handset_id == att.handset_id, Pairing.ended_at.is_(None)))
     if att.card_id is None or paired_card != att.card_id:
@@ -183,8 +196,10 @@ def _refuse(session: Session, att: Attestation, max_age: float,
     return check
 
 
-def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> CheckoutView:
-    """Hand the attested handset to ``user``."""
+def start_checkout(svc: Service, attestation_id: str, user: str, actor: str, *,
+                   mc_user_id: int | None = None) -> CheckoutView:
+    """Hand the attested handset to ``user`` (``mc_user_id``: the MC user of the
+    directory ``user`` names — ``server.idms.desk.start_checkout`` checked it)."""
     user = check_user(user)
     try:
         with svc.db.session() as session:
@@ -199,7 +214,7 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
             assert att.handset_id is not None
             checkout = Checkout(attestation_id=att.id, handset_id=att.handset_id,
                                 card_id=att.card_id, user=user, started_by=actor,
-                                started_at=utcnow())
+                                started_at=utcnow(), mc_user_id=mc_user_id)
             session.add(checkout)
             session.flush()
             audit.append(session, actor, "checkout.start", f"imei:{att.imei}",
@@ -221,28 +236,34 @@ def start_checkout(svc: Service, attestation_id: str, user: str, actor: str) -> 
 def return_checkout(svc: Service, checkout_id: int, actor: str) -> CheckoutView:
     """End a checkout (the handset is back at the desk)."""
     with svc.db.session() as session:
-        now = utcnow()
-        ended = session.execute(
-            update(Checkout).where(Checkout.id == checkout_id, Checkout.returned_at.is_(None))
-            .values(returned_at=now, returned_by=actor).returning(Checkout.id)
-        ).first()
-        row = session.execute(
-            select(Checkout, Handset.imei, Card.iccid)
-            .join(Handset, Handset.id == Checkout.handset_id)
-            .outerjoin(Card, Card.id == Checkout.card_id)
-            .where(Checkout.id == checkout_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"checkout {checkout_id} does not exist", field="checkout_id")
-        checkout, imei, iccid = row
-        if ended is None:
-            raise AlreadyReturned(
-                f"checkout {checkout_id} was returned at "
-                f"{checkout.returned_at} by {checkout.returned_by}",
-                field="checkout_id")
-        audit.append(session, actor, "checkout.return", f"imei:{imei}",
-                     {"checkout_id": checkout_id, "user": checkout.user})
-        return _view(checkout, imei, iccid)
+        return return_in(session, checkout_id, actor)
+
+
+def return_in(session: Session, checkout_id: int, actor: str) -> CheckoutView:
+    """``return_checkout`` in the caller's transaction (identity management ends the
+    checkout's identities in the same one: ``server.idms.desk``)."""
+    now = utcnow()
+    ended = session.execute(
+        update(Checkout).where(Checkout.id == checkout_id, Checkout.returned_at.is_(None))
+        .values(returned_at=now, returned_by=actor).returning(Checkout.id)
+    ).first()
+    row = session.execute(
+        select(Checkout, Handset.imei, Card.iccid)
+        .join(Handset, Handset.id == Checkout.handset_id)
+        .outerjoin(Card, Card.id == Checkout.card_id)
+        .where(Checkout.id == checkout_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"checkout {checkout_id} does not exist", field="checkout_id")
+    checkout, imei, iccid = row
+    if ended is None:
+        raise AlreadyReturned(
+            f"checkout {checkout_id} was returned at "
+            f"{checkout.returned_at} by {checkout.returned_by}",
+            field="checkout_id")
+    audit.append(session, actor, "checkout.return", f"imei:{imei}",
+                 {"checkout_id": checkout_id, "user": checkout.user})
+    return _view(checkout, imei, iccid)
 
 
 def get_checkout(svc: Service, checkout_id: int) -> CheckoutView:

@@ -39,7 +39,9 @@ def _check(args: argparse.Namespace) -> int:
            for field in dataclasses.fields(config)
            # set by `serve` from its TLS and metrics options, shown under server.*
            if field.name not in ("kek_file", "trusted_proxies", "tls",
-                                 "device_certificates", "metrics_listener")},
+                                 "device_certificates", "metrics_listener", "idms")},
+        **{f"idms.{field.name}": getattr(config.idms, field.name)
+           for field in dataclasses.fields(config.idms)},
     }
     if args.json:
         print_json(settings)

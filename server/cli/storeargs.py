@@ -81,13 +81,19 @@ def load_settings(args: argparse.Namespace) -> ConfigFile:
 # The service stack (SQLAlchemy, Alembic, Flask) is imported only when a command uses it,
 # so that card commands such as `simattest read` start quickly.
 def service_config(args: argparse.Namespace) -> ServiceConfig:
-    from server.core.config import ServiceConfig, StartupError
+    from server.core.config import IdmsConfig, ServiceConfig, StartupError
 
     config = load_settings(args)
     file_settings = {name: value for name, value in config.service.model_dump().items()
                      if value is not None}
+    idms_settings = {name: value for name, value in config.idms.model_dump().items()
+                     if value is not None}
     try:
-        return ServiceConfig(kek_file=args.kek_file, **file_settings)
+        idms = IdmsConfig(**idms_settings)
+    except StartupError as exc:  # the message names the key (idms.…)
+        raise InputError(f"configuration file {args.config_path}: {exc}") from None
+    try:
+        return ServiceConfig(kek_file=args.kek_file, idms=idms, **file_settings)
     except StartupError as exc:  # only the file's settings can be out of range here
         raise InputError(f"configuration file {args.config_path}: service.{exc}") from None
 

@@ -83,6 +83,18 @@ class CxSection(_Section):
     application_server: str | None = None
     charging_impi1: bool = False
     termination_poll: float = 1.0
+class IdmsSection(_Section):
+    """``server.core.config.IdmsConfig``'s settings, same names and units."""
+
+    enabled: bool | None = None
+    mcptt_domain: str | None = None
+    home_domain: str | None = None
+    registrar: str | None = None
+    alias_count: int | None = None
+    retention_days: int | None = None
+    access_token_seconds: int | None = None
+    refresh_token_seconds: int | None = None
+    code_seconds: int | None = None
 
 
 class ConfigFile(_Section):
@@ -92,6 +104,7 @@ class ConfigFile(_Section):
     server: ServerSection = ServerSection()
     service: ServiceSection = ServiceSection()
     cx: CxSection = CxSection()
+    idms: IdmsSection = IdmsSection()
 
 
 def locate(option: Path | None) -> Path | None:

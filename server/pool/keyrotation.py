@@ -1,4 +1,5 @@
-"""Re-encrypting every card's secrets under a new key-encryption key (KEK).
+"""Re-encrypting every card's secrets (and MC users' TOTP secrets) under a new
+key-encryption key (KEK).
 
 ``rotate_kek`` writes the new key to a file first, then re-encrypts the pool and replaces
 the database's KEK check value in one transaction, then retires the old key file.
@@ -22,7 +23,7 @@ from server.core.keystore import KeyStore
 from server.core.service import Service
 from server.store import audit_chain as audit
 from server.store import metastore
-from server.store.models import Card, Meta, utcnow
+from server.store.models import Card, McUser, Meta, totp_aad, utcnow
 
 _SECRET_FIELDS = ("k_enc", "opc_enc", "pin1_enc", "puk1_enc", "adm1_enc")
 
@@ -92,9 +93,18 @@ def rotate_kek(svc: Service, *, actor: str, new_key_file: Path | None = None,
             updates.append(values)
         if updates:
             session.execute(update(Card), updates)
+        # MC users' TOTP secrets (server.idms) are under the same KEK.
+        totp = [{"id": row.id, "totp_enc": new_keys.encrypt_secret(
+                    totp_aad(row.mc_id), svc.keys.decrypt_secret(totp_aad(row.mc_id),
+                                                                 row.totp_enc))}
+                for row in session.execute(select(McUser.id, McUser.mc_id, McUser.totp_enc)
+                                           .where(McUser.totp_enc.is_not(None)))]
+        if totp:
+            session.execute(update(McUser), totp)
         session.execute(update(Meta).where(Meta.name == metastore.KEK_CHECK)
                         .values(value=new_keys.check_value))
-        audit.append(session, actor, "pool.rotate-kek", "kek", {"cards": len(updates)})
+        audit.append(session, actor, "pool.rotate-kek", "kek", {"cards": len(updates),
+                                                                "totp_secrets": len(totp)})
     svc.keys = new_keys
     if new_key_file is not None:
         return RotationReport(len(updates), str(new_key_file), None)

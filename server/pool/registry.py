@@ -155,6 +155,41 @@ def add_handset(
     return handset
 
 
+MAX_LOST_NOTE_CHARS = 500  # handsets.lost_note is VARCHAR(500)
+
+
+class NotReportedLost(Conflict):
+    slug = "not-reported-lost"
+    title = "Handset is not reported lost"
+
+
+def mark_lost(session: Session, imei: str, *, actor: str, note: str) -> Handset:
+    """Record, in the caller's transaction, that the handset is reported lost or stolen
+    (who, when, what is known); a second report keeps the first one's time and adds to
+    the audit.  Checkouts are refused until ``clear_lost`` (``server.checkout.desk``)."""
+    note = check_text(note, "note", max_chars=MAX_LOST_NOTE_CHARS, required=False)
+    handset = _locked_handset(session, check_imei(imei))
+    if handset.lost_at is None:
+        handset.lost_at = utcnow()
+    handset.lost_by, handset.lost_note = actor, note
+    audit.append(session, actor, "handset.report-lost", f"imei:{imei}", {"note": note})
+    return handset
+
+
+def clear_lost(session: Session, imei: str, *, actor: str, note: str) -> Handset:
+    """Clear a lost/stolen report (the handset is back and checked); 409 when none."""
+    note = check_text(note, "note", max_chars=MAX_LOST_NOTE_CHARS, required=False)
+    handset = _locked_handset(session, check_imei(imei))
+    if handset.lost_at is None:
+        raise NotReportedLost(f"handset {imei} is not reported lost", field="imei")
+    reported = {"reported_at": handset.lost_at.isoformat(timespec="seconds"),
+                "reported_by": handset.lost_by}
+    handset.lost_at = handset.lost_by = handset.lost_note = None
+    audit.append(session, actor, "handset.clear-lost", f"imei:{imei}",
+                 {**reported, "note": note})
+    return handset
+
+
 def _already_registered(imei: str) -> AlreadyExists:
     return AlreadyExists(f"handset {imei} is already registered", field="imei")
 
@@ -426,7 +461,10 @@ def _time(value: Any) -> str | None:
 def handset_json(handset: Handset) -> dict[str, Any]:
     return {"imei": handset.imei, "imeisv": handset.imeisv, "label": handset.label,
             "key_algorithm": handset.key_algorithm, "public_key": handset.public_key_pem,
-            "created_at": _time(handset.created_at)}
+            "created_at": _time(handset.created_at),
+            "lost": None if handset.lost_at is None else {
+                "reported_at": _time(handset.lost_at), "reported_by": handset.lost_by,
+                "note": handset.lost_note}}
 
 
 def card_json(card: Card) -> dict[str, Any]:

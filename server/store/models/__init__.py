@@ -11,11 +11,19 @@ from server.store.models.attestations import AlertAcknowledgement, Attestation, 
 from server.store.models.audit import AuditEntry, AuditHead
 from server.store.models.base import Base, UtcDateTime, utcnow
 from server.store.models.checkouts import Checkout
+from server.store.models.idms import (
+    IdmsThrottle,
+    McIdentity,
+    McIdentityAlias,
+    McUser,
+    totp_aad,
+)
 from server.store.models.ims import CxSqn, ImsRegistration
 from server.store.models.meta import Meta
 from server.store.models.operators import MAX_OPERATOR_LABEL_CHARS, Operator
 from server.store.models.pool import Card, Handset, Pairing
 
 __all__ = ["MAX_OPERATOR_LABEL_CHARS", "AlertAcknowledgement", "Attestation", "AuditEntry",
-           "AuditHead", "Base", "Card", "Checkout", "CxSqn", "Handset", "ImsRegistration",
-           "Meta", "Operator", "Pairing", "RateCounter", "UtcDateTime", "utcnow"]
+           "AuditHead", "Base", "Card", "Checkout", "CxSqn", "Handset", "IdmsThrottle",
+           "ImsRegistration", "McIdentity", "McIdentityAlias", "McUser", "Meta", "Operator",
+           "Pairing", "RateCounter", "UtcDateTime", "totp_aad", "utcnow"]

@@ -28,6 +28,10 @@ class Checkout(Base):
     started_by: Mapped[str] = mapped_column(String(200))
     returned_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     returned_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The MC user of the directory the handset went to (identity management enabled,
+    # ``server.idms``); NULL for a checkout to a user typed as free text.
+    mc_user_id: Mapped[int | None] = mapped_column(ForeignKey("mc_users.id"), default=None,
+                                                   index=True)
 
     __table_args__ = (
         Index(

@@ -48,7 +48,11 @@ class Card(Base):
 
 
 class Handset(Base):
-    """A pooled handset (ME): IMEI (Luhn-checked), IMEISV, device public key."""
+    """A pooled handset (ME): IMEI (Luhn-checked), IMEISV, device public key.
+
+    ``lost_at`` set: reported lost or stolen (by ``lost_by``, ``lost_note`` saying what
+    is known); no checkout until an operator clears it (``server.pool.registry``).
+    """
 
     __tablename__ = "handsets"
 
@@ -59,6 +63,9 @@ class Handset(Base):
     public_key_pem: Mapped[str] = mapped_column(Text)
     key_algorithm: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lost_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    lost_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    lost_note: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class Pairing(Base):
