@@ -60,6 +60,15 @@ used.puk1_enc
 # which the OpenID Connect provider's identities endpoint hands out (idms-oidc).
 used.allocated_by
 used.registrar_address
+# server.ims.cx: python-diameter calls handle_request and serialises the attributes set on
+# its message classes from their AVP definitions.
+used.handle_request
+used.is_error
+used.vendor_specific_application_id
+used.auth_session_state
+used.failed_avp
+used.destination_realm
+used.deregistration_reason
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.

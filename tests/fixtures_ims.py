@@ -93,12 +93,18 @@ class Kamailio:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def impu_state(self, impu: str) -> str | None:
-        """``registered``/``not_registered``… as the S-CSCF's usrloc has it, None when
-        it holds no record of ``impu``."""
+        """``registered`` while the S-CSCF's usrloc holds ``impu`` registered with at
+        least one contact; else its state there (``not_registered``…), None when it
+        holds no record of it."""
         done = subprocess.run(["kamcmd", "-s", f"unix:{self.ctl}", "ulscscf.showimpu", impu],
                               capture_output=True, text=True, timeout=10, check=False)
         match = re.search(r"^\s*state:\s*(\S+)", done.stdout, re.M)
-        return match.group(1) if match else None
+        if match is None:
+            return None
+        contacts = re.search(r"contacts: \{\s*sip:", done.stdout)
+        if match.group(1) == "registered" and contacts is None:
+            return "registered-without-contacts"
+        return match.group(1)
 
 
 @dataclass

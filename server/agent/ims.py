@@ -72,7 +72,8 @@ class Outcome:
 class _Link:
     """One UDP or TCP association with the registrar."""
 
-    def __init__(self, host: str, port: int, transport: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, transport: str, timeout: float,
+                 local_port: int = 0) -> None:
         self.transport = transport
         self.timeout = timeout
         self.address = (host, port)
@@ -81,10 +82,10 @@ class _Link:
             family = socket.getaddrinfo(host, port, type=kind)[0][0]
             self.sock = socket.socket(family, kind)
             self.sock.settimeout(timeout)
-            if transport == "tcp":
-                self.sock.connect(self.address)
-            else:
-                self.sock.connect(self.address)
+            if local_port:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                self.sock.bind(("", local_port))
+            self.sock.connect(self.address)
         except OSError as exc:
             raise TransportError(f"registrar {host}:{port} ({transport}): "
                                  f"{exc.strerror or exc}") from None
@@ -181,8 +182,12 @@ def _outcome(response: SipResponse, resynchronised: bool, application: str,
 
 def register(*, reader: str, impi: str, impu: str, domain: str, registrar: tuple[str, int],
              transport: str = "udp", expires: int = 600, instance: str | None = None,
-             timeout: float = 10.0) -> Outcome:
+             timeout: float = 10.0, local_port: int = 0) -> Outcome:
     """Register (``expires`` > 0) or unregister (0) IMPU2 with IMPI2 through ``registrar``.
+
+    The Contact is this host's address and ``local_port`` (0: any free port); a
+    de-registration removes the binding with the same Contact, so a later run of the
+    command that de-registers must use the ``local_port`` the registration used.
 
     Raises ``Unregistered`` when the card rejects the network (MAC failure: no retry) and
     ``SipError``/``TransportError`` for a registrar that misbehaves or does not answer.
@@ -190,7 +195,7 @@ def register(*, reader: str, impi: str, impu: str, domain: str, registrar: tuple
     if transport not in ("udp", "tcp"):
         raise InputError(f"--transport: expected udp or tcp, got {transport!r}")
     instance = instance or default_instance(impi)
-    link = _Link(registrar[0], registrar[1], transport, timeout)
+    link = _Link(registrar[0], registrar[1], transport, timeout, local_port)
     try:
         dialog = Dialog(impu, impi, domain, link.local[0], link.local[1], transport, instance)
         response = link.exchange(dialog.register(expires))

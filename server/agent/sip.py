@@ -190,6 +190,7 @@ class Dialog:
                              f'uri="{self.request_uri}", nonce="", response=""')
         via_transport = self.transport.upper()
         contact_uri = f"sip:{self.local_host}:{self.local_port};transport={self.transport}"
+        contact = f'<{contact_uri}>;+sip.instance="<{self.instance}>";expires={expires}'
         lines = [
             f"REGISTER {self.request_uri} SIP/2.0",
             f"Via: SIP/2.0/{via_transport} {self.local_host}:{self.local_port};"
@@ -199,7 +200,7 @@ class Dialog:
             f"To: <{self.impu}>",
             f"Call-ID: {self.call_id}",
             f"CSeq: {self.cseq} REGISTER",
-            f'Contact: <{contact_uri}>;+sip.instance="<{self.instance}>";expires={expires}',
+            f"Contact: {contact}",
             "Supported: path, gruu",
             f"Expires: {expires}",
             f"Authorization: {authorization}",

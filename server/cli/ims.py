@@ -76,7 +76,12 @@ def register(subparsers: Any) -> None:
     reg.add_argument("--expires", type=int, default=600, metavar="SECONDS",
                      help="registration lifetime asked for (default 600)")
     reg.add_argument("--unregister", action="store_true",
-                     help="de-register (Expires: 0) instead of registering")
+                     help="de-register (Expires: 0) instead of registering; give the "
+                          "--local-port the registration used, as the registrar removes "
+                          "the binding of that Contact")
+    reg.add_argument("--local-port", type=int, default=0, metavar="PORT",
+                     help="the local port to send from, which the Contact names (default: "
+                          "any free port)")
     reg.add_argument("--instance-id", type=_instance, metavar="URN",
                      help="+sip.instance, a urn:uuid: (default: a name-based UUID of IMPI2, "
                           "per checkout, never the IMEI)")
@@ -109,6 +114,8 @@ def _print(outcome: Outcome, instance: str, as_json: bool) -> None:
 
 
 def _register(args: argparse.Namespace) -> int:
+    if not 0 <= args.local_port < 65536:
+        raise InputError(f"--local-port: expected 0 to 65535, got {args.local_port}")
     if args.expires < 0 or args.expires > 2**31 - 1:
         raise InputError(f"--expires: expected 0 to {2**31 - 1} seconds, got {args.expires}")
     instance = args.instance_id or default_instance(args.impi)
@@ -116,7 +123,7 @@ def _register(args: argparse.Namespace) -> int:
         reader=args.reader, impi=args.impi, impu=args.impu,
         domain=args.domain or args.impi.split("@", 1)[1], registrar=args.registrar,
         transport=args.transport, expires=0 if args.unregister else args.expires,
-        instance=instance, timeout=args.timeout)
+        instance=instance, timeout=args.timeout, local_port=args.local_port)
     if not 200 <= outcome.status < 300:
         raise CardError(f"REGISTER refused by {args.registrar[0]}:{args.registrar[1]}: "
                         f"{outcome.status} {outcome.reason}")

@@ -102,6 +102,9 @@ class CxNode(Node):
         # the RFC 4740 AVPs its MAR class declares.
         self.validate_received_request_avps = False
         self.peer_route_select_func = _select_destination_host
+        # How often the node's loop checks peer timers; also how long a forced stop
+        # waits (the library's default is 6 s).
+        self.wakeup_interval = 1
 
     def send_message(self, conn: PeerConnection, message: Message) -> None:
         if isinstance(message, CapabilitiesExchangeAnswer):

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.core.service import Service
+from server.idms.identities import settle
 from server.ims.config import CxConfig
 from server.ims.subscribers import Subscriber, find_by_impi, find_by_impu
 from server.ims.subscription import ims_subscription
@@ -93,7 +94,7 @@ def multimedia_auth(svc: Service, cfg: CxConfig, *, peer: str, impi: str, impu: 
         refused = _check(sub, impu)
         if refused is not None or sub is None:
             return MarOutcome(refused or Result.USER_UNKNOWN)
-        card = session.get(Card, sub.card_id)
+        card = None if sub.card_id is None else session.get(Card, sub.card_id)
         if card is None:  # the card left the pool: the identities cannot authenticate
             return MarOutcome(Result.USER_UNKNOWN)
         try:
@@ -160,7 +161,9 @@ class Termination:
 
 def terminations_due(svc: Service) -> list[Termination]:
     """Registered IMPUs whose identities are no longer active (returned, lost,
-    contraindicated, revoked): the S-CSCF must be told (RTR, TS 29.228 clause 6.1.3)."""
+    contraindicated, revoked): the S-CSCF must be told (RTR, TS 29.228 clause 6.1.3).
+    Ends that happened below identity management are recorded first (``settle``)."""
+    settle(svc, actor="cx")
     with svc.db.read_session() as session:
         rows = session.scalars(select(ImsRegistration).where(
             ImsRegistration.state == "registered")).all()

@@ -1,6 +1,6 @@
 """The MCPTT-specific identities as the Cx peer needs them, read from identity
-management (``server.idms``): IMPI2 → IMPI1, IMPU2 and its aliases, the card behind them
-and whether the identities may still register.
+management (``server.idms.identities``, whose validity rule this follows): IMPI2 →
+IMPI1, IMPU2 and its aliases, the card behind them, and whether they may register.
 """
 
 from __future__ import annotations
@@ -8,12 +8,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.idms.identities import (
+    ATTESTATION,
+    LOST,
+    RETURNED,
+    McIdentities,
+    lookup_by_impi2,
+    lookup_by_impu,
+)
+from server.store.models import Card
+
 # active: may register; barred: the handset was returned, reported lost or attested
-# contraindicated (DIAMETER_AUTHORIZATION_REJECTED); ended: the identities ended for
-# another reason (DIAMETER_ERROR_USER_UNKNOWN, as for an IMPI never issued).
+# non-affirming (DIAMETER_AUTHORIZATION_REJECTED, 5003); ended: the identities ended for
+# another reason (DIAMETER_ERROR_USER_UNKNOWN, 5001, as for an IMPI never issued).
 SubscriberState = Literal["active", "barred", "ended"]
+_BARRED = {RETURNED, LOST, ATTESTATION}
 
 
 @dataclass(frozen=True)
@@ -21,15 +33,24 @@ class Subscriber:
     impi: str  # IMPI2
     impi1: str
     impus: tuple[str, ...]  # IMPU2 first, then the alias IMPUs
-    card_id: int
+    card_id: int | None  # None: the card has left the pool
     state: SubscriberState
+
+
+def _subscriber(session: Session, found: McIdentities | None) -> Subscriber | None:
+    if found is None:
+        return None
+    state: SubscriberState = "active" if found.end_reason is None else (
+        "barred" if found.end_reason in _BARRED else "ended")
+    card_id = session.scalar(select(Card.id).where(Card.iccid == found.iccid))
+    return Subscriber(found.impi2, found.impi1, found.impus, card_id, state)
 
 
 def find_by_impi(session: Session, impi: str) -> Subscriber | None:
     """The subscriber whose IMPI2 is ``impi``, None if there never was one."""
-    raise NotImplementedError  # filled in from server.idms
+    return _subscriber(session, lookup_by_impi2(session, impi))
 
 
 def find_by_impu(session: Session, impu: str) -> Subscriber | None:
     """The subscriber with IMPU2 or alias ``impu``, None if there never was one."""
-    raise NotImplementedError
+    return _subscriber(session, lookup_by_impu(session, impu))

@@ -1,0 +1,186 @@
+"""IMS registration with the MCPTT-specific identities through a real Kamailio 5.6
+S-CSCF (``deploy/kamailio/``) with vectors from our Cx peer: the handset's card answers
+IMS AKA over PC/SC (pcscd + vpcd) and over the simulated modem, through ``simattest ims
+register``.  Resynchronisation, return (RTR), a clone card, de-registration, alias IMPUs
+in P-Associated-URI.  Kamailio costs a few seconds per test: these run on SQLite (the Cx
+peer's SQL runs on PostgreSQL in tests/test_cx.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from attest.aka.sqn import IND_BITS
+from hw.cardfile import load_card_file
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
+from server.core.config import IdmsConfig, ServiceConfig
+from server.core.service import Service
+from server.idms import desk, identities, users
+from server.ims.hss import registration_of
+from server.store.models import AuditEntry, CxSqn, McUser
+from tests.fixtures_attestation import TestCard, TestHandset, provision_card_files
+from tests.fixtures_db import free_port
+from tests.fixtures_ims import DOMAIN, ImsCore, wait_for
+from tests.fixtures_modem import StartModem, modem_uri
+from tests.fixtures_pcsc import EXAMPLES, CardSlots, run_cli
+
+PS = EXAMPLES / "ps-001.yaml"
+IND_CX = 30
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def service_config() -> ServiceConfig:
+    return ServiceConfig(idms=IdmsConfig(enabled=True, mcptt_domain=DOMAIN, alias_count=2))
+
+
+def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
+    """Provision ``card_file``'s card and handset, attest, check out to an MC user and
+    allocate the MCPTT-specific identities (as the IdMS does at sign-in)."""
+    handset: TestHandset = provision_card_files(svc, [card_file])[0]
+    f = load_card_file(card_file)
+    card = TestCard(f.iccid, f.imsi, f.ki, f.opc or b"")
+    challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
+    doc, sig = handset.evidence(challenge, card)
+    attestation = submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1")
+    assert attestation.status == "affirming"
+    users.add_user(svc, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}", display_name="Alice",
+                   password="correct horse battery", agency="Police", actor="test")
+    desk.start_checkout(svc, attestation.attestation_id, "alice", "desk")
+    with svc.db.session() as session:
+        user = session.scalar(select(McUser).where(McUser.mc_id == "alice"))
+        assert user is not None
+        checkout = identities.checkout_for_sign_in(session, handset.imei, user.id)
+        return identities.allocate_identities(session, svc.config.idms, checkout, user,
+                                              actor="idms")
+
+
+def register_args(core: ImsCore, reader: str, mapped: identities.McIdentities,
+                  *extra: str) -> list[str]:
+    host, port = core.registrar
+    return ["ims", "register", "--reader", reader, "--impi", mapped.impi2, "--impu",
+            mapped.impu2, "--registrar", f"{host}:{port}", "--timeout", "8", *extra]
+
+
+def card_file_with(tmp_path: Path, **changes: object) -> Path:
+    doc = yaml.safe_load(PS.read_text())
+    doc.update(changes)
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_register_impi2_through_the_s_cscf_with_the_card_on_pcsc(
+        service: Service, ims_core: ImsCore, pcsc_cards: CardSlots,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    mapped = sign_in(service)
+    inserted = pcsc_cards.insert(PS)
+    run = run_cli(capsys, *register_args(ims_core, inserted.uri, mapped, "--json"))
+    assert run.code == 0, run.err
+    answer = yaml.safe_load(run.out)
+    assert answer["status"] == 200 and answer["application"] == "isim"
+    # The implicit registration set: IMPU2 and both aliases, from the SAA's User-Data.
+    assert answer["p_associated_uri"] == [mapped.impu2, *mapped.aliases]
+    assert answer["service_route"] and 0 < answer["expires"] <= 600
+    # The instance id is a urn:uuid:, never the IMEI.
+    assert answer["instance"].startswith("urn:uuid:") and mapped.imei not in run.out
+    assert ims_core.impu_state(mapped.impu2) == "registered"
+    seen = registration_of(service, mapped.impu2)
+    assert seen is not None and seen.state == "registered"
+    assert seen.scscf_name == f"sip:scscf.{DOMAIN}:{ims_core.kamailio.sip_port}"
+    # Vectors came from the IdM's own slot: SEQ 1 in IND 30, the attestation's untouched.
+    with service.db.read_session() as session:
+        assert session.scalars(select(CxSqn.seq)).all() == [1]
+        entries = session.scalars(select(AuditEntry).where(
+            AuditEntry.action.in_(("cx.vectors", "ims.registered")))).all()
+    assert [e.action for e in entries] == ["cx.vectors", "ims.registered"]
+    assert entries[0].details["count"] == 1 and entries[0].details["resync"] is False
+    assert not {"rand", "autn", "xres", "ck", "ik", "res"} & set(entries[0].details)
+
+
+def test_register_over_the_modem_on_tcp(service: Service, ims_core: ImsCore,
+                                         sim_modem: StartModem,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    mapped = sign_in(service)
+    modem = sim_modem(PS)
+    run = run_cli(capsys, *register_args(ims_core, modem_uri(modem, 5.0), mapped,
+                                         "--transport", "tcp"))
+    assert run.code == 0, run.err
+    assert "200 OK" in run.out and mapped.aliases[0] in run.out
+    assert ims_core.impu_state(mapped.impu2) == "registered"
+
+
+def test_a_card_whose_sqn_ran_ahead_registers_through_resynchronisation(
+        service: Service, ims_core: ImsCore, pcsc_cards: CardSlots, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The card has accepted SEQ 1000 in the Cx slot already (an IdM restored from an old
+    # backup, say): our SEQ 1 is stale, the card answers AUTS, the IdM moves past it.
+    ahead = ((1000 << IND_BITS) | IND_CX).to_bytes(6, "big").hex()
+    card_file = card_file_with(tmp_path, sqn_ms=ahead)
+    mapped = sign_in(service, card_file)
+    inserted = pcsc_cards.insert(card_file)
+    run = run_cli(capsys, *register_args(ims_core, inserted.uri, mapped, "--json"))
+    assert run.code == 0, run.err
+    answer = yaml.safe_load(run.out)
+    assert answer["status"] == 200 and answer["resynchronised"] is True
+    with service.db.read_session() as session:
+        assert session.scalars(select(CxSqn.seq)).all() == [1001]
+        actions = session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.like("cx.%"))).all()
+    assert actions == ["cx.vectors", "cx.vectors"]
+
+
+def test_return_at_the_desk_deregisters_by_rtr_and_register_is_refused(
+        service: Service, ims_core: ImsCore, pcsc_cards: CardSlots,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    mapped = sign_in(service)
+    inserted = pcsc_cards.insert(PS)
+    assert run_cli(capsys, *register_args(ims_core, inserted.uri, mapped)).code == 0
+    assert ims_core.impu_state(mapped.impu2) == "registered"
+    desk.return_checkout(service, mapped.checkout_id, "desk")
+    # The Cx peer notices the ended identities and sends the RTR naming IMPU2.
+    wait_for(lambda: ims_core.impu_state(mapped.impu2) != "registered",
+             "the S-CSCF dropped the registration after the RTR",
+             detail=ims_core.kamailio.tail)
+    wait_for(lambda: (registration_of(service, mapped.impu2) or object()).__getattribute__(
+        "state") == "unregistered", "the IdM recorded the termination")
+    run = run_cli(capsys, *register_args(ims_core, inserted.uri, mapped))
+    assert run.code == 1 and "403" in run.err and "Traceback" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
+
+
+def test_a_clone_card_fails_the_aka_with_one_line_and_no_retry(
+        service: Service, ims_core: ImsCore, pcsc_cards: CardSlots, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    mapped = sign_in(service)
+    clone = card_file_with(tmp_path, ki="00112233445566778899aabbccddeeff")
+    inserted = pcsc_cards.insert(clone)
+    run = run_cli(capsys, *register_args(ims_core, inserted.uri, mapped))
+    assert run.code == 1 and "MAC failure" in run.err and "not retrying" in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    assert ims_core.impu_state(mapped.impu2) != "registered"
+    with service.db.read_session() as session:
+        assert session.scalars(select(CxSqn.seq)).all() == [1]  # one challenge, no retry
+
+
+def test_unregister_clears_the_registration_at_the_s_cscf_and_the_idm(
+        service: Service, ims_core: ImsCore, pcsc_cards: CardSlots,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    mapped = sign_in(service)
+    inserted = pcsc_cards.insert(PS)
+    port = str(free_port())
+    assert run_cli(capsys, *register_args(ims_core, inserted.uri, mapped,
+                                          "--local-port", port)).code == 0
+    run = run_cli(capsys, *register_args(ims_core, inserted.uri, mapped, "--unregister",
+                                         "--local-port", port))
+    assert run.code == 0, run.err
+    assert "expires\t0" in run.out
+    # Kamailio removes a de-registered contact on its usrloc timer (5 s here).
+    wait_for(lambda: ims_core.impu_state(mapped.impu2) != "registered",
+             "the S-CSCF removed the de-registered contact", detail=ims_core.kamailio.tail)
+    wait_for(lambda: (registration_of(service, mapped.impu2) or object()).__getattribute__(
+        "state") == "unregistered", "the IdM recorded the de-registration (SAR)")
