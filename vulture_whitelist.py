@@ -69,6 +69,11 @@ used.auth_session_state
 used.failed_avp
 used.destination_realm
 used.deregistration_reason
+used.product_name
+used.validate_received_request_avps
+used.peer_route_select_func
+used.wakeup_interval
+used.auth_application_id
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.
