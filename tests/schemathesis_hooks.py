@@ -56,6 +56,11 @@ FORMATS: dict[str, st.SearchStrategy[Any]] = {
     "printable": PRINTABLE,
     "device-public-key": st.binary(min_size=32, max_size=32).map(_public_key),
     "vendor-batch": st.integers(1, 3).map(_batch),
+    "mc-id": st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._+@-]{0,40}\Z"),
+    "sip-uri": st.from_regex(r"\Asip:[A-Za-z0-9._~-]{1,30}@[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?"
+                             r"(\.[a-z0-9]{1,10}){0,3}\Z"),
+    "password": st.text(st.characters(codec="utf-8").filter(str.isprintable), min_size=12,
+                        max_size=40),
 }
 
 for _name, _strategy in FORMATS.items():

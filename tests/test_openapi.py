@@ -103,6 +103,8 @@ _PATH_VALUES = {
     "iccid": ("8949440000000000016", "89xx"),
     "attestation_id": ("0" * 32, "not-an-id"),
     "checkout_id": ("4711", "abc"),
+    "mc_id": ("nobody", "no body"),
+    "identity_id": ("4711", "abc"),
 }
 
 

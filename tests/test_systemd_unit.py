@@ -66,3 +66,28 @@ def test_sysusers_creates_a_service_user_without_login(tmp_path: Path) -> None:
     _name, _pw, uid, gid, _gecos, home, shell = entry.split(":")
     assert 0 < int(uid) < 1000 and int(gid) > 0  # a system user, not root
     assert (home, shell) == ("/var/lib/simattest", "/usr/sbin/nologin")
+
+
+PRUNE = ROOT / "deploy" / "systemd" / "simattest-idms-prune.service"
+TIMER = ROOT / "deploy" / "systemd" / "simattest-idms-prune.timer"
+
+
+def test_prune_timer_and_its_service_verify_and_are_hardened(tmp_path: Path) -> None:
+    """The daily ``simattest idms prune`` runs as the service's user with the service's
+    hardening; the timer starts it daily and catches up a missed run."""
+    text = PRUNE.read_text()
+    prune_start = ("ExecStart=/opt/simattest/.venv/bin/simattest idms prune --config "
+                   "/etc/simattest/simattest.toml")
+    assert prune_start in text.splitlines()
+    service = tmp_path / PRUNE.name
+    service.write_text(text.replace(INSTALLED, str(Path(sys.executable).parent / "simattest")))
+    timer = tmp_path / TIMER.name
+    timer.write_text(TIMER.read_text())
+    verified = analyze("verify", str(timer), str(service))
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+    lines = text.splitlines()
+    assert {"User=simattest", "Type=oneshot", "ProtectSystem=strict",
+            "NoNewPrivileges=yes"} <= set(lines)
+    assert {"OnCalendar=daily", "Persistent=true"} <= set(TIMER.read_text().splitlines())
+    scored = analyze("security", "--offline=true", "--threshold=20", str(service))
+    assert scored.returncode == 0, scored.stdout[-2000:]

@@ -3,7 +3,9 @@
 ``checkout --attestation ID --user U`` hands the attested handset to a user (only from
 an affirming, fresh attestation); ``--imei IMEI`` instead takes the handset's newest
 attestation, as the desk page does when the IMEI is scanned; ``return ID`` (or
-``return --imei IMEI``, the handset's open checkout) takes it back.  Needs a desk token.
+``return --imei IMEI``, the handset's open checkout) takes it back; ``lost --imei IMEI``
+reports a handset lost or stolen (no checkout until ``found --imei IMEI`` clears it).
+Needs a desk token.
 """
 
 from __future__ import annotations
@@ -31,11 +33,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                           help="the checkout id (from `checkouts list --open`)")
     returned.add_argument("--imei", type=digits("--imei"),
                           help="the handset that came back: its open checkout")
-    for p in (out, back):
+    lost = sub.add_parser("lost", help="report a handset lost or stolen: no checkout until "
+                                       "cleared, its MC identities end now")
+    found = sub.add_parser("found", help="clear a handset's lost/stolen report")
+    for p in (lost, found):
+        p.add_argument("--imei", required=True, type=digits("--imei"), help="the handset")
+        p.add_argument("--note", default="", help="what is known (kept in the audit log)")
+    for p in (out, back, lost, found):
         add_server_options(p, token=True)
         add_json_flag(p)
     out.set_defaults(func=_checkout)
     back.set_defaults(func=_return)
+    lost.set_defaults(func=_lost, path="lost", title="reported lost")
+    found.set_defaults(func=_lost, path="found", title="lost report cleared")
 
 
 def _show(view: dict[str, object], json: bool, title: str) -> int:
@@ -70,3 +80,9 @@ def _return(args: argparse.Namespace) -> int:
         checkout_id = out["items"][0]["id"]
     view = client.post(f"/v1/checkouts/{checkout_id}/return")
     return _show(view, args.json, "returned")
+
+
+def _lost(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    view = client.post(f"/v1/handsets/{args.imei}/{args.path}", {"note": args.note})
+    return _show({k: v for k, v in view.items() if k != "public_key"}, args.json, args.title)

@@ -47,6 +47,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.checkout",
     "server.cli.explain",
     "server.cli.desk",
+    "server.cli.idms",
     "server.cli.serve",
     "server.cli.admin",
     "server.cli.pool",

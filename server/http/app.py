@@ -28,6 +28,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "server.http.api.registry",
     "server.http.api.attestations",
     "server.http.api.checkouts",
+    "server.http.api.idms",
     "server.http.api.wellknown",
     "server.http.api.metrics",
     "server.http.web",

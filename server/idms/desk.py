@@ -8,7 +8,8 @@ the API and the CLI call (thin: one of these per action):
   ("returned"), in one transaction.
 - ``report_lost`` / ``clear_lost``: the handset's lost-or-stolen state (it blocks
   checkouts until cleared), ending its identities ("lost") in the same transaction.
-- ``end_sign_in``: an admin ends one sign-in's identities ("ended-by-admin").
+- ``sign_ins``: who signed in on a checkout, when, with which IMPU2 (valid or why not);
+  ``end_sign_in``: an admin ends one sign-in's identities ("ended-by-admin").
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from server.idms.identities import (
     end_for_checkout,
     end_for_handset,
     end_identities,
+    identities_for_checkout,
     lookup_by_id,
 )
 from server.idms.users import enabled_user
 from server.pool import registry
+from server.store.models import Checkout
 
 
 def start_checkout(svc: Service, attestation_id: str, user: str, actor: str
@@ -81,3 +84,11 @@ def end_sign_in(svc: Service, identity_id: int, *, actor: str) -> McIdentities:
         if found is None:
             raise NotFound(f"sign-in {identity_id} does not exist", field="identity_id")
         return found
+
+
+def sign_ins(svc: Service, checkout_id: int) -> list[McIdentities]:
+    """The sign-ins (identity mappings) of a checkout, newest first; 404 no checkout."""
+    with svc.db.read_session() as session:
+        if session.get(Checkout, checkout_id) is None:
+            raise NotFound(f"checkout {checkout_id} does not exist", field="checkout_id")
+        return identities_for_checkout(session, checkout_id)

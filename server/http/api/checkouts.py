@@ -20,6 +20,7 @@ from server.http.api.openapi import (
 )
 from server.http.api.registry import page_json
 from server.http.api.request_models import CheckoutPath, CheckoutQuery, NewCheckout
+from server.idms import desk as idms_desk
 
 blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 
@@ -28,7 +29,8 @@ blueprint = Blueprint("checkouts", __name__, url_prefix="/v1")
 @require_role("desk")
 def start() -> tuple[dict[str, Any], int]:
     body = json_body(NewCheckout)
-    view = checkout.start_checkout(service(), body.attestation_id, body.user, current_actor())
+    view = idms_desk.start_checkout(service(), body.attestation_id, body.user,
+                                    current_actor())
     return view.to_json(), 201
 
 
@@ -45,7 +47,7 @@ def listing() -> dict[str, Any]:
 @require_role("desk")
 @path(CheckoutPath)
 def give_back(checkout_id: int) -> dict[str, Any]:
-    return checkout.return_checkout(service(), checkout_id, current_actor()).to_json()
+    return idms_desk.return_checkout(service(), checkout_id, current_actor()).to_json()
 
 
 @blueprint.get("/checkouts/<checkout_id>")
@@ -70,14 +72,18 @@ OPENAPI: dict[str, Any] | None = {
                     "201": json_response("Checked out", ref("Checkout"), {
                         op: {"checkout_id": "$response.body#/id"}
                         for op in ("getCheckout", "returnCheckout")}), **_AUTH,
-                    "404": problem_response("No such attestation"),
-                    "409": problem_response("Not affirming, too old, handset no longer "
+                    "404": problem_response("No such attestation, or (identity management "
+                                            "enabled) no such MC user"),
+                    "409": problem_response("Not affirming, too old, handset reported lost "
+                                            "(handset-lost), MC user disabled, handset no "
+                                            "longer "
                                             "paired with the attested card "
                                             "(pairing-changed), attestation already used, "
                                             "handset already checked out, or the card "
                                             "must pass pool verify first "
                                             "(card-not-verified)"),
-                    "422": problem_response("Invalid user")},
+                    "422": problem_response("Invalid user (identity management enabled: "
+                                            "not an MC ID)")},
             },
             "get": {
                 "summary": "Checkouts, newest first", "operationId": "listCheckouts",

@@ -25,8 +25,15 @@ from server.attestation.views import STATUS_FILTERS
 from server.checkout.desk import MAX_USER_CHARS
 from server.core.errors import ValidationError
 from server.core.identifiers import check_iccid, check_imei, check_imeisv
+from server.idms.credentials import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
+from server.idms.users import MAX_NAME_CHARS, check_mc_id, check_sip_uri
 from server.pool.provisioning import MAX_FILENAME_CHARS
-from server.pool.registry import MAX_LABEL_CHARS, MAX_PAGE, VERIFICATION_STATES
+from server.pool.registry import (
+    MAX_LABEL_CHARS,
+    MAX_LOST_NOTE_CHARS,
+    MAX_PAGE,
+    VERIFICATION_STATES,
+)
 
 # INTEGER columns (checkouts.id, pairings.id, handsets.id) hold at most this; BIGINT
 # ones (audit_entries.seq) INT64_MAX.
@@ -47,6 +54,12 @@ FORMATS = {
                       f"{MAX_CLOCK_SKEW_MS // 1000} s of the service's clock",
     "vendor-batch": "a SIM vendor batch file's text: CSV with a header row (ICCID, IMSI, "
                     "KI, OPC ...) or a vendor output file with a 'var_out:' line",
+    "mc-id": "an MC ID: 1 to 255 of the characters A-Z a-z 0-9 . _ + @ -, the first a "
+             "letter or digit (stored lower-cased)",
+    "sip-uri": "a SIP URI sip:user@domain (RFC 3261 clause 19.1, no parameters): the user "
+               "part of unreserved characters, & = + $ , ; ? / or %HH escapes; the domain "
+               "DNS labels (letters, digits, inner hyphens) separated by dots",
+    "password": "a password: 12 to 256 printable characters (format printable)",
 }
 
 
@@ -293,3 +306,58 @@ class Evidence(RequestModel):
 class EvidenceSubmission(RequestModel):
     evidence: Evidence
     signature: _Signature
+
+
+# --- identity management (server.idms) ----------------------------------------------------
+
+McId = Annotated[str, _checked_by(check_mc_id), Field(max_length=255), _formatted("mc-id")]
+SipUri = Annotated[str, Field(max_length=255), _formatted("sip-uri")]
+Password = Annotated[str, Field(min_length=MIN_PASSWORD_CHARS,
+                                max_length=MAX_PASSWORD_CHARS),
+                     AfterValidator(_printable), _formatted("password")]
+
+
+def _sip(field: str) -> AfterValidator:
+    return _checked_by(lambda value: check_sip_uri(value, field))
+
+
+class NewMcUser(RequestModel):
+    """An MC user for the directory.  With ``totp``, the answer carries the TOTP
+    provisioning URI, once."""
+
+    mc_id: McId
+    mcptt_id: Annotated[SipUri, _sip("mcptt_id")]
+    display_name: printable(MAX_NAME_CHARS, min_length=1, pattern=_NOT_BLANK)  # type: ignore[valid-type]
+    password: Password
+    agency: printable(MAX_NAME_CHARS) = ""  # type: ignore[valid-type]
+    mcvideo_id: Annotated[SipUri, _sip("mcvideo_id")] | None = None
+    mcdata_id: Annotated[SipUri, _sip("mcdata_id")] | None = None
+    totp: bool = False
+
+
+class McUserPath(ParameterModel):
+    mc_id: McId
+
+
+class McUserQuery(Paging):
+    search: printable(100) = ""  # type: ignore[valid-type]
+    enabled: Literal["true", "false"] | None = Field(
+        None, description="only enabled (true) or disabled (false) users")
+
+
+class NewPassword(RequestModel):
+    password: Password
+
+
+class Disabling(RequestModel):
+    reason: printable(MAX_NAME_CHARS) = ""  # type: ignore[valid-type]
+
+
+class LostReport(RequestModel):
+    """What is known of the loss (or, clearing it, of the handset's return)."""
+
+    note: printable(MAX_LOST_NOTE_CHARS) = ""  # type: ignore[valid-type]
+
+
+class SignInPath(ParameterModel):
+    identity_id: ParamInt = Field(ge=1, le=INT32_MAX)

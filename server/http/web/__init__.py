@@ -15,7 +15,15 @@ from typing import Any, cast
 from flask import Flask
 from flask.blueprints import BlueprintSetupState
 
-from server.http.web import alerts, auth, desk, detail, pool, provision  # noqa: F401  (routes)
+from server.http.web import (  # noqa: F401  (routes)
+    alerts,
+    auth,
+    desk,
+    detail,
+    idms,
+    pool,
+    provision,
+)
 from server.http.web.blueprint import bp as blueprint
 from server.http.web.setup import configure_app
 

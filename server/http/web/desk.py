@@ -23,7 +23,10 @@ from server.http.api.request_models import INT32_MAX, ascii_int
 from server.http.web import queries
 from server.http.web.auth import DESK, require_role, safe_next
 from server.http.web.blueprint import bp
-from server.http.web.forms import CheckoutForm, ReturnForm, show_refusal
+from server.http.web.forms import CheckoutForm, LostForm, ReturnForm, show_refusal
+from server.idms import desk as idms_desk
+from server.idms import users as idms_users
+from server.pool import registry
 from server.store.models import utcnow
 
 
@@ -93,9 +96,9 @@ def checkout(handset_id: str) -> ResponseReturnValue:
         confirming = True
     elif submitted:
         try:
-            done = checkouts.start_checkout(svc, form.attestation_id.data or "",
-                                           (form.user.data or "").strip(),
-                                           actor=g.operator.actor)
+            done = idms_desk.start_checkout(svc, form.attestation_id.data or "",
+                                            (form.user.data or "").strip(),
+                                            actor=g.operator.actor)
         except ServiceError as exc:
             show_refusal(form, "Not checked out", exc)
             status = exc.status
@@ -112,8 +115,16 @@ def checkout(handset_id: str) -> ResponseReturnValue:
     # A fresh check by the device would change the answer (not so for a verdict that
     # is simply bad, or a handset that is out).
     attestation_needed = row.checkout_id is None and row.status in (None, "affirming")
+    handset = registry.get_handset(svc, row.imei)
+    # Identity management: the checkout names an MC user of the directory (offered).
+    mc_users = idms_users.list_users(svc, enabled=True, limit=500).items \
+        if svc.config.idms.enabled else []
     return render_template("checkout.html", row=row, verdict=verdict, confirming=confirming,
-                           attestation_needed=attestation_needed,
+                           attestation_needed=attestation_needed, handset=handset,
+                           mc_users=mc_users, idms_enabled=svc.config.idms.enabled,
+                           sign_ins=idms_desk.sign_ins(svc, row.checkout_id)
+                           if row.checkout_id else [],
+                           lost_form=LostForm(),
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 
 
@@ -126,8 +137,8 @@ def returns() -> ResponseReturnValue:
     if request.method == "POST":
         if form.validate() and form.checkout_id.data is not None:
             try:
-                done = checkouts.return_checkout(svc, form.checkout_id.data,
-                                                actor=g.operator.actor)
+                done = idms_desk.return_checkout(svc, form.checkout_id.data,
+                                                 actor=g.operator.actor)
             except ServiceError as exc:
                 flash(f"Not returned: {exc.detail}", "error")
                 status = exc.status

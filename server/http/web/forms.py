@@ -109,3 +109,29 @@ class PairForm(FlaskForm):
 
 class UnpairForm(FlaskForm):
     imei = HiddenField(validators=[DataRequired()])
+
+
+class McUserForm(FlaskForm):
+    """A new MC user (identity management); the service checks each value."""
+
+    mc_id = StringField("MC ID", description="What the user signs in with, e.g. "
+                        "alice@police.", validators=[DataRequired(), Length(max=255)])
+    mcptt_id = StringField("MCPTT ID", description="A SIP URI, e.g. "
+                           "sip:alice@mcptt.example.org.",
+                           validators=[DataRequired(), Length(max=255)])
+    display_name = StringField("Display name", validators=[DataRequired(), Length(max=200)])
+    agency = StringField("Agency", validators=[Optional(), Length(max=200)])
+    password = PasswordField("Initial password", description="12 to 256 characters; tell "
+                             "it to the user by a separate channel.",
+                             validators=[DataRequired(), Length(max=256)])
+
+
+class McUserActionForm(FlaskForm):
+    """Disable, enable or set a new password (the password only for the last)."""
+
+    password = PasswordField("New password", validators=[Optional(), Length(max=256)])
+
+
+class LostForm(FlaskForm):
+    note = StringField("Note", description="What is known: where, when, who reported it.",
+                       validators=[Optional(), Length(max=500)])
