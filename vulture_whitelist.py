@@ -74,6 +74,12 @@ used.validate_received_request_avps
 used.peer_route_select_func
 used.wakeup_interval
 used.auth_application_id
+used.host_ip_address
+used.supported_vendor_id
+used.hop_by_hop_identifier
+used.end_to_end_identifier
+used.application_id
+used.user_data_already_available
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.

@@ -22,13 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy import select
 
+from hw.cardfile import load_card_file
+from server.attestation.challenge import create_challenge
+from server.attestation.evidence import submit_evidence
 from server.core.service import Service
+from server.idms import desk, identities, users
 from server.ims.config import CxConfig, CxPeer
 from server.ims.cx import CxServer
+from server.store.models import McUser
+from tests.fixtures_attestation import TestCard, TestHandset, provision_card_files
 from tests.fixtures_db import free_port
 
 REPO = Path(__file__).resolve().parent.parent
+PS = REPO / "card_profiles" / "examples" / "ps-001.yaml"
 DEPLOY = REPO / "deploy" / "kamailio"
 DBTEXT_TEMPLATES = Path("/usr/share/kamailio/dbtext/kamailio")
 CX_XSD = Path("/usr/share/doc/kamailio/examples/ims/scscf/CxDataType_Rel7.xsd")
@@ -137,6 +146,36 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = _START_T
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} within {timeout:g} s\n{detail()}")
         time.sleep(0.05)
+
+
+def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
+    """Provision ``card_file``'s card and handset, attest, check out to an MC user and
+    allocate the MCPTT-specific identities (as the IdMS does at sign-in)."""
+    handset: TestHandset = provision_card_files(svc, [card_file])[0]
+    f = load_card_file(card_file)
+    card = TestCard(f.iccid, f.imsi, f.ki, f.opc or b"")
+    challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
+    doc, sig = handset.evidence(challenge, card)
+    attestation = submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1")
+    assert attestation.status == "affirming"
+    users.add_user(svc, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}", display_name="Alice",
+                   password="correct horse battery", agency="Police", actor="test")
+    desk.start_checkout(svc, attestation.attestation_id, "alice", "desk")
+    with svc.db.session() as session:
+        user = session.scalar(select(McUser).where(McUser.mc_id == "alice"))
+        assert user is not None
+        checkout = identities.checkout_for_sign_in(session, handset.imei, user.id)
+        return identities.allocate_identities(session, svc.config.idms, checkout, user,
+                                              actor="idms")
+
+
+def card_file_with(tmp_path: Path, name: str = "card.yaml", **changes: object) -> Path:
+    """A copy of the example card file with ``changes`` (sqn_ms, ki…)."""
+    doc = yaml.safe_load(PS.read_text())
+    doc.update(changes)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
 StartCore = Callable[..., ImsCore]

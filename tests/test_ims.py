@@ -14,21 +14,16 @@ import yaml
 from sqlalchemy import select
 
 from attest.aka.sqn import IND_BITS
-from hw.cardfile import load_card_file
-from server.attestation.challenge import create_challenge
-from server.attestation.evidence import submit_evidence
 from server.core.config import IdmsConfig, ServiceConfig
 from server.core.service import Service
-from server.idms import desk, identities, users
+from server.idms import desk, identities
 from server.ims.hss import registration_of
-from server.store.models import AuditEntry, CxSqn, McUser
-from tests.fixtures_attestation import TestCard, TestHandset, provision_card_files
+from server.store.models import AuditEntry, CxSqn
 from tests.fixtures_db import free_port
-from tests.fixtures_ims import DOMAIN, ImsCore, wait_for
+from tests.fixtures_ims import DOMAIN, PS, ImsCore, card_file_with, sign_in, wait_for
 from tests.fixtures_modem import StartModem, modem_uri
-from tests.fixtures_pcsc import EXAMPLES, CardSlots, run_cli
+from tests.fixtures_pcsc import CardSlots, run_cli
 
-PS = EXAMPLES / "ps-001.yaml"
 IND_CX = 30
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -38,40 +33,11 @@ def service_config() -> ServiceConfig:
     return ServiceConfig(idms=IdmsConfig(enabled=True, mcptt_domain=DOMAIN, alias_count=2))
 
 
-def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
-    """Provision ``card_file``'s card and handset, attest, check out to an MC user and
-    allocate the MCPTT-specific identities (as the IdMS does at sign-in)."""
-    handset: TestHandset = provision_card_files(svc, [card_file])[0]
-    f = load_card_file(card_file)
-    card = TestCard(f.iccid, f.imsi, f.ki, f.opc or b"")
-    challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
-    doc, sig = handset.evidence(challenge, card)
-    attestation = submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1")
-    assert attestation.status == "affirming"
-    users.add_user(svc, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}", display_name="Alice",
-                   password="correct horse battery", agency="Police", actor="test")
-    desk.start_checkout(svc, attestation.attestation_id, "alice", "desk")
-    with svc.db.session() as session:
-        user = session.scalar(select(McUser).where(McUser.mc_id == "alice"))
-        assert user is not None
-        checkout = identities.checkout_for_sign_in(session, handset.imei, user.id)
-        return identities.allocate_identities(session, svc.config.idms, checkout, user,
-                                              actor="idms")
-
-
 def register_args(core: ImsCore, reader: str, mapped: identities.McIdentities,
                   *extra: str) -> list[str]:
     host, port = core.registrar
     return ["ims", "register", "--reader", reader, "--impi", mapped.impi2, "--impu",
             mapped.impu2, "--registrar", f"{host}:{port}", "--timeout", "8", *extra]
-
-
-def card_file_with(tmp_path: Path, **changes: object) -> Path:
-    doc = yaml.safe_load(PS.read_text())
-    doc.update(changes)
-    path = tmp_path / "card.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 def test_register_impi2_through_the_s_cscf_with_the_card_on_pcsc(

@@ -46,7 +46,14 @@ from diameter.message.commands import (
 )
 from diameter.node import Node
 from diameter.node.application import ThreadingApplication
-from diameter.node.peer import PEER_CLOSING, PEER_READY_STATES, Peer, PeerConnection
+from diameter.node.node import NotRoutable
+from diameter.node.peer import (
+    PEER_CLOSING,
+    PEER_READY_STATES,
+    Peer,
+    PeerConnection,
+    PeerStats,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.core.service import Service
@@ -113,6 +120,23 @@ class CxNode(Node):
                 vendor_id=VENDOR_3GPP, auth_application_id=CX_APPLICATION)]
         super().send_message(conn, message)
 
+    def _add_peer_connection(self, conn: PeerConnection, peer_socket: Any,
+                             proto: int) -> str | None:
+        guard = _FrameGuard()
+        deliver = conn.add_in_bytes
+
+        def add_in_bytes(data: bytes) -> None:
+            fault = guard.feed(data)
+            if fault is None:
+                deliver(data)
+                return
+            log.warning("Cx: closing the connection from %s: %s", conn.ip, fault)
+            self.close_connection_socket(conn)
+            conn.close(signal_node=False)
+
+        conn.add_in_bytes = add_in_bytes  # type: ignore[method-assign]
+        return super()._add_peer_connection(conn, peer_socket, proto)
+
     def receive_cer(self, conn: PeerConnection, message: CapabilitiesExchangeRequest) -> None:
         host = (message.origin_host or b"").decode(errors="replace").lower()
         peer = self.cfg.peer_by_host.get(host)
@@ -127,6 +151,50 @@ class CxNode(Node):
         super().receive_cer(conn, message)
 
 
+# The largest Cx message accepted (a SAA with a large User-Data stays far below it).
+MAX_MESSAGE = 65536
+_VERSION = 1
+_HEADER = 20
+
+
+class _FrameGuard:
+    """Watches the message boundaries of one connection's byte stream, before the
+    library's parser sees it.  python-diameter 0.9 loops forever on a header whose
+    length is below the header's own 20 bytes (it "discards" zero bytes and reads the
+    same header again) and buffers whatever length a header announces, up to 16 MiB: a
+    version other than 1 or a length outside 20..MAX_MESSAGE closes the connection
+    instead (RFC 6733 clause 3: the length includes the header; the peer that sent a
+    malformed header is disconnected).  It reads only the version and length of each
+    header; the framing and parsing stay the library's."""
+
+    def __init__(self) -> None:
+        self.skip = 0  # bytes of the current message still to pass
+        self.head = b""  # the start of the next header, when a read split it
+
+    def feed(self, data: bytes) -> str | None:
+        """None while the stream is well-formed; else why not."""
+        pos = 0
+        while pos < len(data):
+            if self.skip:
+                step = min(self.skip, len(data) - pos)
+                self.skip -= step
+                pos += step
+                continue
+            take = min(4 - len(self.head), len(data) - pos)
+            self.head += data[pos:pos + take]
+            pos += take
+            if len(self.head) < 4:
+                break
+            version, length = self.head[0], int.from_bytes(self.head[1:4], "big")
+            self.head = b""
+            if version != _VERSION:
+                return f"Diameter version {version}"
+            if not _HEADER <= length <= MAX_MESSAGE:
+                return f"message length {length} outside {_HEADER}..{MAX_MESSAGE}"
+            self.skip = length - 4
+        return None
+
+
 def _select_destination_host(node: Node, app: Any, message: Message,
                              peers: list[Peer]) -> Peer:
     wanted = getattr(message, "destination_host", None)
@@ -136,6 +204,15 @@ def _select_destination_host(node: Node, app: Any, message: Message,
     return peers[0]
 
 
+class _PeerStats(PeerStats):
+    """python-diameter 0.9 counts the answers it sends by Result-Code and fails on an
+    answer that carries only an Experimental-Result (every Cx error of TS 29.229 clause
+    6.2), which stops its answering thread: such answers are counted as 5xxx here."""
+
+    def add_sent_result_code(self, result_code: int | None) -> None:
+        super().add_sent_result_code(5000 if result_code is None else result_code)
+
+
 class CxApplication(ThreadingApplication):
     """Cx requests in, answers out; one thread per request (the library's pool)."""
 
@@ -143,6 +220,15 @@ class CxApplication(ThreadingApplication):
         super().__init__(CX_APPLICATION, is_auth_application=True)
         self.svc = svc
         self.cfg = cfg
+
+    def send_answer(self, message: Message) -> None:
+        # python-diameter 0.9 sends every answer from one thread, which an answer for a
+        # peer that has gone away meanwhile (NotRoutable) would end, and with it every
+        # later answer: such an answer is dropped here (RFC 6733 clause 6.2).
+        try:
+            super().send_answer(message)
+        except NotRoutable as exc:
+            log.info("Cx: answer dropped, its peer went away: %s", exc)
 
     def _answer(self, request: Message, result: hss.Result | int) -> Message:
         answer = self.generate_answer(request)
@@ -290,6 +376,8 @@ class CxServer:
         self.app = CxApplication(svc, cfg)
         peers = [self.node.add_peer(f"aaa://{p.origin_host}", cfg.origin_realm)
                  for p in cfg.peers]
+        for peer in peers:
+            peer.statistics = _PeerStats()
         self.node.add_application(self.app, peers)
         self._stop = threading.Event()
         self._rtr_thread = threading.Thread(target=self._terminations, name="cx-rtr",
