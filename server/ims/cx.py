@@ -134,7 +134,7 @@ class CxNode(Node):
             self.close_connection_socket(conn)
             conn.close(signal_node=False)
 
-        conn.add_in_bytes = add_in_bytes  # type: ignore[method-assign]
+        conn.add_in_bytes = add_in_bytes
         return super()._add_peer_connection(conn, peer_socket, proto)
 
     def receive_cer(self, conn: PeerConnection, message: CapabilitiesExchangeRequest) -> None:
