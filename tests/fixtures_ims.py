@@ -210,3 +210,111 @@ def ims_core_factory(tmp_path: Path) -> Iterator[StartCore]:
 @pytest.fixture
 def ims_core(service: Service, ims_core_factory: StartCore) -> ImsCore:
     return ims_core_factory(service)
+
+
+# --- Cx over TLS through stunnel (deploy/stunnel/) ---------------------------------------
+
+def _tls_files(workdir: Path) -> dict[str, Path]:
+    """A CA, the IdM's server certificate (localhost) and the S-CSCF's client
+    certificate, as PEM files."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from attest import certificates
+
+    now = dt.datetime.now(dt.UTC)
+    ca = certificates.make_ca("Cx test CA", certificates.new_key(), now)
+    idm_key, scscf_key = certificates.new_key(), certificates.new_key()
+    idm = certificates.make_server_certificate(ca, ["localhost"], idm_key.public_key(), now)
+    scscf = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SCSCF_HOST)]))
+             .issuer_name(ca.certificate.subject).public_key(scscf_key.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now - dt.timedelta(minutes=5))
+             .not_valid_after(now + dt.timedelta(days=1))
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                            critical=False)
+             .sign(ca.key, hashes.SHA256()))
+    files = {"ca": certificates.certificate_pem(ca.certificate),
+             "idm": certificates.certificate_pem(idm),
+             "idm-key": certificates.private_key_pem(idm_key),
+             "scscf": certificates.certificate_pem(scscf),
+             "scscf-key": certificates.private_key_pem(scscf_key)}
+    paths = {}
+    for name, content in files.items():
+        paths[name] = workdir / f"{name}.pem"
+        paths[name].write_bytes(content)
+    return paths
+
+
+class Stunnel:
+    """One stunnel4 process from a file of deploy/stunnel/ with test ports and files."""
+
+    def __init__(self, workdir: Path, shipped: str, replacements: dict[str, str]) -> None:
+        if shutil.which("stunnel4") is None:
+            pytest.fail(f"stunnel4 is not installed; run: {APT_LINE}")
+        text = (REPO / "deploy" / "stunnel" / shipped).read_text()
+        for old, new in replacements.items():
+            assert old in text, f"{shipped} no longer has {old!r}"
+            text = text.replace(old, new)
+        self.conf = workdir / shipped
+        self.conf.write_text(text)
+        self.log = workdir / f"{shipped}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(["stunnel4", str(self.conf)], stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def cx_tls(tmp_path: Path) -> Iterator[Callable[[int], int]]:
+    """``cx_tls(cx_port)``: stunnel in front of the Cx peer (mutual TLS) and stunnel for
+    the S-CSCF; returns the plain port cdp connects to."""
+    started: list[Stunnel] = []
+
+    def start(cx_port: int) -> int:
+        workdir = tmp_path / "stunnel"
+        workdir.mkdir()
+        files = _tls_files(workdir)
+        tls_port, plain_port = free_port(), free_port()
+        started.append(Stunnel(workdir, "cx-idm.conf", {
+            "accept = 0.0.0.0:3869": f"accept = 127.0.0.1:{tls_port}",
+            "connect = 127.0.0.1:3868": f"connect = 127.0.0.1:{cx_port}",
+            "/etc/simattest/cx/idm.pem": str(files["idm"]),
+            "/etc/simattest/cx/idm-key.pem": str(files["idm-key"]),
+            "/etc/simattest/cx/ca.pem": str(files["ca"])}))
+        started.append(Stunnel(workdir, "cx-scscf.conf", {
+            "accept = 127.0.0.1:3868": f"accept = 127.0.0.1:{plain_port}",
+            "connect = idm.mcptt.example.org:3869": f"connect = 127.0.0.1:{tls_port}",
+            "checkHost = idm.mcptt.example.org": "checkHost = localhost",
+            "/etc/simattest/cx/scscf.pem": str(files["scscf"]),
+            "/etc/simattest/cx/scscf-key.pem": str(files["scscf-key"]),
+            "/etc/simattest/cx/ca.pem": str(files["ca"])}))
+        wait_for(lambda: _port_open(plain_port) and _port_open(tls_port),
+                 "stunnel listens", detail=lambda: "\n".join(
+                     s.log.read_text(errors="replace") for s in started))
+        return plain_port
+
+    try:
+        yield start
+    finally:
+        for tunnel in started:
+            tunnel.stop()
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

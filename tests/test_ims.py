@@ -7,6 +7,7 @@ peer's SQL runs on PostgreSQL in tests/test_cx.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,15 @@ from server.idms import desk, identities
 from server.ims.hss import registration_of
 from server.store.models import AuditEntry, CxSqn
 from tests.fixtures_db import free_port
-from tests.fixtures_ims import DOMAIN, PS, ImsCore, card_file_with, sign_in, wait_for
+from tests.fixtures_ims import (
+    DOMAIN,
+    PS,
+    ImsCore,
+    StartCore,
+    card_file_with,
+    sign_in,
+    wait_for,
+)
 from tests.fixtures_modem import StartModem, modem_uri
 from tests.fixtures_pcsc import CardSlots, run_cli
 
@@ -150,3 +159,17 @@ def test_unregister_clears_the_registration_at_the_s_cscf_and_the_idm(
              "the S-CSCF removed the de-registered contact", detail=ims_core.kamailio.tail)
     wait_for(lambda: (registration_of(service, mapped.impu2) or object()).__getattribute__(
         "state") == "unregistered", "the IdM recorded the de-registration (SAR)")
+
+
+def test_cx_over_mutual_tls_through_stunnel(
+        service: Service, ims_core_factory: StartCore, cx_tls: Callable[[int], int],
+        pcsc_cards: CardSlots, capsys: pytest.CaptureFixture[str]) -> None:
+    """cdp → stunnel (client certificate) → TLS → stunnel → the Cx peer: the shipped
+    deploy/stunnel/ files with test ports; a registration goes through."""
+    mapped = sign_in(service)
+    cx_port = free_port()
+    core = ims_core_factory(service, cx_port=cx_port, kamailio_cx_port=cx_tls(cx_port))
+    inserted = pcsc_cards.insert(PS)
+    run = run_cli(capsys, *register_args(core, inserted.uri, mapped))
+    assert run.code == 0, run.err
+    assert core.impu_state(mapped.impu2) == "registered"
