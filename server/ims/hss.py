@@ -196,10 +196,17 @@ class RegistrationView:
 
 
 def registration_of(svc: Service, impu: str) -> RegistrationView | None:
+    return registrations_of(svc, [impu]).get(impu)
+
+
+def registrations_of(svc: Service, impus: list[str]) -> dict[str, RegistrationView]:
+    """Where each of ``impus`` is registered (those the Cx peer has seen), for the desk's
+    checkout view."""
     with svc.db.read_session() as session:
-        row = session.get(ImsRegistration, impu)
-        return None if row is None else RegistrationView(
-            row.impu, row.state, row.scscf_name, row.updated_at)
+        rows = session.scalars(select(ImsRegistration).where(
+            ImsRegistration.impu.in_(impus))).all() if impus else []
+        return {row.impu: RegistrationView(row.impu, row.state, row.scscf_name,
+                                           row.updated_at) for row in rows}
 
 
 def registration_counts(svc: Service) -> dict[str, int]:
