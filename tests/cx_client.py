@@ -55,14 +55,15 @@ def vectors_of(answer: Message) -> list[Vector]:
 
 
 class CxClient:
-    """One S-CSCF connection: CER/CEA at connect, then requests."""
-
-    _ids = itertools.count(1)
+    """One S-CSCF connection: CER/CEA at connect, then requests.  Each connection numbers
+    its requests from 1, as independent S-CSCFs do: their Hop-by-Hop Identifiers
+    collide, and the Cx peer must still answer each on its own connection."""
 
     def __init__(self, port: int, origin_host: str = "scscf.mcptt.example.org",
                  realm: str = "mcptt.example.org", *, cer: bool = True) -> None:
         self.origin_host = origin_host
         self.realm = realm
+        self._ids = itertools.count(1)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.cea: Message | None = None
         if cer:

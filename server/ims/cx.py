@@ -46,7 +46,6 @@ from diameter.message.commands import (
 )
 from diameter.node import Node
 from diameter.node.application import ThreadingApplication
-from diameter.node.node import NotRoutable
 from diameter.node.peer import (
     PEER_CLOSING,
     PEER_READY_STATES,
@@ -137,6 +136,11 @@ class CxNode(Node):
         conn.add_in_bytes = add_in_bytes
         return super()._add_peer_connection(conn, peer_socket, proto)
 
+    def _receive_app_request(self, conn: PeerConnection, message: Message) -> None:
+        # The answer must go back on this connection (see CxApplication.send_answer).
+        message.simattest_connection = conn
+        super()._receive_app_request(conn, message)
+
     def receive_cer(self, conn: PeerConnection, message: CapabilitiesExchangeRequest) -> None:
         host = (message.origin_host or b"").decode(errors="replace").lower()
         peer = self.cfg.peer_by_host.get(host)
@@ -222,13 +226,20 @@ class CxApplication(ThreadingApplication):
         self.cfg = cfg
 
     def send_answer(self, message: Message) -> None:
-        # python-diameter 0.9 sends every answer from one thread, which an answer for a
-        # peer that has gone away meanwhile (NotRoutable) would end, and with it every
-        # later answer: such an answer is dropped here (RFC 6733 clause 6.2).
-        try:
-            super().send_answer(message)
-        except NotRoutable as exc:
-            log.info("Cx: answer dropped, its peer went away: %s", exc)
+        """Send the answer on the connection its request came in on.
+
+        python-diameter 0.9 routes an answer to the first peer with a request pending
+        under the same Hop-by-Hop Identifier, but each S-CSCF numbers its own requests:
+        with several S-CSCFs, an answer (vectors for one user) could go to another
+        S-CSCF.  Its one answering thread also ends on an answer whose peer has gone away
+        (NotRoutable), and every later answer with it: such an answer is dropped here
+        (RFC 6733 clause 6.2)."""
+        conn: PeerConnection | None = getattr(message, "simattest_connection", None)
+        if conn is None or conn.state not in PEER_READY_STATES \
+                or conn.ident not in self.node.connections:
+            log.info("Cx: answer dropped, its peer went away")
+            return
+        self.node.send_message(conn, message)
 
     def _answer(self, request: Message, result: hss.Result | int) -> Message:
         answer = self.generate_answer(request)
@@ -252,6 +263,7 @@ class CxApplication(ThreadingApplication):
         command = message.header.command_code
         name = {_MAR: "MAR", _SAR: "SAR"}.get(command, str(command))
         answer = self._dispatch(message)
+        answer.simattest_connection = getattr(message, "simattest_connection", None)
         result = getattr(answer, "result_code", None)
         if result is None and getattr(answer, "experimental_result", None) is not None:
             result = answer.experimental_result.experimental_result_code

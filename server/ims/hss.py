@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.core.service import Service
@@ -111,12 +112,15 @@ def multimedia_auth(svc: Service, cfg: CxConfig, *, peer: str, impi: str, impu: 
 
 def _record(session: Session, peer: str, sub: Subscriber, impu: str, state: str,
             server_name: str) -> None:
-    row = session.get(ImsRegistration, impu, with_for_update=True)
-    changed = row is None or row.state != state or row.scscf_name != server_name
-    if row is None:
-        row = ImsRegistration(impu=impu, impi=sub.impi, state=state, scscf_name=server_name,
-                              scscf_host=peer)
-        session.add(row)
+    # The row exists first (concurrent SARs for a new IMPU must not both insert it),
+    # then it is locked and changed.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(ImsRegistration).values(
+        impu=impu, impi=sub.impi, state="unregistered", scscf_name="", scscf_host=peer,
+        updated_at=utcnow()).on_conflict_do_nothing(index_elements=["impu"]))
+    row = session.get_one(ImsRegistration, impu, with_for_update=True,
+                          populate_existing=True)
+    changed = row.state != state or row.scscf_name != server_name
     row.impi, row.state, row.scscf_name, row.scscf_host = sub.impi, state, server_name, peer
     row.updated_at = utcnow()
     if changed:
