@@ -278,3 +278,43 @@ def test_cx_config_is_checked_with_one_line_per_fault(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"peers\[0\].addresses"):
         cx_config(CxSection.model_validate(
             {"peers": [{"origin_host": "s", "addresses": ["scscf.example"]}]}), 31)
+
+
+def test_cx_status_lists_peers_connections_and_counts(
+        service: Service, db_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.fixtures_pcsc import run_cli
+
+    mapped = sign_in(service)
+    port, status_port = free_port(), free_port()
+    config = tmp_path / "simattest.toml"
+    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n'
+                      f'[[cx.peers]]\norigin_host = "{SCSCF_HOST}"\n'
+                      'addresses = ["127.0.0.1"]\n')
+    server = CxServer(service, cx_test_config(port))
+    server.start()
+    server.serve_status("127.0.0.1", status_port)
+    try:
+        wait_for(lambda: _listening(port), "the Cx peer listens")
+        client = CxClient(port)
+        assert result_of(client.sar(mapped.impi2, mapped.impu2, 1)) == 2001
+        run = run_cli(capsys, "cx", "status", "--config", str(config), "--data",
+                      str(service.data_dir.path), "--db", db_url, "--server",
+                      f"http://127.0.0.1:{status_port}", "--json")
+        assert run.code == 0, run.err
+        shown = json.loads(run.out)
+        assert shown["peers"] == [{"origin_host": SCSCF_HOST, "addresses": ["127.0.0.1"],
+                                   "connected": True}]
+        assert shown["registrations"] == {"registered": 1}
+        # The counters are the process's (earlier tests in this process count too).
+        assert any((r["command"], r["result"]) == ("SAR", "2001") and r["count"] >= 1
+                   for r in shown["requests"])
+    finally:
+        server.stop()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[cx]\nind_slot = 31\n")
+    run = run_cli(capsys, "cx", "status", "--config", str(bad), "--data",
+                  str(service.data_dir.path), "--db", db_url)
+    assert run.code == 2 and "cx ind_slot: 31 is the attestation service's slot" in run.err
