@@ -181,9 +181,8 @@ def sip_storm(svc: Service, seconds: float, threads: int, workdir: Path) -> dict
     """Complete registrations through Kamailio, each on its own simulated card file
     (``sim:``: a fresh card per registration, as many handsets)."""
     from server.agent.ims import register
-    from tests.fixtures_ims import Kamailio, card_file_with, sign_in
-
     from server.core.identifiers import luhn_digit
+    from tests.fixtures_ims import Kamailio, card_file_with, sign_in
 
     # Not an ICCID/IMSI of the phase 1 pool (build_pool numbers from 1, as ps-001 does).
     iccid = "890010199999999999" + luhn_digit("890010199999999999")
@@ -213,7 +212,7 @@ def sip_storm(svc: Service, seconds: float, threads: int, workdir: Path) -> dict
                 if outcome.status != 200:
                     failed.append(str(outcome.status))
                     continue
-            except Exception as exc:  # noqa: BLE001 - counted, the storm goes on
+            except Exception as exc:
                 failed.append(type(exc).__name__)
                 continue
             done.append(time.perf_counter() - t0)
@@ -253,10 +252,11 @@ def main() -> None:
                 print(cx)
                 sip = sip_storm(svc, args.seconds, args.sip_threads, root)
                 print(sip)
-    load = open("/proc/loadavg").read().split()[:3]
+    load = Path("/proc/loadavg").read_text().split()[:3]
     figures = [
         f"- date: {datetime.now(UTC):%Y-%m-%d}; machine: {machine.describe()}; load average "
-        f"before the run {' '.join(load)} (shared with other work)",
+        f"(1/5/15 min) at the end of the run {' '.join(load)}: the machine was shared with "
+        "other work",
         f"- command: `.venv/bin/python bench/bench_cx.py --handsets {args.handsets} "
         f"--seconds {args.seconds:g} --processes {args.processes} --connections "
         f"{args.connections} --sip-threads {args.sip_threads}`",
