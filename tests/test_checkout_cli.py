@@ -66,3 +66,26 @@ def test_desk_checkout_by_imei_takes_the_newest_attestation(
     with pytest.raises(SystemExit):  # one of the two, not both
         main(["desk", "checkout", "--imei", handset.imei, "--attestation", genuine,
               "--user", "Jane", *base])
+
+
+def test_desk_lost_and_found(api_server: ApiServer, capsys: pytest.CaptureFixture[str]
+                             ) -> None:
+    svc = api_server.service
+    pool = build_pool(svc, size=1)
+    imei = pool.handsets[0].imei
+    base = ["--server", api_server.url, "--token", create_token(svc, "desk", "front desk")]
+    assert main(["desk", "lost", "--imei", imei, "--note", "patrol car 7", "--json",
+                 *base]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    assert reported["lost"]["note"] == "patrol car 7" and "public_key" not in reported
+    challenge = create_challenge(svc, pool.handsets[0].request(), "127.0.0.1").to_json()
+    doc, sig = pool.handsets[0].evidence(challenge, pool.cards[0])
+    att = submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1").attestation_id
+    assert main(["desk", "checkout", "--attestation", att, "--user", "Jane", *base]) == 2
+    err = capsys.readouterr().err
+    assert "reported lost or stolen by operator:" in err and "clear the report" in err
+    assert main(["desk", "found", "--imei", imei, *base]) == 0
+    capsys.readouterr()
+    assert main(["desk", "found", "--imei", imei, *base]) == 2
+    assert capsys.readouterr().err == f"simattest: handset {imei} is not reported lost\n"
+    assert main(["desk", "checkout", "--attestation", att, "--user", "Jane", *base]) == 0

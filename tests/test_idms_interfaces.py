@@ -19,7 +19,7 @@ from server.idms import credentials
 from tests.cli_errors import one_line_refusal
 from tests.fixtures_attestation import Pool, build_pool
 from tests.fixtures_browser import LiveServer, Tokens, sign_in
-from tests.test_idms import DOMAIN, PASSWORD, _attest
+from tests.test_idms import DOMAIN, PASSWORD, _attest, sqlite_only
 
 
 @pytest.fixture
@@ -82,6 +82,7 @@ def test_user_add_list_disable_and_reset_through_the_cli(
         == "invalid-credentials"
 
 
+@sqlite_only
 def test_a_password_never_comes_without_a_file_or_terminal(
         service: Service, db_url: str, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,6 +93,7 @@ def test_a_password_never_comes_without_a_file_or_terminal(
     assert "--password-file" in err
 
 
+@sqlite_only
 def test_prune_through_the_cli(service: Service, db_url: str,
                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["idms", "prune", "--days", "30", "--json", *_store(service, db_url)]) == 0

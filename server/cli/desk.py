@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which.add_argument("--attestation", metavar="ID",
                        help="the attestation id the device agent printed")
     which.add_argument("--imei", type=digits("--imei"), help="the handset: its newest attestation")
-    out.add_argument("--user", required=True, help="who takes the handset")
+    out.add_argument("--user", required=True,
+                     help="who takes the handset (with identity management enabled: "
+                          "the MC ID of an MC user of the directory)")
     back = sub.add_parser("return", help="a checked-out handset came back")
     returned = back.add_mutually_exclusive_group(required=True)
     returned.add_argument("checkout_id", type=int, metavar="ID", nargs="?",

@@ -66,9 +66,11 @@ class IdmsConfig:
             if value is not None and not _DOMAIN.fullmatch(value):
                 raise StartupError(f"idms.{name}: expected a lower-case DNS domain name "
                                    f"(e.g. mcptt.example.org), got {value!r}")
-        if self.registrar is not None and not _DOMAIN.fullmatch(
-                self.registrar.rsplit(":", 1)[0] if self.registrar.count(":") == 1
-                else self.registrar):
+        host, _, port = (self.registrar or "").partition(":")
+        if self.registrar is not None and not (
+                _DOMAIN.fullmatch(host)
+                and (not port or (port.isascii() and port.isdigit()
+                                  and 0 < int(port) < 65536))):
             raise StartupError(f"idms.registrar: expected host or host:port, got "
                                f"{self.registrar!r}")
         if not 0 <= self.alias_count <= MAX_ALIASES:

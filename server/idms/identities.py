@@ -243,7 +243,7 @@ def checkout_for_sign_in(session: Session, imei: str, mc_user_id: int) -> Checko
     checkout = None if handset is None else session.scalar(
         select(Checkout).where(Checkout.handset_id == handset.id,
                                Checkout.returned_at.is_(None)))
-    if handset is None or checkout is None:
+    if handset is None or checkout is None or checkout.card_id is None:
         raise SignInRefused(f"handset {imei} is not checked out", reason="not-checked-out")
     if handset.lost_at is not None:
         raise SignInRefused(f"handset {imei} is reported lost or stolen", reason=LOST)
