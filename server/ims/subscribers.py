@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.idms.identities import (
@@ -16,10 +16,11 @@ from server.idms.identities import (
     LOST,
     RETURNED,
     McIdentities,
-    lookup_by_impi2,
     lookup_by_impu,
 )
-from server.store.models import Card
+from server.idms.identities import _query as mapping_query
+from server.idms.identities import _refusal as refusal
+from server.store.models import Card, McIdentity, McIdentityAlias
 
 # active: may register; barred: the handset was returned, reported lost or attested
 # non-affirming (DIAMETER_AUTHORIZATION_REJECTED, 5003); ended: the identities ended for
@@ -46,9 +47,26 @@ def _subscriber(session: Session, found: McIdentities | None) -> Subscriber | No
     return Subscriber(found.impi2, found.impi1, found.impus, card_id, state)
 
 
+# The MAR hot path: identity management's own query and validity rule, built once with a
+# bound parameter (SQLAlchemy then reuses its compiled form) instead of per call.
+_BY_IMPI2 = mapping_query().where(McIdentity.impi2 == bindparam("impi2"))
+_ALIASES = (select(McIdentityAlias.impu)
+            .where(McIdentityAlias.identity_id == bindparam("identity_id"))
+            .order_by(McIdentityAlias.position))
+
+
 def find_by_impi(session: Session, impi: str) -> Subscriber | None:
     """The subscriber whose IMPI2 is ``impi``, None if there never was one."""
-    return _subscriber(session, lookup_by_impi2(session, impi))
+    row = session.execute(_BY_IMPI2, {"impi2": impi}).first()
+    if row is None:
+        return None
+    identity: McIdentity = row[0]
+    reason = refusal(row)
+    state: SubscriberState = "active" if reason is None else (
+        "barred" if reason in _BARRED else "ended")
+    aliases = session.scalars(_ALIASES, {"identity_id": identity.id}).all()
+    return Subscriber(identity.impi2, identity.impi1, (identity.impu2, *aliases),
+                      identity.card_id, state)
 
 
 def find_by_impu(session: Session, impu: str) -> Subscriber | None:

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, case
+from sqlalchemy import Table, bindparam, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,25 +47,38 @@ class CxVector:
     ik: bytes = field(repr=False)
 
 
-def _upsert(session: Session, card_id: int, insert_seq: int, new_seq: Any) -> int:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(_CX_SQN).values(card_id=card_id, seq=insert_seq)
-    stmt = stmt.on_conflict_do_update(index_elements=[_CX_SQN.c.card_id],
-                                      set_={"seq": new_seq})
-    return int(session.execute(stmt.returning(_CX_SQN.c.seq)).scalar_one())
+def _statements(dialect: Any) -> tuple[Any, Any]:
+    """The two upserts for one dialect, built once: reserve ``n`` SEQs (the new row holds
+    ``n``, an existing one grows by it) and move past ``n`` (never lower)."""
+    insert = dialect.insert(_CX_SQN).values(card_id=bindparam("card_id"), seq=bindparam("n"))
+    reserve = insert.on_conflict_do_update(
+        index_elements=[_CX_SQN.c.card_id], set_={"seq": _CX_SQN.c.seq + insert.excluded.seq})
+    move = insert.on_conflict_do_update(
+        index_elements=[_CX_SQN.c.card_id],
+        set_={"seq": case((_CX_SQN.c.seq < insert.excluded.seq, insert.excluded.seq),
+                          else_=_CX_SQN.c.seq)})
+    return reserve.returning(_CX_SQN.c.seq), move
+
+
+_STATEMENTS = {"postgresql": _statements(postgresql), "sqlite": _statements(sqlite)}
+
+
+def _dialect(session: Session) -> str:
+    return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
 
 
 def reserve_seqs(session: Session, card_id: int, count: int) -> range:
     """Reserve ``count`` consecutive SEQs in the Cx slot of card ``card_id`` (one atomic
     statement inside ``session``'s transaction)."""
-    highest = _upsert(session, card_id, count, _CX_SQN.c.seq + count)
+    reserve, _move = _STATEMENTS[_dialect(session)]
+    highest = int(session.execute(reserve, {"card_id": card_id, "n": count}).scalar_one())
     return range(highest - count + 1, highest + 1)
 
 
 def move_past(session: Session, card_id: int, seq_ms: int) -> None:
     """Raise the Cx SEQ of card ``card_id`` to at least ``seq_ms``, never lowering it."""
-    _upsert(session, card_id, seq_ms,
-            case((_CX_SQN.c.seq < seq_ms, seq_ms), else_=_CX_SQN.c.seq))
+    _reserve, move = _STATEMENTS[_dialect(session)]
+    session.execute(move, {"card_id": card_id, "n": seq_ms})
 
 
 class ResyncRefused(Exception):
