@@ -318,3 +318,31 @@ def test_cx_status_lists_peers_connections_and_counts(
     run = run_cli(capsys, "cx", "status", "--config", str(bad), "--data",
                   str(service.data_dir.path), "--db", db_url)
     assert run.code == 2 and "cx ind_slot: 31 is the attestation service's slot" in run.err
+
+
+def test_cx_serve_answers_and_stops_on_sigterm(service: Service, db_url: str,
+                                               tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    mapped = sign_in(service)
+    port, status_port = free_port(), free_port()
+    config = tmp_path / "simattest.toml"
+    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n'
+                      f'[[cx.peers]]\norigin_host = "{SCSCF_HOST}"\n'
+                      'addresses = ["127.0.0.1"]\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "cx", "serve", "--config", str(config),
+         "--data", str(service.data_dir.path), "--db", db_url,
+         "--status-bind", f"127.0.0.1:{status_port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _listening(port) and _listening(status_port), "cx serve listens")
+        answer = CxClient(port).mar(mapped.impi2, mapped.impu2)
+        assert result_of(answer) == 2001 and vectors_of(answer)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"listening on 127.0.0.1:{port}" in out
