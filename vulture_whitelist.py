@@ -63,6 +63,7 @@ used.registrar_address
 # server.ims.cx: python-diameter calls handle_request and serialises the attributes set on
 # its message classes from their AVP definitions.
 used.handle_request
+used.send_answer
 used.is_error
 used.vendor_specific_application_id
 used.auth_session_state
