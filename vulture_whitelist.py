@@ -81,6 +81,7 @@ used.hop_by_hop_identifier
 used.end_to_end_identifier
 used.application_id
 used.user_data_already_available
+used.visited_network_identifier
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.

@@ -144,3 +144,21 @@ class CxClient:
         sar.server_assignment_type = assignment
         sar.user_data_already_available = 0
         return self.exchange(sar)
+
+    def uar(self, impi: str, impu: str, authorization_type: int = 0) -> Message:
+        from diameter.message.commands import UserAuthorizationRequest
+
+        uar = self._base(UserAuthorizationRequest(), impi)
+        # python-diameter's UAR class has no Session-Id attribute: the AVP itself.
+        uar.append_avp(Avp.new(263, value=f"{self.origin_host};{next(self._ids)}"))
+        uar.public_identity = impu
+        uar.visited_network_identifier = self.realm.encode()
+        uar.user_authorization_type = authorization_type
+        return self.exchange(uar)
+
+    def lir(self, impu: str) -> Message:
+        from diameter.message.commands import LocationInfoRequest
+
+        lir = self._base(LocationInfoRequest(), None)
+        lir.public_identity = impu
+        return self.exchange(lir)

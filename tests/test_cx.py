@@ -346,3 +346,23 @@ def test_cx_serve_answers_and_stops_on_sigterm(service: Service, db_url: str,
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"listening on 127.0.0.1:{port}" in out
+
+
+def test_uar_and_lir_for_an_i_cscf(service: Service, cx: int) -> None:
+    """UAR (TS 29.228 6.1.1) and LIR (6.1.4): first registration, then the S-CSCF that
+    holds the registration; unknown, mismatched and returned identities refused."""
+    mapped = sign_in(service)
+    client = CxClient(cx)
+    assert result_of(client.uar(mapped.impi2, mapped.impu2)) == 2001  # FIRST_REGISTRATION
+    assert result_of(client.uar(mapped.impi2, mapped.impu2, 1)) == 5003  # not registered
+    assert result_of(client.lir(mapped.impu2)) == 5003  # IDENTITY_NOT_REGISTERED
+    assert result_of(client.uar(f"nobody@{DOMAIN}", mapped.impu2)) == 5001
+    assert result_of(client.uar(mapped.impi2, f"sip:other@{DOMAIN}")) == 5002
+    assert result_of(client.lir(f"sip:nobody@{DOMAIN}")) == 5001
+    assert result_of(client.sar(mapped.impi2, mapped.impu2, 1)) == 2001
+    answer = client.uar(mapped.impi2, mapped.impu2)
+    assert result_of(answer) == 2002 and answer.server_name == "sip:scscf.mcptt.example.org:6060"
+    answer = client.lir(mapped.aliases[0])  # an alias is served by the same S-CSCF
+    assert result_of(answer) == 2001 and answer.server_name == "sip:scscf.mcptt.example.org:6060"
+    desk.return_checkout(service, mapped.checkout_id, "desk")
+    assert result_of(client.uar(mapped.impi2, mapped.impu2)) == 5003  # rejected

@@ -74,6 +74,7 @@ _SIP_ITEM_NUMBER = 613
 _CONFIDENTIALITY_KEY = 625
 _INTEGRITY_KEY = 626
 _SESSION_ID = 263
+_PUBLIC_IDENTITY = 601
 _USER_NAME = 1
 _NO_STATE_MAINTAINED = 1
 # RFC 6733 clause 7.1
@@ -83,7 +84,7 @@ _COMMAND_UNSUPPORTED = 3001
 _UNKNOWN_PEER = 3010
 # TS 29.229 clause 6.3.17: Reason-Code PERMANENT_TERMINATION
 _PERMANENT_TERMINATION = 0
-_MAR, _SAR, _RTR = 303, 301, 304
+_MAR, _SAR, _RTR, _UAR, _LIR = 303, 301, 304, 300, 302
 
 
 def _known(avp: Avp) -> bool:
@@ -243,6 +244,10 @@ class CxApplication(ThreadingApplication):
 
     def _answer(self, request: Message, result: hss.Result | int) -> Message:
         answer = self.generate_answer(request)
+        # Read from the AVPs: python-diameter 0.9's UAR class does not define Session-Id.
+        session = _first(request.avps, _SESSION_ID, 0)
+        if session is not None:
+            answer.session_id = session.value
         answer.vendor_specific_application_id = VendorSpecificApplicationId(
             vendor_id=VENDOR_3GPP, auth_application_id=CX_APPLICATION)
         answer.auth_session_state = _NO_STATE_MAINTAINED
@@ -261,7 +266,7 @@ class CxApplication(ThreadingApplication):
 
     def handle_request(self, message: Message) -> Message | None:
         command = message.header.command_code
-        name = {_MAR: "MAR", _SAR: "SAR"}.get(command, str(command))
+        name = {_MAR: "MAR", _SAR: "SAR", _UAR: "UAR", _LIR: "LIR"}.get(command, str(command))
         answer = self._dispatch(message)
         answer.simattest_connection = getattr(message, "simattest_connection", None)
         result = getattr(answer, "result_code", None)
@@ -279,11 +284,13 @@ class CxApplication(ThreadingApplication):
         if unknown:
             return self._refusal(message, _AVP_UNSUPPORTED, unknown[:1])
         handler: Callable[[Message, list[Avp], str], Message] | None = {
-            _MAR: self._mar, _SAR: self._sar}.get(message.header.command_code)
+            _MAR: self._mar, _SAR: self._sar, _UAR: self._uar, _LIR: self._lir,
+        }.get(message.header.command_code)
         if handler is None:
             return self._answer(message, _COMMAND_UNSUPPORTED)
         peer = (message.origin_host or b"").decode(errors="replace")
-        if _first(avps, _USER_NAME, 0) is None and message.header.command_code == _MAR:
+        if _first(avps, _USER_NAME, 0) is None \
+                and message.header.command_code in (_MAR, _UAR):
             return self._refusal(message, _MISSING_AVP, [Avp.new(_USER_NAME, value="")])
         try:
             return handler(message, avps, peer)
@@ -339,6 +346,26 @@ class CxApplication(ThreadingApplication):
         if outcome.user_data is not None:
             answer.user_data = outcome.user_data
         return answer
+
+    def _server_answer(self, request: Message, outcome: hss.ServerOutcome) -> Message:
+        answer = self._answer(request, outcome.result)
+        if outcome.server_name is not None:
+            answer.server_name = outcome.server_name
+        return answer
+
+    def _uar(self, request: Message, avps: list[Avp], peer: str) -> Message:
+        impu = _first(avps, _PUBLIC_IDENTITY)
+        if impu is None:
+            return self._refusal(request, _MISSING_AVP, [Avp.new(601, VENDOR_3GPP, value="")])
+        return self._server_answer(request, hss.user_authorization(
+            self.svc, impi=request.user_name, impu=impu.value,
+            authorization_type=request.user_authorization_type or 0))
+
+    def _lir(self, request: Message, avps: list[Avp], peer: str) -> Message:
+        impu = _first(avps, _PUBLIC_IDENTITY)
+        if impu is None:
+            return self._refusal(request, _MISSING_AVP, [Avp.new(601, VENDOR_3GPP, value="")])
+        return self._server_answer(request, hss.location_info(self.svc, impu=impu.value))
 
     def terminate(self, term: hss.Termination, timeout: float = 5.0) -> bool | None:
         """Send the RTR for ``term`` (TS 29.228 clause 6.1.3): True when the S-CSCF

@@ -34,11 +34,14 @@ class Result(IntEnum):
     6.2, ``Experimental-Result`` with Vendor-Id 10415)."""
 
     SUCCESS = 2001
+    FIRST_REGISTRATION = 12001  # Cx 2001
+    SUBSEQUENT_REGISTRATION = 12002  # Cx 2002
     AUTHORIZATION_REJECTED = 5003  # base
     UNABLE_TO_COMPLY = 5012  # base
     USER_UNKNOWN = 15001  # Cx 5001 (offset so the enum keeps base and Cx apart)
     IDENTITIES_DONT_MATCH = 15002  # Cx 5002
     AUTH_SCHEME_NOT_SUPPORTED = 15006  # Cx 5006
+    IDENTITY_NOT_REGISTERED = 15003  # Cx 5003
 
     @property
     def experimental(self) -> bool:
@@ -152,6 +155,55 @@ def server_assignment(svc: Service, cfg: CxConfig, *, peer: str, impi: str | Non
             sub.impi, sub.impus, application_server=cfg.application_server,
             charging_impi=sub.impi1 if cfg.charging_impi1 else None)
     return SarOutcome(Result.SUCCESS, data)
+
+
+@dataclass(frozen=True)
+class ServerOutcome:
+    """UAA/LIA: the result and the S-CSCF to use (None: the I-CSCF picks one)."""
+
+    result: Result
+    server_name: str | None = None
+
+
+def _registered_at(session: Session, impus: tuple[str, ...]) -> ImsRegistration | None:
+    rows = session.scalars(select(ImsRegistration).where(
+        ImsRegistration.impu.in_(impus))).all()
+    return next((r for r in rows if r.state == "registered"), None)
+
+
+# TS 29.229 clause 6.3.24, User-Authorization-Type.
+_DE_REGISTRATION = 1
+
+
+def user_authorization(svc: Service, *, impi: str, impu: str,
+                       authorization_type: int) -> ServerOutcome:
+    """UAR from an I-CSCF (TS 29.228 clause 6.1.1): may IMPI2 register IMPU, and at
+    which S-CSCF is it registered already."""
+    with svc.db.read_session() as session:
+        sub = find_by_impi(session, impi)
+        refused = _check(sub, impu)
+        if refused is not None or sub is None:
+            return ServerOutcome(refused or Result.USER_UNKNOWN)
+        current = _registered_at(session, sub.impus)
+    if current is not None:
+        return ServerOutcome(Result.SUBSEQUENT_REGISTRATION, current.scscf_name)
+    if authorization_type == _DE_REGISTRATION:
+        return ServerOutcome(Result.IDENTITY_NOT_REGISTERED)
+    return ServerOutcome(Result.FIRST_REGISTRATION)
+
+
+def location_info(svc: Service, *, impu: str) -> ServerOutcome:
+    """LIR from an I-CSCF (TS 29.228 clause 6.1.4): the S-CSCF serving IMPU now.  The
+    MCPTT identities have no services while unregistered."""
+    with svc.db.read_session() as session:
+        sub = find_by_impu(session, impu)
+        if sub is None or sub.state == "ended":
+            return ServerOutcome(Result.USER_UNKNOWN)
+        # The implicit registration set: an alias is registered with IMPU2.
+        current = _registered_at(session, sub.impus) if sub.state == "active" else None
+    if current is None:
+        return ServerOutcome(Result.IDENTITY_NOT_REGISTERED)
+    return ServerOutcome(Result.SUCCESS, current.scscf_name)
 
 
 @dataclass(frozen=True)
