@@ -57,7 +57,7 @@ def _require_kamailio() -> None:
 class Kamailio:
     """One Kamailio S-CSCF process on loopback, with its own directories."""
 
-    def __init__(self, workdir: Path, cx_port: int) -> None:
+    def __init__(self, workdir: Path, cx_port: int, scscf_host: str = SCSCF_HOST) -> None:
         _require_kamailio()
         self.workdir = workdir
         self.sip_port = free_port()
@@ -74,7 +74,7 @@ class Kamailio:
             "kamailio", "-DD", "-E", "-f", str(DEPLOY / "scscf.cfg"),
             "-A", f"SIP_LISTEN_UDP=udp:127.0.0.1:{self.sip_port}",
             "-A", f"SIP_LISTEN_TCP=tcp:127.0.0.1:{self.sip_port}",
-            "-A", f'SCSCF_URI="sip:{SCSCF_HOST}:{self.sip_port}"',
+            "-A", f'SCSCF_URI="sip:{scscf_host}:{self.sip_port}"',
             "-A", f'DBTEXT_URL="text://{db}"',
             "-A", f'CTL_SOCKET="unix:{self.ctl}"',
             "-A", f'RUN_DIR="{workdir}"',
@@ -114,6 +114,41 @@ class Kamailio:
         if match.group(1) == "registered" and contacts is None:
             return "registered-without-contacts"
         return match.group(1)
+
+
+class Icscf(Kamailio):
+    """Kamailio's I-CSCF (deploy/kamailio/icscf.cfg) in front of an S-CSCF at
+    ``scscf_uri``, the one S-CSCF of its database."""
+
+    def __init__(self, workdir: Path, cx_port: int, scscf_uri: str) -> None:
+        _require_kamailio()
+        self.workdir = workdir
+        self.sip_port = free_port()
+        self.ctl = workdir / "ctl"
+        self.log = workdir / "kamailio.log"
+        db = workdir / "dbtext"
+        db.mkdir(parents=True)
+        escaped = scscf_uri.replace(":", "\\:")
+        (db / "version").write_text(
+            (DBTEXT_TEMPLATES / "version").read_text()
+            + "s_cscf:1\ns_cscf_capabilities:1\nnds_trusted_domains:1\n")
+        (db / "s_cscf").write_text(
+            f"id(int,auto) name(string) s_cscf_uri(string)\n1:scscf:{escaped}\n")
+        (db / "s_cscf_capabilities").write_text(
+            "id(int,auto) id_s_cscf(int) capability(int)\n")
+        (db / "nds_trusted_domains").write_text(
+            f"id(int,auto) trusted_domain(string)\n1:{DOMAIN}\n")
+        shipped = (DEPLOY / "icscf.xml").read_text()
+        (workdir / "icscf.xml").write_text(
+            shipped.replace('port="3868"', f'port="{cx_port}"'))
+        self.argv = [
+            "kamailio", "-DD", "-E", "-f", str(DEPLOY / "icscf.cfg"),
+            "-A", f"SIP_LISTEN_UDP=udp:127.0.0.1:{self.sip_port}",
+            "-A", f'DBTEXT_URL="text://{db}"',
+            "-A", f'RUN_DIR="{workdir}"',
+            "-A", f'CDP_CONFIG="{workdir / "icscf.xml"}"',
+        ]
+        self.process = None
 
 
 @dataclass
@@ -187,11 +222,12 @@ def ims_core_factory(tmp_path: Path) -> Iterator[StartCore]:
     started: list[ImsCore] = []
 
     def start(service: Service, cx_port: int | None = None, cx: CxConfig | None = None,
-              kamailio_cx_port: int | None = None) -> ImsCore:
+              kamailio_cx_port: int | None = None, scscf_host: str = SCSCF_HOST) -> ImsCore:
         port = cx_port or free_port()
         server = CxServer(service, cx or cx_test_config(port))
         server.start()
-        kamailio = Kamailio(tmp_path / f"kamailio{len(started)}", kamailio_cx_port or port)
+        kamailio = Kamailio(tmp_path / f"kamailio{len(started)}", kamailio_cx_port or port,
+                            scscf_host)
         core = ImsCore(service, server, kamailio)
         started.append(core)
         kamailio.start()

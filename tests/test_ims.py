@@ -173,3 +173,48 @@ def test_cx_over_mutual_tls_through_stunnel(
     run = run_cli(capsys, *register_args(core, inserted.uri, mapped))
     assert run.code == 0, run.err
     assert core.impu_state(mapped.impu2) == "registered"
+
+
+def test_register_through_the_i_cscf_uar_and_reach_the_s_cscf_by_lir(
+        service: Service, ims_core_factory: StartCore, pcsc_cards: CardSlots,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Kamailio's I-CSCF (ims_icscf) in front of the S-CSCF: REGISTER goes through a UAR,
+    a later request to IMPU2 through an LIR to the S-CSCF that holds the registration
+    (which answers it 405: it serves registrations only)."""
+    import socket
+
+    from server.agent.sip import parse_response
+    from server.ims.config import CxPeer
+    from tests.fixtures_ims import Icscf, cx_test_config
+
+    mapped = sign_in(service)
+    cx_port = free_port()
+    peers = (CxPeer("scscf.mcptt.example.org", frozenset({"127.0.0.1"})),
+             CxPeer("icscf.mcptt.example.org", frozenset({"127.0.0.1"})))
+    core = ims_core_factory(service, cx_port=cx_port, cx=cx_test_config(cx_port, peers=peers),
+                            scscf_host="127.0.0.1")
+    icscf = Icscf(tmp_path / "icscf", cx_port, f"sip:127.0.0.1:{core.kamailio.sip_port}")
+    icscf.start()
+    try:
+        wait_for(lambda: sum(p["connected"] for p in core.cx.peers()) == 2,
+                 "the I-CSCF's cdp connected", detail=icscf.tail)
+        inserted = pcsc_cards.insert(PS)
+        run = run_cli(capsys, "ims", "register", "--reader", inserted.uri, "--impi",
+                      mapped.impi2, "--impu", mapped.impu2, "--registrar",
+                      f"127.0.0.1:{icscf.sip_port}", "--timeout", "8")
+        assert run.code == 0, run.err + icscf.tail()
+        assert core.impu_state(mapped.impu2) == "registered"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(8)
+            port = sock.getsockname()[1]
+            request = (f"OPTIONS {mapped.aliases[0]} SIP/2.0\r\n"
+                       f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKlir1;rport\r\n"
+                       "Max-Forwards: 70\r\nFrom: <sip:as@mcptt.example.org>;tag=1\r\n"
+                       f"To: <{mapped.aliases[0]}>\r\nCall-ID: lir-1\r\nCSeq: 1 OPTIONS\r\n"
+                       "Content-Length: 0\r\n\r\n")
+            sock.sendto(request.encode(), ("127.0.0.1", icscf.sip_port))
+            answer = parse_response(sock.recv(65535))
+        assert answer.status == 405, icscf.tail()  # the S-CSCF's answer, found by LIR
+    finally:
+        icscf.stop()
