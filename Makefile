@@ -10,7 +10,7 @@ SHELL := /bin/bash
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := python3-venv pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium chromium-driver eapoltest hostapd systemd
+DEB_PACKAGES := python3-venv pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium chromium-driver eapoltest hostapd systemd kamailio kamailio-ims-modules kamailio-presence-modules stunnel4
 
 .PHONY: demo test screenshots
 

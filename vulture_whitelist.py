@@ -108,6 +108,28 @@ used.trust_env
 # audited (server.http.idms._audit_refusal).
 used.idms_refusal
 used.idms_audited
+# server.ims.cx: python-diameter calls handle_request and serialises the attributes set on
+# its message classes from their AVP definitions.
+used.handle_request
+used.send_answer
+used.is_error
+used.vendor_specific_application_id
+used.auth_session_state
+used.failed_avp
+used.destination_realm
+used.deregistration_reason
+used.product_name
+used.validate_received_request_avps
+used.peer_route_select_func
+used.wakeup_interval
+used.auth_application_id
+used.host_ip_address
+used.supported_vendor_id
+used.hop_by_hop_identifier
+used.end_to_end_identifier
+used.application_id
+used.user_data_already_available
+used.visited_network_identifier
 
 # Tests: pytest's own hooks, http.server's handler methods, and attributes of a log
 # record that the JSON formatter reads through the record's __dict__.

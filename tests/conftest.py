@@ -8,4 +8,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures_pcsc",
     "tests.fixtures_browser",
     "tests.fixtures_live",
+    "tests.fixtures_ims",
 ]

@@ -52,7 +52,17 @@ from server.pool import registry
 from server.pool.verify import VERIFIED, verify_card
 from server.store.audit_chain import Checkpoint
 from server.store.migrate import alembic_config
-from server.store.models import Base, Checkout, Handset, McIdentity, McUser, RateCounter
+from server.store.models import (
+    Base,
+    Card,
+    Checkout,
+    CxSqn,
+    Handset,
+    ImsRegistration,
+    McIdentity,
+    McUser,
+    RateCounter,
+)
 from tests.data.releases import fixture_keys
 from tests.fixtures_attestation import signed_request
 from tests.fixtures_db import PG_BIN, PostgresServer
@@ -280,3 +290,22 @@ def test_identity_management_starts_empty_and_keeps_the_checkout_indexes(
     assert indexes["uq_checkouts_active_handset"]["unique"]
     active = indexes["uq_checkouts_active_handset"]["dialect_options"]
     assert "returned_at IS NULL" in str(active.get(f"{upgraded.dialect}_where"))
+
+
+def test_the_cx_peer_starts_with_no_sqn_and_no_registration(upgraded: Upgraded) -> None:
+    """0010_ims_cx: no card has a Cx SEQ until its first MAR, no IMPU is registered; the
+    Cx SEQ of a release card then starts in its own row, leaving the card's attestation
+    SEQ where the release left it."""
+    from server.ims.vectors import reserve_seqs
+
+    svc = upgraded.svc
+    with svc.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(CxSqn)) == 0
+        assert session.scalar(select(func.count()).select_from(ImsRegistration)) == 0
+        card = session.scalars(select(Card)).first()
+        assert card is not None
+        card_id, attestation_seq = card.id, card.sqn_seq
+    with svc.db.session() as session:
+        assert list(reserve_seqs(session, card_id, 2)) == [1, 2]
+    with svc.db.read_session() as session:
+        assert session.get_one(Card, card_id).sqn_seq == attestation_seq

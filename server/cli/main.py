@@ -57,6 +57,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.cli.backup",
     "server.cli.config",
     "server.cli.status",
+    "server.cli.cx",
+    "server.cli.ims",
     "server.cli.lists",
     "server.cli.completion",
 )

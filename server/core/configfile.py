@@ -71,6 +71,25 @@ class ServiceSection(_Section):
     card_verification: Literal["off", "warn", "require"] | None = None
 
 
+class CxPeerSection(_Section):
+    """One S-CSCF (or I-CSCF) allowed to connect: its Diameter identity and the source
+    addresses its connections may come from."""
+
+    origin_host: str
+    addresses: list[str]
+
+
+class CxSection(_Section):
+    """``simattest cx serve``: the IdM as the MCPTT domain's Cx server (``server.ims``)."""
+
+    origin_host: str = "localhost"
+    origin_realm: str = "mcptt.example.org"
+    listen: str = "127.0.0.1:3868"
+    ind_slot: int = 30
+    peers: list[CxPeerSection] = []
+    application_server: str | None = None
+    charging_impi1: bool = False
+    termination_poll: float = 1.0
 class IdmsSection(_Section):
     """``server.core.config.IdmsConfig``'s settings, same names and units."""
 
@@ -124,6 +143,7 @@ class ConfigFile(_Section):
     database: DatabaseSection = DatabaseSection()
     server: ServerSection = ServerSection()
     service: ServiceSection = ServiceSection()
+    cx: CxSection = CxSection()
     idms: IdmsSection = IdmsSection()
     android: AndroidSection = AndroidSection()
 

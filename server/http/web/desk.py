@@ -26,6 +26,7 @@ from server.http.web.blueprint import bp
 from server.http.web.forms import CheckoutForm, LostForm, ReturnForm, show_refusal
 from server.idms import desk as idms_desk
 from server.idms import users as idms_users
+from server.ims.hss import registrations_of
 from server.pool import registry
 from server.store.models import utcnow
 
@@ -121,12 +122,14 @@ def checkout(handset_id: str) -> ResponseReturnValue:
         if svc.config.idms.enabled else []
     hardware = None if handset is None or handset.attestation is None \
         else registry.attestation_json(handset.attestation)
+    sign_ins = idms_desk.sign_ins(svc, row.checkout_id) if row.checkout_id else []
+    # Where each sign-in's IMPU2 is registered in IMS (the Cx peer's records).
+    ims = registrations_of(svc, [s.impu2 for s in sign_ins])
     return render_template("checkout.html", row=row, verdict=verdict, confirming=confirming,
                            attestation_needed=attestation_needed, hardware=hardware,
                            handset=handset,
                            mc_users=mc_users, idms_enabled=svc.config.idms.enabled,
-                           sign_ins=idms_desk.sign_ins(svc, row.checkout_id)
-                           if row.checkout_id else [],
+                           sign_ins=sign_ins, ims=ims,
                            lost_form=LostForm(),
                            form=form, return_form=ReturnForm(checkout_id=row.checkout_id)), status
 

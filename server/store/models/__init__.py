@@ -20,12 +20,13 @@ from server.store.models.idms import (
     totp_aad,
 )
 from server.store.models.idms_oidc import IdmsClient, IdmsCode, IdmsSignIn
+from server.store.models.ims import CxSqn, ImsRegistration
 from server.store.models.meta import Meta
 from server.store.models.operators import MAX_OPERATOR_LABEL_CHARS, Operator
 from server.store.models.pool import Card, Handset, Pairing
 
 __all__ = ["MAX_OPERATOR_LABEL_CHARS", "AlertAcknowledgement", "Attestation", "AuditEntry",
-           "AuditHead", "Base", "Card", "Checkout", "Handset", "HandsetAttestation",
-           "IdmsClient", "IdmsCode", "IdmsSignIn", "IdmsThrottle", "McIdentity",
-           "McIdentityAlias", "McUser", "Meta", "Operator", "Pairing", "RateCounter",
-           "RegistrationNonce", "UtcDateTime", "totp_aad", "utcnow"]
+           "AuditHead", "Base", "Card", "Checkout", "CxSqn", "Handset", "HandsetAttestation",
+           "IdmsClient", "IdmsCode", "IdmsSignIn", "IdmsThrottle", "ImsRegistration",
+           "McIdentity", "McIdentityAlias", "McUser", "Meta", "Operator", "Pairing",
+           "RateCounter", "RegistrationNonce", "UtcDateTime", "totp_aad", "utcnow"]

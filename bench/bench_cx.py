@@ -1,0 +1,284 @@
+"""The IMS registration storm: MAR→MAA with vectors per second from the Cx peer on
+PostgreSQL, and full SIP registrations through Kamailio's S-CSCF per second.
+
+An agency's whole shift re-registers after a core restart: every S-CSCF asks for
+vectors at once.  Phase 1 starts a durable PostgreSQL, a pool of N signed-in handsets
+(identities allocated through server.idms), the Cx peer (server.ims.cx) in this process,
+and load generator processes of our own (tests/cx_client.py) with several S-CSCF
+connections each, sending MARs back to back for random IMPI2s.  It reports MAAs per
+second, p50/p99 latency at the client, that no SQN was handed out twice (every AUTN is
+opened with its card's keys afterwards), and the Milenage share of the Cx peer's CPU
+time.  Phase 2 starts Kamailio (deploy/kamailio/) and runs complete registrations
+(REGISTER, 401, AUTHENTICATE on a simulated card, REGISTER, 200: one MAR and one SAR
+each) from several threads for a few seconds.
+
+    .venv/bin/python bench/bench_cx.py [--handsets 200] [--seconds 10]
+        [--processes 2] [--connections 4] [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from attest.aka.milenage import Milenage  # noqa: E402
+from attest.aka.sqn import open_autn, split_sqn  # noqa: E402
+from bench import machine, results  # noqa: E402
+from bench.bench_attestation import postgres  # noqa: E402
+from server.attestation.challenge import create_challenge  # noqa: E402
+from server.attestation.evidence import submit_evidence  # noqa: E402
+from server.core.config import IdmsConfig, ServiceConfig  # noqa: E402
+from server.core.service import Service  # noqa: E402
+from server.idms import desk, identities, users  # noqa: E402
+from server.ims.config import CxPeer  # noqa: E402
+from server.ims.cx import CxServer  # noqa: E402
+from server.store.models import McUser  # noqa: E402
+from tests.cx_client import CxClient, result_of, vectors_of  # noqa: E402
+from tests.fixtures_attestation import build_pool  # noqa: E402
+from tests.fixtures_db import free_port  # noqa: E402
+from tests.fixtures_ims import DOMAIN, cx_test_config  # noqa: E402
+
+TITLE = "IMS registration storm (Cx MAR→MAA, SIP registrations through Kamailio)"
+TARGET = 500
+
+
+def sign_in_pool(svc: Service, size: int) -> list[tuple[str, str, bytes, bytes]]:
+    """``size`` handsets checked out and signed in: (IMPI2, IMPU2, K, OPc) each."""
+    pool = build_pool(svc, size=size)
+    out = []
+    for i, (handset, card) in enumerate(zip(pool.handsets, pool.cards, strict=True)):
+        challenge = create_challenge(svc, handset.request(), "127.0.0.1").to_json()
+        doc, sig = handset.evidence(challenge, card)
+        attestation = submit_evidence(svc, challenge["id"], doc, sig, "127.0.0.1")
+        mc_id = f"officer{i}"
+        users.add_user(svc, mc_id=mc_id, mcptt_id=f"sip:{mc_id}@{DOMAIN}",
+                       display_name=mc_id, password="correct horse battery", agency="P",
+                       actor="bench")
+        desk.start_checkout(svc, attestation.attestation_id, mc_id, "bench")
+        with svc.db.session() as session:
+            user = session.query(McUser).filter_by(mc_id=mc_id).one()
+            checkout = identities.checkout_for_sign_in(session, handset.imei, user.id)
+            mapped = identities.allocate_identities(session, svc.config.idms, checkout, user,
+                                                    actor="bench")
+        out.append((mapped.impi2, mapped.impu2, card.k, card.opc))
+    return out
+
+
+def _load(port: int, hosts: list[str], subscribers: list[tuple[str, str]], seconds: float,
+          start_at: float, queue: multiprocessing.Queue) -> None:
+    """One load generator process: one thread per S-CSCF connection."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    issued: list[tuple[str, bytes, bytes]] = []
+    failures: dict[int, int] = defaultdict(int)
+
+    def connection(host: str) -> None:
+        client = CxClient(port, origin_host=host)
+        rng = random.Random(host)
+        mine: list[float] = []
+        got: list[tuple[str, bytes, bytes]] = []
+        while time.time() < start_at:
+            time.sleep(0.001)
+        stop = start_at + seconds
+        while time.time() < stop:
+            impi, impu = rng.choice(subscribers)
+            t0 = time.perf_counter()
+            answer = client.mar(impi, impu)
+            mine.append(time.perf_counter() - t0)
+            code = result_of(answer)
+            if code != 2001:
+                failures[code] += 1
+                continue
+            got += [(impi, v.rand, v.autn) for v in vectors_of(answer)]
+        client.close()
+        with lock:
+            latencies.extend(mine)
+            issued.extend(got)
+
+    threads = [threading.Thread(target=connection, args=(h,)) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put((latencies, issued, dict(failures)))
+
+
+def milenage_seconds_per_vector() -> float:
+    alg = Milenage(bytes(16), opc=bytes(16))
+    rand, sqn, amf = bytes(16), bytes(6), b"\x80\x00"
+    n = 20000
+    t0 = time.process_time()
+    for _ in range(n):
+        alg.vector(rand, sqn, amf)
+    return (time.process_time() - t0) / n
+
+
+def cx_storm(svc: Service, subs: list[tuple[str, str, bytes, bytes]], seconds: float,
+             processes: int, connections: int) -> dict[str, float | int | str]:
+    hosts = [f"scscf{i}.{DOMAIN}" for i in range(processes * connections)]
+    port = free_port()
+    server = CxServer(svc, cx_test_config(port, termination_poll=1.0, peers=tuple(
+        CxPeer(h, frozenset({"127.0.0.1"})) for h in hosts)))
+    server.start()
+    time.sleep(0.5)
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    start_at = time.time() + 2.0
+    pairs = [(impi, impu) for impi, impu, _k, _opc in subs]
+    procs = [multiprocessing.Process(target=_load, args=(
+        port, hosts[i * connections:(i + 1) * connections], pairs, seconds, start_at, queue))
+        for i in range(processes)]
+    for p in procs:
+        p.start()
+    while time.time() < start_at:
+        time.sleep(0.01)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    outputs = [queue.get() for _ in procs]
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    for p in procs:
+        p.join()
+    server.stop()
+    latencies = sorted(x for out in outputs for x in out[0])
+    issued = [x for out in outputs for x in out[1]]
+    failures: dict[int, int] = defaultdict(int)
+    for out in outputs:
+        for code, n in out[2].items():
+            failures[code] += n
+    keys = {impi: Milenage(k, opc=opc) for impi, _impu, k, opc in subs}
+    seen: dict[str, set[int]] = defaultdict(set)
+    reused = bad_mac = 0
+    for impi, rand, autn in issued:
+        sqn, ok = open_autn(keys[impi], rand, autn)
+        seq = split_sqn(sqn)[0]
+        bad_mac += not ok
+        reused += seq in seen[impi]
+        seen[impi].add(seq)
+    server_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    per_vector = milenage_seconds_per_vector()
+    return {
+        "maa_per_s": len(issued) / seconds, "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "vectors": len(issued), "reused": reused, "bad_mac": bad_mac,
+        "failures": str(dict(failures) or "none"),
+        "server_cpu_ms_per_mar": 1000 * server_cpu / max(1, len(latencies)),
+        "milenage_share": per_vector * len(issued) / server_cpu if server_cpu else 0.0,
+    }
+
+
+def sip_storm(svc: Service, seconds: float, threads: int, workdir: Path) -> dict[str, float]:
+    """Complete registrations through Kamailio, each on its own simulated card file
+    (``sim:``: a fresh card per registration, as many handsets)."""
+    from server.agent.ims import register
+    from server.core.identifiers import luhn_digit
+    from tests.fixtures_ims import Kamailio, card_file_with, sign_in
+
+    # Not an ICCID/IMSI of the phase 1 pool (build_pool numbers from 1, as ps-001 does).
+    iccid = "890010199999999999" + luhn_digit("890010199999999999")
+    mapped = sign_in(svc, card_file_with(workdir, "sip-card.yaml", iccid=iccid,
+                                         imsi="001019999999999"))
+    card = workdir / "sip-card.yaml"
+    port = free_port()
+    server = CxServer(svc, cx_test_config(port))
+    server.start()
+    kamailio = Kamailio(workdir / "kamailio", port)
+    kamailio.start()
+    deadline = time.monotonic() + 20
+    while not any(p["connected"] for p in server.peers()):
+        if time.monotonic() > deadline:
+            raise SystemExit("Kamailio did not connect:\n" + kamailio.tail())
+        time.sleep(0.05)
+    done: list[float] = []
+    failed: list[str] = []
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            try:
+                outcome = register(reader=f"sim:{card}", impi=mapped.impi2, impu=mapped.impu2,
+                                   domain=DOMAIN, registrar=("127.0.0.1", kamailio.sip_port))
+                if outcome.status != 200:
+                    failed.append(str(outcome.status))
+                    continue
+            except Exception as exc:
+                failed.append(type(exc).__name__)
+                continue
+            done.append(time.perf_counter() - t0)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    kamailio.stop()
+    server.stop()
+    return {"registrations_per_s": len(done) / seconds,
+            "p50_ms": 1000 * statistics.median(done) if done else 0.0,
+            "failed": float(len(failed))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--handsets", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--sip-threads", type=int, default=4)
+    parser.add_argument("--write-results", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-cx-") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)  # the postgres user reaches its cluster below it
+        (root / "pg").mkdir()
+        with postgres(root / "pg", async_commit=False) as url:
+            config = ServiceConfig(idms=IdmsConfig(enabled=True, mcptt_domain=DOMAIN))
+            with Service.open(root / "data", url, config) as svc:
+                t0 = time.monotonic()
+                subs = sign_in_pool(svc, args.handsets)
+                print(f"{len(subs)} handsets signed in in {time.monotonic() - t0:.1f} s")
+                cx = cx_storm(svc, subs, args.seconds, args.processes, args.connections)
+                print(cx)
+                sip = sip_storm(svc, args.seconds, args.sip_threads, root)
+                print(sip)
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    figures = [
+        f"- date: {datetime.now(UTC):%Y-%m-%d}; machine: {machine.describe()}; load average "
+        f"(1/5/15 min) at the end of the run {' '.join(load)}: the machine was shared with "
+        "other work",
+        f"- command: `.venv/bin/python bench/bench_cx.py --handsets {args.handsets} "
+        f"--seconds {args.seconds:g} --processes {args.processes} --connections "
+        f"{args.connections} --sip-threads {args.sip_threads}`",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| MAR→MAA with one vector, per second (target ≥ {TARGET}) | {cx['maa_per_s']:.0f} |",
+        f"| latency at the S-CSCF side, p50 / p99 | {cx['p50_ms']:.1f} ms / "
+        f"{cx['p99_ms']:.1f} ms |",
+        f"| vectors issued; SQNs reused; MAC-A wrong | {cx['vectors']}; {cx['reused']}; "
+        f"{cx['bad_mac']} |",
+        f"| refusals | {cx['failures']} |",
+        f"| Cx peer CPU per MAR | {cx['server_cpu_ms_per_mar']:.2f} ms |",
+        f"| Milenage share of that CPU | {100 * float(cx['milenage_share']):.1f} % |",
+        f"| full SIP registrations through Kamailio per second ({args.sip_threads} threads) "
+        f"| {sip['registrations_per_s']:.1f} (p50 {sip['p50_ms']:.0f} ms, "
+        f"{sip['failed']:.0f} failed) |",
+    ]
+    print("\n".join(figures))
+    if args.write_results:
+        results.replace_figures(TITLE, figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The MCPTT-specific identities as the Cx peer needs them, read from identity
+management (``server.idms.identities``, whose validity rule this follows): IMPI2 →
+IMPI1, IMPU2 and its aliases, the card behind them, and whether they may register.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from server.idms.identities import (
+    ATTESTATION,
+    LOST,
+    RETURNED,
+    McIdentities,
+    lookup_by_impu,
+)
+from server.idms.identities import _query as mapping_query
+from server.idms.identities import _refusal as refusal
+from server.store.models import Card, McIdentity, McIdentityAlias
+
+# active: may register; barred: the handset was returned, reported lost or attested
+# non-affirming (DIAMETER_AUTHORIZATION_REJECTED, 5003); ended: the identities ended for
+# another reason (DIAMETER_ERROR_USER_UNKNOWN, 5001, as for an IMPI never issued).
+SubscriberState = Literal["active", "barred", "ended"]
+_BARRED = {RETURNED, LOST, ATTESTATION}
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    impi: str  # IMPI2
+    impi1: str
+    impus: tuple[str, ...]  # IMPU2 first, then the alias IMPUs
+    card_id: int | None  # None: the card has left the pool
+    state: SubscriberState
+
+
+def _subscriber(session: Session, found: McIdentities | None) -> Subscriber | None:
+    if found is None:
+        return None
+    state: SubscriberState = "active" if found.end_reason is None else (
+        "barred" if found.end_reason in _BARRED else "ended")
+    card_id = session.scalar(select(Card.id).where(Card.iccid == found.iccid))
+    return Subscriber(found.impi2, found.impi1, found.impus, card_id, state)
+
+
+# The MAR hot path: identity management's own query and validity rule, built once with a
+# bound parameter (SQLAlchemy then reuses its compiled form) instead of per call.
+_BY_IMPI2 = mapping_query().where(McIdentity.impi2 == bindparam("impi2"))
+_ALIASES = (select(McIdentityAlias.impu)
+            .where(McIdentityAlias.identity_id == bindparam("identity_id"))
+            .order_by(McIdentityAlias.position))
+
+
+def find_by_impi(session: Session, impi: str) -> Subscriber | None:
+    """The subscriber whose IMPI2 is ``impi``, None if there never was one."""
+    row = session.execute(_BY_IMPI2, {"impi2": impi}).first()
+    if row is None:
+        return None
+    identity: McIdentity = row[0]
+    reason = refusal(row)
+    state: SubscriberState = "active" if reason is None else (
+        "barred" if reason in _BARRED else "ended")
+    aliases = session.scalars(_ALIASES, {"identity_id": identity.id}).all()
+    return Subscriber(identity.impi2, identity.impi1, (identity.impu2, *aliases),
+                      identity.card_id, state)
+
+
+def find_by_impu(session: Session, impu: str) -> Subscriber | None:
+    """The subscriber with IMPU2 or alias ``impu``, None if there never was one."""
+    return _subscriber(session, lookup_by_impu(session, impu))
