@@ -34,6 +34,17 @@ kept-alive and with a connection (for HTTPS a full handshake) per attestation â€
 median of each over ``--pairs N`` rounds, and each against plain HTTP kept-alive.
 
     .venv/bin/python bench/bench_attestation.py --tls --pairs 3 --seconds 20 [--write-results]
+
+Android key attestation (issue 20, ``--handsets``): ``attested`` registers the handsets
+from key attestations of the TEST-ONLY authority (``server.agent.attested``'s simulated
+handsets, EC P-256 device keys; ``serve --attestation-roots`` trusts its root), ``fresh``
+also has every evidence carry a fresh 4-certificate attestation bound to the checkout
+nonce, which the load generator's handsets make (the authority's keys in a 0600 file
+per handset, in the run's temporary directory): that cost is in the load generator's
+CPU column, not the service's.  Its figures go to their own section of RESULTS.md.
+
+    .venv/bin/python bench/bench_attestation.py --db postgresql --handsets fresh \\
+        --repeat 3 --seconds 20 [--write-results]
 """
 
 from __future__ import annotations
@@ -58,21 +69,26 @@ from typing import Any
 
 import psycopg
 import requests
+from cryptography.hazmat.primitives import serialization
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from attest import appraisal, devicekey, ear  # noqa: E402
+from attest import appraisal, b64url, devicekey, ear  # noqa: E402
 from attest.aka.milenage import Milenage  # noqa: E402
+from attest.android.testauthority import TestAttestationAuthority  # noqa: E402
 from attest.evidence import canonical_json  # noqa: E402
 from bench import machine, results  # noqa: E402
 from bench.loadgen import ClientSpec, TlsOptions, run  # noqa: E402
+from server.agent import attested as agent_attested  # noqa: E402
+from server.agent.attested import AttestedHandset, SimProperties  # noqa: E402
+from server.core.config import ServiceConfig  # noqa: E402
 from server.core.datadir import write_secret_file  # noqa: E402
 from server.core.identifiers import luhn_digit  # noqa: E402
 from server.core.labca import CA_CERT, SERVER_CERT, SERVER_KEY, LabCA  # noqa: E402
 from server.core.service import Service  # noqa: E402
 from server.demo.batchgen import csv_text, synth_cards  # noqa: E402
-from server.pool import provisioning, registry  # noqa: E402
+from server.pool import attested, provisioning, registry  # noqa: E402
 from server.store.models import utcnow  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -140,6 +156,39 @@ def provision(data_dir: Path, db_url: str | None, clients: int) -> list[ClientSp
     return specs
 
 
+def provision_attested(root: Path, db_url: str | None, clients: int, config: ServiceConfig,
+                       *, fresh: bool) -> tuple[list[ClientSpec], ServiceConfig]:
+    """``clients`` cards and simulated attested handsets (``server.agent.attested``: the
+    TEST-ONLY authority, EC P-256 device keys) in ``root / "handsets"``, each registered
+    from its key attestation with a registration nonce and paired 1:1, in ``root / "data"``;
+    the specs, and ``config`` trusting the authority (``--attestation-roots``).  ``fresh``:
+    each spec names its handset's directory (the authority's keys in a 0600 file there),
+    so that its client sends a fresh attestation with every evidence."""
+    now = utcnow()
+    authority = TestAttestationAuthority.create(now)
+    cards = synth_cards(clients, iccid_prefix="8900101", imsi_prefix="00101", start=1)
+    imeis = [body + luhn_digit(body) for body in (f"35693803{n:06d}"
+                                                 for n in range(1, clients + 1))]
+    roots = [agent_attested.create(root / "handsets" / imei, SimProperties(imei), now,
+                                   authority) for imei in imeis]
+    config = dataclasses.replace(config, attestation_roots=roots[0])  # one authority
+    specs = []
+    with Service.open(root / "data", db_url, config) as svc:
+        provisioning.import_batch(svc, csv_text(cards), "bench.csv", actor="bench")
+        for imei, card in zip(imeis, cards, strict=True):
+            handset = AttestedHandset.load(root / "handsets" / imei)
+            nonce = attested.issue_registration_nonce(svc, imei, actor="bench").nonce
+            key, chain = handset.attest_new_key(b64url.decode(nonce))
+            attested.add_attested_handset(svc, imei, chain.decode(), nonce, actor="bench")
+            registry.pair(svc, imei, card.iccid, actor="bench")
+            specs.append(ClientSpec(imei, card.iccid, card.imsi, card.k, card.opc,
+                                    key.private_bytes(serialization.Encoding.PEM,
+                                                      serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()),
+                                    attested_device=str(handset.path) if fresh else None))
+    return specs, config
+
+
 @dataclass
 class Figures:
     label: str
@@ -185,10 +234,12 @@ def signs_challenge_requests(tree: Path) -> bool:
 def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[ClientSpec],
                    seconds: float, workers: int, threads: int, warmup: float,
                    per_attestation: bool, pin_workers: bool = False,
-                   tree: Path = REPO, tls: Path | None = None) -> Figures:
+                   tree: Path = REPO, tls: Path | None = None,
+                   attestation_roots: Path | None = None) -> Figures:
     """One window: start ``simattest serve`` from the checkout ``tree`` (this one, or an
     earlier commit's to compare with), warm it up, load it for ``seconds``, stop it.
-    ``tls``: the lab CA directory (``tls_lab``) to serve HTTPS with mutual TLS from."""
+    ``tls``: the lab CA directory (``tls_lab``) to serve HTTPS with mutual TLS from;
+    ``attestation_roots``: the TEST-ONLY authority's root, for attested handsets."""
     port = _free_port()
     tls_options = [] if tls is None else [
         "--tls-cert", str(tls / SERVER_CERT), "--tls-key", str(tls / SERVER_KEY),
@@ -207,7 +258,8 @@ def serve_and_load(label: str, data_dir: Path, db_url: str | None, specs: list[C
          "--workers", str(workers), "--threads", str(threads),
          *(["--pin-workers"] if pin_workers else []),
          "--rate-limit-per-imei", str(BENCH_LIMIT), "--rate-limit-per-client", str(BENCH_LIMIT),
-         *tls_options],
+         *tls_options,
+         *([] if attestation_roots is None else ["--attestation-roots", str(attestation_roots)])],
         cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -312,16 +364,29 @@ def median_line(label: str, runs: list[Figures]) -> str:
             f"windows (lowest {rates[0]:,.0f}, highest {rates[-1]:,.0f})")
 
 
+# bench/RESULTS.md: software-key handsets' figures, and attested handsets' beside them.
+RESULTS_SECTIONS = ("Attestation throughput", "Attestation throughput, attested handsets")
+HANDSETS = {"software": "software-key handsets",
+            "attested": "handsets registered from key attestations",
+            "fresh": "attested handsets, a fresh attestation per checkout"}
+
+
 @contextmanager
-def provisioned(db: str, async_commit: bool, clients: int
-                ) -> Iterator[tuple[Path, str | None, list[ClientSpec]]]:
-    """A data directory with a provisioned pool on a fresh database: the data directory,
-    the database URL (None: SQLite in the data directory) and the clients."""
+def provisioned(db: str, async_commit: bool, clients: int, handsets: str = "software"
+                ) -> Iterator[tuple[Path, str | None, list[ClientSpec], Path | None]]:
+    """A data directory with a provisioned pool of ``handsets`` (a ``HANDSETS`` key) on a
+    fresh database: the data directory, the database URL (None: SQLite in the data
+    directory), the clients, and the attestation roots to serve with (None: Google's)."""
     root = Path(tempfile.mkdtemp(prefix="simattest-bench-"))
     try:
         with ExitStack() as stack:
             url = None if db == "sqlite" else stack.enter_context(postgres(root, async_commit))
-            yield root / "data", url, provision(root / "data", url, clients)
+            if handsets == "software":
+                yield root / "data", url, provision(root / "data", url, clients), None
+            else:
+                specs, config = provision_attested(root, url, clients, ServiceConfig(),
+                                                   fresh=handsets == "fresh")
+                yield root / "data", url, specs, config.attestation_roots
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -344,7 +409,7 @@ def alternate(args: argparse.Namespace, per_attestation: float) -> tuple[list[st
     runs: dict[str, list[Figures]] = {"before": [], "after": []}
     table = list(TABLE_HEAD)
     print("\n".join(table), flush=True)
-    with provisioned("postgresql", False, args.clients) as (data_dir, url, specs):
+    with provisioned("postgresql", False, args.clients) as (data_dir, url, specs, _roots):
         for _ in range(args.pairs):
             for side in ("before", "after"):
                 figures = serve_and_load(labels[side], data_dir, url, specs, args.seconds,
@@ -392,7 +457,7 @@ def tls_cost(args: argparse.Namespace, per_attestation: float
     runs: dict[str, list[Figures]] = {label: [] for label, _tls, _per in TLS_VARIANTS}
     table = list(TABLE_HEAD)
     print("\n".join(table), flush=True)
-    with provisioned("postgresql", False, args.clients) as (data_dir, url, specs):
+    with provisioned("postgresql", False, args.clients) as (data_dir, url, specs, _roots):
         lab, tls_specs = tls_lab(data_dir.parent, specs)
         for _ in range(args.pairs):
             for label, tls, per in TLS_VARIANTS:
@@ -426,10 +491,14 @@ def compare_each(args: argparse.Namespace, per_attestation: float
     for db, async_commit in variants:
         label = db if db == "sqlite" else (
             "postgresql (synchronous_commit=off)" if async_commit else "postgresql (durable)")
-        with provisioned(db, async_commit, args.clients) as (data_dir, url, specs):
+        if args.handsets != "software":
+            label += f", {HANDSETS[args.handsets]}"
+        with provisioned(db, async_commit, args.clients, args.handsets) as (
+                data_dir, url, specs, roots):
             runs = [serve_and_load(label, data_dir, url, specs, args.seconds,
                                    args.workers, args.threads, args.warmup,
-                                   args.connection_per_attestation, args.pin_workers)
+                                   args.connection_per_attestation, args.pin_workers,
+                                   attestation_roots=roots)
                     for _ in range(args.repeat)]
         windows.extend(runs)
         if args.repeat > 1:
@@ -468,13 +537,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tls", action="store_true",
                         help="the cost of TLS: plain HTTP against HTTPS with mutual TLS, "
                              "kept-alive and a connection per attestation (see above)")
+    parser.add_argument("--handsets", choices=list(HANDSETS), default="software",
+                        help="software: Ed25519 device keys registered as public keys "
+                             "(default); attested: handsets registered from TEST-ONLY key "
+                             "attestations (EC P-256 device keys); fresh: attested, and "
+                             "every evidence carries a fresh attestation bound to the "
+                             "checkout nonce, made by the load generator (see above)")
     parser.add_argument("--pg-async-commit", action="store_true",
                         help="also run PostgreSQL with synchronous_commit=off")
     parser.add_argument("--write-results", action="store_true",
                         help="replace the figures of the 'Attestation throughput' section "
-                             "of bench/RESULTS.md (its head down to its table; the notes "
-                             "after the table stay)")
+                             "of bench/RESULTS.md ('Attestation throughput, attested "
+                             "handsets' with --handsets attested|fresh; its head down to its "
+                             "table; the notes after the table stay)")
     args = parser.parse_args()
+    if args.handsets != "software" and (args.tls or args.baseline_tree is not None):
+        parser.error(f"--handsets {args.handsets} runs plain windows (--db, --repeat); "
+                     "drop --tls and --baseline-tree")
     if args.tls:
         if args.baseline_tree is not None or args.db not in (None, "postgresql") \
                 or args.pg_async_commit or args.repeat != 1 \
@@ -513,11 +592,13 @@ def command_line(args: argparse.Namespace) -> str:
     elif args.baseline_tree is not None:
         options.append(f"--baseline-tree DIR --pairs {args.pairs}")
     else:
-        options.append(f"--repeat {args.repeat}")
+        options.append(f"--db {args.db} --repeat {args.repeat}")
     if args.pg_async_commit:
         options.append("--pg-async-commit")
     if args.connection_per_attestation:
         options.append("--connection-per-attestation")
+    if args.handsets != "software":
+        options.append(f"--handsets {args.handsets}")
     return f".venv/bin/python bench/bench_attestation.py {' '.join(options)} --write-results"
 
 
@@ -526,6 +607,10 @@ def main() -> int:
     per_attestation = crypto_only()
     crypto = (f"- crypto alone: {per_attestation * 1e6:,.0f} Âµs per attestation "
               f"= {1 / per_attestation:,.0f} attestations/s on one core")
+    if args.handsets != "software":
+        crypto += (" (a software-key handset's: Ed25519 evidence signatures; an attested "
+                   "handset's ES256 and a fresh chain's verification are not in it, see "
+                   "*Android attestation: added cost per checkout*)")
     if args.tls:
         summary, table = tls_cost(args, per_attestation)
         print("\n".join(["", crypto, *summary]))
@@ -556,7 +641,14 @@ def main() -> int:
                          f"{tree_version(args.baseline_tree)} (`--baseline-tree`), after: "
                          f"from {tree_version(REPO)}, alternated window by window on one "
                          "durable PostgreSQL database")
-        results.replace_figures("Attestation throughput", [
+        if args.handsets != "software":
+            setup.append(f"- handsets: {HANDSETS[args.handsets]} (TEST-ONLY authority, EC "
+                         "P-256 device keys, ES256 evidence signatures"
+                         + ("; each evidence with a fresh 4-certificate attestation bound "
+                            "to the checkout nonce, made by the load generator: its CPU "
+                            "is in the load generator's column)" if args.handsets == "fresh"
+                            else ")"))
+        results.replace_figures(RESULTS_SECTIONS[args.handsets != "software"], [
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             f"- machine: {machine.describe()} (load average around each window in the table)",
             *setup,

@@ -99,72 +99,15 @@ def _timed(make: Any, spent: list[float]) -> Any:
     return timed
 
 
-def provision_attested(root: Path, url: str, clients: int, config: Any
-                       ) -> tuple[list[Any], Any, list[Any]]:
-    """``clients`` cards and handsets registered from a TEST-ONLY key attestation (EC
-    P-256 device keys), paired 1:1; the specs, the config trusting the authority, and
-    each handset's maker of fresh attestations."""
-    import dataclasses
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from attest import b64url
-    from attest.android.testauthority import AttestedProperties, TestAttestationAuthority
-    from bench.loadgen import ClientSpec
-    from server.core.identifiers import luhn_digit
-    from server.core.service import Service
-    from server.demo.batchgen import csv_text, synth_cards
-    from server.pool import attested, provisioning, registry
-    from server.store.models import utcnow
-
-    now = utcnow()
-    authority = TestAttestationAuthority.create(now)
-    roots = root / "attestation-root.pem"
-    roots.write_bytes(authority.roots_pem())
-    config = dataclasses.replace(config, attestation_roots=roots)
-    month = now.date().replace(day=1)
-    patch = month.year * 100 + month.month
-
-    def props(challenge: bytes, imei: str) -> AttestedProperties:
-        return AttestedProperties(challenge=challenge, os_patch_level=patch,
-                                  vendor_patch_level=patch * 100 + 1,
-                                  boot_patch_level=patch * 100 + 1, imeis=(imei,))
-
-    def maker(imei: str) -> Any:
-        def make(nonce: str) -> list[str]:
-            key = ec.generate_private_key(ec.SECP256R1())
-            chain = authority.issue(key.public_key(), props(b64url.decode(nonce), imei))
-            return [b64url.encode(c.public_bytes(serialization.Encoding.DER)) for c in chain]
-        return make
-
-    cards = synth_cards(clients, iccid_prefix="8900101", imsi_prefix="00101", start=1)
-    specs, makers = [], []
-    with Service.open(root / "data", url, config) as svc:
-        provisioning.import_batch(svc, csv_text(cards), "bench.csv", actor="bench")
-        for n, card in enumerate(cards, start=1):
-            body = f"35693803{n:06d}"
-            imei = body + luhn_digit(body)
-            nonce = attested.issue_registration_nonce(svc, imei, actor="bench").nonce
-            key = ec.generate_private_key(ec.SECP256R1())
-            chain = authority.issue_pem(key.public_key(), props(b64url.decode(nonce), imei))
-            attested.add_attested_handset(svc, imei, chain.decode(), nonce, actor="bench")
-            registry.pair(svc, imei, card.iccid, actor="bench")
-            specs.append(ClientSpec(imei, card.iccid, card.imsi, card.k, card.opc,
-                                    key.private_bytes(serialization.Encoding.PEM,
-                                                      serialization.PrivateFormat.PKCS8,
-                                                      serialization.NoEncryption())))
-            makers.append(maker(imei))
-    return specs, config, makers
-
-
 def added_cost(calls: int, repeat: int) -> int:
     """``--added-cost`` (module docstring): median CPU µs per call over ``repeat`` rounds."""
     import dataclasses
     import datetime as dt
 
-    from attest import appraisal, b64url
+    from attest import appraisal, b64url, devicekey
     from attest.evidence import parse_evidence
+    from bench.bench_attestation import provision_attested
+    from server.agent.attested import AttestedHandset
     from server.attestation.hardware import handset_facts
     from server.core.config import ServiceConfig
     from server.core.service import Service
@@ -172,9 +115,10 @@ def added_cost(calls: int, repeat: int) -> int:
     from server.store.models import utcnow
 
     root = Path(tempfile.mkdtemp(prefix="simattest-addedcost-"))
-    specs, config, makers = provision_attested(
-        root, f"sqlite:///{root / 'bench.db'}", 2, ServiceConfig())
-    from attest import devicekey
+    specs, config = provision_attested(root, f"sqlite:///{root / 'bench.db'}", 2,
+                                       ServiceConfig(), fresh=True)
+    assert specs[0].attested_device is not None
+    handset = AttestedHandset.load(Path(specs[0].attested_device))
 
     software_imei = "356938039999991"
     with Service.open(root / "data", f"sqlite:///{root / 'bench.db'}", config) as svc:
@@ -189,7 +133,7 @@ def added_cost(calls: int, repeat: int) -> int:
             "software key": parse_evidence({**base, "imei": software_imei}),
             "attested, no fresh attestation": parse_evidence(base),
             "attested, fresh attestation": parse_evidence(
-                {**base, "attestation": makers[0](nonce)}),
+                {**base, "attestation": handset.fresh_attestation(nonce)}),
         }
         challenge = appraisal.ChallengeFacts("a1", nonce, specs[0].imei, bytes(8))
         facts = appraisal.RegistryFacts(True, True, None, None, "public-safety", True)
@@ -240,6 +184,7 @@ def main() -> int:
         _postmaster,
         postgres,
         provision,
+        provision_attested,
         signs_challenge_requests,
     )
     from bench.loadgen import _Client, _presign
@@ -247,15 +192,15 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="simattest-devpath-"))
     root.chmod(0o777)  # the throw-away cluster runs as the postgres user
     with postgres(root, async_commit=False) as url:
-        fresh: list[Any] = []
         if args.handsets == "software":
             specs = provision(root / "data", url, 32)
         else:
             from server.core.config import ServiceConfig as OwnConfig
 
-            specs, attested_config, fresh = provision_attested(
+            specs, attested_config = provision_attested(
                 root, url, 32, OwnConfig(rate_limit_per_imei=10**9,
-                                         rate_limit_per_client=10**9))
+                                         rate_limit_per_client=10**9),
+                fresh=args.handsets == "fresh")
         if repo != HERE:
             # The pool was provisioned by this checkout; the service is the other build's
             # (the harness keeps the modules it has imported).
@@ -285,9 +230,10 @@ def main() -> int:
                                    _presign(spec, per_client) if signed else None)
                            for spec in specs]
                 handset_cpu = [0.0]  # the handsets' own CPU making fresh attestations
-                if args.handsets == "fresh":
-                    for client, make in zip(clients, fresh, strict=True):
-                        client.fresh_attestation = _timed(make, handset_cpu)
+                for client in clients:  # "fresh": the spec's handset makes them
+                    if client.fresh_attestation is not None:
+                        client.fresh_attestation = _timed(client.fresh_attestation,
+                                                          handset_cpu)
 
                 def attest(client: _Client) -> str:
                     session = client.attest()

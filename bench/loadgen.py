@@ -43,6 +43,11 @@ serve --client-ca`` asks); no TLS session is resumed, so with ``per_attestation`
 attestation pays a full handshake.  The handshake is done blocking when the connection
 opens (on loopback it waits for the server's CPU only, which the loop would otherwise
 leave to the server anyway); reads are non-blocking as without TLS.
+
+A client whose ``ClientSpec.attested_device`` names a simulated attested handset
+(``server.agent.attested``) adds to every evidence a fresh key attestation bound to the
+challenge's nonce — a new EC P-256 key and its 4-certificate chain, as KeyMint makes it
+on a handset — so its cost is in the generator's CPU time, not the server's.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ import time
 import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -67,6 +73,7 @@ from attest.aka.milenage import Milenage
 from attest.aka.sqn import open_autn
 from attest.devicekey import DeviceSigner, load_private_key
 from attest.evidence import canonical_json, challenge_request_bytes
+from server.agent.attested import AttestedHandset
 
 PS_FACTS = {"mnc_length": 2,
             "ust": [10, 12, 19, 20, 21, 27, 33, 68, 85, 95, 101, 109], "prose": True}
@@ -100,6 +107,10 @@ class ClientSpec:
     # With TLS: the handset's device certificate and its key (the device key), as files.
     cert_file: str | None = None
     key_file: str | None = None
+    # A simulated attested handset's directory (``server.agent.attested``: the TEST-ONLY
+    # authority's keys in a 0600 file): the client sends a fresh key attestation bound to
+    # the checkout nonce with every evidence, made in the generator's process.
+    attested_device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,9 @@ class _Client:
         # A handset that sends a fresh key attestation for the challenge's nonce
         # (docs/device-protocol.md): its chain, base64url DER (None: it sends none).
         self.fresh_attestation: Callable[[str], list[str]] | None = None
+        if spec.attested_device is not None:
+            handset = AttestedHandset.load(Path(spec.attested_device))
+            self.fresh_attestation = handset.fresh_attestation
 
     def _challenge_request(self) -> bytes:
         if self.presigned is None:
