@@ -239,7 +239,10 @@ def checkout_for_sign_in(session: Session, imei: str, mc_user_id: int) -> Checko
     """The checkout of handset ``imei`` that MC user ``mc_user_id`` may sign in on now,
     its handset row locked; else SignInRefused with the ``reason`` (an ``end_reason``
     value, or "not-checked-out").  The same rule as a mapping's validity."""
-    handset = session.scalar(select(Handset).where(Handset.imei == imei).with_for_update())
+    # OF handsets: the handset's registration attestation is joined (an outer join,
+    # which PostgreSQL cannot lock), and only the handset's row needs the lock.
+    handset = session.scalar(select(Handset).where(Handset.imei == imei)
+                             .with_for_update(of=Handset))
     checkout = None if handset is None else session.scalar(
         select(Checkout).where(Checkout.handset_id == handset.id,
                                Checkout.returned_at.is_(None)))
