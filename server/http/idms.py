@@ -70,13 +70,13 @@ from joserfc.jwk import ECKey
 
 from attest.certificates import read_device_certificate
 from attest.errors import InputError
-from server.core.errors import DeviceCertificateRefused, ValidationError
+from server.core.errors import ValidationError
 from server.core.service import Service
 from server.http.api.problems import Problem
 from server.http.tls import peer_certificate
 from server.idms import credentials, oidc, tokens
 from server.idms.oidc import ClientView, CodeGrant, Refused, SignedIn
-from server.pool.devicecerts import check_device_certificate
+from server.pool.devicecerts import key_refusal
 
 blueprint = Blueprint("idms_oidc", __name__, template_folder="web/templates")
 OPENAPI: dict[str, Any] | None = None  # protocol endpoints: see the discovery document
@@ -193,10 +193,12 @@ def _error_page(detail: str, status: int = 400) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """The handset the request came from: its IMEI and its certificate's ``x5t#S256``."""
+    """The handset the request came from: its IMEI, its certificate's ``x5t#S256``, and
+    the MC ID of the user it is checked out to now (None: nobody)."""
 
     imei: str
     x5t: str
+    holder: str | None
 
 
 def _device(svc: Service) -> Device | None:
@@ -206,10 +208,12 @@ def _device(svc: Service) -> Device | None:
         return None
     try:
         cert = read_device_certificate(der)
-        check_device_certificate(svc, der, cert.imei)
-    except (InputError, DeviceCertificateRefused):
+    except InputError:
         return None
-    return Device(cert.imei, tokens.certificate_thumbprint(der))
+    registered, holder = oidc.device_holder(svc, cert.imei)
+    if key_refusal(cert, registered) is not None:
+        return None
+    return Device(cert.imei, tokens.certificate_thumbprint(der), holder)
 
 
 def _x5t() -> str | None:
@@ -626,7 +630,7 @@ def authorize() -> Response:
         check = credentials.verify_credentials(
             svc, username, request.form.get("password", ""),
             address=request.remote_addr or "", totp_code=request.form.get("totp") or None,
-            trusted_device=oidc.holder(svc, device.imei) == username.strip().lower())
+            trusted_device=device.holder == username.strip().lower())
     except ValidationError as exc:
         return _login_form(grant, exc.detail, 400)
     if check.outcome != "ok" or check.user_id is None:

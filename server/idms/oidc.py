@@ -41,7 +41,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from server.core.errors import AlreadyExists, NotFound, ValidationError
@@ -220,9 +220,11 @@ def remove_client(svc: Service, client_id: str, actor: str) -> None:
 # The statements of every sign-in, built once (building one cost about as much as
 # running it: see server.pool.devicecerts).
 _CLIENT = select(IdmsClient).where(IdmsClient.client_id == bindparam("client_id"))
-_HOLDER = (select(McUser.mc_id).join(Checkout, Checkout.mc_user_id == McUser.id)
-           .join(Handset, Handset.id == Checkout.handset_id)
-           .where(Handset.imei == bindparam("imei"), Checkout.returned_at.is_(None)))
+_DEVICE = (select(Handset.public_key_pem, McUser.mc_id).select_from(Handset)
+           .outerjoin(Checkout, and_(Checkout.handset_id == Handset.id,
+                                     Checkout.returned_at.is_(None)))
+           .outerjoin(McUser, McUser.id == Checkout.mc_user_id)
+           .where(Handset.imei == bindparam("imei")))
 _REDEEM = (update(IdmsCode)
            .where(IdmsCode.code_sha256 == bindparam("b_code"),
                   IdmsCode.client_id == bindparam("b_client"), IdmsCode.used_at.is_(None),
@@ -329,12 +331,15 @@ def issue_code(svc: Service, *, client_id: str, redirect_uri: str, scope: str,
     raise refused  # after the commit: the refusal stays audited
 
 
-def holder(svc: Service, imei: str) -> str | None:
-    """The MC ID of the user handset ``imei`` is checked out to now, if any: a sign-in
-    of that user from that handset is not slowed by the per-user delay
-    (``credentials.verify_credentials``' ``trusted_device``)."""
+def device_holder(svc: Service, imei: str) -> tuple[str | None, str | None]:
+    """The device key registered for handset ``imei`` (None: not registered; what
+    ``server.pool.devicecerts.key_refusal`` compares the certificate's with) and the MC
+    ID of the user it is checked out to now, if any — a sign-in of that user from that
+    handset is not slowed by the per-user delay (``credentials.verify_credentials``'
+    ``trusted_device``).  One read for both: the login asks for them together."""
     with svc.db.read_session() as session:
-        return session.scalar(_HOLDER, {"imei": imei})
+        row = session.execute(_DEVICE, {"imei": imei}).one_or_none()
+        return (None, None) if row is None else (row.public_key_pem, row.mc_id)
 
 
 def redeem_code(svc: Service, code: str, client_id: str) -> CodeGrant | None:
@@ -444,11 +449,11 @@ def start_sign_in(svc: Service, grant: CodeGrant, x5t: str | None) -> SignedIn:
 
 def _signed_in(svc: Service, session: Session, grant: CodeGrant, user: McUser,
                checkout: Checkout, actor: str) -> SignedIn:
-    allocated = identities.allocate_identities(session, svc.config.idms, checkout, user,
-                                               actor=actor)
+    identity_id = identities.allocate_identity_id(session, svc.config.idms, checkout, user,
+                                                  actor=actor)
     refresh_token = new_secret()  # stored with the sign-in: one transaction fewer
     row = IdmsSignIn(mc_user_id=user.id, client_id=grant.client_id, imei=grant.imei,
-                     checkout_id=checkout.id, identity_id=allocated.id, x5t=grant.x5t,
+                     checkout_id=checkout.id, identity_id=identity_id, x5t=grant.x5t,
                      scope=grant.scope, code_sha256=grant.code_sha256,
                      refresh_sha256=digest(refresh_token),
                      refresh_expires_at=utcnow() + dt.timedelta(
@@ -458,7 +463,7 @@ def _signed_in(svc: Service, session: Session, grant: CodeGrant, user: McUser,
     session.flush()
     audit.append(session, actor, "idms.sign-in", f"handset:{grant.imei}",
                  {"sign_in": row.id, "client_id": grant.client_id,
-                  "checkout_id": checkout.id, "identity_id": allocated.id,
+                  "checkout_id": checkout.id, "identity_id": identity_id,
                   "scope": grant.scope})
     session.expunge(user)
     return SignedIn(row.id, user, grant.client_id, grant.scope, grant.x5t, grant.imei,
