@@ -202,7 +202,8 @@ class Device:
 
 
 def _device(svc: Service) -> Device | None:
-    """The request's device certificate if it is a registered handset's, else None."""
+    """The request's device certificate if it is a registered handset's, else None; the
+    request's client read along with it (``_query_client``'s cache)."""
     der = peer_certificate(request.environ)
     if der is None:
         return None
@@ -210,10 +211,13 @@ def _device(svc: Service) -> Device | None:
         cert = read_device_certificate(der)
     except InputError:
         return None
-    registered, holder = oidc.device_holder(svc, cert.imei)
-    if key_refusal(cert, registered) is not None:
+    client_id = request.values.get("client_id", "")
+    reads = oidc.login_reads(svc, client_id, cert.imei)
+    g.setdefault("idms_clients", {})[client_id] = \
+        None if reads.client is None else Client(reads.client)
+    if key_refusal(cert, reads.registered_key) is not None:
         return None
-    return Device(cert.imei, tokens.certificate_thumbprint(der), holder)
+    return Device(cert.imei, tokens.certificate_thumbprint(der), reads.holder)
 
 
 def _x5t() -> str | None:
@@ -607,6 +611,9 @@ def _login_form(grant: Any, message: str | None = None, status: int = 200) -> Re
 @blueprint.route("/idms/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     server = _server()
+    svc = service()
+    # The login's device and client in one read, before authlib asks for the client.
+    device = _device(svc) if request.method == "POST" else None
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -615,8 +622,6 @@ def authorize() -> Response:
         return _error_page(f"{error.error}: {error.description or ''}".strip(": "))
     if request.method == "GET":
         return _login_form(grant)
-    svc = service()
-    device = _device(svc)
     if device is None:
         # Before the credentials: without a registered handset's certificate nobody gets
         # to try a password (no password oracle off the handsets, no Argon2id work).

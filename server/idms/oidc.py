@@ -242,8 +242,14 @@ def find_client(svc: Service, client_id: str) -> ClientView | None:
     if len(client_id) > MAX_CLIENT_ID_CHARS:
         return None
     with svc.db.read_session() as session:
-        row = session.scalar(_CLIENT, {"client_id": client_id})
-        return None if row is None else _client_view(row)
+        return _client_in(session, client_id)
+
+
+def _client_in(session: Session, client_id: str) -> ClientView | None:
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        return None
+    row = session.scalar(_CLIENT, {"client_id": client_id})
+    return None if row is None else _client_view(row)
 
 
 def service_client(svc: Service, client_id: str | None, secret: str | None,
@@ -331,15 +337,26 @@ def issue_code(svc: Service, *, client_id: str, redirect_uri: str, scope: str,
     raise refused  # after the commit: the refusal stays audited
 
 
-def device_holder(svc: Service, imei: str) -> tuple[str | None, str | None]:
-    """The device key registered for handset ``imei`` (None: not registered; what
-    ``server.pool.devicecerts.key_refusal`` compares the certificate's with) and the MC
-    ID of the user it is checked out to now, if any — a sign-in of that user from that
-    handset is not slowed by the per-user delay (``credentials.verify_credentials``'
-    ``trusted_device``).  One read for both: the login asks for them together."""
+@dataclass(frozen=True, slots=True)
+class LoginReads:
+    """What the login's POST reads before any password work, in one transaction: the
+    client (``find_client``), the device key registered for the handset (None: not
+    registered; what ``server.pool.devicecerts.key_refusal`` compares the certificate's
+    with) and the MC ID of the user the handset is checked out to now, if any — a
+    sign-in of that user from that handset is not slowed by the per-user delay
+    (``credentials.verify_credentials``' ``trusted_device``)."""
+
+    client: ClientView | None
+    registered_key: str | None
+    holder: str | None
+
+
+def login_reads(svc: Service, client_id: str, imei: str) -> LoginReads:
     with svc.db.read_session() as session:
         row = session.execute(_DEVICE, {"imei": imei}).one_or_none()
-        return (None, None) if row is None else (row.public_key_pem, row.mc_id)
+        return LoginReads(_client_in(session, client_id),
+                          None if row is None else row.public_key_pem,
+                          None if row is None else row.mc_id)
 
 
 def redeem_code(svc: Service, code: str, client_id: str) -> CodeGrant | None:
