@@ -357,7 +357,10 @@ class CodeGrantType(AuthorizationCodeGrant):
                                     redirect_uri=self.redirect_uri) from None
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
-        grant = oidc.redeem_code(service(), code, client.get_client_id())
+        redeemed: dict[tuple[str, str], CodeGrant | None] = g.get("idms_redeemed", {})
+        key = (client.get_client_id(), code)
+        grant = redeemed[key] if key in redeemed \
+            else oidc.redeem_code(service(), code, client.get_client_id())
         return None if grant is None else Code(grant)
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
@@ -674,6 +677,16 @@ def _redirect_error(error: OAuth2Error) -> Response:
 
 @blueprint.post("/idms/token")
 def token() -> Response:
+    form = request.form
+    if form.get("grant_type") == "authorization_code" and form.get("code") \
+            and form.get("client_id"):
+        # The client and the code in one transaction, before authlib asks for them (its
+        # client check passes for the native client a code can belong to, so the code
+        # is consumed just as it would be, a little earlier).
+        client_id, code = form["client_id"], form["code"]
+        view, grant = oidc.client_and_code(service(), client_id, code)
+        g.setdefault("idms_clients", {})[client_id] = None if view is None else Client(view)
+        g.idms_redeemed = {(client_id, code): grant}
     return _server().create_token_response()
 
 

@@ -362,24 +362,39 @@ def login_reads(svc: Service, client_id: str, imei: str) -> LoginReads:
 def redeem_code(svc: Service, code: str, client_id: str) -> CodeGrant | None:
     """Consume ``code`` of ``client_id`` (single use, unexpired); None if it is not one.
     A code used before ends the sign-in made with it (RFC 6749 clause 4.1.2)."""
+    with svc.db.session() as session:
+        return _redeem(session, code, client_id)
+
+
+def client_and_code(svc: Service, client_id: str, code: str
+                    ) -> tuple[ClientView | None, CodeGrant | None]:
+    """The token request's two reads in one transaction: ``find_client`` and, if it is
+    a registered native client (the only kind codes are issued to), ``redeem_code``."""
+    with svc.db.session() as session:
+        client = _client_in(session, client_id)
+        grant = _redeem(session, code, client_id) \
+            if client is not None and client.kind == "native" else None
+        return client, grant
+
+
+def _redeem(session: Session, code: str, client_id: str) -> CodeGrant | None:
     if len(code) > 128:
         return None
     code_hash, now = digest(code), utcnow()
-    with svc.db.session() as session:
-        row = session.execute(_REDEEM, {"b_code": code_hash, "b_client": client_id,
-                                        "b_now": now, "b_used_at": now}).one_or_none()
-        if row is not None:
-            return CodeGrant(code_hash, row.client_id, row.redirect_uri, row.scope,
-                             row.nonce, row.code_challenge, row.mc_user_id, row.imei,
-                             row.checkout_id, row.x5t, row.acr, tuple(row.amr or ()),
-                             row.auth_time)
-        used = session.execute(select(IdmsCode.imei, IdmsCode.used_at).where(
-            IdmsCode.code_sha256 == code_hash)).one_or_none()
-        if used is not None and used.used_at is not None:
-            ended = _end_where(session, IdmsSignIn.code_sha256 == code_hash,
-                               "authorization code replayed")
-            audit.append(session, ACTOR, "idms.sign-in.refused", f"handset:{used.imei}",
-                         {"reason": "authorization code used twice", "sign_ins_ended": ended})
+    row = session.execute(_REDEEM, {"b_code": code_hash, "b_client": client_id,
+                                    "b_now": now, "b_used_at": now}).one_or_none()
+    if row is not None:
+        return CodeGrant(code_hash, row.client_id, row.redirect_uri, row.scope,
+                         row.nonce, row.code_challenge, row.mc_user_id, row.imei,
+                         row.checkout_id, row.x5t, row.acr, tuple(row.amr or ()),
+                         row.auth_time)
+    used = session.execute(select(IdmsCode.imei, IdmsCode.used_at).where(
+        IdmsCode.code_sha256 == code_hash)).one_or_none()
+    if used is not None and used.used_at is not None:
+        ended = _end_where(session, IdmsSignIn.code_sha256 == code_hash,
+                           "authorization code replayed")
+        audit.append(session, ACTOR, "idms.sign-in.refused", f"handset:{used.imei}",
+                     {"reason": "authorization code used twice", "sign_ins_ended": ended})
     return None
 
 
