@@ -686,7 +686,7 @@ def token() -> Response:
         client_id, code = form["client_id"], form["code"]
         view, grant = oidc.client_and_code(service(), client_id, code)
         g.setdefault("idms_clients", {})[client_id] = None if view is None else Client(view)
-        g.idms_redeemed = {(client_id, code): grant}
+        g.setdefault("idms_redeemed", {})[client_id, code] = grant
     return _server().create_token_response()
 
 
