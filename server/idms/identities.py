@@ -35,6 +35,7 @@ from server.store.models import (
     Card,
     Checkout,
     Handset,
+    IdmsSignIn,
     IdmsThrottle,
     McIdentity,
     McIdentityAlias,
@@ -157,6 +158,12 @@ _BY_ID = _QUERY.where(McIdentity.id == bindparam("identity_id"))
 _ALIASES = (select(McIdentityAlias.identity_id, McIdentityAlias.impu)
             .where(McIdentityAlias.identity_id.in_(bindparam("ids", expanding=True)))
             .order_by(McIdentityAlias.position))
+# lookup_by_sign_in: the mapping with the sign-in's client and end, in one statement.
+_BY_SIGN_IN = (_QUERY.add_columns(IdmsSignIn.client_id.label("sign_in_client_id"),
+                                  IdmsSignIn.ended_at.label("sign_in_ended_at"),
+                                  IdmsSignIn.end_reason.label("sign_in_end_reason"))
+               .join(IdmsSignIn, IdmsSignIn.identity_id == McIdentity.id)
+               .where(IdmsSignIn.id == bindparam("sign_in_id")))
 # checkout_for_sign_in: the handset locked first, then what the rule reads, in a
 # statement of its own — so that it sees whatever committed while it waited for the lock
 # (a return, a loss report, an attestation), which one statement taking the lock as it
@@ -220,6 +227,27 @@ def identities_valid(session: Session, identity_id: int) -> Validity:
 def lookup_by_id(session: Session, identity_id: int) -> McIdentities | None:
     rows = session.execute(_BY_ID, {"identity_id": identity_id}).all()
     return next(iter(_views(session, list(rows))), None)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInMapping:
+    """The mapping allocated at a sign-in (``server.idms.oidc``), with the sign-in's
+    client and its recorded end (None: not ended)."""
+
+    client_id: str
+    ended_at: dt.datetime | None
+    end_reason: str | None
+    identities: McIdentities
+
+
+def lookup_by_sign_in(session: Session, sign_in_id: int) -> SignInMapping | None:
+    """``lookup_by_id`` of the sign-in's mapping, and the sign-in, in one statement (the
+    identities endpoint and introspection, at every token use)."""
+    row = session.execute(_BY_SIGN_IN, {"sign_in_id": sign_in_id}).first()
+    if row is None:
+        return None
+    return SignInMapping(row.sign_in_client_id, row.sign_in_ended_at,
+                         row.sign_in_end_reason, _views(session, [row])[0])
 
 
 def lookup_by_impi2(session: Session, impi2: str) -> McIdentities | None:

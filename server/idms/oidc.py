@@ -234,8 +234,6 @@ _REDEEM = (update(IdmsCode)
                       IdmsCode.nonce, IdmsCode.code_challenge, IdmsCode.mc_user_id,
                       IdmsCode.imei, IdmsCode.checkout_id, IdmsCode.x5t, IdmsCode.acr,
                       IdmsCode.amr, IdmsCode.auth_time))
-_SIGN_IN = (select(IdmsSignIn.identity_id, IdmsSignIn.client_id, IdmsSignIn.ended_at,
-                   IdmsSignIn.end_reason).where(IdmsSignIn.id == bindparam("id")))
 
 
 def find_client(svc: Service, client_id: str) -> ClientView | None:
@@ -570,18 +568,18 @@ class ActiveSignIn:
 
 def active_sign_in(svc: Service, sign_in_id: int) -> tuple[ActiveSignIn | None, str]:
     """The sign-in ``sign_in_id`` if it holds now, else why not: not ended, and its
-    mapping valid (``identities.lookup_by_id`` derives ``end_reason`` by the rule of
-    ``server.idms``, as ``identities_valid`` does, in the same one statement)."""
+    mapping valid (``identities.lookup_by_sign_in`` derives ``end_reason`` by the rule
+    of ``server.idms``, as ``identities_valid`` does, in the same one statement)."""
     with svc.db.read_session() as session:
-        row = session.execute(_SIGN_IN, {"id": sign_in_id}).one_or_none()
-        if row is None:
-            return None, "unknown sign-in"
-        if row.ended_at is not None:
-            return None, row.end_reason or "ended"
-        view = identities.lookup_by_id(session, row.identity_id)
-        if view is None or view.end_reason is not None:
-            return None, "unknown" if view is None else view.end_reason or "ended"
-        return ActiveSignIn(sign_in_id, view, row.client_id), ""
+        found = identities.lookup_by_sign_in(session, sign_in_id)
+    if found is None:
+        return None, "unknown sign-in"
+    if found.ended_at is not None:
+        return None, found.end_reason or "ended"
+    view = found.identities
+    if view.end_reason is not None:
+        return None, view.end_reason
+    return ActiveSignIn(sign_in_id, view, found.client_id), ""
 
 
 def _end(session: Session, row: IdmsSignIn, reason: str, actor: str) -> None:
