@@ -70,13 +70,13 @@ from joserfc.jwk import ECKey
 
 from attest.certificates import read_device_certificate
 from attest.errors import InputError
-from server.core.errors import DeviceCertificateRefused, ValidationError
+from server.core.errors import ValidationError
 from server.core.service import Service
 from server.http.api.problems import Problem
 from server.http.tls import peer_certificate
 from server.idms import credentials, oidc, tokens
 from server.idms.oidc import ClientView, CodeGrant, Refused, SignedIn
-from server.pool.devicecerts import check_device_certificate
+from server.pool.devicecerts import key_refusal
 
 blueprint = Blueprint("idms_oidc", __name__, template_folder="web/templates")
 OPENAPI: dict[str, Any] | None = None  # protocol endpoints: see the discovery document
@@ -193,23 +193,31 @@ def _error_page(detail: str, status: int = 400) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """The handset the request came from: its IMEI and its certificate's ``x5t#S256``."""
+    """The handset the request came from: its IMEI, its certificate's ``x5t#S256``, and
+    the MC ID of the user it is checked out to now (None: nobody)."""
 
     imei: str
     x5t: str
+    holder: str | None
 
 
 def _device(svc: Service) -> Device | None:
-    """The request's device certificate if it is a registered handset's, else None."""
+    """The request's device certificate if it is a registered handset's, else None; the
+    request's client read along with it (``_query_client``'s cache)."""
     der = peer_certificate(request.environ)
     if der is None:
         return None
     try:
         cert = read_device_certificate(der)
-        check_device_certificate(svc, der, cert.imei)
-    except (InputError, DeviceCertificateRefused):
+    except InputError:
         return None
-    return Device(cert.imei, tokens.certificate_thumbprint(der))
+    client_id = request.values.get("client_id", "")
+    reads = oidc.login_reads(svc, client_id, cert.imei)
+    g.setdefault("idms_clients", {})[client_id] = \
+        None if reads.client is None else Client(reads.client)
+    if key_refusal(cert, reads.registered_key) is not None:
+        return None
+    return Device(cert.imei, tokens.certificate_thumbprint(der), reads.holder)
 
 
 def _x5t() -> str | None:
@@ -349,7 +357,10 @@ class CodeGrantType(AuthorizationCodeGrant):
                                     redirect_uri=self.redirect_uri) from None
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
-        grant = oidc.redeem_code(service(), code, client.get_client_id())
+        redeemed: dict[tuple[str, str], CodeGrant | None] = g.get("idms_redeemed", {})
+        key = (client.get_client_id(), code)
+        grant = redeemed[key] if key in redeemed \
+            else oidc.redeem_code(service(), code, client.get_client_id())
         return None if grant is None else Code(grant)
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
@@ -603,6 +614,9 @@ def _login_form(grant: Any, message: str | None = None, status: int = 200) -> Re
 @blueprint.route("/idms/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     server = _server()
+    svc = service()
+    # The login's device and client in one read, before authlib asks for the client.
+    device = _device(svc) if request.method == "POST" else None
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -611,8 +625,6 @@ def authorize() -> Response:
         return _error_page(f"{error.error}: {error.description or ''}".strip(": "))
     if request.method == "GET":
         return _login_form(grant)
-    svc = service()
-    device = _device(svc)
     if device is None:
         # Before the credentials: without a registered handset's certificate nobody gets
         # to try a password (no password oracle off the handsets, no Argon2id work).
@@ -626,7 +638,7 @@ def authorize() -> Response:
         check = credentials.verify_credentials(
             svc, username, request.form.get("password", ""),
             address=request.remote_addr or "", totp_code=request.form.get("totp") or None,
-            trusted_device=oidc.holder(svc, device.imei) == username.strip().lower())
+            trusted_device=device.holder == username.strip().lower())
     except ValidationError as exc:
         return _login_form(grant, exc.detail, 400)
     if check.outcome != "ok" or check.user_id is None:
@@ -665,6 +677,16 @@ def _redirect_error(error: OAuth2Error) -> Response:
 
 @blueprint.post("/idms/token")
 def token() -> Response:
+    form = request.form
+    if form.get("grant_type") == "authorization_code" and form.get("code") \
+            and form.get("client_id"):
+        # The client and the code in one transaction, before authlib asks for them (its
+        # client check passes for the native client a code can belong to, so the code
+        # is consumed just as it would be, a little earlier).
+        client_id, code = form["client_id"], form["code"]
+        view, grant = oidc.client_and_code(service(), client_id, code)
+        g.setdefault("idms_clients", {})[client_id] = None if view is None else Client(view)
+        g.setdefault("idms_redeemed", {})[client_id, code] = grant
     return _server().create_token_response()
 
 

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.core.config import IdmsConfig
@@ -35,6 +35,7 @@ from server.store.models import (
     Card,
     Checkout,
     Handset,
+    IdmsSignIn,
     IdmsThrottle,
     McIdentity,
     McIdentityAlias,
@@ -150,6 +151,37 @@ def _query() -> Select:
             .join(Checkout, Checkout.id == McIdentity.checkout_id))
 
 
+# The statements of every sign-in and token use, built once (building one cost about as
+# much as running it: see server.pool.devicecerts).
+_QUERY = _query()
+_BY_ID = _QUERY.where(McIdentity.id == bindparam("identity_id"))
+_ALIASES = (select(McIdentityAlias.identity_id, McIdentityAlias.impu)
+            .where(McIdentityAlias.identity_id.in_(bindparam("ids", expanding=True)))
+            .order_by(McIdentityAlias.position))
+# lookup_by_sign_in: the mapping with the sign-in's client and end, in one statement.
+_BY_SIGN_IN = (_QUERY.add_columns(IdmsSignIn.client_id.label("sign_in_client_id"),
+                                  IdmsSignIn.ended_at.label("sign_in_ended_at"),
+                                  IdmsSignIn.end_reason.label("sign_in_end_reason"))
+               .join(IdmsSignIn, IdmsSignIn.identity_id == McIdentity.id)
+               .where(IdmsSignIn.id == bindparam("sign_in_id")))
+# checkout_for_sign_in: the handset locked first, then what the rule reads, in a
+# statement of its own — so that it sees whatever committed while it waited for the lock
+# (a return, a loss report, an attestation), which one statement taking the lock as it
+# reads would not (READ COMMITTED re-checks only the locked row then).
+_LOCK_HANDSET = (select(Handset.id, Handset.lost_at).where(Handset.imei == bindparam("imei"))
+                 .with_for_update())
+_CHECKOUT_NOW = (select(Checkout, _newest_status().label("newest")).select_from(Handset)
+                 .outerjoin(Checkout, and_(Checkout.handset_id == Handset.id,
+                                           Checkout.returned_at.is_(None)))
+                 .where(Handset.id == bindparam("handset_id")))
+# allocate_identities: the newest mapping of this checkout and user not recorded ended.
+_CURRENT = (select(McIdentity.id)
+            .where(McIdentity.checkout_id == bindparam("checkout_id"),
+                   McIdentity.mc_user_id == bindparam("mc_user_id"),
+                   McIdentity.ended_at.is_(None), McIdentity.end_reason.is_(None))
+            .order_by(McIdentity.allocated_at.desc(), McIdentity.id.desc()).limit(1))
+
+
 def _refusal(row: Any) -> str | None:
     """Why the mapping on ``row`` (of ``_query``) is not valid, in the order an operator
     would look for it; None: valid."""
@@ -173,10 +205,8 @@ def _views(session: Session, rows: list[Any]) -> list[McIdentities]:
     ids = [row[0].id for row in rows]
     aliases: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
-        for alias in session.scalars(select(McIdentityAlias)
-                                     .where(McIdentityAlias.identity_id.in_(ids))
-                                     .order_by(McIdentityAlias.position)):
-            aliases[alias.identity_id].append(alias.impu)
+        for identity_id, impu in session.execute(_ALIASES, {"ids": ids}):
+            aliases[identity_id].append(impu)
     return [McIdentities(
         row[0].id, row[0].checkout_id, row[0].mc_user_id, row.mc_id, row.mcptt_id, row.imei,
         row.iccid, row[0].impi1, row[0].impi2, row[0].impu2, tuple(aliases[row[0].id]),
@@ -187,7 +217,7 @@ def _views(session: Session, rows: list[Any]) -> list[McIdentities]:
 def identities_valid(session: Session, identity_id: int) -> Validity:
     """Whether mapping ``identity_id`` is valid now, and if not why (the derived rule of
     ``server.idms``; a mapping that does not exist is not valid: "unknown")."""
-    row = session.execute(_query().where(McIdentity.id == identity_id)).first()
+    row = session.execute(_BY_ID, {"identity_id": identity_id}).first()
     if row is None:
         return Validity(False, "unknown")
     reason = _refusal(row)
@@ -195,13 +225,34 @@ def identities_valid(session: Session, identity_id: int) -> Validity:
 
 
 def lookup_by_id(session: Session, identity_id: int) -> McIdentities | None:
-    rows = session.execute(_query().where(McIdentity.id == identity_id)).all()
+    rows = session.execute(_BY_ID, {"identity_id": identity_id}).all()
     return next(iter(_views(session, list(rows))), None)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInMapping:
+    """The mapping allocated at a sign-in (``server.idms.oidc``), with the sign-in's
+    client and its recorded end (None: not ended)."""
+
+    client_id: str
+    ended_at: dt.datetime | None
+    end_reason: str | None
+    identities: McIdentities
+
+
+def lookup_by_sign_in(session: Session, sign_in_id: int) -> SignInMapping | None:
+    """``lookup_by_id`` of the sign-in's mapping, and the sign-in, in one statement (the
+    identities endpoint and introspection, at every token use)."""
+    row = session.execute(_BY_SIGN_IN, {"sign_in_id": sign_in_id}).first()
+    if row is None:
+        return None
+    return SignInMapping(row.sign_in_client_id, row.sign_in_ended_at,
+                         row.sign_in_end_reason, _views(session, [row])[0])
 
 
 def lookup_by_impi2(session: Session, impi2: str) -> McIdentities | None:
     """The mapping of IMPI2 (valid or not: ``end_reason`` says), for the Cx peer."""
-    rows = session.execute(_query().where(McIdentity.impi2 == impi2)).all()
+    rows = session.execute(_QUERY.where(McIdentity.impi2 == impi2)).all()
     return next(iter(_views(session, list(rows))), None)
 
 
@@ -209,14 +260,14 @@ def lookup_by_impu(session: Session, impu: str) -> McIdentities | None:
     """The mapping IMPU2 or one of its aliases belongs to (valid or not), for the Cx
     peer and the MCPTT server's look-up."""
     alias_of = select(McIdentityAlias.identity_id).where(McIdentityAlias.impu == impu)
-    rows = session.execute(_query().where(or_(McIdentity.impu2 == impu,
+    rows = session.execute(_QUERY.where(or_(McIdentity.impu2 == impu,
                                               McIdentity.id.in_(alias_of)))).all()
     return next(iter(_views(session, list(rows))), None)
 
 
 def identities_for_checkout(session: Session, checkout_id: int) -> list[McIdentities]:
     """A checkout's mappings, newest first (the desk's view of who signed in on it)."""
-    rows = session.execute(_query().where(McIdentity.checkout_id == checkout_id)
+    rows = session.execute(_QUERY.where(McIdentity.checkout_id == checkout_id)
                            .order_by(McIdentity.allocated_at.desc(),
                                      McIdentity.id.desc())).all()
     return _views(session, list(rows))
@@ -226,7 +277,7 @@ def list_identities(svc: Service, *, active_only: bool = False, limit: int = 200
                     ) -> list[McIdentities]:
     """Mappings newest first; ``active_only``: those not yet recorded ended (their
     validity still derived)."""
-    query = _query().order_by(McIdentity.allocated_at.desc(), McIdentity.id.desc())
+    query = _QUERY.order_by(McIdentity.allocated_at.desc(), McIdentity.id.desc())
     if active_only:
         query = query.where(McIdentity.ended_at.is_(None))
     with svc.db.read_session() as session:
@@ -239,13 +290,10 @@ def checkout_for_sign_in(session: Session, imei: str, mc_user_id: int) -> Checko
     """The checkout of handset ``imei`` that MC user ``mc_user_id`` may sign in on now,
     its handset row locked; else SignInRefused with the ``reason`` (an ``end_reason``
     value, or "not-checked-out").  The same rule as a mapping's validity."""
-    # OF handsets: the handset's attestation record is joined (outer) to the row, and
-    # PostgreSQL cannot lock the nullable side of an outer join.
-    handset = session.scalar(select(Handset).where(Handset.imei == imei)
-                             .with_for_update(of=Handset))
-    checkout = None if handset is None else session.scalar(
-        select(Checkout).where(Checkout.handset_id == handset.id,
-                               Checkout.returned_at.is_(None)))
+    handset = session.execute(_LOCK_HANDSET, {"imei": imei}).one_or_none()
+    now = None if handset is None else session.execute(
+        _CHECKOUT_NOW, {"handset_id": handset.id}).one()
+    checkout: Checkout | None = None if now is None else now[0]
     if handset is None or checkout is None or checkout.card_id is None:
         raise SignInRefused(f"handset {imei} is not checked out", reason="not-checked-out")
     if handset.lost_at is not None:
@@ -256,10 +304,9 @@ def checkout_for_sign_in(session: Session, imei: str, mc_user_id: int) -> Checko
     if checkout.mc_user_id != mc_user_id:
         raise SignInRefused(f"handset {imei} is not checked out to {user.mc_id}",
                             reason=OTHER_USER)
-    newest = session.execute(select(_newest_status()).select_from(Handset)
-                             .where(Handset.id == handset.id)).scalar()
-    if newest != "affirming":
-        raise SignInRefused(f"the newest attestation of handset {imei} is {newest}",
+    assert now is not None
+    if now.newest != "affirming":
+        raise SignInRefused(f"the newest attestation of handset {imei} is {now.newest}",
                             reason=ATTESTATION)
     return checkout
 
@@ -277,9 +324,23 @@ def allocate_identities(session: Session, config: IdmsConfig, checkout: Checkout
     checkout already has for this user (a sign-in again, e.g. after the MCPTT client
     restarted: the IMS registration stays good), else new ones — ending any other valid
     mapping of the checkout ("superseded")."""
-    for current in identities_for_checkout(session, checkout.id):
-        if current.ended_at is None and current.valid and current.mc_user_id == user.id:
-            return current
+    found = lookup_by_id(session, allocate_identity_id(session, config, checkout, user,
+                                                       actor=actor))
+    assert found is not None  # allocated in this transaction
+    return found
+
+
+def allocate_identity_id(session: Session, config: IdmsConfig, checkout: Checkout,
+                         user: McUser, *, actor: str) -> int:
+    """``allocate_identities`` without reading the mapping back: its id."""
+    # checkout_for_sign_in established in this transaction everything of the rule but
+    # the mapping's own end (not returned, not lost, user enabled, checked out to this
+    # user, newest attestation affirming): a mapping of this checkout and user that is
+    # not recorded ended is valid.
+    current = session.execute(_CURRENT, {"checkout_id": checkout.id,
+                                         "mc_user_id": user.id}).scalar()
+    if current is not None:
+        return int(current)
     _end(session, select(McIdentity.id).where(McIdentity.checkout_id == checkout.id),
          SUPERSEDED, actor)
     card = session.get_one(Card, checkout.card_id)
@@ -300,7 +361,7 @@ def allocate_identities(session: Session, config: IdmsConfig, checkout: Checkout
     audit.append(session, actor, "idms.identities.allocate", f"imei:{imei}",
                  {"checkout_id": checkout.id, "mc_id": user.mc_id, "impi2": identity.impi2,
                   "impu2": identity.impu2, "identity_id": identity.id})
-    return identities_for_checkout(session, checkout.id)[0]
+    return identity.id
 
 
 # --- ending ---------------------------------------------------------------------------
@@ -316,7 +377,7 @@ def _end(session: Session, which: Any, reason: str, actor: str) -> list[McIdenti
     if not ended:
         return []
     views = _views(session, list(session.execute(
-        _query().where(McIdentity.id.in_(ended)).order_by(McIdentity.id)
+        _QUERY.where(McIdentity.id.in_(ended)).order_by(McIdentity.id)
         .execution_options(populate_existing=True))))
     for v in views:
         audit.append(session, actor, "idms.identities.end", f"imei:{v.imei}",
@@ -356,7 +417,7 @@ def settle(svc: Service, *, actor: str) -> list[McIdentities]:
     this package (an attestation, a return that bypassed it), with the derived reason;
     returns what it ended (a Cx peer sends RTRs for those)."""
     with svc.db.session() as session:
-        rows = session.execute(_query().where(McIdentity.ended_at.is_(None))).all()
+        rows = session.execute(_QUERY.where(McIdentity.ended_at.is_(None))).all()
         by_reason: dict[str, list[int]] = {}
         for row in rows:
             reason = _refusal(row)

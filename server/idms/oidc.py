@@ -41,7 +41,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from server.core.errors import AlreadyExists, NotFound, ValidationError
@@ -220,9 +220,11 @@ def remove_client(svc: Service, client_id: str, actor: str) -> None:
 # The statements of every sign-in, built once (building one cost about as much as
 # running it: see server.pool.devicecerts).
 _CLIENT = select(IdmsClient).where(IdmsClient.client_id == bindparam("client_id"))
-_HOLDER = (select(McUser.mc_id).join(Checkout, Checkout.mc_user_id == McUser.id)
-           .join(Handset, Handset.id == Checkout.handset_id)
-           .where(Handset.imei == bindparam("imei"), Checkout.returned_at.is_(None)))
+_DEVICE = (select(Handset.public_key_pem, McUser.mc_id).select_from(Handset)
+           .outerjoin(Checkout, and_(Checkout.handset_id == Handset.id,
+                                     Checkout.returned_at.is_(None)))
+           .outerjoin(McUser, McUser.id == Checkout.mc_user_id)
+           .where(Handset.imei == bindparam("imei")))
 _REDEEM = (update(IdmsCode)
            .where(IdmsCode.code_sha256 == bindparam("b_code"),
                   IdmsCode.client_id == bindparam("b_client"), IdmsCode.used_at.is_(None),
@@ -232,16 +234,20 @@ _REDEEM = (update(IdmsCode)
                       IdmsCode.nonce, IdmsCode.code_challenge, IdmsCode.mc_user_id,
                       IdmsCode.imei, IdmsCode.checkout_id, IdmsCode.x5t, IdmsCode.acr,
                       IdmsCode.amr, IdmsCode.auth_time))
-_SIGN_IN = (select(IdmsSignIn.identity_id, IdmsSignIn.client_id, IdmsSignIn.ended_at,
-                   IdmsSignIn.end_reason).where(IdmsSignIn.id == bindparam("id")))
 
 
 def find_client(svc: Service, client_id: str) -> ClientView | None:
     if len(client_id) > MAX_CLIENT_ID_CHARS:
         return None
     with svc.db.read_session() as session:
-        row = session.scalar(_CLIENT, {"client_id": client_id})
-        return None if row is None else _client_view(row)
+        return _client_in(session, client_id)
+
+
+def _client_in(session: Session, client_id: str) -> ClientView | None:
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        return None
+    row = session.scalar(_CLIENT, {"client_id": client_id})
+    return None if row is None else _client_view(row)
 
 
 def service_client(svc: Service, client_id: str | None, secret: str | None,
@@ -329,35 +335,64 @@ def issue_code(svc: Service, *, client_id: str, redirect_uri: str, scope: str,
     raise refused  # after the commit: the refusal stays audited
 
 
-def holder(svc: Service, imei: str) -> str | None:
-    """The MC ID of the user handset ``imei`` is checked out to now, if any: a sign-in
-    of that user from that handset is not slowed by the per-user delay
+@dataclass(frozen=True, slots=True)
+class LoginReads:
+    """What the login's POST reads before any password work, in one transaction: the
+    client (``find_client``), the device key registered for the handset (None: not
+    registered; what ``server.pool.devicecerts.key_refusal`` compares the certificate's
+    with) and the MC ID of the user the handset is checked out to now, if any — a
+    sign-in of that user from that handset is not slowed by the per-user delay
     (``credentials.verify_credentials``' ``trusted_device``)."""
+
+    client: ClientView | None
+    registered_key: str | None
+    holder: str | None
+
+
+def login_reads(svc: Service, client_id: str, imei: str) -> LoginReads:
     with svc.db.read_session() as session:
-        return session.scalar(_HOLDER, {"imei": imei})
+        row = session.execute(_DEVICE, {"imei": imei}).one_or_none()
+        return LoginReads(_client_in(session, client_id),
+                          None if row is None else row.public_key_pem,
+                          None if row is None else row.mc_id)
 
 
 def redeem_code(svc: Service, code: str, client_id: str) -> CodeGrant | None:
     """Consume ``code`` of ``client_id`` (single use, unexpired); None if it is not one.
     A code used before ends the sign-in made with it (RFC 6749 clause 4.1.2)."""
+    with svc.db.session() as session:
+        return _redeem(session, code, client_id)
+
+
+def client_and_code(svc: Service, client_id: str, code: str
+                    ) -> tuple[ClientView | None, CodeGrant | None]:
+    """The token request's two reads in one transaction: ``find_client`` and, if it is
+    a registered native client (the only kind codes are issued to), ``redeem_code``."""
+    with svc.db.session() as session:
+        client = _client_in(session, client_id)
+        grant = _redeem(session, code, client_id) \
+            if client is not None and client.kind == "native" else None
+        return client, grant
+
+
+def _redeem(session: Session, code: str, client_id: str) -> CodeGrant | None:
     if len(code) > 128:
         return None
     code_hash, now = digest(code), utcnow()
-    with svc.db.session() as session:
-        row = session.execute(_REDEEM, {"b_code": code_hash, "b_client": client_id,
-                                        "b_now": now, "b_used_at": now}).one_or_none()
-        if row is not None:
-            return CodeGrant(code_hash, row.client_id, row.redirect_uri, row.scope,
-                             row.nonce, row.code_challenge, row.mc_user_id, row.imei,
-                             row.checkout_id, row.x5t, row.acr, tuple(row.amr or ()),
-                             row.auth_time)
-        used = session.execute(select(IdmsCode.imei, IdmsCode.used_at).where(
-            IdmsCode.code_sha256 == code_hash)).one_or_none()
-        if used is not None and used.used_at is not None:
-            ended = _end_where(session, IdmsSignIn.code_sha256 == code_hash,
-                               "authorization code replayed")
-            audit.append(session, ACTOR, "idms.sign-in.refused", f"handset:{used.imei}",
-                         {"reason": "authorization code used twice", "sign_ins_ended": ended})
+    row = session.execute(_REDEEM, {"b_code": code_hash, "b_client": client_id,
+                                    "b_now": now, "b_used_at": now}).one_or_none()
+    if row is not None:
+        return CodeGrant(code_hash, row.client_id, row.redirect_uri, row.scope,
+                         row.nonce, row.code_challenge, row.mc_user_id, row.imei,
+                         row.checkout_id, row.x5t, row.acr, tuple(row.amr or ()),
+                         row.auth_time)
+    used = session.execute(select(IdmsCode.imei, IdmsCode.used_at).where(
+        IdmsCode.code_sha256 == code_hash)).one_or_none()
+    if used is not None and used.used_at is not None:
+        ended = _end_where(session, IdmsSignIn.code_sha256 == code_hash,
+                           "authorization code replayed")
+        audit.append(session, ACTOR, "idms.sign-in.refused", f"handset:{used.imei}",
+                     {"reason": "authorization code used twice", "sign_ins_ended": ended})
     return None
 
 
@@ -444,11 +479,11 @@ def start_sign_in(svc: Service, grant: CodeGrant, x5t: str | None) -> SignedIn:
 
 def _signed_in(svc: Service, session: Session, grant: CodeGrant, user: McUser,
                checkout: Checkout, actor: str) -> SignedIn:
-    allocated = identities.allocate_identities(session, svc.config.idms, checkout, user,
-                                               actor=actor)
+    identity_id = identities.allocate_identity_id(session, svc.config.idms, checkout, user,
+                                                  actor=actor)
     refresh_token = new_secret()  # stored with the sign-in: one transaction fewer
     row = IdmsSignIn(mc_user_id=user.id, client_id=grant.client_id, imei=grant.imei,
-                     checkout_id=checkout.id, identity_id=allocated.id, x5t=grant.x5t,
+                     checkout_id=checkout.id, identity_id=identity_id, x5t=grant.x5t,
                      scope=grant.scope, code_sha256=grant.code_sha256,
                      refresh_sha256=digest(refresh_token),
                      refresh_expires_at=utcnow() + dt.timedelta(
@@ -458,7 +493,7 @@ def _signed_in(svc: Service, session: Session, grant: CodeGrant, user: McUser,
     session.flush()
     audit.append(session, actor, "idms.sign-in", f"handset:{grant.imei}",
                  {"sign_in": row.id, "client_id": grant.client_id,
-                  "checkout_id": checkout.id, "identity_id": allocated.id,
+                  "checkout_id": checkout.id, "identity_id": identity_id,
                   "scope": grant.scope})
     session.expunge(user)
     return SignedIn(row.id, user, grant.client_id, grant.scope, grant.x5t, grant.imei,
@@ -533,18 +568,18 @@ class ActiveSignIn:
 
 def active_sign_in(svc: Service, sign_in_id: int) -> tuple[ActiveSignIn | None, str]:
     """The sign-in ``sign_in_id`` if it holds now, else why not: not ended, and its
-    mapping valid (``identities.lookup_by_id`` derives ``end_reason`` by the rule of
-    ``server.idms``, as ``identities_valid`` does, in the same one statement)."""
+    mapping valid (``identities.lookup_by_sign_in`` derives ``end_reason`` by the rule
+    of ``server.idms``, as ``identities_valid`` does, in the same one statement)."""
     with svc.db.read_session() as session:
-        row = session.execute(_SIGN_IN, {"id": sign_in_id}).one_or_none()
-        if row is None:
-            return None, "unknown sign-in"
-        if row.ended_at is not None:
-            return None, row.end_reason or "ended"
-        view = identities.lookup_by_id(session, row.identity_id)
-        if view is None or view.end_reason is not None:
-            return None, "unknown" if view is None else view.end_reason or "ended"
-        return ActiveSignIn(sign_in_id, view, row.client_id), ""
+        found = identities.lookup_by_sign_in(session, sign_in_id)
+    if found is None:
+        return None, "unknown sign-in"
+    if found.ended_at is not None:
+        return None, found.end_reason or "ended"
+    view = found.identities
+    if view.end_reason is not None:
+        return None, view.end_reason
+    return ActiveSignIn(sign_in_id, view, found.client_id), ""
 
 
 def _end(session: Session, row: IdmsSignIn, reason: str, actor: str) -> None:

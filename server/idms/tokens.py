@@ -79,14 +79,17 @@ def verify_access_token(token: str, public_key: Any, issuer: str,
     binding to ``client_certificate`` (DER) of the request's TLS connection; TokenRefused
     otherwise."""
     try:
-        header = jwt.get_unverified_header(token)
-        if header.get("typ") != ACCESS_TOKEN_TYPE:
-            raise TokenRefused("not an access token (typ is not at+jwt)")
-        claims = jwt.decode(token, public_key, algorithms=[ALGORITHM], issuer=issuer,
-                            options={"verify_aud": False,
-                                     "require": ["exp", "iat", "iss", "sub", "sid", "cnf"]})
+        # One parse of the token for its header and its claims (get_unverified_header
+        # and decode would parse it twice); ``sid`` and ``cnf`` are checked below.
+        decoded = jwt.decode_complete(token, public_key, algorithms=[ALGORITHM],
+                                      issuer=issuer,
+                                      options={"verify_aud": False,
+                                               "require": ["exp", "iat", "iss", "sub"]})
     except jwt.PyJWTError as exc:
         raise TokenRefused(f"the access token does not verify ({exc})") from None
+    if decoded["header"].get("typ") != ACCESS_TOKEN_TYPE:
+        raise TokenRefused("not an access token (typ is not at+jwt)")
+    claims: dict[str, Any] = decoded["payload"]
     cnf = claims.get("cnf")
     bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
     if not isinstance(bound, str):

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import bindparam, select
 
-from attest.certificates import CertificateKey, read_device_certificate
+from attest.certificates import CertificateKey, DeviceCertificate, read_device_certificate
 from attest.errors import InputError
 from server.core.errors import DeviceCertificateRefused, NotFound, ValidationError
 from server.core.identifiers import check_imei
@@ -69,8 +69,20 @@ def check_device_certificate(svc: Service, der: bytes | None, imei: object) -> s
         raise DeviceCertificateRefused(
             f"the device certificate is handset {cert.imei}'s, not the handset the request "
             "names", field="imei")
-    if _registered_key(svc, cert.imei) != cert.public_key_pem:
-        raise DeviceCertificateRefused(
+    refusal = key_refusal(cert, _registered_key(svc, cert.imei))
+    if refusal is not None:
+        raise refusal
+    return cert.sha256
+
+
+def key_refusal(cert: DeviceCertificate, registered_key_pem: str | None
+                ) -> DeviceCertificateRefused | None:
+    """Why ``cert`` is not its handset's, given the device key the registry holds for the
+    IMEI it names (``handsets.public_key_pem``, None: not registered) read in this
+    request; None if it is.  For callers that read that key along with other state in
+    one statement (the IdMS's login)."""
+    if registered_key_pem != cert.public_key_pem:
+        return DeviceCertificateRefused(
             f"the device certificate's key is not the device key registered for handset "
             f"{cert.imei}", field="imei")
-    return cert.sha256
+    return None
