@@ -140,7 +140,9 @@ def _newest_status() -> Any:
             .correlate(Handset).scalar_subquery())
 
 
-def _query() -> Select:
+def mapping_query() -> Select:
+    """Mappings with every column the validity rule (``invalid_reason``) reads; add the
+    ``where`` (by IMPI2, IMPU2, checkout…)."""
     return (select(McIdentity, McUser.mc_id, McUser.mcptt_id, McUser.enabled, Handset.imei,
                    Handset.lost_at, Card.iccid, Checkout.returned_at, Checkout.mc_user_id,
                    _newest_status().label("newest"))
@@ -150,8 +152,8 @@ def _query() -> Select:
             .join(Checkout, Checkout.id == McIdentity.checkout_id))
 
 
-def _refusal(row: Any) -> str | None:
-    """Why the mapping on ``row`` (of ``_query``) is not valid, in the order an operator
+def invalid_reason(row: Any) -> str | None:
+    """Why the mapping on ``row`` (of ``mapping_query``) is not valid, in the order an operator
     would look for it; None: valid."""
     identity: McIdentity = row[0]
     if identity.end_reason is not None or identity.ended_at is not None:
@@ -180,28 +182,28 @@ def _views(session: Session, rows: list[Any]) -> list[McIdentities]:
     return [McIdentities(
         row[0].id, row[0].checkout_id, row[0].mc_user_id, row.mc_id, row.mcptt_id, row.imei,
         row.iccid, row[0].impi1, row[0].impi2, row[0].impu2, tuple(aliases[row[0].id]),
-        row[0].instance_id, row[0].allocated_at, row[0].ended_at, _refusal(row))
+        row[0].instance_id, row[0].allocated_at, row[0].ended_at, invalid_reason(row))
         for row in rows]
 
 
 def identities_valid(session: Session, identity_id: int) -> Validity:
     """Whether mapping ``identity_id`` is valid now, and if not why (the derived rule of
     ``server.idms``; a mapping that does not exist is not valid: "unknown")."""
-    row = session.execute(_query().where(McIdentity.id == identity_id)).first()
+    row = session.execute(mapping_query().where(McIdentity.id == identity_id)).first()
     if row is None:
         return Validity(False, "unknown")
-    reason = _refusal(row)
+    reason = invalid_reason(row)
     return Validity(reason is None, reason)
 
 
 def lookup_by_id(session: Session, identity_id: int) -> McIdentities | None:
-    rows = session.execute(_query().where(McIdentity.id == identity_id)).all()
+    rows = session.execute(mapping_query().where(McIdentity.id == identity_id)).all()
     return next(iter(_views(session, list(rows))), None)
 
 
 def lookup_by_impi2(session: Session, impi2: str) -> McIdentities | None:
     """The mapping of IMPI2 (valid or not: ``end_reason`` says), for the Cx peer."""
-    rows = session.execute(_query().where(McIdentity.impi2 == impi2)).all()
+    rows = session.execute(mapping_query().where(McIdentity.impi2 == impi2)).all()
     return next(iter(_views(session, list(rows))), None)
 
 
@@ -209,14 +211,14 @@ def lookup_by_impu(session: Session, impu: str) -> McIdentities | None:
     """The mapping IMPU2 or one of its aliases belongs to (valid or not), for the Cx
     peer and the MCPTT server's look-up."""
     alias_of = select(McIdentityAlias.identity_id).where(McIdentityAlias.impu == impu)
-    rows = session.execute(_query().where(or_(McIdentity.impu2 == impu,
+    rows = session.execute(mapping_query().where(or_(McIdentity.impu2 == impu,
                                               McIdentity.id.in_(alias_of)))).all()
     return next(iter(_views(session, list(rows))), None)
 
 
 def identities_for_checkout(session: Session, checkout_id: int) -> list[McIdentities]:
     """A checkout's mappings, newest first (the desk's view of who signed in on it)."""
-    rows = session.execute(_query().where(McIdentity.checkout_id == checkout_id)
+    rows = session.execute(mapping_query().where(McIdentity.checkout_id == checkout_id)
                            .order_by(McIdentity.allocated_at.desc(),
                                      McIdentity.id.desc())).all()
     return _views(session, list(rows))
@@ -226,7 +228,7 @@ def list_identities(svc: Service, *, active_only: bool = False, limit: int = 200
                     ) -> list[McIdentities]:
     """Mappings newest first; ``active_only``: those not yet recorded ended (their
     validity still derived)."""
-    query = _query().order_by(McIdentity.allocated_at.desc(), McIdentity.id.desc())
+    query = mapping_query().order_by(McIdentity.allocated_at.desc(), McIdentity.id.desc())
     if active_only:
         query = query.where(McIdentity.ended_at.is_(None))
     with svc.db.read_session() as session:
@@ -316,7 +318,7 @@ def _end(session: Session, which: Any, reason: str, actor: str) -> list[McIdenti
     if not ended:
         return []
     views = _views(session, list(session.execute(
-        _query().where(McIdentity.id.in_(ended)).order_by(McIdentity.id)
+        mapping_query().where(McIdentity.id.in_(ended)).order_by(McIdentity.id)
         .execution_options(populate_existing=True))))
     for v in views:
         audit.append(session, actor, "idms.identities.end", f"imei:{v.imei}",
@@ -356,10 +358,10 @@ def settle(svc: Service, *, actor: str) -> list[McIdentities]:
     this package (an attestation, a return that bypassed it), with the derived reason;
     returns what it ended (a Cx peer sends RTRs for those)."""
     with svc.db.session() as session:
-        rows = session.execute(_query().where(McIdentity.ended_at.is_(None))).all()
+        rows = session.execute(mapping_query().where(McIdentity.ended_at.is_(None))).all()
         by_reason: dict[str, list[int]] = {}
         for row in rows:
-            reason = _refusal(row)
+            reason = invalid_reason(row)
             if reason is not None:
                 by_reason.setdefault(reason, []).append(row[0].id)
         return [v for reason, ids in sorted(by_reason.items())
