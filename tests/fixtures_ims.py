@@ -183,9 +183,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = _START_T
         time.sleep(0.05)
 
 
-def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
-    """Provision ``card_file``'s card and handset, attest, check out to an MC user and
-    allocate the MCPTT-specific identities (as the IdMS does at sign-in)."""
+def check_out(svc: Service, card_file: Path = PS) -> TestHandset:
+    """Provision ``card_file``'s card and handset, attest it and check it out to the MC
+    user alice (password ``correct horse battery``)."""
     handset: TestHandset = provision_card_files(svc, [card_file])[0]
     f = load_card_file(card_file)
     card = TestCard(f.iccid, f.imsi, f.ki, f.opc or b"")
@@ -196,6 +196,13 @@ def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
     users.add_user(svc, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}", display_name="Alice",
                    password="correct horse battery", agency="Police", actor="test")
     desk.start_checkout(svc, attestation.attestation_id, "alice", "desk")
+    return handset
+
+
+def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
+    """``check_out``, then allocate the MCPTT-specific identities (as the IdMS does at
+    sign-in)."""
+    handset = check_out(svc, card_file)
     with svc.db.session() as session:
         user = session.scalar(select(McUser).where(McUser.mc_id == "alice"))
         assert user is not None

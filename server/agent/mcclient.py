@@ -21,7 +21,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from attest.errors import InputError
+from attest.errors import InputError, TransportError
 
 DEFAULT_SCOPE = "openid 3gpp:mc:ptt_service"
 TIMEOUT = 30
@@ -54,12 +54,8 @@ class McSession:
 
     def identities(self) -> dict[str, Any]:
         """IMPI2, IMPU2, aliases, home domain and registrar (the bound access token)."""
-        answer = self.oauth.get(self.metadata["mc_identities_endpoint"], timeout=TIMEOUT)
-        if answer.status_code != 200:
-            raise SignInRefused(f"identities: HTTP {answer.status_code}",
-                                _problem_detail(answer))
-        body: dict[str, Any] = answer.json()
-        return body
+        return _identities(self.oauth.get(self.metadata["mc_identities_endpoint"],
+                                          timeout=TIMEOUT))
 
     def refresh(self) -> dict[str, Any]:
         """A new access token (TS 33.180 clause B.5)."""
@@ -69,6 +65,37 @@ class McSession:
         except Exception as exc:  # authlib's OAuthError, named by its module
             raise _oauth_refusal(exc) from None
         return token
+
+
+def _identities(answer: requests.Response) -> dict[str, Any]:
+    if answer.status_code != 200:
+        raise SignInRefused(f"identities: HTTP {answer.status_code}", _problem_detail(answer))
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def fetch_identities(server: str, access_token: str, *, cert: tuple[str, str],
+                     ca: str | bool) -> dict[str, Any]:
+    """The identities of an earlier sign-in: its access token at the IdMS's identities
+    endpoint (from its discovery document), over mutual TLS with the device certificate
+    and key ``cert`` the token is bound to (RFC 8705 clause 3)."""
+    http = requests.Session()
+    http.cert, http.verify, http.trust_env = cert, ca, False
+    try:
+        metadata = http.get(f"{server}/.well-known/openid-configuration", timeout=TIMEOUT)
+        if metadata.status_code != 200:
+            raise TransportError(f"IdMS {server}: discovery answered HTTP "
+                                 f"{metadata.status_code}")
+        endpoint = metadata.json().get("mc_identities_endpoint")
+        if not isinstance(endpoint, str):
+            raise TransportError(f"IdMS {server}: its discovery document names no "
+                                 "mc_identities_endpoint")
+        return _identities(http.get(endpoint, timeout=TIMEOUT,
+                                    headers={"Authorization": f"Bearer {access_token}"}))
+    except (requests.RequestException, ValueError) as exc:
+        raise TransportError(f"IdMS {server}: {type(exc).__name__}: {exc}") from None
+    finally:
+        http.close()
 
 
 def _problem_detail(answer: requests.Response) -> str:
