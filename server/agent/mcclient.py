@@ -13,6 +13,7 @@ identities with the access token.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -93,9 +94,25 @@ def fetch_identities(server: str, access_token: str, *, cert: tuple[str, str],
         return _identities(http.get(endpoint, timeout=TIMEOUT,
                                     headers={"Authorization": f"Bearer {access_token}"}))
     except (requests.RequestException, ValueError) as exc:
-        raise TransportError(f"IdMS {server}: {type(exc).__name__}: {exc}") from None
+        raise TransportError(f"IdMS {server}: {_network_reason(exc)}") from None
     finally:
         http.close()
+
+
+def _network_reason(exc: Exception) -> str:
+    """One short reason for a failed request (requests nests urllib3's and the socket's)."""
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {TIMEOUT} s"
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        found = re.search(r"\[SSL[^\]]*\] ([^'\"()]+)", text)
+        return "TLS: " + (found.group(1).strip() if found else "the handshake failed")
+    if isinstance(exc, requests.ConnectionError):
+        found = re.search(r"\[Errno -?\d+\] ([^'\"()]+)", text)
+        return "cannot connect: " + (found.group(1).strip() if found else "no connection")
+    if isinstance(exc, ValueError):
+        return "its answer is not JSON"
+    return type(exc).__name__
 
 
 def _problem_detail(answer: requests.Response) -> str:
