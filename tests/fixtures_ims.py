@@ -1,22 +1,16 @@
-"""A real IMS core for tests: Kamailio 5.6's S-CSCF (Debian's kamailio and
-kamailio-ims-modules) with the configuration the project ships in ``deploy/kamailio/``,
-talking Cx to our own Cx peer (``server.ims.cx``) on loopback.
+"""A real IMS core for tests: ``server.ims.kamailio`` (Kamailio 5.6's S-CSCF with the
+configuration of ``deploy/kamailio/``, talking Cx to our own Cx peer on loopback).
 
-``ims_core`` (per test) starts the Cx peer on the test's service, then Kamailio with
-temporary directories (db_text for presence, the ctl socket, the cdp file), waits until
-cdp has connected, and stops both by PID at the end.  ``ImsCore.impu_state`` asks the
-running S-CSCF (``kamcmd ulscscf.showimpu``) whether an IMPU is registered there.  A
-missing Kamailio fails the fixture with the apt-get line; it never skips.
+``ims_core`` (per test) starts the Cx peer on the test's service, then Kamailio, waits
+until cdp has connected, and stops both by PID at the end.  A missing Kamailio fails the
+fixture with the apt-get line; it never skips.  Also: Kamailio's I-CSCF, stunnel for Cx
+over TLS, and a signed-in handset.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,90 +24,42 @@ from server.attestation.challenge import create_challenge
 from server.attestation.evidence import submit_evidence
 from server.core.service import Service
 from server.idms import desk, identities, users
-from server.ims.config import CxConfig, CxPeer
+from server.ims import kamailio
+from server.ims.config import CxConfig
 from server.ims.cx import CxServer
+from server.ims.kamailio import (
+    APT_LINE,
+    DBTEXT_TEMPLATES,
+    DEPLOY,
+    DOMAIN,
+    SCSCF_HOST,
+    loopback_cx_config,
+    start_core,
+    wait_for,
+)
+from server.ims.kamailio import CX_XSD as CX_XSD  # tests.test_cx reads it here
 from server.store.models import McUser
 from tests.fixtures_attestation import TestCard, TestHandset, provision_card_files
 from tests.fixtures_db import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PS = REPO / "card_profiles" / "examples" / "ps-001.yaml"
-DEPLOY = REPO / "deploy" / "kamailio"
-DBTEXT_TEMPLATES = Path("/usr/share/kamailio/dbtext/kamailio")
-CX_XSD = Path("/usr/share/doc/kamailio/examples/ims/scscf/CxDataType_Rel7.xsd")
-SCSCF_HOST = "scscf.mcptt.example.org"
-DOMAIN = "mcptt.example.org"
-APT_LINE = ("apt-get install -y kamailio kamailio-ims-modules kamailio-presence-modules "
-            "stunnel4")
-_START_TIMEOUT = 20.0
+cx_test_config = loopback_cx_config
 
 
 def _require_kamailio() -> None:
-    if shutil.which("kamailio") is None or shutil.which("kamcmd") is None \
-            or not CX_XSD.is_file():
-        pytest.fail(f"Kamailio with its IMS modules is not installed; run: {APT_LINE}")
+    problem = kamailio.missing()
+    if problem is not None:
+        pytest.fail(problem)
 
 
-class Kamailio:
-    """One Kamailio S-CSCF process on loopback, with its own directories."""
+class Kamailio(kamailio.Scscf):
+    """The S-CSCF of ``server.ims.kamailio`` on a free port; a missing Kamailio fails
+    the test with the apt-get line."""
 
     def __init__(self, workdir: Path, cx_port: int, scscf_host: str = SCSCF_HOST) -> None:
         _require_kamailio()
-        self.workdir = workdir
-        self.sip_port = free_port()
-        self.ctl = workdir / "ctl"
-        self.log = workdir / "kamailio.log"
-        db = workdir / "dbtext"
-        db.mkdir(parents=True)
-        for table in ("version", "presentity", "active_watchers", "watchers", "xcap", "pua"):
-            shutil.copy(DBTEXT_TEMPLATES / table, db / table)
-        shipped = (DEPLOY / "scscf.xml").read_text()
-        (workdir / "scscf.xml").write_text(
-            shipped.replace('port="3868"', f'port="{cx_port}"'))
-        self.argv = [
-            "kamailio", "-DD", "-E", "-f", str(DEPLOY / "scscf.cfg"),
-            "-A", f"SIP_LISTEN_UDP=udp:127.0.0.1:{self.sip_port}",
-            "-A", f"SIP_LISTEN_TCP=tcp:127.0.0.1:{self.sip_port}",
-            "-A", f'SCSCF_URI="sip:{scscf_host}:{self.sip_port}"',
-            "-A", f'DBTEXT_URL="text://{db}"',
-            "-A", f'CTL_SOCKET="unix:{self.ctl}"',
-            "-A", f'RUN_DIR="{workdir}"',
-            "-A", f'CDP_CONFIG="{workdir / "scscf.xml"}"',
-            "-A", f'CX_XSD="{CX_XSD}"',
-        ]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def impu_state(self, impu: str) -> str | None:
-        """``registered`` while the S-CSCF's usrloc holds ``impu`` registered with at
-        least one contact; else its state there (``not_registered``…), None when it
-        holds no record of it."""
-        done = subprocess.run(["kamcmd", "-s", f"unix:{self.ctl}", "ulscscf.showimpu", impu],
-                              capture_output=True, text=True, timeout=10, check=False)
-        match = re.search(r"^\s*state:\s*(\S+)", done.stdout, re.M)
-        if match is None:
-            return None
-        contacts = re.search(r"contacts: \{\s*sip:", done.stdout)
-        if match.group(1) == "registered" and contacts is None:
-            return "registered-without-contacts"
-        return match.group(1)
+        super().__init__(workdir, cx_port, free_port(), scscf_host)
 
 
 class Icscf(Kamailio):
@@ -165,27 +111,9 @@ class ImsCore:
         return self.kamailio.impu_state(impu)
 
 
-def cx_test_config(port: int, **overrides: object) -> CxConfig:
-    settings: dict[str, object] = {
-        "origin_host": "localhost", "origin_realm": DOMAIN, "listen_host": "127.0.0.1",
-        "listen_port": port, "ind_slot": 30, "termination_poll": 0.2,
-        "peers": (CxPeer(SCSCF_HOST, frozenset({"127.0.0.1"})),)}
-    settings.update(overrides)
-    return CxConfig(**settings)  # type: ignore[arg-type]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = _START_TIMEOUT,
-             detail: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:g} s\n{detail()}")
-        time.sleep(0.05)
-
-
-def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
-    """Provision ``card_file``'s card and handset, attest, check out to an MC user and
-    allocate the MCPTT-specific identities (as the IdMS does at sign-in)."""
+def check_out(svc: Service, card_file: Path = PS) -> TestHandset:
+    """Provision ``card_file``'s card and handset, attest it and check it out to the MC
+    user alice (password ``correct horse battery``)."""
     handset: TestHandset = provision_card_files(svc, [card_file])[0]
     f = load_card_file(card_file)
     card = TestCard(f.iccid, f.imsi, f.ki, f.opc or b"")
@@ -196,6 +124,13 @@ def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
     users.add_user(svc, mc_id="alice", mcptt_id=f"sip:alice@{DOMAIN}", display_name="Alice",
                    password="correct horse battery", agency="Police", actor="test")
     desk.start_checkout(svc, attestation.attestation_id, "alice", "desk")
+    return handset
+
+
+def sign_in(svc: Service, card_file: Path = PS) -> identities.McIdentities:
+    """``check_out``, then allocate the MCPTT-specific identities (as the IdMS does at
+    sign-in)."""
+    handset = check_out(svc, card_file)
     with svc.db.session() as session:
         user = session.scalar(select(McUser).where(McUser.mc_id == "alice"))
         assert user is not None
@@ -224,15 +159,11 @@ def ims_core_factory(tmp_path: Path) -> Iterator[StartCore]:
     def start(service: Service, cx_port: int | None = None, cx: CxConfig | None = None,
               kamailio_cx_port: int | None = None, scscf_host: str = SCSCF_HOST) -> ImsCore:
         port = cx_port or free_port()
-        server = CxServer(service, cx or cx_test_config(port))
-        server.start()
-        kamailio = Kamailio(tmp_path / f"kamailio{len(started)}", kamailio_cx_port or port,
-                            scscf_host)
-        core = ImsCore(service, server, kamailio)
+        scscf = Kamailio(tmp_path / f"kamailio{len(started)}", kamailio_cx_port or port,
+                         scscf_host)
+        core = ImsCore(service, start_core(service, cx or cx_test_config(port), scscf),
+                       scscf)
         started.append(core)
-        kamailio.start()
-        wait_for(lambda: any(p["connected"] for p in server.peers()),
-                 "the S-CSCF's cdp connected to the Cx peer", detail=kamailio.tail)
         return core
 
     try:

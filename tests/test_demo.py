@@ -1,5 +1,5 @@
 """``make demo`` once, as a newcomer runs it in an 80-column terminal: eight verdicts, one
-line each, and no key material in any log."""
+line each, the MC user's sign-in and IMS registration, and no key material in any log."""
 
 from __future__ import annotations
 
@@ -57,6 +57,23 @@ def test_demo_verdicts_fit_80_columns_and_no_keys_in_logs(tmp_path: Path) -> Non
     assert "look-up: IMPU2 → sip:alice@mcptt.example.org (active)" in output
     assert "✓ alice on unit 2 (not checked out to her): refused, access_denied" in output
     assert "✓ unit 1 returned: refresh refused, look-up says inactive" in output
+
+    # Then unit 1 registers IMPU2 through Kamailio's S-CSCF with the IdMS's identities and
+    # its card's ISIM; the S-CSCF's 200 OK gives the implicit set (IMPU2 and the aliases
+    # the sign-in printed); the return's RTR ends the registration there.
+    impu2 = re.search(r"IMPU2  (sip:\S+)", output)
+    aliases = re.findall(r"^  alias  (sip:\S+)$", output, re.M)
+    assert impu2 is not None and len(aliases) == 2
+    assert "✓ unit 1 registered to IMS as IMPU2 (ISIM, vectors from our Cx peer)" in output
+    assert re.search(r"^  200 OK +from the S-CSCF 127\.0\.0\.1:\d+, expires \d+ s$",
+                     output, re.M)
+    assert re.findall(r"^  P-Associated-URI  (\S+)$", output, re.M) == \
+        [impu2.group(1), *aliases]
+    assert re.search(r"^  Service-Route +<sip:\S+@scscf\.mcptt\.example\.org:\d+;lr>$",
+                     output, re.M)
+    assert re.search(r"^  \+sip\.instance +urn:uuid:[0-9a-f-]{36}$", output, re.M)
+    assert output.index("registered to IMS") < output.index("unit 1 returned") \
+        < output.index("✓ RTR (Cx 304) to the S-CSCF: IMPU2 deregistered there")
 
     # Every K and OPc the demo imported, in every spelling, absent from every log.
     batch = (tmp_path / "pool-batch.out").read_text()

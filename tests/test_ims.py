@@ -7,6 +7,7 @@ peer's SQL runs on PostgreSQL in tests/test_cx.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,11 +16,14 @@ import yaml
 from sqlalchemy import select
 
 from attest.aka.sqn import IND_BITS
+from server.agent import mcclient
 from server.core.config import IdmsConfig, ServiceConfig
+from server.core.labca import CA_CERT, SERVER_CERT, SERVER_KEY, LabCA
 from server.core.service import Service
-from server.idms import desk, identities
+from server.idms import desk, identities, oidc
 from server.ims.hss import registration_of
-from server.store.models import AuditEntry, CxSqn
+from server.pool.devicecerts import issue_device_certificate
+from server.store.models import AuditEntry, CxSqn, McIdentity
 from tests.fixtures_db import free_port
 from tests.fixtures_ims import (
     DOMAIN,
@@ -27,11 +31,13 @@ from tests.fixtures_ims import (
     ImsCore,
     StartCore,
     card_file_with,
+    check_out,
     sign_in,
     wait_for,
 )
 from tests.fixtures_modem import StartModem, modem_uri
 from tests.fixtures_pcsc import CardSlots, run_cli
+from tests.processes import serve_process
 
 IND_CX = 30
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -75,6 +81,67 @@ def test_register_impi2_through_the_s_cscf_with_the_card_on_pcsc(
     assert [e.action for e in entries] == ["cx.vectors", "ims.registered"]
     assert entries[0].details["count"] == 1 and entries[0].details["resync"] is False
     assert not {"rand", "autn", "xres", "ck", "ik", "res"} & set(entries[0].details)
+
+
+def test_register_with_the_identities_the_idms_gives_the_signed_in_handset(
+        service: Service, db_url: str, ims_core: ImsCore, pcsc_cards: CardSlots,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The MC user signs in on the handset at the IdMS (a real `simattest serve` over TLS
+    # asking for client certificates); the handset then registers with nothing but the
+    # IdMS's URL, the access token and the device certificate it is bound to.
+    handset = check_out(service)
+    client, redirect = "org.example.mcptt", "org.example.mcptt:/oidc/callback"
+    oidc.add_client(service, client, "native", "MCPTT client", [redirect],
+                    ["openid", "3gpp:mc:ptt_service"], actor="test")
+    ca = LabCA(tmp_path / "ca")
+    ca.init(["localhost"], dt.datetime.now(dt.UTC))
+    # Moved aside: the CA writes a device's certificate under one name.
+    cert = issue_device_certificate(service, ca, handset.imei,
+                                    handset.key.public_pem().decode(), dt.datetime.now(dt.UTC)
+                                    ).rename(tmp_path / "device.pem")
+    key = tmp_path / "device-key.pem"
+    key.write_bytes(handset.key.private_pem())
+    host, port = ims_core.registrar
+    config = tmp_path / "simattest.toml"
+    config.write_text(f'[idms]\nenabled = true\nmcptt_domain = "{DOMAIN}"\n'
+                      f'alias_count = 2\nregistrar = "{host}:{port}"\n')
+    with serve_process(tmp_path / "data", tmp_path / "idms.log", tls_ca=ca.path / CA_CERT,
+                       extra=["--db", db_url, "--config", str(config), "--workers", "1",
+                              "--tls-cert", str(ca.path / SERVER_CERT),
+                              "--tls-key", str(ca.path / SERVER_KEY),
+                              "--client-ca", str(ca.path / CA_CERT)]) as url:
+        signed_in = mcclient.sign_in(url, client, redirect, "alice",
+                                     "correct horse battery", cert=(str(cert), str(key)),
+                                     ca=str(ca.path / CA_CERT))
+        token_file = tmp_path / "access-token"
+        token_file.write_text(signed_in.token["access_token"])
+        inserted = pcsc_cards.insert(PS)
+        idms_args = ["ims", "register", "--reader", inserted.uri, "--idms", url,
+                     "--access-token-file", str(token_file), "--cert", str(cert),
+                     "--key", str(key), "--ca", str(ca.path / CA_CERT), "--timeout", "8"]
+        run = run_cli(capsys, *idms_args, "--json")
+        assert run.code == 0, run.err
+        # The token over another certificate (a second one for the same device key) is
+        # refused by the IdMS: the token is bound to the first (RFC 8705 clause 3).
+        other = issue_device_certificate(service, ca, handset.imei,
+                                         handset.key.public_pem().decode(),
+                                         dt.datetime.now(dt.UTC))
+        stolen = run_cli(capsys, *idms_args[:8], "--cert", str(other), "--key", str(key),
+                         "--ca", str(ca.path / CA_CERT))
+    assert stolen.code == 2 and "identities: HTTP 401" in stolen.err, stolen.err
+    assert len(stolen.err.strip().splitlines()) == 1, stolen.err
+    with service.db.read_session() as session:
+        allocated = session.scalars(select(McIdentity)).one()
+        mapped = identities.lookup_by_id(session, allocated.id)
+    assert mapped is not None
+    answer = yaml.safe_load(run.out)
+    assert answer["status"] == 200 and answer["impu"] == mapped.impu2
+    assert answer["p_associated_uri"] == [mapped.impu2, *mapped.aliases]
+    # +sip.instance is the IdM's per-checkout instance id, not the IMEI nor IMPI2's UUID.
+    assert answer["instance"] == mapped.instance_id and handset.imei not in run.out
+    assert ims_core.impu_state(mapped.impu2) == "registered"
+    seen = registration_of(service, mapped.impu2)
+    assert seen is not None and seen.state == "registered"
 
 
 def test_register_over_the_modem_on_tcp(service: Service, ims_core: ImsCore,

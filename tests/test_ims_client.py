@@ -8,6 +8,7 @@ import base64
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,44 @@ def test_the_challenge_parser_reads_rand_autn_and_qop() -> None:
     with pytest.raises(SipError, match="offers no 'auth'"):
         parse_challenge(f'Digest realm="r", nonce="{base64.b64encode(raw).decode()}", '
                         'qop="auth-int", algorithm=AKAv1-MD5')
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--idms", "https://idms.example.org"], "--access-token-file: required with --idms"),
+    (["--idms", "https://idms.example.org", "--impi", IMPI],
+     "--impi: not with --idms (the IdMS gives it)"),
+    (["--idms", "https://idms.example.org", "--access-token-file", "{token}"],
+     "--cert: required with --idms"),
+    (["--idms", "https://idms.example.org", "--access-token-file", "{empty}", "--cert",
+      "{token}", "--key", "{token}"], "expected one access token"),
+    (["--impi", IMPI, "--impu", IMPU], "--registrar: required without --idms"),
+    (["--impu", IMPU, "--registrar", "127.0.0.1:5060"], "--impi: required without --idms"),
+    (["--impi", IMPI, "--impu", IMPU, "--registrar", "127.0.0.1:5060", "--cert", "{token}"],
+     "--cert: only with --idms"),
+])
+def test_where_the_identities_come_from_is_checked_before_anything_is_sent(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, options: list[str],
+        message: str) -> None:
+    (tmp_path / "token").write_text("eyJ.e30.sig\n")
+    (tmp_path / "empty").write_text("\n")
+    files = {"token": str(tmp_path / "token"), "empty": str(tmp_path / "empty")}
+    run = run_cli(capsys, "ims", "register", "--reader", PS_SIM,
+                  *[option.format(**files) for option in options])
+    assert run.code == 2 and message in run.err, run.err
+    assert len(run.err.strip().splitlines()) == 1
+
+
+def test_an_idms_that_does_not_answer_is_one_line_and_exit_3(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = tmp_path / "token"
+    token.write_text("eyJ.e30.sig\n")
+    pem = EXAMPLES.parent.parent / "deploy" / "stunnel" / "cx-idm.conf"  # any file
+    run = run_cli(capsys, "ims", "register", "--reader", PS_SIM, "--idms",
+                  f"https://127.0.0.1:{port}", "--access-token-file", str(token),
+                  "--cert", str(pem), "--key", str(pem))
+    assert run.code == 3, run.err
+    assert f"IdMS https://127.0.0.1:{port}: cannot connect: Connection refused" in run.err
+    assert len(run.err.strip().splitlines()) == 1 and "eyJ" not in run.err

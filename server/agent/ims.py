@@ -7,8 +7,13 @@ nonce on any reader URI.  A synchronisation failure is answered once with ``auts
 failure ends the registration (the network does not hold this card's keys), never retried.
 
 ``+sip.instance`` is a per-checkout ``urn:uuid:`` (never the IMEI URN of RFC 7254, which
-would tell the IMS core which handset this is): by default a name-based UUID of IMPI2,
-which is itself per checkout and which only the IdM maps to the IMEI.
+would tell the IMS core which handset this is): the instance id the IdM allocated with
+IMPI2 (``register_from_idms``), or, when the identities are given by hand, a name-based
+UUID of IMPI2, which is itself per checkout and which only the IdM maps to the IMEI.
+
+``register_from_idms`` reads IMPI2, IMPU2, the aliases, the instance id, the home domain
+and the registrar from the IdMS's identities endpoint with the sign-in's access token,
+over mutual TLS with the device certificate the token is bound to (RFC 8705).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from hw.uicc.authenticate import (
     authenticate_app,
 )
 from hw.uicc.ts_102_221 import FileNotFoundOnCard
+from server.agent.mcclient import fetch_identities
 from server.agent.sip import (
     Challenge,
     Dialog,
@@ -43,11 +49,84 @@ from server.agent.sip import (
 # RFC 3261 clause 17.1.1.2: Timer T1; a UDP request is resent at T1, 2·T1, 4·T1 … until
 # the overall timeout.
 _T1 = 0.5
+# RFC 3261 clause 19.1.2: the default port of SIP over UDP and TCP.
+_SIP_PORT = 5060
 
 
 def default_instance(impi: str) -> str:
     """The per-checkout instance id: a name-based UUID of IMPI2 (RFC 4122 clause 4.3)."""
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'simattest:impi:' + impi)}"
+
+
+def parse_registrar(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """HOST:PORT (``[v6]:PORT`` too); HOST alone when ``default_port`` is given."""
+    host, sep, port = text.rpartition(":")
+    if (not sep or "]" in port) and default_port is not None and text:
+        return text.strip("[]"), default_port
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def check_instance(text: str) -> str:
+    """``text`` if it is a ``urn:uuid:`` (RFC 4122 clause 3), never an IMEI URN."""
+    try:
+        if not text.startswith("urn:uuid:"):
+            raise ValueError
+        uuid.UUID(text[len("urn:uuid:"):])
+    except ValueError:
+        raise InputError(f"instance id: expected urn:uuid:<UUID> (never an IMEI URN), got "
+                         f"{text!r}") from None
+    return text
+
+
+@dataclass(frozen=True)
+class ImsIdentities:
+    """What the handset registers with, as the IdMS handed it over at sign-in."""
+
+    impi: str  # IMPI2
+    impu: str  # IMPU2
+    aliases: tuple[str, ...]
+    instance: str  # the per-checkout urn:uuid:
+    domain: str  # the home network domain (the Request-URI)
+    registrar: tuple[str, int]
+
+
+def identities_from_idms(idms: str, access_token: str, *, cert: tuple[str, str],
+                         ca: str | bool) -> ImsIdentities:
+    """The signed-in handset's identities from the IdMS at ``idms`` (module docstring)."""
+    found = fetch_identities(idms, access_token, cert=cert, ca=ca)
+    where = f"IdMS {idms} identities"
+    fields = {name: found.get(name) for name in
+              ("impi", "impu", "instance_id", "home_domain", "registrar")}
+    missing = [name for name, value in fields.items() if not isinstance(value, str)
+               or not value]
+    aliases = found.get("aliases", [])
+    if missing or not isinstance(aliases, list) \
+            or not all(isinstance(a, str) for a in aliases):
+        raise InputError(f"{where}: missing or malformed {', '.join(missing) or 'aliases'}")
+    try:
+        instance = check_instance(str(fields["instance_id"]))
+        registrar = parse_registrar(str(fields["registrar"]), _SIP_PORT)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return ImsIdentities(str(fields["impi"]), str(fields["impu"]), tuple(aliases), instance,
+                         str(fields["home_domain"]), registrar)
+
+
+def register_from_idms(*, reader: str, idms: str, access_token: str,
+                       cert: tuple[str, str], ca: str | bool,
+                       registrar: tuple[str, int] | None = None, transport: str = "udp",
+                       expires: int = 600, timeout: float = 10.0, local_port: int = 0
+                       ) -> tuple[ImsIdentities, Outcome]:
+    """``register`` with the identities the IdMS gives the signed-in handset (its
+    registrar unless ``registrar`` overrides it)."""
+    found = identities_from_idms(idms, access_token, cert=cert, ca=ca)
+    outcome = register(reader=reader, impi=found.impi, impu=found.impu, domain=found.domain,
+                       registrar=registrar or found.registrar, transport=transport,
+                       expires=expires, instance=found.instance, timeout=timeout,
+                       local_port=local_port)
+    return found, outcome
 
 
 class Unregistered(CardError):

@@ -13,6 +13,7 @@ identities with the access token.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +22,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from attest.errors import InputError
+from attest.errors import InputError, TransportError
 
 DEFAULT_SCOPE = "openid 3gpp:mc:ptt_service"
 TIMEOUT = 30
@@ -54,12 +55,8 @@ class McSession:
 
     def identities(self) -> dict[str, Any]:
         """IMPI2, IMPU2, aliases, home domain and registrar (the bound access token)."""
-        answer = self.oauth.get(self.metadata["mc_identities_endpoint"], timeout=TIMEOUT)
-        if answer.status_code != 200:
-            raise SignInRefused(f"identities: HTTP {answer.status_code}",
-                                _problem_detail(answer))
-        body: dict[str, Any] = answer.json()
-        return body
+        return _identities(self.oauth.get(self.metadata["mc_identities_endpoint"],
+                                          timeout=TIMEOUT))
 
     def refresh(self) -> dict[str, Any]:
         """A new access token (TS 33.180 clause B.5)."""
@@ -69,6 +66,53 @@ class McSession:
         except Exception as exc:  # authlib's OAuthError, named by its module
             raise _oauth_refusal(exc) from None
         return token
+
+
+def _identities(answer: requests.Response) -> dict[str, Any]:
+    if answer.status_code != 200:
+        raise SignInRefused(f"identities: HTTP {answer.status_code}", _problem_detail(answer))
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def fetch_identities(server: str, access_token: str, *, cert: tuple[str, str],
+                     ca: str | bool) -> dict[str, Any]:
+    """The identities of an earlier sign-in: its access token at the IdMS's identities
+    endpoint (from its discovery document), over mutual TLS with the device certificate
+    and key ``cert`` the token is bound to (RFC 8705 clause 3)."""
+    http = requests.Session()
+    http.cert, http.verify, http.trust_env = cert, ca, False
+    try:
+        metadata = http.get(f"{server}/.well-known/openid-configuration", timeout=TIMEOUT)
+        if metadata.status_code != 200:
+            raise TransportError(f"IdMS {server}: discovery answered HTTP "
+                                 f"{metadata.status_code}")
+        endpoint = metadata.json().get("mc_identities_endpoint")
+        if not isinstance(endpoint, str):
+            raise TransportError(f"IdMS {server}: its discovery document names no "
+                                 "mc_identities_endpoint")
+        return _identities(http.get(endpoint, timeout=TIMEOUT,
+                                    headers={"Authorization": f"Bearer {access_token}"}))
+    except (requests.RequestException, ValueError) as exc:
+        raise TransportError(f"IdMS {server}: {_network_reason(exc)}") from None
+    finally:
+        http.close()
+
+
+def _network_reason(exc: Exception) -> str:
+    """One short reason for a failed request (requests nests urllib3's and the socket's)."""
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {TIMEOUT} s"
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        found = re.search(r"\[SSL[^\]]*\] ([^'\"()]+)", text)
+        return "TLS: " + (found.group(1).strip() if found else "the handshake failed")
+    if isinstance(exc, requests.ConnectionError):
+        found = re.search(r"\[Errno -?\d+\] ([^'\"()]+)", text)
+        return "cannot connect: " + (found.group(1).strip() if found else "no connection")
+    if isinstance(exc, ValueError):
+        return "its answer is not JSON"
+    return type(exc).__name__
 
 
 def _problem_detail(answer: requests.Response) -> str:

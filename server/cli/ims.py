@@ -6,32 +6,34 @@ from __future__ import annotations
 
 import argparse
 import re
-import uuid
+from pathlib import Path
 from typing import Any
 
 from attest.errors import CardError, InputError
-from server.agent.ims import Outcome, default_instance
+from server.agent.ims import (
+    Outcome,
+    check_instance,
+    default_instance,
+    parse_registrar,
+    register_from_idms,
+)
 from server.agent.ims import register as ims_register
 from server.cli.hexarg import OneLineErrorParser
 from server.cli.output import add_json_flag, print_fields, print_json
 
 
 def _registrar(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_registrar(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _instance(text: str) -> str:
     try:
-        if not text.startswith("urn:uuid:"):
-            raise ValueError
-        uuid.UUID(text[len("urn:uuid:"):])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected urn:uuid:<UUID> (never an IMEI URN), got {text!r}") from None
-    return text
+        return check_instance(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _impu(text: str) -> str:
@@ -62,15 +64,32 @@ def register(subparsers: Any) -> None:
                     "challenge (MAC failure) ends the attempt: no retry.")
     reg.add_argument("--reader", required=True, metavar="URI",
                      help="the card: pcsc:N, pcsc:NAME, modem:/dev/ttyUSB2, sim:FILE")
-    reg.add_argument("--impi", required=True, type=_impi,
-                     help="the MCPTT-specific private identity IMPI2 (user@realm)")
-    reg.add_argument("--impu", required=True, type=_impu,
-                     help="the MCPTT-specific public identity IMPU2 (sip: URI)")
-    reg.add_argument("--registrar", required=True, type=_registrar, metavar="HOST:PORT",
-                     help="the P-CSCF (or S-CSCF) to send REGISTER to")
+    reg.add_argument("--idms", metavar="URL",
+                     help="read IMPI2, IMPU2, the instance id, home domain and registrar "
+                          "from this IdMS (its identities endpoint) with the sign-in's "
+                          "access token, over mutual TLS with the device certificate; "
+                          "needs --access-token-file, --cert and --key")
+    reg.add_argument("--access-token-file", type=Path, metavar="FILE",
+                     help="with --idms: the access token of the MC user's sign-in")
+    reg.add_argument("--cert", type=Path, metavar="FILE",
+                     help="with --idms: the device certificate (PEM) the token is bound to")
+    reg.add_argument("--key", type=Path, metavar="FILE",
+                     help="with --idms: the device certificate's private key (PEM)")
+    reg.add_argument("--ca", type=Path, metavar="FILE",
+                     help="with --idms: the CA certificate(s) to verify the IdMS with "
+                          "(default: the system's)")
+    reg.add_argument("--impi", type=_impi,
+                     help="without --idms: the MCPTT-specific private identity IMPI2 "
+                          "(user@realm)")
+    reg.add_argument("--impu", type=_impu,
+                     help="without --idms: the MCPTT-specific public identity IMPU2 "
+                          "(sip: URI)")
+    reg.add_argument("--registrar", type=_registrar, metavar="HOST:PORT",
+                     help="the P-CSCF (or S-CSCF) to send REGISTER to (with --idms: "
+                          "instead of the IdMS's)")
     reg.add_argument("--domain",
-                     help="the home network domain of the Request-URI (default: IMPI2's "
-                          "realm)")
+                     help="without --idms: the home network domain of the Request-URI "
+                          "(default: IMPI2's realm)")
     reg.add_argument("--transport", choices=("udp", "tcp"), default="udp",
                      help="SIP transport (default udp)")
     reg.add_argument("--expires", type=int, default=600, metavar="SECONDS",
@@ -83,17 +102,18 @@ def register(subparsers: Any) -> None:
                      help="the local port to send from, which the Contact names (default: "
                           "any free port)")
     reg.add_argument("--instance-id", type=_instance, metavar="URN",
-                     help="+sip.instance, a urn:uuid: (default: a name-based UUID of IMPI2, "
-                          "per checkout, never the IMEI)")
+                     help="without --idms: +sip.instance, a urn:uuid: (default: a "
+                          "name-based UUID of IMPI2, per checkout, never the IMEI; with "
+                          "--idms the IdM's instance id)")
     reg.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                      help="how long to wait for the registrar's final answer (default 10)")
     add_json_flag(reg)
     reg.set_defaults(func=_register)
 
 
-def _print(outcome: Outcome, instance: str, as_json: bool) -> None:
+def _print(outcome: Outcome, impu: str, instance: str, as_json: bool) -> None:
     if as_json:
-        print_json({"status": outcome.status, "reason": outcome.reason,
+        print_json({"impu": impu, "status": outcome.status, "reason": outcome.reason,
                     "expires": outcome.expires, "p_associated_uri": outcome.associated_uris,
                     "service_route": outcome.service_routes, "pub_gruu": outcome.pub_gruu,
                     "temp_gruu": outcome.temp_gruu, "instance": instance,
@@ -101,6 +121,7 @@ def _print(outcome: Outcome, instance: str, as_json: bool) -> None:
                     "application": outcome.application})
         return
     print_fields([
+        ("IMPU", impu),
         ("status", f"{outcome.status} {outcome.reason}"),
         ("expires", outcome.expires if outcome.expires is not None else "-"),
         ("P-Associated-URI", ", ".join(outcome.associated_uris) or "-"),
@@ -118,14 +139,64 @@ def _register(args: argparse.Namespace) -> int:
         raise InputError(f"--local-port: expected 0 to 65535, got {args.local_port}")
     if args.expires < 0 or args.expires > 2**31 - 1:
         raise InputError(f"--expires: expected 0 to {2**31 - 1} seconds, got {args.expires}")
-    instance = args.instance_id or default_instance(args.impi)
-    outcome = ims_register(
-        reader=args.reader, impi=args.impi, impu=args.impu,
-        domain=args.domain or args.impi.split("@", 1)[1], registrar=args.registrar,
-        transport=args.transport, expires=0 if args.unregister else args.expires,
-        instance=instance, timeout=args.timeout, local_port=args.local_port)
+    expires = 0 if args.unregister else args.expires
+    if args.idms is not None:
+        found, outcome = register_from_idms(
+            reader=args.reader, idms=args.idms.rstrip("/"),
+            access_token=_access_token(args), cert=_device_certificate(args),
+            ca=str(args.ca) if args.ca else True, registrar=args.registrar,
+            transport=args.transport, expires=expires, timeout=args.timeout,
+            local_port=args.local_port)
+        impu, instance, registrar = found.impu, found.instance, found.registrar
+    else:
+        impu, registrar = _given_identities(args)
+        instance = args.instance_id or default_instance(args.impi)
+        outcome = ims_register(
+            reader=args.reader, impi=args.impi, impu=impu,
+            domain=args.domain or args.impi.split("@", 1)[1], registrar=registrar,
+            transport=args.transport, expires=expires, instance=instance,
+            timeout=args.timeout, local_port=args.local_port)
     if not 200 <= outcome.status < 300:
-        raise CardError(f"REGISTER refused by {args.registrar[0]}:{args.registrar[1]}: "
+        raise CardError(f"REGISTER refused by {registrar[0]}:{registrar[1]}: "
                         f"{outcome.status} {outcome.reason}")
-    _print(outcome, instance, args.json)
+    _print(outcome, impu, instance, args.json)
     return 0
+
+
+def _given_identities(args: argparse.Namespace) -> tuple[str, tuple[str, int]]:
+    for name in ("access_token_file", "cert", "key", "ca"):
+        if getattr(args, name) is not None:
+            raise InputError(f"--{name.replace('_', '-')}: only with --idms")
+    for name in ("impi", "impu", "registrar"):
+        if getattr(args, name) is None:
+            raise InputError(f"--{name}: required without --idms")
+    return args.impu, args.registrar
+
+
+def _access_token(args: argparse.Namespace) -> str:
+    for name in ("impi", "impu", "domain", "instance_id"):
+        if getattr(args, name) is not None:
+            raise InputError(f"--{name.replace('_', '-')}: not with --idms (the IdMS "
+                             "gives it)")
+    if args.access_token_file is None:
+        raise InputError("--access-token-file: required with --idms")
+    try:
+        token = args.access_token_file.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--access-token-file {args.access_token_file}: cannot read it "
+                         f"({type(exc).__name__})") from None
+    if not token or any(c.isspace() for c in token):
+        raise InputError(f"--access-token-file {args.access_token_file}: expected one "
+                         "access token")
+    return token
+
+
+def _device_certificate(args: argparse.Namespace) -> tuple[str, str]:
+    for name in ("cert", "key"):
+        path = getattr(args, name)
+        if path is None:
+            raise InputError(f"--{name}: required with --idms (the device certificate "
+                             "the token is bound to)")
+        if not path.is_file():
+            raise InputError(f"--{name} {path}: no such file")
+    return str(args.cert), str(args.key)

@@ -9,8 +9,9 @@ which certifies its registered device key.  The MC client is an independent rely
 party — authlib's OAuth 2.0 client for requests (``server.agent.mcclient``) with PKCE
 S256 and mutual TLS.  Then: the handset's IMPI2/IMPU2 and aliases, the MCPTT server's
 look-up of the IMPU2 (a service client), a sign-in on unit 2 — checked out to nobody —
-refused, and the return of unit 1 ending the sign-in and its identities.  Every line
-fits 80 columns.
+refused, unit 1's IMS registration as IMPU2 through Kamailio (``server.demo.ims``; the
+IdMS names the S-CSCF as the registrar), and the return of unit 1 ending the sign-in,
+its identities and, by the Cx peer's RTR, its registration.  Every line fits 80 columns.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from server.agent import mcclient
 from server.core.config import IdmsConfig, ServiceConfig
 from server.core.labca import CA_CERT, SERVER_CERT, SERVER_KEY, LabCA
 from server.core.service import Service
+from server.demo.ims import DemoIms, deregistered_by_rtr, ims_core, register_unit
 from server.idms import desk, oidc, users
 from server.pool.devicecerts import issue_device_certificate
 
@@ -56,14 +58,18 @@ def _device_files(svc: Service, ca: LabCA, workdir: Path, handset: DemoHandset,
 
 def idms_demo(console: Console, workdir: Path, data_dir: Path, genuine: Genuine) -> bool:
     """The identity-management chain (module docstring); whether it went as expected."""
-    from server.demo.scenario import ServiceProcess, TlsFiles, _agent
+    from server.demo.scenario import ServiceProcess, TlsFiles, _agent, _free_port
 
     now = dt.datetime.now(dt.UTC)
     ca = LabCA(workdir / "lab-ca")
     ca.init(["localhost"], now)
+    cx_port, sip_port = _free_port(), _free_port()
+    registrar = f"127.0.0.1:{sip_port}"  # the S-CSCF: the demo has no P-CSCF
     config_file = workdir / "simattest.toml"
-    config_file.write_text(f'[idms]\nenabled = true\nmcptt_domain = "{DOMAIN}"\n')
-    config = ServiceConfig(idms=IdmsConfig(enabled=True, mcptt_domain=DOMAIN))
+    config_file.write_text(f'[idms]\nenabled = true\nmcptt_domain = "{DOMAIN}"\n'
+                           f'registrar = "{registrar}"\n')
+    config = ServiceConfig(idms=IdmsConfig(enabled=True, mcptt_domain=DOMAIN,
+                                           registrar=registrar))
     password = secrets.token_urlsafe(12)
     body, answer = _agent(genuine.client, genuine.reader, genuine.handset,
                           genuine.handset.imei)
@@ -88,15 +94,18 @@ def idms_demo(console: Console, workdir: Path, data_dir: Path, genuine: Genuine)
         idms.start()
     try:
         _ok(console, f"IdMS at {idms.url} (TLS, lab CA, device certificates)")
-        return _sign_in_chain(console, idms.url, str(ca.path / CA_CERT), password,
-                              unit1, unit2, secret, data_dir, config, checkout.id)
+        with ims_core(console, workdir, data_dir, config, genuine.reader, cx_port,
+                      sip_port) as ims:
+            return _sign_in_chain(console, idms.url, str(ca.path / CA_CERT), password,
+                                  unit1, unit2, secret, data_dir, config, checkout.id, ims)
     finally:
         idms.stop()
 
 
 def _sign_in_chain(console: Console, url: str, ca: str, password: str,
                    unit1: tuple[str, str], unit2: tuple[str, str], secret: str,
-                   data_dir: Path, config: ServiceConfig, checkout_id: int) -> bool:
+                   data_dir: Path, config: ServiceConfig, checkout_id: int,
+                   ims: DemoIms) -> bool:
     signed_in = mcclient.sign_in(url, CLIENT_ID, REDIRECT_URI, USER, password, cert=unit1,
                                  ca=ca)
     _ok(console, "alice signed in on unit 1 (PKCE S256, its device certificate)")
@@ -121,6 +130,8 @@ def _sign_in_chain(console: Console, url: str, ca: str, password: str,
     except mcclient.SignInRefused as exc:
         refused = exc.error == "access_denied"
         _ok(console, "alice on unit 2 (not checked out to her): refused, access_denied")
+    registered = register_unit(console, ims, url, signed_in.token["access_token"], unit1,
+                               ca)
     with Service.open(data_dir, None, config, create=False) as svc:
         desk.return_checkout(svc, checkout_id, actor="demo desk")
     try:
@@ -129,4 +140,5 @@ def _sign_in_chain(console: Console, url: str, ca: str, password: str,
     except mcclient.SignInRefused:
         ended = lookup()["active"] is False
         _ok(console, "unit 1 returned: refresh refused, look-up says inactive")
-    return bool(looked_up["active"]) and refused and ended
+    rtr = registered is not None and deregistered_by_rtr(console, ims, registered)
+    return bool(looked_up["active"]) and refused and ended and rtr

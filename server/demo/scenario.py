@@ -637,7 +637,8 @@ def host_notes(hide_usb: bool) -> list[str]:
            "first, or stop the system's pcscd users meanwhile.")
     return [usb,
             "Its virtual readers' driver, vpcd, listens on TCP on all interfaces (vpcd "
-            "binds no single address); the service listens on 127.0.0.1 only."]
+            "binds no single address); the service listens on 127.0.0.1 only, as do the "
+            "IdMS, our Cx peer and Kamailio's S-CSCF (SIP over UDP and TCP)."]
 
 
 def _interrupt(signum: int, _frame: object) -> None:

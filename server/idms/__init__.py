@@ -23,7 +23,7 @@ introspection, the Cx peer's MAR, the MCPTT server's look-up — follows this):
 
 1. **Validity is derived on every read**, never trusted from a flag alone.  A mapping
    is live only while all of these hold, checked in the one statement that reads it
-   (``identities._refusal``): ``ended_at`` is NULL; its checkout is not returned; the
+   (``identities.invalid_reason``): ``ended_at`` is NULL; its checkout is not returned; the
    checkout still names this MC user; the handset is not reported lost; the MC user is
    enabled; and the handset's newest appraised attestation is affirming (a
    contraindicated — or any non-affirming — attestation after the checkout's ends it

@@ -141,7 +141,9 @@ def _newest_status() -> Any:
             .correlate(Handset).scalar_subquery())
 
 
-def _query() -> Select:
+def mapping_query() -> Select:
+    """Mappings with every column the validity rule (``invalid_reason``) reads; add the
+    ``where`` (by IMPI2, IMPU2, checkout…)."""
     return (select(McIdentity, McUser.mc_id, McUser.mcptt_id, McUser.enabled, Handset.imei,
                    Handset.lost_at, Card.iccid, Checkout.returned_at, Checkout.mc_user_id,
                    _newest_status().label("newest"))
@@ -153,7 +155,7 @@ def _query() -> Select:
 
 # The statements of every sign-in and token use, built once (building one cost about as
 # much as running it: see server.pool.devicecerts).
-_QUERY = _query()
+_QUERY = mapping_query()
 _BY_ID = _QUERY.where(McIdentity.id == bindparam("identity_id"))
 _ALIASES = (select(McIdentityAlias.identity_id, McIdentityAlias.impu)
             .where(McIdentityAlias.identity_id.in_(bindparam("ids", expanding=True)))
@@ -182,8 +184,8 @@ _CURRENT = (select(McIdentity.id)
             .order_by(McIdentity.allocated_at.desc(), McIdentity.id.desc()).limit(1))
 
 
-def _refusal(row: Any) -> str | None:
-    """Why the mapping on ``row`` (of ``_query``) is not valid, in the order an operator
+def invalid_reason(row: Any) -> str | None:
+    """Why the mapping on ``row`` (of ``mapping_query``) is not valid, in the order an operator
     would look for it; None: valid."""
     identity: McIdentity = row[0]
     if identity.end_reason is not None or identity.ended_at is not None:
@@ -210,7 +212,7 @@ def _views(session: Session, rows: list[Any]) -> list[McIdentities]:
     return [McIdentities(
         row[0].id, row[0].checkout_id, row[0].mc_user_id, row.mc_id, row.mcptt_id, row.imei,
         row.iccid, row[0].impi1, row[0].impi2, row[0].impu2, tuple(aliases[row[0].id]),
-        row[0].instance_id, row[0].allocated_at, row[0].ended_at, _refusal(row))
+        row[0].instance_id, row[0].allocated_at, row[0].ended_at, invalid_reason(row))
         for row in rows]
 
 
@@ -220,7 +222,7 @@ def identities_valid(session: Session, identity_id: int) -> Validity:
     row = session.execute(_BY_ID, {"identity_id": identity_id}).first()
     if row is None:
         return Validity(False, "unknown")
-    reason = _refusal(row)
+    reason = invalid_reason(row)
     return Validity(reason is None, reason)
 
 
@@ -420,7 +422,7 @@ def settle(svc: Service, *, actor: str) -> list[McIdentities]:
         rows = session.execute(_QUERY.where(McIdentity.ended_at.is_(None))).all()
         by_reason: dict[str, list[int]] = {}
         for row in rows:
-            reason = _refusal(row)
+            reason = invalid_reason(row)
             if reason is not None:
                 by_reason.setdefault(reason, []).append(row[0].id)
         return [v for reason, ids in sorted(by_reason.items())

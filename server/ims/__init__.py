@@ -11,7 +11,9 @@
   when identities end, the operators' view;
 - ``cx`` — the Diameter peer itself on python-diameter (CER/CEA, DWR/DWA, DPR/DPA from
   the library; Cx requests and answers, peer checks, RTR sending);
-- ``metrics`` — Prometheus counters by command and result code.
+- ``metrics`` — Prometheus counters by command and result code;
+- ``kamailio`` — Kamailio's S-CSCF (``deploy/kamailio/``) and the Cx peer started together
+  on loopback: the IMS core of the tests and of ``make demo``.
 
 May import: idms, checkout, attestation, pool, core, store, hw, attest.
 """

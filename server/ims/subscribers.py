@@ -16,10 +16,10 @@ from server.idms.identities import (
     LOST,
     RETURNED,
     McIdentities,
+    invalid_reason,
     lookup_by_impu,
+    mapping_query,
 )
-from server.idms.identities import _query as mapping_query
-from server.idms.identities import _refusal as refusal
 from server.store.models import Card, McIdentity, McIdentityAlias
 
 # active: may register; barred: the handset was returned, reported lost or attested
@@ -38,13 +38,18 @@ class Subscriber:
     state: SubscriberState
 
 
+def _state(end_reason: str | None) -> SubscriberState:
+    if end_reason is None:
+        return "active"
+    return "barred" if end_reason in _BARRED else "ended"
+
+
 def _subscriber(session: Session, found: McIdentities | None) -> Subscriber | None:
     if found is None:
         return None
-    state: SubscriberState = "active" if found.end_reason is None else (
-        "barred" if found.end_reason in _BARRED else "ended")
     card_id = session.scalar(select(Card.id).where(Card.iccid == found.iccid))
-    return Subscriber(found.impi2, found.impi1, found.impus, card_id, state)
+    return Subscriber(found.impi2, found.impi1, found.impus, card_id,
+                      _state(found.end_reason))
 
 
 # The MAR hot path: identity management's own query and validity rule, built once with a
@@ -61,12 +66,9 @@ def find_by_impi(session: Session, impi: str) -> Subscriber | None:
     if row is None:
         return None
     identity: McIdentity = row[0]
-    reason = refusal(row)
-    state: SubscriberState = "active" if reason is None else (
-        "barred" if reason in _BARRED else "ended")
     aliases = session.scalars(_ALIASES, {"identity_id": identity.id}).all()
     return Subscriber(identity.impi2, identity.impi1, (identity.impu2, *aliases),
-                      identity.card_id, state)
+                      identity.card_id, _state(invalid_reason(row)))
 
 
 def find_by_impu(session: Session, impu: str) -> Subscriber | None:
