@@ -247,15 +247,7 @@ def return_in(session: Session, checkout_id: int, actor: str) -> CheckoutView:
         update(Checkout).where(Checkout.id == checkout_id, Checkout.returned_at.is_(None))
         .values(returned_at=now, returned_by=actor).returning(Checkout.id)
     ).first()
-    row = session.execute(
-        select(Checkout, Handset.imei, Card.iccid)
-        .join(Handset, Handset.id == Checkout.handset_id)
-        .outerjoin(Card, Card.id == Checkout.card_id)
-        .where(Checkout.id == checkout_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"checkout {checkout_id} does not exist", field="checkout_id")
-    checkout, imei, iccid = row
+    checkout, imei, iccid = _checkout_row(session, checkout_id)
     if ended is None:
         raise AlreadyReturned(
             f"checkout {checkout_id} was returned at "
@@ -268,15 +260,22 @@ def return_in(session: Session, checkout_id: int, actor: str) -> CheckoutView:
 
 def get_checkout(svc: Service, checkout_id: int) -> CheckoutView:
     with svc.db.read_session() as session:
-        row = session.execute(
-            select(Checkout, Handset.imei, Card.iccid)
-            .join(Handset, Handset.id == Checkout.handset_id)
-            .outerjoin(Card, Card.id == Checkout.card_id)
-            .where(Checkout.id == checkout_id)
-        ).first()
+        return _view(*_checkout_row(session, checkout_id))
+
+
+def _checkout_row(session: Session, checkout_id: int) -> tuple[Checkout, str, str | None]:
+    """The checkout with its handset's IMEI and card's ICCID (NotFound naming
+    ``checkout_id``)."""
+    row = session.execute(
+        select(Checkout, Handset.imei, Card.iccid)
+        .join(Handset, Handset.id == Checkout.handset_id)
+        .outerjoin(Card, Card.id == Checkout.card_id)
+        .where(Checkout.id == checkout_id)
+    ).first()
     if row is None:
         raise NotFound(f"checkout {checkout_id} does not exist", field="checkout_id")
-    return _view(*row)
+    checkout, imei, iccid = row
+    return checkout, imei, iccid
 
 
 def list_checkouts(svc: Service, *, open_only: bool = False, imei: str | None = None,
