@@ -86,30 +86,53 @@ def _check(sub: Subscriber | None, impu: str | None) -> Result | None:
     return None
 
 
-def multimedia_auth(svc: Service, cfg: CxConfig, *, peer: str, impi: str, impu: str | None,
-                    scheme: str, count: int, server_name: str,
-                    resync_data: bytes | None) -> MarOutcome:
-    """MAR (TS 29.228 clause 6.3.1): vectors for IMPI2 ``impi``; with ``resync_data``
-    (RAND‖AUTS) after resynchronising the IdM's slot."""
-    if scheme != AKAV1_MD5:
-        return MarOutcome(Result.AUTH_SCHEME_NOT_SUPPORTED)
+@dataclass(frozen=True)
+class MarRequest:
+    """What a MAR asks (TS 29.229 clause 6.1.7): vectors for IMPI2 ``impi``; with
+    ``resync_data`` (RAND‖AUTS) after resynchronising the IdM's slot."""
+
+    peer: str
+    impi: str
+    impu: str | None
+    scheme: str
+    count: int
+    server_name: str
+    resync_data: bytes | None
+
+
+def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> list[MarOutcome]:
+    """MARs (TS 29.228 clause 6.3.1), answered as one group: one transaction holds every
+    SQN reservation of the group and every audit entry, so the vectors and their audit
+    entries are committed together (one commit, and one pass of the audit chain's head
+    lock, per group instead of per MAR) and no vector is answered before its entry is
+    durable.  A refusal in the group changes nothing (each is decided before any write of
+    its own); an exception rolls the whole group back and is raised."""
+    outcomes: list[MarOutcome] = []
     with svc.db.session() as session:
-        sub = find_by_impi(session, impi)
-        refused = _check(sub, impu)
-        if refused is not None or sub is None:
-            return MarOutcome(refused or Result.USER_UNKNOWN)
-        card = None if sub.card_id is None else session.get(Card, sub.card_id)
-        if card is None:  # the card left the pool: the identities cannot authenticate
-            return MarOutcome(Result.USER_UNKNOWN)
-        try:
-            vectors = issue_vectors(svc, session, card, cfg.ind_slot, count, resync_data)
-        except ResyncRefused:  # raised before the SQN state is touched
-            audit.append(session, _actor(peer), "cx.resync_refused", f"impi:{impi}",
-                         {"server_name": server_name, "reason": "MAC-S does not verify"})
-            return MarOutcome(Result.UNABLE_TO_COMPLY)
-        audit.append(session, _actor(peer), "cx.vectors", f"impi:{impi}",
-                     {"impu": impu, "server_name": server_name, "count": len(vectors),
-                      "resync": resync_data is not None})
+        for request in requests:
+            outcomes.append(_one_mar(svc, cfg, session, request))
+    return outcomes
+
+
+def _one_mar(svc: Service, cfg: CxConfig, session: Session, r: MarRequest) -> MarOutcome:
+    if r.scheme != AKAV1_MD5:
+        return MarOutcome(Result.AUTH_SCHEME_NOT_SUPPORTED)
+    sub = find_by_impi(session, r.impi)
+    refused = _check(sub, r.impu)
+    if refused is not None or sub is None:
+        return MarOutcome(refused or Result.USER_UNKNOWN)
+    card = None if sub.card_id is None else session.get(Card, sub.card_id)
+    if card is None:  # the card left the pool: the identities cannot authenticate
+        return MarOutcome(Result.USER_UNKNOWN)
+    try:
+        vectors = issue_vectors(svc, session, card, cfg.ind_slot, r.count, r.resync_data)
+    except ResyncRefused:  # raised before the SQN state is touched
+        audit.append(session, _actor(r.peer), "cx.resync_refused", f"impi:{r.impi}",
+                     {"server_name": r.server_name, "reason": "MAC-S does not verify"})
+        return MarOutcome(Result.UNABLE_TO_COMPLY)
+    audit.append(session, _actor(r.peer), "cx.vectors", f"impi:{r.impi}",
+                 {"impu": r.impu, "server_name": r.server_name, "count": len(vectors),
+                  "resync": r.resync_data is not None})
     return MarOutcome(Result.SUCCESS, vectors)
 
 
