@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from server.core.service import Service
 from server.idms.identities import settle
 from server.ims.config import CxConfig
-from server.ims.subscribers import Subscriber, find_by_impi, find_by_impu
+from server.ims.subscribers import Subscriber, find_by_impi, find_by_impis, find_by_impu
 from server.ims.subscription import ims_subscription
 from server.ims.vectors import CxVector, ResyncRefused, issue_vectors
 from server.store import audit_chain as audit
@@ -107,21 +107,23 @@ def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> 
     lock, per group instead of per MAR) and no vector is answered before its entry is
     durable.  A refusal in the group changes nothing (each is decided before any write of
     its own); an exception rolls the whole group back and is raised."""
-    outcomes: list[MarOutcome] = []
     with svc.db.session() as session:
-        for request in requests:
-            outcomes.append(_one_mar(svc, cfg, session, request))
-    return outcomes
+        # The group's subscribers and cards, each read once.
+        subs = find_by_impis(session, [r.impi for r in requests if r.scheme == AKAV1_MD5])
+        card_ids = {s.card_id for s in subs.values() if s.card_id is not None}
+        cards = {card.id: card for card in session.scalars(
+            select(Card).where(Card.id.in_(card_ids)))} if card_ids else {}
+        return [_one_mar(svc, cfg, session, r, subs.get(r.impi), cards) for r in requests]
 
 
-def _one_mar(svc: Service, cfg: CxConfig, session: Session, r: MarRequest) -> MarOutcome:
+def _one_mar(svc: Service, cfg: CxConfig, session: Session, r: MarRequest,
+             sub: Subscriber | None, cards: dict[int, Card]) -> MarOutcome:
     if r.scheme != AKAV1_MD5:
         return MarOutcome(Result.AUTH_SCHEME_NOT_SUPPORTED)
-    sub = find_by_impi(session, r.impi)
     refused = _check(sub, r.impu)
     if refused is not None or sub is None:
         return MarOutcome(refused or Result.USER_UNKNOWN)
-    card = None if sub.card_id is None else session.get(Card, sub.card_id)
+    card = None if sub.card_id is None else cards.get(sub.card_id)
     if card is None:  # the card left the pool: the identities cannot authenticate
         return MarOutcome(Result.USER_UNKNOWN)
     try:
