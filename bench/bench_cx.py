@@ -11,9 +11,10 @@ decoded after the window, so the generator's CPU stays small on the shared machi
 It reports MAAs per second, p50/p99 latency at the client, that no SQN was handed out
 twice (every AUTN is opened with its card's keys afterwards), the CPU per MAR of the Cx
 peer, PostgreSQL and the generator with the rate the machine's cores allow at that cost,
-and the Milenage share of the Cx peer's CPU time.  Phase 2 starts Kamailio (deploy/kamailio/) and runs complete registrations
-(REGISTER, 401, AUTHENTICATE on a simulated card, REGISTER, 200: one MAR and one SAR
-each) from several threads for a few seconds.
+and the Milenage share of the Cx peer's CPU time.  Phase 2 starts Kamailio
+(deploy/kamailio/) and runs complete registrations (REGISTER, 401, AUTHENTICATE on a
+simulated card, REGISTER, 200: one MAR and one SAR each) from several threads for a few
+seconds.
 
     .venv/bin/python bench/bench_cx.py [--handsets 200] [--seconds 10]
         [--processes 2] [--connections 4] [--sip-threads 4] [--cx-only]
