@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -105,10 +106,11 @@ def _first(avps: list[Avp], code: int, vendor: int = VENDOR_3GPP) -> Avp | None:
 class CxNode(Node):
     """python-diameter's node with the Cx CEA and the source-address check."""
 
-    def __init__(self, cfg: CxConfig) -> None:
+    def __init__(self, cfg: CxConfig, *, reuse_port: bool = False) -> None:
         super().__init__(cfg.origin_host, cfg.origin_realm, ip_addresses=[cfg.listen_host],
                          tcp_port=cfg.listen_port, vendor_ids=[VENDOR_3GPP])
         self.cfg = cfg
+        self.reuse_port = reuse_port
         self.product_name = "simattest"
         # Requests are checked by CxApplication: the library's own check would demand
         # the RFC 4740 AVPs its MAR class declares.
@@ -117,6 +119,29 @@ class CxNode(Node):
         # How often the node's loop checks peer timers; also how long a forced stop
         # waits (the library's default is 6 s).
         self.wakeup_interval = 1
+
+    def start(self) -> None:
+        """Start the node; with ``reuse_port``, on listening sockets that several
+        processes share (SO_REUSEPORT: the kernel spreads the incoming connections over
+        the processes bound to the address).  The library binds its own socket without
+        that option, so the sockets are made here and the library, started without a TCP
+        port, serves them (it accepts on every socket in ``tcp_sockets``)."""
+        if not self.reuse_port:
+            super().start()
+            return
+        for host in self.ip_addresses:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listener.bind((host, self.tcp_port))
+            listener.listen(128)
+            listener.setblocking(False)
+            self.tcp_sockets.append(listener)
+        port, self.tcp_port = self.tcp_port, None
+        try:
+            super().start()
+        finally:
+            self.tcp_port = port
 
     def send_message(self, conn: PeerConnection, message: Message) -> None:
         if isinstance(message, CapabilitiesExchangeAnswer):
@@ -485,10 +510,10 @@ class _QuietHandler(WSGIRequestHandler):
 class CxServer:
     """The running Cx peer: the node, the application and the RTR loop."""
 
-    def __init__(self, svc: Service, cfg: CxConfig) -> None:
+    def __init__(self, svc: Service, cfg: CxConfig, *, reuse_port: bool = False) -> None:
         self.svc = svc
         self.cfg = cfg
-        self.node = CxNode(cfg)
+        self.node = CxNode(cfg, reuse_port=reuse_port)
         self.app = CxApplication(svc, cfg)
         peers = [self.node.add_peer(f"aaa://{p.origin_host}", cfg.origin_realm)
                  for p in cfg.peers]
