@@ -17,8 +17,12 @@ simulated card, REGISTER, 200: one MAR and one SAR each) from several threads fo
 seconds.
 
     .venv/bin/python bench/bench_cx.py [--handsets 200] [--seconds 10]
-        [--processes 2] [--connections 4] [--sip-threads 4] [--cx-only]
-        [--write-results]
+        [--processes 2] [--connections 4] [--cx-processes 2] [--sip-threads 4]
+        [--cx-only] [--write-results]
+
+``--cx-processes N`` runs the Cx peer as N processes on one address (as ``simattest cx
+serve --processes N``: SO_REUSEPORT), this one and N-1 more; its CPU per MAR is theirs
+together.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +56,7 @@ from server.attestation.evidence import submit_evidence  # noqa: E402
 from server.core.config import IdmsConfig, ServiceConfig  # noqa: E402
 from server.core.service import Service  # noqa: E402
 from server.idms import desk, identities, users  # noqa: E402
-from server.ims.config import CxPeer  # noqa: E402
+from server.ims.config import CxConfig, CxPeer  # noqa: E402
 from server.ims.cx import CxServer  # noqa: E402
 from server.store.models import McUser  # noqa: E402
 from tests.cx_client import CxClient, result_of, vectors_of  # noqa: E402
@@ -176,14 +181,38 @@ def milenage_seconds_per_vector() -> float:
     return (time.process_time() - t0) / n
 
 
-def cx_storm(svc: Service, subs: list[tuple[str, str, bytes, bytes]], seconds: float,
-             processes: int, connections: int, pg_data: Path) -> dict[str, float | int | str]:
+def _cx_peer(data: Path, url: str, config: ServiceConfig, cfg: CxConfig,
+             stop: EventType) -> None:
+    """One more Cx peer process on the same address (``cx serve --processes``)."""
+    with Service.open(data, url, config) as svc:
+        server = CxServer(svc, cfg, reuse_port=True)
+        server.start()
+        stop.wait()
+        server.stop()
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cx_storm(svc: Service, url: str, subs: list[tuple[str, str, bytes, bytes]],
+             seconds: float, processes: int, connections: int, cx_processes: int,
+             pg_data: Path) -> dict[str, float | int | str]:
     hosts = [f"scscf{i}.{DOMAIN}" for i in range(processes * connections)]
     port = free_port()
-    server = CxServer(svc, cx_test_config(port, termination_poll=1.0, peers=tuple(
-        CxPeer(h, frozenset({"127.0.0.1"})) for h in hosts)))
+    cfg = cx_test_config(port, termination_poll=1.0, peers=tuple(
+        CxPeer(h, frozenset({"127.0.0.1"})) for h in hosts))
+    server = CxServer(svc, cfg, reuse_port=cx_processes > 1)
     server.start()
-    time.sleep(0.5)
+    spawn = multiprocessing.get_context("spawn")
+    stop_peers = spawn.Event()
+    peers = [spawn.Process(target=_cx_peer, args=(
+        svc.data_dir.path, url, svc.config, cfg, stop_peers)) for _ in range(cx_processes - 1)]
+    for peer in peers:
+        peer.start()
+    time.sleep(0.5 + 3.0 * len(peers))  # the spawned peers import and listen
     queue: multiprocessing.Queue = multiprocessing.Queue()
     start_at = time.time() + 2.0
     pairs = [(impi, impu) for impi, impu, _k, _opc in subs]
@@ -196,12 +225,17 @@ def cx_storm(svc: Service, subs: list[tuple[str, str, bytes, bytes]], seconds: f
     while time.time() < start_at:
         time.sleep(0.01)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    peers0 = sum(_process_cpu(peer.pid or 0) for peer in peers)
     db0 = _cpu_seconds(postmaster) if postmaster else 0.0
     outputs = [queue.get() for _ in procs]
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    peers1 = sum(_process_cpu(peer.pid or 0) for peer in peers)
     db1 = _cpu_seconds(postmaster) if postmaster else 0.0
     for p in procs:
         p.join()
+    stop_peers.set()
+    for peer in peers:
+        peer.join()
     server.stop()
     latencies = sorted(x for out in outputs for x in out[0])
     issued = [x for out in outputs for x in out[1]]
@@ -218,7 +252,8 @@ def cx_storm(svc: Service, subs: list[tuple[str, str, bytes, bytes]], seconds: f
         bad_mac += not ok
         reused += seq in seen[impi]
         seen[impi].add(seq)
-    server_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    server_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime) \
+        + peers1 - peers0
     n = max(1, len(latencies))
     server_ms = 1000 * server_cpu / n
     database_ms = 1000 * (db1 - db0) / n
@@ -297,6 +332,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--cx-processes", type=int, default=1,
+                        help="Cx peer processes on the one address (SO_REUSEPORT)")
     parser.add_argument("--sip-threads", type=int, default=4)
     parser.add_argument("--cx-only", action="store_true",
                         help="the MAR storm alone (no Kamailio phase, nothing written)")
@@ -312,8 +349,8 @@ def main() -> None:
                 t0 = time.monotonic()
                 subs = sign_in_pool(svc, args.handsets)
                 print(f"{len(subs)} handsets signed in in {time.monotonic() - t0:.1f} s")
-                cx = cx_storm(svc, subs, args.seconds, args.processes, args.connections,
-                              root / "pg" / "pg")
+                cx = cx_storm(svc, url, subs, args.seconds, args.processes,
+                              args.connections, args.cx_processes, root / "pg" / "pg")
                 print(cx)
                 if args.cx_only:
                     return
@@ -326,7 +363,8 @@ def main() -> None:
         "other work",
         f"- command: `.venv/bin/python bench/bench_cx.py --handsets {args.handsets} "
         f"--seconds {args.seconds:g} --processes {args.processes} --connections "
-        f"{args.connections} --sip-threads {args.sip_threads}`",
+        f"{args.connections} --cx-processes {args.cx_processes} --sip-threads "
+        f"{args.sip_threads}`",
         "",
         "| figure | value |",
         "| --- | --- |",
@@ -336,6 +374,7 @@ def main() -> None:
         f"| vectors issued; SQNs reused; MAC-A wrong | {cx['vectors']}; {cx['reused']}; "
         f"{cx['bad_mac']} |",
         f"| refusals | {cx['failures']} |",
+        f"| Cx peer processes (SO_REUSEPORT) | {args.cx_processes} |",
         f"| CPU per MAR: Cx peer / PostgreSQL / load generator | "
         f"{cx['server_cpu_ms_per_mar']:.2f} / {cx['database_cpu_ms_per_mar']:.2f} / "
         f"{cx['generator_cpu_ms_per_mar']:.2f} ms |",

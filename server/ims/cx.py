@@ -133,15 +133,15 @@ class CxNode(Node):
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            listener.bind((host, self.tcp_port))
+            listener.bind((host, self.cfg.listen_port))
             listener.listen(128)
             listener.setblocking(False)
             self.tcp_sockets.append(listener)
-        port, self.tcp_port = self.tcp_port, None
+        self.tcp_port = None  # the library would bind a second socket of its own
         try:
             super().start()
         finally:
-            self.tcp_port = port
+            self.tcp_port = self.cfg.listen_port
 
     def send_message(self, conn: PeerConnection, message: Message) -> None:
         if isinstance(message, CapabilitiesExchangeAnswer):
