@@ -205,3 +205,5 @@ used.attestation_id_manufacturer
 used.attestation_id_model
 used.device_unique_attestation
 used.attestation_id_second_imei
+# python-diameter reads Node.tcp_port in Node.start (server/ims/cx.py CxNode.start).
+used.tcp_port
