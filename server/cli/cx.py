@@ -88,6 +88,9 @@ def _serve(args: argparse.Namespace) -> int:
             code = 1
             try:
                 code = _run_peer(args, cfg, None, reuse_port=True, first=False)
+            except Exception as exc:  # os._exit below would drop the traceback unseen
+                print(f"cx serve: peer process {os.getpid()} stopped: {exc}",
+                      file=sys.stderr, flush=True)
             finally:
                 os._exit(code)
         children.append(pid)
