@@ -108,9 +108,9 @@ used.trust_env
 # audited (server.http.idms._audit_refusal).
 used.idms_refusal
 used.idms_audited
-# server.ims.cx: python-diameter calls handle_request and serialises the attributes set on
-# its message classes from their AVP definitions.
-used.handle_request
+# server.ims.cx: python-diameter calls receive_request and serialises the attributes set
+# on its message classes from their AVP definitions.
+used.receive_request
 used.send_answer
 used.is_error
 used.vendor_specific_application_id
@@ -205,3 +205,5 @@ used.attestation_id_manufacturer
 used.attestation_id_model
 used.device_unique_attestation
 used.attestation_id_second_imei
+# python-diameter reads Node.tcp_port in Node.start (server/ims/cx.py CxNode.start).
+used.tcp_port

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -60,6 +61,18 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a listening TCP socket on ``port`` (/proc)."""
+    listening = {fields[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if (fields := line.split())[3] == "0A"  # TCP_LISTEN
+                 and int(fields[1].rsplit(":", 1)[1], 16) == port}
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(fd).removeprefix("socket:[").removesuffix("]"))
+    return bool(listening & held)
 
 
 def _alg() -> Milenage:
@@ -366,3 +379,58 @@ def test_uar_and_lir_for_an_i_cscf(service: Service, cx: int) -> None:
     assert result_of(answer) == 2001 and answer.server_name == "sip:scscf.mcptt.example.org:6060"
     desk.return_checkout(service, mapped.checkout_id, "desk")
     assert result_of(client.uar(mapped.impi2, mapped.impu2)) == 5003  # rejected
+
+
+def test_cx_serve_with_two_processes_never_reuses_an_sqn(service: Service, db_url: str,
+                                                        tmp_path: Path) -> None:
+    """``cx serve --processes 2``: two peer processes on one address (SO_REUSEPORT);
+    concurrent MARs for one card over six S-CSCF connections spread over both get
+    SQNs that are never reused, never go backwards on a connection, and each answer
+    comes back on the connection of its request."""
+    import signal
+    import subprocess
+    import sys
+
+    mapped = sign_in(service)
+    port = free_port()
+    hosts = [f"scscf{i}.{DOMAIN}" for i in range(6)]
+    config = tmp_path / "simattest.toml"
+    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n' + "".join(
+        f'[[cx.peers]]\norigin_host = "{h}"\naddresses = ["127.0.0.1"]\n' for h in hosts))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli.main", "cx", "serve", "--config", str(config),
+         "--data", str(service.data_dir.path), "--db", db_url, "--processes", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _listening(port), "cx serve listens")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1  # the second peer process
+        wait_for(lambda: all(_listens_on(int(pid), port) for pid in [proc.pid, *children]),
+                 "both processes listen")
+
+        def run(host: str) -> list[int]:
+            client = CxClient(port, origin_host=host)
+            seqs = []
+            for _ in range(10):
+                request = client.mar_message(mapped.impi2, mapped.impu2)
+                answer = client.exchange(request)
+                assert result_of(answer) == 2001
+                assert answer.session_id == request.session_id  # its own connection
+                v = vectors_of(answer)[0]
+                sqn, mac_ok = open_autn(_alg(), v.rand, v.autn)
+                assert mac_ok
+                seqs.append(split_sqn(sqn)[0])
+            client.close()
+            return seqs
+
+        with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+            per_client = list(pool.map(run, hosts))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"listening on 127.0.0.1:{port} (2 process(es))" in out
+    every = [seq for seqs in per_client for seq in seqs]
+    assert sorted(every) == list(range(1, 61))  # none reused, none skipped
+    assert all(seqs == sorted(seqs) for seqs in per_client)  # never backwards
+    assert sorted(_seqs(service)) == [60]  # the card's SQN row, one for its IND slot

@@ -5,6 +5,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -33,6 +37,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--status-bind", metavar="HOST:PORT",
                        help="also serve GET /metrics (Prometheus) and GET /status (peers, "
                             "JSON) here, for operators and 'cx status'")
+    serve.add_argument("--processes", type=int, default=1, metavar="N",
+                       help="run N peer processes on the one listening address "
+                            "(SO_REUSEPORT; the kernel spreads the S-CSCF connections "
+                            "over them); the status listener is in the first one and "
+                            "reports that process only (default 1)")
     serve.set_defaults(func=_serve)
     status = commands.add_parser(
         "status", help="configured peers, whether they are connected, registrations",
@@ -63,18 +72,50 @@ def _cx_config(args: argparse.Namespace) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.ims.cx import CxServer
-
     cfg = _cx_config(args)
     status_bind = _bind(args.status_bind, "--status-bind") if args.status_bind else None
+    if args.processes < 1:
+        raise InputError(f"--processes: expected 1 or more, got {args.processes}")
     stop_on_sigint_or_sigterm()
+    sys.stdout.flush()
+    # Forked before the database is opened or any thread started: each process opens
+    # its own connections (the SQN reservation and the audit chain are safe across
+    # processes, docs/ims.md).
+    children = []
+    for _ in range(args.processes - 1):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _run_peer(args, cfg, None, reuse_port=True, first=False)
+            except Exception as exc:  # os._exit below would drop the traceback unseen
+                print(f"cx serve: peer process {os.getpid()} stopped: {exc}",
+                      file=sys.stderr, flush=True)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        return _run_peer(args, cfg, status_bind, reuse_port=args.processes > 1, first=True)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):  # it stopped on the Ctrl-C
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def _run_peer(args: argparse.Namespace, cfg: Any, status_bind: tuple[str, int] | None, *,
+              reuse_port: bool, first: bool) -> int:
+    from server.ims.cx import CxServer
+
     with open_service(args, create=False) as svc:
-        server = CxServer(svc, cfg)
+        server = CxServer(svc, cfg, reuse_port=reuse_port)
         server.start()
         if status_bind is not None:
             server.serve_status(*status_bind)
-        print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:{cfg.listen_port}",
-              flush=True)
+        if first:
+            print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:"
+                  f"{cfg.listen_port} ({args.processes} process(es))", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from server.core.service import Service
 from server.idms.identities import settle
 from server.ims.config import CxConfig
-from server.ims.subscribers import Subscriber, find_by_impi, find_by_impu
+from server.ims.subscribers import Subscriber, find_by_impi, find_by_impis, find_by_impu
 from server.ims.subscription import ims_subscription
 from server.ims.vectors import CxVector, ResyncRefused, issue_vectors
 from server.store import audit_chain as audit
@@ -86,31 +86,77 @@ def _check(sub: Subscriber | None, impu: str | None) -> Result | None:
     return None
 
 
-def multimedia_auth(svc: Service, cfg: CxConfig, *, peer: str, impi: str, impu: str | None,
-                    scheme: str, count: int, server_name: str,
-                    resync_data: bytes | None) -> MarOutcome:
-    """MAR (TS 29.228 clause 6.3.1): vectors for IMPI2 ``impi``; with ``resync_data``
-    (RAND‖AUTS) after resynchronising the IdM's slot."""
-    if scheme != AKAV1_MD5:
-        return MarOutcome(Result.AUTH_SCHEME_NOT_SUPPORTED)
+@dataclass(frozen=True)
+class MarRequest:
+    """What a MAR asks (TS 29.229 clause 6.1.7): vectors for IMPI2 ``impi``; with
+    ``resync_data`` (RAND‖AUTS) after resynchronising the IdM's slot."""
+
+    peer: str
+    impi: str
+    impu: str | None
+    scheme: str
+    count: int
+    server_name: str
+    resync_data: bytes | None
+
+
+def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> list[MarOutcome]:
+    """MARs (TS 29.228 clause 6.3.1), answered as one group: one transaction holds every
+    SQN reservation of the group and every audit entry, so the vectors and their audit
+    entries are committed together (one commit, and one pass of the audit chain's head
+    lock, per group instead of per MAR) and no vector is answered before its entry is
+    durable.  A refusal in the group changes nothing (each is decided before any write of
+    its own); an exception rolls the whole group back and is raised.
+
+    Locks are taken in one order by every group, on any thread or process: the cards'
+    SQN rows by ascending card id (MARs of one card in their order of arrival), then the
+    audit head, held only from the group's first entry to its commit.  Groups therefore
+    never deadlock, and overlap in everything but their audit entries."""
+    outcomes: list[MarOutcome | None] = [None] * len(requests)
+    entries: list[tuple[int, str, dict[str, object]]] = []
     with svc.db.session() as session:
-        sub = find_by_impi(session, impi)
-        refused = _check(sub, impu)
-        if refused is not None or sub is None:
-            return MarOutcome(refused or Result.USER_UNKNOWN)
-        card = None if sub.card_id is None else session.get(Card, sub.card_id)
-        if card is None:  # the card left the pool: the identities cannot authenticate
-            return MarOutcome(Result.USER_UNKNOWN)
-        try:
-            vectors = issue_vectors(svc, session, card, cfg.ind_slot, count, resync_data)
-        except ResyncRefused:  # raised before the SQN state is touched
-            audit.append(session, _actor(peer), "cx.resync_refused", f"impi:{impi}",
-                         {"server_name": server_name, "reason": "MAC-S does not verify"})
-            return MarOutcome(Result.UNABLE_TO_COMPLY)
-        audit.append(session, _actor(peer), "cx.vectors", f"impi:{impi}",
-                     {"impu": impu, "server_name": server_name, "count": len(vectors),
-                      "resync": resync_data is not None})
-    return MarOutcome(Result.SUCCESS, vectors)
+        # The group's subscribers and cards, each read once.
+        subs = find_by_impis(session, [r.impi for r in requests if r.scheme == AKAV1_MD5])
+        card_ids = {s.card_id for s in subs.values() if s.card_id is not None}
+        cards = {card.id: card for card in session.scalars(
+            select(Card).where(Card.id.in_(card_ids)))} if card_ids else {}
+        ready: list[tuple[int, Card]] = []
+        for i, r in enumerate(requests):
+            refused = _refused_mar(r, subs.get(r.impi), cards)
+            if isinstance(refused, Card):
+                ready.append((i, refused))
+            else:
+                outcomes[i] = MarOutcome(refused)
+        for i, card in sorted(ready, key=lambda item: item[1].id):
+            r = requests[i]
+            try:
+                vectors = issue_vectors(svc, session, card, cfg.ind_slot, r.count,
+                                        r.resync_data)
+            except ResyncRefused:  # raised before the SQN state is touched
+                entries.append((i, "cx.resync_refused", {
+                    "server_name": r.server_name, "reason": "MAC-S does not verify"}))
+                outcomes[i] = MarOutcome(Result.UNABLE_TO_COMPLY)
+                continue
+            entries.append((i, "cx.vectors", {
+                "impu": r.impu, "server_name": r.server_name, "count": len(vectors),
+                "resync": r.resync_data is not None}))
+            outcomes[i] = MarOutcome(Result.SUCCESS, vectors)
+        for i, action, details in sorted(entries, key=lambda entry: entry[0]):
+            audit.append(session, _actor(requests[i].peer), action,
+                         f"impi:{requests[i].impi}", details)
+    return [outcome or MarOutcome(Result.UNABLE_TO_COMPLY) for outcome in outcomes]
+
+
+def _refused_mar(r: MarRequest, sub: Subscriber | None, cards: dict[int, Card]) -> Result | Card:
+    """Why MAR ``r`` is refused, or the card whose keys answer it."""
+    if r.scheme != AKAV1_MD5:
+        return Result.AUTH_SCHEME_NOT_SUPPORTED
+    refused = _check(sub, r.impu)
+    if refused is not None or sub is None:
+        return refused or Result.USER_UNKNOWN
+    card = None if sub.card_id is None else cards.get(sub.card_id)
+    # None: the card left the pool, the identities cannot authenticate.
+    return Result.USER_UNKNOWN if card is None else card
 
 
 def _record(session: Session, peer: str, sub: Subscriber, impu: str, state: str,

@@ -71,7 +71,9 @@ def reserve_seqs(session: Session, card_id: int, count: int) -> range:
     """Reserve ``count`` consecutive SEQs in the Cx slot of card ``card_id`` (one atomic
     statement inside ``session``'s transaction)."""
     reserve, _move = _STATEMENTS[_dialect(session)]
-    highest = int(session.execute(reserve, {"card_id": card_id, "n": count}).scalar_one())
+    # On the session's connection: a Core statement needs none of the ORM's execution.
+    highest = int(session.connection().execute(
+        reserve, {"card_id": card_id, "n": count}).scalar_one())
     return range(highest - count + 1, highest + 1)
 
 
