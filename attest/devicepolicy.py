@@ -62,6 +62,9 @@ class DevicePolicy:
 
     severity: Mapping[str, Severity] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
     max_patch_age_days: int = DEFAULT_MAX_PATCH_AGE_DAYS
+    # The id, computed once when the policy is made (every EAR names it): the policy is
+    # settings read at start and never changed.
+    _id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.severity) - set(FINDINGS))
@@ -78,6 +81,8 @@ class DevicePolicy:
         if not 1 <= self.max_patch_age_days <= 3650:
             raise InputError("device policy: max_patch_age_days must be 1..3650, got "
                              f"{self.max_patch_age_days}")
+        digest = hashlib.sha256(orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS))
+        object.__setattr__(self, "_id", f"policy:simattest/device/v1#{digest.hexdigest()[:12]}")
 
     def __hash__(self) -> int:  # the severity mapping is a dict: hash what it says
         return hash(self.policy_id)
@@ -90,8 +95,7 @@ class DevicePolicy:
     def policy_id(self) -> str:
         """``policy:simattest/device/v1#<12 hex digits>``: the SHA-256 of the settings'
         canonical JSON, so two services judging alike name the same policy."""
-        digest = hashlib.sha256(orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS))
-        return f"policy:simattest/device/v1#{digest.hexdigest()[:12]}"
+        return self._id
 
 
 @dataclass(frozen=True, slots=True)
