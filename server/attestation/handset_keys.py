@@ -20,6 +20,8 @@ import functools
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
 
 from attest import b64url
 from attest.devicekey import DevicePublicKey, generate, load_public_key
@@ -27,6 +29,7 @@ from server.core.errors import ValidationError
 from server.core.service import Service
 
 DEFAULT_CAPACITY = 20_000
+T = TypeVar("T")
 MAX_SIGNATURE_CHARS = 200  # base64url of a 72-byte DER signature is 96
 _DECOY = load_public_key(generate("ed25519").public_pem())
 
@@ -54,42 +57,62 @@ def verifier(pem: str | None) -> DevicePublicKey:
     return _DECOY if pem is None else _parsed(pem)
 
 
-class HandsetKeys:
-    """IMEI → registered public key PEM (None: not registered), least recent first.
-    Thread-safe."""
+class PerImei(Generic[T]):
+    """IMEI → what ``load(svc, imei)`` read for it, least recent first, at most
+    ``capacity`` IMEIs.  Thread-safe.  For facts of a handset that never change once
+    registered (its key here, its registration attestation in
+    ``server.attestation.hardware``)."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, load: Callable[[Service, str], T],
+                 capacity: int = DEFAULT_CAPACITY) -> None:
+        self.load = load
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._keys: OrderedDict[str, str | None] = OrderedDict()
+        self._values: OrderedDict[str, T] = OrderedDict()
 
-    def get(self, svc: Service, imei: str) -> str | None:
-        """The key registered for ``imei``, read from the database when not kept here."""
+    def get(self, svc: Service, imei: str) -> T:
+        """What is kept for ``imei``, read from the database when not kept here."""
         with self._lock:
-            if imei in self._keys:
-                self._keys.move_to_end(imei)
-                return self._keys[imei]
-        pem = svc.store.handset_key(imei)
-        self.correct(imei, pem)
-        return pem
+            if imei in self._values:
+                self._values.move_to_end(imei)
+                return self._values[imei]
+        value = self.load(svc, imei)
+        self.correct(imei, value)
+        return value
 
-    def correct(self, imei: str, pem: str | None) -> None:
-        """Keep ``pem`` as what the database holds for ``imei`` now."""
+    def correct(self, imei: str, value: T) -> None:
+        """Keep ``value`` as what the database holds for ``imei`` now."""
         with self._lock:
-            self._keys[imei] = pem
-            self._keys.move_to_end(imei)
-            while len(self._keys) > self.capacity:
-                self._keys.popitem(last=False)
+            self._values[imei] = value
+            self._values.move_to_end(imei)
+            while len(self._values) > self.capacity:
+                self._values.popitem(last=False)
 
 
-_BY_SERVICE: weakref.WeakKeyDictionary[Service, HandsetKeys] = weakref.WeakKeyDictionary()
+
+_BY_SERVICE: weakref.WeakKeyDictionary[
+    Service, dict[Callable[[Service, str], Any], PerImei[Any]]] = weakref.WeakKeyDictionary()
 _BY_SERVICE_LOCK = threading.Lock()
 
 
-def keys_of(svc: Service) -> HandsetKeys:
-    """This process's handset keys for ``svc`` (made on first use)."""
-    keys = _BY_SERVICE.get(svc)
-    if keys is None:
+def per_imei(svc: Service, load: Callable[[Service, str], T]) -> PerImei[T]:
+    """This process's cache of what ``load`` reads, for ``svc`` (made on first use)."""
+    kinds = _BY_SERVICE.get(svc)
+    cache = None if kinds is None else kinds.get(load)
+    if cache is None:
         with _BY_SERVICE_LOCK:
-            keys = _BY_SERVICE.setdefault(svc, HandsetKeys())
-    return keys
+            kinds = _BY_SERVICE.setdefault(svc, {})
+            cache = kinds.get(load)
+            if cache is None:
+                cache = kinds[load] = PerImei(load)
+    return cast(PerImei[T], cache)
+
+
+def _handset_key(svc: Service, imei: str) -> str | None:
+    return svc.store.handset_key(imei)
+
+
+def keys_of(svc: Service) -> PerImei[str | None]:
+    """This process's handset keys for ``svc``: IMEI → registered public key PEM (None:
+    not registered)."""
+    return per_imei(svc, _handset_key)

@@ -15,9 +15,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import weakref
-from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -26,11 +23,11 @@ from sqlalchemy import bindparam, select
 from attest import b64url
 from attest.devicepolicy import BootFacts, HandsetFacts, KeyKind
 from attest.evidence import Evidence
+from server.attestation.handset_keys import per_imei
 from server.core.service import Service
 from server.pool.android import AttestationRefused, revoked, verify
 from server.store.models import Handset, HandsetAttestation
 
-CAPACITY = 20_000
 _RECORD = (select(HandsetAttestation).join(Handset, Handset.id == HandsetAttestation.handset_id)
            .where(Handset.imei == bindparam("imei")))
 
@@ -38,33 +35,13 @@ _RECORD = (select(HandsetAttestation).join(Handset, Handset.id == HandsetAttesta
 _Record = tuple[BootFacts, tuple[int, ...]] | None  # facts, chain serials; None: software
 
 
-class _Registered:
-    """IMEI → registered facts and chain serials (None: a software key), least recent
-    first."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.facts: OrderedDict[str, _Record] = OrderedDict()
-
-    def get(self, svc: Service, imei: str) -> _Record:
-        with self.lock:
-            if imei in self.facts:
-                self.facts.move_to_end(imei)
-                return self.facts[imei]
-        with svc.db.read_session() as session:
-            record = session.scalar(_RECORD, {"imei": imei})
-        facts = None if record is None else (
-            recorded_facts(record),
-            tuple(int(s, 16) for s in orjson.loads(record.chain_serials)))
-        with self.lock:
-            self.facts[imei] = facts
-            while len(self.facts) > CAPACITY:
-                self.facts.popitem(last=False)
-        return facts
-
-
-_BY_SERVICE: weakref.WeakKeyDictionary[Service, _Registered] = weakref.WeakKeyDictionary()
-_BY_SERVICE_LOCK = threading.Lock()
+def _read_record(svc: Service, imei: str) -> _Record:
+    """The registered facts and chain serials of ``imei`` (None: a software key)."""
+    with svc.db.read_session() as session:
+        record = session.scalar(_RECORD, {"imei": imei})
+    return None if record is None else (
+        recorded_facts(record),
+        tuple(int(s, 16) for s in orjson.loads(record.chain_serials)))
 
 
 def recorded_facts(record: HandsetAttestation) -> BootFacts:
@@ -81,19 +58,11 @@ def recorded_facts(record: HandsetAttestation) -> BootFacts:
         second_imei=record.attested_second_imei)
 
 
-def _registered(svc: Service) -> _Registered:
-    registered = _BY_SERVICE.get(svc)
-    if registered is None:
-        with _BY_SERVICE_LOCK:
-            registered = _BY_SERVICE.setdefault(svc, _Registered())
-    return registered
-
-
 def handset_facts(svc: Service, imei: str, evidence: Evidence, nonce: str,
                   now: dt.datetime) -> HandsetFacts:
     """The facts of registered handset ``imei`` for evidence answering a challenge with
     ``nonce``."""
-    record = _registered(svc).get(svc, imei)
+    record = per_imei(svc, _read_record).get(svc, imei)
     if record is None:
         registered, was_revoked = None, False
     else:
