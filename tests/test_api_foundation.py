@@ -137,6 +137,23 @@ def test_body_is_utf8_json_a_byte_order_mark_allowed(
     assert body["detail"] == "the body is not UTF-8 (byte 0)"
 
 
+@pytest.mark.parametrize(("body", "too_deep"), [
+    (_deep(33), True), (_deep(32), False),  # the limit is 32 levels
+    # many brackets, none nested deeper than 3 levels: past the depth check
+    ('{"a": [' + ",".join(["[{}]"] * 40) + "]}", False),
+    # brackets inside strings count for nothing
+    ('{"a": "' + "[{" * 40 + '"}', False),
+])
+def test_depth_limit_counts_levels_not_brackets(
+        client: FlaskClient, tokens: dict[str, dict[str, str]], body: str,
+        too_deep: bool) -> None:
+    answer = _problem(client.post("/v1/pairings", headers=tokens["admin"], data=body,
+                                  content_type="application/json"),
+                      400 if too_deep else 422, "malformed-json" if too_deep
+                      else "validation-error")
+    assert ("nested too deeply" in answer["detail"]) is too_deep
+
+
 def test_deeply_nested_evidence_field_is_400(client: FlaskClient) -> None:
     evidence = '{"evidence": {"ust": ' + "[" * 500 + "]" * 500 + '}, "signature": "x"}'
     body = _problem(client.post("/v1/attestations/x/evidence", data=evidence,

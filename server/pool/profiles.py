@@ -6,17 +6,18 @@ process for each setting of ``SIMATTEST_PROFILES``.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 
 from attest.profiles import CardProfile
-from hw.cardfile import extra_profile_dirs, load_profiles
+from hw.cardfile import PROFILES_ENV, extra_profile_dirs, load_profiles
 
 
 def known_profiles() -> dict[str, CardProfile]:
     """The card profiles by name: packaged, then those of ``SIMATTEST_PROFILES``."""
-    return _load(extra_profile_dirs())
+    # Keyed by the variable's text: every appraisal asks, so no paths are built to ask.
+    return _load(os.environ.get(PROFILES_ENV, ""))
 
 
 @functools.cache
-def _load(extra_dirs: tuple[Path, ...]) -> dict[str, CardProfile]:
-    return load_profiles(extra_dirs)
+def _load(setting: str) -> dict[str, CardProfile]:
+    return load_profiles(extra_profile_dirs({PROFILES_ENV: setting}))
