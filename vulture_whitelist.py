@@ -16,10 +16,14 @@ used.paired_imei
 # Enum machinery: hw.sw's members set their value in __new__.
 used._value_
 
-# Named by string: server.cli.sim's sub-command list, gunicorn's logger_class option.
+# Named by string: server.cli.sim's sub-command list, gunicorn's logger_class and
+# worker_class options.
 used.register_sim_modem
 used.register_sim_vpcd
 used.GunicornLogger
+used.ProblemWorker
+# gunicorn.util's function its workers call for their own refusals (ProblemWorker).
+used.write_error
 # Overrides called by the library: rich's Console, gunicorn's BaseApplication, Flask's
 # SecureCookieSessionInterface, SQLAlchemy's TypeDecorator.
 used.on_broken_pipe

@@ -617,7 +617,8 @@ def test_arbitrary_parameters_never_answer_5xx(lab: Lab) -> None:
             method, f"{lab.url}{path}", params=None if as_form else pairs,
             data=pairs if as_form else None, allow_redirects=False, timeout=30)
         assert answer.status_code < 500, (path, pairs, answer.text[:300])
-        # 414: gunicorn refuses a request line past its limit before the app sees it.
+        # 414: gunicorn refuses a request line past its limit before the app sees it
+        # (problem+json whatever the endpoint: tests/test_serve_options.py).
         if answer.status_code >= 400 and answer.status_code not in (405, 414):
             kind = answer.headers["Content-Type"].partition(";")[0]
             assert kind in kinds[path], (path, answer.status_code, answer.text[:300])

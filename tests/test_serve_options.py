@@ -83,6 +83,50 @@ def test_rate_limit_option_applies_across_workers_and_metrics_add_up(
                          ).status_code == 404
 
 
+def _raw_answer(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as it is on a new connection; the answer's status, headers
+    (lower-case names) and body, read until the server closes."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip()
+               for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split(" ")[1]), headers, body
+
+
+@pytest.mark.parametrize("request_bytes, status, slug", [
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+     "request-line-too-long"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+     "header-fields-too-large"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-A: 1\r\n" * 120 + b"\r\n", 431,
+     "header-fields-too-large"),
+    (b"G\x01T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed-request"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400, "malformed-request"),
+    (b"POST /v1/attestations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n", 501,
+     "not-implemented"),
+])
+def test_requests_gunicorn_refuses_itself_answer_problem_json(
+    limited_server: LimitedServer, request_bytes: bytes, status: int, slug: str,
+) -> None:
+    # Refused by gunicorn's HTTP parser, before the app: still problem+json, not HTML.
+    code, headers, body = _raw_answer(limited_server.url, request_bytes)
+    assert code == status
+    assert headers["content-type"] == "application/problem+json"
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert problem["type"] == "https://simattest.dev/problems/" + slug
+    assert problem["detail"].isascii() and problem["detail"].isprintable()
+    # The service still answers afterwards.
+    assert requests.get(limited_server.url + "/healthz", timeout=10).ok
+
+
 def test_negative_rate_limit_is_refused_before_anything_is_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -242,7 +242,8 @@ def _run(args: argparse.Namespace, host: str, port: str) -> int:
     GunicornService(args.data, args.db, config, {
         "bind": [args.bind] + ([] if args.metrics_bind is None else [args.metrics_bind]),
         "workers": args.workers, "threads": args.threads,
-        "worker_class": "gthread", "accesslog": None, "errorlog": "-",
+        "worker_class": "server.http.gunicorn_app.ProblemWorker",
+        "accesslog": None, "errorlog": "-",
         "logger_class": "server.http.gunicorn_app.GunicornLogger",
         "loglevel": "info", "logconfig_dict": jsonlog.dict_config(),
         "timeout": 60, "graceful_timeout": 10,

@@ -1,7 +1,11 @@
 """The service under gunicorn's Python API (``simattest serve``).
 
 Each worker opens its own :class:`~server.core.service.Service` (its own connection pool)
-after the fork.
+after the fork.  The workers are gunicorn's gthread workers whose own refusals — a
+request gunicorn cannot parse before the app sees it: a request line past
+``limit_request_line`` (414), too many or too large header fields (431), a malformed
+request line, header or chunk (400), an unsupported transfer coding (501) — answer
+problem+json like every answer of the app, not gunicorn's HTML page (``ProblemWorker``).
 """
 
 from __future__ import annotations
@@ -13,13 +17,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import ThreadWorker
 
 from server.core.config import ServiceConfig
 from server.core.service import Service
 from server.http import jsonlog
+from server.http.api.problems import MEDIA_TYPE, for_status
 from server.http.app import create_app
+
+# gunicorn's message can quote the request line or a header name: at most this much of
+# it, printable ASCII only, goes into the answer's detail.
+MAX_DETAIL_CHARS = 200
 
 
 class GunicornLogger(Logger):
@@ -31,6 +43,33 @@ class GunicornLogger(Logger):
 
     def access(self, *_args: Any, **_kwargs: Any) -> None:
         return None
+
+
+def problem_answer(status: int, reason: str, message: str) -> bytes:
+    """The whole HTTP/1.1 answer (closing the connection) for one of gunicorn's own
+    refusals: ``status``, ``reason`` and ``message`` as gunicorn gives them."""
+    detail = "".join(c if c.isascii() and c.isprintable() else "?" for c in message)
+    problem = for_status(status, reason, detail[:MAX_DETAIL_CHARS])
+    if status == 403:  # a TLS or PROXY-protocol refusal, not a role's
+        problem.title = reason
+    body = orjson.dumps(problem.to_json())
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: {MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def _write_problem(sock: Any, status: int, reason: str, message: str) -> None:
+    util.write_nonblock(sock, problem_answer(status, reason, message))
+
+
+class ProblemWorker(ThreadWorker):
+    """gunicorn's gthread worker answering its own refusals with problem+json."""
+
+    def init_process(self) -> None:
+        # gunicorn's workers write these answers through ``gunicorn.util.write_error``,
+        # looked up at each call: ours in this worker process, whatever its thread.
+        util.write_error = _write_problem
+        super().init_process()
 
 
 def least_used_cpu(allowed: Iterable[int], taken: Iterable[int]) -> int:

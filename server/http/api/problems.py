@@ -30,8 +30,13 @@ _HTTP_SLUGS: dict[int, tuple[str, str]] = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     413: ("body-too-large", "Request body too large"),
+    414: ("request-line-too-long", "Request line too long"),
     415: ("unsupported-media-type", "Unsupported media type"),
+    417: ("expectation-failed", "Expectation failed"),
     429: ("rate-limited", "Too many requests"),
+    431: ("header-fields-too-large", "Request header fields too large"),
+    500: ("internal-error", "Internal server error"),
+    501: ("not-implemented", "Not implemented"),
 }
 
 
@@ -101,6 +106,12 @@ def http_problem(status: int, detail: str) -> Problem:
     return Problem(status, slug, title, detail)
 
 
+def for_status(status: int, title: str, detail: str) -> Problem:
+    """A problem for an HTTP status ``title`` names when ``_HTTP_SLUGS`` has no entry."""
+    slug, known_title = _HTTP_SLUGS.get(status, ("http-error", title))
+    return Problem(status, slug, known_title, detail)
+
+
 def body_too_large(limit: int) -> Problem:
     """413 naming the limit (the Flask app's and ``server.http.api.device``'s own reading)."""
     return http_problem(413, f"the body may be at most {limit} bytes")
@@ -124,8 +135,7 @@ def _http_problem(exc: HTTPException) -> Problem:
     status = exc.code or 500
     if status == 413 and has_request_context() and request.max_content_length:
         return body_too_large(request.max_content_length)
-    slug, title = _HTTP_SLUGS.get(status, ("http-error", exc.name))
-    problem = Problem(status, slug, title, _detail(exc))
+    problem = for_status(status, exc.name, _detail(exc))
     if status == 405 and exc.response is None:
         allowed = getattr(exc, "valid_methods", None)
         if allowed:
@@ -146,7 +156,7 @@ def for_exception(exc: Exception) -> Problem:
         log.error("database unavailable: %s", exc.orig.__class__.__name__)
         return database_unavailable()
     log.exception("unhandled error", exc_info=exc)
-    return Problem(500, "internal-error", "Internal server error")
+    return http_problem(500, "")
 
 
 def install(app: Flask) -> None:
