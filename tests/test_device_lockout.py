@@ -9,23 +9,32 @@ registered IMEI asked for without its key and for an unregistered one — never 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from attest import devicekey
 from attest.b64url import encode as b64url
 from attest.devicekey import DevicePublicKey
 from attest.evidence import canonical_json
 from server.attestation import challenge as challenge_module
+from server.attestation import handset_keys
 from server.attestation.challenge import create_challenge
 from server.attestation.copies import copies_of
 from server.attestation.evidence import submit_evidence
 from server.core.service import Service
 from server.pool import registry
 from server.store.attestations import AttestationStore
-from server.store.models import utcnow
-from tests.fixtures_attestation import Pool, TestHandset, make_imei, signed_request
+from server.store.models import Handset, utcnow
+from tests.fixtures_attestation import (
+    Pool,
+    TestHandset,
+    build_pool,
+    make_imei,
+    signed_request,
+)
 
 
 class _Recording:
@@ -72,9 +81,13 @@ def _limits(imei: str, per_imei: int = 1) -> dict[str, int]:
     return {f"imei:{imei}": per_imei, "client:192.0.2.9": 100}
 
 
+@pytest.mark.parametrize("algorithm", ["ed25519", "ecdsa-p256"])
 def test_a_registered_and_an_unregistered_imei_asked_for_without_the_key_do_the_same_work(
-        service: Service, pool: Pool, calls: list[str]) -> None:
-    outsider = devicekey.generate()  # the prober's own key: not the handset's
+        service: Service, calls: list[str], algorithm: devicekey.KeyAlgorithm) -> None:
+    # A pool of one kind of device key: an unregistered IMEI is checked with a
+    # throw-away key of that kind (a P-256 check costs more than an Ed25519 one).
+    pool = build_pool(service, algorithm=algorithm)
+    outsider = devicekey.generate(algorithm)  # the prober's own key: not the handset's
     registered, unregistered = pool.handsets[0].imei, make_imei(977)
     work: dict[str, list[list[str]]] = {registered: [], unregistered: []}
     for _ in range(2):  # the first time each key is read, then kept
@@ -87,7 +100,7 @@ def test_a_registered_and_an_unregistered_imei_asked_for_without_the_key_do_the_
             work[imei].append(list(calls))
     assert work[registered] == work[unregistered]
     first, second = work[registered]
-    assert first == ["store.handset_key counts=[] proof=-", "verify ed25519",
+    assert first == ["store.handset_key counts=[] proof=-", f"verify {algorithm}",
                      "store.issue counts=['client'] proof=False", "card algorithm milenage"]
     assert second == first[1:]
     # Twice the per-IMEI allowance of 1 was asked for; the handset still gets its own.
@@ -95,6 +108,45 @@ def test_a_registered_and_an_unregistered_imei_asked_for_without_the_key_do_the_
     mine = create_challenge(service, handset.request(), "192.0.2.9", _limits(handset.imei))
     doc, sig = handset.evidence(mine.to_json(), card)
     assert submit_evidence(service, mine.id, doc, sig, "192.0.2.9").status == "affirming"
+
+
+def _decoy_kinds(svc: Service, imeis: list[str], calls: list[str]) -> dict[str, str]:
+    """The kind of key each unregistered IMEI's request was checked with."""
+    outsider = devicekey.generate()
+    kinds = {}
+    for imei in imeis:
+        calls.clear()
+        create_challenge(svc, signed_request(outsider, imei), "192.0.2.9")
+        kinds[imei] = next(c for c in calls if c.startswith("verify ")).removeprefix("verify ")
+    return kinds
+
+
+def test_unregistered_imeis_are_checked_with_the_pools_mix_of_key_kinds_each_its_own(
+        service: Service, calls: list[str], monkeypatch: pytest.MonkeyPatch, db_url: str,
+        tmp_path: Path) -> None:
+    """A prober sees each unregistered IMEI behave, every time and on every worker, as a
+    registered handset of one kind, the kinds in the pool's proportions."""
+    build_pool(service, size=2)  # two Ed25519 handsets, and two P-256 ones:
+    for serial in (901, 902):
+        registry.add_handset(service, make_imei(serial),
+                             devicekey.generate("ecdsa-p256").public_pem().decode(),
+                             actor="test")
+    unregistered = [make_imei(1000 + i) for i in range(120)]
+    kinds = _decoy_kinds(service, unregistered, calls)
+    assert 0.25 < sum(k == "ecdsa-p256" for k in kinds.values()) / len(kinds) < 0.75
+    assert _decoy_kinds(service, unregistered, calls) == kinds  # each IMEI keeps its kind
+    # Another process holding the same keys (a second service on the data directory and
+    # database) checks each IMEI with the same kind.
+    with Service.open(tmp_path / "data", db_url, service.config) as other:
+        monkeypatch.setattr(other, "store", service.store)  # recorded as well
+        assert _decoy_kinds(other, unregistered, calls) == kinds
+    # Once every handset has a P-256 key, so does every unregistered IMEI — after the
+    # mix is read again (every MIX_SECONDS).
+    with service.db.session() as session:
+        session.execute(update(Handset).values(key_algorithm="ecdsa-p256"))
+    assert _decoy_kinds(service, unregistered, calls) == kinds
+    monkeypatch.setattr(handset_keys, "MIX_SECONDS", 0.0)
+    assert set(_decoy_kinds(service, unregistered, calls).values()) == {"ecdsa-p256"}
 
 
 def test_a_replayed_request_gets_a_decoy_and_counts_nothing_for_the_handset(

@@ -43,7 +43,7 @@ from attest.aka.sqn import join_sqn
 from attest.evidence import challenge_request_bytes
 from server.attestation import ratelimit
 from server.attestation.copies import Issued, copies_of
-from server.attestation.handset_keys import keys_of, verifier
+from server.attestation.handset_keys import keys_of, signing_key
 from server.core.errors import ValidationError
 from server.core.identifiers import check_imei
 from server.core.service import Service
@@ -70,11 +70,12 @@ class ChallengeRequest:
     signed_at: int  # milliseconds since the Unix epoch, the handset's clock
     signature: bytes = field(repr=False)
 
-    def verified_by(self, pem: str | None) -> bool:
+    def verified_by(self, svc: Service, pem: str | None) -> bool:
         """Whether the key ``pem`` (None: unregistered) signed this request; the same
-        work either way."""
-        return verifier(pem).verify(challenge_request_bytes(self.imei, self.signed_at),
-                                    self.signature) and pem is not None
+        work either way (``server.attestation.handset_keys.signing_key``)."""
+        key = signing_key(svc, self.imei, pem)
+        return key.verify(challenge_request_bytes(self.imei, self.signed_at),
+                          self.signature) and pem is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ def create_challenge(svc: Service, request: ChallengeRequest, client: str,
             "clock", field="signed_at")
     keys = keys_of(svc)
     pem = keys.get(svc, imei)
-    proven = request.verified_by(pem)
+    proven = request.verified_by(svc, pem)
     proof = Proof(pem, request.signed_at) if proven and pem is not None else None
     challenge, found = issue(svc, imei, client,
                              limits if proof else ratelimit.per_client(limits), proof)
@@ -127,7 +128,7 @@ def create_challenge(svc: Service, request: ChallengeRequest, client: str,
     if registered != pem:
         # The IMEI was registered since this process last looked: as if it had known.
         keys.correct(imei, registered)
-        if not proven and request.verified_by(registered):
+        if not proven and request.verified_by(svc, registered):
             challenge, _found = issue(svc, imei, client, ratelimit.per_imei(limits),
                                       Proof(cast(str, registered), request.signed_at))
     return challenge

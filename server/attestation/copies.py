@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from server.core.perservice import PerService
 from server.core.service import Service
 from server.store.attestations import StoredChallenge
 
@@ -64,18 +64,9 @@ class IssuedChallenges:
         return len(self._copies)
 
 
-_BY_SERVICE: weakref.WeakKeyDictionary[Service, IssuedChallenges] = weakref.WeakKeyDictionary()
-_BY_SERVICE_LOCK = threading.Lock()
+_COPIES = PerService(lambda _svc: IssuedChallenges())
 
 
 def copies_of(svc: Service) -> IssuedChallenges:
-    """This process's copies of the challenges ``svc`` issued (made on first use).
-
-    Kept here rather than on the service: they are the attestation feature's own state,
-    and the service object is shared by every feature.
-    """
-    copies = _BY_SERVICE.get(svc)
-    if copies is None:
-        with _BY_SERVICE_LOCK:
-            copies = _BY_SERVICE.setdefault(svc, IssuedChallenges())
-    return copies
+    """This process's copies of the challenges ``svc`` issued (made on first use)."""
+    return _COPIES(svc)

@@ -10,28 +10,48 @@ goes stale when the IMEI is registered later: the request's own statement reads 
 key the database holds (``server.store.attestations``), and ``correct`` puts it here.
 
 Bounded: past ``capacity`` IMEIs the least recently used is dropped and read again
-when asked for.  ``verifier`` gives a throw-away key for an unregistered IMEI, so that
-its request's signature is checked like any other — and never verifies.
+when asked for.
+
+An unregistered IMEI's request is checked with a throw-away key (``signing_key``), so
+that its signature is checked like any other — and never verifies.  Verifying costs
+differently for the two kinds of device key (an ECDSA P-256 check more than an Ed25519
+one, and a P-256 key checks a signature that an Ed25519 key refuses unread for its
+length), so the throw-away key is of the kind a registered handset's would be:
+``DecoyKeys`` gives each unregistered IMEI a kind of its own — the same on every
+request, in every process holding the key-encryption key — drawn with the pool's own
+mix of kinds.  A prober then sees an unregistered IMEI behave, request after request,
+as a registered handset of some kind, with the odds of either kind the pool has.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
 import threading
-import weakref
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar
+
+from sqlalchemy import func, select
 
 from attest import b64url
-from attest.devicekey import DevicePublicKey, generate, load_public_key
+from attest.devicekey import DevicePublicKey, KeyAlgorithm, generate, load_public_key
 from server.core.errors import ValidationError
+from server.core.perservice import PerService
 from server.core.service import Service
+from server.store.models import Handset
 
 DEFAULT_CAPACITY = 20_000
 T = TypeVar("T")
 MAX_SIGNATURE_CHARS = 200  # base64url of a 72-byte DER signature is 96
-_DECOY = load_public_key(generate("ed25519").public_pem())
+# HKDF info (server.core.keystore) of the key that gives each unregistered IMEI the kind
+# of its throw-away key.
+DECOY_KIND_INFO = b"simattest decoy key kind v1"
+# How long a process goes by the pool's mix of key kinds before reading it again.
+MIX_SECONDS = 600.0
+_KINDS: tuple[KeyAlgorithm, ...] = ("ed25519", "ecdsa-p256")
+_DECOYS = {kind: load_public_key(generate(kind).public_pem()) for kind in _KINDS}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -51,10 +71,59 @@ def signature_bytes(text: str) -> bytes:
         raise ValidationError(f"expected base64url ({exc})", field="signature") from None
 
 
-def verifier(pem: str | None) -> DevicePublicKey:
-    """The key to check a signature with: the handset's, or a throw-away one for an
-    unregistered IMEI (the same work; no signature verifies under it)."""
-    return _DECOY if pem is None else _parsed(pem)
+def verifier(pem: str) -> DevicePublicKey:
+    """A registered handset's key ``pem`` to check its signatures with."""
+    return _parsed(pem)
+
+
+class DecoyKeys:
+    """The throw-away key for each unregistered IMEI (module docstring): Ed25519 or EC
+    P-256 as an HMAC of the IMEI under a key derived from the key-encryption key,
+    read as a point in [0, 1), falls past or below the pool's share of P-256 keys."""
+
+    def __init__(self, svc: Service) -> None:
+        self._key = svc.keys.derive(DECOY_KIND_INFO)
+        self._lock = threading.Lock()
+        self._p256_share = 0.0
+        self._read_at: float | None = None
+
+    def refresh(self, svc: Service) -> None:
+        """Read the pool's mix of key kinds again once it is ``MIX_SECONDS`` old."""
+        if self._read_at is not None and time.monotonic() - self._read_at < MIX_SECONDS:
+            return
+        with self._lock:
+            if self._read_at is not None and time.monotonic() - self._read_at < MIX_SECONDS:
+                return
+            with svc.db.read_session() as session:
+                counts = {algorithm: count for algorithm, count in session.execute(
+                    select(Handset.key_algorithm, func.count())
+                    .group_by(Handset.key_algorithm))}
+            total = sum(counts.values())
+            self._p256_share = counts.get("ecdsa-p256", 0) / total if total else 0.0
+            self._read_at = time.monotonic()
+
+    def kind(self, imei: str) -> KeyAlgorithm:
+        """The kind of ``imei``'s throw-away key."""
+        digest = hmac.digest(self._key, imei.encode("ascii"), "sha256")
+        point = int.from_bytes(digest[:8], "big") / 2**64
+        return "ecdsa-p256" if point < self._p256_share else "ed25519"
+
+
+_DECOY_KEYS = PerService(DecoyKeys)
+
+
+def decoy_keys(svc: Service) -> DecoyKeys:
+    """This process's ``DecoyKeys`` for ``svc``, its mix read again when due."""
+    decoys = _DECOY_KEYS(svc)
+    decoys.refresh(svc)
+    return decoys
+
+
+def signing_key(svc: Service, imei: str, pem: str | None) -> DevicePublicKey:
+    """The key a request naming ``imei`` is checked with: the registered one (``pem``),
+    or for an unregistered IMEI (None) its throw-away key — the same steps either way."""
+    decoy = _DECOYS[decoy_keys(svc).kind(imei)]
+    return decoy if pem is None else _parsed(pem)
 
 
 class PerImei(Generic[T]):
@@ -90,29 +159,16 @@ class PerImei(Generic[T]):
 
 
 
-_BY_SERVICE: weakref.WeakKeyDictionary[
-    Service, dict[Callable[[Service, str], Any], PerImei[Any]]] = weakref.WeakKeyDictionary()
-_BY_SERVICE_LOCK = threading.Lock()
-
-
-def per_imei(svc: Service, load: Callable[[Service, str], T]) -> PerImei[T]:
-    """This process's cache of what ``load`` reads, for ``svc`` (made on first use)."""
-    kinds = _BY_SERVICE.get(svc)
-    cache = None if kinds is None else kinds.get(load)
-    if cache is None:
-        with _BY_SERVICE_LOCK:
-            kinds = _BY_SERVICE.setdefault(svc, {})
-            cache = kinds.get(load)
-            if cache is None:
-                cache = kinds[load] = PerImei(load)
-    return cast(PerImei[T], cache)
 
 
 def _handset_key(svc: Service, imei: str) -> str | None:
     return svc.store.handset_key(imei)
 
 
+_KEYS = PerService(lambda _svc: PerImei(_handset_key))
+
+
 def keys_of(svc: Service) -> PerImei[str | None]:
     """This process's handset keys for ``svc``: IMEI → registered public key PEM (None:
     not registered)."""
-    return per_imei(svc, _handset_key)
+    return _KEYS(svc)

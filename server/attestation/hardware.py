@@ -23,7 +23,8 @@ from sqlalchemy import bindparam, select
 from attest import b64url
 from attest.devicepolicy import BootFacts, HandsetFacts, KeyKind
 from attest.evidence import Evidence
-from server.attestation.handset_keys import per_imei
+from server.attestation.handset_keys import PerImei
+from server.core.perservice import PerService
 from server.core.service import Service
 from server.pool.android import AttestationRefused, revoked, verify
 from server.store.models import Handset, HandsetAttestation
@@ -44,6 +45,9 @@ def _read_record(svc: Service, imei: str) -> _Record:
         tuple(int(s, 16) for s in orjson.loads(record.chain_serials)))
 
 
+_RECORDS = PerService(lambda _svc: PerImei(_read_record))
+
+
 def recorded_facts(record: HandsetAttestation) -> BootFacts:
     """A registration record as the appraisal's facts."""
     kind: KeyKind = record.key_kind  # type: ignore[assignment]  # tee | strongbox | software
@@ -62,7 +66,7 @@ def handset_facts(svc: Service, imei: str, evidence: Evidence, nonce: str,
                   now: dt.datetime) -> HandsetFacts:
     """The facts of registered handset ``imei`` for evidence answering a challenge with
     ``nonce``."""
-    record = per_imei(svc, _read_record).get(svc, imei)
+    record = _RECORDS(svc).get(svc, imei)
     if record is None:
         registered, was_revoked = None, False
     else:
