@@ -26,6 +26,7 @@ as a registered handset of some kind, with the odds of either kind the pool has.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import threading
 import time
@@ -82,7 +83,9 @@ class DecoyKeys:
     read as a point in [0, 1), falls past or below the pool's share of P-256 keys."""
 
     def __init__(self, svc: Service) -> None:
-        self._key = svc.keys.derive(DECOY_KIND_INFO)
+        # Keyed once; each IMEI's HMAC continues a copy (OpenSSL 3 looks the digest up
+        # again, at some cost, for every new HMAC).
+        self._keyed = hmac.new(svc.keys.derive(DECOY_KIND_INFO), digestmod=hashlib.sha256)
         self._lock = threading.Lock()
         self._p256_share = 0.0
         self._read_at: float | None = None
@@ -104,7 +107,9 @@ class DecoyKeys:
 
     def kind(self, imei: str) -> KeyAlgorithm:
         """The kind of ``imei``'s throw-away key."""
-        digest = hmac.digest(self._key, imei.encode("ascii"), "sha256")
+        mac = self._keyed.copy()
+        mac.update(imei.encode("ascii"))
+        digest = mac.digest()
         point = int.from_bytes(digest[:8], "big") / 2**64
         return "ecdsa-p256" if point < self._p256_share else "ed25519"
 
