@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import IND_BITS, SqnArray, build_auts, open_autn, split_sqn
@@ -26,6 +26,7 @@ from server.core.service import Service
 from server.idms import desk, identities
 from server.ims.config import CxPeer
 from server.ims.cx import CxServer
+from server.store.audit_chain import verify_chain
 from server.store.models import AuditEntry, CxSqn, ImsRegistration
 from tests.cx_client import CX, CxClient, result_of, vectors_of
 from tests.fixtures_db import free_port
@@ -194,6 +195,17 @@ def test_concurrent_mars_from_several_s_cscfs_never_reuse_an_sqn(service: Servic
     every = [seq for seqs in per_client for seq in seqs]
     assert sorted(every) == list(range(1, 46))  # none reused, none skipped
     assert all(seqs == sorted(seqs) for seqs in per_client)  # never backwards
+    _assert_audited(service, 45)
+
+
+def _assert_audited(svc: Service, vectors: int) -> None:
+    """One cx.vectors entry per MAR answered, none lost from the groups appended at once,
+    and the hash chain intact after them."""
+    with svc.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "cx.vectors")) == vectors
+    report = verify_chain(svc.db)
+    assert report.ok, report.reason
 
 
 def test_sar_registers_with_the_subscription_and_deregisters(service: Service,
@@ -434,3 +446,4 @@ def test_cx_serve_with_two_processes_never_reuses_an_sqn(service: Service, db_ur
     assert sorted(every) == list(range(1, 61))  # none reused, none skipped
     assert all(seqs == sorted(seqs) for seqs in per_client)  # never backwards
     assert sorted(_seqs(service)) == [60]  # the card's SQN row, one for its IND slot
+    _assert_audited(service, 60)

@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from attest.errors import InputError
-from server.store.attestations_pg_sql import APPEND_AUDIT
+from server.store.attestations_pg_sql import APPEND_AUDIT, APPEND_AUDIT_ENTRIES
 from server.store.db import Database
 from server.store.models import AuditEntry, AuditHead, utcnow
 
@@ -118,6 +118,27 @@ def append_entry(session: Session | Connection, entry: Entry) -> int:
                                  "hash": digest})
     conn.execute(_MOVE_HEAD, {"seq": seq, "hash": digest, "prev_hash": head.hash})
     return seq
+
+
+# APPEND_AUDIT_ENTRIES's array parameters, from Entry.pg_params's names.
+_PLURALS = (("head", "heads"), ("tail", "tails"), ("at", "ats"), ("actor", "actors"),
+            ("action", "actions"), ("subject", "subjects"), ("details", "details"))
+
+
+def append_entries(session: Session | Connection, entries: Sequence[Entry]) -> None:
+    """Append ``entries``, in their order, in ``session``'s transaction: on PostgreSQL
+    in one statement (``APPEND_AUDIT_ENTRIES``), so a group of requests answered in one
+    transaction takes the chain's head lock once, for one statement and the commit."""
+    if not entries:
+        return
+    conn = session if isinstance(session, Connection) else session.connection()
+    if conn.dialect.name != "postgresql":
+        for entry in entries:
+            append_entry(conn, entry)
+        return
+    params = [entry.pg_params() for entry in entries]
+    conn.exec_driver_sql(APPEND_AUDIT_ENTRIES, {
+        plural: [p[f"audit_{name}"] for p in params] for name, plural in _PLURALS})
 
 
 def append(
