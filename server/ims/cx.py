@@ -165,6 +165,7 @@ class CxNode(Node):
             conn.close(signal_node=False)
 
         conn.add_in_bytes = add_in_bytes
+        conn.add_out_msg = lambda message: _write_now(conn, peer_socket, message)
         return super()._add_peer_connection(conn, peer_socket, proto)
 
     def _receive_app_request(self, conn: PeerConnection, message: Message) -> None:
@@ -184,6 +185,40 @@ class CxNode(Node):
             self.send_message(conn, answer)
             return
         super().receive_cer(conn, message)
+
+
+def _write_now(conn: PeerConnection, peer_socket: socket.socket, message: Message) -> None:
+    """Send ``message`` on ``conn`` from the calling thread (python-diameter's
+    ``PeerConnection.add_out_msg``, replaced for every connection of this node).
+
+    The library queues each message to a writer thread per connection, which encodes it
+    into the connection's write buffer and wakes the node's select loop, which sends it on
+    its next pass: under a registration storm, three thread hand-offs per MAA.  Here the
+    caller encodes it and, when nothing is waiting in the buffer, sends it at once on the
+    non-blocking socket; what the socket does not take goes to the buffer, and the select
+    loop is woken to send it, exactly as the writer thread would.  ``write_lock`` orders
+    this against the loop: the loop takes sent bytes off the buffer under it, so an empty
+    buffer under the lock means no send of the loop is under way and messages stay in
+    order."""
+    try:
+        data = message.as_bytes()
+    except Exception:  # as the writer thread: the message is discarded, the peer serves on
+        log.exception("Cx: could not encode %s", message)
+        return
+    with conn.write_lock:
+        if not conn.write_buffer and conn.state in PEER_READY_STATES:
+            try:
+                data = data[peer_socket.send(data):]
+            except BlockingIOError:
+                pass
+            except OSError:  # the socket went away; the node's loop closes the connection
+                return
+        if data:
+            conn._write_buffer += data  # the buffer the node's loop sends
+    if data or conn.state not in PEER_READY_STATES:
+        # Bytes for the loop to send, or a connection closing after this message (the
+        # loop closes it once its buffer is empty).
+        conn.demand_attention()
 
 
 # The largest Cx message accepted (a SAA with a large User-Data stays far below it).

@@ -20,11 +20,17 @@ from sqlalchemy.orm import Session
 from server.core.service import Service
 from server.idms.identities import settle
 from server.ims.config import CxConfig
-from server.ims.subscribers import Subscriber, find_by_impi, find_by_impis, find_by_impu
+from server.ims.subscribers import (
+    Subscriber,
+    SubscriberCard,
+    find_by_impi,
+    find_by_impu,
+    find_with_cards,
+)
 from server.ims.subscription import ims_subscription
 from server.ims.vectors import CxVector, ResyncRefused, VectorsWanted, issue_vectors
 from server.store import audit_chain as audit
-from server.store.models import Card, ImsRegistration, utcnow
+from server.store.models import ImsRegistration, utcnow
 
 AKAV1_MD5 = "Digest-AKAv1-MD5"
 
@@ -116,20 +122,17 @@ def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> 
     but their audit entries."""
     outcomes: list[MarOutcome | None] = [None] * len(requests)
     with svc.db.session() as session:
-        # The group's subscribers and cards, each read once.
-        subs = find_by_impis(session, [r.impi for r in requests if r.scheme == AKAV1_MD5])
-        card_ids = {s.card_id for s in subs.values() if s.card_id is not None}
-        cards = {card.id: card for card in session.scalars(
-            select(Card).where(Card.id.in_(card_ids)))} if card_ids else {}
+        # The group's subscribers and their cards, each read once.
+        found = find_with_cards(session, [r.impi for r in requests if r.scheme == AKAV1_MD5])
         ready: list[int] = []
         wanted: list[VectorsWanted] = []
         for i, r in enumerate(requests):
-            refused = _refused_mar(r, subs.get(r.impi), cards)
-            if isinstance(refused, Card):
+            refused = _refused_mar(r, found.get(r.impi))
+            if isinstance(refused, Result):
+                outcomes[i] = MarOutcome(refused)
+            else:
                 ready.append(i)
                 wanted.append(VectorsWanted(refused, r.count, r.resync_data))
-            else:
-                outcomes[i] = MarOutcome(refused)
         entries: list[audit.Entry] = []
         for i, issued in zip(ready, issue_vectors(svc, session, cfg.ind_slot, wanted),
                              strict=True):
@@ -148,16 +151,16 @@ def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> 
     return [outcome or MarOutcome(Result.UNABLE_TO_COMPLY) for outcome in outcomes]
 
 
-def _refused_mar(r: MarRequest, sub: Subscriber | None, cards: dict[int, Card]) -> Result | Card:
+def _refused_mar(r: MarRequest,
+                 found: tuple[Subscriber, SubscriberCard] | None) -> Result | SubscriberCard:
     """Why MAR ``r`` is refused, or the card whose keys answer it."""
     if r.scheme != AKAV1_MD5:
         return Result.AUTH_SCHEME_NOT_SUPPORTED
+    sub, card = found if found is not None else (None, None)
     refused = _check(sub, r.impu)
-    if refused is not None or sub is None:
+    if refused is not None or card is None:
         return refused or Result.USER_UNKNOWN
-    card = None if sub.card_id is None else cards.get(sub.card_id)
-    # None: the card left the pool, the identities cannot authenticate.
-    return Result.USER_UNKNOWN if card is None else card
+    return card
 
 
 def _record(session: Session, peer: str, sub: Subscriber, impu: str, state: str,

@@ -13,6 +13,7 @@ statement, never backwards, and only after MAC-S verifies (clause 6.3.5).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -75,8 +76,7 @@ _SQLITE = _sqlite_statements()
 # lower) and reserves ``n`` after it: new SEQ = max(SEQ, floor) + n, returned per card.
 _RESERVE_PG = """
 WITH wanted AS (
-    SELECT * FROM unnest(%(card_ids)s::int[], %(floors)s::bigint[], %(counts)s::bigint[])
-        AS w(card_id, floor, n)
+    SELECT * FROM json_to_recordset(%(wanted)s::json) AS w(card_id int, floor bigint, n bigint)
 )
 INSERT INTO cx_sqn AS s (card_id, seq)
 SELECT card_id, floor + n FROM wanted ORDER BY card_id
@@ -96,10 +96,9 @@ def reserve(session: Session, wanted: dict[int, tuple[int, int]]) -> dict[int, r
     conn = session.connection()
     highest: dict[int, int] = {}
     if conn.dialect.name == "postgresql":
-        ids = sorted(wanted)
-        highest = dict(conn.exec_driver_sql(_RESERVE_PG, {
-            "card_ids": ids, "floors": [wanted[i][1] for i in ids],
-            "counts": [wanted[i][0] for i in ids]}).all())
+        highest = dict(conn.exec_driver_sql(_RESERVE_PG, {"wanted": json.dumps([
+            {"card_id": card_id, "floor": floor, "n": count}
+            for card_id, (count, floor) in wanted.items()])}).all())
     else:  # SQLite: the write transaction already holds the database lock
         reserve_one, move = _SQLITE
         for card_id in sorted(wanted):

@@ -260,14 +260,14 @@ SELECT seq FROM appended
 # APPEND_AUDIT_AFTER_DONE computes one — move the head to the last, and return the last
 # seq.  The head row is locked by the statement's first read (FOR UPDATE, which waits for
 # a concurrent append and then reads its committed head) and stays locked to the commit.
-# Parameters: arrays in entry order, one element per entry (``Entry.pg_params`` without
-# the ``audit_`` prefix, in the plural).
+# Parameter: ``%(entries)s``, a JSON array of the entries in order, each an object of
+# ``Entry.pg_params`` without the ``audit_`` prefix (one text parameter: cheaper to pass
+# than an array per field).
 APPEND_AUDIT_ENTRIES = """
 WITH RECURSIVE entry AS (
-    SELECT * FROM unnest(%(heads)s::text[], %(tails)s::text[], %(ats)s::timestamptz[],
-                         %(actors)s::text[], %(actions)s::text[], %(subjects)s::text[],
-                         %(details)s::text[])
-        WITH ORDINALITY AS e(head, tail, at, actor, action, subject, details, n)
+    SELECT * FROM ROWS FROM (json_to_recordset(%(entries)s::json) AS (
+        head text, tail text, at timestamptz, actor text, action text, subject text,
+        details text)) WITH ORDINALITY AS e(head, tail, at, actor, action, subject, details, n)
 ), start AS MATERIALIZED (
     SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE
 ), chain (n, seq, prev_hash, hash) AS (

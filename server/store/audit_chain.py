@@ -120,11 +120,6 @@ def append_entry(session: Session | Connection, entry: Entry) -> int:
     return seq
 
 
-# APPEND_AUDIT_ENTRIES's array parameters, from Entry.pg_params's names.
-_PLURALS = (("head", "heads"), ("tail", "tails"), ("at", "ats"), ("actor", "actors"),
-            ("action", "actions"), ("subject", "subjects"), ("details", "details"))
-
-
 def append_entries(session: Session | Connection, entries: Sequence[Entry]) -> None:
     """Append ``entries``, in their order, in ``session``'s transaction: on PostgreSQL
     in one statement (``APPEND_AUDIT_ENTRIES``), so a group of requests answered in one
@@ -136,9 +131,9 @@ def append_entries(session: Session | Connection, entries: Sequence[Entry]) -> N
         for entry in entries:
             append_entry(conn, entry)
         return
-    params = [entry.pg_params() for entry in entries]
-    conn.exec_driver_sql(APPEND_AUDIT_ENTRIES, {
-        plural: [p[f"audit_{name}"] for p in params] for name, plural in _PLURALS})
+    conn.exec_driver_sql(APPEND_AUDIT_ENTRIES, {"entries": json.dumps([
+        {name.removeprefix("audit_"): value.isoformat() if name == "audit_at" else value
+         for name, value in entry.pg_params().items()} for entry in entries])})
 
 
 def append(
