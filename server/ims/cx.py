@@ -340,10 +340,15 @@ class CxApplication(Application):
 
     def _answer(self, request: Message, result: hss.Result | int) -> Message:
         answer = self.generate_answer(request)
-        # Read from the AVPs: python-diameter 0.9's UAR class does not define Session-Id.
-        session = _first(request.avps, _SESSION_ID, 0)
-        if session is not None:
-            answer.session_id = session.value
+        # From the attribute when the request's class defines it: ``avps`` of a received
+        # message is built again from its attributes at every read.  python-diameter
+        # 0.9's UAR class does not define Session-Id: from its AVPs.
+        session_id = getattr(request, "session_id", None)
+        if session_id is None:
+            session = _first(request.avps, _SESSION_ID, 0)
+            session_id = None if session is None else session.value
+        if session_id is not None:
+            answer.session_id = session_id
         answer.vendor_specific_application_id = VendorSpecificApplicationId(
             vendor_id=VENDOR_3GPP, auth_application_id=CX_APPLICATION)
         answer.auth_session_state = _NO_STATE_MAINTAINED
