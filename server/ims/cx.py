@@ -30,7 +30,7 @@ import socket
 import threading
 from collections.abc import Callable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from diameter.message import Message
 from diameter.message.avp import Avp
@@ -55,12 +55,17 @@ from diameter.node.peer import (
     PeerConnection,
     PeerStats,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.core.service import Service
 from server.ims import hss
 from server.ims.config import CxConfig
-from server.ims.metrics import count_request, request_counts
+from server.ims.metrics import (
+    connections,
+    count_request,
+    exposition,
+    request_counts,
+    set_connected,
+)
 
 log = logging.getLogger("simattest.cx")
 
@@ -574,6 +579,8 @@ class CxServer:
 
     def _terminations(self) -> None:
         while not self._stop.wait(self.cfg.termination_poll):
+            for peer in self.peers():  # for the status of all processes (metrics)
+                set_connected(peer["origin_host"], peer["connected"])
             try:
                 for term in hss.terminations_due(self.svc):
                     accepted = self.app.terminate(term)
@@ -584,24 +591,8 @@ class CxServer:
                 log.exception("Cx: registration termination round failed")
 
     def serve_status(self, host: str, port: int) -> None:
-        """GET /metrics (Prometheus text) and GET /status (peers and request counts,
-        JSON) on ``host:port``, on a thread, until the process ends."""
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path == "/metrics":
-                body, kind = generate_latest(), CONTENT_TYPE_LATEST
-            elif path == "/status":
-                body = json.dumps({"peers": self.peers(),
-                                   "requests": request_counts()}).encode()
-                kind = "application/json"
-            else:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"not found\n"]
-            start_response("200 OK", [("Content-Type", kind)])
-            return [body]
-
-        server = make_server(host, port, app, handler_class=_QuietHandler)
-        threading.Thread(target=server.serve_forever, name="cx-status", daemon=True).start()
+        """The status listener (``serve_status``) of this process alone."""
+        serve_status(host, port, self.peers)
 
     def peers(self) -> list[dict[str, Any]]:
         """Configured peers and whether each is connected now."""
@@ -609,3 +600,36 @@ class CxServer:
                  and peer.connection.state in PEER_READY_STATES,
                  "address": peer.connection.ip if peer.connection else None}
                 for name, peer in self.node.peers.items()]
+
+
+def serve_status(host: str, port: int,
+                 peers: Callable[[], list[dict[str, Any]]]) -> WSGIServer:
+    """GET /metrics (Prometheus text) and GET /status (``peers()`` and the request
+    counts, JSON) on ``host:port``, on a thread, until the process ends or the returned
+    server is shut down.  The counts are every process's when they share a metrics
+    directory (``server.ims.metrics``)."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body, kind = exposition()
+        elif path == "/status":
+            body = json.dumps({"peers": peers(), "requests": request_counts()}).encode()
+            kind = "application/json"
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        start_response("200 OK", [("Content-Type", kind)])
+        return [body]
+
+    server = make_server(host, port, app, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="cx-status", daemon=True).start()
+    return server
+
+
+def shared_peers(cfg: CxConfig) -> list[dict[str, Any]]:
+    """The configured peers and whether a live peer process holds a connection of each
+    (as each process last recorded it, within ``termination_poll``): the status of
+    ``cx serve --processes N``, from the processes' shared metrics."""
+    held = connections()
+    return [{"origin_host": p.origin_host, "connected": held.get(p.origin_host, 0) > 0,
+             "address": None} for p in cfg.peers]
