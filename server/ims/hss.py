@@ -111,9 +111,9 @@ def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> 
     SQN reservation of the group and every audit entry, so the vectors and their audit
     entries are committed together and no vector is answered before its entry is
     durable.  On PostgreSQL the group is four statements and a commit whatever its size:
-    the subscribers (two) and their cards, looked up once; every SEQ the group needs, in
-    one statement (``vectors.reserve``); every audit entry, in one statement
-    (``audit_chain.append_entries``).  A refusal in the group changes nothing (each is
+    the subscribers with their cards' keys and their alias IMPUs (two,
+    ``subscribers.find_with_cards``); every SEQ the group needs (``vectors.reserve``);
+    every audit entry (``audit_chain.append_entries``).  A refusal in the group changes nothing (each is
     decided before any write); an exception rolls the whole group back and is raised.
 
     Locks are taken in one order by every group, on any thread or process: the cards'
