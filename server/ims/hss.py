@@ -113,8 +113,9 @@ def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> 
     durable.  On PostgreSQL the group is four statements and a commit whatever its size:
     the subscribers with their cards' keys and their alias IMPUs (two,
     ``subscribers.find_with_cards``); every SEQ the group needs (``vectors.reserve``);
-    every audit entry (``audit_chain.append_entries``).  A refusal in the group changes nothing (each is
-    decided before any write); an exception rolls the whole group back and is raised.
+    every audit entry (``audit_chain.append_entries``).  A refusal in the group changes
+    nothing (each is decided before any write); an exception rolls the whole group back
+    and is raised.
 
     Locks are taken in one order by every group, on any thread or process: the cards'
     SQN rows by ascending card id, then the audit head, held only for the group's audit
