@@ -211,3 +211,7 @@ used.device_unique_attestation
 used.attestation_id_second_imei
 # python-diameter reads Node.tcp_port in Node.start (server/ims/cx.py CxNode.start).
 used.tcp_port
+# python-diameter calls PeerConnection.add_out_msg for every message sent and its node
+# loop sends _write_buffer (server/ims/cx.py _write_now).
+used.add_out_msg
+used._write_buffer

@@ -29,8 +29,6 @@ from server.ims.config import CxConfig
 from server.ims.cx import CxServer
 from server.ims.kamailio import (
     APT_LINE,
-    DBTEXT_TEMPLATES,
-    DEPLOY,
     DOMAIN,
     SCSCF_HOST,
     loopback_cx_config,
@@ -62,39 +60,13 @@ class Kamailio(kamailio.Scscf):
         super().__init__(workdir, cx_port, free_port(), scscf_host)
 
 
-class Icscf(Kamailio):
-    """Kamailio's I-CSCF (deploy/kamailio/icscf.cfg) in front of an S-CSCF at
-    ``scscf_uri``, the one S-CSCF of its database."""
+class Icscf(kamailio.Icscf):
+    """Kamailio's I-CSCF of ``server.ims.kamailio`` on a free port, in front of an S-CSCF
+    at ``scscf_uri``; a missing Kamailio fails the test with the apt-get line."""
 
     def __init__(self, workdir: Path, cx_port: int, scscf_uri: str) -> None:
         _require_kamailio()
-        self.workdir = workdir
-        self.sip_port = free_port()
-        self.ctl = workdir / "ctl"
-        self.log = workdir / "kamailio.log"
-        db = workdir / "dbtext"
-        db.mkdir(parents=True)
-        escaped = scscf_uri.replace(":", "\\:")
-        (db / "version").write_text(
-            (DBTEXT_TEMPLATES / "version").read_text()
-            + "s_cscf:1\ns_cscf_capabilities:1\nnds_trusted_domains:1\n")
-        (db / "s_cscf").write_text(
-            f"id(int,auto) name(string) s_cscf_uri(string)\n1:scscf:{escaped}\n")
-        (db / "s_cscf_capabilities").write_text(
-            "id(int,auto) id_s_cscf(int) capability(int)\n")
-        (db / "nds_trusted_domains").write_text(
-            f"id(int,auto) trusted_domain(string)\n1:{DOMAIN}\n")
-        shipped = (DEPLOY / "icscf.xml").read_text()
-        (workdir / "icscf.xml").write_text(
-            shipped.replace('port="3868"', f'port="{cx_port}"'))
-        self.argv = [
-            "kamailio", "-DD", "-E", "-f", str(DEPLOY / "icscf.cfg"),
-            "-A", f"SIP_LISTEN_UDP=udp:127.0.0.1:{self.sip_port}",
-            "-A", f'DBTEXT_URL="text://{db}"',
-            "-A", f'RUN_DIR="{workdir}"',
-            "-A", f'CDP_CONFIG="{workdir / "icscf.xml"}"',
-        ]
-        self.process = None
+        super().__init__(workdir, cx_port, free_port(), scscf_uri)
 
 
 @dataclass

@@ -13,10 +13,11 @@ import socket
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from attest.aka.milenage import Milenage
 from attest.aka.sqn import IND_BITS, SqnArray, build_auts, open_autn, split_sqn
@@ -26,6 +27,7 @@ from server.core.service import Service
 from server.idms import desk, identities
 from server.ims.config import CxPeer
 from server.ims.cx import CxServer
+from server.store.audit_chain import verify_chain
 from server.store.models import AuditEntry, CxSqn, ImsRegistration
 from tests.cx_client import CX, CxClient, result_of, vectors_of
 from tests.fixtures_db import free_port
@@ -194,6 +196,17 @@ def test_concurrent_mars_from_several_s_cscfs_never_reuse_an_sqn(service: Servic
     every = [seq for seqs in per_client for seq in seqs]
     assert sorted(every) == list(range(1, 46))  # none reused, none skipped
     assert all(seqs == sorted(seqs) for seqs in per_client)  # never backwards
+    _assert_audited(service, 45)
+
+
+def _assert_audited(svc: Service, vectors: int) -> None:
+    """One cx.vectors entry per MAR answered, none lost from the groups appended at once,
+    and the hash chain intact after them."""
+    with svc.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "cx.vectors")) == vectors
+    report = verify_chain(svc.db)
+    assert report.ok, report.reason
 
 
 def test_sar_registers_with_the_subscription_and_deregisters(service: Service,
@@ -381,32 +394,50 @@ def test_uar_and_lir_for_an_i_cscf(service: Service, cx: int) -> None:
     assert result_of(client.uar(mapped.impi2, mapped.impu2)) == 5003  # rejected
 
 
-def test_cx_serve_with_two_processes_never_reuses_an_sqn(service: Service, db_url: str,
-                                                        tmp_path: Path) -> None:
+def test_cx_serve_with_two_processes_never_reuses_an_sqn_and_restarts_a_dead_one(
+        service: Service, db_url: str, tmp_path: Path) -> None:
     """``cx serve --processes 2``: two peer processes on one address (SO_REUSEPORT);
     concurrent MARs for one card over six S-CSCF connections spread over both get
     SQNs that are never reused, never go backwards on a connection, and each answer
-    comes back on the connection of its request."""
+    comes back on the connection of its request.  The status listener counts the
+    requests of both processes and shows a peer connected to either; a peer process
+    that dies is started again (and said so), its counts stay counted."""
+    import json
     import signal
     import subprocess
     import sys
+    import urllib.request
 
     mapped = sign_in(service)
-    port = free_port()
+    port, status_port = free_port(), free_port()
     hosts = [f"scscf{i}.{DOMAIN}" for i in range(6)]
     config = tmp_path / "simattest.toml"
     config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n' + "".join(
         f'[[cx.peers]]\norigin_host = "{h}"\naddresses = ["127.0.0.1"]\n' for h in hosts))
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", "cx", "serve", "--config", str(config),
-         "--data", str(service.data_dir.path), "--db", db_url, "--processes", "2"],
+         "--data", str(service.data_dir.path), "--db", db_url, "--processes", "2",
+         "--status-bind", f"127.0.0.1:{status_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def children() -> list[int]:
+        return [int(pid) for pid in
+                Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+
+    def status() -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{status_port}/status") as reply:
+            return dict(json.load(reply))
+
+    def maas(shown: dict[str, Any]) -> int:
+        return sum(r["count"] for r in shown["requests"]
+                   if (r["command"], r["result"]) == ("MAR", "2001"))
+
     try:
-        wait_for(lambda: _listening(port), "cx serve listens")
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        assert len(children) == 1  # the second peer process
-        wait_for(lambda: all(_listens_on(int(pid), port) for pid in [proc.pid, *children]),
-                 "both processes listen")
+        wait_for(lambda: _listening(port) and _listening(status_port), "cx serve listens")
+        wait_for(lambda: len(children()) == 2
+                 and all(_listens_on(pid, port) for pid in children()),
+                 "both peer processes listen")
+        assert not _listens_on(proc.pid, port)  # the first process only supervises
 
         def run(host: str) -> list[int]:
             client = CxClient(port, origin_host=host)
@@ -425,12 +456,29 @@ def test_cx_serve_with_two_processes_never_reuses_an_sqn(service: Service, db_ur
 
         with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
             per_client = list(pool.map(run, hosts))
+        assert maas(status()) == 60  # both processes' answers
+        held = CxClient(port, origin_host=hosts[0])
+        wait_for(lambda: {p["origin_host"]: p["connected"] for p in status()["peers"]}
+                 == {h: h == hosts[0] for h in hosts}, "the held connection shows")
+        held.close()
+
+        dead = children()[0]
+        os.kill(dead, signal.SIGKILL)
+        wait_for(lambda: len(children()) == 2 and dead not in children()
+                 and all(_listens_on(pid, port) for pid in children()),
+                 "a new peer process listens")
+        wait_for(lambda: _listening(status_port), "the status listener is back")
+        answer = CxClient(port, origin_host=hosts[1]).mar(mapped.impi2, mapped.impu2)
+        assert result_of(answer) == 2001
+        assert maas(status()) == 61  # the dead process's answers still counted
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"listening on 127.0.0.1:{port} (2 process(es))" in out
+    assert f"peer process {dead} ended (killed by signal 9); starting another" in err
     every = [seq for seqs in per_client for seq in seqs]
     assert sorted(every) == list(range(1, 61))  # none reused, none skipped
     assert all(seqs == sorted(seqs) for seqs in per_client)  # never backwards
-    assert sorted(_seqs(service)) == [60]  # the card's SQN row, one for its IND slot
+    assert sorted(_seqs(service)) == [61]  # the card's SQN row, one for its IND slot
+    _assert_audited(service, 61)

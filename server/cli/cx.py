@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -17,6 +18,8 @@ from server.cli.hexarg import OneLineErrorParser
 from server.cli.output import add_json_flag, print_fields, print_json, print_table
 from server.cli.stopsignals import stop_on_sigint_or_sigterm
 from server.cli.storeargs import add_store_args, load_settings, open_service, service_config
+
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.core.prometheus.MULTIPROC_ENV, not imported
 
 
 def register(subparsers: Any) -> None:
@@ -40,8 +43,8 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--processes", type=int, default=1, metavar="N",
                        help="run N peer processes on the one listening address "
                             "(SO_REUSEPORT; the kernel spreads the S-CSCF connections "
-                            "over them); the status listener is in the first one and "
-                            "reports that process only (default 1)")
+                            "over them); a peer process that dies is started again, "
+                            "and the status listener reports them all (default 1)")
     serve.set_defaults(func=_serve)
     status = commands.add_parser(
         "status", help="configured peers, whether they are connected, registrations",
@@ -78,34 +81,106 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError(f"--processes: expected 1 or more, got {args.processes}")
     stop_on_sigint_or_sigterm()
     sys.stdout.flush()
-    # Forked before the database is opened or any thread started: each process opens
-    # its own connections (the SQN reservation and the audit chain are safe across
-    # processes, docs/ims.md).
-    children = []
-    for _ in range(args.processes - 1):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = _run_peer(args, cfg, None, reuse_port=True, first=False)
-            except Exception as exc:  # os._exit below would drop the traceback unseen
-                print(f"cx serve: peer process {os.getpid()} stopped: {exc}",
-                      file=sys.stderr, flush=True)
-            finally:
-                os._exit(code)
-        children.append(pid)
+    if args.processes == 1:
+        return _run_peer(args, cfg, status_bind, reuse_port=False)
+    if os.environ.get(_METRICS_DIR):
+        return _supervise(args, cfg, status_bind)
+    # The processes add up their metrics only if prometheus_client finds this set when
+    # it is first imported, i.e. before the Cx stack is (each peer imports it after the
+    # fork; this process in _supervise).
+    with tempfile.TemporaryDirectory(prefix="simattest-cx-metrics-") as metrics_dir:
+        os.environ[_METRICS_DIR] = metrics_dir
+        try:
+            return _supervise(args, cfg, status_bind)
+        finally:
+            del os.environ[_METRICS_DIR]
+
+
+def _supervise(args: argparse.Namespace, cfg: Any,
+               status_bind: tuple[str, int] | None) -> int:
+    """``--processes N``: this process starts N peer processes on the one address, serves
+    the status listener for all of them, and starts a peer again when one dies.
+
+    Peers are forked while this process has no thread, no socket and no database
+    connection of its own (each peer opens its own; the SQN reservation and the audit
+    chain are safe across processes, docs/ims.md); the status listener's thread and
+    socket exist only in this process, which is why it does not serve Cx itself."""
+    peers = {_fork_peer(args, cfg): time.monotonic() for _ in range(args.processes)}
+    print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:{cfg.listen_port} "
+          f"({args.processes} process(es))", flush=True)
+    status = None
+    if status_bind is not None:
+        status = _status_listener(cfg, status_bind)
     try:
-        return _run_peer(args, cfg, status_bind, reuse_port=args.processes > 1, first=True)
+        while True:
+            pid, code = os.wait()
+            started = peers.pop(pid, None)
+            if started is None:
+                continue
+            _forget(pid)
+            print(f"cx serve: peer process {pid} ended ({_how(code)}); starting another",
+                  file=sys.stderr, flush=True)
+            if time.monotonic() - started < _RESTART_PAUSE:
+                time.sleep(_RESTART_PAUSE)  # one that fails at start is not forked in a loop
+            if status is not None:  # the new peer must hold neither its thread nor socket
+                status.shutdown()
+                status.server_close()
+            peers[_fork_peer(args, cfg)] = time.monotonic()
+            if status_bind is not None:
+                status = _status_listener(cfg, status_bind)
+    except KeyboardInterrupt:
+        pass
     finally:
-        for pid in children:
+        for pid in peers:
             with contextlib.suppress(ProcessLookupError):  # it stopped on the Ctrl-C
                 os.kill(pid, signal.SIGTERM)
-        for pid in children:
-            os.waitpid(pid, 0)
+        for pid in peers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return 0
+
+
+# A peer that ends sooner than this after its start is started again only after this.
+_RESTART_PAUSE = 1.0
+
+
+def _how(code: int) -> str:
+    if os.WIFSIGNALED(code):
+        return f"killed by signal {os.WTERMSIG(code)}"
+    return f"exit code {os.waitstatus_to_exitcode(code)}"
+
+
+def _fork_peer(args: argparse.Namespace, cfg: Any) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = _run_peer(args, cfg, None, reuse_port=True)
+        except Exception as exc:  # os._exit below would drop the traceback unseen
+            print(f"cx serve: peer process {os.getpid()} stopped: {exc}",
+                  file=sys.stderr, flush=True)
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _forget(pid: int) -> None:
+    """A dead peer's live gauges (connections) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)
+
+
+def _status_listener(cfg: Any, bind: tuple[str, int]) -> Any:
+    """The status listener of all peer processes, in this process (``close()`` stops it
+    and frees its socket)."""
+    from server.ims.cx import serve_status, shared_peers
+
+    return serve_status(*bind, lambda: shared_peers(cfg))
 
 
 def _run_peer(args: argparse.Namespace, cfg: Any, status_bind: tuple[str, int] | None, *,
-              reuse_port: bool, first: bool) -> int:
+              reuse_port: bool) -> int:
     from server.ims.cx import CxServer
 
     with open_service(args, create=False) as svc:
@@ -113,9 +188,9 @@ def _run_peer(args: argparse.Namespace, cfg: Any, status_bind: tuple[str, int] |
         server.start()
         if status_bind is not None:
             server.serve_status(*status_bind)
-        if first:
+        if not reuse_port:
             print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:"
-                  f"{cfg.listen_port} ({args.processes} process(es))", flush=True)
+                  f"{cfg.listen_port} (1 process(es))", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from server.core.config import ServiceConfig
     from server.core.service import Service
 
-_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.http.metrics.MULTIPROC_ENV, without importing it
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.core.prometheus.MULTIPROC_ENV, not imported
 
 
 def register(subparsers: Any) -> None:

@@ -14,23 +14,14 @@ shows only the answering process's counts (fine for one process, e.g. tests).
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from server.core.prometheus import registry
 
 ATTESTATIONS = Counter(
     "simattest_attestations", "Appraised evidence by outcome status", ["status"]
@@ -95,11 +86,7 @@ def request_timer(endpoint: str) -> Iterator[None]:
 
 def exposition() -> tuple[bytes, str]:
     """The text exposition format for ``/metrics`` (all workers when multi-process)."""
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return generate_latest(registry()), CONTENT_TYPE_LATEST
 
 
 class MetricsListener:

@@ -30,7 +30,7 @@ import socket
 import threading
 from collections.abc import Callable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from diameter.message import Message
 from diameter.message.avp import Avp
@@ -55,12 +55,17 @@ from diameter.node.peer import (
     PeerConnection,
     PeerStats,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.core.service import Service
 from server.ims import hss
 from server.ims.config import CxConfig
-from server.ims.metrics import count_request, request_counts
+from server.ims.metrics import (
+    connections,
+    count_request,
+    exposition,
+    request_counts,
+    set_connected,
+)
 
 log = logging.getLogger("simattest.cx")
 
@@ -165,6 +170,7 @@ class CxNode(Node):
             conn.close(signal_node=False)
 
         conn.add_in_bytes = add_in_bytes
+        conn.add_out_msg = lambda message: _write_now(conn, peer_socket, message)
         return super()._add_peer_connection(conn, peer_socket, proto)
 
     def _receive_app_request(self, conn: PeerConnection, message: Message) -> None:
@@ -184,6 +190,40 @@ class CxNode(Node):
             self.send_message(conn, answer)
             return
         super().receive_cer(conn, message)
+
+
+def _write_now(conn: PeerConnection, peer_socket: socket.socket, message: Message) -> None:
+    """Send ``message`` on ``conn`` from the calling thread (python-diameter's
+    ``PeerConnection.add_out_msg``, replaced for every connection of this node).
+
+    The library queues each message to a writer thread per connection, which encodes it
+    into the connection's write buffer and wakes the node's select loop, which sends it on
+    its next pass: under a registration storm, three thread hand-offs per MAA.  Here the
+    caller encodes it and, when nothing is waiting in the buffer, sends it at once on the
+    non-blocking socket; what the socket does not take goes to the buffer, and the select
+    loop is woken to send it, exactly as the writer thread would.  ``write_lock`` orders
+    this against the loop: the loop takes sent bytes off the buffer under it, so an empty
+    buffer under the lock means no send of the loop is under way and messages stay in
+    order."""
+    try:
+        data = message.as_bytes()
+    except Exception:  # as the writer thread: the message is discarded, the peer serves on
+        log.exception("Cx: could not encode %s", message)
+        return
+    with conn.write_lock:
+        if not conn.write_buffer and conn.state in PEER_READY_STATES:
+            try:
+                data = data[peer_socket.send(data):]
+            except BlockingIOError:
+                pass
+            except OSError:  # the socket went away; the node's loop closes the connection
+                return
+        if data:
+            conn._write_buffer += data  # the buffer the node's loop sends
+    if data or conn.state not in PEER_READY_STATES:
+        # Bytes for the loop to send, or a connection closing after this message (the
+        # loop closes it once its buffer is empty).
+        conn.demand_attention()
 
 
 # The largest Cx message accepted (a SAA with a large User-Data stays far below it).
@@ -305,10 +345,15 @@ class CxApplication(Application):
 
     def _answer(self, request: Message, result: hss.Result | int) -> Message:
         answer = self.generate_answer(request)
-        # Read from the AVPs: python-diameter 0.9's UAR class does not define Session-Id.
-        session = _first(request.avps, _SESSION_ID, 0)
-        if session is not None:
-            answer.session_id = session.value
+        # From the attribute when the request's class defines it: ``avps`` of a received
+        # message is built again from its attributes at every read.  python-diameter
+        # 0.9's UAR class does not define Session-Id: from its AVPs.
+        session_id = getattr(request, "session_id", None)
+        if session_id is None:
+            session = _first(request.avps, _SESSION_ID, 0)
+            session_id = None if session is None else session.value
+        if session_id is not None:
+            answer.session_id = session_id
         answer.vendor_specific_application_id = VendorSpecificApplicationId(
             vendor_id=VENDOR_3GPP, auth_application_id=CX_APPLICATION)
         answer.auth_session_state = _NO_STATE_MAINTAINED
@@ -534,6 +579,8 @@ class CxServer:
 
     def _terminations(self) -> None:
         while not self._stop.wait(self.cfg.termination_poll):
+            for peer in self.peers():  # for the status of all processes (metrics)
+                set_connected(peer["origin_host"], peer["connected"])
             try:
                 for term in hss.terminations_due(self.svc):
                     accepted = self.app.terminate(term)
@@ -544,24 +591,8 @@ class CxServer:
                 log.exception("Cx: registration termination round failed")
 
     def serve_status(self, host: str, port: int) -> None:
-        """GET /metrics (Prometheus text) and GET /status (peers and request counts,
-        JSON) on ``host:port``, on a thread, until the process ends."""
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path == "/metrics":
-                body, kind = generate_latest(), CONTENT_TYPE_LATEST
-            elif path == "/status":
-                body = json.dumps({"peers": self.peers(),
-                                   "requests": request_counts()}).encode()
-                kind = "application/json"
-            else:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"not found\n"]
-            start_response("200 OK", [("Content-Type", kind)])
-            return [body]
-
-        server = make_server(host, port, app, handler_class=_QuietHandler)
-        threading.Thread(target=server.serve_forever, name="cx-status", daemon=True).start()
+        """The status listener (``serve_status``) of this process alone."""
+        serve_status(host, port, self.peers)
 
     def peers(self) -> list[dict[str, Any]]:
         """Configured peers and whether each is connected now."""
@@ -569,3 +600,36 @@ class CxServer:
                  and peer.connection.state in PEER_READY_STATES,
                  "address": peer.connection.ip if peer.connection else None}
                 for name, peer in self.node.peers.items()]
+
+
+def serve_status(host: str, port: int,
+                 peers: Callable[[], list[dict[str, Any]]]) -> WSGIServer:
+    """GET /metrics (Prometheus text) and GET /status (``peers()`` and the request
+    counts, JSON) on ``host:port``, on a thread, until the process ends or the returned
+    server is shut down.  The counts are every process's when they share a metrics
+    directory (``server.ims.metrics``)."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body, kind = exposition()
+        elif path == "/status":
+            body = json.dumps({"peers": peers(), "requests": request_counts()}).encode()
+            kind = "application/json"
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        start_response("200 OK", [("Content-Type", kind)])
+        return [body]
+
+    server = make_server(host, port, app, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="cx-status", daemon=True).start()
+    return server
+
+
+def shared_peers(cfg: CxConfig) -> list[dict[str, Any]]:
+    """The configured peers and whether a live peer process holds a connection of each
+    (as each process last recorded it, within ``termination_poll``): the status of
+    ``cx serve --processes N``, from the processes' shared metrics."""
+    held = connections()
+    return [{"origin_host": p.origin_host, "connected": held.get(p.origin_host, 0) > 0,
+             "address": None} for p in cfg.peers]

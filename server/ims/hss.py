@@ -20,11 +20,17 @@ from sqlalchemy.orm import Session
 from server.core.service import Service
 from server.idms.identities import settle
 from server.ims.config import CxConfig
-from server.ims.subscribers import Subscriber, find_by_impi, find_by_impis, find_by_impu
+from server.ims.subscribers import (
+    Subscriber,
+    SubscriberCard,
+    find_by_impi,
+    find_by_impu,
+    find_with_cards,
+)
 from server.ims.subscription import ims_subscription
-from server.ims.vectors import CxVector, ResyncRefused, issue_vectors
+from server.ims.vectors import CxVector, ResyncRefused, VectorsWanted, issue_vectors
 from server.store import audit_chain as audit
-from server.store.models import Card, ImsRegistration, utcnow
+from server.store.models import ImsRegistration, utcnow
 
 AKAV1_MD5 = "Digest-AKAv1-MD5"
 
@@ -103,60 +109,59 @@ class MarRequest:
 def multimedia_auth(svc: Service, cfg: CxConfig, requests: list[MarRequest]) -> list[MarOutcome]:
     """MARs (TS 29.228 clause 6.3.1), answered as one group: one transaction holds every
     SQN reservation of the group and every audit entry, so the vectors and their audit
-    entries are committed together (one commit, and one pass of the audit chain's head
-    lock, per group instead of per MAR) and no vector is answered before its entry is
-    durable.  A refusal in the group changes nothing (each is decided before any write of
-    its own); an exception rolls the whole group back and is raised.
+    entries are committed together and no vector is answered before its entry is
+    durable.  On PostgreSQL the group is four statements and a commit whatever its size:
+    the subscribers with their cards' keys and their alias IMPUs (two,
+    ``subscribers.find_with_cards``); every SEQ the group needs (``vectors.reserve``);
+    every audit entry (``audit_chain.append_entries``).  A refusal in the group changes
+    nothing (each is decided before any write); an exception rolls the whole group back
+    and is raised.
 
     Locks are taken in one order by every group, on any thread or process: the cards'
-    SQN rows by ascending card id (MARs of one card in their order of arrival), then the
-    audit head, held only from the group's first entry to its commit.  Groups therefore
-    never deadlock, and overlap in everything but their audit entries."""
+    SQN rows by ascending card id, then the audit head, held only for the group's audit
+    statement and its commit.  Groups therefore never deadlock, and overlap in everything
+    but their audit entries."""
     outcomes: list[MarOutcome | None] = [None] * len(requests)
-    entries: list[tuple[int, str, dict[str, object]]] = []
     with svc.db.session() as session:
-        # The group's subscribers and cards, each read once.
-        subs = find_by_impis(session, [r.impi for r in requests if r.scheme == AKAV1_MD5])
-        card_ids = {s.card_id for s in subs.values() if s.card_id is not None}
-        cards = {card.id: card for card in session.scalars(
-            select(Card).where(Card.id.in_(card_ids)))} if card_ids else {}
-        ready: list[tuple[int, Card]] = []
+        # The group's subscribers and their cards, each read once.
+        found = find_with_cards(session, [r.impi for r in requests if r.scheme == AKAV1_MD5])
+        ready: list[int] = []
+        wanted: list[VectorsWanted] = []
         for i, r in enumerate(requests):
-            refused = _refused_mar(r, subs.get(r.impi), cards)
-            if isinstance(refused, Card):
-                ready.append((i, refused))
-            else:
+            refused = _refused_mar(r, found.get(r.impi))
+            if isinstance(refused, Result):
                 outcomes[i] = MarOutcome(refused)
-        for i, card in sorted(ready, key=lambda item: item[1].id):
+            else:
+                ready.append(i)
+                wanted.append(VectorsWanted(refused, r.count, r.resync_data))
+        entries: list[audit.Entry] = []
+        for i, issued in zip(ready, issue_vectors(svc, session, cfg.ind_slot, wanted),
+                             strict=True):
             r = requests[i]
-            try:
-                vectors = issue_vectors(svc, session, card, cfg.ind_slot, r.count,
-                                        r.resync_data)
-            except ResyncRefused:  # raised before the SQN state is touched
-                entries.append((i, "cx.resync_refused", {
+            if isinstance(issued, ResyncRefused):  # this MAR changed no SQN
+                entries.append(audit.Entry(_actor(r.peer), "cx.resync_refused",
+                                           f"impi:{r.impi}", {
                     "server_name": r.server_name, "reason": "MAC-S does not verify"}))
                 outcomes[i] = MarOutcome(Result.UNABLE_TO_COMPLY)
                 continue
-            entries.append((i, "cx.vectors", {
-                "impu": r.impu, "server_name": r.server_name, "count": len(vectors),
+            entries.append(audit.Entry(_actor(r.peer), "cx.vectors", f"impi:{r.impi}", {
+                "impu": r.impu, "server_name": r.server_name, "count": len(issued),
                 "resync": r.resync_data is not None}))
-            outcomes[i] = MarOutcome(Result.SUCCESS, vectors)
-        for i, action, details in sorted(entries, key=lambda entry: entry[0]):
-            audit.append(session, _actor(requests[i].peer), action,
-                         f"impi:{requests[i].impi}", details)
+            outcomes[i] = MarOutcome(Result.SUCCESS, issued)
+        audit.append_entries(session, entries)
     return [outcome or MarOutcome(Result.UNABLE_TO_COMPLY) for outcome in outcomes]
 
 
-def _refused_mar(r: MarRequest, sub: Subscriber | None, cards: dict[int, Card]) -> Result | Card:
+def _refused_mar(r: MarRequest,
+                 found: tuple[Subscriber, SubscriberCard] | None) -> Result | SubscriberCard:
     """Why MAR ``r`` is refused, or the card whose keys answer it."""
     if r.scheme != AKAV1_MD5:
         return Result.AUTH_SCHEME_NOT_SUPPORTED
+    sub, card = found if found is not None else (None, None)
     refused = _check(sub, r.impu)
-    if refused is not None or sub is None:
+    if refused is not None or card is None:
         return refused or Result.USER_UNKNOWN
-    card = None if sub.card_id is None else cards.get(sub.card_id)
-    # None: the card left the pool, the identities cannot authenticate.
-    return Result.USER_UNKNOWN if card is None else card
+    return card
 
 
 def _record(session: Session, peer: str, sub: Subscriber, impu: str, state: str,

@@ -3,8 +3,11 @@ configuration the project ships in ``deploy/kamailio/``, as one process on loopb
 temporary directories (db_text for presence, the ctl socket, the cdp file), talking Cx to
 our own Cx peer (``server.ims.cx``): what the tests and ``make demo`` run as the IMS core.
 
-``start_core`` starts the Cx peer, then Kamailio, and waits until cdp has connected
-(TS 29.229 clause 6: the CER/CEA exchange); ``Scscf.impu_state`` asks the running S-CSCF
+``KamailioProcess`` is what every such process shares (the configuration from
+``deploy/kamailio/``, its directories, start, stop by process group, the log); ``Scscf``
+and ``Icscf`` (Kamailio's I-CSCF, for UAR/LIR) are its two roles.  ``start_core`` starts
+the Cx peer, then Kamailio, and waits until cdp has connected (TS 29.229 clause 6: the
+CER/CEA exchange); ``Scscf.impu_state`` asks the running S-CSCF
 (``kamcmd ulscscf.showimpu``) whether an IMPU is registered there.  Both are stopped by
 their own process (group) id.  The files of ``deploy/`` are read from the source tree
 (the package is installed editable: ``make``).
@@ -18,8 +21,9 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from server.core.config import StartupError
 from server.core.service import Service
@@ -66,12 +70,18 @@ def loopback_cx_config(port: int, **overrides: object) -> CxConfig:
     return CxConfig(**settings)  # type: ignore[arg-type]
 
 
-class Scscf:
-    """One Kamailio S-CSCF process on loopback (``sip_port``, UDP and TCP), with its own
-    directories under ``workdir``, connecting to the Cx peer on ``cx_port``."""
+class KamailioProcess:
+    """One Kamailio process on loopback with a configuration the project ships
+    (``deploy/kamailio/<role>.cfg`` and its cdp file ``<role>.xml``, whose Cx port is
+    set to ``cx_port``), with its own directories under ``workdir`` (db_text in
+    ``dbtext/``, the run directory), SIP on UDP ``sip_port``; ``defines`` are the
+    role's further ``-A`` definitions.  Started in a session of its own and stopped by
+    its process group id."""
+
+    role: ClassVar[str]
 
     def __init__(self, workdir: Path, cx_port: int, sip_port: int,
-                 scscf_host: str = SCSCF_HOST) -> None:
+                 defines: Sequence[str] = ()) -> None:
         problem = missing()
         if problem is not None:
             raise StartupError(problem)
@@ -79,24 +89,16 @@ class Scscf:
         self.sip_port = sip_port
         self.ctl = workdir / "ctl"
         self.log = workdir / "kamailio.log"
-        db = workdir / "dbtext"
-        db.mkdir(parents=True)
-        for table in ("version", "presentity", "active_watchers", "watchers", "xcap", "pua"):
-            shutil.copy(DBTEXT_TEMPLATES / table, db / table)
-        shipped = (DEPLOY / "scscf.xml").read_text()
-        (workdir / "scscf.xml").write_text(
-            shipped.replace('port="3868"', f'port="{cx_port}"'))
-        self.argv = [
-            "kamailio", "-DD", "-E", "-f", str(DEPLOY / "scscf.cfg"),
-            "-A", f"SIP_LISTEN_UDP=udp:127.0.0.1:{self.sip_port}",
-            "-A", f"SIP_LISTEN_TCP=tcp:127.0.0.1:{self.sip_port}",
-            "-A", f'SCSCF_URI="sip:{scscf_host}:{self.sip_port}"',
-            "-A", f'DBTEXT_URL="text://{db}"',
-            "-A", f'CTL_SOCKET="unix:{self.ctl}"',
-            "-A", f'RUN_DIR="{workdir}"',
-            "-A", f'CDP_CONFIG="{workdir / "scscf.xml"}"',
-            "-A", f'CX_XSD="{CX_XSD}"',
-        ]
+        self.db = workdir / "dbtext"
+        self.db.mkdir(parents=True)
+        cdp = workdir / f"{self.role}.xml"
+        cdp.write_text((DEPLOY / cdp.name).read_text().replace(
+            'port="3868"', f'port="{cx_port}"'))
+        self.argv = ["kamailio", "-DD", "-E", "-f", str(DEPLOY / f"{self.role}.cfg")]
+        for define in (f"SIP_LISTEN_UDP=udp:127.0.0.1:{sip_port}", *defines,
+                       f'DBTEXT_URL="text://{self.db}"', f'RUN_DIR="{workdir}"',
+                       f'CDP_CONFIG="{cdp}"'):
+            self.argv += ["-A", define]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -117,6 +119,23 @@ class Scscf:
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+
+class Scscf(KamailioProcess):
+    """Kamailio's S-CSCF (``deploy/kamailio/scscf.cfg``), SIP on UDP and TCP
+    ``sip_port``, answering ``kamcmd`` on its ctl socket."""
+
+    role = "scscf"
+
+    def __init__(self, workdir: Path, cx_port: int, sip_port: int,
+                 scscf_host: str = SCSCF_HOST) -> None:
+        super().__init__(workdir, cx_port, sip_port, [
+            f"SIP_LISTEN_TCP=tcp:127.0.0.1:{sip_port}",
+            f'SCSCF_URI="sip:{scscf_host}:{sip_port}"',
+            f'CTL_SOCKET="unix:{workdir / "ctl"}"',
+            f'CX_XSD="{CX_XSD}"'])
+        for table in ("version", "presentity", "active_watchers", "watchers", "xcap", "pua"):
+            shutil.copy(DBTEXT_TEMPLATES / table, self.db / table)
+
     def impu_state(self, impu: str) -> str | None:
         """``registered`` while the S-CSCF's usrloc holds ``impu`` registered with at
         least one contact; else its state there (``not_registered``…), None when it
@@ -130,6 +149,26 @@ class Scscf:
         if match.group(1) == "registered" and contacts is None:
             return "registered-without-contacts"
         return match.group(1)
+
+
+class Icscf(KamailioProcess):
+    """Kamailio's I-CSCF (``deploy/kamailio/icscf.cfg``) in front of the S-CSCF at
+    ``scscf_uri``, the one S-CSCF of its database (db_text tables ``s_cscf``…)."""
+
+    role = "icscf"
+
+    def __init__(self, workdir: Path, cx_port: int, sip_port: int, scscf_uri: str) -> None:
+        super().__init__(workdir, cx_port, sip_port)
+        escaped = scscf_uri.replace(":", "\\:")
+        (self.db / "version").write_text(
+            (DBTEXT_TEMPLATES / "version").read_text()
+            + "s_cscf:1\ns_cscf_capabilities:1\nnds_trusted_domains:1\n")
+        (self.db / "s_cscf").write_text(
+            f"id(int,auto) name(string) s_cscf_uri(string)\n1:scscf:{escaped}\n")
+        (self.db / "s_cscf_capabilities").write_text(
+            "id(int,auto) id_s_cscf(int) capability(int)\n")
+        (self.db / "nds_trusted_domains").write_text(
+            f"id(int,auto) trusted_domain(string)\n1:{DOMAIN}\n")
 
 
 def start_core(service: Service, cx: CxConfig, scscf: Scscf) -> CxServer:

@@ -253,3 +253,41 @@ SELECT seq FROM appended
 APPEND_AUDIT = "WITH done AS (SELECT 1)," + APPEND_AUDIT_AFTER_DONE + """
 SELECT seq FROM appended
 """
+
+# Several audit entries in one statement (a group of requests answered in one
+# transaction, ``audit_chain.append_entries``).  Must: chain them after the head in the
+# order given — each entry's prev_hash the hash before it, hashes computed as
+# APPEND_AUDIT_AFTER_DONE computes one — move the head to the last, and return the last
+# seq.  The head row is locked by the statement's first read (FOR UPDATE, which waits for
+# a concurrent append and then reads its committed head) and stays locked to the commit.
+# Parameter: ``%(entries)s``, a JSON array of the entries in order, each an object of
+# ``Entry.pg_params`` without the ``audit_`` prefix (one text parameter: cheaper to pass
+# than an array per field).
+APPEND_AUDIT_ENTRIES = """
+WITH RECURSIVE entry AS (
+    SELECT * FROM ROWS FROM (json_to_recordset(%(entries)s::json) AS (
+        head text, tail text, at timestamptz, actor text, action text, subject text,
+        details text)) WITH ORDINALITY AS e(head, tail, at, actor, action, subject, details, n)
+), start AS MATERIALIZED (
+    SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE
+), chain (n, seq, prev_hash, hash) AS (
+    SELECT 0::bigint, seq, NULL::bytea, hash FROM start
+    UNION ALL
+    SELECT e.n, c.seq + 1, c.hash,
+           sha256(convert_to(e.head || encode(c.hash, 'hex') || '","seq":'
+                             || (c.seq + 1)::text || e.tail, 'UTF8'))
+    FROM chain c JOIN entry e ON e.n = c.n + 1
+), last AS (
+    SELECT seq, prev_hash, hash FROM chain WHERE n > 0 ORDER BY n DESC LIMIT 1
+), head AS (
+    UPDATE audit_head h SET seq = last.seq, prev_hash = last.prev_hash, hash = last.hash
+    FROM last WHERE h.id = 1
+    RETURNING h.seq
+), appended AS (
+    INSERT INTO audit_entries (seq, at, actor, action, subject, details, prev_hash, hash)
+    SELECT c.seq, e.at, e.actor, e.action, e.subject, e.details::json, c.prev_hash, c.hash
+    FROM chain c JOIN entry e ON e.n = c.n
+    RETURNING seq
+)
+SELECT seq FROM head
+"""

@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from attest.errors import InputError
-from server.store.attestations_pg_sql import APPEND_AUDIT
+from server.store.attestations_pg_sql import APPEND_AUDIT, APPEND_AUDIT_ENTRIES
 from server.store.db import Database
 from server.store.models import AuditEntry, AuditHead, utcnow
 
@@ -118,6 +118,22 @@ def append_entry(session: Session | Connection, entry: Entry) -> int:
                                  "hash": digest})
     conn.execute(_MOVE_HEAD, {"seq": seq, "hash": digest, "prev_hash": head.hash})
     return seq
+
+
+def append_entries(session: Session | Connection, entries: Sequence[Entry]) -> None:
+    """Append ``entries``, in their order, in ``session``'s transaction: on PostgreSQL
+    in one statement (``APPEND_AUDIT_ENTRIES``), so a group of requests answered in one
+    transaction takes the chain's head lock once, for one statement and the commit."""
+    if not entries:
+        return
+    conn = session if isinstance(session, Connection) else session.connection()
+    if conn.dialect.name != "postgresql":
+        for entry in entries:
+            append_entry(conn, entry)
+        return
+    conn.exec_driver_sql(APPEND_AUDIT_ENTRIES, {"entries": json.dumps([
+        {name.removeprefix("audit_"): value.isoformat() if name == "audit_at" else value
+         for name, value in entry.pg_params().items()} for entry in entries])})
 
 
 def append(
