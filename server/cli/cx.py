@@ -9,17 +9,15 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
 import time
 from typing import Any
 
 from attest.errors import InputError
 from server.cli.hexarg import OneLineErrorParser
+from server.cli.metricsdir import shared_metrics_dir
 from server.cli.output import add_json_flag, print_fields, print_json, print_table
 from server.cli.stopsignals import stop_on_sigint_or_sigterm
 from server.cli.storeargs import add_store_args, load_settings, open_service, service_config
-
-_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.core.prometheus.MULTIPROC_ENV, not imported
 
 
 def register(subparsers: Any) -> None:
@@ -83,17 +81,10 @@ def _serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if args.processes == 1:
         return _run_peer(args, cfg, status_bind, reuse_port=False)
-    if os.environ.get(_METRICS_DIR):
+    # The processes add up their metrics (set before the Cx stack is imported: each peer
+    # imports it after the fork, this process in _supervise).
+    with shared_metrics_dir("simattest-cx-metrics-"):
         return _supervise(args, cfg, status_bind)
-    # The processes add up their metrics only if prometheus_client finds this set when
-    # it is first imported, i.e. before the Cx stack is (each peer imports it after the
-    # fork; this process in _supervise).
-    with tempfile.TemporaryDirectory(prefix="simattest-cx-metrics-") as metrics_dir:
-        os.environ[_METRICS_DIR] = metrics_dir
-        try:
-            return _supervise(args, cfg, status_bind)
-        finally:
-            del os.environ[_METRICS_DIR]
 
 
 def _supervise(args: argparse.Namespace, cfg: Any,

@@ -11,18 +11,17 @@ import dataclasses
 import logging
 import os
 import socket
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attest.errors import InputError
+from server.cli.metricsdir import shared_metrics_dir
 from server.cli.storeargs import add_store_args, load_settings, open_service, service_config
 
 if TYPE_CHECKING:
     from server.core.config import ServiceConfig
     from server.core.service import Service
 
-_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # server.core.prometheus.MULTIPROC_ENV, not imported
 
 
 def register(subparsers: Any) -> None:
@@ -141,16 +140,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.create_kek and args.kek_file is None:
         raise InputError("--create-kek: give --kek-file FILE (or SIMATTEST_KEK_FILE, or "
                          "kek_file in the configuration file) for the key file to make")
-    if args.debug or os.environ.get(_METRICS_DIR):
+    if args.debug:
         return _run(args, host, port)
-    # /metrics adds up every worker's samples only if prometheus_client finds this set
-    # when it is first imported, i.e. before the service stack below is.
-    with tempfile.TemporaryDirectory(prefix="simattest-metrics-") as metrics_dir:
-        os.environ[_METRICS_DIR] = metrics_dir
-        try:
-            return _run(args, host, port)
-        finally:
-            del os.environ[_METRICS_DIR]
+    # /metrics adds up every worker's samples (set before the service stack is imported).
+    with shared_metrics_dir("simattest-metrics-"):
+        return _run(args, host, port)
 
 
 def _check_can_listen(bind: str, host: str, port: int) -> str:
