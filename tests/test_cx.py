@@ -306,6 +306,15 @@ def test_cx_config_is_checked_with_one_line_per_fault(tmp_path: Path) -> None:
             {"peers": [{"origin_host": "s", "addresses": ["scscf.example"]}]}), 31)
 
 
+def _config_file(tmp_path: Path, port: int, hosts: list[str]) -> Path:
+    """A configuration file: the Cx peer on 127.0.0.1:``port``, S-CSCF peers ``hosts``
+    on 127.0.0.1."""
+    config = tmp_path / "simattest.toml"
+    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n' + "".join(
+        f'[[cx.peers]]\norigin_host = "{h}"\naddresses = ["127.0.0.1"]\n' for h in hosts))
+    return config
+
+
 def test_cx_status_lists_peers_connections_and_counts(
         service: Service, db_url: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,10 +324,7 @@ def test_cx_status_lists_peers_connections_and_counts(
 
     mapped = sign_in(service)
     port, status_port = free_port(), free_port()
-    config = tmp_path / "simattest.toml"
-    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n'
-                      f'[[cx.peers]]\norigin_host = "{SCSCF_HOST}"\n'
-                      'addresses = ["127.0.0.1"]\n')
+    config = _config_file(tmp_path, port, [SCSCF_HOST])
     server = CxServer(service, cx_test_config(port))
     server.start()
     server.serve_status("127.0.0.1", status_port)
@@ -354,10 +360,7 @@ def test_cx_serve_answers_and_stops_on_sigterm(service: Service, db_url: str,
 
     mapped = sign_in(service)
     port, status_port = free_port(), free_port()
-    config = tmp_path / "simattest.toml"
-    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n'
-                      f'[[cx.peers]]\norigin_host = "{SCSCF_HOST}"\n'
-                      'addresses = ["127.0.0.1"]\n')
+    config = _config_file(tmp_path, port, [SCSCF_HOST])
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", "cx", "serve", "--config", str(config),
          "--data", str(service.data_dir.path), "--db", db_url,
@@ -411,9 +414,7 @@ def test_cx_serve_with_two_processes_never_reuses_an_sqn_and_restarts_a_dead_one
     mapped = sign_in(service)
     port, status_port = free_port(), free_port()
     hosts = [f"scscf{i}.{DOMAIN}" for i in range(6)]
-    config = tmp_path / "simattest.toml"
-    config.write_text(f'[cx]\nlisten = "127.0.0.1:{port}"\n' + "".join(
-        f'[[cx.peers]]\norigin_host = "{h}"\naddresses = ["127.0.0.1"]\n' for h in hosts))
+    config = _config_file(tmp_path, port, hosts)
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", "cx", "serve", "--config", str(config),
          "--data", str(service.data_dir.path), "--db", db_url, "--processes", "2",
