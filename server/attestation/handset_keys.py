@@ -56,8 +56,9 @@ _DECOYS = {kind: load_public_key(generate(kind).public_pem()) for kind in _KINDS
 
 
 @functools.lru_cache(maxsize=4096)
-def _parsed(pem: str) -> DevicePublicKey:
-    """Parsed once per key and process (the registry normalised the PEM on the way in)."""
+def verifier(pem: str) -> DevicePublicKey:
+    """A registered handset's key ``pem`` to check its signatures with, parsed once per
+    key and process (the registry normalised the PEM on the way in)."""
     return load_public_key(pem.encode("ascii"))
 
 
@@ -70,11 +71,6 @@ def signature_bytes(text: str) -> bytes:
         return b64url.decode(text)
     except ValueError as exc:
         raise ValidationError(f"expected base64url ({exc})", field="signature") from None
-
-
-def verifier(pem: str) -> DevicePublicKey:
-    """A registered handset's key ``pem`` to check its signatures with."""
-    return _parsed(pem)
 
 
 class DecoyKeys:
@@ -90,12 +86,15 @@ class DecoyKeys:
         self._p256_share = 0.0
         self._read_at: float | None = None
 
+    def _current(self) -> bool:
+        return self._read_at is not None and time.monotonic() - self._read_at < MIX_SECONDS
+
     def refresh(self, svc: Service) -> None:
         """Read the pool's mix of key kinds again once it is ``MIX_SECONDS`` old."""
-        if self._read_at is not None and time.monotonic() - self._read_at < MIX_SECONDS:
+        if self._current():
             return
         with self._lock:
-            if self._read_at is not None and time.monotonic() - self._read_at < MIX_SECONDS:
+            if self._current():  # another thread read it meanwhile
                 return
             with svc.db.read_session() as session:
                 counts = {algorithm: count for algorithm, count in session.execute(
@@ -128,7 +127,7 @@ def signing_key(svc: Service, imei: str, pem: str | None) -> DevicePublicKey:
     """The key a request naming ``imei`` is checked with: the registered one (``pem``),
     or for an unregistered IMEI (None) its throw-away key — the same steps either way."""
     decoy = _DECOYS[decoy_keys(svc).kind(imei)]
-    return decoy if pem is None else _parsed(pem)
+    return decoy if pem is None else verifier(pem)
 
 
 class PerImei(Generic[T]):
@@ -161,9 +160,6 @@ class PerImei(Generic[T]):
             self._values.move_to_end(imei)
             while len(self._values) > self.capacity:
                 self._values.popitem(last=False)
-
-
-
 
 
 def _handset_key(svc: Service, imei: str) -> str | None:
