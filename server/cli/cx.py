@@ -14,10 +14,10 @@ from typing import Any
 
 from attest.errors import InputError
 from server.cli.hexarg import OneLineErrorParser
-from server.cli.metricsdir import shared_metrics_dir
 from server.cli.output import add_json_flag, print_fields, print_json, print_table
 from server.cli.stopsignals import stop_on_sigint_or_sigterm
 from server.cli.storeargs import add_store_args, load_settings, open_service, service_config
+from server.core.metricsdir import shared_metrics_dir
 
 
 def register(subparsers: Any) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attest.errors import InputError
-from server.cli.metricsdir import shared_metrics_dir
 from server.cli.storeargs import add_store_args, load_settings, open_service, service_config
+from server.core.metricsdir import shared_metrics_dir
 
 if TYPE_CHECKING:
     from server.core.config import ServiceConfig

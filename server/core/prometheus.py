@@ -2,9 +2,8 @@
 share ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn's workers under ``simattest serve``, the
 peer processes of ``simattest cx serve --processes N``), else this process's own.
 
-prometheus_client writes each process's samples to files in that directory only if it
-finds the variable set when it is first imported: the commands set it before they
-import anything that defines a metric.
+The commands set the variable before they import anything that defines a metric
+(``server.core.metricsdir``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import os
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from server.core.metricsdir import MULTIPROC_ENV
 
 
 def registry() -> CollectorRegistry:

@@ -1,9 +1,11 @@
 """The metrics directory the commands that run several processes share
-(``simattest serve``'s gunicorn workers, ``simattest cx serve --processes N``).
+(``simattest serve``'s gunicorn workers, ``simattest cx serve --processes N``), and the
+name of the variable that points prometheus_client at it.
 
 prometheus_client writes each process's samples to files in ``PROMETHEUS_MULTIPROC_DIR``
 only if the variable is set when it is first imported, so the commands set it before
-they import anything that defines a metric — and this module imports nothing that does.
+they import anything that defines a metric — and this module imports nothing that does
+(``server.core.prometheus`` reads the samples back).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# server.core.prometheus.MULTIPROC_ENV, not imported (that module imports prometheus_client).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
