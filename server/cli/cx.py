@@ -97,8 +97,7 @@ def _supervise(args: argparse.Namespace, cfg: Any,
     chain are safe across processes, docs/ims.md); the status listener's thread and
     socket exist only in this process, which is why it does not serve Cx itself."""
     peers = {_fork_peer(args, cfg): time.monotonic() for _ in range(args.processes)}
-    print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:{cfg.listen_port} "
-          f"({args.processes} process(es))", flush=True)
+    _say_listening(cfg, args.processes)
     status = None
     if status_bind is not None:
         status = _status_listener(cfg, status_bind)
@@ -133,6 +132,11 @@ def _supervise(args: argparse.Namespace, cfg: Any,
 
 # A peer that ends sooner than this after its start is started again only after this.
 _RESTART_PAUSE = 1.0
+
+
+def _say_listening(cfg: Any, processes: int) -> None:
+    print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:{cfg.listen_port} "
+          f"({processes} process(es))", flush=True)
 
 
 def _how(code: int) -> str:
@@ -180,8 +184,7 @@ def _run_peer(args: argparse.Namespace, cfg: Any, status_bind: tuple[str, int] |
         if status_bind is not None:
             server.serve_status(*status_bind)
         if not reuse_port:
-            print(f"Cx peer {cfg.origin_host} listening on {cfg.listen_host}:"
-                  f"{cfg.listen_port} (1 process(es))", flush=True)
+            _say_listening(cfg, 1)
         try:
             while True:
                 time.sleep(3600)
