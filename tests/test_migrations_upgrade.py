@@ -296,7 +296,7 @@ def test_the_cx_peer_starts_with_no_sqn_and_no_registration(upgraded: Upgraded) 
     """0010_ims_cx: no card has a Cx SEQ until its first MAR, no IMPU is registered; the
     Cx SEQ of a release card then starts in its own row, leaving the card's attestation
     SEQ where the release left it."""
-    from server.ims.vectors import reserve_seqs
+    from server.ims.vectors import reserve
 
     svc = upgraded.svc
     with svc.db.read_session() as session:
@@ -306,6 +306,6 @@ def test_the_cx_peer_starts_with_no_sqn_and_no_registration(upgraded: Upgraded) 
         assert card is not None
         card_id, attestation_seq = card.id, card.sqn_seq
     with svc.db.session() as session:
-        assert list(reserve_seqs(session, card_id, 2)) == [1, 2]
+        assert list(reserve(session, {card_id: (2, 0)})[card_id]) == [1, 2]
     with svc.db.read_session() as session:
         assert session.get_one(Card, card_id).sqn_seq == attestation_seq

@@ -111,11 +111,6 @@ def reserve(session: Session, wanted: dict[int, tuple[int, int]]) -> dict[int, r
             for card_id, (count, _floor) in wanted.items()}
 
 
-def reserve_seqs(session: Session, card_id: int, count: int) -> range:
-    """Reserve ``count`` consecutive SEQs in the Cx slot of card ``card_id``."""
-    return reserve(session, {card_id: (count, 0)})[card_id]
-
-
 class ResyncRefused(Exception):
     """The AUTS of a resynchronisation does not verify (forged or from another card)."""
 
